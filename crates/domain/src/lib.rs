@@ -1,0 +1,17 @@
+//! Domain types shared by every Chimatic crate. Nothing here performs I/O.
+
+pub mod clock;
+pub mod ids;
+pub mod retry;
+pub mod scope;
+pub mod sensitive;
+pub mod status;
+pub mod webhook_url;
+
+pub use clock::{Clock, ManualClock, SystemClock, Timestamp};
+pub use ids::{ApiKeyId, ChannelId, IdError, NotificationId, WorkspaceId};
+pub use retry::{RetrySchedule, RetryScheduleError};
+pub use scope::{Scope, ScopeError, Scopes};
+pub use sensitive::Sensitive;
+pub use status::NotificationStatus;
+pub use webhook_url::{WebhookUrl, WebhookUrlError};
