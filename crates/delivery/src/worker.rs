@@ -1,0 +1,158 @@
+//! The dispatcher: claims due jobs under a lease, delivers them with bounded concurrency, and
+//! records each attempt. A crash at any point leaves the job leased; when the lease runs out
+//! it is due again, so every accepted notification is delivered at least once.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use chimatic_crypto::CryptoError;
+use chimatic_domain::{Clock, RetrySchedule};
+use chimatic_store::records::AttemptDetail;
+use chimatic_store::{ClaimedJob, QueueOutcome, Store, StoreError};
+use tokio::sync::{Notify, Semaphore, watch};
+
+use crate::WebhookSender;
+
+#[derive(Clone, Debug)]
+pub struct DispatcherConfig {
+    /// Deliveries in flight at once.
+    pub concurrency: usize,
+    /// How long a claimed job is reserved; must exceed the request timeout.
+    pub lease: Duration,
+    /// How often to look for due retries when nothing wakes the dispatcher.
+    pub poll_interval: Duration,
+    pub schedule: RetrySchedule,
+    /// In-flight deliveries get this long to finish on shutdown; the rest are left to their leases.
+    pub shutdown_grace: Duration,
+}
+
+pub struct Dispatcher {
+    store: Arc<Store>,
+    sender: WebhookSender,
+    clock: Arc<dyn Clock>,
+    config: DispatcherConfig,
+    wake: Arc<Notify>,
+}
+
+impl Dispatcher {
+    pub fn new(store: Arc<Store>, sender: WebhookSender, clock: Arc<dyn Clock>, config: DispatcherConfig) -> Self {
+        Self { store, sender, clock, config, wake: Arc::new(Notify::new()) }
+    }
+
+    /// Notified by the API after a notification is queued, so delivery starts without polling delay.
+    pub fn waker(&self) -> Arc<Notify> {
+        self.wake.clone()
+    }
+
+    pub async fn run(self: Arc<Self>, mut shutdown: watch::Receiver<bool>) {
+        let concurrency = self.config.concurrency.max(1);
+        let permits = Arc::new(Semaphore::new(concurrency));
+        loop {
+            if *shutdown.borrow() {
+                break;
+            }
+            let free = permits.available_permits();
+            if free == 0 {
+                tokio::select! {
+                    p = permits.clone().acquire_owned() => drop(p),
+                    _ = shutdown.changed() => {}
+                }
+                continue;
+            }
+            let limit = u32::try_from(free).unwrap_or(u32::MAX);
+            let jobs = match self.store.claim_due(self.clock.now(), self.config.lease, limit).await {
+                Ok(jobs) => jobs,
+                Err(e) => {
+                    tracing::warn!(error = %e, "claiming due deliveries failed");
+                    Vec::new()
+                }
+            };
+            if jobs.is_empty() {
+                tokio::select! {
+                    _ = self.wake.notified() => {}
+                    _ = tokio::time::sleep(self.config.poll_interval) => {}
+                    _ = shutdown.changed() => {}
+                }
+                continue;
+            }
+            for job in jobs {
+                let Ok(permit) = permits.clone().acquire_owned().await else { return };
+                let this = self.clone();
+                tokio::spawn(async move {
+                    this.deliver(job).await;
+                    drop(permit);
+                });
+            }
+        }
+        // Wait for in-flight deliveries; whatever does not finish is redelivered after its lease.
+        let all = u32::try_from(concurrency).unwrap_or(u32::MAX);
+        if tokio::time::timeout(self.config.shutdown_grace, permits.acquire_many(all)).await.is_err() {
+            tracing::warn!("shutdown grace period ended with deliveries in flight; they will be retried");
+        }
+    }
+
+    async fn deliver(&self, job: ClaimedJob) {
+        let ws = job.workspace_id;
+        let id_text = job.notification_id.to_string();
+        let loaded = async {
+            let n = self.store.notification(ws, job.notification_id).await?;
+            let channel = self.store.channel(ws, n.channel_id).await?;
+            let secret = self.store.signing_secret(ws, n.channel_id).await?;
+            Ok::<_, StoreError>((n, channel, secret))
+        }
+        .await;
+        let (notification, channel, secret) = match loaded {
+            Ok(v) => v,
+            Err(StoreError::Crypto(CryptoError::Integrity)) => {
+                // Tampered data must never be sent; this is final, not retryable.
+                tracing::error!(notification = %id_text, "stored data failed its integrity check; not delivering");
+                let detail = AttemptDetail { status_code: None, latency_ms: 0, error_class: Some("integrity_error".into()) };
+                let now = self.clock.now();
+                if let Err(e) = self.store.complete_attempt(&job, now, false, &detail, QueueOutcome::Failed, now).await {
+                    tracing::warn!(notification = %id_text, error = %e, "recording an attempt failed");
+                }
+                return;
+            }
+            Err(e) => {
+                // Left leased: it becomes due again when the lease runs out.
+                tracing::warn!(notification = %id_text, error = %e, "loading a notification for delivery failed");
+                return;
+            }
+        };
+        let started_at = self.clock.now();
+        let timestamp = started_at.as_secs();
+        let body = notification.payload.expose().clone();
+        let signature = secret.sign(&id_text, timestamp, &body);
+        let outcome = self.sender.send(channel.url.expose(), &id_text, timestamp, &signature, body).await;
+
+        let attempts_made = job.round_attempts + 1;
+        let now = self.clock.now();
+        let next = if outcome.succeeded() {
+            QueueOutcome::Delivered
+        } else {
+            let random = chimatic_crypto::random::u32().unwrap_or(0);
+            match self.config.schedule.jittered_delay_after(attempts_made, random) {
+                Some(delay) => QueueOutcome::RetryAt(now.plus(delay)),
+                None => QueueOutcome::Failed,
+            }
+        };
+        let label = if outcome.succeeded() { "success" } else { "failure" };
+        metrics::counter!("chimatic_delivery_attempts_total", "outcome" => label).increment(1);
+        metrics::histogram!("chimatic_delivery_latency_seconds").record(outcome.latency.as_secs_f64());
+        tracing::debug!(
+            notification = %id_text,
+            status_code = outcome.status_code,
+            latency_ms = outcome.latency.as_millis() as u64,
+            error_class = outcome.error_class,
+            "delivery attempt"
+        );
+        let detail = AttemptDetail {
+            status_code: outcome.status_code,
+            latency_ms: u64::try_from(outcome.latency.as_millis()).unwrap_or(u64::MAX),
+            error_class: outcome.error_class.map(str::to_string),
+        };
+        if let Err(e) = self.store.complete_attempt(&job, started_at, outcome.succeeded(), &detail, next, now).await {
+            tracing::warn!(notification = %id_text, error = %e, "recording an attempt failed; the lease will expire and it is retried");
+        }
+    }
+}

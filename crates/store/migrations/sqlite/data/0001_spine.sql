@@ -1,0 +1,81 @@
+-- The notification store. Every tenant-owned row carries workspace_id and every query filters on it.
+-- Columns holding notification data, addresses or attempt details are AES-256-GCM ciphertext.
+CREATE TABLE workspaces (
+    id          TEXT PRIMARY KEY,
+    name        TEXT NOT NULL,
+    created_at  INTEGER NOT NULL
+);
+
+CREATE TABLE data_keys (
+    workspace_id TEXT NOT NULL REFERENCES workspaces(id),
+    version      INTEGER NOT NULL,
+    kek_id       TEXT NOT NULL,
+    wrapped      BLOB NOT NULL,
+    created_at   INTEGER NOT NULL,
+    PRIMARY KEY (workspace_id, version)
+);
+
+CREATE TABLE api_keys (
+    id           TEXT PRIMARY KEY,
+    workspace_id TEXT NOT NULL REFERENCES workspaces(id),
+    name         TEXT NOT NULL,
+    scopes       TEXT NOT NULL,
+    digest       BLOB NOT NULL UNIQUE,
+    last4        TEXT NOT NULL,
+    created_at   INTEGER NOT NULL,
+    last_used_at INTEGER,
+    revoked_at   INTEGER
+);
+CREATE INDEX api_keys_by_workspace ON api_keys (workspace_id, id);
+
+CREATE TABLE channels (
+    id           TEXT PRIMARY KEY,
+    workspace_id TEXT NOT NULL REFERENCES workspaces(id),
+    kind         TEXT NOT NULL,
+    url          BLOB NOT NULL,
+    created_at   INTEGER NOT NULL
+);
+CREATE INDEX channels_by_workspace ON channels (workspace_id, id);
+
+CREATE TABLE notifications (
+    id            TEXT PRIMARY KEY,
+    workspace_id  TEXT NOT NULL REFERENCES workspaces(id),
+    channel_id    TEXT NOT NULL REFERENCES channels(id),
+    payload       BLOB NOT NULL,
+    status        TEXT NOT NULL,
+    attempt_count INTEGER NOT NULL DEFAULT 0,
+    created_at    INTEGER NOT NULL,
+    updated_at    INTEGER NOT NULL
+);
+CREATE INDEX notifications_by_workspace ON notifications (workspace_id, id);
+
+-- SHA-256 of the caller's idempotency key; the key itself may carry personal data.
+CREATE TABLE idempotency_keys (
+    workspace_id    TEXT NOT NULL,
+    key_digest      BLOB NOT NULL,
+    notification_id TEXT NOT NULL,
+    created_at      INTEGER NOT NULL,
+    PRIMARY KEY (workspace_id, key_digest)
+);
+
+-- Only pending work lives here, so the queue stays small however much history is stored.
+-- A claim moves due_at to the end of the lease: a worker that dies leaves a job that simply
+-- becomes due again when its lease runs out.
+CREATE TABLE delivery_queue (
+    notification_id TEXT PRIMARY KEY,
+    workspace_id    TEXT NOT NULL,
+    due_at          INTEGER NOT NULL,
+    lease_token     TEXT,
+    round_attempts  INTEGER NOT NULL DEFAULT 0
+);
+CREATE INDEX delivery_queue_by_due ON delivery_queue (due_at);
+
+CREATE TABLE attempts (
+    id              TEXT PRIMARY KEY,
+    notification_id TEXT NOT NULL,
+    workspace_id    TEXT NOT NULL,
+    started_at      INTEGER NOT NULL,
+    succeeded       INTEGER NOT NULL,
+    detail          BLOB NOT NULL
+);
+CREATE INDEX attempts_by_notification ON attempts (workspace_id, notification_id, started_at);

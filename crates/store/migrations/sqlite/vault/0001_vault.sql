@@ -1,0 +1,18 @@
+-- The credential vault: its own database file and its own DEKs. It holds no notification data.
+CREATE TABLE vault_keys (
+    workspace_id TEXT NOT NULL,
+    version      INTEGER NOT NULL,
+    kek_id       TEXT NOT NULL,
+    wrapped      BLOB NOT NULL,
+    created_at   INTEGER NOT NULL,
+    PRIMARY KEY (workspace_id, version)
+);
+
+CREATE TABLE secrets (
+    workspace_id TEXT NOT NULL,
+    owner_id     TEXT NOT NULL,
+    kind         TEXT NOT NULL,
+    secret       BLOB NOT NULL,
+    created_at   INTEGER NOT NULL,
+    PRIMARY KEY (workspace_id, owner_id, kind)
+);

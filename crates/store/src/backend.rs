@@ -1,0 +1,149 @@
+//! The backend traits: ciphertext rows in, ciphertext rows out. Every tenant-owned operation
+//! takes the workspace id, so a backend cannot be asked for a row without its tenant.
+
+use chimatic_crypto::ApiKeyDigest;
+use chimatic_domain::{ApiKeyId, ChannelId, NotificationId, NotificationStatus, Scopes, Timestamp, WorkspaceId};
+
+use crate::StoreError;
+
+pub struct WrappedKeyRow {
+    pub version: u32,
+    pub kek_id: String,
+    pub wrapped: Vec<u8>,
+}
+
+#[derive(Clone)]
+pub struct ApiKeyRow {
+    pub id: ApiKeyId,
+    pub workspace_id: WorkspaceId,
+    pub name: String,
+    pub scopes: Scopes,
+    pub digest: ApiKeyDigest,
+    pub last4: String,
+    pub created_at: Timestamp,
+    pub last_used_at: Option<Timestamp>,
+    pub revoked_at: Option<Timestamp>,
+}
+
+pub struct ChannelRow {
+    pub id: ChannelId,
+    pub kind: String,
+    pub url: Vec<u8>,
+    pub created_at: Timestamp,
+}
+
+pub struct NewNotificationRow {
+    pub id: NotificationId,
+    pub channel_id: ChannelId,
+    pub payload: Vec<u8>,
+    pub idempotency_digest: Option<[u8; 32]>,
+    pub created_at: Timestamp,
+}
+
+pub enum InsertOutcome {
+    Created,
+    /// The idempotency key was used within its window: the original notification.
+    Existing(NotificationId),
+}
+
+pub struct NotificationRow {
+    pub id: NotificationId,
+    pub channel_id: ChannelId,
+    pub payload: Vec<u8>,
+    pub status: NotificationStatus,
+    pub attempt_count: u32,
+    pub created_at: Timestamp,
+    pub updated_at: Timestamp,
+    /// The time a pending notification is next due (or its lease ends), if queued.
+    pub queued_due_at: Option<Timestamp>,
+    pub leased: bool,
+}
+
+pub struct AttemptRow {
+    pub id: String,
+    pub started_at: Timestamp,
+    pub succeeded: bool,
+    pub detail: Vec<u8>,
+}
+
+pub struct ClaimedJob {
+    pub notification_id: NotificationId,
+    pub workspace_id: WorkspaceId,
+    pub round_attempts: u32,
+    pub lease_token: String,
+}
+
+/// What happens to a job after an attempt.
+pub enum QueueOutcome {
+    Delivered,
+    RetryAt(Timestamp),
+    Failed,
+}
+
+pub struct CompletedAttempt {
+    pub attempt: AttemptRow,
+    pub outcome: QueueOutcome,
+    pub now: Timestamp,
+}
+
+#[async_trait::async_trait]
+pub trait DataBackend: Send + Sync + 'static {
+    async fn ping(&self) -> Result<(), StoreError>;
+
+    async fn create_workspace(
+        &self,
+        id: WorkspaceId,
+        name: &str,
+        dek: WrappedKeyRow,
+        owner_key: &ApiKeyRow,
+        now: Timestamp,
+    ) -> Result<(), StoreError>;
+    async fn data_key(&self, ws: WorkspaceId, version: Option<u32>) -> Result<Option<WrappedKeyRow>, StoreError>;
+
+    async fn insert_api_key(&self, row: &ApiKeyRow) -> Result<(), StoreError>;
+    /// Authentication: the one lookup that is not scoped, because it discovers the workspace.
+    async fn api_key_by_digest(&self, digest: &ApiKeyDigest) -> Result<Option<ApiKeyRow>, StoreError>;
+    async fn list_api_keys(&self, ws: WorkspaceId) -> Result<Vec<ApiKeyRow>, StoreError>;
+    async fn revoke_api_key(&self, ws: WorkspaceId, id: ApiKeyId, now: Timestamp) -> Result<bool, StoreError>;
+    async fn touch_api_key(&self, ws: WorkspaceId, id: ApiKeyId, now: Timestamp) -> Result<(), StoreError>;
+
+    async fn insert_channel(&self, ws: WorkspaceId, row: &ChannelRow) -> Result<(), StoreError>;
+    async fn channel(&self, ws: WorkspaceId, id: ChannelId) -> Result<Option<ChannelRow>, StoreError>;
+    async fn list_channels(
+        &self,
+        ws: WorkspaceId,
+        after: Option<ChannelId>,
+        limit: u32,
+    ) -> Result<Vec<ChannelRow>, StoreError>;
+
+    /// Durable when it returns: the notification and its queue entry commit together.
+    async fn insert_notification(
+        &self,
+        ws: WorkspaceId,
+        row: &NewNotificationRow,
+        idempotency_window_start: Timestamp,
+    ) -> Result<InsertOutcome, StoreError>;
+    async fn notification(&self, ws: WorkspaceId, id: NotificationId) -> Result<Option<NotificationRow>, StoreError>;
+    async fn attempts(&self, ws: WorkspaceId, id: NotificationId) -> Result<Vec<AttemptRow>, StoreError>;
+    /// Re-queues a failed notification; `false` when it is not in the failed state.
+    async fn replay(&self, ws: WorkspaceId, id: NotificationId, now: Timestamp) -> Result<bool, StoreError>;
+
+    async fn claim_due(&self, now: Timestamp, lease_until: Timestamp, limit: u32) -> Result<Vec<ClaimedJob>, StoreError>;
+    async fn complete_attempt(&self, job: &ClaimedJob, done: CompletedAttempt) -> Result<(), StoreError>;
+}
+
+#[async_trait::async_trait]
+pub trait VaultBackend: Send + Sync + 'static {
+    async fn ping(&self) -> Result<(), StoreError>;
+    async fn insert_vault_key(&self, ws: WorkspaceId, key: WrappedKeyRow, now: Timestamp) -> Result<(), StoreError>;
+    async fn vault_key(&self, ws: WorkspaceId, version: Option<u32>) -> Result<Option<WrappedKeyRow>, StoreError>;
+    async fn put_secret(
+        &self,
+        ws: WorkspaceId,
+        owner_id: &str,
+        kind: &str,
+        secret: &[u8],
+        now: Timestamp,
+    ) -> Result<(), StoreError>;
+    async fn secret(&self, ws: WorkspaceId, owner_id: &str, kind: &str) -> Result<Option<Vec<u8>>, StoreError>;
+}

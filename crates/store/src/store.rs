@@ -1,0 +1,329 @@
+//! [`Store`]: the single storage interface. It encrypts on the way in, decrypts on the way out,
+//! and every method that touches tenant data takes the workspace id.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use aws_lc_digest::sha256;
+use chimatic_crypto::{Aad, ApiKeyDigest, Dek, GeneratedApiKey, SigningSecret, aead::ciphertext_dek_version};
+use chimatic_domain::{
+    ApiKeyId, ChannelId, NotificationId, Scopes, Sensitive, Timestamp, WebhookUrl, WorkspaceId,
+};
+
+use crate::keyring::KeyDomain;
+use crate::records::{Attempt, AttemptDetail, Channel, Enqueued, Notification};
+use crate::{
+    ApiKeyRow, AttemptRow, ChannelRow, ClaimedJob, CompletedAttempt, DataBackend, InsertOutcome, Keyring,
+    NewNotificationRow, QueueOutcome, StoreError, VaultBackend,
+};
+
+/// An idempotency key returns the original notification for this long.
+pub const IDEMPOTENCY_WINDOW: Duration = Duration::from_secs(24 * 3600);
+/// `last_used_at` is written at most this often per key, so authentication is not a write.
+const LAST_USED_RESOLUTION: Duration = Duration::from_secs(60);
+const SIGNING_SECRET_KIND: &str = "webhook_signing_secret";
+
+mod aws_lc_digest {
+    pub fn sha256(parts: &[&[u8]]) -> [u8; 32] {
+        let mut ctx = aws_lc_rs::digest::Context::new(&aws_lc_rs::digest::SHA256);
+        for p in parts {
+            ctx.update(p);
+        }
+        let mut out = [0u8; 32];
+        out.copy_from_slice(ctx.finish().as_ref());
+        out
+    }
+}
+
+pub struct Store {
+    data: Arc<dyn DataBackend>,
+    vault: Arc<dyn VaultBackend>,
+    keyring: Keyring,
+}
+
+impl Store {
+    pub fn new(data: Arc<dyn DataBackend>, vault: Arc<dyn VaultBackend>, keyring: Keyring) -> Self {
+        Self { data, vault, keyring }
+    }
+
+    pub fn kek_id(&self) -> &str {
+        self.keyring.kek_id()
+    }
+
+    pub async fn ping(&self) -> Result<(), StoreError> {
+        self.data.ping().await?;
+        self.vault.ping().await
+    }
+
+    // ---- keys -------------------------------------------------------------------------------
+
+    async fn write_key(&self, domain: KeyDomain, ws: WorkspaceId) -> Result<Arc<Dek>, StoreError> {
+        if let Some(d) = self.keyring.cached_current(domain, ws) {
+            return Ok(d);
+        }
+        let row = match domain {
+            KeyDomain::Data => self.data.data_key(ws, None).await?,
+            KeyDomain::Vault => self.vault.vault_key(ws, None).await?,
+        }
+        .ok_or(StoreError::NotFound)?;
+        let dek = self.keyring.unwrap(domain, ws, &row).await?;
+        self.keyring.remember(domain, ws, dek.clone(), true);
+        Ok(dek)
+    }
+
+    async fn read_key(&self, domain: KeyDomain, ws: WorkspaceId, ciphertext: &[u8]) -> Result<Arc<Dek>, StoreError> {
+        let version = ciphertext_dek_version(ciphertext)?;
+        if let Some(d) = self.keyring.cached_version(domain, ws, version) {
+            return Ok(d);
+        }
+        let row = match domain {
+            KeyDomain::Data => self.data.data_key(ws, Some(version)).await?,
+            KeyDomain::Vault => self.vault.vault_key(ws, Some(version)).await?,
+        }
+        .ok_or(StoreError::Crypto(chimatic_crypto::CryptoError::Integrity))?;
+        let dek = self.keyring.unwrap(domain, ws, &row).await?;
+        self.keyring.remember(domain, ws, dek.clone(), false);
+        Ok(dek)
+    }
+
+    async fn seal(&self, domain: KeyDomain, aad: Aad<'_>, plaintext: &[u8]) -> Result<Vec<u8>, StoreError> {
+        let dek = self.write_key(domain, aad.workspace).await?;
+        Ok(dek.encrypt(&aad, plaintext)?)
+    }
+
+    async fn open(&self, domain: KeyDomain, aad: Aad<'_>, ciphertext: &[u8]) -> Result<Vec<u8>, StoreError> {
+        let dek = self.read_key(domain, aad.workspace, ciphertext).await?;
+        let plain = dek.decrypt(&aad, ciphertext)?;
+        Ok(plain.to_vec())
+    }
+
+    // ---- workspaces and API keys --------------------------------------------------------------
+
+    /// Creates a workspace with its DEKs (data and vault) and a one-time owner API key.
+    pub async fn create_workspace(
+        &self,
+        name: &str,
+        now: Timestamp,
+    ) -> Result<(WorkspaceId, ApiKeyRow, Sensitive<String>), StoreError> {
+        let ws = WorkspaceId::generate();
+        let (vault_row, vault_dek) = self.keyring.new_dek(KeyDomain::Vault, ws, 1).await?;
+        self.vault.insert_vault_key(ws, vault_row, now).await?;
+        let (data_row, data_dek) = self.keyring.new_dek(KeyDomain::Data, ws, 1).await?;
+        let generated = GeneratedApiKey::generate()?;
+        let owner = new_key_row(ws, "owner", Scopes::admin(), &generated, now);
+        self.data.create_workspace(ws, name, data_row, &owner, now).await?;
+        self.keyring.remember(KeyDomain::Vault, ws, vault_dek, true);
+        self.keyring.remember(KeyDomain::Data, ws, data_dek, true);
+        Ok((ws, owner, generated.key))
+    }
+
+    /// Resolves a presented key to its live row. Unknown, malformed and revoked keys are all `None`.
+    pub async fn authenticate(&self, presented: &str, now: Timestamp) -> Result<Option<ApiKeyRow>, StoreError> {
+        if !chimatic_crypto::api_key::looks_like_api_key(presented) {
+            return Ok(None);
+        }
+        let digest = ApiKeyDigest::of(presented);
+        let Some(row) = self.data.api_key_by_digest(&digest).await? else { return Ok(None) };
+        if !row.digest.matches(&digest) || row.revoked_at.is_some() {
+            return Ok(None);
+        }
+        let stale = row.last_used_at.is_none_or(|t| t.plus(LAST_USED_RESOLUTION) <= now);
+        if stale {
+            self.data.touch_api_key(row.workspace_id, row.id, now).await?;
+        }
+        Ok(Some(row))
+    }
+
+    pub async fn create_api_key(
+        &self,
+        ws: WorkspaceId,
+        name: &str,
+        scopes: Scopes,
+        now: Timestamp,
+    ) -> Result<(ApiKeyRow, Sensitive<String>), StoreError> {
+        let generated = GeneratedApiKey::generate()?;
+        let row = new_key_row(ws, name, scopes, &generated, now);
+        self.data.insert_api_key(&row).await?;
+        Ok((row, generated.key))
+    }
+
+    pub async fn list_api_keys(&self, ws: WorkspaceId) -> Result<Vec<ApiKeyRow>, StoreError> {
+        self.data.list_api_keys(ws).await
+    }
+
+    pub async fn revoke_api_key(&self, ws: WorkspaceId, id: ApiKeyId, now: Timestamp) -> Result<(), StoreError> {
+        if self.data.revoke_api_key(ws, id, now).await? { Ok(()) } else { Err(StoreError::NotFound) }
+    }
+
+    // ---- channels -----------------------------------------------------------------------------
+
+    /// Creates a webhook channel; its signing secret goes to the vault first, so a channel row
+    /// never exists without its secret.
+    pub async fn create_channel(
+        &self,
+        ws: WorkspaceId,
+        url: WebhookUrl,
+        now: Timestamp,
+    ) -> Result<(Channel, SigningSecret), StoreError> {
+        let id = ChannelId::generate();
+        let id_text = id.to_string();
+        let secret = SigningSecret::generate()?;
+        let sealed_secret = self
+            .seal(KeyDomain::Vault, Aad { workspace: ws, table: "secrets", column: "secret", row: &id_text }, secret.as_bytes())
+            .await?;
+        self.vault.put_secret(ws, &id_text, SIGNING_SECRET_KIND, &sealed_secret, now).await?;
+        let sealed_url = self
+            .seal(KeyDomain::Data, Aad { workspace: ws, table: "channels", column: "url", row: &id_text }, url.expose().as_str().as_bytes())
+            .await?;
+        let row = ChannelRow { id, kind: "webhook".into(), url: sealed_url, created_at: now };
+        self.data.insert_channel(ws, &row).await?;
+        Ok((Channel { id, kind: row.kind, url, created_at: now }, secret))
+    }
+
+    async fn open_channel(&self, ws: WorkspaceId, row: ChannelRow) -> Result<Channel, StoreError> {
+        let id_text = row.id.to_string();
+        let plain = self
+            .open(KeyDomain::Data, Aad { workspace: ws, table: "channels", column: "url", row: &id_text }, &row.url)
+            .await?;
+        let text = String::from_utf8(plain).map_err(|_| StoreError::Corrupt("channel url"))?;
+        // Stored URLs were validated on the way in; re-parsing cannot widen what is accepted.
+        let url = WebhookUrl::parse(&text, true).map_err(|_| StoreError::Corrupt("channel url"))?;
+        Ok(Channel { id: row.id, kind: row.kind, url, created_at: row.created_at })
+    }
+
+    pub async fn channel(&self, ws: WorkspaceId, id: ChannelId) -> Result<Channel, StoreError> {
+        let row = self.data.channel(ws, id).await?.ok_or(StoreError::NotFound)?;
+        self.open_channel(ws, row).await
+    }
+
+    pub async fn list_channels(
+        &self,
+        ws: WorkspaceId,
+        after: Option<ChannelId>,
+        limit: u32,
+    ) -> Result<Vec<Channel>, StoreError> {
+        let rows = self.data.list_channels(ws, after, limit).await?;
+        let mut out = Vec::with_capacity(rows.len());
+        for row in rows {
+            out.push(self.open_channel(ws, row).await?);
+        }
+        Ok(out)
+    }
+
+    pub async fn signing_secret(&self, ws: WorkspaceId, channel: ChannelId) -> Result<SigningSecret, StoreError> {
+        let id_text = channel.to_string();
+        let sealed = self.vault.secret(ws, &id_text, SIGNING_SECRET_KIND).await?.ok_or(StoreError::NotFound)?;
+        let plain = self
+            .open(KeyDomain::Vault, Aad { workspace: ws, table: "secrets", column: "secret", row: &id_text }, &sealed)
+            .await?;
+        Ok(SigningSecret::from_bytes(&plain))
+    }
+
+    // ---- notifications ------------------------------------------------------------------------
+
+    /// Encrypts and durably queues a notification. With an idempotency key used in the last 24 h,
+    /// returns the original instead.
+    pub async fn enqueue(
+        &self,
+        ws: WorkspaceId,
+        channel_id: ChannelId,
+        payload: Sensitive<Vec<u8>>,
+        idempotency_key: Option<Sensitive<String>>,
+        now: Timestamp,
+    ) -> Result<Enqueued, StoreError> {
+        if self.data.channel(ws, channel_id).await?.is_none() {
+            return Err(StoreError::NotFound);
+        }
+        let id = NotificationId::generate();
+        let id_text = id.to_string();
+        let sealed = self
+            .seal(KeyDomain::Data, Aad { workspace: ws, table: "notifications", column: "payload", row: &id_text }, payload.expose())
+            .await?;
+        let idempotency_digest = idempotency_key.map(|k| sha256(&[b"chimatic.idempotency.v1\0", k.expose().as_bytes()]));
+        let row = NewNotificationRow { id, channel_id, payload: sealed, idempotency_digest, created_at: now };
+        match self.data.insert_notification(ws, &row, now.minus(IDEMPOTENCY_WINDOW)).await? {
+            InsertOutcome::Created => Ok(Enqueued::Created(id)),
+            InsertOutcome::Existing(original) => Ok(Enqueued::Existing(original)),
+        }
+    }
+
+    pub async fn notification(&self, ws: WorkspaceId, id: NotificationId) -> Result<Notification, StoreError> {
+        let row = self.data.notification(ws, id).await?.ok_or(StoreError::NotFound)?;
+        let id_text = id.to_string();
+        let payload = self
+            .open(KeyDomain::Data, Aad { workspace: ws, table: "notifications", column: "payload", row: &id_text }, &row.payload)
+            .await?;
+        let status = if row.leased { chimatic_domain::NotificationStatus::Delivering } else { row.status };
+        Ok(Notification {
+            id,
+            channel_id: row.channel_id,
+            payload: Sensitive::new(payload),
+            status,
+            attempt_count: row.attempt_count,
+            created_at: row.created_at,
+            updated_at: row.updated_at,
+            next_attempt_at: row.queued_due_at.filter(|_| !row.leased),
+        })
+    }
+
+    pub async fn attempts(&self, ws: WorkspaceId, id: NotificationId) -> Result<Vec<Attempt>, StoreError> {
+        let rows = self.data.attempts(ws, id).await?;
+        let mut out = Vec::with_capacity(rows.len());
+        for r in rows {
+            let plain = self
+                .open(KeyDomain::Data, Aad { workspace: ws, table: "attempts", column: "detail", row: &r.id }, &r.detail)
+                .await?;
+            let detail = serde_json::from_slice(&plain).map_err(|_| StoreError::Corrupt("attempt detail"))?;
+            out.push(Attempt { started_at: r.started_at, succeeded: r.succeeded, detail });
+        }
+        Ok(out)
+    }
+
+    pub async fn replay(&self, ws: WorkspaceId, id: NotificationId, now: Timestamp) -> Result<(), StoreError> {
+        if self.data.notification(ws, id).await?.is_none() {
+            return Err(StoreError::NotFound);
+        }
+        if self.data.replay(ws, id, now).await? {
+            Ok(())
+        } else {
+            Err(StoreError::Conflict("only a failed notification can be replayed"))
+        }
+    }
+
+    // ---- delivery queue -----------------------------------------------------------------------
+
+    pub async fn claim_due(&self, now: Timestamp, lease: Duration, limit: u32) -> Result<Vec<ClaimedJob>, StoreError> {
+        self.data.claim_due(now, now.plus(lease), limit).await
+    }
+
+    pub async fn complete_attempt(
+        &self,
+        job: &ClaimedJob,
+        started_at: Timestamp,
+        succeeded: bool,
+        detail: &AttemptDetail,
+        outcome: QueueOutcome,
+        now: Timestamp,
+    ) -> Result<(), StoreError> {
+        let id = uuid::Uuid::now_v7().simple().to_string();
+        let ws = job.workspace_id;
+        let plain = serde_json::to_vec(detail).map_err(|_| StoreError::Corrupt("attempt detail"))?;
+        let sealed = self.seal(KeyDomain::Data, Aad { workspace: ws, table: "attempts", column: "detail", row: &id }, &plain).await?;
+        let attempt = AttemptRow { id, started_at, succeeded, detail: sealed };
+        self.data.complete_attempt(job, CompletedAttempt { attempt, outcome, now }).await
+    }
+}
+
+fn new_key_row(ws: WorkspaceId, name: &str, scopes: Scopes, generated: &GeneratedApiKey, now: Timestamp) -> ApiKeyRow {
+    ApiKeyRow {
+        id: ApiKeyId::generate(),
+        workspace_id: ws,
+        name: name.to_string(),
+        scopes,
+        digest: generated.digest,
+        last4: generated.last4.clone(),
+        created_at: now,
+        last_used_at: None,
+        revoked_at: None,
+    }
+}
