@@ -1,0 +1,105 @@
+use axum::Json;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use chimatic_domain::{ApiKeyId, Scope, Scopes};
+use chimatic_store::ApiKeyRow;
+use serde::{Deserialize, Serialize};
+
+use crate::extract::{ApiJson, Caller, parse_id};
+use crate::{ApiError, AppState};
+
+const MAX_NAME_LEN: usize = 100;
+
+#[derive(Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CreateApiKey {
+    /// A label for the key, e.g. the service that uses it.
+    #[schema(max_length = 100, min_length = 1)]
+    pub name: String,
+    pub scopes: Vec<Scope>,
+}
+
+/// An API key as listed: never the key, never its hash.
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct ApiKeyView {
+    pub id: ApiKeyId,
+    pub name: String,
+    pub scopes: Vec<Scope>,
+    /// The last four characters, for identification.
+    pub last4: String,
+    pub created_at: String,
+    pub last_used_at: Option<String>,
+    pub revoked_at: Option<String>,
+}
+
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct ApiKeyCreated {
+    #[serde(flatten)]
+    pub view: ApiKeyView,
+    /// The key itself. Shown once: only its SHA-256 digest is stored.
+    pub key: String,
+}
+
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct ApiKeyList {
+    pub data: Vec<ApiKeyView>,
+}
+
+impl From<&ApiKeyRow> for ApiKeyView {
+    fn from(r: &ApiKeyRow) -> Self {
+        Self {
+            id: r.id,
+            name: r.name.clone(),
+            scopes: r.scopes.as_slice().to_vec(),
+            last4: r.last4.clone(),
+            created_at: r.created_at.to_rfc3339(),
+            last_used_at: r.last_used_at.map(|t| t.to_rfc3339()),
+            revoked_at: r.revoked_at.map(|t| t.to_rfc3339()),
+        }
+    }
+}
+
+/// Create an API key (scope `admin`). The key is in this response only.
+#[utoipa::path(post, path = "/v1/api-keys", tag = "api-keys", request_body = CreateApiKey,
+    responses((status = 201, body = ApiKeyCreated), (status = "4XX", body = crate::error::Problem)))]
+pub async fn create(
+    State(state): State<AppState>,
+    caller: Caller,
+    ApiJson(req): ApiJson<CreateApiKey>,
+) -> Result<(StatusCode, Json<ApiKeyCreated>), ApiError> {
+    caller.require(Scope::Admin)?;
+    let name = req.name.trim();
+    if name.is_empty() || name.chars().count() > MAX_NAME_LEN || name.chars().any(char::is_control) {
+        return Err(ApiError::unprocessable("invalid_name", "`name` must be 1 to 100 printable characters"));
+    }
+    let scopes = Scopes::new(req.scopes)
+        .ok_or_else(|| ApiError::unprocessable("invalid_scopes", "`scopes` must name at least one scope"))?;
+    let (row, key) = state.store.create_api_key(caller.workspace_id, name, scopes, state.clock.now()).await?;
+    tracing::info!(workspace = %caller.workspace_id, api_key = %row.id, by = %caller.key_id, "API key created");
+    Ok((StatusCode::CREATED, Json(ApiKeyCreated { view: ApiKeyView::from(&row), key: key.into_inner() })))
+}
+
+/// List this workspace's API keys (scope `admin`).
+#[utoipa::path(get, path = "/v1/api-keys", tag = "api-keys",
+    responses((status = 200, body = ApiKeyList), (status = "4XX", body = crate::error::Problem)))]
+pub async fn list(State(state): State<AppState>, caller: Caller) -> Result<Json<ApiKeyList>, ApiError> {
+    caller.require(Scope::Admin)?;
+    let rows = state.store.list_api_keys(caller.workspace_id).await?;
+    Ok(Json(ApiKeyList { data: rows.iter().map(ApiKeyView::from).collect() }))
+}
+
+/// Revoke an API key (scope `admin`). Effective on the very next request.
+#[utoipa::path(delete, path = "/v1/api-keys/{id}", tag = "api-keys",
+    params(("id" = String, Path, description = "API key id (`key_…`)")),
+    responses((status = 204), (status = "4XX", body = crate::error::Problem)))]
+pub async fn revoke(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> Result<StatusCode, ApiError> {
+    caller.require(Scope::Admin)?;
+    let id: ApiKeyId = parse_id(&id)?;
+    state.store.revoke_api_key(caller.workspace_id, id, state.clock.now()).await?;
+    tracing::info!(workspace = %caller.workspace_id, api_key = %id, by = %caller.key_id, "API key revoked");
+    Ok(StatusCode::NO_CONTENT)
+}

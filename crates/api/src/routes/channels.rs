@@ -1,0 +1,129 @@
+use axum::Json;
+use axum::extract::{Path, Query, State};
+use axum::http::StatusCode;
+use chimatic_domain::{ChannelId, Scope, WebhookUrl};
+use chimatic_store::records::Channel;
+use serde::{Deserialize, Serialize};
+
+use crate::extract::{ApiJson, Caller, parse_id};
+use crate::{ApiError, AppState};
+
+const DEFAULT_PAGE: u32 = 50;
+const MAX_PAGE: u32 = 200;
+
+#[derive(Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum ChannelType {
+    Webhook,
+}
+
+#[derive(Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CreateChannel {
+    #[serde(rename = "type")]
+    pub kind: ChannelType,
+    /// The destination. `https` is required (plain `http` only in development mode); it must
+    /// resolve to a public address unless private destinations are allowed.
+    #[schema(max_length = 2048)]
+    pub url: String,
+}
+
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct ChannelView {
+    pub id: ChannelId,
+    #[serde(rename = "type")]
+    pub kind: String,
+    /// Scheme and a host prefix only, e.g. `https://hoo…`; the full URL is never returned.
+    pub url_masked: String,
+    pub created_at: String,
+}
+
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct ChannelCreated {
+    #[serde(flatten)]
+    pub view: ChannelView,
+    /// Standard Webhooks signing secret (`whsec_…`). Shown once.
+    pub signing_secret: String,
+}
+
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct ChannelList {
+    pub data: Vec<ChannelView>,
+    /// Pass as `after` for the next page; absent on the last page.
+    pub next_cursor: Option<ChannelId>,
+}
+
+#[derive(Deserialize, utoipa::IntoParams)]
+#[serde(deny_unknown_fields)]
+pub struct ListParams {
+    /// Return channels after this id.
+    pub after: Option<String>,
+    /// Page size, 1 to 200 (default 50).
+    pub limit: Option<u32>,
+}
+
+impl From<&Channel> for ChannelView {
+    fn from(c: &Channel) -> Self {
+        Self { id: c.id, kind: c.kind.clone(), url_masked: c.url.masked(), created_at: c.created_at.to_rfc3339() }
+    }
+}
+
+/// Create a webhook channel (scope `channels:write`).
+#[utoipa::path(post, path = "/v1/channels", tag = "channels", request_body = CreateChannel,
+    responses((status = 201, body = ChannelCreated), (status = "4XX", body = crate::error::Problem)))]
+pub async fn create(
+    State(state): State<AppState>,
+    caller: Caller,
+    ApiJson(req): ApiJson<CreateChannel>,
+) -> Result<(StatusCode, Json<ChannelCreated>), ApiError> {
+    caller.require(Scope::ChannelsWrite)?;
+    let ChannelType::Webhook = req.kind;
+    let url = WebhookUrl::parse(&req.url, state.destinations.allow_private)
+        .map_err(|e| ApiError::unprocessable("invalid_url", e.to_string()))?;
+    state
+        .destinations
+        .check(url.expose())
+        .await
+        .map_err(|e| ApiError::unprocessable("forbidden_destination", e.to_string()))?;
+    let (channel, secret) = state.store.create_channel(caller.workspace_id, url, state.clock.now()).await?;
+    tracing::info!(workspace = %caller.workspace_id, channel = %channel.id, "channel created");
+    let body = ChannelCreated { view: ChannelView::from(&channel), signing_secret: secret.to_text().into_inner() };
+    Ok((StatusCode::CREATED, Json(body)))
+}
+
+/// Get a channel (scope `channels:read`), URL masked.
+#[utoipa::path(get, path = "/v1/channels/{id}", tag = "channels",
+    params(("id" = String, Path, description = "Channel id (`ch_…`)")),
+    responses((status = 200, body = ChannelView), (status = "4XX", body = crate::error::Problem)))]
+pub async fn get(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> Result<Json<ChannelView>, ApiError> {
+    caller.require(Scope::ChannelsRead)?;
+    let id: ChannelId = parse_id(&id)?;
+    let channel = state.store.channel(caller.workspace_id, id).await?;
+    Ok(Json(ChannelView::from(&channel)))
+}
+
+/// List channels (scope `channels:read`), URLs masked, cursor-paginated.
+#[utoipa::path(get, path = "/v1/channels", tag = "channels", params(ListParams),
+    responses((status = 200, body = ChannelList), (status = "4XX", body = crate::error::Problem)))]
+pub async fn list(
+    State(state): State<AppState>,
+    caller: Caller,
+    params: Result<Query<ListParams>, axum::extract::rejection::QueryRejection>,
+) -> Result<Json<ChannelList>, ApiError> {
+    caller.require(Scope::ChannelsRead)?;
+    let Query(params) = params.map_err(|_| {
+        ApiError::bad_request("invalid_query", "query parameters are `after` (a channel id) and `limit` (1 to 200)")
+    })?;
+    let after = params.after.as_deref().map(parse_id::<ChannelId>).transpose()?;
+    let limit = params.limit.unwrap_or(DEFAULT_PAGE);
+    if !(1..=MAX_PAGE).contains(&limit) {
+        return Err(ApiError::bad_request("invalid_query", "`limit` must be between 1 and 200"));
+    }
+    let channels = state.store.list_channels(caller.workspace_id, after, limit).await?;
+    let next_cursor = (channels.len() == limit as usize).then(|| channels.last().map(|c| c.id)).flatten();
+    Ok(Json(ChannelList { data: channels.iter().map(ChannelView::from).collect(), next_cursor }))
+}

@@ -1,0 +1,91 @@
+//! The router. Every endpoint is registered through `routes!`, so it is in the OpenAPI document
+//! served at `/v1/openapi.json` by construction.
+
+mod api_keys;
+mod channels;
+mod notifications;
+mod ops;
+
+use axum::Router;
+use axum::extract::{DefaultBodyLimit, MatchedPath, Request};
+use axum::http::{HeaderValue, header};
+use axum::middleware::{self, Next};
+use axum::response::Response;
+use tower_http::set_header::SetResponseHeaderLayer;
+use tower_http::trace::TraceLayer;
+use utoipa::OpenApi;
+use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+use crate::{ApiError, AppState};
+
+#[derive(OpenApi)]
+#[openapi(
+    info(
+        title = "Chimatic API",
+        description = "Notification orchestration and delivery. Authenticate with `Authorization: Bearer <API key>`. \
+                       Errors are `application/problem+json`.",
+        license(name = "MIT")
+    ),
+    modifiers(&BearerAuth),
+    security(("bearer" = []))
+)]
+struct ApiDoc;
+
+struct BearerAuth;
+
+impl utoipa::Modify for BearerAuth {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "bearer",
+            SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).bearer_format("chm_…").build()),
+        );
+    }
+}
+
+pub fn router(state: AppState) -> Router {
+    let (router, openapi) = OpenApiRouter::with_openapi(ApiDoc::openapi())
+        .routes(routes!(api_keys::create, api_keys::list))
+        .routes(routes!(api_keys::revoke))
+        .routes(routes!(channels::create, channels::list))
+        .routes(routes!(channels::get))
+        .routes(routes!(notifications::create))
+        .routes(routes!(notifications::get))
+        .routes(routes!(notifications::replay))
+        .routes(routes!(ops::healthz))
+        .routes(routes!(ops::readyz))
+        .routes(routes!(ops::metrics))
+        .routes(routes!(ops::openapi_json))
+        .with_state(state.clone())
+        .split_for_parts();
+    let openapi = std::sync::Arc::new(openapi);
+    router
+        .layer(axum::Extension(openapi))
+        .fallback(|| async { ApiError::new(axum::http::StatusCode::NOT_FOUND, "not_found", "no such endpoint") })
+        .layer(middleware::from_fn(record_request))
+        .layer(DefaultBodyLimit::max(state.limits.max_body_bytes))
+        // Responses can carry a key or secret shown once: never cache them.
+        .layer(SetResponseHeaderLayer::overriding(header::CACHE_CONTROL, HeaderValue::from_static("no-store")))
+        .layer(SetResponseHeaderLayer::overriding(
+            header::X_CONTENT_TYPE_OPTIONS,
+            HeaderValue::from_static("nosniff"),
+        ))
+        .layer(TraceLayer::new_for_http())
+}
+
+/// Request counts by route template (never the concrete path, which holds ids) and status.
+async fn record_request(req: Request, next: Next) -> Response {
+    let route = req.extensions().get::<MatchedPath>().map(|p| p.as_str().to_string()).unwrap_or_else(|| "unmatched".into());
+    let method = req.method().to_string();
+    let response = next.run(req).await;
+    metrics::counter!(
+        "chimatic_http_requests_total",
+        "route" => route,
+        "method" => method,
+        "status" => response.status().as_u16().to_string()
+    )
+    .increment(1);
+    response
+}

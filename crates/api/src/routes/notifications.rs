@@ -1,0 +1,159 @@
+use axum::Json;
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode};
+use chimatic_domain::{ChannelId, NotificationId, NotificationStatus, Scope, Sensitive};
+use chimatic_store::records::Enqueued;
+use serde::{Deserialize, Serialize};
+
+use crate::extract::{ApiJson, Caller, parse_id};
+use crate::mask::mask_json;
+use crate::{ApiError, AppState};
+
+const MAX_IDEMPOTENCY_KEY_LEN: usize = 255;
+
+#[derive(Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CreateNotification {
+    pub channel_id: ChannelId,
+    /// Any JSON value; delivered verbatim as the webhook body. Stored encrypted.
+    #[schema(value_type = Object)]
+    pub payload: Sensitive<serde_json::Value>,
+    /// Re-sending with the same key within 24 hours returns the original notification.
+    #[schema(value_type = Option<String>, max_length = 255)]
+    pub idempotency_key: Option<Sensitive<String>>,
+}
+
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct NotificationAccepted {
+    pub id: NotificationId,
+    pub status: NotificationStatus,
+}
+
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct AttemptView {
+    /// 1-based attempt number.
+    pub attempt: u32,
+    pub started_at: String,
+    pub succeeded: bool,
+    /// HTTP status returned by the receiver, if it answered.
+    pub status_code: Option<u16>,
+    pub latency_ms: u64,
+    /// One of `http_status`, `timeout`, `connect`, `forbidden_destination`, `response_body`,
+    /// `request`, `integrity_error`; absent on success.
+    pub error_class: Option<String>,
+}
+
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct NotificationView {
+    pub id: NotificationId,
+    pub channel_id: ChannelId,
+    pub status: NotificationStatus,
+    /// The payload's shape with values masked (string prefixes only).
+    #[schema(value_type = Object)]
+    pub payload_masked: serde_json::Value,
+    pub attempt_count: u32,
+    pub created_at: String,
+    pub updated_at: String,
+    /// When the next attempt is due, while queued.
+    pub next_attempt_at: Option<String>,
+    pub attempts: Vec<AttemptView>,
+}
+
+/// Queue a notification (scope `notifications:write`). Answered only once it is durable.
+#[utoipa::path(post, path = "/v1/notifications", tag = "notifications", request_body = CreateNotification,
+    responses(
+        (status = 202, body = NotificationAccepted,
+         headers(("idempotent-replayed" = String, description = "`true` when an earlier notification with the same idempotency key is returned"))),
+        (status = "4XX", body = crate::error::Problem)))]
+pub async fn create(
+    State(state): State<AppState>,
+    caller: Caller,
+    ApiJson(req): ApiJson<CreateNotification>,
+) -> Result<(StatusCode, HeaderMap, Json<NotificationAccepted>), ApiError> {
+    caller.require(Scope::NotificationsWrite)?;
+    if let Some(k) = &req.idempotency_key {
+        let len = k.expose().len();
+        if len == 0 || len > MAX_IDEMPOTENCY_KEY_LEN {
+            return Err(ApiError::unprocessable("invalid_idempotency_key", "`idempotency_key` must be 1 to 255 bytes"));
+        }
+    }
+    let body = serde_json::to_vec(req.payload.expose()).map_err(ApiError::internal)?;
+    if body.len() > state.limits.max_payload_bytes {
+        return Err(ApiError::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "payload_too_large",
+            format!("`payload` exceeds the limit of {} bytes", state.limits.max_payload_bytes),
+        ));
+    }
+    let now = state.clock.now();
+    let outcome =
+        state.store.enqueue(caller.workspace_id, req.channel_id, Sensitive::new(body), req.idempotency_key, now).await?;
+    let mut headers = HeaderMap::new();
+    let status = match outcome {
+        Enqueued::Created(_) => {
+            metrics::counter!("chimatic_notifications_accepted_total").increment(1);
+            state.delivery_waker.notify_one();
+            NotificationStatus::Queued
+        }
+        Enqueued::Existing(id) => {
+            headers.insert("idempotent-replayed", HeaderValue::from_static("true"));
+            state.store.notification(caller.workspace_id, id).await?.status
+        }
+    };
+    Ok((StatusCode::ACCEPTED, headers, Json(NotificationAccepted { id: outcome.id(), status })))
+}
+
+/// Get a notification with every attempt (scope `notifications:read`). The payload is masked.
+#[utoipa::path(get, path = "/v1/notifications/{id}", tag = "notifications",
+    params(("id" = String, Path, description = "Notification id (`msg_…`)")),
+    responses((status = 200, body = NotificationView), (status = "4XX", body = crate::error::Problem)))]
+pub async fn get(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> Result<Json<NotificationView>, ApiError> {
+    caller.require(Scope::NotificationsRead)?;
+    let id: NotificationId = parse_id(&id)?;
+    let n = state.store.notification(caller.workspace_id, id).await?;
+    let attempts = state.store.attempts(caller.workspace_id, id).await?;
+    let payload: serde_json::Value = serde_json::from_slice(n.payload.expose()).map_err(ApiError::internal)?;
+    Ok(Json(NotificationView {
+        id: n.id,
+        channel_id: n.channel_id,
+        status: n.status,
+        payload_masked: mask_json(&payload),
+        attempt_count: n.attempt_count,
+        created_at: n.created_at.to_rfc3339(),
+        updated_at: n.updated_at.to_rfc3339(),
+        next_attempt_at: n.next_attempt_at.map(|t| t.to_rfc3339()),
+        attempts: attempts
+            .into_iter()
+            .zip(1u32..)
+            .map(|(a, attempt)| AttemptView {
+                attempt,
+                started_at: a.started_at.to_rfc3339(),
+                succeeded: a.succeeded,
+                status_code: a.detail.status_code,
+                latency_ms: a.detail.latency_ms,
+                error_class: a.detail.error_class,
+            })
+            .collect(),
+    }))
+}
+
+/// Re-queue a failed notification (scope `notifications:write`); it gets a fresh retry schedule.
+#[utoipa::path(post, path = "/v1/notifications/{id}/replay", tag = "notifications",
+    params(("id" = String, Path, description = "Notification id (`msg_…`)")),
+    responses((status = 202, body = NotificationAccepted), (status = 409, body = crate::error::Problem),
+              (status = "4XX", body = crate::error::Problem)))]
+pub async fn replay(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> Result<(StatusCode, Json<NotificationAccepted>), ApiError> {
+    caller.require(Scope::NotificationsWrite)?;
+    let id: NotificationId = parse_id(&id)?;
+    state.store.replay(caller.workspace_id, id, state.clock.now()).await?;
+    state.delivery_waker.notify_one();
+    Ok((StatusCode::ACCEPTED, Json(NotificationAccepted { id, status: NotificationStatus::Queued })))
+}
