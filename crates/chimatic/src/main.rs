@@ -1,1 +1,20 @@
-fn main() {}
+//! `chimatic`: the server and its command-line tools.
+
+mod config;
+mod serve;
+mod workspace;
+
+use clap::Parser;
+
+use config::{Cli, Command, WorkspaceCommand};
+
+fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+    match cli.command {
+        Command::Serve(args) => runtime.block_on(serve::run(args)),
+        Command::Workspace { command: WorkspaceCommand::Create { name, store } } => {
+            runtime.block_on(workspace::create(&name, &store))
+        }
+    }
+}

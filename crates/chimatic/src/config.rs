@@ -1,0 +1,95 @@
+//! The one configuration type: command-line flags, each with an environment variable.
+//! Key material is never a flag or a config-file entry: it is injected through the environment
+//! (`CHIMATIC_KEK`) or a file path (`CHIMATIC_KEK_FILE`).
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::builder::BoolishValueParser;
+use clap::{Args, Parser, Subcommand};
+
+#[derive(Parser)]
+#[command(
+    name = "chimatic",
+    version,
+    about = "Chimatic: self-hosted, multi-tenant notification orchestration and delivery",
+    long_about = "Chimatic accepts notifications over an HTTP API, stores them encrypted (AES-256-GCM envelope \
+                  encryption), and delivers them as signed Standard Webhooks with retries.\n\n\
+                  Key encryption key: set CHIMATIC_KEK (base64 of 32 bytes) or CHIMATIC_KEK_FILE (a file with \
+                  mode 0600 holding the same). Without either, a development key is generated in the data directory."
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Subcommand)]
+pub enum Command {
+    /// Run the API server and the delivery workers.
+    Serve(ServeArgs),
+    /// Manage workspaces (works whether or not the server is running).
+    Workspace {
+        #[command(subcommand)]
+        command: WorkspaceCommand,
+    },
+}
+
+#[derive(Subcommand)]
+pub enum WorkspaceCommand {
+    /// Create a workspace; prints {"workspace_id": ..., "api_key": ...} with a one-time owner key.
+    Create {
+        /// Workspace display name.
+        #[arg(long)]
+        name: String,
+        #[command(flatten)]
+        store: StoreArgs,
+    },
+}
+
+#[derive(Args, Clone)]
+pub struct StoreArgs {
+    /// Directory for the embedded store (SQLite files) and the development key.
+    #[arg(long, env = "CHIMATIC_DATA_DIR", default_value = "./chimatic-data")]
+    pub data_dir: PathBuf,
+    /// File holding the base64 key encryption key (mode 0600). CHIMATIC_KEK takes precedence.
+    #[arg(long, env = "CHIMATIC_KEK_FILE")]
+    pub kek_file: Option<PathBuf>,
+}
+
+#[derive(Args, Clone)]
+pub struct ServeArgs {
+    #[command(flatten)]
+    pub store: StoreArgs,
+    /// Address to listen on (port 0 picks a free port; the bound address is logged).
+    #[arg(long, env = "CHIMATIC_LISTEN", default_value = "127.0.0.1:8080")]
+    pub listen: SocketAddr,
+    /// Allow webhook destinations on loopback, private and link-local addresses, and plain http.
+    /// For tests and local development only.
+    #[arg(long, env = "CHIMATIC_ALLOW_PRIVATE_DESTINATIONS", value_parser = BoolishValueParser::new(), default_value = "false")]
+    pub allow_private_destinations: bool,
+    /// Delays before each retry, e.g. `5s,5m,30m,2h,5h,10h,10h` (the default).
+    #[arg(long, env = "CHIMATIC_RETRY_SCHEDULE")]
+    pub retry_schedule: Option<String>,
+    /// Deliveries in flight at once.
+    #[arg(long, env = "CHIMATIC_DELIVERY_CONCURRENCY", default_value_t = 64)]
+    pub delivery_concurrency: usize,
+    /// Timeout of one delivery attempt, in seconds.
+    #[arg(long, env = "CHIMATIC_DELIVERY_TIMEOUT_SECS", default_value_t = 15)]
+    pub delivery_timeout_secs: u64,
+    /// Log format: `text` or `json`.
+    #[arg(long, env = "CHIMATIC_LOG_FORMAT", default_value = "text")]
+    pub log_format: LogFormat,
+}
+
+#[derive(Clone, Copy, clap::ValueEnum)]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+impl ServeArgs {
+    pub fn delivery_timeout(&self) -> Duration {
+        Duration::from_secs(self.delivery_timeout_secs.max(1))
+    }
+}

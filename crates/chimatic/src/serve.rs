@@ -1,0 +1,114 @@
+use std::os::unix::fs::DirBuilderExt;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+use chimatic_api::{AppState, Limits};
+use chimatic_crypto::{KekSource, LocalKek};
+use chimatic_delivery::{DestinationPolicy, Dispatcher, DispatcherConfig, WebhookSender};
+use chimatic_domain::{Clock, RetrySchedule, SystemClock};
+use chimatic_store::{Keyring, SqliteBackend, SqliteFiles, Store};
+use tokio::sync::watch;
+use zeroize::Zeroizing;
+
+use crate::config::{LogFormat, ServeArgs, StoreArgs};
+
+/// Opens the embedded store in the data directory with the injected (or development) KEK.
+pub async fn open_store(args: &StoreArgs) -> anyhow::Result<(Arc<Store>, KekSource)> {
+    std::fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(&args.data_dir)
+        .with_context(|| format!("cannot create data directory {}", args.data_dir.display()))?;
+    let env_kek = std::env::var("CHIMATIC_KEK").ok().map(Zeroizing::new);
+    let (kek, source) = LocalKek::resolve(env_kek.as_deref().map(String::as_str), args.kek_file.as_deref(), &args.data_dir)?;
+    let (data, vault) = SqliteBackend::open(&SqliteFiles::in_dir(&args.data_dir)).await?;
+    let store = Store::new(Arc::new(data), Arc::new(vault), Keyring::new(Arc::new(kek)));
+    Ok((Arc::new(store), source))
+}
+
+fn init_logging(format: LogFormat) {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    match format {
+        LogFormat::Text => builder.init(),
+        LogFormat::Json => builder.json().init(),
+    }
+}
+
+pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
+    init_logging(args.log_format);
+    let schedule = match &args.retry_schedule {
+        Some(text) => RetrySchedule::parse(text).context("CHIMATIC_RETRY_SCHEDULE")?,
+        None => RetrySchedule::default(),
+    };
+    let (store, kek_source) = open_store(&args.store).await?;
+    match &kek_source {
+        KekSource::Generated(path) => tracing::warn!(
+            "generated a development key-encryption key at {} (mode 0600); in production inject CHIMATIC_KEK_FILE or CHIMATIC_KEK",
+            path.display()
+        ),
+        KekSource::DataDir(path) => {
+            tracing::warn!("using the development key-encryption key at {}", path.display())
+        }
+        KekSource::File(_) | KekSource::Environment => {}
+    }
+    tracing::info!(kek = store.kek_id(), "key encryption key loaded");
+
+    let metrics = metrics_exporter_prometheus::PrometheusBuilder::new()
+        .install_recorder()
+        .context("installing the metrics recorder")?;
+    let clock: Arc<dyn Clock> = Arc::new(SystemClock);
+    let destinations = DestinationPolicy { allow_private: args.allow_private_destinations };
+    if destinations.allow_private {
+        tracing::warn!("private destinations and plain http are allowed (development mode)");
+    }
+    let sender = WebhookSender::new(destinations, args.delivery_timeout())?;
+    let dispatcher = Arc::new(Dispatcher::new(
+        store.clone(),
+        sender,
+        clock.clone(),
+        DispatcherConfig {
+            concurrency: args.delivery_concurrency,
+            lease: args.delivery_timeout() * 2 + Duration::from_secs(15),
+            poll_interval: Duration::from_millis(250),
+            schedule,
+            shutdown_grace: Duration::from_secs(10),
+        },
+    ));
+    let state = AppState {
+        store: store.clone(),
+        clock,
+        destinations,
+        delivery_waker: dispatcher.waker(),
+        metrics: Some(metrics),
+        limits: Limits::default(),
+    };
+    let (stop_tx, stop_rx) = watch::channel(false);
+    let delivery = tokio::spawn(dispatcher.run(stop_rx));
+
+    let listener = tokio::net::TcpListener::bind(args.listen)
+        .await
+        .with_context(|| format!("cannot listen on {}", args.listen))?;
+    tracing::info!("listening on http://{}", listener.local_addr()?);
+    axum::serve(listener, chimatic_api::router(state)).with_graceful_shutdown(shutdown_signal()).await?;
+
+    tracing::info!("shutting down: finishing in-flight deliveries");
+    let _ = stop_tx.send(true);
+    let _ = delivery.await;
+    tracing::info!("stopped");
+    Ok(())
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = tokio::signal::ctrl_c();
+    let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+        Ok(s) => s,
+        Err(_) => return ctrl_c.await.unwrap_or(()),
+    };
+    tokio::select! {
+        _ = ctrl_c => {}
+        _ = term.recv() => {}
+    }
+}

@@ -1,0 +1,7 @@
+//! One integration-test binary. Each test spawns the real `chimatic` binary on a random
+//! loopback port with a fresh data directory, and real HTTP receivers on 127.0.0.1.
+
+mod harness;
+
+mod api_keys;
+mod delivery;
