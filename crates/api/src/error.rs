@@ -46,7 +46,11 @@ impl ApiError {
     }
 
     pub fn unauthorized() -> Self {
-        Self::new(StatusCode::UNAUTHORIZED, "unauthorized", "a valid API key is required: `Authorization: Bearer chm_…`")
+        Self::new(
+            StatusCode::UNAUTHORIZED,
+            "unauthorized",
+            "a valid API key is required: `Authorization: Bearer chm_…`",
+        )
     }
 
     pub fn internal(cause: impl std::fmt::Display) -> Self {

@@ -60,8 +60,7 @@ impl<T: DeserializeOwned> FromRequest<AppState> for ApiJson<T> {
             .and_then(|v| v.split(';').next())
             .is_some_and(|m| {
                 let m = m.trim();
-                m.eq_ignore_ascii_case("application/json")
-                    || (m.starts_with("application/") && m.ends_with("+json"))
+                m.eq_ignore_ascii_case("application/json") || (m.starts_with("application/") && m.ends_with("+json"))
             });
         if !is_json {
             return Err(ApiError::new(
@@ -108,9 +107,10 @@ pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
 /// user data: `invalid type: string "…", expected u32` becomes `invalid type, expected u32`.
 fn describe_data_error(message: &str) -> String {
     let message = message.split(" at line ").next().unwrap_or(message);
-    let kind = ["invalid type", "invalid value", "invalid length", "unknown variant", "unknown field", "duplicate field"]
-        .into_iter()
-        .find(|k| message.starts_with(k));
+    let kind =
+        ["invalid type", "invalid value", "invalid length", "unknown variant", "unknown field", "duplicate field"]
+            .into_iter()
+            .find(|k| message.starts_with(k));
     match kind {
         Some(kind) => match message.split_once(", expected ") {
             Some((_, expected)) => format!("{kind}, expected {expected}"),
@@ -141,7 +141,10 @@ mod tests {
             describe_data_error("unknown field `canary-123`, expected one of `name`, `scopes`"),
             "unknown field, expected one of `name`, `scopes`"
         );
-        assert_eq!(describe_data_error("unknown variant `canary`, expected `webhook`"), "unknown variant, expected `webhook`");
+        assert_eq!(
+            describe_data_error("unknown variant `canary`, expected `webhook`"),
+            "unknown variant, expected `webhook`"
+        );
         assert_eq!(describe_data_error("missing field `url`"), "missing field `url`");
     }
 }

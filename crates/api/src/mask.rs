@@ -14,12 +14,9 @@ pub fn mask_json(value: &Value) -> Value {
 
 fn mask_at(value: &Value, depth: usize) -> Value {
     match value {
-        Value::Object(map) if depth < MAX_DEPTH => Value::Object(
-            map.iter()
-                .take(MAX_ENTRIES)
-                .map(|(k, v)| (truncate(k, 32), mask_at(v, depth + 1)))
-                .collect(),
-        ),
+        Value::Object(map) if depth < MAX_DEPTH => {
+            Value::Object(map.iter().take(MAX_ENTRIES).map(|(k, v)| (truncate(k, 32), mask_at(v, depth + 1))).collect())
+        }
         Value::Array(items) if depth < MAX_DEPTH => {
             Value::Array(items.iter().take(MAX_ENTRIES).map(|v| mask_at(v, depth + 1)).collect())
         }
@@ -39,7 +36,11 @@ pub fn mask_text(s: &str) -> String {
 }
 
 fn truncate(s: &str, max: usize) -> String {
-    if s.chars().count() <= max { s.to_string() } else { format!("{}{ELLIPSIS}", s.chars().take(max).collect::<String>()) }
+    if s.chars().count() <= max {
+        s.to_string()
+    } else {
+        format!("{}{ELLIPSIS}", s.chars().take(max).collect::<String>())
+    }
 }
 
 #[cfg(test)]
@@ -53,10 +54,7 @@ mod tests {
             "email": "alice@example.com", "amount": 4200, "ok": true, "pin": "1234",
             "items": [{"sku": "canary-sku-9f3a"}]
         }));
-        assert_eq!(
-            masked,
-            json!({"email": "ali…", "amount": "…", "ok": true, "pin": "…", "items": [{"sku": "can…"}]})
-        );
+        assert_eq!(masked, json!({"email": "ali…", "amount": "…", "ok": true, "pin": "…", "items": [{"sku": "can…"}]}));
         assert!(!masked.to_string().contains("canary-sku"));
     }
 }

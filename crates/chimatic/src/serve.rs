@@ -21,7 +21,8 @@ pub async fn open_store(args: &StoreArgs) -> anyhow::Result<(Arc<Store>, KekSour
         .create(&args.data_dir)
         .with_context(|| format!("cannot create data directory {}", args.data_dir.display()))?;
     let env_kek = std::env::var("CHIMATIC_KEK").ok().map(Zeroizing::new);
-    let (kek, source) = LocalKek::resolve(env_kek.as_deref().map(String::as_str), args.kek_file.as_deref(), &args.data_dir)?;
+    let (kek, source) =
+        LocalKek::resolve(env_kek.as_deref().map(String::as_str), args.kek_file.as_deref(), &args.data_dir)?;
     let (data, vault) = SqliteBackend::open(&SqliteFiles::in_dir(&args.data_dir)).await?;
     let store = Store::new(Arc::new(data), Arc::new(vault), Keyring::new(Arc::new(kek)));
     Ok((Arc::new(store), source))

@@ -127,7 +127,8 @@ impl LocalKek {
     fn generate_file(path: &Path) -> Result<Self, KekLoadError> {
         let create = |source| KekLoadError::Create { path: path.into(), source };
         // create_new: two processes starting at once cannot both generate a key.
-        let mut file = std::fs::OpenOptions::new().write(true).create_new(true).mode(0o600).open(path).map_err(create)?;
+        let mut file =
+            std::fs::OpenOptions::new().write(true).create_new(true).mode(0o600).open(path).map_err(create)?;
         let key = Zeroizing::new(crate::random::bytes::<DEK_LEN>().map_err(|_| KekLoadError::Malformed)?);
         let text = Zeroizing::new(STANDARD.encode(key.as_ref()));
         file.write_all(text.as_bytes()).map_err(create)?;

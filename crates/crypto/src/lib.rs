@@ -7,7 +7,7 @@ pub mod kek;
 pub mod random;
 pub mod webhook;
 
-pub use aead::{Aad, CryptoError, Dek, DEK_LEN};
+pub use aead::{Aad, CryptoError, DEK_LEN, Dek};
 pub use api_key::{ApiKeyDigest, GeneratedApiKey};
 pub use kek::{KekProvider, KekSource, LocalKek};
 pub use webhook::{SigningSecret, WebhookSignature};

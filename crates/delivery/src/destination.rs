@@ -34,10 +34,8 @@ impl DestinationPolicy {
         if let Ok(ip) = host.parse::<IpAddr>() {
             return if self.permits(ip) { Ok(()) } else { Err(DestinationError::Forbidden) };
         }
-        let addrs: Vec<SocketAddr> = tokio::net::lookup_host((host, port))
-            .await
-            .map_err(|_| DestinationError::Unresolvable)?
-            .collect();
+        let addrs: Vec<SocketAddr> =
+            tokio::net::lookup_host((host, port)).await.map_err(|_| DestinationError::Unresolvable)?.collect();
         if addrs.is_empty() {
             return Err(DestinationError::Unresolvable);
         }
@@ -57,10 +55,8 @@ impl Resolve for GuardedResolver {
         let policy = self.0;
         let host = name.as_str().to_string();
         Box::pin(async move {
-            let addrs: Vec<SocketAddr> = tokio::net::lookup_host((host.as_str(), 0))
-                .await?
-                .filter(|a| policy.permits(a.ip()))
-                .collect();
+            let addrs: Vec<SocketAddr> =
+                tokio::net::lookup_host((host.as_str(), 0)).await?.filter(|a| policy.permits(a.ip())).collect();
             if addrs.is_empty() {
                 return Err(Box::new(DestinationError::Forbidden) as Box<dyn std::error::Error + Send + Sync>);
             }
@@ -115,8 +111,20 @@ mod tests {
     #[test]
     fn classifies_addresses() {
         for bad in [
-            "127.0.0.1", "10.1.2.3", "172.16.0.1", "192.168.1.1", "169.254.169.254", "0.0.0.0", "100.64.0.1",
-            "::1", "fd00:ec2::254", "fe80::1", "::ffff:127.0.0.1", "::ffff:10.0.0.1", "64:ff9b::a00:1", "255.255.255.255",
+            "127.0.0.1",
+            "10.1.2.3",
+            "172.16.0.1",
+            "192.168.1.1",
+            "169.254.169.254",
+            "0.0.0.0",
+            "100.64.0.1",
+            "::1",
+            "fd00:ec2::254",
+            "fe80::1",
+            "::ffff:127.0.0.1",
+            "::ffff:10.0.0.1",
+            "64:ff9b::a00:1",
+            "255.255.255.255",
         ] {
             assert!(!is_public(bad.parse().unwrap()), "{bad} must not be public");
         }

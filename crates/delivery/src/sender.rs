@@ -60,7 +60,11 @@ impl WebhookSender {
         body: Vec<u8>,
     ) -> SendOutcome {
         let started = Instant::now();
-        let fail = |class, code: Option<u16>| SendOutcome { status_code: code, latency: started.elapsed(), error_class: Some(class) };
+        let fail = |class, code: Option<u16>| SendOutcome {
+            status_code: code,
+            latency: started.elapsed(),
+            error_class: Some(class),
+        };
         // IP-literal hosts never reach the resolver, so they are checked here.
         let literal = match url.host() {
             Some(url::Host::Ipv4(v4)) => Some(std::net::IpAddr::V4(v4)),

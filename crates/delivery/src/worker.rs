@@ -106,9 +106,11 @@ impl Dispatcher {
             Err(StoreError::Crypto(CryptoError::Integrity)) => {
                 // Tampered data must never be sent; this is final, not retryable.
                 tracing::error!(notification = %id_text, "stored data failed its integrity check; not delivering");
-                let detail = AttemptDetail { status_code: None, latency_ms: 0, error_class: Some("integrity_error".into()) };
+                let detail =
+                    AttemptDetail { status_code: None, latency_ms: 0, error_class: Some("integrity_error".into()) };
                 let now = self.clock.now();
-                if let Err(e) = self.store.complete_attempt(&job, now, false, &detail, QueueOutcome::Failed, now).await {
+                if let Err(e) = self.store.complete_attempt(&job, now, false, &detail, QueueOutcome::Failed, now).await
+                {
                     tracing::warn!(notification = %id_text, error = %e, "recording an attempt failed");
                 }
                 return;

@@ -32,11 +32,9 @@ impl Timestamp {
     /// RFC 3339 with millisecond precision, e.g. `2026-11-24T05:00:00.123Z`.
     pub fn to_rfc3339(self) -> String {
         let nanos = i128::from(self.0) * 1_000_000;
-        let dt = time::OffsetDateTime::from_unix_timestamp_nanos(nanos)
-            .unwrap_or(time::OffsetDateTime::UNIX_EPOCH);
-        let f = time::macros::format_description!(
-            "[year]-[month]-[day]T[hour]:[minute]:[second].[subsecond digits:3]Z"
-        );
+        let dt = time::OffsetDateTime::from_unix_timestamp_nanos(nanos).unwrap_or(time::OffsetDateTime::UNIX_EPOCH);
+        let f =
+            time::macros::format_description!("[year]-[month]-[day]T[hour]:[minute]:[second].[subsecond digits:3]Z");
         dt.format(&f).unwrap_or_default()
     }
 }

@@ -22,7 +22,9 @@ pub enum Scope {
 }
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
-#[error("unknown scope; valid scopes are: admin, channels:read, channels:write, notifications:read, notifications:write, audit:read")]
+#[error(
+    "unknown scope; valid scopes are: admin, channels:read, channels:write, notifications:read, notifications:write, audit:read"
+)]
 pub struct ScopeError;
 
 impl Scope {

@@ -22,8 +22,6 @@ impl NotificationStatus {
     }
 
     pub fn parse(s: &str) -> Option<Self> {
-        [Self::Queued, Self::Delivering, Self::Delivered, Self::Failed]
-            .into_iter()
-            .find(|v| v.as_str() == s)
+        [Self::Queued, Self::Delivering, Self::Delivered, Self::Failed].into_iter().find(|v| v.as_str() == s)
     }
 }

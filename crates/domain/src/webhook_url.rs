@@ -72,10 +72,7 @@ mod tests {
         assert_eq!(WebhookUrl::parse("http://example.com/", false).unwrap_err(), WebhookUrlError::Scheme);
         assert!(WebhookUrl::parse("http://example.com/", true).is_ok());
         assert_eq!(WebhookUrl::parse("ftp://example.com/", true).unwrap_err(), WebhookUrlError::Scheme);
-        assert_eq!(
-            WebhookUrl::parse("https://user:pw@example.com/", false).unwrap_err(),
-            WebhookUrlError::Credentials
-        );
+        assert_eq!(WebhookUrl::parse("https://user:pw@example.com/", false).unwrap_err(), WebhookUrlError::Credentials);
         let long = format!("https://example.com/{}", "a".repeat(MAX_URL_LEN));
         assert_eq!(WebhookUrl::parse(&long, false).unwrap_err(), WebhookUrlError::TooLong);
     }

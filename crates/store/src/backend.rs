@@ -128,7 +128,12 @@ pub trait DataBackend: Send + Sync + 'static {
     /// Re-queues a failed notification; `false` when it is not in the failed state.
     async fn replay(&self, ws: WorkspaceId, id: NotificationId, now: Timestamp) -> Result<bool, StoreError>;
 
-    async fn claim_due(&self, now: Timestamp, lease_until: Timestamp, limit: u32) -> Result<Vec<ClaimedJob>, StoreError>;
+    async fn claim_due(
+        &self,
+        now: Timestamp,
+        lease_until: Timestamp,
+        limit: u32,
+    ) -> Result<Vec<ClaimedJob>, StoreError>;
     async fn complete_attempt(&self, job: &ClaimedJob, done: CompletedAttempt) -> Result<(), StoreError>;
 }
 

@@ -11,8 +11,8 @@ use chimatic_domain::{ApiKeyId, ChannelId, NotificationId, NotificationStatus, S
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteRow, SqliteSynchronous};
 use sqlx::{Row, SqlitePool};
 
-use crate::backend::*;
 use crate::StoreError;
+use crate::backend::*;
 
 static DATA_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite/data");
 static VAULT_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite/vault");
@@ -421,7 +421,12 @@ impl DataBackend for SqliteBackend {
         Ok(changed == 1)
     }
 
-    async fn claim_due(&self, now: Timestamp, lease_until: Timestamp, limit: u32) -> Result<Vec<ClaimedJob>, StoreError> {
+    async fn claim_due(
+        &self,
+        now: Timestamp,
+        lease_until: Timestamp,
+        limit: u32,
+    ) -> Result<Vec<ClaimedJob>, StoreError> {
         let token = uuid::Uuid::new_v4().simple().to_string();
         let rows = sqlx::query(
             "UPDATE delivery_queue SET due_at = $1, lease_token = $2 \

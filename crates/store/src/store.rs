@@ -6,9 +6,7 @@ use std::time::Duration;
 
 use aws_lc_digest::sha256;
 use chimatic_crypto::{Aad, ApiKeyDigest, Dek, GeneratedApiKey, SigningSecret, aead::ciphertext_dek_version};
-use chimatic_domain::{
-    ApiKeyId, ChannelId, NotificationId, Scopes, Sensitive, Timestamp, WebhookUrl, WorkspaceId,
-};
+use chimatic_domain::{ApiKeyId, ChannelId, NotificationId, Scopes, Sensitive, Timestamp, WebhookUrl, WorkspaceId};
 
 use crate::keyring::KeyDomain;
 use crate::records::{Attempt, AttemptDetail, Channel, Enqueued, Notification};
@@ -169,11 +167,19 @@ impl Store {
         let id_text = id.to_string();
         let secret = SigningSecret::generate()?;
         let sealed_secret = self
-            .seal(KeyDomain::Vault, Aad { workspace: ws, table: "secrets", column: "secret", row: &id_text }, secret.as_bytes())
+            .seal(
+                KeyDomain::Vault,
+                Aad { workspace: ws, table: "secrets", column: "secret", row: &id_text },
+                secret.as_bytes(),
+            )
             .await?;
         self.vault.put_secret(ws, &id_text, SIGNING_SECRET_KIND, &sealed_secret, now).await?;
         let sealed_url = self
-            .seal(KeyDomain::Data, Aad { workspace: ws, table: "channels", column: "url", row: &id_text }, url.expose().as_str().as_bytes())
+            .seal(
+                KeyDomain::Data,
+                Aad { workspace: ws, table: "channels", column: "url", row: &id_text },
+                url.expose().as_str().as_bytes(),
+            )
             .await?;
         let row = ChannelRow { id, kind: "webhook".into(), url: sealed_url, created_at: now };
         self.data.insert_channel(ws, &row).await?;
@@ -237,9 +243,14 @@ impl Store {
         let id = NotificationId::generate();
         let id_text = id.to_string();
         let sealed = self
-            .seal(KeyDomain::Data, Aad { workspace: ws, table: "notifications", column: "payload", row: &id_text }, payload.expose())
+            .seal(
+                KeyDomain::Data,
+                Aad { workspace: ws, table: "notifications", column: "payload", row: &id_text },
+                payload.expose(),
+            )
             .await?;
-        let idempotency_digest = idempotency_key.map(|k| sha256(&[b"chimatic.idempotency.v1\0", k.expose().as_bytes()]));
+        let idempotency_digest =
+            idempotency_key.map(|k| sha256(&[b"chimatic.idempotency.v1\0", k.expose().as_bytes()]));
         let row = NewNotificationRow { id, channel_id, payload: sealed, idempotency_digest, created_at: now };
         match self.data.insert_notification(ws, &row, now.minus(IDEMPOTENCY_WINDOW)).await? {
             InsertOutcome::Created => Ok(Enqueued::Created(id)),
@@ -251,7 +262,11 @@ impl Store {
         let row = self.data.notification(ws, id).await?.ok_or(StoreError::NotFound)?;
         let id_text = id.to_string();
         let payload = self
-            .open(KeyDomain::Data, Aad { workspace: ws, table: "notifications", column: "payload", row: &id_text }, &row.payload)
+            .open(
+                KeyDomain::Data,
+                Aad { workspace: ws, table: "notifications", column: "payload", row: &id_text },
+                &row.payload,
+            )
             .await?;
         let status = if row.leased { chimatic_domain::NotificationStatus::Delivering } else { row.status };
         Ok(Notification {
@@ -271,7 +286,11 @@ impl Store {
         let mut out = Vec::with_capacity(rows.len());
         for r in rows {
             let plain = self
-                .open(KeyDomain::Data, Aad { workspace: ws, table: "attempts", column: "detail", row: &r.id }, &r.detail)
+                .open(
+                    KeyDomain::Data,
+                    Aad { workspace: ws, table: "attempts", column: "detail", row: &r.id },
+                    &r.detail,
+                )
                 .await?;
             let detail = serde_json::from_slice(&plain).map_err(|_| StoreError::Corrupt("attempt detail"))?;
             out.push(Attempt { started_at: r.started_at, succeeded: r.succeeded, detail });
@@ -308,7 +327,9 @@ impl Store {
         let id = uuid::Uuid::now_v7().simple().to_string();
         let ws = job.workspace_id;
         let plain = serde_json::to_vec(detail).map_err(|_| StoreError::Corrupt("attempt detail"))?;
-        let sealed = self.seal(KeyDomain::Data, Aad { workspace: ws, table: "attempts", column: "detail", row: &id }, &plain).await?;
+        let sealed = self
+            .seal(KeyDomain::Data, Aad { workspace: ws, table: "attempts", column: "detail", row: &id }, &plain)
+            .await?;
         let attempt = AttemptRow { id, started_at, succeeded, detail: sealed };
         self.data.complete_attempt(job, CompletedAttempt { attempt, outcome, now }).await
     }

@@ -86,8 +86,10 @@ pub async fn create(
         ));
     }
     let now = state.clock.now();
-    let outcome =
-        state.store.enqueue(caller.workspace_id, req.channel_id, Sensitive::new(body), req.idempotency_key, now).await?;
+    let outcome = state
+        .store
+        .enqueue(caller.workspace_id, req.channel_id, Sensitive::new(body), req.idempotency_key, now)
+        .await?;
     let mut headers = HeaderMap::new();
     let status = match outcome {
         Enqueued::Created(_) => {

@@ -36,7 +36,10 @@ async fn keys_are_shown_once_scoped_listed_without_secrets_and_revoked_at_once()
     let id = sent.json["id"].as_str().unwrap();
     server.get(&format!("/v1/notifications/{id}"), &key).await.assert_problem(403, "insufficient_scope");
     server.get("/v1/api-keys", &key).await.assert_problem(403, "insufficient_scope");
-    server.post("/v1/channels", &key, json!({"type": "webhook", "url": receiver.url})).await.assert_problem(403, "insufficient_scope");
+    server
+        .post("/v1/channels", &key, json!({"type": "webhook", "url": receiver.url}))
+        .await
+        .assert_problem(403, "insufficient_scope");
 
     // last_used_at is recorded.
     let listed = server.get("/v1/api-keys", &ws.key).await;
@@ -46,7 +49,10 @@ async fn keys_are_shown_once_scoped_listed_without_secrets_and_revoked_at_once()
     // Revocation is effective on the very next request.
     let del = server.delete(&format!("/v1/api-keys/{key_id}"), &ws.key).await;
     assert_eq!(del.status, 204, "{}", del.text);
-    server.post("/v1/notifications", &key, json!({"channel_id": channel, "payload": {}})).await.assert_problem(401, "unauthorized");
+    server
+        .post("/v1/notifications", &key, json!({"channel_id": channel, "payload": {}}))
+        .await
+        .assert_problem(401, "unauthorized");
     let listed = server.get("/v1/api-keys", &ws.key).await;
     let k = listed.json["data"].as_array().unwrap().iter().find(|k| k["id"] == key_id.as_str()).unwrap().clone();
     assert!(k["revoked_at"].is_string());

@@ -85,7 +85,11 @@ async fn an_idempotency_key_returns_the_original_notification() {
     let receiver = Receiver::start().await;
     let (channel, _) = server.channel(&ws.key, &receiver.url).await;
     let send = |key: &'static str, n: u32| {
-        server.post("/v1/notifications", &ws.key, json!({"channel_id": channel, "payload": {"n": n}, "idempotency_key": key}))
+        server.post(
+            "/v1/notifications",
+            &ws.key,
+            json!({"channel_id": channel, "payload": {"n": n}, "idempotency_key": key}),
+        )
     };
     let first = send("order-42", 1).await;
     let second = send("order-42", 2).await;
@@ -107,7 +111,11 @@ async fn an_idempotency_key_returns_the_original_notification() {
     let ws2 = server.workspace("other");
     let (channel2, _) = server.channel(&ws2.key, &receiver.url).await;
     let r = server
-        .post("/v1/notifications", &ws2.key, json!({"channel_id": channel2, "payload": {}, "idempotency_key": "order-42"}))
+        .post(
+            "/v1/notifications",
+            &ws2.key,
+            json!({"channel_id": channel2, "payload": {}, "idempotency_key": "order-42"}),
+        )
         .await;
     assert_eq!(r.status, 202);
     assert_ne!(r.json["id"], first.json["id"]);
@@ -115,8 +123,7 @@ async fn an_idempotency_key_returns_the_original_notification() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn private_and_metadata_destinations_are_refused_outside_development_mode() {
-    let server =
-        TestServer::spawn_with(ServerOptions::default().env("CHIMATIC_ALLOW_PRIVATE_DESTINATIONS", "0")).await;
+    let server = TestServer::spawn_with(ServerOptions::default().env("CHIMATIC_ALLOW_PRIVATE_DESTINATIONS", "0")).await;
     let ws = server.workspace("acme");
     for url in [
         "https://127.0.0.1/hook",
@@ -180,12 +187,8 @@ async fn kill_9_during_a_burst_loses_no_accepted_notification() {
     let server = TestServer::spawn_in(&dir.path().join("data"), opts).await;
     let deadline = std::time::Instant::now() + Duration::from_secs(60);
     let delivered = loop {
-        let ok: HashSet<String> = receiver
-            .received()
-            .iter()
-            .filter(|r| r.verify(&secret))
-            .map(|r| r.webhook_id())
-            .collect();
+        let ok: HashSet<String> =
+            receiver.received().iter().filter(|r| r.verify(&secret)).map(|r| r.webhook_id()).collect();
         if accepted.is_subset(&ok) || std::time::Instant::now() > deadline {
             break ok;
         }

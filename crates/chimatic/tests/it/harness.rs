@@ -250,7 +250,10 @@ impl Received {
         let wh = standardwebhooks::Webhook::new(secret).expect("secret");
         let mut h = http::HeaderMap::new();
         for (k, v) in &self.headers {
-            h.insert(http::HeaderName::from_bytes(k.as_str().as_bytes()).unwrap(), http::HeaderValue::from_bytes(v.as_bytes()).unwrap());
+            h.insert(
+                http::HeaderName::from_bytes(k.as_str().as_bytes()).unwrap(),
+                http::HeaderValue::from_bytes(v.as_bytes()).unwrap(),
+            );
         }
         wh.verify(&self.body, &h).is_ok()
     }
@@ -276,9 +279,7 @@ impl Receiver {
 
     pub async fn start_on(addr: &str) -> Self {
         let state = ReceiverState { status: Arc::new(AtomicU16::new(200)), seen: Arc::default() };
-        let app = axum::Router::new()
-            .route("/{*path}", axum::routing::post(receive))
-            .with_state(state.clone());
+        let app = axum::Router::new().route("/{*path}", axum::routing::post(receive)).with_state(state.clone());
         let listener = tokio::net::TcpListener::bind(addr).await.expect("bind receiver");
         let url = format!("http://{}/hook", listener.local_addr().unwrap());
         let task = tokio::spawn(async move {

@@ -1,6 +1,8 @@
 //! One integration-test binary. Each test spawns the real `chimatic` binary on a random
 //! loopback port with a fresh data directory, and real HTTP receivers on 127.0.0.1.
 
+#![allow(clippy::unwrap_used)] // a failed unwrap in a test is a failed test
+
 mod harness;
 
 mod api_keys;
