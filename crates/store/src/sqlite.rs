@@ -2,6 +2,7 @@
 //! `synchronous=FULL`, so a committed write survives a crash of the process or the machine.
 //! Queries use `$N` placeholders and standard SQL so the PostgreSQL backend can mirror them.
 
+use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
 use std::time::Duration;
@@ -53,6 +54,14 @@ impl SqliteBackend {
 }
 
 async fn pool(path: &Path) -> Result<SqlitePool, StoreError> {
+    // Created owner-only before SQLite opens it; SQLite gives the -wal and -shm files the same mode.
+    std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .mode(0o600)
+        .open(path)
+        .map_err(|e| StoreError::Database(sqlx::Error::Io(e)))?;
     let opts = SqliteConnectOptions::new()
         .filename(path)
         .create_if_missing(true)
