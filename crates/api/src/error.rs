@@ -14,6 +14,17 @@ pub struct ApiError {
     pub detail: String,
     /// The internal cause, for the log only.
     cause: Option<String>,
+    /// Per-item problems of a batch request.
+    errors: Vec<ItemError>,
+}
+
+/// What is wrong with one item of a batch request.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct ItemError {
+    /// 0-based position of the item in the request.
+    pub index: usize,
+    pub code: &'static str,
+    pub detail: String,
 }
 
 #[derive(Serialize, utoipa::ToSchema)]
@@ -26,11 +37,19 @@ pub struct Problem {
     pub detail: String,
     /// Stable machine-readable code, e.g. `not_found`, `invalid_body`, `insufficient_scope`.
     pub code: String,
+    /// Per-item problems, for batch requests.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub errors: Vec<ItemError>,
 }
 
 impl ApiError {
     pub fn new(status: StatusCode, code: &'static str, detail: impl Into<String>) -> Self {
-        Self { status, code, detail: detail.into(), cause: None }
+        Self { status, code, detail: detail.into(), cause: None, errors: Vec::new() }
+    }
+
+    pub fn with_item_errors(mut self, errors: Vec<ItemError>) -> Self {
+        self.errors = errors;
+        self
     }
 
     pub fn bad_request(code: &'static str, detail: impl Into<String>) -> Self {
@@ -54,12 +73,13 @@ impl ApiError {
     }
 
     pub fn internal(cause: impl std::fmt::Display) -> Self {
-        Self {
-            status: StatusCode::INTERNAL_SERVER_ERROR,
-            code: "internal",
-            detail: "internal error".into(),
-            cause: Some(cause.to_string()),
-        }
+        Self::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", "internal error").caused_by(cause)
+    }
+
+    /// Records the internal cause for the log; it never reaches the response.
+    pub fn caused_by(mut self, cause: impl std::fmt::Display) -> Self {
+        self.cause = Some(cause.to_string());
+        self
     }
 }
 
@@ -68,18 +88,21 @@ impl From<StoreError> for ApiError {
         match e {
             StoreError::NotFound => Self::not_found(),
             StoreError::Conflict(why) => Self::new(StatusCode::CONFLICT, "conflict", why),
-            StoreError::Crypto(CryptoError::Integrity | CryptoError::Format) => Self {
-                status: StatusCode::INTERNAL_SERVER_ERROR,
-                code: "integrity_error",
-                detail: "stored data failed its integrity check: it was altered or does not belong here".into(),
-                cause: Some(e.to_string()),
-            },
-            StoreError::Crypto(CryptoError::Unwrap) => Self {
-                status: StatusCode::SERVICE_UNAVAILABLE,
-                code: "key_unavailable",
-                detail: "the workspace's data key cannot be unwrapped with the configured key encryption key".into(),
-                cause: Some(e.to_string()),
-            },
+            StoreError::Crypto(CryptoError::Integrity | CryptoError::Format) => Self::new(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "integrity_error",
+                "stored data failed its integrity check: it was altered or does not belong here",
+            )
+            .caused_by(&e),
+            StoreError::Crypto(CryptoError::Unwrap) => Self::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "key_unavailable",
+                "the workspace's data key cannot be unwrapped with the configured key encryption key",
+            )
+            .caused_by(&e),
+            StoreError::Unavailable => {
+                Self::new(StatusCode::SERVICE_UNAVAILABLE, "unavailable", "the server is shutting down").caused_by(&e)
+            }
             other => Self::internal(other),
         }
     }
@@ -97,6 +120,7 @@ impl IntoResponse for ApiError {
             status: self.status.as_u16(),
             detail: self.detail,
             code: self.code.to_string(),
+            errors: self.errors,
         };
         let mut resp = (self.status, axum::Json(body)).into_response();
         resp.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("application/problem+json"));

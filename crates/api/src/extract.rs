@@ -39,7 +39,12 @@ impl FromRequestParts<AppState> for Caller {
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
         let header = parts.headers.get(header::AUTHORIZATION).ok_or_else(ApiError::unauthorized)?;
         let text = header.to_str().map_err(|_| ApiError::unauthorized())?;
-        let token = text.strip_prefix("Bearer ").ok_or_else(ApiError::unauthorized)?.trim();
+        // RFC 9110 §11.1: the scheme is case-insensitive.
+        let (scheme, token) = text.split_once(' ').ok_or_else(ApiError::unauthorized)?;
+        if !scheme.eq_ignore_ascii_case("bearer") {
+            return Err(ApiError::unauthorized());
+        }
+        let token = token.trim();
         let row = state.store.authenticate(token, state.clock.now()).await?.ok_or_else(ApiError::unauthorized)?;
         Ok(Caller { workspace_id: row.workspace_id, key_id: row.id, scopes: row.scopes })
     }
@@ -85,22 +90,57 @@ impl<T: DeserializeOwned> FromRequest<AppState> for ApiJson<T> {
 }
 
 pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
+    let malformed = |line: usize, column: usize| {
+        ApiError::bad_request(
+            "malformed_json",
+            format!("the request body is not valid JSON (line {line}, column {column})"),
+        )
+    };
     let mut de = serde_json::Deserializer::from_slice(bytes);
-    let value = serde_path_to_error::deserialize(&mut de).map_err(|e| {
-        let inner = e.inner();
-        if inner.is_syntax() || inner.is_eof() || inner.is_io() {
-            return ApiError::bad_request(
-                "malformed_json",
-                format!("the request body is not valid JSON (line {}, column {})", inner.line(), inner.column()),
-            );
+    match serde_path_to_error::deserialize::<_, T>(&mut de) {
+        Ok(value) => {
+            de.end().map_err(|e| malformed(e.line(), e.column()))?;
+            Ok(value)
         }
-        let path = e.path().to_string();
-        let what = describe_data_error(&inner.to_string());
-        let detail = if path == "." { what } else { format!("`{path}`: {what}") };
-        ApiError::unprocessable("invalid_body", detail)
-    })?;
-    de.end().map_err(|_| ApiError::bad_request("malformed_json", "trailing characters after the JSON body"))?;
-    Ok(value)
+        Err(e) => {
+            // Whether a body is JSON must not depend on its fields (serde_json reports some type
+            // errors as syntax errors), so syntax is judged on its own, on this cold path only.
+            if let Err(syntax) = serde_json::from_slice::<serde_json::Value>(bytes) {
+                return Err(malformed(syntax.line(), syntax.column()));
+            }
+            let message = e.inner().to_string();
+            let what = describe_data_error(&message);
+            let path = schema_path(&e, message.starts_with("unknown field"));
+            Err(ApiError::unprocessable(
+                "invalid_body",
+                if path.is_empty() { what } else { format!("`{path}`: {what}") },
+            ))
+        }
+    }
+}
+
+/// The field path of a deserialization error. Segments name our schema's fields, except the
+/// last segment of an unknown field, which is the caller's own key and is dropped.
+fn schema_path(e: &serde_path_to_error::Error<serde_json::Error>, unknown_field: bool) -> String {
+    use serde_path_to_error::Segment;
+    let mut segments: Vec<&Segment> = e.path().iter().collect();
+    if unknown_field {
+        segments.pop();
+    }
+    let mut path = String::new();
+    for segment in segments {
+        match segment {
+            Segment::Seq { index } => path.push_str(&format!("[{index}]")),
+            Segment::Map { key: name } | Segment::Enum { variant: name } => {
+                if !path.is_empty() {
+                    path.push('.');
+                }
+                path.push_str(name);
+            }
+            Segment::Unknown => path.push_str(".?"),
+        }
+    }
+    path
 }
 
 /// Keeps serde's description of what was *expected* and drops what was *found*, which may be

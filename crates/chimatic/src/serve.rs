@@ -90,11 +90,13 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
     let (stop_tx, stop_rx) = watch::channel(false);
     let delivery = tokio::spawn(dispatcher.run(stop_rx));
 
+    // Installed before the server announces itself, so a SIGTERM right after start is graceful.
+    let shutdown = shutdown_signal()?;
     let listener = tokio::net::TcpListener::bind(args.listen)
         .await
         .with_context(|| format!("cannot listen on {}", args.listen))?;
     tracing::info!("listening on http://{}", listener.local_addr()?);
-    axum::serve(listener, chimatic_api::router(state)).with_graceful_shutdown(shutdown_signal()).await?;
+    axum::serve(listener, chimatic_api::router(state)).with_graceful_shutdown(shutdown).await?;
 
     tracing::info!("shutting down: finishing in-flight deliveries");
     let _ = stop_tx.send(true);
@@ -103,14 +105,14 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-async fn shutdown_signal() {
-    let ctrl_c = tokio::signal::ctrl_c();
-    let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-        Ok(s) => s,
-        Err(_) => return ctrl_c.await.unwrap_or(()),
-    };
-    tokio::select! {
-        _ = ctrl_c => {}
-        _ = term.recv() => {}
-    }
+fn shutdown_signal() -> anyhow::Result<impl std::future::Future<Output = ()>> {
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut term = signal(SignalKind::terminate()).context("installing the SIGTERM handler")?;
+    let mut int = signal(SignalKind::interrupt()).context("installing the SIGINT handler")?;
+    Ok(async move {
+        tokio::select! {
+            _ = term.recv() => {}
+            _ = int.recv() => {}
+        }
+    })
 }

@@ -5,6 +5,7 @@
 //! cannot be replayed under another DEK version.
 
 use aws_lc_rs::aead::{AES_256_GCM, Aad as AwsAad, LessSafeKey, NONCE_LEN, Nonce, UnboundKey};
+use aws_lc_rs::hmac;
 use chimatic_domain::WorkspaceId;
 use zeroize::Zeroizing;
 
@@ -53,6 +54,8 @@ impl Aad<'_> {
 /// A data encryption key. The raw bytes live inside aws-lc, which wipes them on drop.
 pub struct Dek {
     key: LessSafeKey,
+    /// HMAC key derived from the DEK for blind indexes (lookups by a keyed digest).
+    index: hmac::Key,
     version: u32,
 }
 
@@ -65,7 +68,21 @@ impl std::fmt::Debug for Dek {
 impl Dek {
     pub fn from_bytes(bytes: &[u8], version: u32) -> Result<Self, CryptoError> {
         let unbound = UnboundKey::new(&AES_256_GCM, bytes).map_err(|_| CryptoError::InvalidKey)?;
-        Ok(Self { key: LessSafeKey::new(unbound), version })
+        let derived = hmac::sign(&hmac::Key::new(hmac::HMAC_SHA256, bytes), b"chimatic.blind-index.v1");
+        let index = hmac::Key::new(hmac::HMAC_SHA256, derived.as_ref());
+        Ok(Self { key: LessSafeKey::new(unbound), index, version })
+    }
+
+    /// A keyed digest for looking values up without storing them: unlike a plain hash, it
+    /// cannot be brute-forced from a copy of the database without the key.
+    pub fn blind_index(&self, domain: &[u8], value: &[u8]) -> [u8; 32] {
+        let mut ctx = hmac::Context::with_key(&self.index);
+        ctx.update(&u32::try_from(domain.len()).unwrap_or(u32::MAX).to_be_bytes());
+        ctx.update(domain);
+        ctx.update(value);
+        let mut out = [0u8; 32];
+        out.copy_from_slice(ctx.sign().as_ref());
+        out
     }
 
     /// Fresh random key material for a new DEK.
@@ -167,6 +184,15 @@ mod tests {
         }
         assert!(k.decrypt(&aad(ws, "payload", "msg_1"), &ct[..ct.len() - 1]).is_err());
         assert!(k.decrypt(&aad(ws, "payload", "msg_1"), &[]).is_err());
+    }
+
+    #[test]
+    fn blind_indexes_are_stable_per_key_and_differ_across_keys_and_domains() {
+        let k = dek();
+        assert_eq!(k.blind_index(b"idem", b"order-42"), k.blind_index(b"idem", b"order-42"));
+        assert_ne!(k.blind_index(b"idem", b"order-42"), k.blind_index(b"idem", b"order-43"));
+        assert_ne!(k.blind_index(b"idem", b"order-42"), k.blind_index(b"other", b"order-42"));
+        assert_ne!(k.blind_index(b"idem", b"order-42"), dek().blind_index(b"idem", b"order-42"));
     }
 
     #[test]

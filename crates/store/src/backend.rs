@@ -32,6 +32,7 @@ pub struct ChannelRow {
     pub created_at: Timestamp,
 }
 
+#[derive(Clone)]
 pub struct NewNotificationRow {
     pub id: NotificationId,
     pub channel_id: ChannelId,
@@ -59,6 +60,7 @@ pub struct NotificationRow {
     pub leased: bool,
 }
 
+#[derive(Clone)]
 pub struct AttemptRow {
     pub id: String,
     pub started_at: Timestamp,
@@ -66,6 +68,7 @@ pub struct AttemptRow {
     pub detail: Vec<u8>,
 }
 
+#[derive(Clone)]
 pub struct ClaimedJob {
     pub notification_id: NotificationId,
     pub workspace_id: WorkspaceId,
@@ -74,12 +77,14 @@ pub struct ClaimedJob {
 }
 
 /// What happens to a job after an attempt.
+#[derive(Clone, Copy)]
 pub enum QueueOutcome {
     Delivered,
     RetryAt(Timestamp),
     Failed,
 }
 
+#[derive(Clone)]
 pub struct CompletedAttempt {
     pub attempt: AttemptRow,
     pub outcome: QueueOutcome,
@@ -116,13 +121,14 @@ pub trait DataBackend: Send + Sync + 'static {
         limit: u32,
     ) -> Result<Vec<ChannelRow>, StoreError>;
 
-    /// Durable when it returns: the notification and its queue entry commit together.
-    async fn insert_notification(
+    /// Inserts notifications and their queue entries in one transaction: durable when it returns.
+    /// An idempotency digest claimed less than `idempotency_window` before a row's `created_at`
+    /// yields [`InsertOutcome::Existing`] for that row instead.
+    async fn insert_notifications(
         &self,
-        ws: WorkspaceId,
-        row: &NewNotificationRow,
-        idempotency_window_start: Timestamp,
-    ) -> Result<InsertOutcome, StoreError>;
+        rows: &[(WorkspaceId, NewNotificationRow)],
+        idempotency_window: std::time::Duration,
+    ) -> Result<Vec<InsertOutcome>, StoreError>;
     async fn notification(&self, ws: WorkspaceId, id: NotificationId) -> Result<Option<NotificationRow>, StoreError>;
     async fn attempts(&self, ws: WorkspaceId, id: NotificationId) -> Result<Vec<AttemptRow>, StoreError>;
     /// Re-queues a failed notification; `false` when it is not in the failed state.
@@ -134,7 +140,8 @@ pub trait DataBackend: Send + Sync + 'static {
         lease_until: Timestamp,
         limit: u32,
     ) -> Result<Vec<ClaimedJob>, StoreError>;
-    async fn complete_attempt(&self, job: &ClaimedJob, done: CompletedAttempt) -> Result<(), StoreError>;
+    /// Records attempts and moves their jobs on, all in one transaction.
+    async fn complete_attempts(&self, done: &[(ClaimedJob, CompletedAttempt)]) -> Result<Vec<()>, StoreError>;
 }
 
 #[async_trait::async_trait]

@@ -10,9 +10,13 @@ pub enum StoreError {
     #[error(transparent)]
     Crypto(#[from] CryptoError),
     #[error("database error: {0}")]
-    Database(#[from] sqlx::Error),
-    #[error("database migration failed: {0}")]
-    Migration(#[from] sqlx::migrate::MigrateError),
+    Sqlite(#[from] rusqlite::Error),
+    #[error("database file error: {0}")]
+    Io(String),
+    #[error("the database schema (version {found}) is newer than this build knows ({known}); upgrade chimatic")]
+    SchemaTooNew { found: i64, known: i64 },
+    #[error("the store is shutting down")]
+    Unavailable,
     #[error("stored data is corrupt: {0}")]
     Corrupt(&'static str),
 }

@@ -5,6 +5,7 @@
 //! which owns encryption, DEKs and the tenant scoping of every call. Backends never see plaintext.
 
 mod backend;
+mod committer;
 mod error;
 mod keyring;
 pub mod records;
@@ -18,4 +19,4 @@ pub use backend::{
 pub use error::StoreError;
 pub use keyring::Keyring;
 pub use sqlite::{SqliteBackend, SqliteFiles};
-pub use store::Store;
+pub use store::{NewNotification, Store};

@@ -1,25 +1,32 @@
 //! The embedded backend: two SQLite files (notification data, credential vault) in WAL mode with
 //! `synchronous=FULL`, so a committed write survives a crash of the process or the machine.
-//! Queries use `$N` placeholders and standard SQL so the PostgreSQL backend can mirror them.
+//!
+//! Threading is chosen for throughput on small machines: point reads are index lookups served
+//! from the page cache, so they run inline on the calling task with a pooled connection; writes
+//! (which fsync) run on the blocking pool through the single writer connection, and callers
+//! group many rows into one transaction.
 
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 
 use chimatic_crypto::ApiKeyDigest;
 use chimatic_domain::{ApiKeyId, ChannelId, NotificationId, NotificationStatus, Scopes, Timestamp, WorkspaceId};
-use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteRow, SqliteSynchronous};
-use sqlx::{Row, SqlitePool};
+use rusqlite::{Connection, OptionalExtension, Row, Transaction, TransactionBehavior, params};
 
 use crate::StoreError;
 use crate::backend::*;
 
-static DATA_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite/data");
-static VAULT_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite/vault");
-
 pub const DATA_FILE: &str = "chimatic.db";
 pub const VAULT_FILE: &str = "vault.db";
+
+const DATA_MIGRATIONS: &[(i64, &str)] = &[(1, include_str!("../migrations/sqlite/data/0001_spine.sql"))];
+const VAULT_MIGRATIONS: &[(i64, &str)] = &[(1, include_str!("../migrations/sqlite/vault/0001_vault.sql"))];
+
+/// Idle read connections kept per file.
+const MAX_IDLE_READERS: usize = 16;
 
 /// The two database files of the embedded default.
 pub struct SqliteFiles {
@@ -35,86 +42,149 @@ impl SqliteFiles {
 
 #[derive(Clone)]
 pub struct SqliteBackend {
-    pool: SqlitePool,
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    path: PathBuf,
+    writer: Mutex<Connection>,
+    readers: Mutex<Vec<Connection>>,
+}
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
 impl SqliteBackend {
     /// Opens (creating if needed) and migrates both files. Refuses a schema newer than this build.
     pub async fn open(files: &SqliteFiles) -> Result<(Self, Self), StoreError> {
-        let data = Self { pool: pool(&files.data).await? };
-        DATA_MIGRATIONS.run(&data.pool).await?;
-        let vault = Self { pool: pool(&files.vault).await? };
-        VAULT_MIGRATIONS.run(&vault.pool).await?;
+        let data = Self::open_file(&files.data, DATA_MIGRATIONS)?;
+        let vault = Self::open_file(&files.vault, VAULT_MIGRATIONS)?;
         Ok((data, vault))
     }
 
-    pub async fn close(&self) {
-        self.pool.close().await;
+    fn open_file(path: &Path, migrations: &[(i64, &str)]) -> Result<Self, StoreError> {
+        // Created owner-only before SQLite opens it; SQLite gives the -wal and -shm files the same mode.
+        std::fs::OpenOptions::new()
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .mode(0o600)
+            .open(path)
+            .map_err(|e| StoreError::Io(e.to_string()))?;
+        let mut writer = connect(path)?;
+        migrate(&mut writer, migrations)?;
+        Ok(Self {
+            inner: Arc::new(Inner { path: path.to_path_buf(), writer: Mutex::new(writer), readers: Mutex::default() }),
+        })
+    }
+
+    /// Runs a read on a pooled connection, inline.
+    fn read<T>(&self, f: impl FnOnce(&Connection) -> Result<T, StoreError>) -> Result<T, StoreError> {
+        let pooled = lock(&self.inner.readers).pop();
+        let conn = match pooled {
+            Some(c) => c,
+            None => connect(&self.inner.path)?,
+        };
+        let result = f(&conn);
+        let mut idle = lock(&self.inner.readers);
+        if idle.len() < MAX_IDLE_READERS {
+            idle.push(conn);
+        }
+        result
+    }
+
+    /// Runs a write transaction on the blocking pool (it fsyncs on commit).
+    async fn write<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&Transaction<'_>) -> Result<T, StoreError> + Send + 'static,
+    ) -> Result<T, StoreError> {
+        let inner = self.inner.clone();
+        tokio::task::spawn_blocking(move || {
+            let mut conn = lock(&inner.writer);
+            let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+            let out = f(&tx)?;
+            tx.commit()?;
+            Ok(out)
+        })
+        .await
+        .map_err(|_| StoreError::Unavailable)?
     }
 }
 
-async fn pool(path: &Path) -> Result<SqlitePool, StoreError> {
-    // Created owner-only before SQLite opens it; SQLite gives the -wal and -shm files the same mode.
-    std::fs::OpenOptions::new()
-        .write(true)
-        .create(true)
-        .truncate(false)
-        .mode(0o600)
-        .open(path)
-        .map_err(|e| StoreError::Database(sqlx::Error::Io(e)))?;
-    let opts = SqliteConnectOptions::new()
-        .filename(path)
-        .create_if_missing(true)
-        .journal_mode(SqliteJournalMode::Wal)
-        .synchronous(SqliteSynchronous::Full)
-        .busy_timeout(Duration::from_secs(10))
-        .foreign_keys(true)
-        // Freed pages are zeroed, so deleted ciphertext does not linger in the file.
-        .pragma("secure_delete", "ON");
-    Ok(SqlitePoolOptions::new().max_connections(8).connect_with(opts).await?)
+fn connect(path: &Path) -> Result<Connection, StoreError> {
+    let conn = Connection::open(path)?;
+    conn.busy_timeout(Duration::from_secs(10))?;
+    // Freed pages are zeroed, so deleted ciphertext does not linger in the file.
+    conn.execute_batch(
+        "PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON; PRAGMA secure_delete = ON;",
+    )?;
+    conn.set_prepared_statement_cache_capacity(64);
+    Ok(conn)
+}
+
+/// Applies embedded migrations in order, each in its own transaction, and refuses to run
+/// against a database migrated by a newer build.
+fn migrate(conn: &mut Connection, migrations: &[(i64, &str)]) -> Result<(), StoreError> {
+    conn.execute_batch(
+        "CREATE TABLE IF NOT EXISTS chimatic_migrations (version INTEGER PRIMARY KEY, applied_at INTEGER NOT NULL)",
+    )?;
+    let newest: Option<i64> = conn.query_row("SELECT MAX(version) FROM chimatic_migrations", [], |r| r.get(0))?;
+    let known = migrations.last().map(|m| m.0).unwrap_or(0);
+    if let Some(v) = newest
+        && v > known
+    {
+        return Err(StoreError::SchemaTooNew { found: v, known });
+    }
+    for (version, sql) in migrations {
+        if newest.is_some_and(|n| n >= *version) {
+            continue;
+        }
+        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        tx.execute_batch(sql)?;
+        tx.execute(
+            "INSERT INTO chimatic_migrations (version, applied_at) VALUES (?1, strftime('%s','now'))",
+            [version],
+        )?;
+        tx.commit()?;
+    }
+    Ok(())
 }
 
 fn parse<T: FromStr>(text: &str, what: &'static str) -> Result<T, StoreError> {
     text.parse().map_err(|_| StoreError::Corrupt(what))
 }
 
-fn ts(v: i64) -> Timestamp {
-    Timestamp(v)
-}
-
 fn u32_of(v: i64, what: &'static str) -> Result<u32, StoreError> {
     u32::try_from(v).map_err(|_| StoreError::Corrupt(what))
 }
 
-fn key_row(r: &SqliteRow) -> Result<WrappedKeyRow, StoreError> {
-    Ok(WrappedKeyRow {
-        version: u32_of(r.try_get("version")?, "key version")?,
-        kek_id: r.try_get("kek_id")?,
-        wrapped: r.try_get("wrapped")?,
-    })
+fn key_row(r: &Row<'_>) -> rusqlite::Result<(i64, String, Vec<u8>)> {
+    Ok((r.get(0)?, r.get(1)?, r.get(2)?))
 }
 
-fn api_key_row(r: &SqliteRow) -> Result<ApiKeyRow, StoreError> {
-    let digest: Vec<u8> = r.try_get("digest")?;
+fn to_key_row((version, kek_id, wrapped): (i64, String, Vec<u8>)) -> Result<WrappedKeyRow, StoreError> {
+    Ok(WrappedKeyRow { version: u32_of(version, "key version")?, kek_id, wrapped })
+}
+
+type RawApiKey = (String, String, String, String, Vec<u8>, String, i64, Option<i64>, Option<i64>);
+
+fn raw_api_key(r: &Row<'_>) -> rusqlite::Result<RawApiKey> {
+    Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?, r.get(5)?, r.get(6)?, r.get(7)?, r.get(8)?))
+}
+
+fn to_api_key(raw: RawApiKey) -> Result<ApiKeyRow, StoreError> {
+    let (id, ws, name, scopes, digest, last4, created, used, revoked) = raw;
     Ok(ApiKeyRow {
-        id: parse(r.try_get("id")?, "api key id")?,
-        workspace_id: parse(r.try_get("workspace_id")?, "workspace id")?,
-        name: r.try_get("name")?,
-        scopes: Scopes::from_storage(r.try_get("scopes")?).map_err(|_| StoreError::Corrupt("scopes"))?,
+        id: parse(&id, "api key id")?,
+        workspace_id: parse(&ws, "workspace id")?,
+        name,
+        scopes: Scopes::from_storage(&scopes).map_err(|_| StoreError::Corrupt("scopes"))?,
         digest: ApiKeyDigest::from_slice(&digest).ok_or(StoreError::Corrupt("api key digest"))?,
-        last4: r.try_get("last4")?,
-        created_at: ts(r.try_get("created_at")?),
-        last_used_at: r.try_get::<Option<i64>, _>("last_used_at")?.map(ts),
-        revoked_at: r.try_get::<Option<i64>, _>("revoked_at")?.map(ts),
-    })
-}
-
-fn channel_row(r: &SqliteRow) -> Result<ChannelRow, StoreError> {
-    Ok(ChannelRow {
-        id: parse(r.try_get("id")?, "channel id")?,
-        kind: r.try_get("kind")?,
-        url: r.try_get("url")?,
-        created_at: ts(r.try_get("created_at")?),
+        last4,
+        created_at: Timestamp(created),
+        last_used_at: used.map(Timestamp),
+        revoked_at: revoked.map(Timestamp),
     })
 }
 
@@ -126,22 +196,57 @@ macro_rules! select_api_keys {
         )
     };
 }
+const API_KEY_BY_DIGEST: &str = select_api_keys!("WHERE digest = ?1");
+const API_KEYS_OF_WORKSPACE: &str = select_api_keys!("WHERE workspace_id = ?1 ORDER BY id");
 
-async fn insert_api_key<'e, E: sqlx::SqliteExecutor<'e>>(ex: E, row: &ApiKeyRow) -> Result<(), StoreError> {
-    sqlx::query(
+fn raw_channel(r: &Row<'_>) -> rusqlite::Result<(String, String, Vec<u8>, i64)> {
+    Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?))
+}
+
+fn to_channel((id, kind, url, created): (String, String, Vec<u8>, i64)) -> Result<ChannelRow, StoreError> {
+    Ok(ChannelRow { id: parse(&id, "channel id")?, kind, url, created_at: Timestamp(created) })
+}
+
+fn insert_api_key(tx: &Transaction<'_>, row: &ApiKeyRow) -> Result<(), StoreError> {
+    tx.prepare_cached(
         "INSERT INTO api_keys (id, workspace_id, name, scopes, digest, last4, created_at) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7)",
-    )
-    .bind(row.id.to_string())
-    .bind(row.workspace_id.to_string())
-    .bind(&row.name)
-    .bind(row.scopes.to_storage())
-    .bind(row.digest.0.as_slice())
-    .bind(&row.last4)
-    .bind(row.created_at.0)
-    .execute(ex)
-    .await?;
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+    )?
+    .execute(params![
+        row.id.to_string(),
+        row.workspace_id.to_string(),
+        row.name,
+        row.scopes.to_storage(),
+        row.digest.0.as_slice(),
+        row.last4,
+        row.created_at.0
+    ])?;
     Ok(())
+}
+
+fn wrapped_key(
+    conn: &Connection,
+    table: KeyTable,
+    ws: WorkspaceId,
+    version: Option<u32>,
+) -> Result<Option<WrappedKeyRow>, StoreError> {
+    let sql = match (table, version.is_some()) {
+        (KeyTable::Data, true) => {
+            "SELECT version, kek_id, wrapped FROM data_keys WHERE workspace_id = ?1 AND version = ?2"
+        }
+        (KeyTable::Data, false) => {
+            "SELECT version, kek_id, wrapped FROM data_keys WHERE workspace_id = ?1 AND ?2 IS NULL ORDER BY version DESC LIMIT 1"
+        }
+        (KeyTable::Vault, true) => {
+            "SELECT version, kek_id, wrapped FROM vault_keys WHERE workspace_id = ?1 AND version = ?2"
+        }
+        (KeyTable::Vault, false) => {
+            "SELECT version, kek_id, wrapped FROM vault_keys WHERE workspace_id = ?1 AND ?2 IS NULL ORDER BY version DESC LIMIT 1"
+        }
+    };
+    let raw =
+        conn.prepare_cached(sql)?.query_row(params![ws.to_string(), version.map(i64::from)], key_row).optional()?;
+    raw.map(to_key_row).transpose()
 }
 
 /// The two key tables (`data_keys` in the data file, `vault_keys` in the vault) share a shape.
@@ -151,39 +256,10 @@ enum KeyTable {
     Vault,
 }
 
-async fn wrapped_key(
-    pool: &SqlitePool,
-    table: KeyTable,
-    ws: WorkspaceId,
-    version: Option<u32>,
-) -> Result<Option<WrappedKeyRow>, StoreError> {
-    let sql = match (table, version.is_some()) {
-        (KeyTable::Data, true) => {
-            "SELECT version, kek_id, wrapped FROM data_keys WHERE workspace_id = $1 AND version = $2"
-        }
-        (KeyTable::Data, false) => {
-            "SELECT version, kek_id, wrapped FROM data_keys WHERE workspace_id = $1 ORDER BY version DESC LIMIT 1"
-        }
-        (KeyTable::Vault, true) => {
-            "SELECT version, kek_id, wrapped FROM vault_keys WHERE workspace_id = $1 AND version = $2"
-        }
-        (KeyTable::Vault, false) => {
-            "SELECT version, kek_id, wrapped FROM vault_keys WHERE workspace_id = $1 ORDER BY version DESC LIMIT 1"
-        }
-    };
-    let mut q = sqlx::query(sql).bind(ws.to_string());
-    if let Some(v) = version {
-        q = q.bind(i64::from(v));
-    }
-    let row = q.fetch_optional(pool).await?;
-    row.as_ref().map(key_row).transpose()
-}
-
 #[async_trait::async_trait]
 impl DataBackend for SqliteBackend {
     async fn ping(&self) -> Result<(), StoreError> {
-        sqlx::query("SELECT 1").execute(&self.pool).await?;
-        Ok(())
+        self.read(|c| Ok(c.query_row("SELECT 1", [], |r| r.get::<_, i64>(0))?)).map(|_| ())
     }
 
     async fn create_workspace(
@@ -194,94 +270,84 @@ impl DataBackend for SqliteBackend {
         owner_key: &ApiKeyRow,
         now: Timestamp,
     ) -> Result<(), StoreError> {
-        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
-        sqlx::query("INSERT INTO workspaces (id, name, created_at) VALUES ($1, $2, $3)")
-            .bind(id.to_string())
-            .bind(name)
-            .bind(now.0)
-            .execute(&mut *tx)
-            .await?;
-        sqlx::query(
-            "INSERT INTO data_keys (workspace_id, version, kek_id, wrapped, created_at) VALUES ($1, $2, $3, $4, $5)",
-        )
-        .bind(id.to_string())
-        .bind(i64::from(dek.version))
-        .bind(&dek.kek_id)
-        .bind(&dek.wrapped)
-        .bind(now.0)
-        .execute(&mut *tx)
-        .await?;
-        insert_api_key(&mut *tx, owner_key).await?;
-        tx.commit().await?;
-        Ok(())
+        let (name, owner_key) = (name.to_string(), owner_key.clone());
+        self.write(move |tx| {
+            tx.execute("INSERT INTO workspaces (id, name, created_at) VALUES (?1, ?2, ?3)", params![id.to_string(), name, now.0])?;
+            tx.execute(
+                "INSERT INTO data_keys (workspace_id, version, kek_id, wrapped, created_at) VALUES (?1, ?2, ?3, ?4, ?5)",
+                params![id.to_string(), i64::from(dek.version), dek.kek_id, dek.wrapped, now.0],
+            )?;
+            insert_api_key(tx, &owner_key)
+        })
+        .await
     }
 
     async fn data_key(&self, ws: WorkspaceId, version: Option<u32>) -> Result<Option<WrappedKeyRow>, StoreError> {
-        wrapped_key(&self.pool, KeyTable::Data, ws, version).await
+        self.read(|c| wrapped_key(c, KeyTable::Data, ws, version))
     }
 
     async fn insert_api_key(&self, row: &ApiKeyRow) -> Result<(), StoreError> {
-        insert_api_key(&self.pool, row).await
+        let row = row.clone();
+        self.write(move |tx| insert_api_key(tx, &row)).await
     }
 
     async fn api_key_by_digest(&self, digest: &ApiKeyDigest) -> Result<Option<ApiKeyRow>, StoreError> {
-        let row = sqlx::query(select_api_keys!("WHERE digest = $1"))
-            .bind(digest.0.as_slice())
-            .fetch_optional(&self.pool)
-            .await?;
-        row.as_ref().map(api_key_row).transpose()
+        let raw = self.read(|c| {
+            Ok(c.prepare_cached(API_KEY_BY_DIGEST)?.query_row([digest.0.as_slice()], raw_api_key).optional()?)
+        })?;
+        raw.map(to_api_key).transpose()
     }
 
     async fn list_api_keys(&self, ws: WorkspaceId) -> Result<Vec<ApiKeyRow>, StoreError> {
-        let rows = sqlx::query(select_api_keys!("WHERE workspace_id = $1 ORDER BY id"))
-            .bind(ws.to_string())
-            .fetch_all(&self.pool)
-            .await?;
-        rows.iter().map(api_key_row).collect()
+        let raws = self.read(|c| {
+            let mut stmt = c.prepare_cached(API_KEYS_OF_WORKSPACE)?;
+            let rows = stmt.query_map([ws.to_string()], raw_api_key)?.collect::<Result<Vec<_>, _>>()?;
+            Ok(rows)
+        })?;
+        raws.into_iter().map(to_api_key).collect()
     }
 
     async fn revoke_api_key(&self, ws: WorkspaceId, id: ApiKeyId, now: Timestamp) -> Result<bool, StoreError> {
-        let found = sqlx::query(
-            "UPDATE api_keys SET revoked_at = COALESCE(revoked_at, $3) WHERE workspace_id = $1 AND id = $2",
-        )
-        .bind(ws.to_string())
-        .bind(id.to_string())
-        .bind(now.0)
-        .execute(&self.pool)
-        .await?
-        .rows_affected();
-        Ok(found == 1)
+        self.write(move |tx| {
+            let n = tx.execute(
+                "UPDATE api_keys SET revoked_at = COALESCE(revoked_at, ?3) WHERE workspace_id = ?1 AND id = ?2",
+                params![ws.to_string(), id.to_string(), now.0],
+            )?;
+            Ok(n == 1)
+        })
+        .await
     }
 
     async fn touch_api_key(&self, ws: WorkspaceId, id: ApiKeyId, now: Timestamp) -> Result<(), StoreError> {
-        sqlx::query("UPDATE api_keys SET last_used_at = $3 WHERE workspace_id = $1 AND id = $2")
-            .bind(ws.to_string())
-            .bind(id.to_string())
-            .bind(now.0)
-            .execute(&self.pool)
-            .await?;
-        Ok(())
+        self.write(move |tx| {
+            tx.execute(
+                "UPDATE api_keys SET last_used_at = ?3 WHERE workspace_id = ?1 AND id = ?2",
+                params![ws.to_string(), id.to_string(), now.0],
+            )?;
+            Ok(())
+        })
+        .await
     }
 
     async fn insert_channel(&self, ws: WorkspaceId, row: &ChannelRow) -> Result<(), StoreError> {
-        sqlx::query("INSERT INTO channels (id, workspace_id, kind, url, created_at) VALUES ($1, $2, $3, $4, $5)")
-            .bind(row.id.to_string())
-            .bind(ws.to_string())
-            .bind(&row.kind)
-            .bind(&row.url)
-            .bind(row.created_at.0)
-            .execute(&self.pool)
-            .await?;
-        Ok(())
+        let (id, kind, url, created) = (row.id.to_string(), row.kind.clone(), row.url.clone(), row.created_at.0);
+        self.write(move |tx| {
+            tx.execute(
+                "INSERT INTO channels (id, workspace_id, kind, url, created_at) VALUES (?1, ?2, ?3, ?4, ?5)",
+                params![id, ws.to_string(), kind, url, created],
+            )?;
+            Ok(())
+        })
+        .await
     }
 
     async fn channel(&self, ws: WorkspaceId, id: ChannelId) -> Result<Option<ChannelRow>, StoreError> {
-        let row = sqlx::query("SELECT id, kind, url, created_at FROM channels WHERE workspace_id = $1 AND id = $2")
-            .bind(ws.to_string())
-            .bind(id.to_string())
-            .fetch_optional(&self.pool)
-            .await?;
-        row.as_ref().map(channel_row).transpose()
+        let raw = self.read(|c| {
+            Ok(c.prepare_cached("SELECT id, kind, url, created_at FROM channels WHERE workspace_id = ?1 AND id = ?2")?
+                .query_row([ws.to_string(), id.to_string()], raw_channel)
+                .optional()?)
+        })?;
+        raw.map(to_channel).transpose()
     }
 
     async fn list_channels(
@@ -290,144 +356,126 @@ impl DataBackend for SqliteBackend {
         after: Option<ChannelId>,
         limit: u32,
     ) -> Result<Vec<ChannelRow>, StoreError> {
-        let rows = sqlx::query(
-            "SELECT id, kind, url, created_at FROM channels WHERE workspace_id = $1 AND id > $2 ORDER BY id LIMIT $3",
-        )
-        .bind(ws.to_string())
-        .bind(after.map(|a| a.to_string()).unwrap_or_default())
-        .bind(i64::from(limit))
-        .fetch_all(&self.pool)
-        .await?;
-        rows.iter().map(channel_row).collect()
+        let raws = self.read(|c| {
+            let mut stmt = c.prepare_cached(
+                "SELECT id, kind, url, created_at FROM channels WHERE workspace_id = ?1 AND id > ?2 ORDER BY id LIMIT ?3",
+            )?;
+            let after = after.map(|a| a.to_string()).unwrap_or_default();
+            let rows = stmt.query_map(params![ws.to_string(), after, i64::from(limit)], raw_channel)?;
+            Ok(rows.collect::<Result<Vec<_>, _>>()?)
+        })?;
+        raws.into_iter().map(to_channel).collect()
     }
 
-    async fn insert_notification(
+    async fn insert_notifications(
         &self,
-        ws: WorkspaceId,
-        row: &NewNotificationRow,
-        idempotency_window_start: Timestamp,
-    ) -> Result<InsertOutcome, StoreError> {
-        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
-        if let Some(digest) = &row.idempotency_digest {
-            // Claims the key unless a live (younger than the window) claim already holds it.
-            let claimed = sqlx::query(
+        rows: &[(WorkspaceId, NewNotificationRow)],
+        idempotency_window: Duration,
+    ) -> Result<Vec<InsertOutcome>, StoreError> {
+        let rows = rows.to_vec();
+        self.write(move |tx| {
+            let mut claim = tx.prepare_cached(
+                // Claims the key unless a live (younger than the window) claim already holds it.
                 "INSERT INTO idempotency_keys (workspace_id, key_digest, notification_id, created_at) \
-                 VALUES ($1, $2, $3, $4) \
+                 VALUES (?1, ?2, ?3, ?4) \
                  ON CONFLICT (workspace_id, key_digest) DO UPDATE \
                    SET notification_id = excluded.notification_id, created_at = excluded.created_at \
-                   WHERE idempotency_keys.created_at < $5 \
+                   WHERE idempotency_keys.created_at < ?5 \
                  RETURNING notification_id",
-            )
-            .bind(ws.to_string())
-            .bind(digest.as_slice())
-            .bind(row.id.to_string())
-            .bind(row.created_at.0)
-            .bind(idempotency_window_start.0)
-            .fetch_optional(&mut *tx)
-            .await?;
-            if claimed.is_none() {
-                let existing: String = sqlx::query_scalar(
-                    "SELECT notification_id FROM idempotency_keys WHERE workspace_id = $1 AND key_digest = $2",
-                )
-                .bind(ws.to_string())
-                .bind(digest.as_slice())
-                .fetch_one(&mut *tx)
-                .await?;
-                tx.rollback().await?;
-                return Ok(InsertOutcome::Existing(parse(&existing, "notification id")?));
+            )?;
+            let mut holder =
+                tx.prepare_cached("SELECT notification_id FROM idempotency_keys WHERE workspace_id = ?1 AND key_digest = ?2")?;
+            let mut insert = tx.prepare_cached(
+                "INSERT INTO notifications (id, workspace_id, channel_id, payload, status, attempt_count, created_at, updated_at) \
+                 VALUES (?1, ?2, ?3, ?4, 'queued', 0, ?5, ?5)",
+            )?;
+            let mut enqueue =
+                tx.prepare_cached("INSERT INTO delivery_queue (notification_id, workspace_id, due_at) VALUES (?1, ?2, ?3)")?;
+            let mut outcomes = Vec::with_capacity(rows.len());
+            for (ws, row) in &rows {
+                let (ws, id) = (ws.to_string(), row.id.to_string());
+                if let Some(digest) = &row.idempotency_digest {
+                    let window_start = row.created_at.minus(idempotency_window).0;
+                    let claimed: Option<String> = claim
+                        .query_row(params![ws, digest.as_slice(), id, row.created_at.0, window_start], |r| r.get(0))
+                        .optional()?;
+                    if claimed.is_none() {
+                        let existing: String = holder.query_row(params![ws, digest.as_slice()], |r| r.get(0))?;
+                        outcomes.push(InsertOutcome::Existing(parse(&existing, "notification id")?));
+                        continue;
+                    }
+                }
+                insert.execute(params![id, ws, row.channel_id.to_string(), row.payload, row.created_at.0])?;
+                enqueue.execute(params![id, ws, row.created_at.0])?;
+                outcomes.push(InsertOutcome::Created);
             }
-        }
-        sqlx::query(
-            "INSERT INTO notifications (id, workspace_id, channel_id, payload, status, attempt_count, created_at, updated_at) \
-             VALUES ($1, $2, $3, $4, 'queued', 0, $5, $5)",
-        )
-        .bind(row.id.to_string())
-        .bind(ws.to_string())
-        .bind(row.channel_id.to_string())
-        .bind(&row.payload)
-        .bind(row.created_at.0)
-        .execute(&mut *tx)
-        .await?;
-        sqlx::query("INSERT INTO delivery_queue (notification_id, workspace_id, due_at) VALUES ($1, $2, $3)")
-            .bind(row.id.to_string())
-            .bind(ws.to_string())
-            .bind(row.created_at.0)
-            .execute(&mut *tx)
-            .await?;
-        tx.commit().await?;
-        Ok(InsertOutcome::Created)
+            Ok(outcomes)
+        })
+        .await
     }
 
     async fn notification(&self, ws: WorkspaceId, id: NotificationId) -> Result<Option<NotificationRow>, StoreError> {
-        let row = sqlx::query(
-            "SELECT n.channel_id, n.payload, n.status, n.attempt_count, n.created_at, n.updated_at, \
-                    q.due_at, q.lease_token \
-             FROM notifications n LEFT JOIN delivery_queue q ON q.notification_id = n.id \
-             WHERE n.workspace_id = $1 AND n.id = $2",
-        )
-        .bind(ws.to_string())
-        .bind(id.to_string())
-        .fetch_optional(&self.pool)
-        .await?;
-        let Some(r) = row else { return Ok(None) };
-        let status: String = r.try_get("status")?;
-        let lease: Option<String> = r.try_get("lease_token")?;
+        type Raw = (String, Vec<u8>, String, i64, i64, i64, Option<i64>, Option<String>);
+        let raw: Option<Raw> = self.read(|c| {
+            Ok(c.prepare_cached(
+                "SELECT n.channel_id, n.payload, n.status, n.attempt_count, n.created_at, n.updated_at, \
+                        q.due_at, q.lease_token \
+                 FROM notifications n LEFT JOIN delivery_queue q ON q.notification_id = n.id \
+                 WHERE n.workspace_id = ?1 AND n.id = ?2",
+            )?
+            .query_row([ws.to_string(), id.to_string()], |r| {
+                Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?, r.get(5)?, r.get(6)?, r.get(7)?))
+            })
+            .optional()?)
+        })?;
+        let Some((channel, payload, status, attempts, created, updated, due, lease)) = raw else { return Ok(None) };
         Ok(Some(NotificationRow {
             id,
-            channel_id: parse(r.try_get("channel_id")?, "channel id")?,
-            payload: r.try_get("payload")?,
+            channel_id: parse(&channel, "channel id")?,
+            payload,
             status: NotificationStatus::parse(&status).ok_or(StoreError::Corrupt("status"))?,
-            attempt_count: u32_of(r.try_get("attempt_count")?, "attempt count")?,
-            created_at: ts(r.try_get("created_at")?),
-            updated_at: ts(r.try_get("updated_at")?),
-            queued_due_at: r.try_get::<Option<i64>, _>("due_at")?.map(ts),
+            attempt_count: u32_of(attempts, "attempt count")?,
+            created_at: Timestamp(created),
+            updated_at: Timestamp(updated),
+            queued_due_at: due.map(Timestamp),
             leased: lease.is_some(),
         }))
     }
 
     async fn attempts(&self, ws: WorkspaceId, id: NotificationId) -> Result<Vec<AttemptRow>, StoreError> {
-        let rows = sqlx::query(
-            "SELECT id, started_at, succeeded, detail FROM attempts \
-             WHERE workspace_id = $1 AND notification_id = $2 ORDER BY started_at, id",
-        )
-        .bind(ws.to_string())
-        .bind(id.to_string())
-        .fetch_all(&self.pool)
-        .await?;
-        rows.iter()
-            .map(|r| {
+        self.read(|c| {
+            let mut stmt = c.prepare_cached(
+                "SELECT id, started_at, succeeded, detail FROM attempts \
+                 WHERE workspace_id = ?1 AND notification_id = ?2 ORDER BY started_at, id",
+            )?;
+            let rows = stmt.query_map([ws.to_string(), id.to_string()], |r| {
                 Ok(AttemptRow {
-                    id: r.try_get("id")?,
-                    started_at: ts(r.try_get("started_at")?),
-                    succeeded: r.try_get::<i64, _>("succeeded")? != 0,
-                    detail: r.try_get("detail")?,
+                    id: r.get(0)?,
+                    started_at: Timestamp(r.get(1)?),
+                    succeeded: r.get::<_, i64>(2)? != 0,
+                    detail: r.get(3)?,
                 })
-            })
-            .collect()
+            })?;
+            Ok(rows.collect::<Result<Vec<_>, _>>()?)
+        })
     }
 
     async fn replay(&self, ws: WorkspaceId, id: NotificationId, now: Timestamp) -> Result<bool, StoreError> {
-        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
-        let changed = sqlx::query(
-            "UPDATE notifications SET status = 'queued', updated_at = $3 \
-             WHERE workspace_id = $1 AND id = $2 AND status = 'failed'",
-        )
-        .bind(ws.to_string())
-        .bind(id.to_string())
-        .bind(now.0)
-        .execute(&mut *tx)
-        .await?
-        .rows_affected();
-        if changed == 1 {
-            sqlx::query("INSERT INTO delivery_queue (notification_id, workspace_id, due_at) VALUES ($1, $2, $3)")
-                .bind(id.to_string())
-                .bind(ws.to_string())
-                .bind(now.0)
-                .execute(&mut *tx)
-                .await?;
-        }
-        tx.commit().await?;
-        Ok(changed == 1)
+        self.write(move |tx| {
+            let changed = tx.execute(
+                "UPDATE notifications SET status = 'queued', updated_at = ?3 \
+                 WHERE workspace_id = ?1 AND id = ?2 AND status = 'failed'",
+                params![ws.to_string(), id.to_string(), now.0],
+            )?;
+            if changed == 1 {
+                tx.execute(
+                    "INSERT INTO delivery_queue (notification_id, workspace_id, due_at) VALUES (?1, ?2, ?3)",
+                    params![id.to_string(), ws.to_string(), now.0],
+                )?;
+            }
+            Ok(changed == 1)
+        })
+        .await
     }
 
     async fn claim_due(
@@ -437,109 +485,114 @@ impl DataBackend for SqliteBackend {
         limit: u32,
     ) -> Result<Vec<ClaimedJob>, StoreError> {
         let token = uuid::Uuid::new_v4().simple().to_string();
-        let rows = sqlx::query(
-            "UPDATE delivery_queue SET due_at = $1, lease_token = $2 \
-             WHERE notification_id IN ( \
-                 SELECT notification_id FROM delivery_queue WHERE due_at <= $3 ORDER BY due_at LIMIT $4) \
-             RETURNING notification_id, workspace_id, round_attempts",
-        )
-        .bind(lease_until.0)
-        .bind(&token)
-        .bind(now.0)
-        .bind(i64::from(limit))
-        .fetch_all(&self.pool)
-        .await?;
-        rows.iter()
-            .map(|r| {
+        let raws: Vec<(String, String, i64)> = self
+            .write({
+                let token = token.clone();
+                move |tx| {
+                    let mut stmt = tx.prepare_cached(
+                        "UPDATE delivery_queue SET due_at = ?1, lease_token = ?2 \
+                         WHERE notification_id IN ( \
+                             SELECT notification_id FROM delivery_queue WHERE due_at <= ?3 ORDER BY due_at LIMIT ?4) \
+                         RETURNING notification_id, workspace_id, round_attempts",
+                    )?;
+                    let rows = stmt.query_map(params![lease_until.0, token, now.0, i64::from(limit)], |r| {
+                        Ok((r.get(0)?, r.get(1)?, r.get(2)?))
+                    })?;
+                    Ok(rows.collect::<Result<Vec<_>, _>>()?)
+                }
+            })
+            .await?;
+        raws.into_iter()
+            .map(|(nid, ws, round)| {
                 Ok(ClaimedJob {
-                    notification_id: parse(r.try_get("notification_id")?, "notification id")?,
-                    workspace_id: parse(r.try_get("workspace_id")?, "workspace id")?,
-                    round_attempts: u32_of(r.try_get("round_attempts")?, "round attempts")?,
+                    notification_id: parse(&nid, "notification id")?,
+                    workspace_id: parse(&ws, "workspace id")?,
+                    round_attempts: u32_of(round, "round attempts")?,
                     lease_token: token.clone(),
                 })
             })
             .collect()
     }
 
-    async fn complete_attempt(&self, job: &ClaimedJob, done: CompletedAttempt) -> Result<(), StoreError> {
-        let ws = job.workspace_id.to_string();
-        let nid = job.notification_id.to_string();
-        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
-        sqlx::query(
-            "INSERT INTO attempts (id, notification_id, workspace_id, started_at, succeeded, detail) \
-             VALUES ($1, $2, $3, $4, $5, $6)",
-        )
-        .bind(&done.attempt.id)
-        .bind(&nid)
-        .bind(&ws)
-        .bind(done.attempt.started_at.0)
-        .bind(i64::from(done.attempt.succeeded))
-        .bind(&done.attempt.detail)
-        .execute(&mut *tx)
-        .await?;
-        let status = match done.outcome {
-            QueueOutcome::Delivered => "delivered",
-            QueueOutcome::RetryAt(_) => "queued",
-            QueueOutcome::Failed => "failed",
-        };
-        // Only the holder of the current lease moves the job; a worker whose lease ran out and
-        // was taken over still records its attempt but leaves the queue to the new holder.
-        let moved = match done.outcome {
-            QueueOutcome::RetryAt(at) => sqlx::query(
-                "UPDATE delivery_queue SET due_at = $1, lease_token = NULL, round_attempts = round_attempts + 1 \
-                 WHERE notification_id = $2 AND lease_token = $3",
-            )
-            .bind(at.0)
-            .bind(&nid)
-            .bind(&job.lease_token)
-            .execute(&mut *tx)
-            .await?
-            .rows_affected(),
-            QueueOutcome::Delivered | QueueOutcome::Failed => {
-                sqlx::query("DELETE FROM delivery_queue WHERE notification_id = $1 AND lease_token = $2")
-                    .bind(&nid)
-                    .bind(&job.lease_token)
-                    .execute(&mut *tx)
-                    .await?
-                    .rows_affected()
+    async fn complete_attempts(&self, done: &[(ClaimedJob, CompletedAttempt)]) -> Result<Vec<()>, StoreError> {
+        let done = done.to_vec();
+        self.write(move |tx| {
+            for (job, attempt) in &done {
+                complete_attempt(tx, job, attempt)?;
             }
-        };
-        let status_sql = if moved == 1 {
-            "UPDATE notifications SET attempt_count = attempt_count + 1, status = $3, updated_at = $4 \
-             WHERE workspace_id = $1 AND id = $2"
-        } else {
-            "UPDATE notifications SET attempt_count = attempt_count + 1, updated_at = $4 \
-             WHERE workspace_id = $1 AND id = $2 AND $3 = $3"
-        };
-        sqlx::query(status_sql).bind(&ws).bind(&nid).bind(status).bind(done.now.0).execute(&mut *tx).await?;
-        tx.commit().await?;
-        Ok(())
+            Ok(vec![(); done.len()])
+        })
+        .await
     }
+}
+
+fn complete_attempt(tx: &Transaction<'_>, job: &ClaimedJob, done: &CompletedAttempt) -> Result<(), StoreError> {
+    let ws = job.workspace_id.to_string();
+    let nid = job.notification_id.to_string();
+    tx.prepare_cached(
+        "INSERT INTO attempts (id, notification_id, workspace_id, started_at, succeeded, detail) \
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+    )?
+    .execute(params![
+        done.attempt.id,
+        nid,
+        ws,
+        done.attempt.started_at.0,
+        i64::from(done.attempt.succeeded),
+        done.attempt.detail
+    ])?;
+    let status = match done.outcome {
+        QueueOutcome::Delivered => "delivered",
+        QueueOutcome::RetryAt(_) => "queued",
+        QueueOutcome::Failed => "failed",
+    };
+    // Only the holder of the current lease moves the job; a worker whose lease ran out and was
+    // taken over still records its attempt but leaves the queue to the new holder.
+    let moved = match done.outcome {
+        QueueOutcome::RetryAt(at) => tx
+            .prepare_cached(
+                "UPDATE delivery_queue SET due_at = ?1, lease_token = NULL, round_attempts = round_attempts + 1 \
+                 WHERE notification_id = ?2 AND lease_token = ?3",
+            )?
+            .execute(params![at.0, nid, job.lease_token])?,
+        QueueOutcome::Delivered | QueueOutcome::Failed => tx
+            .prepare_cached("DELETE FROM delivery_queue WHERE notification_id = ?1 AND lease_token = ?2")?
+            .execute(params![nid, job.lease_token])?,
+    };
+    if moved == 1 {
+        tx.prepare_cached(
+            "UPDATE notifications SET attempt_count = attempt_count + 1, status = ?3, updated_at = ?4 \
+             WHERE workspace_id = ?1 AND id = ?2",
+        )?
+        .execute(params![ws, nid, status, done.now.0])?;
+    } else {
+        tx.prepare_cached(
+            "UPDATE notifications SET attempt_count = attempt_count + 1, updated_at = ?3 WHERE workspace_id = ?1 AND id = ?2",
+        )?
+        .execute(params![ws, nid, done.now.0])?;
+    }
+    Ok(())
 }
 
 #[async_trait::async_trait]
 impl VaultBackend for SqliteBackend {
     async fn ping(&self) -> Result<(), StoreError> {
-        sqlx::query("SELECT 1").execute(&self.pool).await?;
-        Ok(())
+        DataBackend::ping(self).await
     }
 
     async fn insert_vault_key(&self, ws: WorkspaceId, key: WrappedKeyRow, now: Timestamp) -> Result<(), StoreError> {
-        sqlx::query(
-            "INSERT INTO vault_keys (workspace_id, version, kek_id, wrapped, created_at) VALUES ($1, $2, $3, $4, $5)",
-        )
-        .bind(ws.to_string())
-        .bind(i64::from(key.version))
-        .bind(&key.kek_id)
-        .bind(&key.wrapped)
-        .bind(now.0)
-        .execute(&self.pool)
-        .await?;
-        Ok(())
+        self.write(move |tx| {
+            tx.execute(
+                "INSERT INTO vault_keys (workspace_id, version, kek_id, wrapped, created_at) VALUES (?1, ?2, ?3, ?4, ?5)",
+                params![ws.to_string(), i64::from(key.version), key.kek_id, key.wrapped, now.0],
+            )?;
+            Ok(())
+        })
+        .await
     }
 
     async fn vault_key(&self, ws: WorkspaceId, version: Option<u32>) -> Result<Option<WrappedKeyRow>, StoreError> {
-        wrapped_key(&self.pool, KeyTable::Vault, ws, version).await
+        self.read(|c| wrapped_key(c, KeyTable::Vault, ws, version))
     }
 
     async fn put_secret(
@@ -550,25 +603,22 @@ impl VaultBackend for SqliteBackend {
         secret: &[u8],
         now: Timestamp,
     ) -> Result<(), StoreError> {
-        sqlx::query(
-            "INSERT INTO secrets (workspace_id, owner_id, kind, secret, created_at) VALUES ($1, $2, $3, $4, $5)",
-        )
-        .bind(ws.to_string())
-        .bind(owner_id)
-        .bind(kind)
-        .bind(secret)
-        .bind(now.0)
-        .execute(&self.pool)
-        .await?;
-        Ok(())
+        let (owner_id, kind, secret) = (owner_id.to_string(), kind.to_string(), secret.to_vec());
+        self.write(move |tx| {
+            tx.execute(
+                "INSERT INTO secrets (workspace_id, owner_id, kind, secret, created_at) VALUES (?1, ?2, ?3, ?4, ?5)",
+                params![ws.to_string(), owner_id, kind, secret, now.0],
+            )?;
+            Ok(())
+        })
+        .await
     }
 
     async fn secret(&self, ws: WorkspaceId, owner_id: &str, kind: &str) -> Result<Option<Vec<u8>>, StoreError> {
-        Ok(sqlx::query_scalar("SELECT secret FROM secrets WHERE workspace_id = $1 AND owner_id = $2 AND kind = $3")
-            .bind(ws.to_string())
-            .bind(owner_id)
-            .bind(kind)
-            .fetch_optional(&self.pool)
-            .await?)
+        self.read(|c| {
+            Ok(c.prepare_cached("SELECT secret FROM secrets WHERE workspace_id = ?1 AND owner_id = ?2 AND kind = ?3")?
+                .query_row([ws.to_string(), owner_id.to_string(), kind.to_string()], |r| r.get(0))
+                .optional()?)
+        })
     }
 }

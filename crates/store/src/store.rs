@@ -4,10 +4,10 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use aws_lc_digest::sha256;
 use chimatic_crypto::{Aad, ApiKeyDigest, Dek, GeneratedApiKey, SigningSecret, aead::ciphertext_dek_version};
 use chimatic_domain::{ApiKeyId, ChannelId, NotificationId, Scopes, Sensitive, Timestamp, WebhookUrl, WorkspaceId};
 
+use crate::committer::GroupCommit;
 use crate::keyring::KeyDomain;
 use crate::records::{Attempt, AttemptDetail, Channel, Enqueued, Notification};
 use crate::{
@@ -21,27 +21,35 @@ pub const IDEMPOTENCY_WINDOW: Duration = Duration::from_secs(24 * 3600);
 const LAST_USED_RESOLUTION: Duration = Duration::from_secs(60);
 const SIGNING_SECRET_KIND: &str = "webhook_signing_secret";
 
-mod aws_lc_digest {
-    pub fn sha256(parts: &[&[u8]]) -> [u8; 32] {
-        let mut ctx = aws_lc_rs::digest::Context::new(&aws_lc_rs::digest::SHA256);
-        for p in parts {
-            ctx.update(p);
-        }
-        let mut out = [0u8; 32];
-        out.copy_from_slice(ctx.finish().as_ref());
-        out
-    }
-}
-
 pub struct Store {
     data: Arc<dyn DataBackend>,
     vault: Arc<dyn VaultBackend>,
     keyring: Keyring,
+    accepted: GroupCommit<(WorkspaceId, NewNotificationRow), InsertOutcome>,
+    attempts: GroupCommit<(ClaimedJob, CompletedAttempt), ()>,
+}
+
+/// One notification of a batch, before encryption.
+pub struct NewNotification {
+    pub channel_id: ChannelId,
+    pub payload: Sensitive<Vec<u8>>,
+    pub idempotency_key: Option<Sensitive<String>>,
 }
 
 impl Store {
+    /// Must be called inside a Tokio runtime: it starts the group-commit task.
     pub fn new(data: Arc<dyn DataBackend>, vault: Arc<dyn VaultBackend>, keyring: Keyring) -> Self {
-        Self { data, vault, keyring }
+        let backend = data.clone();
+        let accepted = GroupCommit::start(move |rows: Arc<Vec<_>>| {
+            let backend = backend.clone();
+            async move { backend.insert_notifications(&rows, IDEMPOTENCY_WINDOW).await }
+        });
+        let backend = data.clone();
+        let attempts = GroupCommit::start(move |done: Arc<Vec<_>>| {
+            let backend = backend.clone();
+            async move { backend.complete_attempts(&done).await }
+        });
+        Self { data, vault, keyring, accepted, attempts }
     }
 
     pub fn kek_id(&self) -> &str {
@@ -227,35 +235,76 @@ impl Store {
 
     // ---- notifications ------------------------------------------------------------------------
 
-    /// Encrypts and durably queues a notification. With an idempotency key used in the last 24 h,
-    /// returns the original instead.
+    async fn seal_notification(
+        &self,
+        ws: WorkspaceId,
+        item: NewNotification,
+        now: Timestamp,
+    ) -> Result<NewNotificationRow, StoreError> {
+        let id = NotificationId::generate();
+        let id_text = id.to_string();
+        let dek = self.write_key(KeyDomain::Data, ws).await?;
+        let aad = Aad { workspace: ws, table: "notifications", column: "payload", row: &id_text };
+        let sealed = dek.encrypt(&aad, item.payload.expose())?;
+        // Keyed, so a copy of the database does not let anyone test guesses (emails, order ids).
+        let idempotency_digest = item.idempotency_key.map(|k| dek.blind_index(b"idempotency", k.expose().as_bytes()));
+        Ok(NewNotificationRow { id, channel_id: item.channel_id, payload: sealed, idempotency_digest, created_at: now })
+    }
+
+    /// Encrypts and durably queues a notification; returns once it is committed. With an
+    /// idempotency key used in the last 24 h, returns the original instead.
     pub async fn enqueue(
         &self,
         ws: WorkspaceId,
-        channel_id: ChannelId,
-        payload: Sensitive<Vec<u8>>,
-        idempotency_key: Option<Sensitive<String>>,
+        item: NewNotification,
         now: Timestamp,
     ) -> Result<Enqueued, StoreError> {
-        if self.data.channel(ws, channel_id).await?.is_none() {
+        if self.data.channel(ws, item.channel_id).await?.is_none() {
             return Err(StoreError::NotFound);
         }
-        let id = NotificationId::generate();
-        let id_text = id.to_string();
-        let sealed = self
-            .seal(
-                KeyDomain::Data,
-                Aad { workspace: ws, table: "notifications", column: "payload", row: &id_text },
-                payload.expose(),
-            )
-            .await?;
-        let idempotency_digest =
-            idempotency_key.map(|k| sha256(&[b"chimatic.idempotency.v1\0", k.expose().as_bytes()]));
-        let row = NewNotificationRow { id, channel_id, payload: sealed, idempotency_digest, created_at: now };
-        match self.data.insert_notification(ws, &row, now.minus(IDEMPOTENCY_WINDOW)).await? {
-            InsertOutcome::Created => Ok(Enqueued::Created(id)),
-            InsertOutcome::Existing(original) => Ok(Enqueued::Existing(original)),
+        let row = self.seal_notification(ws, item, now).await?;
+        let id = row.id;
+        Ok(match self.accepted.submit((ws, row)).await? {
+            InsertOutcome::Created => Enqueued::Created(id),
+            InsertOutcome::Existing(original) => Enqueued::Existing(original),
+        })
+    }
+
+    /// Queues many notifications in one transaction: all are durable, or none is.
+    /// Fails with `NotFound` if any channel is not in this workspace (callers that want to say
+    /// which item is wrong check with [`Store::channel_exists`] first).
+    pub async fn enqueue_batch(
+        &self,
+        ws: WorkspaceId,
+        items: Vec<NewNotification>,
+        now: Timestamp,
+    ) -> Result<Vec<Enqueued>, StoreError> {
+        let mut channels: Vec<ChannelId> = items.iter().map(|i| i.channel_id).collect();
+        channels.sort();
+        channels.dedup();
+        for channel in channels {
+            if !self.channel_exists(ws, channel).await? {
+                return Err(StoreError::NotFound);
+            }
         }
+        let mut rows = Vec::with_capacity(items.len());
+        for item in items {
+            rows.push((ws, self.seal_notification(ws, item, now).await?));
+        }
+        let outcomes = self.data.insert_notifications(&rows, IDEMPOTENCY_WINDOW).await?;
+        Ok(rows
+            .iter()
+            .zip(outcomes)
+            .map(|((_, row), o)| match o {
+                InsertOutcome::Created => Enqueued::Created(row.id),
+                InsertOutcome::Existing(original) => Enqueued::Existing(original),
+            })
+            .collect())
+    }
+
+    /// Whether a channel exists in this workspace.
+    pub async fn channel_exists(&self, ws: WorkspaceId, id: ChannelId) -> Result<bool, StoreError> {
+        Ok(self.data.channel(ws, id).await?.is_some())
     }
 
     pub async fn notification(&self, ws: WorkspaceId, id: NotificationId) -> Result<Notification, StoreError> {
@@ -331,7 +380,7 @@ impl Store {
             .seal(KeyDomain::Data, Aad { workspace: ws, table: "attempts", column: "detail", row: &id }, &plain)
             .await?;
         let attempt = AttemptRow { id, started_at, succeeded, detail: sealed };
-        self.data.complete_attempt(job, CompletedAttempt { attempt, outcome, now }).await
+        self.attempts.submit((job.clone(), CompletedAttempt { attempt, outcome, now })).await
     }
 }
 

@@ -52,6 +52,7 @@ pub fn router(state: AppState) -> Router {
         .routes(routes!(channels::create, channels::list))
         .routes(routes!(channels::get))
         .routes(routes!(notifications::create))
+        .routes(routes!(notifications::create_batch))
         .routes(routes!(notifications::get))
         .routes(routes!(notifications::replay))
         .routes(routes!(ops::healthz))
@@ -64,6 +65,13 @@ pub fn router(state: AppState) -> Router {
     router
         .layer(axum::Extension(openapi))
         .fallback(|| async { ApiError::new(axum::http::StatusCode::NOT_FOUND, "not_found", "no such endpoint") })
+        .method_not_allowed_fallback(|| async {
+            ApiError::new(
+                axum::http::StatusCode::METHOD_NOT_ALLOWED,
+                "method_not_allowed",
+                "this endpoint does not support this method",
+            )
+        })
         .layer(middleware::from_fn(record_request))
         .layer(DefaultBodyLimit::max(state.limits.max_body_bytes))
         // Responses can carry a key or secret shown once: never cache them.

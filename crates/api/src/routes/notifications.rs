@@ -2,9 +2,11 @@ use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use chimatic_domain::{ChannelId, NotificationId, NotificationStatus, Scope, Sensitive};
+use chimatic_store::NewNotification;
 use chimatic_store::records::Enqueued;
 use serde::{Deserialize, Serialize};
 
+use crate::error::ItemError;
 use crate::extract::{ApiJson, Caller, parse_id};
 use crate::mask::mask_json;
 use crate::{ApiError, AppState};
@@ -71,6 +73,25 @@ pub async fn create(
     ApiJson(req): ApiJson<CreateNotification>,
 ) -> Result<(StatusCode, HeaderMap, Json<NotificationAccepted>), ApiError> {
     caller.require(Scope::NotificationsWrite)?;
+    let item = prepare(req, &state)?;
+    let outcome = state.store.enqueue(caller.workspace_id, item, state.clock.now()).await?;
+    let mut headers = HeaderMap::new();
+    let status = match outcome {
+        Enqueued::Created(_) => {
+            metrics::counter!("chimatic_notifications_accepted_total").increment(1);
+            state.delivery_waker.notify_one();
+            NotificationStatus::Queued
+        }
+        Enqueued::Existing(id) => {
+            headers.insert("idempotent-replayed", HeaderValue::from_static("true"));
+            state.store.notification(caller.workspace_id, id).await?.status
+        }
+    };
+    Ok((StatusCode::ACCEPTED, headers, Json(NotificationAccepted { id: outcome.id(), status })))
+}
+
+/// Checks one notification request and turns it into what the store takes.
+fn prepare(req: CreateNotification, state: &AppState) -> Result<NewNotification, ApiError> {
     if let Some(k) = &req.idempotency_key {
         let len = k.expose().len();
         if len == 0 || len > MAX_IDEMPOTENCY_KEY_LEN {
@@ -85,24 +106,93 @@ pub async fn create(
             format!("`payload` exceeds the limit of {} bytes", state.limits.max_payload_bytes),
         ));
     }
-    let now = state.clock.now();
-    let outcome = state
-        .store
-        .enqueue(caller.workspace_id, req.channel_id, Sensitive::new(body), req.idempotency_key, now)
-        .await?;
-    let mut headers = HeaderMap::new();
-    let status = match outcome {
-        Enqueued::Created(_) => {
-            metrics::counter!("chimatic_notifications_accepted_total").increment(1);
-            state.delivery_waker.notify_one();
-            NotificationStatus::Queued
+    Ok(NewNotification {
+        channel_id: req.channel_id,
+        payload: Sensitive::new(body),
+        idempotency_key: req.idempotency_key,
+    })
+}
+
+pub const MAX_BATCH: usize = 1000;
+
+#[derive(Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CreateNotificationBatch {
+    /// 1 to 1000 notifications.
+    pub items: Vec<CreateNotification>,
+}
+
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct BatchItemAccepted {
+    pub id: NotificationId,
+    pub status: NotificationStatus,
+    /// `true` when an earlier notification with the same idempotency key is returned.
+    pub idempotent_replayed: bool,
+}
+
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct BatchAccepted {
+    /// One entry per item, in request order.
+    pub data: Vec<BatchItemAccepted>,
+}
+
+/// Queue up to 1000 notifications at once (scope `notifications:write`). All-or-nothing: every
+/// item is validated first; if any is invalid the answer is 422 with an `errors` entry per bad
+/// item and nothing is stored. Otherwise all items are committed in one transaction before 202.
+#[utoipa::path(post, path = "/v1/notifications/batch", tag = "notifications", request_body = CreateNotificationBatch,
+    responses((status = 202, body = BatchAccepted), (status = "4XX", body = crate::error::Problem)))]
+pub async fn create_batch(
+    State(state): State<AppState>,
+    caller: Caller,
+    ApiJson(req): ApiJson<CreateNotificationBatch>,
+) -> Result<(StatusCode, Json<BatchAccepted>), ApiError> {
+    caller.require(Scope::NotificationsWrite)?;
+    if req.items.is_empty() || req.items.len() > MAX_BATCH {
+        return Err(ApiError::unprocessable(
+            "invalid_batch",
+            format!("`items` must hold 1 to {MAX_BATCH} notifications"),
+        ));
+    }
+    let ws = caller.workspace_id;
+    let mut known: Vec<ChannelId> = Vec::new();
+    let mut errors = Vec::new();
+    let mut items = Vec::with_capacity(req.items.len());
+    for (index, item) in req.items.into_iter().enumerate() {
+        if !known.contains(&item.channel_id) {
+            if state.store.channel_exists(ws, item.channel_id).await? {
+                known.push(item.channel_id);
+            } else {
+                errors.push(ItemError { index, code: "not_found", detail: "no such channel in this workspace".into() });
+                continue;
+            }
         }
-        Enqueued::Existing(id) => {
-            headers.insert("idempotent-replayed", HeaderValue::from_static("true"));
-            state.store.notification(caller.workspace_id, id).await?.status
+        match prepare(item, &state) {
+            Ok(ready) => items.push(ready),
+            Err(e) => errors.push(ItemError { index, code: e.code, detail: e.detail }),
         }
-    };
-    Ok((StatusCode::ACCEPTED, headers, Json(NotificationAccepted { id: outcome.id(), status })))
+    }
+    if !errors.is_empty() {
+        return Err(ApiError::unprocessable(
+            "invalid_batch_items",
+            format!("{} of the items are invalid; nothing was stored", errors.len()),
+        )
+        .with_item_errors(errors));
+    }
+    let outcomes = state.store.enqueue_batch(ws, items, state.clock.now()).await?;
+    let created = outcomes.iter().filter(|o| matches!(o, Enqueued::Created(_))).count();
+    metrics::counter!("chimatic_notifications_accepted_total").increment(created as u64);
+    if created > 0 {
+        state.delivery_waker.notify_one();
+    }
+    let mut data = Vec::with_capacity(outcomes.len());
+    for o in outcomes {
+        let (status, replayed) = match o {
+            Enqueued::Created(_) => (NotificationStatus::Queued, false),
+            Enqueued::Existing(id) => (state.store.notification(ws, id).await?.status, true),
+        };
+        data.push(BatchItemAccepted { id: o.id(), status, idempotent_replayed: replayed });
+    }
+    Ok((StatusCode::ACCEPTED, Json(BatchAccepted { data })))
 }
 
 /// Get a notification with every attempt (scope `notifications:read`). The payload is masked.

@@ -23,6 +23,7 @@ pub struct TestServer {
     _tmp: Option<tempfile::TempDir>,
     child: Child,
     log: Arc<Mutex<String>>,
+    log_reader: Option<std::thread::JoinHandle<()>>,
     pub http: reqwest::Client,
 }
 
@@ -83,7 +84,7 @@ impl TestServer {
         let log = Arc::new(Mutex::new(String::new()));
         let (tx, rx) = std::sync::mpsc::channel::<String>();
         let log2 = log.clone();
-        std::thread::spawn(move || {
+        let log_reader = std::thread::spawn(move || {
             let mut sent = false;
             for line in BufReader::new(stderr).lines().map_while(Result::ok) {
                 if !sent && let Some(rest) = line.split("listening on http://").nth(1) {
@@ -103,7 +104,15 @@ impl TestServer {
             }
         };
         let http = reqwest::Client::builder().timeout(Duration::from_secs(30)).build().unwrap();
-        Self { base: format!("http://{addr}"), data_dir: dir.to_path_buf(), _tmp: None, child, log, http }
+        Self {
+            base: format!("http://{addr}"),
+            data_dir: dir.to_path_buf(),
+            _tmp: None,
+            child,
+            log,
+            log_reader: Some(log_reader),
+            http,
+        }
     }
 
     /// Everything the server wrote to stderr so far.
@@ -115,6 +124,14 @@ impl TestServer {
     pub fn kill9(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
+        self.drain_log();
+    }
+
+    /// After exit: waits until everything the process wrote has been read into the log.
+    fn drain_log(&mut self) {
+        if let Some(reader) = self.log_reader.take() {
+            let _ = reader.join();
+        }
     }
 
     /// SIGTERM, then wait for exit; returns how long it took.
@@ -122,7 +139,9 @@ impl TestServer {
         let start = Instant::now();
         let _ = Command::new("kill").arg("-TERM").arg(self.child.id().to_string()).status();
         let _ = self.child.wait();
-        start.elapsed()
+        let took = start.elapsed();
+        self.drain_log();
+        took
     }
 
     /// Takes the temporary directory out so it outlives this server (for restarts).

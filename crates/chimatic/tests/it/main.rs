@@ -6,4 +6,8 @@
 mod harness;
 
 mod api_keys;
+mod batch;
 mod delivery;
+mod input;
+mod security;
+mod server;

@@ -49,7 +49,8 @@ CREATE TABLE notifications (
 );
 CREATE INDEX notifications_by_workspace ON notifications (workspace_id, id);
 
--- SHA-256 of the caller's idempotency key; the key itself may carry personal data.
+-- A keyed digest (HMAC, key derived from the workspace DEK) of the caller's idempotency key;
+-- the key itself may carry personal data, and a plain hash of a guessable key could be reversed.
 CREATE TABLE idempotency_keys (
     workspace_id    TEXT NOT NULL,
     key_digest      BLOB NOT NULL,
