@@ -2,6 +2,7 @@
 //! records each attempt. A crash at any point leaves the job leased; when the lease runs out
 //! it is due again, so every accepted notification is delivered at least once.
 
+use std::collections::VecDeque;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -47,41 +48,43 @@ impl Dispatcher {
     pub async fn run(self: Arc<Self>, mut shutdown: watch::Receiver<bool>) {
         let concurrency = self.config.concurrency.max(1);
         let permits = Arc::new(Semaphore::new(concurrency));
+        // Claimed jobs waiting for a free worker. Claiming a worker-pool's worth at a time keeps
+        // claim transactions (each a commit) rare; the buffer is bounded by 2 × concurrency.
+        let mut buffer: VecDeque<ClaimedJob> = VecDeque::with_capacity(2 * concurrency);
         loop {
             if *shutdown.borrow() {
                 break;
             }
-            let free = permits.available_permits();
-            if free == 0 {
-                tokio::select! {
-                    p = permits.clone().acquire_owned() => drop(p),
-                    _ = shutdown.changed() => {}
+            if buffer.len() <= concurrency / 2 {
+                let want = u32::try_from(2 * concurrency - buffer.len()).unwrap_or(u32::MAX);
+                match self.store.claim_due(self.clock.now(), self.config.lease, want).await {
+                    Ok(jobs) => buffer.extend(jobs),
+                    Err(e) => tracing::warn!(error = %e, "claiming due deliveries failed"),
                 }
-                continue;
             }
-            let limit = u32::try_from(free).unwrap_or(u32::MAX);
-            let jobs = match self.store.claim_due(self.clock.now(), self.config.lease, limit).await {
-                Ok(jobs) => jobs,
-                Err(e) => {
-                    tracing::warn!(error = %e, "claiming due deliveries failed");
-                    Vec::new()
-                }
-            };
-            if jobs.is_empty() {
+            let Some(job) = buffer.pop_front() else {
                 tokio::select! {
                     _ = self.wake.notified() => {}
                     _ = tokio::time::sleep(self.config.poll_interval) => {}
                     _ = shutdown.changed() => {}
                 }
                 continue;
-            }
-            for job in jobs {
-                let Ok(permit) = permits.clone().acquire_owned().await else { return };
-                let this = self.clone();
-                tokio::spawn(async move {
-                    this.deliver(job).await;
-                    drop(permit);
-                });
+            };
+            let permit = tokio::select! {
+                p = permits.clone().acquire_owned() => match p { Ok(p) => p, Err(_) => break },
+                _ = shutdown.changed() => { buffer.push_front(job); break }
+            };
+            let this = self.clone();
+            tokio::spawn(async move {
+                this.deliver(job).await;
+                drop(permit);
+            });
+        }
+        // Jobs claimed but not started go back to the queue now rather than when their lease ends.
+        if !buffer.is_empty() {
+            let jobs: Vec<ClaimedJob> = buffer.into_iter().collect();
+            if let Err(e) = self.store.release_claims(&jobs, self.clock.now()).await {
+                tracing::warn!(error = %e, "releasing unstarted deliveries failed; they are retried when their lease ends");
             }
         }
         // Wait for in-flight deliveries; whatever does not finish is redelivered after its lease.

@@ -140,6 +140,8 @@ pub trait DataBackend: Send + Sync + 'static {
         lease_until: Timestamp,
         limit: u32,
     ) -> Result<Vec<ClaimedJob>, StoreError>;
+    /// Gives claimed-but-unstarted jobs back, due at `now`, if their lease is still ours.
+    async fn release_claims(&self, jobs: &[ClaimedJob], now: Timestamp) -> Result<(), StoreError>;
     /// Records attempts and moves their jobs on, all in one transaction.
     async fn complete_attempts(&self, done: &[(ClaimedJob, CompletedAttempt)]) -> Result<Vec<()>, StoreError>;
 }

@@ -514,6 +514,20 @@ impl DataBackend for SqliteBackend {
             .collect()
     }
 
+    async fn release_claims(&self, jobs: &[ClaimedJob], now: Timestamp) -> Result<(), StoreError> {
+        let jobs = jobs.to_vec();
+        self.write(move |tx| {
+            let mut release = tx.prepare_cached(
+                "UPDATE delivery_queue SET due_at = ?1, lease_token = NULL WHERE notification_id = ?2 AND lease_token = ?3",
+            )?;
+            for job in &jobs {
+                release.execute(params![now.0, job.notification_id.to_string(), job.lease_token])?;
+            }
+            Ok(())
+        })
+        .await
+    }
+
     async fn complete_attempts(&self, done: &[(ClaimedJob, CompletedAttempt)]) -> Result<Vec<()>, StoreError> {
         let done = done.to_vec();
         self.write(move |tx| {

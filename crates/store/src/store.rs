@@ -364,6 +364,10 @@ impl Store {
         self.data.claim_due(now, now.plus(lease), limit).await
     }
 
+    pub async fn release_claims(&self, jobs: &[ClaimedJob], now: Timestamp) -> Result<(), StoreError> {
+        self.data.release_claims(jobs, now).await
+    }
+
     pub async fn complete_attempt(
         &self,
         job: &ClaimedJob,

@@ -17,9 +17,9 @@ const MAX_IDEMPOTENCY_KEY_LEN: usize = 255;
 #[serde(deny_unknown_fields)]
 pub struct CreateNotification {
     pub channel_id: ChannelId,
-    /// Any JSON value; delivered verbatim as the webhook body. Stored encrypted.
+    /// Any JSON value; delivered byte for byte as the webhook body. Stored encrypted.
     #[schema(value_type = Object)]
-    pub payload: Sensitive<serde_json::Value>,
+    pub payload: Sensitive<Box<serde_json::value::RawValue>>,
     /// Re-sending with the same key within 24 hours returns the original notification.
     #[schema(value_type = Option<String>, max_length = 255)]
     pub idempotency_key: Option<Sensitive<String>>,
@@ -98,7 +98,8 @@ fn prepare(req: CreateNotification, state: &AppState) -> Result<NewNotification,
             return Err(ApiError::unprocessable("invalid_idempotency_key", "`idempotency_key` must be 1 to 255 bytes"));
         }
     }
-    let body = serde_json::to_vec(req.payload.expose()).map_err(ApiError::internal)?;
+    // The raw bytes as sent: no re-serialization, and the receiver gets exactly what was accepted.
+    let body = req.payload.into_inner().get().as_bytes().to_vec();
     if body.len() > state.limits.max_payload_bytes {
         return Err(ApiError::new(
             StatusCode::PAYLOAD_TOO_LARGE,

@@ -47,7 +47,6 @@ CREATE TABLE notifications (
     created_at    INTEGER NOT NULL,
     updated_at    INTEGER NOT NULL
 );
-CREATE INDEX notifications_by_workspace ON notifications (workspace_id, id);
 
 -- A keyed digest (HMAC, key derived from the workspace DEK) of the caller's idempotency key;
 -- the key itself may carry personal data, and a plain hash of a guessable key could be reversed.
@@ -57,7 +56,7 @@ CREATE TABLE idempotency_keys (
     notification_id TEXT NOT NULL,
     created_at      INTEGER NOT NULL,
     PRIMARY KEY (workspace_id, key_digest)
-);
+) WITHOUT ROWID;
 
 -- Only pending work lives here, so the queue stays small however much history is stored.
 -- A claim moves due_at to the end of the lease: a worker that dies leaves a job that simply
@@ -68,7 +67,7 @@ CREATE TABLE delivery_queue (
     due_at          INTEGER NOT NULL,
     lease_token     TEXT,
     round_attempts  INTEGER NOT NULL DEFAULT 0
-);
+) WITHOUT ROWID;
 CREATE INDEX delivery_queue_by_due ON delivery_queue (due_at);
 
 CREATE TABLE attempts (
