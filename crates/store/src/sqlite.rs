@@ -49,6 +49,8 @@ struct Inner {
     path: PathBuf,
     writer: Mutex<Connection>,
     readers: Mutex<Vec<Connection>>,
+    /// The workspace the last claim started after, so claims go round the tenants.
+    claim_cursor: Mutex<String>,
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -75,7 +77,12 @@ impl SqliteBackend {
         let mut writer = connect(path)?;
         migrate(&mut writer, migrations)?;
         Ok(Self {
-            inner: Arc::new(Inner { path: path.to_path_buf(), writer: Mutex::new(writer), readers: Mutex::default() }),
+            inner: Arc::new(Inner {
+                path: path.to_path_buf(),
+                writer: Mutex::new(writer),
+                readers: Mutex::default(),
+                claim_cursor: Mutex::default(),
+            }),
         })
     }
 
@@ -485,23 +492,14 @@ impl DataBackend for SqliteBackend {
         limit: u32,
     ) -> Result<Vec<ClaimedJob>, StoreError> {
         let token = uuid::Uuid::new_v4().simple().to_string();
-        let raws: Vec<(String, String, i64)> = self
+        let cursor = lock(&self.inner.claim_cursor).clone();
+        let (raws, next_cursor) = self
             .write({
                 let token = token.clone();
-                move |tx| {
-                    let mut stmt = tx.prepare_cached(
-                        "UPDATE delivery_queue SET due_at = ?1, lease_token = ?2 \
-                         WHERE notification_id IN ( \
-                             SELECT notification_id FROM delivery_queue WHERE due_at <= ?3 ORDER BY due_at LIMIT ?4) \
-                         RETURNING notification_id, workspace_id, round_attempts",
-                    )?;
-                    let rows = stmt.query_map(params![lease_until.0, token, now.0, i64::from(limit)], |r| {
-                        Ok((r.get(0)?, r.get(1)?, r.get(2)?))
-                    })?;
-                    Ok(rows.collect::<Result<Vec<_>, _>>()?)
-                }
+                move |tx| fair_claim(tx, &cursor, now, lease_until, limit, &token)
             })
             .await?;
+        *lock(&self.inner.claim_cursor) = next_cursor;
         raws.into_iter()
             .map(|(nid, ws, round)| {
                 Ok(ClaimedJob {
@@ -538,6 +536,76 @@ impl DataBackend for SqliteBackend {
         })
         .await
     }
+}
+
+/// Workspaces visited per claim; more than this take turns across claims.
+const FAIR_CLAIM_WORKSPACES: usize = 64;
+
+type RawClaim = (String, String, i64);
+
+/// Claims up to `limit` due jobs fairly: first an equal share for each workspace with queued
+/// work (visiting them round-robin from `cursor`, so a tenant with a huge backlog cannot starve
+/// the others), then whatever capacity is left in due order, so one busy tenant alone still
+/// gets the whole pool. Workspaces are enumerated by skip-scan over the
+/// `(workspace_id, due_at)` index: a seek per workspace, never a scan of the backlog.
+fn fair_claim(
+    tx: &Transaction<'_>,
+    cursor: &str,
+    now: Timestamp,
+    lease_until: Timestamp,
+    limit: u32,
+    token: &str,
+) -> Result<(Vec<RawClaim>, String), StoreError> {
+    let mut next_ws = tx.prepare_cached("SELECT MIN(workspace_id) FROM delivery_queue WHERE workspace_id > ?1")?;
+    let mut workspaces: Vec<String> = Vec::new();
+    let mut at = cursor.to_string();
+    let mut wrapped = cursor.is_empty();
+    while workspaces.len() < FAIR_CLAIM_WORKSPACES {
+        match next_ws.query_row([&at], |r| r.get::<_, Option<String>>(0))? {
+            Some(ws) if !(wrapped && !cursor.is_empty() && ws.as_str() > cursor) => {
+                at.clone_from(&ws);
+                workspaces.push(ws);
+            }
+            Some(_) => break,
+            None if wrapped => break,
+            None => {
+                wrapped = true;
+                at.clear();
+            }
+        }
+    }
+    let mut claimed = Vec::new();
+    let limit = usize::try_from(limit).unwrap_or(usize::MAX);
+    let share = i64::try_from((limit / workspaces.len().max(1)).max(1)).unwrap_or(i64::MAX);
+    let mut per_workspace = tx.prepare_cached(
+        "UPDATE delivery_queue SET due_at = ?1, lease_token = ?2 \
+         WHERE notification_id IN ( \
+             SELECT notification_id FROM delivery_queue WHERE workspace_id = ?3 AND due_at <= ?4 ORDER BY due_at LIMIT ?5) \
+         RETURNING notification_id, workspace_id, round_attempts",
+    )?;
+    let mut last_served = cursor.to_string();
+    for ws in &workspaces {
+        if claimed.len() >= limit {
+            break;
+        }
+        let rows = per_workspace
+            .query_map(params![lease_until.0, token, ws, now.0, share], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?;
+        claimed.extend(rows.collect::<Result<Vec<RawClaim>, _>>()?);
+        last_served.clone_from(ws);
+    }
+    if claimed.len() < limit {
+        let rest = i64::try_from(limit - claimed.len()).unwrap_or(i64::MAX);
+        let mut any = tx.prepare_cached(
+            "UPDATE delivery_queue SET due_at = ?1, lease_token = ?2 \
+             WHERE notification_id IN ( \
+                 SELECT notification_id FROM delivery_queue WHERE due_at <= ?3 ORDER BY due_at LIMIT ?4) \
+             RETURNING notification_id, workspace_id, round_attempts",
+        )?;
+        let rows =
+            any.query_map(params![lease_until.0, token, now.0, rest], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?;
+        claimed.extend(rows.collect::<Result<Vec<RawClaim>, _>>()?);
+    }
+    Ok((claimed, last_served))
 }
 
 fn complete_attempt(tx: &Transaction<'_>, job: &ClaimedJob, done: &CompletedAttempt) -> Result<(), StoreError> {
@@ -634,5 +702,67 @@ impl VaultBackend for SqliteBackend {
                 .query_row([ws.to_string(), owner_id.to_string(), kind.to_string()], |r| r.get(0))
                 .optional()?)
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn queue(tx: &Transaction<'_>, ws: &str, n: usize, due: i64) {
+        for i in 0..n {
+            tx.execute(
+                "INSERT INTO delivery_queue (notification_id, workspace_id, due_at) VALUES (?1, ?2, ?3)",
+                params![format!("{ws}-{i}"), ws, due + i as i64],
+            )
+            .unwrap();
+        }
+    }
+
+    fn claim(conn: &mut Connection, cursor: &str, limit: u32) -> (Vec<String>, String) {
+        let tx = conn.transaction().unwrap();
+        let (rows, next) = fair_claim(&tx, cursor, Timestamp(1_000), Timestamp(9_999), limit, "t").unwrap();
+        tx.commit().unwrap();
+        (rows.into_iter().map(|r| r.1).collect(), next)
+    }
+
+    #[test]
+    fn claims_share_capacity_across_workspaces_then_fill_from_the_busiest() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut conn = connect(&dir.path().join("q.db")).unwrap();
+        migrate(&mut conn, DATA_MIGRATIONS).unwrap();
+        let tx = conn.transaction().unwrap();
+        queue(&tx, "ws_a", 50, 0); // a backlog that is due first
+        queue(&tx, "ws_b", 2, 500);
+        queue(&tx, "ws_c", 1, 900);
+        queue(&tx, "ws_d", 3, 5_000); // not due yet
+        tx.commit().unwrap();
+
+        let (got, cursor) = claim(&mut conn, "", 6);
+        let count = |w: &str| got.iter().filter(|g| g.as_str() == w).count();
+        assert_eq!((count("ws_a"), count("ws_b"), count("ws_c"), count("ws_d")), (4, 1, 1, 0), "{got:?}");
+        assert_eq!(cursor, "ws_d");
+
+        // The next claim starts after the cursor and wraps round; capacity left over goes to the backlog.
+        let (got, _) = claim(&mut conn, &cursor, 8);
+        let count = |w: &str| got.iter().filter(|g| g.as_str() == w).count();
+        assert_eq!((count("ws_a"), count("ws_b"), count("ws_c"), count("ws_d")), (7, 1, 0, 0), "{got:?}");
+    }
+
+    #[test]
+    fn a_database_from_a_newer_build_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("d.db");
+        let mut conn = connect(&path).unwrap();
+        migrate(&mut conn, DATA_MIGRATIONS).unwrap();
+        conn.execute("INSERT INTO chimatic_migrations (version, applied_at) VALUES (99, 0)", []).unwrap();
+        drop(conn);
+        let mut conn = connect(&path).unwrap();
+        assert!(matches!(migrate(&mut conn, DATA_MIGRATIONS), Err(StoreError::SchemaTooNew { found: 99, known: 1 })));
+        // Re-running known migrations is a no-op.
+        let dir2 = tempfile::tempdir().unwrap();
+        let mut fresh = connect(&dir2.path().join("e.db")).unwrap();
+        migrate(&mut fresh, DATA_MIGRATIONS).unwrap();
+        migrate(&mut fresh, DATA_MIGRATIONS).unwrap();
     }
 }

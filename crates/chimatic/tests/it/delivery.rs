@@ -199,3 +199,33 @@ async fn kill_9_during_a_burst_loses_no_accepted_notification() {
     let some = accepted.iter().next().unwrap();
     server.wait_notification(&ws.key, some, |n| n["status"] == "delivered").await;
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_tenant_with_a_backlog_on_a_slow_endpoint_does_not_starve_another() {
+    let server = TestServer::spawn_with(ServerOptions::default().env("CHIMATIC_DELIVERY_CONCURRENCY", "8")).await;
+    let (noisy, quiet) = (server.workspace("noisy"), server.workspace("quiet"));
+    let (slow, fast) = (Receiver::start().await, Receiver::start().await);
+    slow.set_delay(Duration::from_millis(100));
+    let (slow_channel, _) = server.channel(&noisy.key, &slow.url).await;
+    let (fast_channel, _) = server.channel(&quiet.key, &fast.url).await;
+
+    // 400 deliveries of 100 ms each on 8 workers: about five seconds of backlog.
+    let items: Vec<_> = (0..400).map(|i| json!({"channel_id": slow_channel, "payload": {"i": i}})).collect();
+    let r = server.post("/v1/notifications/batch", &noisy.key, json!({"items": items})).await;
+    assert_eq!(r.status, 202, "{}", r.text);
+    slow.wait_for(8, Duration::from_secs(10)).await;
+
+    for i in 0..10 {
+        let r = server
+            .post("/v1/notifications", &quiet.key, json!({"channel_id": fast_channel, "payload": {"i": i}}))
+            .await;
+        assert_eq!(r.status, 202);
+    }
+    let got = fast.wait_for(10, Duration::from_secs(30)).await;
+    assert_eq!(got.len(), 10);
+    let noisy_done = slow.received().len();
+    assert!(
+        noisy_done < 200,
+        "the quiet tenant waited behind the noisy one's backlog: {noisy_done} of 400 were delivered first"
+    );
+}

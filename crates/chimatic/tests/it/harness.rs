@@ -281,6 +281,7 @@ impl Received {
 #[derive(Clone)]
 struct ReceiverState {
     status: Arc<AtomicU16>,
+    delay_ms: Arc<std::sync::atomic::AtomicU64>,
     seen: Arc<Mutex<Vec<Received>>>,
 }
 
@@ -297,7 +298,8 @@ impl Receiver {
     }
 
     pub async fn start_on(addr: &str) -> Self {
-        let state = ReceiverState { status: Arc::new(AtomicU16::new(200)), seen: Arc::default() };
+        let state =
+            ReceiverState { status: Arc::new(AtomicU16::new(200)), delay_ms: Arc::default(), seen: Arc::default() };
         let app = axum::Router::new().route("/{*path}", axum::routing::post(receive)).with_state(state.clone());
         let listener = tokio::net::TcpListener::bind(addr).await.expect("bind receiver");
         let url = format!("http://{}/hook", listener.local_addr().unwrap());
@@ -309,6 +311,11 @@ impl Receiver {
 
     pub fn set_status(&self, status: u16) {
         self.state.status.store(status, Ordering::SeqCst);
+    }
+
+    /// Makes every answer wait this long: a slow endpoint.
+    pub fn set_delay(&self, delay: Duration) {
+        self.state.delay_ms.store(delay.as_millis() as u64, Ordering::SeqCst);
     }
 
     pub fn received(&self) -> Vec<Received> {
@@ -333,5 +340,9 @@ impl Receiver {
 
 async fn receive(State(s): State<ReceiverState>, headers: HeaderMap, body: Bytes) -> StatusCode {
     s.seen.lock().unwrap().push(Received { headers, body, at: Instant::now() });
+    let delay = s.delay_ms.load(Ordering::SeqCst);
+    if delay > 0 {
+        tokio::time::sleep(Duration::from_millis(delay)).await;
+    }
     StatusCode::from_u16(s.status.load(Ordering::SeqCst)).unwrap_or(StatusCode::OK)
 }

@@ -69,6 +69,8 @@ CREATE TABLE delivery_queue (
     round_attempts  INTEGER NOT NULL DEFAULT 0
 ) WITHOUT ROWID;
 CREATE INDEX delivery_queue_by_due ON delivery_queue (due_at);
+-- Fair claiming visits workspaces in turn: a seek per workspace, and its earliest due jobs.
+CREATE INDEX delivery_queue_by_workspace ON delivery_queue (workspace_id, due_at);
 
 CREATE TABLE attempts (
     id              TEXT PRIMARY KEY,
