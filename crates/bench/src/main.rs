@@ -121,6 +121,7 @@ async fn run(args: Args) -> anyhow::Result<()> {
         receiver.reset();
     }
     let cpu_before = pid.and_then(server::cpu_seconds);
+    let own_cpu_before = server::cpu_seconds(std::process::id());
 
     let load = Load { http, base: base.clone(), key, channel_id, payload };
     let t0 = Instant::now();
@@ -161,6 +162,7 @@ async fn run(args: Args) -> anyhow::Result<()> {
         missing: accepted - delivered,
         server_peak_rss_mb: pid.and_then(server::peak_rss_mb),
         server_cpu_seconds: pid.and_then(server::cpu_seconds).map(|c| c - cpu_before.unwrap_or(0.0)),
+        bench_cpu_seconds: server::cpu_seconds(std::process::id()).map(|c| c - own_cpu_before.unwrap_or(0.0)),
         machine: report::machine(),
     };
     println!("{}", report.table());

@@ -22,6 +22,8 @@ pub struct Report {
     pub missing: u64,
     pub server_peak_rss_mb: Option<f64>,
     pub server_cpu_seconds: Option<f64>,
+    /// CPU used by this load tool itself (sender and receiver), which shares the machine.
+    pub bench_cpu_seconds: Option<f64>,
     pub machine: String,
 }
 
@@ -64,6 +66,7 @@ impl Report {
             ("missing", self.missing.to_string()),
             ("server peak RSS", opt(self.server_peak_rss_mb, "MB")),
             ("server CPU time", opt(self.server_cpu_seconds, "s")),
+            ("load tool CPU time", opt(self.bench_cpu_seconds, "s")),
         ];
         rows.iter().map(|(k, v)| format!("{k:<30} {v}")).collect::<Vec<_>>().join("\n")
     }
