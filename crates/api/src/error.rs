@@ -16,6 +16,8 @@ pub struct ApiError {
     cause: Option<String>,
     /// Per-item problems of a batch request.
     errors: Vec<ItemError>,
+    /// Sent as `Retry-After` (whole seconds, at least 1).
+    retry_after: Option<std::time::Duration>,
 }
 
 /// What is wrong with one item of a batch request.
@@ -44,7 +46,12 @@ pub struct Problem {
 
 impl ApiError {
     pub fn new(status: StatusCode, code: &'static str, detail: impl Into<String>) -> Self {
-        Self { status, code, detail: detail.into(), cause: None, errors: Vec::new() }
+        Self { status, code, detail: detail.into(), cause: None, errors: Vec::new(), retry_after: None }
+    }
+
+    pub fn retry_after(mut self, wait: std::time::Duration) -> Self {
+        self.retry_after = Some(wait);
+        self
     }
 
     pub fn with_item_errors(mut self, errors: Vec<ItemError>) -> Self {
@@ -124,6 +131,10 @@ impl IntoResponse for ApiError {
         };
         let mut resp = (self.status, axum::Json(body)).into_response();
         resp.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("application/problem+json"));
+        if let Some(wait) = self.retry_after {
+            let secs = wait.as_secs() + u64::from(wait.subsec_nanos() > 0);
+            resp.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(secs.max(1)));
+        }
         if self.status == StatusCode::UNAUTHORIZED {
             resp.headers_mut().insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
         }

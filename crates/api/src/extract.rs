@@ -46,6 +46,18 @@ impl FromRequestParts<AppState> for Caller {
         }
         let token = token.trim();
         let row = state.store.authenticate(token, state.clock.now()).await?.ok_or_else(ApiError::unauthorized)?;
+        if let Some(limiter) = &state.rate_limiter
+            && let Err(not_until) = limiter.check_key(&row.workspace_id)
+        {
+            let wait = not_until.wait_time_from(governor::clock::Clock::now(&governor::clock::DefaultClock::default()));
+            metrics::counter!("chimatic_rate_limited_total").increment(1);
+            return Err(ApiError::new(
+                StatusCode::TOO_MANY_REQUESTS,
+                "rate_limited",
+                "this workspace is over its request rate limit; retry after the time in `Retry-After`",
+            )
+            .retry_after(wait));
+        }
         Ok(Caller { workspace_id: row.workspace_id, key_id: row.id, scopes: row.scopes })
     }
 }

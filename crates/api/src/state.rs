@@ -21,6 +21,9 @@ impl Default for Limits {
     }
 }
 
+/// Requests per second per workspace, so one tenant's volume cannot crowd out another's.
+pub type WorkspaceRateLimiter = governor::DefaultKeyedRateLimiter<chimatic_domain::WorkspaceId>;
+
 #[derive(Clone)]
 pub struct AppState {
     pub store: Arc<Store>,
@@ -30,4 +33,6 @@ pub struct AppState {
     pub delivery_waker: Arc<Notify>,
     pub metrics: Option<PrometheusHandle>,
     pub limits: Limits,
+    /// `None` disables rate limiting.
+    pub rate_limiter: Option<Arc<WorkspaceRateLimiter>>,
 }

@@ -77,6 +77,10 @@ pub struct ServeArgs {
     /// Timeout of one delivery attempt, in seconds.
     #[arg(long, env = "CHIMATIC_DELIVERY_TIMEOUT_SECS", default_value_t = 15)]
     pub delivery_timeout_secs: u64,
+    /// API requests per second allowed per workspace (bursts of up to one second's worth); 0
+    /// disables the limit. Over it, requests get 429 with `Retry-After`.
+    #[arg(long, env = "CHIMATIC_RATE_LIMIT_PER_WORKSPACE", default_value_t = 20_000)]
+    pub rate_limit_per_workspace: u32,
     /// Log format: `text` or `json`.
     #[arg(long, env = "CHIMATIC_LOG_FORMAT", default_value = "text")]
     pub log_format: LogFormat,

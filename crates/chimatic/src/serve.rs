@@ -3,7 +3,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
-use chimatic_api::{AppState, Limits};
+use chimatic_api::{AppState, Limits, WorkspaceRateLimiter};
 use chimatic_crypto::{KekSource, LocalKek};
 use chimatic_delivery::{DestinationPolicy, Dispatcher, DispatcherConfig, WebhookSender};
 use chimatic_domain::{Clock, RetrySchedule, SystemClock};
@@ -79,6 +79,19 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
             shutdown_grace: Duration::from_secs(10),
         },
     ));
+    let rate_limiter = std::num::NonZeroU32::new(args.rate_limit_per_workspace)
+        .map(|rate| Arc::new(WorkspaceRateLimiter::keyed(governor::Quota::per_second(rate))));
+    if let Some(limiter) = rate_limiter.clone() {
+        // Forget idle workspaces' buckets so the limiter's memory stays bounded.
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(Duration::from_secs(60));
+            loop {
+                tick.tick().await;
+                limiter.retain_recent();
+                limiter.shrink_to_fit();
+            }
+        });
+    }
     let state = AppState {
         store: store.clone(),
         clock,
@@ -86,6 +99,7 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
         delivery_waker: dispatcher.waker(),
         metrics: Some(metrics),
         limits: Limits::default(),
+        rate_limiter,
     };
     let (stop_tx, stop_rx) = watch::channel(false);
     let delivery = tokio::spawn(dispatcher.run(stop_rx));

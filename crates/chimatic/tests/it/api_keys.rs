@@ -66,3 +66,25 @@ async fn keys_are_shown_once_scoped_listed_without_secrets_and_revoked_at_once()
         }
     }
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn each_workspace_has_its_own_request_rate_limit() {
+    use crate::harness::ServerOptions;
+    let server = TestServer::spawn_with(ServerOptions::default().env("CHIMATIC_RATE_LIMIT_PER_WORKSPACE", "5")).await;
+    let (busy, other) = (server.workspace("busy"), server.workspace("other"));
+    let mut limited = None;
+    for _ in 0..20 {
+        let r = server.get("/v1/channels", &busy.key).await;
+        if r.status == 429 {
+            limited = Some(r);
+            break;
+        }
+        assert_eq!(r.status, 200, "{}", r.text);
+    }
+    let r = limited.expect("a burst of 20 requests against a limit of 5/s must be limited");
+    r.assert_problem(429, "rate_limited");
+    let retry: u64 = r.headers["retry-after"].to_str().unwrap().parse().unwrap();
+    assert!(retry >= 1);
+    // Another workspace is not affected by the busy one.
+    assert_eq!(server.get("/v1/channels", &other.key).await.status, 200);
+}
