@@ -33,6 +33,12 @@ pub enum Command {
         #[command(subcommand)]
         command: WorkspaceCommand,
     },
+    /// Create or upgrade the store's schema (idempotent) and exit. `serve` migrates on start too,
+    /// and refuses a schema newer than it knows.
+    Migrate {
+        #[command(flatten)]
+        store: StoreArgs,
+    },
 }
 
 #[derive(Subcommand)]
@@ -55,6 +61,13 @@ pub struct StoreArgs {
     /// File holding the base64 key encryption key (mode 0600). CHIMATIC_KEK takes precedence.
     #[arg(long, env = "CHIMATIC_KEK_FILE")]
     pub kek_file: Option<PathBuf>,
+    /// PostgreSQL URL of the notification store (instead of the embedded SQLite files).
+    /// Needs CHIMATIC_VAULT_DATABASE_URL too.
+    #[arg(long, env = "CHIMATIC_DATABASE_URL", hide_env_values = true, requires = "vault_database_url")]
+    pub database_url: Option<String>,
+    /// PostgreSQL URL of the credential vault: a separate database, ideally with its own role.
+    #[arg(long, env = "CHIMATIC_VAULT_DATABASE_URL", hide_env_values = true, requires = "database_url")]
+    pub vault_database_url: Option<String>,
 }
 
 #[derive(Args, Clone)]

@@ -16,5 +16,10 @@ fn main() -> anyhow::Result<()> {
         Command::Workspace { command: WorkspaceCommand::Create { name, store } } => {
             runtime.block_on(workspace::create(&name, &store))
         }
+        Command::Migrate { store } => runtime.block_on(async {
+            let (_, _) = serve::open_store(&store).await?;
+            println!("schema is up to date");
+            Ok(())
+        }),
     }
 }

@@ -7,7 +7,7 @@ use chimatic_api::{AppState, Limits, WorkspaceRateLimiter};
 use chimatic_crypto::{KekSource, LocalKek};
 use chimatic_delivery::{DestinationPolicy, Dispatcher, DispatcherConfig, WebhookSender};
 use chimatic_domain::{Clock, RetrySchedule, SystemClock};
-use chimatic_store::{Keyring, SqliteBackend, SqliteFiles, Store};
+use chimatic_store::{Keyring, PostgresBackend, SqliteBackend, SqliteFiles, Store};
 use tokio::sync::watch;
 use zeroize::Zeroizing;
 
@@ -23,8 +23,21 @@ pub async fn open_store(args: &StoreArgs) -> anyhow::Result<(Arc<Store>, KekSour
     let env_kek = std::env::var("CHIMATIC_KEK").ok().map(Zeroizing::new);
     let (kek, source) =
         LocalKek::resolve(env_kek.as_deref().map(String::as_str), args.kek_file.as_deref(), &args.data_dir)?;
-    let (data, vault) = SqliteBackend::open(&SqliteFiles::in_dir(&args.data_dir)).await?;
-    let store = Store::new(Arc::new(data), Arc::new(vault), Keyring::new(Arc::new(kek)));
+    let keyring = Keyring::new(Arc::new(kek));
+    let store = match (&args.database_url, &args.vault_database_url) {
+        (Some(data_url), Some(vault_url)) => {
+            anyhow::ensure!(
+                data_url != vault_url,
+                "the credential vault needs its own database, not the notification store's"
+            );
+            let (data, vault) = PostgresBackend::open(data_url, vault_url).await?;
+            Store::new(Arc::new(data), Arc::new(vault), keyring)
+        }
+        _ => {
+            let (data, vault) = SqliteBackend::open(&SqliteFiles::in_dir(&args.data_dir)).await?;
+            Store::new(Arc::new(data), Arc::new(vault), keyring)
+        }
+    };
     Ok((Arc::new(store), source))
 }
 

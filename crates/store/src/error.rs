@@ -11,6 +11,10 @@ pub enum StoreError {
     Crypto(#[from] CryptoError),
     #[error("database error: {0}")]
     Sqlite(#[from] rusqlite::Error),
+    #[error("PostgreSQL error: {0}")]
+    Postgres(#[from] sqlx::Error),
+    #[error("configuration error: {0}")]
+    Config(&'static str),
     #[error("database file error: {0}")]
     Io(String),
     #[error("the database schema (version {found}) is newer than this build knows ({known}); upgrade chimatic")]

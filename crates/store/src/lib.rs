@@ -8,6 +8,7 @@ mod backend;
 mod committer;
 mod error;
 mod keyring;
+mod postgres;
 pub mod records;
 mod sqlite;
 mod store;
@@ -18,5 +19,6 @@ pub use backend::{
 };
 pub use error::StoreError;
 pub use keyring::Keyring;
+pub use postgres::PostgresBackend;
 pub use sqlite::{SqliteBackend, SqliteFiles};
 pub use store::{NewNotification, Store};

@@ -58,9 +58,8 @@ async fn keys_are_shown_once_scoped_listed_without_secrets_and_revoked_at_once()
     assert!(k["revoked_at"].is_string());
     server.delete("/v1/api-keys/key_0192f0c1a2b37c4d8e9f0a1b2c3d4e5f", &ws.key).await.assert_problem(404, "not_found");
 
-    // Only the SHA-256 digest is stored: neither key appears in any file.
-    for entry in std::fs::read_dir(&server.data_dir).unwrap() {
-        let bytes = std::fs::read(entry.unwrap().path()).unwrap();
+    // Only the SHA-256 digest is stored: neither key appears in any file of the store.
+    for (_, bytes) in server.probe().files_on_disk() {
         for k in [&key, &ws.key] {
             assert!(!bytes.windows(k.len()).any(|w| w == k.as_bytes()), "an API key is stored in plaintext");
         }

@@ -76,6 +76,7 @@ impl TestServer {
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::piped());
+        cmd.envs(crate::store_probe::store_env(dir));
         for (k, v) in &opts.env {
             cmd.env(k, v);
         }
@@ -149,6 +150,11 @@ impl TestServer {
         self._tmp.take()
     }
 
+    /// Direct access to this server's store.
+    pub fn probe(&self) -> crate::store_probe::StoreProbe {
+        crate::store_probe::StoreProbe::new(&self.data_dir)
+    }
+
     pub fn workspace(&self, name: &str) -> Workspace {
         create_workspace(&self.data_dir, name)
     }
@@ -205,11 +211,21 @@ impl Drop for TestServer {
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
+        if self._tmp.is_some() {
+            crate::store_probe::drop_store(&self.data_dir);
+        }
     }
 }
 
+/// The CLI, pointed at the store of the data directory `dir`.
+pub fn cli(dir: &Path) -> Command {
+    let mut cmd = Command::new(BIN);
+    cmd.envs(crate::store_probe::store_env(dir));
+    cmd
+}
+
 pub fn create_workspace(dir: &Path, name: &str) -> Workspace {
-    let out = Command::new(BIN)
+    let out = cli(dir)
         .args(["workspace", "create", "--name", name, "--data-dir"])
         .arg(dir)
         .env_remove("CHIMATIC_KEK")

@@ -6,7 +6,8 @@ use std::time::Duration;
 use serde_json::{Value, json};
 
 use crate::harness::{Receiver, Resp, TestServer};
-use crate::security::{count, expect_problem, open_db, random_hex, send_raw};
+use crate::security::{expect_problem, random_hex, send_raw};
+use crate::store_probe::Db;
 
 const JSON: Option<&str> = Some("application/json");
 const MIB: usize = 1024 * 1024;
@@ -354,7 +355,7 @@ async fn bad_requests_get_clear_problems_and_change_nothing() {
     assert_eq!(keys[0]["name"], "owner");
     assert_eq!(keys[0]["scopes"], json!(["admin"]));
     assert!(keys[0]["revoked_at"].is_null());
-    let db = open_db(&server.data_dir, "chimatic.db").await;
+    let probe = server.probe();
     for (table, n) in [
         ("workspaces", 1),
         ("api_keys", 1),
@@ -364,10 +365,10 @@ async fn bad_requests_get_clear_problems_and_change_nothing() {
         ("delivery_queue", 0),
         ("attempts", 0),
     ] {
-        assert_eq!(count(&db, table).await, n, "rows in {table}");
+        assert_eq!(probe.count(Db::Data, table), n, "rows in {table}");
     }
-    let vault = open_db(&server.data_dir, "vault.db").await;
-    assert_eq!(count(&vault, "secrets").await, 0, "no orphaned signing secret");
+
+    assert_eq!(probe.count(Db::Vault, "secrets"), 0, "no orphaned signing secret");
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -405,9 +406,9 @@ async fn invalid_notifications_for_a_real_channel_are_refused_and_never_queued()
 
     tokio::time::sleep(Duration::from_millis(500)).await;
     assert!(receiver.received().is_empty(), "a refused notification was delivered");
-    let db = open_db(&server.data_dir, "chimatic.db").await;
+    let probe = server.probe();
     for table in ["notifications", "delivery_queue", "idempotency_keys", "attempts"] {
-        assert_eq!(count(&db, table).await, 0, "rows in {table} after refused requests");
+        assert_eq!(probe.count(Db::Data, table), 0, "rows in {table} after refused requests");
     }
 
     // The limits themselves are accepted: a payload of exactly 256 KiB, a key of exactly 255
@@ -433,7 +434,7 @@ async fn invalid_notifications_for_a_real_channel_are_refused_and_never_queued()
     assert_eq!(seen.len(), 3);
     let big_body = seen.iter().find(|s| s.webhook_id() == big).unwrap();
     assert_eq!(big_body.body.len(), PAYLOAD_LIMIT);
-    assert_eq!(count(&db, "notifications").await, 3);
+    assert_eq!(probe.count(Db::Data, "notifications"), 3);
 }
 
 /// RFC 9110 §11.1: the authentication scheme is case-insensitive.

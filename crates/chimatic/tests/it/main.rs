@@ -4,6 +4,7 @@
 #![allow(clippy::unwrap_used)] // a failed unwrap in a test is a failed test
 
 mod harness;
+mod store_probe;
 
 mod api_keys;
 mod batch;

@@ -3,13 +3,13 @@
 //! masked views, and the OpenAPI document as the exact list of served routes.
 
 use std::collections::BTreeSet;
-use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use base64::Engine;
 use serde_json::{Value, json};
 
 use crate::harness::{Receiver, Resp, ServerOptions, TestServer};
+use crate::store_probe::{Backend, Db, backend};
 
 // ---- shared helpers (also used by `input.rs`) ---------------------------------------------------
 
@@ -18,21 +18,6 @@ pub(crate) fn random_hex(n: usize) -> String {
     let mut bytes = vec![0u8; n];
     aws_lc_rs::rand::fill(&mut bytes).unwrap();
     bytes.iter().map(|b| format!("{b:02x}")).collect()
-}
-
-/// Opens one of the server's SQLite files directly, read-write, never creating it. WAL mode lets
-/// the test read and write while the server runs.
-pub(crate) struct Db(std::sync::Mutex<rusqlite::Connection>);
-
-pub(crate) async fn open_db(dir: &Path, file: &str) -> Db {
-    let conn = rusqlite::Connection::open_with_flags(dir.join(file), rusqlite::OpenFlags::SQLITE_OPEN_READ_WRITE)
-        .expect("open database");
-    conn.busy_timeout(Duration::from_secs(10)).unwrap();
-    Db(std::sync::Mutex::new(conn))
-}
-
-pub(crate) async fn count(db: &Db, table: &str) -> i64 {
-    db.0.lock().unwrap().query_row(&format!("SELECT COUNT(*) FROM {table}"), [], |r| r.get(0)).unwrap()
 }
 
 /// Sends a request with exactly these bytes, `Authorization` header value and content type.
@@ -81,22 +66,6 @@ fn contains(haystack: &[u8], needle: &[u8]) -> bool {
 }
 
 /// Every file under `dir`, recursively, with its bytes.
-fn all_files(dir: &Path) -> Vec<(PathBuf, Vec<u8>)> {
-    let mut out = Vec::new();
-    let mut stack = vec![dir.to_path_buf()];
-    while let Some(d) = stack.pop() {
-        for entry in std::fs::read_dir(&d).unwrap() {
-            let path = entry.unwrap().path();
-            if path.is_dir() {
-                stack.push(path);
-            } else if let Ok(bytes) = std::fs::read(&path) {
-                out.push((path, bytes));
-            }
-        }
-    }
-    out
-}
-
 fn id_of(r: &Resp) -> String {
     r.json["id"].as_str().unwrap_or_else(|| panic!("no id in {}", r.text)).to_string()
 }
@@ -504,12 +473,19 @@ async fn a_canary_never_reaches_logs_files_or_error_responses() {
         ("the owner API key", ws.key.as_bytes()),
         ("the created API key", sender_key.as_bytes()),
     ];
-    let dir = server.data_dir.clone();
+    let probe = server.probe();
     let check_files = |when: &str, leaks: &mut Vec<String>| {
-        let files = all_files(&dir);
+        let files = probe.files_on_disk();
         let names: Vec<String> =
             files.iter().map(|(p, _)| p.file_name().unwrap().to_string_lossy().into_owned()).collect();
-        assert!(names.iter().any(|n| n == "chimatic.db") && names.iter().any(|n| n == "vault.db"), "{when}: {names:?}");
+        if *backend() == Backend::Sqlite {
+            assert!(
+                names.iter().any(|n| n == "chimatic.db") && names.iter().any(|n| n == "vault.db"),
+                "{when}: {names:?}"
+            );
+        } else {
+            assert!(files.len() > 4, "{when}: the PostgreSQL files were not found: {names:?}");
+        }
         for (path, bytes) in &files {
             for (what, needle) in &secrets {
                 if contains(bytes, needle) {
@@ -530,7 +506,9 @@ async fn a_canary_never_reaches_logs_files_or_error_responses() {
     };
 
     let names = check_files("while running", &mut leaks);
-    assert!(names.iter().any(|n| n.ends_with("-wal")), "the WAL is read too: {names:?}");
+    if *backend() == Backend::Sqlite {
+        assert!(names.iter().any(|n| n.ends_with("-wal")), "the WAL is read too: {names:?}");
+    }
     check_log("while running", &server.log(), &mut leaks);
 
     server.terminate();
@@ -540,20 +518,6 @@ async fn a_canary_never_reaches_logs_files_or_error_responses() {
 }
 
 // ---- 3. tampering ----------------------------------------------------------------------------
-
-async fn blob(db: &Db, sql: &'static str, id: &str) -> Vec<u8> {
-    db.0.lock().unwrap().query_row(sql, [id], |r| r.get(0)).unwrap()
-}
-
-async fn set_blob(db: &Db, sql: &'static str, value: &[u8], id: &str) {
-    let n = db.0.lock().unwrap().execute(sql, rusqlite::params![value, id]).unwrap();
-    assert_eq!(n, 1, "{sql} {id}");
-}
-
-const PAYLOAD_OF: &str = "SELECT payload FROM notifications WHERE id = ?1";
-const SET_PAYLOAD: &str = "UPDATE notifications SET payload = ?1 WHERE id = ?2";
-const URL_OF: &str = "SELECT url FROM channels WHERE id = ?1";
-const SET_URL: &str = "UPDATE channels SET url = ?1 WHERE id = ?2";
 
 /// The 500 `integrity_error` problem, and nothing of the plaintext in it.
 fn expect_integrity_error(what: &str, r: &Resp, plaintexts: &[&str]) {
@@ -590,11 +554,11 @@ async fn altered_or_moved_ciphertext_is_refused_and_never_served_or_delivered() 
         server.wait_notification(key, id, |n| n["status"] == "delivered").await;
     }
     let n2_view = server.get(&format!("/v1/notifications/{n2}"), &a.key).await;
-    let db = open_db(&server.data_dir, "chimatic.db").await;
+    let probe = server.probe();
 
     // (a) One flipped bit anywhere (format byte, key version, nonce, ciphertext, tag), a truncated
     // value, an empty value, or plaintext in place of ciphertext: all refused.
-    let original = blob(&db, PAYLOAD_OF, n1).await;
+    let original = probe.blob(Db::Data, "notifications", "payload", "id", n1);
     assert!(!contains(&original, markers[0].as_bytes()), "the payload is stored encrypted");
     let mut variants: Vec<(String, Vec<u8>)> = Vec::new();
     for pos in [0, 2, 4, 10, 17, original.len() / 2, original.len() - 1] {
@@ -606,28 +570,28 @@ async fn altered_or_moved_ciphertext_is_refused_and_never_served_or_delivered() 
     variants.push(("empty".into(), Vec::new()));
     variants.push(("plaintext".into(), format!(r#"{{"secret":"{}"}}"#, markers[0]).into_bytes()));
     for (what, bad) in &variants {
-        set_blob(&db, SET_PAYLOAD, bad, n1).await;
+        probe.set_blob(Db::Data, "notifications", "payload", "id", n1, bad);
         let r = server.get(&format!("/v1/notifications/{n1}"), &a.key).await;
         expect_integrity_error(&format!("payload {what}"), &r, &marker_refs);
     }
     let mut flipped = original.clone();
     flipped[original.len() / 2] ^= 0x80;
-    set_blob(&db, SET_PAYLOAD, &flipped, n1).await;
+    probe.set_blob(Db::Data, "notifications", "payload", "id", n1, &flipped);
     let r = server.get(&format!("/v1/notifications/{n1}"), &a.key).await;
     expect_integrity_error("payload with a flipped byte", &r, &marker_refs);
 
     // (b) A valid ciphertext moved to another row, in the same workspace and across workspaces.
-    let n2_ciphertext = blob(&db, PAYLOAD_OF, n2).await;
-    set_blob(&db, SET_PAYLOAD, &n2_ciphertext, n3).await;
+    let n2_ciphertext = probe.blob(Db::Data, "notifications", "payload", "id", n2);
+    probe.set_blob(Db::Data, "notifications", "payload", "id", n3, &n2_ciphertext);
     let r = server.get(&format!("/v1/notifications/{n3}"), &a.key).await;
     expect_integrity_error("n2's payload in n3's row", &r, &marker_refs);
-    set_blob(&db, SET_PAYLOAD, &n2_ciphertext, nb).await;
+    probe.set_blob(Db::Data, "notifications", "payload", "id", nb, &n2_ciphertext);
     let r = server.get(&format!("/v1/notifications/{nb}"), &b.key).await;
     expect_integrity_error("A's payload in B's row", &r, &marker_refs);
 
     // (c) A's channel URL ciphertext in B's channel row.
-    let a_url = blob(&db, URL_OF, &a_channel).await;
-    set_blob(&db, SET_URL, &a_url, &b_channel).await;
+    let a_url = probe.blob(Db::Data, "channels", "url", "id", &a_channel);
+    probe.set_blob(Db::Data, "channels", "url", "id", &b_channel, &a_url);
     let r = server.get(&format!("/v1/channels/{b_channel}"), &b.key).await;
     expect_integrity_error("A's channel URL in B's row", &r, &[]);
     let list = server.get("/v1/channels", &b.key).await;
@@ -644,11 +608,10 @@ async fn altered_or_moved_ciphertext_is_refused_and_never_served_or_delivered() 
     assert_eq!(n["attempts"][0]["error_class"], "integrity_error", "{n}");
 
     // (d) A flipped byte in a signing secret in the vault: nothing is sent unsigned or mis-signed.
-    let vault = open_db(&server.data_dir, "vault.db").await;
-    let sealed: Vec<u8> = blob(&vault, "SELECT secret FROM secrets WHERE owner_id = ?1", &a_channel2).await;
+    let sealed: Vec<u8> = probe.blob(Db::Vault, "secrets", "secret", "owner_id", &a_channel2);
     let mut bad = sealed.clone();
     bad[sealed.len() - 3] ^= 0x04;
-    set_blob(&vault, "UPDATE secrets SET secret = ?1 WHERE owner_id = ?2", &bad, &a_channel2).await;
+    probe.set_blob(Db::Vault, "secrets", "secret", "owner_id", &a_channel2, &bad);
     let r = server.post("/v1/notifications", &a.key, json!({"channel_id": a_channel2, "payload": {"to": "a2"}})).await;
     assert_eq!(r.status, 202, "{}", r.text);
     let unsigned = id_of(&r);

@@ -6,7 +6,8 @@ use std::process::Command;
 use base64::Engine;
 use serde_json::json;
 
-use crate::harness::{BIN, Receiver, ServerOptions, TestServer, create_workspace};
+use crate::harness::{BIN, Receiver, ServerOptions, TestServer, cli, create_workspace};
+use crate::store_probe::{Backend, backend};
 
 fn kek_b64(byte: u8) -> String {
     base64::engine::general_purpose::STANDARD.encode([byte; 32])
@@ -26,7 +27,11 @@ async fn the_data_directory_is_owner_only_and_holds_a_generated_0600_development
         assert_eq!(mode, 0o600, "{:?} has mode {mode:o}", entry.file_name());
         names.push(entry.file_name().into_string().unwrap());
     }
-    for expected in ["kek.key", "chimatic.db", "vault.db"] {
+    let expected: &[&str] = match backend() {
+        Backend::Sqlite => &["kek.key", "chimatic.db", "vault.db"],
+        Backend::Postgres { .. } => &["kek.key"],
+    };
+    for expected in expected {
         assert!(names.iter().any(|n| n == expected), "{expected} missing from {names:?}");
     }
 }
@@ -39,7 +44,7 @@ async fn an_injected_kek_is_used_and_a_different_kek_cannot_read_the_data() {
     assert!(!server.data_dir.join("kek.key").exists(), "no development key when a KEK is injected");
 
     // The CLI must use the same injected key: workspace create with the env set.
-    let out = Command::new(BIN)
+    let out = cli(&server.data_dir)
         .args(["workspace", "create", "--name", "acme", "--data-dir"])
         .arg(&server.data_dir)
         .env("CHIMATIC_KEK", kek_b64(1))
@@ -68,7 +73,7 @@ fn a_kek_file_readable_by_others_is_refused() {
     let kek = tmp.path().join("kek.b64");
     std::fs::write(&kek, kek_b64(3)).unwrap();
     std::fs::set_permissions(&kek, std::fs::Permissions::from_mode(0o644)).unwrap();
-    let out = Command::new(BIN)
+    let out = cli(&tmp.path().join("data"))
         .args(["workspace", "create", "--name", "x", "--data-dir"])
         .arg(tmp.path().join("data"))
         .env("CHIMATIC_KEK_FILE", &kek)
@@ -81,7 +86,7 @@ fn a_kek_file_readable_by_others_is_refused() {
     assert!(!err.contains(&kek_b64(3)), "the key never appears in an error");
 
     std::fs::set_permissions(&kek, std::fs::Permissions::from_mode(0o600)).unwrap();
-    let out = Command::new(BIN)
+    let out = cli(&tmp.path().join("data"))
         .args(["workspace", "create", "--name", "x", "--data-dir"])
         .arg(tmp.path().join("data"))
         .env("CHIMATIC_KEK_FILE", &kek)

@@ -1,0 +1,191 @@
+//! Which store the suite runs against, and direct access to it for tests that inspect or
+//! tamper with what is stored. `CHIMATIC_TEST_BACKEND=postgres` runs the whole suite on
+//! PostgreSQL (admin URL in `CHIMATIC_TEST_POSTGRES_URL`, default
+//! `postgres://postgres:postgres@127.0.0.1:5432`); otherwise the embedded SQLite files.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::OnceLock;
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres { admin: String },
+}
+
+pub fn backend() -> &'static Backend {
+    static B: OnceLock<Backend> = OnceLock::new();
+    B.get_or_init(|| match std::env::var("CHIMATIC_TEST_BACKEND").as_deref() {
+        Ok("postgres") => Backend::Postgres {
+            admin: std::env::var("CHIMATIC_TEST_POSTGRES_URL")
+                .unwrap_or_else(|_| "postgres://postgres:postgres@127.0.0.1:5432".into()),
+        },
+        Ok("sqlite") | Err(_) => Backend::Sqlite,
+        Ok(other) => panic!("CHIMATIC_TEST_BACKEND={other}: expected sqlite or postgres"),
+    })
+}
+
+/// The two databases of one test's store, named after its data directory so a restarted server
+/// finds the same ones.
+fn database_names(dir: &Path) -> (String, String) {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for b in dir.as_os_str().as_encoded_bytes() {
+        h = (h ^ u64::from(*b)).wrapping_mul(0x0100_0000_01b3);
+    }
+    (format!("chimatic_test_{h:016x}_data"), format!("chimatic_test_{h:016x}_vault"))
+}
+
+fn psql(admin: &str, db: &str, sql: &str) -> String {
+    let out = Command::new("psql")
+        .args([&format!("{admin}/{db}"), "-v", "ON_ERROR_STOP=1", "-Atqc", sql])
+        .output()
+        .expect("psql must be installed for CHIMATIC_TEST_BACKEND=postgres");
+    assert!(out.status.success(), "psql {sql}: {}", String::from_utf8_lossy(&out.stderr));
+    String::from_utf8_lossy(&out.stdout).trim().to_string()
+}
+
+/// Environment that points a `chimatic` process at this test's store (creating the databases
+/// on first use). Empty for SQLite, whose files live in the data directory.
+pub fn store_env(dir: &Path) -> Vec<(String, String)> {
+    let Backend::Postgres { admin } = backend() else { return Vec::new() };
+    let (data, vault) = database_names(dir);
+    for db in [&data, &vault] {
+        if psql(admin, "postgres", &format!("SELECT 1 FROM pg_database WHERE datname = '{db}'")).is_empty() {
+            psql(admin, "postgres", &format!("CREATE DATABASE {db}"));
+        }
+    }
+    vec![
+        ("CHIMATIC_DATABASE_URL".into(), format!("{admin}/{data}")),
+        ("CHIMATIC_VAULT_DATABASE_URL".into(), format!("{admin}/{vault}")),
+    ]
+}
+
+/// Drops this test's databases (PostgreSQL only).
+pub fn drop_store(dir: &Path) {
+    if let Backend::Postgres { admin } = backend() {
+        let (data, vault) = database_names(dir);
+        for db in [data, vault] {
+            let _ = Command::new("psql")
+                .args([&format!("{admin}/postgres"), "-Atqc", &format!("DROP DATABASE IF EXISTS {db} WITH (FORCE)")])
+                .output();
+        }
+    }
+}
+
+#[derive(Clone, Copy, Debug)]
+pub enum Db {
+    Data,
+    Vault,
+}
+
+/// Direct access to a test's store, below the API.
+pub struct StoreProbe {
+    dir: PathBuf,
+}
+
+impl StoreProbe {
+    pub fn new(dir: &Path) -> Self {
+        Self { dir: dir.to_path_buf() }
+    }
+
+    fn sqlite(&self, db: Db) -> rusqlite::Connection {
+        let file = match db {
+            Db::Data => "chimatic.db",
+            Db::Vault => "vault.db",
+        };
+        let c = rusqlite::Connection::open_with_flags(self.dir.join(file), rusqlite::OpenFlags::SQLITE_OPEN_READ_WRITE)
+            .expect("open database");
+        c.busy_timeout(std::time::Duration::from_secs(10)).unwrap();
+        c
+    }
+
+    fn pg_db(&self, db: Db) -> String {
+        let (data, vault) = database_names(&self.dir);
+        match db {
+            Db::Data => data,
+            Db::Vault => vault,
+        }
+    }
+
+    pub fn count(&self, db: Db, table: &str) -> i64 {
+        let sql = format!("SELECT COUNT(*) FROM {table}");
+        match backend() {
+            Backend::Sqlite => self.sqlite(db).query_row(&sql, [], |r| r.get(0)).unwrap(),
+            Backend::Postgres { admin } => psql(admin, &self.pg_db(db), &sql).parse().unwrap(),
+        }
+    }
+
+    /// `SELECT column FROM table WHERE key = id`, a blob.
+    pub fn blob(&self, db: Db, table: &str, column: &str, key: &str, id: &str) -> Vec<u8> {
+        match backend() {
+            Backend::Sqlite => self
+                .sqlite(db)
+                .query_row(&format!("SELECT {column} FROM {table} WHERE {key} = ?1"), [id], |r| r.get(0))
+                .unwrap(),
+            Backend::Postgres { admin } => {
+                let hex = psql(
+                    admin,
+                    &self.pg_db(db),
+                    &format!("SELECT encode({column}, 'hex') FROM {table} WHERE {key} = '{id}'"),
+                );
+                (0..hex.len()).step_by(2).map(|i| u8::from_str_radix(&hex[i..i + 2], 16).unwrap()).collect()
+            }
+        }
+    }
+
+    /// `UPDATE table SET column = value WHERE key = id`; exactly one row must change.
+    pub fn set_blob(&self, db: Db, table: &str, column: &str, key: &str, id: &str, value: &[u8]) {
+        let n: usize = match backend() {
+            Backend::Sqlite => self
+                .sqlite(db)
+                .execute(&format!("UPDATE {table} SET {column} = ?1 WHERE {key} = ?2"), rusqlite::params![value, id])
+                .unwrap(),
+            Backend::Postgres { admin } => {
+                let hex: String = value.iter().map(|b| format!("{b:02x}")).collect();
+                let out = psql(
+                    admin,
+                    &self.pg_db(db),
+                    &format!(
+                        "WITH u AS (UPDATE {table} SET {column} = decode('{hex}', 'hex') WHERE {key} = '{id}' RETURNING 1) SELECT COUNT(*) FROM u"
+                    ),
+                );
+                out.parse().unwrap()
+            }
+        };
+        assert_eq!(n, 1, "UPDATE {table}.{column} for {id}");
+    }
+
+    /// Every byte the store has on disk: the SQLite files (with their WAL), or for PostgreSQL the
+    /// files of this test's two databases and the cluster's write-ahead log.
+    pub fn files_on_disk(&self) -> Vec<(PathBuf, Vec<u8>)> {
+        let mut dirs = Vec::new();
+        match backend() {
+            Backend::Sqlite => dirs.push(self.dir.clone()),
+            Backend::Postgres { admin } => {
+                psql(admin, "postgres", "CHECKPOINT");
+                let root = PathBuf::from(psql(admin, "postgres", "SHOW data_directory"));
+                for db in [Db::Data, Db::Vault] {
+                    let oid = psql(
+                        admin,
+                        "postgres",
+                        &format!("SELECT oid FROM pg_database WHERE datname = '{}'", self.pg_db(db)),
+                    );
+                    dirs.push(root.join("base").join(oid));
+                }
+                dirs.push(root.join("pg_wal"));
+                dirs.push(self.dir.clone());
+            }
+        }
+        let mut out = Vec::new();
+        for d in dirs {
+            for entry in std::fs::read_dir(&d).unwrap_or_else(|e| panic!("read {}: {e}", d.display())) {
+                let path = entry.unwrap().path();
+                if path.is_file() {
+                    let bytes = std::fs::read(&path).unwrap();
+                    out.push((path, bytes));
+                }
+            }
+        }
+        out
+    }
+}

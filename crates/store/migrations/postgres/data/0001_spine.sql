@@ -1,0 +1,77 @@
+-- The notification store on PostgreSQL: the same tables as the SQLite schema (see
+-- migrations/sqlite/data/0001_spine.sql for what each holds), with PostgreSQL types.
+CREATE TABLE workspaces (
+    id          TEXT PRIMARY KEY,
+    name        TEXT NOT NULL,
+    created_at  BIGINT NOT NULL
+);
+
+CREATE TABLE data_keys (
+    workspace_id TEXT NOT NULL REFERENCES workspaces(id),
+    version      BIGINT NOT NULL,
+    kek_id       TEXT NOT NULL,
+    wrapped      BYTEA NOT NULL,
+    created_at   BIGINT NOT NULL,
+    PRIMARY KEY (workspace_id, version)
+);
+
+CREATE TABLE api_keys (
+    id           TEXT PRIMARY KEY,
+    workspace_id TEXT NOT NULL REFERENCES workspaces(id),
+    name         TEXT NOT NULL,
+    scopes       TEXT NOT NULL,
+    digest       BYTEA NOT NULL UNIQUE,
+    last4        TEXT NOT NULL,
+    created_at   BIGINT NOT NULL,
+    last_used_at BIGINT,
+    revoked_at   BIGINT
+);
+CREATE INDEX api_keys_by_workspace ON api_keys (workspace_id, id);
+
+CREATE TABLE channels (
+    id           TEXT PRIMARY KEY,
+    workspace_id TEXT NOT NULL REFERENCES workspaces(id),
+    kind         TEXT NOT NULL,
+    url          BYTEA NOT NULL,
+    created_at   BIGINT NOT NULL
+);
+CREATE INDEX channels_by_workspace ON channels (workspace_id, id);
+
+CREATE TABLE notifications (
+    id            TEXT PRIMARY KEY,
+    workspace_id  TEXT NOT NULL REFERENCES workspaces(id),
+    channel_id    TEXT NOT NULL REFERENCES channels(id),
+    payload       BYTEA NOT NULL,
+    status        TEXT NOT NULL,
+    attempt_count BIGINT NOT NULL DEFAULT 0,
+    created_at    BIGINT NOT NULL,
+    updated_at    BIGINT NOT NULL
+);
+
+CREATE TABLE idempotency_keys (
+    workspace_id    TEXT NOT NULL,
+    key_digest      BYTEA NOT NULL,
+    notification_id TEXT NOT NULL,
+    created_at      BIGINT NOT NULL,
+    PRIMARY KEY (workspace_id, key_digest)
+);
+
+CREATE TABLE delivery_queue (
+    notification_id TEXT PRIMARY KEY,
+    workspace_id    TEXT NOT NULL,
+    due_at          BIGINT NOT NULL,
+    lease_token     TEXT,
+    round_attempts  BIGINT NOT NULL DEFAULT 0
+);
+CREATE INDEX delivery_queue_by_due ON delivery_queue (due_at);
+CREATE INDEX delivery_queue_by_workspace ON delivery_queue (workspace_id, due_at);
+
+CREATE TABLE attempts (
+    id              TEXT PRIMARY KEY,
+    notification_id TEXT NOT NULL,
+    workspace_id    TEXT NOT NULL,
+    started_at      BIGINT NOT NULL,
+    succeeded       BOOLEAN NOT NULL,
+    detail          BYTEA NOT NULL
+);
+CREATE INDEX attempts_by_notification ON attempts (workspace_id, notification_id, started_at);

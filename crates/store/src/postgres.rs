@@ -1,0 +1,657 @@
+//! The PostgreSQL backend: the same behaviour as the SQLite one, for deployments with many
+//! stateless nodes. Notification data and the credential vault are separate databases, reached
+//! through separate URLs (and so, in production, separate roles). Claims use
+//! `FOR UPDATE SKIP LOCKED`, so nodes never wait on each other's jobs; migrations run under an
+//! advisory lock, so nodes starting together do not race.
+
+use std::str::FromStr;
+use std::time::Duration;
+
+use chimatic_crypto::ApiKeyDigest;
+use chimatic_domain::{ApiKeyId, ChannelId, NotificationId, NotificationStatus, Scopes, Timestamp, WorkspaceId};
+use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions, PgRow};
+use sqlx::{Postgres, Row, Transaction};
+
+use crate::StoreError;
+use crate::backend::*;
+
+const DATA_MIGRATIONS: &[(i64, &str)] = &[(1, include_str!("../migrations/postgres/data/0001_spine.sql"))];
+const VAULT_MIGRATIONS: &[(i64, &str)] = &[(1, include_str!("../migrations/postgres/vault/0001_vault.sql"))];
+
+/// Workspaces visited per claim; more than this take turns across claims.
+const FAIR_CLAIM_WORKSPACES: usize = 64;
+
+#[derive(Clone)]
+pub struct PostgresBackend {
+    pool: PgPool,
+    claim_cursor: std::sync::Arc<std::sync::Mutex<String>>,
+}
+
+impl PostgresBackend {
+    /// Connects to the notification database and the vault database and migrates both.
+    pub async fn open(data_url: &str, vault_url: &str) -> Result<(Self, Self), StoreError> {
+        let data = Self::connect(data_url, DATA_MIGRATIONS, "chimatic.data").await?;
+        let vault = Self::connect(vault_url, VAULT_MIGRATIONS, "chimatic.vault").await?;
+        Ok((data, vault))
+    }
+
+    async fn connect(url: &str, migrations: &[(i64, &str)], lock_name: &str) -> Result<Self, StoreError> {
+        let opts = PgConnectOptions::from_str(url).map_err(|_| StoreError::Config("invalid PostgreSQL URL"))?;
+        let pool = PgPoolOptions::new()
+            .max_connections(16)
+            .acquire_timeout(Duration::from_secs(10))
+            .connect_with(opts)
+            .await?;
+        migrate(&pool, migrations, lock_name).await?;
+        Ok(Self { pool, claim_cursor: Default::default() })
+    }
+}
+
+async fn migrate(pool: &PgPool, migrations: &[(i64, &str)], lock_name: &str) -> Result<(), StoreError> {
+    let mut tx = pool.begin().await?;
+    sqlx::query("SELECT pg_advisory_xact_lock(hashtext($1))").bind(lock_name).execute(&mut *tx).await?;
+    sqlx::raw_sql(
+        "CREATE TABLE IF NOT EXISTS chimatic_migrations (version BIGINT PRIMARY KEY, applied_at BIGINT NOT NULL)",
+    )
+    .execute(&mut *tx)
+    .await?;
+    let newest: Option<i64> =
+        sqlx::query_scalar("SELECT MAX(version) FROM chimatic_migrations").fetch_one(&mut *tx).await?;
+    let known = migrations.last().map(|m| m.0).unwrap_or(0);
+    if let Some(v) = newest
+        && v > known
+    {
+        return Err(StoreError::SchemaTooNew { found: v, known });
+    }
+    for (version, sql) in migrations {
+        if newest.is_some_and(|n| n >= *version) {
+            continue;
+        }
+        sqlx::raw_sql(sqlx::AssertSqlSafe(*sql)).execute(&mut *tx).await?;
+        sqlx::query(
+            "INSERT INTO chimatic_migrations (version, applied_at) VALUES ($1, EXTRACT(EPOCH FROM now())::BIGINT)",
+        )
+        .bind(version)
+        .execute(&mut *tx)
+        .await?;
+    }
+    tx.commit().await?;
+    Ok(())
+}
+
+fn parse<T: FromStr>(text: &str, what: &'static str) -> Result<T, StoreError> {
+    text.parse().map_err(|_| StoreError::Corrupt(what))
+}
+
+fn u32_of(v: i64, what: &'static str) -> Result<u32, StoreError> {
+    u32::try_from(v).map_err(|_| StoreError::Corrupt(what))
+}
+
+fn key_row(r: &PgRow) -> Result<WrappedKeyRow, StoreError> {
+    Ok(WrappedKeyRow {
+        version: u32_of(r.try_get("version")?, "key version")?,
+        kek_id: r.try_get("kek_id")?,
+        wrapped: r.try_get("wrapped")?,
+    })
+}
+
+fn api_key_row(r: &PgRow) -> Result<ApiKeyRow, StoreError> {
+    let digest: Vec<u8> = r.try_get("digest")?;
+    Ok(ApiKeyRow {
+        id: parse(r.try_get("id")?, "api key id")?,
+        workspace_id: parse(r.try_get("workspace_id")?, "workspace id")?,
+        name: r.try_get("name")?,
+        scopes: Scopes::from_storage(r.try_get("scopes")?).map_err(|_| StoreError::Corrupt("scopes"))?,
+        digest: ApiKeyDigest::from_slice(&digest).ok_or(StoreError::Corrupt("api key digest"))?,
+        last4: r.try_get("last4")?,
+        created_at: Timestamp(r.try_get("created_at")?),
+        last_used_at: r.try_get::<Option<i64>, _>("last_used_at")?.map(Timestamp),
+        revoked_at: r.try_get::<Option<i64>, _>("revoked_at")?.map(Timestamp),
+    })
+}
+
+fn channel_row(r: &PgRow) -> Result<ChannelRow, StoreError> {
+    Ok(ChannelRow {
+        id: parse(r.try_get("id")?, "channel id")?,
+        kind: r.try_get("kind")?,
+        url: r.try_get("url")?,
+        created_at: Timestamp(r.try_get("created_at")?),
+    })
+}
+
+fn claim_row(r: &PgRow) -> Result<(String, String, i64), StoreError> {
+    Ok((r.try_get("notification_id")?, r.try_get("workspace_id")?, r.try_get("round_attempts")?))
+}
+
+async fn insert_api_key(tx: &mut Transaction<'_, Postgres>, row: &ApiKeyRow) -> Result<(), StoreError> {
+    sqlx::query(
+        "INSERT INTO api_keys (id, workspace_id, name, scopes, digest, last4, created_at) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7)",
+    )
+    .bind(row.id.to_string())
+    .bind(row.workspace_id.to_string())
+    .bind(&row.name)
+    .bind(row.scopes.to_storage())
+    .bind(row.digest.0.as_slice())
+    .bind(&row.last4)
+    .bind(row.created_at.0)
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
+}
+
+#[derive(Clone, Copy)]
+enum KeyTable {
+    Data,
+    Vault,
+}
+
+async fn wrapped_key(
+    pool: &PgPool,
+    table: KeyTable,
+    ws: WorkspaceId,
+    version: Option<u32>,
+) -> Result<Option<WrappedKeyRow>, StoreError> {
+    let sql = match table {
+        KeyTable::Data => {
+            "SELECT version, kek_id, wrapped FROM data_keys WHERE workspace_id = $1 AND ($2::BIGINT IS NULL OR version = $2) \
+             ORDER BY version DESC LIMIT 1"
+        }
+        KeyTable::Vault => {
+            "SELECT version, kek_id, wrapped FROM vault_keys WHERE workspace_id = $1 AND ($2::BIGINT IS NULL OR version = $2) \
+             ORDER BY version DESC LIMIT 1"
+        }
+    };
+    let row = sqlx::query(sql).bind(ws.to_string()).bind(version.map(i64::from)).fetch_optional(pool).await?;
+    row.as_ref().map(key_row).transpose()
+}
+
+const API_KEY_COLUMNS_BY_DIGEST: &str = "SELECT id, workspace_id, name, scopes, digest, last4, created_at, last_used_at, revoked_at \
+     FROM api_keys WHERE digest = $1";
+const API_KEY_COLUMNS_BY_WORKSPACE: &str = "SELECT id, workspace_id, name, scopes, digest, last4, created_at, last_used_at, revoked_at \
+     FROM api_keys WHERE workspace_id = $1 ORDER BY id";
+
+#[async_trait::async_trait]
+impl DataBackend for PostgresBackend {
+    async fn ping(&self) -> Result<(), StoreError> {
+        sqlx::query("SELECT 1").execute(&self.pool).await?;
+        Ok(())
+    }
+
+    async fn create_workspace(
+        &self,
+        id: WorkspaceId,
+        name: &str,
+        dek: WrappedKeyRow,
+        owner_key: &ApiKeyRow,
+        now: Timestamp,
+    ) -> Result<(), StoreError> {
+        let mut tx = self.pool.begin().await?;
+        sqlx::query("INSERT INTO workspaces (id, name, created_at) VALUES ($1, $2, $3)")
+            .bind(id.to_string())
+            .bind(name)
+            .bind(now.0)
+            .execute(&mut *tx)
+            .await?;
+        sqlx::query(
+            "INSERT INTO data_keys (workspace_id, version, kek_id, wrapped, created_at) VALUES ($1, $2, $3, $4, $5)",
+        )
+        .bind(id.to_string())
+        .bind(i64::from(dek.version))
+        .bind(&dek.kek_id)
+        .bind(&dek.wrapped)
+        .bind(now.0)
+        .execute(&mut *tx)
+        .await?;
+        insert_api_key(&mut tx, owner_key).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn data_key(&self, ws: WorkspaceId, version: Option<u32>) -> Result<Option<WrappedKeyRow>, StoreError> {
+        wrapped_key(&self.pool, KeyTable::Data, ws, version).await
+    }
+
+    async fn insert_api_key(&self, row: &ApiKeyRow) -> Result<(), StoreError> {
+        let mut tx = self.pool.begin().await?;
+        insert_api_key(&mut tx, row).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn api_key_by_digest(&self, digest: &ApiKeyDigest) -> Result<Option<ApiKeyRow>, StoreError> {
+        let row = sqlx::query(API_KEY_COLUMNS_BY_DIGEST).bind(digest.0.as_slice()).fetch_optional(&self.pool).await?;
+        row.as_ref().map(api_key_row).transpose()
+    }
+
+    async fn list_api_keys(&self, ws: WorkspaceId) -> Result<Vec<ApiKeyRow>, StoreError> {
+        let rows = sqlx::query(API_KEY_COLUMNS_BY_WORKSPACE).bind(ws.to_string()).fetch_all(&self.pool).await?;
+        rows.iter().map(api_key_row).collect()
+    }
+
+    async fn revoke_api_key(&self, ws: WorkspaceId, id: ApiKeyId, now: Timestamp) -> Result<bool, StoreError> {
+        let n = sqlx::query(
+            "UPDATE api_keys SET revoked_at = COALESCE(revoked_at, $3) WHERE workspace_id = $1 AND id = $2",
+        )
+        .bind(ws.to_string())
+        .bind(id.to_string())
+        .bind(now.0)
+        .execute(&self.pool)
+        .await?
+        .rows_affected();
+        Ok(n == 1)
+    }
+
+    async fn touch_api_key(&self, ws: WorkspaceId, id: ApiKeyId, now: Timestamp) -> Result<(), StoreError> {
+        sqlx::query("UPDATE api_keys SET last_used_at = $3 WHERE workspace_id = $1 AND id = $2")
+            .bind(ws.to_string())
+            .bind(id.to_string())
+            .bind(now.0)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    async fn insert_channel(&self, ws: WorkspaceId, row: &ChannelRow) -> Result<(), StoreError> {
+        sqlx::query("INSERT INTO channels (id, workspace_id, kind, url, created_at) VALUES ($1, $2, $3, $4, $5)")
+            .bind(row.id.to_string())
+            .bind(ws.to_string())
+            .bind(&row.kind)
+            .bind(&row.url)
+            .bind(row.created_at.0)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    async fn channel(&self, ws: WorkspaceId, id: ChannelId) -> Result<Option<ChannelRow>, StoreError> {
+        let row = sqlx::query("SELECT id, kind, url, created_at FROM channels WHERE workspace_id = $1 AND id = $2")
+            .bind(ws.to_string())
+            .bind(id.to_string())
+            .fetch_optional(&self.pool)
+            .await?;
+        row.as_ref().map(channel_row).transpose()
+    }
+
+    async fn list_channels(
+        &self,
+        ws: WorkspaceId,
+        after: Option<ChannelId>,
+        limit: u32,
+    ) -> Result<Vec<ChannelRow>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT id, kind, url, created_at FROM channels WHERE workspace_id = $1 AND id > $2 ORDER BY id LIMIT $3",
+        )
+        .bind(ws.to_string())
+        .bind(after.map(|a| a.to_string()).unwrap_or_default())
+        .bind(i64::from(limit))
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(channel_row).collect()
+    }
+
+    async fn insert_notifications(
+        &self,
+        rows: &[(WorkspaceId, NewNotificationRow)],
+        idempotency_window: Duration,
+    ) -> Result<Vec<InsertOutcome>, StoreError> {
+        let mut tx = self.pool.begin().await?;
+        let mut outcomes = Vec::with_capacity(rows.len());
+        for (ws, row) in rows {
+            let (ws, id) = (ws.to_string(), row.id.to_string());
+            if let Some(digest) = &row.idempotency_digest {
+                // Claims the key unless a live (younger than the window) claim already holds it.
+                let claimed: Option<String> = sqlx::query_scalar(
+                    "INSERT INTO idempotency_keys (workspace_id, key_digest, notification_id, created_at) \
+                     VALUES ($1, $2, $3, $4) \
+                     ON CONFLICT (workspace_id, key_digest) DO UPDATE \
+                       SET notification_id = excluded.notification_id, created_at = excluded.created_at \
+                       WHERE idempotency_keys.created_at < $5 \
+                     RETURNING notification_id",
+                )
+                .bind(&ws)
+                .bind(digest.as_slice())
+                .bind(&id)
+                .bind(row.created_at.0)
+                .bind(row.created_at.minus(idempotency_window).0)
+                .fetch_optional(&mut *tx)
+                .await?;
+                if claimed.is_none() {
+                    let existing: String = sqlx::query_scalar(
+                        "SELECT notification_id FROM idempotency_keys WHERE workspace_id = $1 AND key_digest = $2",
+                    )
+                    .bind(&ws)
+                    .bind(digest.as_slice())
+                    .fetch_one(&mut *tx)
+                    .await?;
+                    outcomes.push(InsertOutcome::Existing(parse(&existing, "notification id")?));
+                    continue;
+                }
+            }
+            sqlx::query(
+                "INSERT INTO notifications (id, workspace_id, channel_id, payload, status, attempt_count, created_at, updated_at) \
+                 VALUES ($1, $2, $3, $4, 'queued', 0, $5, $5)",
+            )
+            .bind(&id)
+            .bind(&ws)
+            .bind(row.channel_id.to_string())
+            .bind(&row.payload)
+            .bind(row.created_at.0)
+            .execute(&mut *tx)
+            .await?;
+            sqlx::query("INSERT INTO delivery_queue (notification_id, workspace_id, due_at) VALUES ($1, $2, $3)")
+                .bind(&id)
+                .bind(&ws)
+                .bind(row.created_at.0)
+                .execute(&mut *tx)
+                .await?;
+            outcomes.push(InsertOutcome::Created);
+        }
+        tx.commit().await?;
+        Ok(outcomes)
+    }
+
+    async fn notification(&self, ws: WorkspaceId, id: NotificationId) -> Result<Option<NotificationRow>, StoreError> {
+        let row = sqlx::query(
+            "SELECT n.channel_id, n.payload, n.status, n.attempt_count, n.created_at, n.updated_at, q.due_at, q.lease_token \
+             FROM notifications n LEFT JOIN delivery_queue q ON q.notification_id = n.id \
+             WHERE n.workspace_id = $1 AND n.id = $2",
+        )
+        .bind(ws.to_string())
+        .bind(id.to_string())
+        .fetch_optional(&self.pool)
+        .await?;
+        let Some(r) = row else { return Ok(None) };
+        let status: String = r.try_get("status")?;
+        Ok(Some(NotificationRow {
+            id,
+            channel_id: parse(r.try_get("channel_id")?, "channel id")?,
+            payload: r.try_get("payload")?,
+            status: NotificationStatus::parse(&status).ok_or(StoreError::Corrupt("status"))?,
+            attempt_count: u32_of(r.try_get("attempt_count")?, "attempt count")?,
+            created_at: Timestamp(r.try_get("created_at")?),
+            updated_at: Timestamp(r.try_get("updated_at")?),
+            queued_due_at: r.try_get::<Option<i64>, _>("due_at")?.map(Timestamp),
+            leased: r.try_get::<Option<String>, _>("lease_token")?.is_some(),
+        }))
+    }
+
+    async fn attempts(&self, ws: WorkspaceId, id: NotificationId) -> Result<Vec<AttemptRow>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT id, started_at, succeeded, detail FROM attempts \
+             WHERE workspace_id = $1 AND notification_id = $2 ORDER BY started_at, id",
+        )
+        .bind(ws.to_string())
+        .bind(id.to_string())
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|r| {
+                Ok(AttemptRow {
+                    id: r.try_get("id")?,
+                    started_at: Timestamp(r.try_get("started_at")?),
+                    succeeded: r.try_get("succeeded")?,
+                    detail: r.try_get("detail")?,
+                })
+            })
+            .collect()
+    }
+
+    async fn replay(&self, ws: WorkspaceId, id: NotificationId, now: Timestamp) -> Result<bool, StoreError> {
+        let mut tx = self.pool.begin().await?;
+        let changed = sqlx::query(
+            "UPDATE notifications SET status = 'queued', updated_at = $3 WHERE workspace_id = $1 AND id = $2 AND status = 'failed'",
+        )
+        .bind(ws.to_string())
+        .bind(id.to_string())
+        .bind(now.0)
+        .execute(&mut *tx)
+        .await?
+        .rows_affected();
+        if changed == 1 {
+            sqlx::query("INSERT INTO delivery_queue (notification_id, workspace_id, due_at) VALUES ($1, $2, $3)")
+                .bind(id.to_string())
+                .bind(ws.to_string())
+                .bind(now.0)
+                .execute(&mut *tx)
+                .await?;
+        }
+        tx.commit().await?;
+        Ok(changed == 1)
+    }
+
+    /// The same fair claim as the SQLite backend (an equal share per workspace, round-robin, then
+    /// fill in due order), with `SKIP LOCKED` so concurrent nodes take disjoint jobs.
+    async fn claim_due(
+        &self,
+        now: Timestamp,
+        lease_until: Timestamp,
+        limit: u32,
+    ) -> Result<Vec<ClaimedJob>, StoreError> {
+        let token = uuid::Uuid::new_v4().simple().to_string();
+        let cursor = self.claim_cursor.lock().unwrap_or_else(std::sync::PoisonError::into_inner).clone();
+        let mut tx = self.pool.begin().await?;
+        let mut workspaces: Vec<String> = Vec::new();
+        let mut at = cursor.clone();
+        let mut wrapped = cursor.is_empty();
+        while workspaces.len() < FAIR_CLAIM_WORKSPACES {
+            let next: Option<String> =
+                sqlx::query_scalar("SELECT MIN(workspace_id) FROM delivery_queue WHERE workspace_id > $1")
+                    .bind(&at)
+                    .fetch_one(&mut *tx)
+                    .await?;
+            match next {
+                Some(ws) if !(wrapped && !cursor.is_empty() && ws.as_str() > cursor.as_str()) => {
+                    at.clone_from(&ws);
+                    workspaces.push(ws);
+                }
+                Some(_) => break,
+                None if wrapped => break,
+                None => {
+                    wrapped = true;
+                    at.clear();
+                }
+            }
+        }
+        let limit = usize::try_from(limit).unwrap_or(usize::MAX);
+        let share = i64::try_from((limit / workspaces.len().max(1)).max(1)).unwrap_or(i64::MAX);
+        let mut claimed = Vec::new();
+        let mut last_served = cursor.clone();
+        for ws in &workspaces {
+            if claimed.len() >= limit {
+                break;
+            }
+            let rows = sqlx::query(
+                "UPDATE delivery_queue SET due_at = $1, lease_token = $2 \
+                 WHERE notification_id IN ( \
+                     SELECT notification_id FROM delivery_queue WHERE workspace_id = $3 AND due_at <= $4 \
+                     ORDER BY due_at LIMIT $5 FOR UPDATE SKIP LOCKED) \
+                 RETURNING notification_id, workspace_id, round_attempts",
+            )
+            .bind(lease_until.0)
+            .bind(&token)
+            .bind(ws)
+            .bind(now.0)
+            .bind(share)
+            .fetch_all(&mut *tx)
+            .await?;
+            for r in &rows {
+                claimed.push(claim_row(r)?);
+            }
+            last_served.clone_from(ws);
+        }
+        if claimed.len() < limit {
+            let rest = i64::try_from(limit - claimed.len()).unwrap_or(i64::MAX);
+            let rows = sqlx::query(
+                "UPDATE delivery_queue SET due_at = $1, lease_token = $2 \
+                 WHERE notification_id IN ( \
+                     SELECT notification_id FROM delivery_queue WHERE due_at <= $3 \
+                     ORDER BY due_at LIMIT $4 FOR UPDATE SKIP LOCKED) \
+                 RETURNING notification_id, workspace_id, round_attempts",
+            )
+            .bind(lease_until.0)
+            .bind(&token)
+            .bind(now.0)
+            .bind(rest)
+            .fetch_all(&mut *tx)
+            .await?;
+            for r in &rows {
+                claimed.push(claim_row(r)?);
+            }
+        }
+        tx.commit().await?;
+        *self.claim_cursor.lock().unwrap_or_else(std::sync::PoisonError::into_inner) = last_served;
+        claimed
+            .into_iter()
+            .map(|(nid, ws, round)| {
+                Ok(ClaimedJob {
+                    notification_id: parse(&nid, "notification id")?,
+                    workspace_id: parse(&ws, "workspace id")?,
+                    round_attempts: u32_of(round, "round attempts")?,
+                    lease_token: token.clone(),
+                })
+            })
+            .collect()
+    }
+
+    async fn release_claims(&self, jobs: &[ClaimedJob], now: Timestamp) -> Result<(), StoreError> {
+        let mut tx = self.pool.begin().await?;
+        for job in jobs {
+            sqlx::query("UPDATE delivery_queue SET due_at = $1, lease_token = NULL WHERE notification_id = $2 AND lease_token = $3")
+                .bind(now.0)
+                .bind(job.notification_id.to_string())
+                .bind(&job.lease_token)
+                .execute(&mut *tx)
+                .await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn complete_attempts(&self, done: &[(ClaimedJob, CompletedAttempt)]) -> Result<Vec<()>, StoreError> {
+        let mut tx = self.pool.begin().await?;
+        for (job, attempt) in done {
+            complete_attempt(&mut tx, job, attempt).await?;
+        }
+        tx.commit().await?;
+        Ok(vec![(); done.len()])
+    }
+}
+
+async fn complete_attempt(
+    tx: &mut Transaction<'_, Postgres>,
+    job: &ClaimedJob,
+    done: &CompletedAttempt,
+) -> Result<(), StoreError> {
+    let ws = job.workspace_id.to_string();
+    let nid = job.notification_id.to_string();
+    sqlx::query(
+        "INSERT INTO attempts (id, notification_id, workspace_id, started_at, succeeded, detail) VALUES ($1, $2, $3, $4, $5, $6)",
+    )
+    .bind(&done.attempt.id)
+    .bind(&nid)
+    .bind(&ws)
+    .bind(done.attempt.started_at.0)
+    .bind(done.attempt.succeeded)
+    .bind(&done.attempt.detail)
+    .execute(&mut **tx)
+    .await?;
+    let status = match done.outcome {
+        QueueOutcome::Delivered => "delivered",
+        QueueOutcome::RetryAt(_) => "queued",
+        QueueOutcome::Failed => "failed",
+    };
+    // Only the holder of the current lease moves the job on.
+    let moved = match done.outcome {
+        QueueOutcome::RetryAt(at) => sqlx::query(
+            "UPDATE delivery_queue SET due_at = $1, lease_token = NULL, round_attempts = round_attempts + 1 \
+             WHERE notification_id = $2 AND lease_token = $3",
+        )
+        .bind(at.0)
+        .bind(&nid)
+        .bind(&job.lease_token)
+        .execute(&mut **tx)
+        .await?
+        .rows_affected(),
+        QueueOutcome::Delivered | QueueOutcome::Failed => {
+            sqlx::query("DELETE FROM delivery_queue WHERE notification_id = $1 AND lease_token = $2")
+                .bind(&nid)
+                .bind(&job.lease_token)
+                .execute(&mut **tx)
+                .await?
+                .rows_affected()
+        }
+    };
+    if moved == 1 {
+        sqlx::query("UPDATE notifications SET attempt_count = attempt_count + 1, status = $3, updated_at = $4 WHERE workspace_id = $1 AND id = $2")
+            .bind(&ws)
+            .bind(&nid)
+            .bind(status)
+            .bind(done.now.0)
+            .execute(&mut **tx)
+            .await?;
+    } else {
+        sqlx::query("UPDATE notifications SET attempt_count = attempt_count + 1, updated_at = $3 WHERE workspace_id = $1 AND id = $2")
+            .bind(&ws)
+            .bind(&nid)
+            .bind(done.now.0)
+            .execute(&mut **tx)
+            .await?;
+    }
+    Ok(())
+}
+
+#[async_trait::async_trait]
+impl VaultBackend for PostgresBackend {
+    async fn ping(&self) -> Result<(), StoreError> {
+        DataBackend::ping(self).await
+    }
+
+    async fn insert_vault_key(&self, ws: WorkspaceId, key: WrappedKeyRow, now: Timestamp) -> Result<(), StoreError> {
+        sqlx::query(
+            "INSERT INTO vault_keys (workspace_id, version, kek_id, wrapped, created_at) VALUES ($1, $2, $3, $4, $5)",
+        )
+        .bind(ws.to_string())
+        .bind(i64::from(key.version))
+        .bind(&key.kek_id)
+        .bind(&key.wrapped)
+        .bind(now.0)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    async fn vault_key(&self, ws: WorkspaceId, version: Option<u32>) -> Result<Option<WrappedKeyRow>, StoreError> {
+        wrapped_key(&self.pool, KeyTable::Vault, ws, version).await
+    }
+
+    async fn put_secret(
+        &self,
+        ws: WorkspaceId,
+        owner_id: &str,
+        kind: &str,
+        secret: &[u8],
+        now: Timestamp,
+    ) -> Result<(), StoreError> {
+        sqlx::query(
+            "INSERT INTO secrets (workspace_id, owner_id, kind, secret, created_at) VALUES ($1, $2, $3, $4, $5)",
+        )
+        .bind(ws.to_string())
+        .bind(owner_id)
+        .bind(kind)
+        .bind(secret)
+        .bind(now.0)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    async fn secret(&self, ws: WorkspaceId, owner_id: &str, kind: &str) -> Result<Option<Vec<u8>>, StoreError> {
+        Ok(sqlx::query_scalar("SELECT secret FROM secrets WHERE workspace_id = $1 AND owner_id = $2 AND kind = $3")
+            .bind(ws.to_string())
+            .bind(owner_id)
+            .bind(kind)
+            .fetch_optional(&self.pool)
+            .await?)
+    }
+}
