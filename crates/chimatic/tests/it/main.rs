@@ -10,5 +10,6 @@ mod api_keys;
 mod batch;
 mod delivery;
 mod input;
+mod nodes;
 mod security;
 mod server;
