@@ -17,8 +17,7 @@ async fn three_nodes_share_the_load_and_a_sigkilled_node_loses_nothing() {
     let mut first = TestServer::spawn_with(opts.clone()).await;
     let dir = first.keep_dir().unwrap();
     let data = dir.path().join("data");
-    let mut nodes =
-        vec![first, TestServer::spawn_in(&data, opts.clone()).await, TestServer::spawn_in(&data, opts).await];
+    let mut nodes = [first, TestServer::spawn_in(&data, opts.clone()).await, TestServer::spawn_in(&data, opts).await];
     let ws = nodes[0].workspace("acme");
     let receiver = Receiver::start().await;
     // Slow enough that the killed node has deliveries in flight.
