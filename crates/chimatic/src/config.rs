@@ -77,6 +77,13 @@ pub struct ServeArgs {
     /// Address to listen on (port 0 picks a free port; the bound address is logged).
     #[arg(long, env = "CHIMATIC_LISTEN", default_value = "127.0.0.1:8080")]
     pub listen: SocketAddr,
+    /// PEM certificate chain: serve HTTPS (TLS 1.3 only, HTTP/2 and HTTP/1.1) instead of plain
+    /// HTTP. Reloaded from disk on SIGHUP.
+    #[arg(long, env = "CHIMATIC_TLS_CERT", requires = "tls_key")]
+    pub tls_cert: Option<PathBuf>,
+    /// PEM private key for --tls-cert.
+    #[arg(long, env = "CHIMATIC_TLS_KEY", requires = "tls_cert")]
+    pub tls_key: Option<PathBuf>,
     /// Allow webhook destinations on loopback, private and link-local addresses, and plain http.
     /// For tests and local development only.
     #[arg(long, env = "CHIMATIC_ALLOW_PRIVATE_DESTINATIONS", value_parser = BoolishValueParser::new(), default_value = "false")]

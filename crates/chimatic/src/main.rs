@@ -2,6 +2,7 @@
 
 mod config;
 mod serve;
+mod tls;
 mod workspace;
 
 use clap::Parser;

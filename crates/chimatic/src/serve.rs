@@ -119,16 +119,51 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
 
     // Installed before the server announces itself, so a SIGTERM right after start is graceful.
     let shutdown = shutdown_signal()?;
+    let tls = match (&args.tls_cert, &args.tls_key) {
+        (Some(cert), Some(key)) => Some(crate::tls::ReloadingCert::load(cert, key)?),
+        _ => None,
+    };
     let listener = tokio::net::TcpListener::bind(args.listen)
         .await
         .with_context(|| format!("cannot listen on {}", args.listen))?;
-    tracing::info!("listening on http://{}", listener.local_addr()?);
-    axum::serve(listener, chimatic_api::router(state)).with_graceful_shutdown(shutdown).await?;
+    let router = chimatic_api::router(state);
+    match tls {
+        Some(cert) => {
+            let config = crate::tls::server_config(cert.clone())?;
+            spawn_certificate_reloader(cert)?;
+            // Browsers that reached us over TLS stay on TLS.
+            let router = router.layer(tower_http::set_header::SetResponseHeaderLayer::overriding(
+                axum::http::header::STRICT_TRANSPORT_SECURITY,
+                axum::http::HeaderValue::from_static("max-age=63072000; includeSubDomains"),
+            ));
+            tracing::info!("listening on https://{} (TLS 1.3 only)", listener.local_addr()?);
+            crate::tls::serve(listener, router, config, shutdown, Duration::from_secs(10)).await?;
+        }
+        None => {
+            tracing::info!("listening on http://{}", listener.local_addr()?);
+            axum::serve(listener, router).with_graceful_shutdown(shutdown).await?;
+        }
+    }
 
     tracing::info!("shutting down: finishing in-flight deliveries");
     let _ = stop_tx.send(true);
     let _ = delivery.await;
     tracing::info!("stopped");
+    Ok(())
+}
+
+/// Reloads the certificate and key from disk on SIGHUP; a bad file keeps the old certificate.
+fn spawn_certificate_reloader(cert: Arc<crate::tls::ReloadingCert>) -> anyhow::Result<()> {
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut hup = signal(SignalKind::hangup()).context("installing the SIGHUP handler")?;
+    tokio::spawn(async move {
+        while hup.recv().await.is_some() {
+            match cert.reload() {
+                Ok(()) => tracing::info!("TLS certificate reloaded"),
+                Err(e) => tracing::error!(error = %e, "TLS certificate reload failed; keeping the current one"),
+            }
+        }
+    });
     Ok(())
 }
 

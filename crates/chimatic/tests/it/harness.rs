@@ -3,7 +3,6 @@
 #![allow(dead_code)]
 
 use std::io::{BufRead, BufReader};
-use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicU16, Ordering};
@@ -88,8 +87,8 @@ impl TestServer {
         let log_reader = std::thread::spawn(move || {
             let mut sent = false;
             for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-                if !sent && let Some(rest) = line.split("listening on http://").nth(1) {
-                    let _ = tx.send(rest.trim().to_string());
+                if !sent && let Some(rest) = line.split("listening on ").nth(1) {
+                    let _ = tx.send(rest.split_whitespace().next().unwrap_or_default().to_string());
                     sent = true;
                 }
                 let mut l = log2.lock().unwrap();
@@ -97,23 +96,19 @@ impl TestServer {
                 l.push('\n');
             }
         });
-        let addr: SocketAddr = match rx.recv_timeout(Duration::from_secs(30)) {
-            Ok(a) => a.parse().expect("listen address"),
+        let base: String = match rx.recv_timeout(Duration::from_secs(30)) {
+            Ok(url) => url,
             Err(_) => {
                 let _ = child.kill();
                 panic!("server did not start; log:\n{}", log.lock().unwrap());
             }
         };
         let http = reqwest::Client::builder().timeout(Duration::from_secs(30)).build().unwrap();
-        Self {
-            base: format!("http://{addr}"),
-            data_dir: dir.to_path_buf(),
-            _tmp: None,
-            child,
-            log,
-            log_reader: Some(log_reader),
-            http,
-        }
+        Self { base, data_dir: dir.to_path_buf(), _tmp: None, child, log, log_reader: Some(log_reader), http }
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.id()
     }
 
     /// Everything the server wrote to stderr so far.

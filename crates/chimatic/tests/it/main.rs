@@ -13,3 +13,4 @@ mod input;
 mod nodes;
 mod security;
 mod server;
+mod tls;
