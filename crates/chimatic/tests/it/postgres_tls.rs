@@ -98,7 +98,7 @@ fn a_node_without_a_client_certificate_is_refused_and_one_with_it_connects() {
         "local all all trust\nhostssl all all 127.0.0.1/32 cert clientcert=verify-full\n",
     )
     .unwrap();
-    let port = 20000 + (std::process::id() % 20000) as u16;
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
     let conf = format!(
         "listen_addresses = '127.0.0.1'\nport = {port}\nunix_socket_directories = '{sock}'\nssl = on\n\
          ssl_cert_file = '{dir}/server.pem'\nssl_key_file = '{dir}/server.key'\nssl_ca_file = '{dir}/ca.pem'\n\
