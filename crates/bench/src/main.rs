@@ -55,6 +55,14 @@ pub struct Args {
     /// does not slow the hot path.
     #[arg(long, default_value_t = 0)]
     pub prefill: u64,
+    /// Start this many server nodes on one store and spread the requests across them. With
+    /// --postgres the nodes share fresh PostgreSQL databases; otherwise one SQLite directory.
+    #[arg(long, default_value_t = 1)]
+    pub nodes: usize,
+    /// PostgreSQL admin URL without a database name (e.g. postgres://postgres@127.0.0.1:5432):
+    /// the bench creates two fresh databases for the run and points the nodes at them.
+    #[arg(long)]
+    pub postgres: Option<String>,
     /// Extra environment for the started server, e.g. `--server-env CHIMATIC_DELIVERY_CONCURRENCY=128`.
     #[arg(long = "server-env", value_parser = parse_env)]
     pub server_env: Vec<(String, String)>,
@@ -82,15 +90,20 @@ fn main() -> anyhow::Result<()> {
 async fn run(args: Args) -> anyhow::Result<()> {
     let receiver = Receiver::start().await?;
     let mut started = None;
-    let (base, key, pid) = match &args.url {
-        Some(url) => (url.trim_end_matches('/').to_string(), args.api_key.clone().unwrap_or_default(), args.server_pid),
+    let (bases, key, pids) = match &args.url {
+        Some(url) => (
+            vec![url.trim_end_matches('/').to_string()],
+            args.api_key.clone().unwrap_or_default(),
+            args.server_pid.into_iter().collect::<Vec<_>>(),
+        ),
         None => {
-            let s = server::Server::start(&args).await?;
-            let out = (s.base.clone(), s.api_key.clone(), Some(s.pid()));
-            started = Some(s);
+            let c = server::Cluster::start(&args).await?;
+            let out = (c.bases(), c.api_key.clone(), c.pids());
+            started = Some(c);
             out
         }
     };
+    let base = bases[0].clone();
     let http = reqwest::Client::builder().pool_max_idle_per_host(args.concurrency).build()?;
     let channel: Value = http
         .post(format!("{base}/v1/channels"))
@@ -110,7 +123,7 @@ async fn run(args: Args) -> anyhow::Result<()> {
         eprintln!("prefilling {} notifications…", args.prefill);
         let pre = Load {
             http: http.clone(),
-            base: base.clone(),
+            bases: bases.clone(),
             key: key.clone(),
             channel_id: channel_id.clone(),
             payload: payload.clone(),
@@ -120,10 +133,11 @@ async fn run(args: Args) -> anyhow::Result<()> {
         receiver.wait_for(args.prefill, Duration::from_secs(args.timeout_secs), None).await;
         receiver.reset();
     }
-    let cpu_before = pid.and_then(server::cpu_seconds);
+    let cpu_of = |pids: &[u32]| pids.iter().map(|p| server::cpu_seconds(*p)).sum::<Option<f64>>();
+    let cpu_before = cpu_of(&pids);
     let own_cpu_before = server::cpu_seconds(std::process::id());
 
-    let load = Load { http, base: base.clone(), key, channel_id, payload };
+    let load = Load { http, bases, key, channel_id, payload };
     let t0 = Instant::now();
     let sent = load.send_all(&args, "send").await?;
     let accept_elapsed = t0.elapsed();
@@ -160,8 +174,9 @@ async fn run(args: Args) -> anyhow::Result<()> {
         signature_failures: arrivals.signature_failures,
         duplicates: arrivals.duplicates,
         missing: accepted - delivered,
-        server_peak_rss_mb: pid.and_then(server::peak_rss_mb),
-        server_cpu_seconds: pid.and_then(server::cpu_seconds).map(|c| c - cpu_before.unwrap_or(0.0)),
+        nodes: pids.len().max(1),
+        server_peak_rss_mb: pids.iter().filter_map(|p| server::peak_rss_mb(*p)).reduce(f64::max),
+        server_cpu_seconds: cpu_of(&pids).map(|c| c - cpu_before.unwrap_or(0.0)),
         bench_cpu_seconds: server::cpu_seconds(std::process::id()).map(|c| c - own_cpu_before.unwrap_or(0.0)),
         machine: report::machine(),
     };
@@ -195,7 +210,8 @@ fn make_payload(size: usize) -> Value {
 #[derive(Clone)]
 struct Load {
     http: reqwest::Client,
-    base: String,
+    /// Requests go round-robin over the nodes.
+    bases: Vec<String>,
     key: String,
     channel_id: String,
     payload: Value,
@@ -227,7 +243,8 @@ impl Load {
             let args_batch = args.batch;
             tasks.spawn(async move {
                 let at = Instant::now();
-                match this.send_one(items, args_batch > 1).await {
+                let base = &this.bases[(r as usize) % this.bases.len()];
+                match this.send_one(base, items, args_batch > 1).await {
                     Ok(ids) => {
                         let ms = at.elapsed().as_secs_f64() * 1000.0;
                         bar.inc(ids.len() as u64);
@@ -253,12 +270,12 @@ impl Load {
         Ok(sent)
     }
 
-    async fn send_one(&self, items: usize, use_batch: bool) -> anyhow::Result<Vec<String>> {
+    async fn send_one(&self, base: &str, items: usize, use_batch: bool) -> anyhow::Result<Vec<String>> {
         let one = || json!({"channel_id": self.channel_id, "payload": self.payload});
         if !use_batch {
             let v: Value = self
                 .http
-                .post(format!("{}/v1/notifications", self.base))
+                .post(format!("{base}/v1/notifications"))
                 .bearer_auth(&self.key)
                 .json(&one())
                 .send()
@@ -271,7 +288,7 @@ impl Load {
         let body = json!({"items": (0..items).map(|_| one()).collect::<Vec<_>>()});
         let v: Value = self
             .http
-            .post(format!("{}/v1/notifications/batch", self.base))
+            .post(format!("{base}/v1/notifications/batch"))
             .bearer_auth(&self.key)
             .json(&body)
             .send()

@@ -10,6 +10,8 @@ pub struct Report {
     pub payload_bytes: usize,
     pub offered_rate: Option<f64>,
     pub prefilled: u64,
+    /// Server nodes sharing the store.
+    pub nodes: usize,
     pub accept_seconds: f64,
     pub accepted_per_sec: f64,
     pub delivered_per_sec: f64,
@@ -50,6 +52,7 @@ impl Report {
             ),
             ("offered rate", self.offered_rate.map(|r| format!("{r:.0}/s")).unwrap_or_else(|| "unbounded".into())),
             ("already stored", self.prefilled.to_string()),
+            ("server nodes", self.nodes.to_string()),
             ("accepted", format!("{} ({} rejected)", self.accepted, self.rejected)),
             ("accepted/s", format!("{:.0}", self.accepted_per_sec)),
             ("delivered/s (end to end)", format!("{:.0}", self.delivered_per_sec)),
@@ -64,8 +67,8 @@ impl Report {
             ("signature failures", self.signature_failures.to_string()),
             ("duplicates", self.duplicates.to_string()),
             ("missing", self.missing.to_string()),
-            ("server peak RSS", opt(self.server_peak_rss_mb, "MB")),
-            ("server CPU time", opt(self.server_cpu_seconds, "s")),
+            ("server peak RSS (largest node)", opt(self.server_peak_rss_mb, "MB")),
+            ("server CPU time (all nodes)", opt(self.server_cpu_seconds, "s")),
             ("load tool CPU time", opt(self.bench_cpu_seconds, "s")),
         ];
         rows.iter().map(|(k, v)| format!("{k:<30} {v}")).collect::<Vec<_>>().join("\n")

@@ -1,4 +1,5 @@
-//! Starts a `chimatic serve` on a fresh temporary data directory for the run.
+//! Starts `chimatic serve` nodes on a fresh store (a temporary SQLite directory, or fresh
+//! PostgreSQL databases) for the run.
 
 use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};
@@ -8,14 +9,27 @@ use anyhow::{Context, bail};
 
 use crate::Args;
 
-pub struct Server {
-    pub base: String,
+/// The server nodes of one run, sharing one store.
+pub struct Cluster {
     pub api_key: String,
-    child: Child,
+    nodes: Vec<Node>,
+    databases: Option<(String, Vec<String>)>,
     _dir: tempfile::TempDir,
 }
 
-impl Server {
+struct Node {
+    base: String,
+    child: Child,
+}
+
+fn psql(admin: &str, sql: &str) -> anyhow::Result<()> {
+    let out =
+        Command::new("psql").args([&format!("{admin}/postgres"), "-v", "ON_ERROR_STOP=1", "-qc", sql]).output()?;
+    anyhow::ensure!(out.status.success(), "psql: {}", String::from_utf8_lossy(&out.stderr));
+    Ok(())
+}
+
+impl Cluster {
     pub async fn start(args: &Args) -> anyhow::Result<Self> {
         let bin = match &args.server_bin {
             Some(b) => b.clone(),
@@ -26,57 +40,90 @@ impl Server {
         }
         let dir = tempfile::tempdir()?;
         let data = dir.path().join("data");
+        let mut env: Vec<(String, String)> = args.server_env.clone();
+        let mut databases = None;
+        if let Some(admin) = &args.postgres {
+            let admin = admin.trim_end_matches('/').to_string();
+            let stem = format!("chimatic_bench_{}", std::process::id());
+            let names = vec![format!("{stem}_data"), format!("{stem}_vault")];
+            for db in &names {
+                psql(&admin, &format!("DROP DATABASE IF EXISTS {db}"))?;
+                psql(&admin, &format!("CREATE DATABASE {db}"))?;
+            }
+            env.push(("CHIMATIC_DATABASE_URL".into(), format!("{admin}/{}", names[0])));
+            env.push(("CHIMATIC_VAULT_DATABASE_URL".into(), format!("{admin}/{}", names[1])));
+            databases = Some((admin, names));
+        }
         let out = Command::new(&bin)
             .args(["workspace", "create", "--name", "bench", "--data-dir"])
             .arg(&data)
             .env_remove("CHIMATIC_KEK")
             .env_remove("CHIMATIC_KEK_FILE")
+            .envs(env.iter().cloned())
             .output()?;
         if !out.status.success() {
             bail!("workspace create failed: {}", String::from_utf8_lossy(&out.stderr));
         }
         let ws: serde_json::Value = serde_json::from_slice(&out.stdout)?;
         let api_key = ws["api_key"].as_str().context("api_key")?.to_string();
+        let mut cluster = Self { api_key, nodes: Vec::new(), databases, _dir: dir };
+        for _ in 0..args.nodes.max(1) {
+            cluster.nodes.push(Node::start(&bin, &data, &env)?);
+        }
+        Ok(cluster)
+    }
 
-        let mut cmd = Command::new(&bin);
+    pub fn bases(&self) -> Vec<String> {
+        self.nodes.iter().map(|n| n.base.clone()).collect()
+    }
+
+    pub fn pids(&self) -> Vec<u32> {
+        self.nodes.iter().map(|n| n.child.id()).collect()
+    }
+}
+
+impl Node {
+    fn start(bin: &std::path::Path, data: &std::path::Path, env: &[(String, String)]) -> anyhow::Result<Self> {
+        let mut cmd = Command::new(bin);
         cmd.args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
-            .arg(&data)
+            .arg(data)
             .env_remove("CHIMATIC_KEK")
             .env_remove("CHIMATIC_KEK_FILE")
             .env("CHIMATIC_ALLOW_PRIVATE_DESTINATIONS", "1")
             .env("RUST_LOG", "warn,chimatic=info")
+            .envs(env.iter().cloned())
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::piped());
-        for (k, v) in &args.server_env {
-            cmd.env(k, v);
-        }
         let mut child = cmd.spawn()?;
         let stderr = child.stderr.take().context("stderr")?;
         let (tx, rx) = std::sync::mpsc::channel();
         std::thread::spawn(move || {
             for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-                if let Some(addr) = line.split("listening on http://").nth(1) {
-                    let _ = tx.send(addr.trim().to_string());
+                if let Some(url) = line.split("listening on ").nth(1) {
+                    let _ = tx.send(url.split_whitespace().next().unwrap_or_default().to_string());
                 }
-                if line.contains("ERROR") || line.contains("WARN") {
+                if line.contains("ERROR") {
                     eprintln!("server: {line}");
                 }
             }
         });
-        let addr = rx.recv_timeout(Duration::from_secs(30)).context("server did not start")?;
-        Ok(Self { base: format!("http://{addr}"), api_key, child, _dir: dir })
-    }
-
-    pub fn pid(&self) -> u32 {
-        self.child.id()
+        let base = rx.recv_timeout(Duration::from_secs(30)).context("server did not start")?;
+        Ok(Self { base, child })
     }
 }
 
-impl Drop for Server {
+impl Drop for Cluster {
     fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+        for node in &mut self.nodes {
+            let _ = node.child.kill();
+            let _ = node.child.wait();
+        }
+        if let Some((admin, names)) = &self.databases {
+            for db in names {
+                let _ = psql(admin, &format!("DROP DATABASE IF EXISTS {db} WITH (FORCE)"));
+            }
+        }
     }
 }
 

@@ -37,8 +37,10 @@ impl PostgresBackend {
 
     async fn connect(url: &str, migrations: &[(i64, &str)], lock_name: &str) -> Result<Self, StoreError> {
         let opts = PgConnectOptions::from_str(url).map_err(|_| StoreError::Config("invalid PostgreSQL URL"))?;
+        // No ping before every query: a broken connection fails its query and is replaced.
         let pool = PgPoolOptions::new()
             .max_connections(16)
+            .test_before_acquire(false)
             .acquire_timeout(Duration::from_secs(10))
             .connect_with(opts)
             .await?;
