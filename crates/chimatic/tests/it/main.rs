@@ -15,3 +15,4 @@ mod postgres_tls;
 mod security;
 mod server;
 mod tls;
+mod vault_roles;
