@@ -7,6 +7,7 @@
 mod backend;
 mod committer;
 mod error;
+mod fairness;
 mod keyring;
 mod postgres;
 pub mod records;

@@ -14,12 +14,10 @@ use sqlx::{Postgres, Row, Transaction};
 
 use crate::StoreError;
 use crate::backend::*;
+use crate::fairness::WorkspaceWalk;
 
 const DATA_MIGRATIONS: &[(i64, &str)] = &[(1, include_str!("../migrations/postgres/data/0001_spine.sql"))];
 const VAULT_MIGRATIONS: &[(i64, &str)] = &[(1, include_str!("../migrations/postgres/vault/0001_vault.sql"))];
-
-/// Workspaces visited per claim; more than this take turns across claims.
-const FAIR_CLAIM_WORKSPACES: usize = 64;
 
 #[derive(Clone)]
 pub struct PostgresBackend {
@@ -433,30 +431,18 @@ impl DataBackend for PostgresBackend {
         let token = uuid::Uuid::new_v4().simple().to_string();
         let cursor = self.claim_cursor.lock().unwrap_or_else(std::sync::PoisonError::into_inner).clone();
         let mut tx = self.pool.begin().await?;
-        let mut workspaces: Vec<String> = Vec::new();
-        let mut at = cursor.clone();
-        let mut wrapped = cursor.is_empty();
-        while workspaces.len() < FAIR_CLAIM_WORKSPACES {
+        let mut walk = WorkspaceWalk::after(&cursor);
+        while let Some(at) = walk.next_query() {
             let next: Option<String> =
                 sqlx::query_scalar("SELECT MIN(workspace_id) FROM delivery_queue WHERE workspace_id > $1")
-                    .bind(&at)
+                    .bind(at.to_string())
                     .fetch_one(&mut *tx)
                     .await?;
-            match next {
-                Some(ws) if !(wrapped && !cursor.is_empty() && ws.as_str() > cursor.as_str()) => {
-                    at.clone_from(&ws);
-                    workspaces.push(ws);
-                }
-                Some(_) => break,
-                None if wrapped => break,
-                None => {
-                    wrapped = true;
-                    at.clear();
-                }
-            }
+            walk.answer(next);
         }
         let limit = usize::try_from(limit).unwrap_or(usize::MAX);
-        let share = i64::try_from((limit / workspaces.len().max(1)).max(1)).unwrap_or(i64::MAX);
+        let share = walk.share(limit);
+        let workspaces = walk.found;
         let mut claimed = Vec::new();
         let mut last_served = cursor.clone();
         for ws in &workspaces {

@@ -18,6 +18,7 @@ use rusqlite::{Connection, OptionalExtension, Row, Transaction, TransactionBehav
 
 use crate::StoreError;
 use crate::backend::*;
+use crate::fairness::WorkspaceWalk;
 
 pub const DATA_FILE: &str = "chimatic.db";
 pub const VAULT_FILE: &str = "vault.db";
@@ -538,9 +539,6 @@ impl DataBackend for SqliteBackend {
     }
 }
 
-/// Workspaces visited per claim; more than this take turns across claims.
-const FAIR_CLAIM_WORKSPACES: usize = 64;
-
 type RawClaim = (String, String, i64);
 
 /// Claims up to `limit` due jobs fairly: first an equal share for each workspace with queued
@@ -557,26 +555,15 @@ fn fair_claim(
     token: &str,
 ) -> Result<(Vec<RawClaim>, String), StoreError> {
     let mut next_ws = tx.prepare_cached("SELECT MIN(workspace_id) FROM delivery_queue WHERE workspace_id > ?1")?;
-    let mut workspaces: Vec<String> = Vec::new();
-    let mut at = cursor.to_string();
-    let mut wrapped = cursor.is_empty();
-    while workspaces.len() < FAIR_CLAIM_WORKSPACES {
-        match next_ws.query_row([&at], |r| r.get::<_, Option<String>>(0))? {
-            Some(ws) if !(wrapped && !cursor.is_empty() && ws.as_str() > cursor) => {
-                at.clone_from(&ws);
-                workspaces.push(ws);
-            }
-            Some(_) => break,
-            None if wrapped => break,
-            None => {
-                wrapped = true;
-                at.clear();
-            }
-        }
+    let mut walk = WorkspaceWalk::after(cursor);
+    while let Some(at) = walk.next_query() {
+        let next = next_ws.query_row([at], |r| r.get::<_, Option<String>>(0))?;
+        walk.answer(next);
     }
     let mut claimed = Vec::new();
     let limit = usize::try_from(limit).unwrap_or(usize::MAX);
-    let share = i64::try_from((limit / workspaces.len().max(1)).max(1)).unwrap_or(i64::MAX);
+    let share = walk.share(limit);
+    let workspaces = walk.found;
     let mut per_workspace = tx.prepare_cached(
         "UPDATE delivery_queue SET due_at = ?1, lease_token = ?2 \
          WHERE notification_id IN ( \
