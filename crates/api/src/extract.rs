@@ -168,8 +168,7 @@ fn describe_data_error(message: &str) -> String {
             Some((_, expected)) => format!("{kind}, expected {expected}"),
             None => kind.to_string(),
         },
-        // `missing field `x`` names our own schema; custom errors are our own messages.
-        None if message.starts_with("missing field") => message.to_string(),
+        // The rest (`missing field `x``, our own id and scope errors) name only our schema.
         None => message.to_string(),
     }
 }
