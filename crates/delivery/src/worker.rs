@@ -98,13 +98,12 @@ impl Dispatcher {
         let ws = job.workspace_id;
         let id_text = job.notification_id.to_string();
         let loaded = async {
-            let n = self.store.notification(ws, job.notification_id).await?;
-            let channel = self.store.channel(ws, n.channel_id).await?;
-            let secret = self.store.signing_secret(ws, n.channel_id).await?;
-            Ok::<_, StoreError>((n, channel, secret))
+            let (payload, channel) = self.store.delivery(ws, job.notification_id).await?;
+            let secret = self.store.signing_secret(ws, channel.id).await?;
+            Ok::<_, StoreError>((payload, channel, secret))
         }
         .await;
-        let (notification, channel, secret) = match loaded {
+        let (payload, channel, secret) = match loaded {
             Ok(v) => v,
             Err(StoreError::Crypto(CryptoError::Integrity)) => {
                 // Tampered data must never be sent; this is final, not retryable.
@@ -126,7 +125,7 @@ impl Dispatcher {
         };
         let started_at = self.clock.now();
         let timestamp = started_at.as_secs();
-        let body = notification.payload.expose().clone();
+        let body = payload.into_inner();
         let signature = secret.sign(&id_text, timestamp, &body);
         let outcome = self.sender.send(channel.url.expose(), &id_text, timestamp, &signature, body).await;
 

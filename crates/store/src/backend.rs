@@ -131,6 +131,12 @@ pub trait DataBackend: Send + Sync + 'static {
     ) -> Result<Vec<InsertOutcome>, StoreError>;
     async fn notification(&self, ws: WorkspaceId, id: NotificationId) -> Result<Option<NotificationRow>, StoreError>;
     async fn attempts(&self, ws: WorkspaceId, id: NotificationId) -> Result<Vec<AttemptRow>, StoreError>;
+    /// What a delivery needs in one read: the payload ciphertext and the channel's row.
+    async fn delivery_rows(
+        &self,
+        ws: WorkspaceId,
+        id: NotificationId,
+    ) -> Result<Option<(Vec<u8>, ChannelRow)>, StoreError>;
     /// Re-queues a failed notification; `false` when it is not in the failed state.
     async fn replay(&self, ws: WorkspaceId, id: NotificationId, now: Timestamp) -> Result<bool, StoreError>;
 

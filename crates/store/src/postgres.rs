@@ -397,6 +397,24 @@ impl DataBackend for PostgresBackend {
             .collect()
     }
 
+    async fn delivery_rows(
+        &self,
+        ws: WorkspaceId,
+        id: NotificationId,
+    ) -> Result<Option<(Vec<u8>, ChannelRow)>, StoreError> {
+        let row = sqlx::query(
+            "SELECT n.payload, c.id, c.kind, c.url, c.created_at FROM notifications n \
+             JOIN channels c ON c.id = n.channel_id AND c.workspace_id = n.workspace_id \
+             WHERE n.workspace_id = $1 AND n.id = $2",
+        )
+        .bind(ws.to_string())
+        .bind(id.to_string())
+        .fetch_optional(&self.pool)
+        .await?;
+        let Some(r) = row else { return Ok(None) };
+        Ok(Some((r.try_get("payload")?, channel_row(&r)?)))
+    }
+
     async fn replay(&self, ws: WorkspaceId, id: NotificationId, now: Timestamp) -> Result<bool, StoreError> {
         let mut tx = self.pool.begin().await?;
         let changed = sqlx::query(

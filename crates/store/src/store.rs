@@ -307,6 +307,19 @@ impl Store {
         Ok(self.data.channel(ws, id).await?.is_some())
     }
 
+    /// The decrypted payload and channel of a notification, for delivering it.
+    pub async fn delivery(
+        &self,
+        ws: WorkspaceId,
+        id: NotificationId,
+    ) -> Result<(Sensitive<Vec<u8>>, Channel), StoreError> {
+        let (sealed, channel) = self.data.delivery_rows(ws, id).await?.ok_or(StoreError::NotFound)?;
+        let id_text = id.to_string();
+        let aad = Aad { workspace: ws, table: "notifications", column: "payload", row: &id_text };
+        let payload = self.open(KeyDomain::Data, aad, &sealed).await?;
+        Ok((Sensitive::new(payload), self.open_channel(ws, channel).await?))
+    }
+
     pub async fn notification(&self, ws: WorkspaceId, id: NotificationId) -> Result<Notification, StoreError> {
         let row = self.data.notification(ws, id).await?.ok_or(StoreError::NotFound)?;
         let id_text = id.to_string();
