@@ -7,7 +7,7 @@ use base64::Engine;
 use serde_json::json;
 
 use crate::harness::{BIN, Receiver, ServerOptions, TestServer, cli, create_workspace};
-use crate::store_probe::{Backend, backend};
+use crate::store_probe::{Backend, Db, backend};
 
 fn kek_b64(byte: u8) -> String {
     base64::engine::general_purpose::STANDARD.encode([byte; 32])
@@ -184,4 +184,46 @@ async fn sigterm_finishes_in_flight_deliveries_and_hands_back_the_rest() {
         total
     };
     assert_eq!(attempts, 20, "each notification was attempted exactly once across the restart");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn migrate_is_idempotent_and_a_schema_from_a_newer_build_is_refused() {
+    let mut server = TestServer::spawn().await;
+    let dir = server.keep_dir().unwrap();
+    let data = dir.path().join("data");
+    server.terminate();
+    let migrate = || cli(&data).args(["migrate", "--data-dir"]).arg(&data).env_remove("CHIMATIC_KEK").output().unwrap();
+    for _ in 0..2 {
+        let out = migrate();
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    }
+    let probe = crate::store_probe::StoreProbe::new(&data);
+    probe.execute(Db::Data, "INSERT INTO chimatic_migrations (version, applied_at) VALUES (999, 0)");
+    let out = migrate();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("newer than this build knows"), "{err}");
+    let mut serve = cli(&data)
+        .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
+        .arg(&data)
+        .env_remove("CHIMATIC_KEK")
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    let status = loop {
+        if let Some(status) = serve.try_wait().unwrap() {
+            break status;
+        }
+        if std::time::Instant::now() > deadline {
+            let _ = serve.kill();
+            panic!("serve started on a schema newer than it knows");
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    };
+    assert!(!status.success());
+    let mut err = String::new();
+    std::io::Read::read_to_string(&mut serve.stderr.take().unwrap(), &mut err).unwrap();
+    assert!(err.contains("newer than this build knows"), "{err}");
+    crate::store_probe::drop_store(&data);
 }

@@ -115,6 +115,18 @@ impl StoreProbe {
         }
     }
 
+    /// Runs one statement that is valid SQL on both backends.
+    pub fn execute(&self, db: Db, sql: &str) {
+        match backend() {
+            Backend::Sqlite => {
+                self.sqlite(db).execute(sql, []).unwrap();
+            }
+            Backend::Postgres { admin } => {
+                psql(admin, &self.pg_db(db), sql);
+            }
+        }
+    }
+
     /// `SELECT column FROM table WHERE key = id`, a blob.
     pub fn blob(&self, db: Db, table: &str, column: &str, key: &str, id: &str) -> Vec<u8> {
         match backend() {
