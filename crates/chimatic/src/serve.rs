@@ -23,7 +23,7 @@ pub async fn open_store(args: &StoreArgs) -> anyhow::Result<(Arc<Store>, KekSour
     let env_kek = std::env::var("CHIMATIC_KEK").ok().map(Zeroizing::new);
     let (kek, source) =
         LocalKek::resolve(env_kek.as_deref().map(String::as_str), args.kek_file.as_deref(), &args.data_dir)?;
-    let keyring = Keyring::new(Arc::new(kek));
+    let keyring = Keyring::new(Arc::new(kek), Arc::new(SystemClock));
     let store = match (&args.database_url, &args.vault_database_url) {
         (Some(data_url), Some(vault_url)) => {
             anyhow::ensure!(
