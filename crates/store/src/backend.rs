@@ -76,6 +76,26 @@ pub struct ClaimedJob {
     pub lease_token: String,
 }
 
+impl ClaimedJob {
+    pub(crate) fn from_stored(nid: &str, ws: &str, round_attempts: i64, token: &str) -> Result<Self, StoreError> {
+        Ok(Self {
+            notification_id: parse(nid, "notification id")?,
+            workspace_id: parse(ws, "workspace id")?,
+            round_attempts: u32_of(round_attempts, "round attempts")?,
+            lease_token: token.to_string(),
+        })
+    }
+}
+
+/// Parses a value read back from a backend; a failure means the stored data is corrupt.
+pub(crate) fn parse<T: std::str::FromStr>(text: &str, what: &'static str) -> Result<T, StoreError> {
+    text.parse().map_err(|_| StoreError::Corrupt(what))
+}
+
+pub(crate) fn u32_of(v: i64, what: &'static str) -> Result<u32, StoreError> {
+    u32::try_from(v).map_err(|_| StoreError::Corrupt(what))
+}
+
 /// What happens to a job after an attempt.
 #[derive(Clone, Copy)]
 pub enum QueueOutcome {

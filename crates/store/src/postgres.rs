@@ -79,14 +79,6 @@ async fn migrate(pool: &PgPool, migrations: &[(i64, &str)], lock_name: &str) -> 
     Ok(())
 }
 
-fn parse<T: FromStr>(text: &str, what: &'static str) -> Result<T, StoreError> {
-    text.parse().map_err(|_| StoreError::Corrupt(what))
-}
-
-fn u32_of(v: i64, what: &'static str) -> Result<u32, StoreError> {
-    u32::try_from(v).map_err(|_| StoreError::Corrupt(what))
-}
-
 fn key_row(r: &PgRow) -> Result<WrappedKeyRow, StoreError> {
     Ok(WrappedKeyRow {
         version: u32_of(r.try_get("version")?, "key version")?,
@@ -507,17 +499,7 @@ impl DataBackend for PostgresBackend {
         }
         tx.commit().await?;
         *self.claim_cursor.lock().unwrap_or_else(std::sync::PoisonError::into_inner) = last_served;
-        claimed
-            .into_iter()
-            .map(|(nid, ws, round)| {
-                Ok(ClaimedJob {
-                    notification_id: parse(&nid, "notification id")?,
-                    workspace_id: parse(&ws, "workspace id")?,
-                    round_attempts: u32_of(round, "round attempts")?,
-                    lease_token: token.clone(),
-                })
-            })
-            .collect()
+        claimed.into_iter().map(|(nid, ws, round)| ClaimedJob::from_stored(&nid, &ws, round, &token)).collect()
     }
 
     async fn release_claims(&self, jobs: &[ClaimedJob], now: Timestamp) -> Result<(), StoreError> {

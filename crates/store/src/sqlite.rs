@@ -8,7 +8,6 @@
 
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
-use std::str::FromStr;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 
@@ -157,14 +156,6 @@ fn migrate(conn: &mut Connection, migrations: &[(i64, &str)]) -> Result<(), Stor
         tx.commit()?;
     }
     Ok(())
-}
-
-fn parse<T: FromStr>(text: &str, what: &'static str) -> Result<T, StoreError> {
-    text.parse().map_err(|_| StoreError::Corrupt(what))
-}
-
-fn u32_of(v: i64, what: &'static str) -> Result<u32, StoreError> {
-    u32::try_from(v).map_err(|_| StoreError::Corrupt(what))
 }
 
 fn key_row(r: &Row<'_>) -> rusqlite::Result<(i64, String, Vec<u8>)> {
@@ -523,16 +514,7 @@ impl DataBackend for SqliteBackend {
             })
             .await?;
         *lock(&self.inner.claim_cursor) = next_cursor;
-        raws.into_iter()
-            .map(|(nid, ws, round)| {
-                Ok(ClaimedJob {
-                    notification_id: parse(&nid, "notification id")?,
-                    workspace_id: parse(&ws, "workspace id")?,
-                    round_attempts: u32_of(round, "round attempts")?,
-                    lease_token: token.clone(),
-                })
-            })
-            .collect()
+        raws.into_iter().map(|(nid, ws, round)| ClaimedJob::from_stored(&nid, &ws, round, &token)).collect()
     }
 
     async fn release_claims(&self, jobs: &[ClaimedJob], now: Timestamp) -> Result<(), StoreError> {
