@@ -158,6 +158,32 @@ async fn wrapped_key(
     row.as_ref().map(key_row).transpose()
 }
 
+async fn insert_wrapped_key(
+    ex: impl sqlx::PgExecutor<'_>,
+    table: KeyTable,
+    ws: WorkspaceId,
+    key: &WrappedKeyRow,
+    now: Timestamp,
+) -> Result<(), StoreError> {
+    let sql = match table {
+        KeyTable::Data => {
+            "INSERT INTO data_keys (workspace_id, version, kek_id, wrapped, created_at) VALUES ($1, $2, $3, $4, $5)"
+        }
+        KeyTable::Vault => {
+            "INSERT INTO vault_keys (workspace_id, version, kek_id, wrapped, created_at) VALUES ($1, $2, $3, $4, $5)"
+        }
+    };
+    sqlx::query(sql)
+        .bind(ws.to_string())
+        .bind(i64::from(key.version))
+        .bind(&key.kek_id)
+        .bind(&key.wrapped)
+        .bind(now.0)
+        .execute(ex)
+        .await?;
+    Ok(())
+}
+
 const API_KEY_COLUMNS_BY_DIGEST: &str = "SELECT id, workspace_id, name, scopes, digest, last4, created_at, last_used_at, revoked_at \
      FROM api_keys WHERE digest = $1";
 const API_KEY_COLUMNS_BY_WORKSPACE: &str = "SELECT id, workspace_id, name, scopes, digest, last4, created_at, last_used_at, revoked_at \
@@ -185,16 +211,7 @@ impl DataBackend for PostgresBackend {
             .bind(now.0)
             .execute(&mut *tx)
             .await?;
-        sqlx::query(
-            "INSERT INTO data_keys (workspace_id, version, kek_id, wrapped, created_at) VALUES ($1, $2, $3, $4, $5)",
-        )
-        .bind(id.to_string())
-        .bind(i64::from(dek.version))
-        .bind(&dek.kek_id)
-        .bind(&dek.wrapped)
-        .bind(now.0)
-        .execute(&mut *tx)
-        .await?;
+        insert_wrapped_key(&mut *tx, KeyTable::Data, id, &dek, now).await?;
         insert_api_key(&mut tx, owner_key).await?;
         tx.commit().await?;
         Ok(())
@@ -596,17 +613,7 @@ impl VaultBackend for PostgresBackend {
     }
 
     async fn insert_vault_key(&self, ws: WorkspaceId, key: WrappedKeyRow, now: Timestamp) -> Result<(), StoreError> {
-        sqlx::query(
-            "INSERT INTO vault_keys (workspace_id, version, kek_id, wrapped, created_at) VALUES ($1, $2, $3, $4, $5)",
-        )
-        .bind(ws.to_string())
-        .bind(i64::from(key.version))
-        .bind(&key.kek_id)
-        .bind(&key.wrapped)
-        .bind(now.0)
-        .execute(&self.pool)
-        .await?;
-        Ok(())
+        insert_wrapped_key(&self.pool, KeyTable::Vault, ws, &key, now).await
     }
 
     async fn vault_key(&self, ws: WorkspaceId, version: Option<u32>) -> Result<Option<WrappedKeyRow>, StoreError> {

@@ -248,6 +248,25 @@ fn wrapped_key(
     raw.map(to_key_row).transpose()
 }
 
+fn insert_wrapped_key(
+    tx: &Transaction<'_>,
+    table: KeyTable,
+    ws: WorkspaceId,
+    key: &WrappedKeyRow,
+    now: Timestamp,
+) -> Result<(), StoreError> {
+    let sql = match table {
+        KeyTable::Data => {
+            "INSERT INTO data_keys (workspace_id, version, kek_id, wrapped, created_at) VALUES (?1, ?2, ?3, ?4, ?5)"
+        }
+        KeyTable::Vault => {
+            "INSERT INTO vault_keys (workspace_id, version, kek_id, wrapped, created_at) VALUES (?1, ?2, ?3, ?4, ?5)"
+        }
+    };
+    tx.execute(sql, params![ws.to_string(), i64::from(key.version), key.kek_id, key.wrapped, now.0])?;
+    Ok(())
+}
+
 /// The two key tables (`data_keys` in the data file, `vault_keys` in the vault) share a shape.
 #[derive(Clone, Copy)]
 enum KeyTable {
@@ -271,11 +290,11 @@ impl DataBackend for SqliteBackend {
     ) -> Result<(), StoreError> {
         let (name, owner_key) = (name.to_string(), owner_key.clone());
         self.write(move |tx| {
-            tx.execute("INSERT INTO workspaces (id, name, created_at) VALUES (?1, ?2, ?3)", params![id.to_string(), name, now.0])?;
             tx.execute(
-                "INSERT INTO data_keys (workspace_id, version, kek_id, wrapped, created_at) VALUES (?1, ?2, ?3, ?4, ?5)",
-                params![id.to_string(), i64::from(dek.version), dek.kek_id, dek.wrapped, now.0],
+                "INSERT INTO workspaces (id, name, created_at) VALUES (?1, ?2, ?3)",
+                params![id.to_string(), name, now.0],
             )?;
+            insert_wrapped_key(tx, KeyTable::Data, id, &dek, now)?;
             insert_api_key(tx, &owner_key)
         })
         .await
@@ -654,14 +673,7 @@ impl VaultBackend for SqliteBackend {
     }
 
     async fn insert_vault_key(&self, ws: WorkspaceId, key: WrappedKeyRow, now: Timestamp) -> Result<(), StoreError> {
-        self.write(move |tx| {
-            tx.execute(
-                "INSERT INTO vault_keys (workspace_id, version, kek_id, wrapped, created_at) VALUES (?1, ?2, ?3, ?4, ?5)",
-                params![ws.to_string(), i64::from(key.version), key.kek_id, key.wrapped, now.0],
-            )?;
-            Ok(())
-        })
-        .await
+        self.write(move |tx| insert_wrapped_key(tx, KeyTable::Vault, ws, &key, now)).await
     }
 
     async fn vault_key(&self, ws: WorkspaceId, version: Option<u32>) -> Result<Option<WrappedKeyRow>, StoreError> {
