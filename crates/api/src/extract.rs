@@ -6,7 +6,11 @@ use std::str::FromStr;
 use axum::body::Bytes;
 use axum::extract::{FromRequest, FromRequestParts, Request};
 use axum::http::{StatusCode, header, request::Parts};
-use chimatic_domain::{ApiKeyId, Scope, Scopes, WorkspaceId};
+use std::sync::Arc;
+
+use chimatic_domain::{ApiKeyId, Region, Scope, Scopes, WorkspaceId};
+use chimatic_store::Store;
+use tokio::sync::Notify;
 use serde::de::DeserializeOwned;
 
 use crate::{ApiError, AppState};
@@ -17,6 +21,8 @@ pub struct Caller {
     pub workspace_id: WorkspaceId,
     pub key_id: ApiKeyId,
     pub scopes: Scopes,
+    /// Where the workspace's data lives.
+    pub region: Region,
 }
 
 impl Caller {
@@ -45,7 +51,8 @@ impl FromRequestParts<AppState> for Caller {
             return Err(ApiError::unauthorized());
         }
         let token = token.trim();
-        let row = state.store.authenticate(token, state.clock.now()).await?.ok_or_else(ApiError::unauthorized)?;
+        let found = state.control.authenticate(token, state.clock.now()).await?.ok_or_else(ApiError::unauthorized)?;
+        let row = found.key;
         if let Some(limiter) = &state.rate_limiter
             && let Err(not_until) = limiter.check_key(&row.workspace_id)
         {
@@ -58,7 +65,41 @@ impl FromRequestParts<AppState> for Caller {
             )
             .retry_after(wait));
         }
-        Ok(Caller { workspace_id: row.workspace_id, key_id: row.id, scopes: row.scopes })
+        Ok(Caller { workspace_id: row.workspace_id, key_id: row.id, scopes: row.scopes, region: found.region })
+    }
+}
+
+/// A caller of the data-plane API, with its workspace's region store. A node that does not
+/// serve that region answers 421, so data never crosses into a region it does not belong to.
+pub struct Tenant {
+    pub caller: Caller,
+    pub store: Arc<Store>,
+    pub delivery_waker: Arc<Notify>,
+}
+
+impl std::ops::Deref for Tenant {
+    type Target = Caller;
+    fn deref(&self) -> &Caller {
+        &self.caller
+    }
+}
+
+impl FromRequestParts<AppState> for Tenant {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+        let caller = Caller::from_request_parts(parts, state).await?;
+        let plane = state.regions.get(&caller.region).ok_or_else(|| {
+            ApiError::new(
+                StatusCode::MISDIRECTED_REQUEST,
+                "region_not_served",
+                format!(
+                    "this node does not serve the workspace's region `{}`; send the request to a node of that region",
+                    caller.region
+                ),
+            )
+        })?;
+        Ok(Tenant { store: plane.store.clone(), delivery_waker: plane.delivery_waker.clone(), caller })
     }
 }
 

@@ -9,4 +9,4 @@ mod state;
 
 pub use error::ApiError;
 pub use routes::router;
-pub use state::{AppState, Limits, WorkspaceRateLimiter};
+pub use state::{AppState, Limits, Planes, RegionPlane, WorkspaceRateLimiter};

@@ -1,8 +1,10 @@
 use std::sync::Arc;
 
+use std::collections::BTreeMap;
+
 use chimatic_delivery::DestinationPolicy;
-use chimatic_domain::Clock;
-use chimatic_store::Store;
+use chimatic_domain::{Clock, Region};
+use chimatic_store::{ControlStore, DeliveryStats, Store};
 use metrics_exporter_prometheus::PrometheusHandle;
 use tokio::sync::Notify;
 
@@ -24,13 +26,32 @@ impl Default for Limits {
 /// Requests per second per workspace, so one tenant's volume cannot crowd out another's.
 pub type WorkspaceRateLimiter = governor::DefaultKeyedRateLimiter<chimatic_domain::WorkspaceId>;
 
+/// Which planes a node serves (`chimatic serve --role`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Planes {
+    /// Workspace configuration, API keys, analytics.
+    pub control: bool,
+    /// Channels, notifications, delivery.
+    pub data: bool,
+}
+
+/// A region this node serves: its store, and the dispatcher that delivers from it.
+#[derive(Clone)]
+pub struct RegionPlane {
+    pub store: Arc<Store>,
+    /// Wakes the region's dispatcher after a notification is queued.
+    pub delivery_waker: Arc<Notify>,
+}
+
 #[derive(Clone)]
 pub struct AppState {
-    pub store: Arc<Store>,
+    pub control: Arc<ControlStore>,
+    /// The regions whose data this node serves (none on a control-plane node).
+    pub regions: Arc<BTreeMap<Region, RegionPlane>>,
+    /// Delivery analytics gathered here, flushed to the control store.
+    pub stats: Arc<DeliveryStats>,
     pub clock: Arc<dyn Clock>,
     pub destinations: DestinationPolicy,
-    /// Wakes the dispatcher after a notification is queued.
-    pub delivery_waker: Arc<Notify>,
     pub metrics: Option<PrometheusHandle>,
     pub limits: Limits,
     /// `None` disables rate limiting.

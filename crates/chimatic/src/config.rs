@@ -7,6 +7,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use clap::builder::BoolishValueParser;
+use chimatic_domain::Region;
 use clap::{Args, Parser, Subcommand};
 
 #[derive(Parser)]
@@ -33,8 +34,9 @@ pub enum Command {
         #[command(subcommand)]
         command: WorkspaceCommand,
     },
-    /// Create or upgrade the store's schema (idempotent) and exit. `serve` migrates on start too,
-    /// and refuses a schema newer than it knows.
+    /// Create or upgrade the schema of every configured store (control plane and each region's
+    /// data and vault; idempotent) and exit. `serve` migrates what it opens on start too, and
+    /// refuses a schema newer than it knows.
     Migrate {
         #[command(flatten)]
         store: StoreArgs,
@@ -48,11 +50,18 @@ pub enum WorkspaceCommand {
         /// Workspace display name.
         #[arg(long)]
         name: String,
+        /// The region whose store holds the workspace's data (default: the primary region).
+        /// Fixed for the workspace's lifetime.
+        #[arg(long)]
+        region: Option<Region>,
         #[command(flatten)]
         store: StoreArgs,
     },
 }
 
+/// Where the stores are. Besides these flags, each additional region NAME is configured by
+/// `CHIMATIC_REGION_<NAME>_DATABASE_URL` and `CHIMATIC_REGION_<NAME>_VAULT_DATABASE_URL`
+/// (a region name is lowercase letters and digits; NAME is it in capitals).
 #[derive(Args, Clone)]
 pub struct StoreArgs {
     /// Directory for the embedded store (SQLite files) and the development key.
@@ -61,19 +70,35 @@ pub struct StoreArgs {
     /// File holding the base64 key encryption key (mode 0600). CHIMATIC_KEK takes precedence.
     #[arg(long, env = "CHIMATIC_KEK_FILE")]
     pub kek_file: Option<PathBuf>,
-    /// PostgreSQL URL of the notification store (instead of the embedded SQLite files).
-    /// Needs CHIMATIC_VAULT_DATABASE_URL too.
+    /// URL of the primary region's notification store: `postgres://…` or `sqlite:///path/file.db`
+    /// (default: `data.db` in the data directory). Needs CHIMATIC_VAULT_DATABASE_URL too.
     #[arg(long, env = "CHIMATIC_DATABASE_URL", hide_env_values = true, requires = "vault_database_url")]
     pub database_url: Option<String>,
-    /// PostgreSQL URL of the credential vault: a separate database, ideally with its own role.
+    /// URL of the primary region's credential vault: a separate database, ideally with its own role.
     #[arg(long, env = "CHIMATIC_VAULT_DATABASE_URL", hide_env_values = true, requires = "database_url")]
     pub vault_database_url: Option<String>,
+    /// URL of the control plane's store (workspaces, API key metadata, analytics). Default: the
+    /// primary region's PostgreSQL database, or `control.db` in the data directory.
+    #[arg(long, env = "CHIMATIC_CONTROL_DATABASE_URL", hide_env_values = true)]
+    pub control_database_url: Option<String>,
+    /// Name of the region stored at CHIMATIC_DATABASE_URL (or in the embedded files).
+    #[arg(long, env = "CHIMATIC_PRIMARY_REGION", default_value = "default")]
+    pub primary_region: Region,
 }
 
 #[derive(Args, Clone)]
 pub struct ServeArgs {
     #[command(flatten)]
     pub store: StoreArgs,
+    /// `control` serves workspace configuration, API keys and analytics and holds no key
+    /// material and no notification data; `data` serves channels and notifications and
+    /// delivers; `all` is both.
+    #[arg(long, env = "CHIMATIC_ROLE", default_value = "all")]
+    pub role: Role,
+    /// Regions whose data this node serves and delivers, comma-separated (default: every
+    /// configured region). Requests for other regions' workspaces get 421.
+    #[arg(long, env = "CHIMATIC_SERVE_REGIONS", value_delimiter = ',')]
+    pub serve_regions: Vec<Region>,
     /// Address to listen on (port 0 picks a free port; the bound address is logged).
     #[arg(long, env = "CHIMATIC_LISTEN", default_value = "127.0.0.1:8080")]
     pub listen: SocketAddr,
@@ -104,6 +129,19 @@ pub struct ServeArgs {
     /// Log format: `text` or `json`.
     #[arg(long, env = "CHIMATIC_LOG_FORMAT", default_value = "text")]
     pub log_format: LogFormat,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Role {
+    All,
+    Control,
+    Data,
+}
+
+impl Role {
+    pub fn planes(self) -> chimatic_api::Planes {
+        chimatic_api::Planes { control: self != Role::Data, data: self != Role::Control }
+    }
 }
 
 #[derive(Clone, Copy, clap::ValueEnum)]

@@ -2,6 +2,7 @@
 
 mod config;
 mod serve;
+mod stores;
 mod tls;
 mod workspace;
 
@@ -14,13 +15,9 @@ fn main() -> anyhow::Result<()> {
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
     match cli.command {
         Command::Serve(args) => runtime.block_on(serve::run(args)),
-        Command::Workspace { command: WorkspaceCommand::Create { name, store } } => {
-            runtime.block_on(workspace::create(&name, &store))
+        Command::Workspace { command: WorkspaceCommand::Create { name, region, store } } => {
+            runtime.block_on(workspace::create(&name, region, &store))
         }
-        Command::Migrate { store } => runtime.block_on(async {
-            let (_, _) = serve::open_store(&store).await?;
-            println!("schema is up to date");
-            Ok(())
-        }),
+        Command::Migrate { store } => runtime.block_on(stores::migrate(&store)),
     }
 }

@@ -1,45 +1,19 @@
-use std::os::unix::fs::DirBuilderExt;
+use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
-use chimatic_api::{AppState, Limits, WorkspaceRateLimiter};
-use chimatic_crypto::{KekSource, LocalKek};
+use chimatic_api::{AppState, Limits, RegionPlane, WorkspaceRateLimiter};
 use chimatic_delivery::{DestinationPolicy, Dispatcher, DispatcherConfig, WebhookSender};
 use chimatic_domain::{Clock, RetrySchedule, SystemClock};
-use chimatic_store::{Keyring, PostgresBackend, SqliteBackend, SqliteFiles, Store};
+use chimatic_store::{ControlStore, DeliveryStats};
 use tokio::sync::watch;
-use zeroize::Zeroizing;
 
-use crate::config::{LogFormat, ServeArgs, StoreArgs};
+use crate::config::{LogFormat, ServeArgs};
+use crate::stores::{RegionConfig, Topology, log_key_source, open_control, open_region};
 
-/// Opens the embedded store in the data directory with the injected (or development) KEK.
-pub async fn open_store(args: &StoreArgs) -> anyhow::Result<(Arc<Store>, KekSource)> {
-    std::fs::DirBuilder::new()
-        .recursive(true)
-        .mode(0o700)
-        .create(&args.data_dir)
-        .with_context(|| format!("cannot create data directory {}", args.data_dir.display()))?;
-    let env_kek = std::env::var("CHIMATIC_KEK").ok().map(Zeroizing::new);
-    let (kek, source) =
-        LocalKek::resolve(env_kek.as_deref().map(String::as_str), args.kek_file.as_deref(), &args.data_dir)?;
-    let keyring = Keyring::new(Arc::new(kek), Arc::new(SystemClock));
-    let store = match (&args.database_url, &args.vault_database_url) {
-        (Some(data_url), Some(vault_url)) => {
-            anyhow::ensure!(
-                data_url != vault_url,
-                "the credential vault needs its own database, not the notification store's"
-            );
-            let (data, vault) = PostgresBackend::open(data_url, vault_url).await?;
-            Store::new(Arc::new(data), Arc::new(vault), keyring)
-        }
-        _ => {
-            let (data, vault) = SqliteBackend::open(&SqliteFiles::in_dir(&args.data_dir)).await?;
-            Store::new(Arc::new(data), Arc::new(vault), keyring)
-        }
-    };
-    Ok((Arc::new(store), source))
-}
+/// How often delivery analytics gathered on this node are written to the control store.
+const STATS_FLUSH_INTERVAL: Duration = Duration::from_secs(2);
 
 fn init_logging(format: LogFormat) {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
@@ -58,19 +32,9 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
         Some(text) => RetrySchedule::parse(text).context("CHIMATIC_RETRY_SCHEDULE")?,
         None => RetrySchedule::default(),
     };
-    let (store, kek_source) = open_store(&args.store).await?;
-    match &kek_source {
-        KekSource::Generated(path) => tracing::warn!(
-            "generated a development key-encryption key at {} (mode 0600); in production inject CHIMATIC_KEK_FILE or CHIMATIC_KEK",
-            path.display()
-        ),
-        KekSource::DataDir(path) => {
-            tracing::warn!("using the development key-encryption key at {}", path.display())
-        }
-        KekSource::File(_) | KekSource::Environment => {}
-    }
-    tracing::info!(kek = store.kek_id(), "key encryption key loaded");
-
+    let planes = args.role.planes();
+    let topology = args.store.topology()?;
+    let control = open_control(&topology.control).await?;
     let metrics = metrics_exporter_prometheus::PrometheusBuilder::new()
         .install_recorder()
         .context("installing the metrics recorder")?;
@@ -79,19 +43,36 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
     if destinations.allow_private {
         tracing::warn!("private destinations and plain http are allowed (development mode)");
     }
-    let sender = WebhookSender::new(destinations, args.delivery_timeout())?;
-    let dispatcher = Arc::new(Dispatcher::new(
-        store.clone(),
-        sender,
-        clock.clone(),
-        DispatcherConfig {
-            concurrency: args.delivery_concurrency,
-            lease: args.delivery_timeout() * 2 + Duration::from_secs(15),
-            poll_interval: Duration::from_millis(250),
-            schedule,
-            shutdown_grace: Duration::from_secs(10),
-        },
-    ));
+    let stats = Arc::new(DeliveryStats::default());
+    let served = served_regions(&args, &topology)?;
+    let mut regions = BTreeMap::new();
+    let mut dispatchers = Vec::new();
+    if !served.is_empty() {
+        // Only a node that serves data holds key material.
+        let (kek, kek_source) = args.store.kek()?;
+        log_key_source(kek.as_ref(), &kek_source);
+        let sender = WebhookSender::new(destinations, args.delivery_timeout())?;
+        for config in served {
+            let store = open_region(config, &kek).await?;
+            let dispatcher = Arc::new(Dispatcher::new(
+                store.clone(),
+                stats.clone(),
+                sender.clone(),
+                clock.clone(),
+                DispatcherConfig {
+                    concurrency: args.delivery_concurrency,
+                    lease: args.delivery_timeout() * 2 + Duration::from_secs(15),
+                    poll_interval: Duration::from_millis(250),
+                    schedule: schedule.clone(),
+                    shutdown_grace: Duration::from_secs(10),
+                },
+            ));
+            regions.insert(config.region.clone(), RegionPlane { store, delivery_waker: dispatcher.waker() });
+            dispatchers.push(dispatcher);
+        }
+        let names: Vec<&str> = regions.keys().map(|r| r.as_str()).collect();
+        tracing::info!(regions = names.join(","), "serving region data");
+    }
     let rate_limiter = std::num::NonZeroU32::new(args.rate_limit_per_workspace)
         .map(|rate| Arc::new(WorkspaceRateLimiter::keyed(governor::Quota::per_second(rate))));
     if let Some(limiter) = rate_limiter.clone() {
@@ -106,16 +87,18 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
         });
     }
     let state = AppState {
-        store: store.clone(),
+        control: control.clone(),
+        regions: Arc::new(regions),
+        stats: stats.clone(),
         clock,
         destinations,
-        delivery_waker: dispatcher.waker(),
         metrics: Some(metrics),
         limits: Limits::default(),
         rate_limiter,
     };
     let (stop_tx, stop_rx) = watch::channel(false);
-    let delivery = tokio::spawn(dispatcher.run(stop_rx));
+    let delivery: Vec<_> = dispatchers.into_iter().map(|d| tokio::spawn(d.run(stop_rx.clone()))).collect();
+    let flusher = tokio::spawn(flush_stats(stats.clone(), control.clone(), stop_rx));
 
     // Installed before the server announces itself, so a SIGTERM right after start is graceful.
     let shutdown = shutdown_signal()?;
@@ -126,7 +109,7 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
     let listener = tokio::net::TcpListener::bind(args.listen)
         .await
         .with_context(|| format!("cannot listen on {}", args.listen))?;
-    let router = chimatic_api::router(state);
+    let router = chimatic_api::router(state, planes);
     match tls {
         Some(cert) => {
             let config = crate::tls::server_config(cert.clone())?;
@@ -147,9 +130,42 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
 
     tracing::info!("shutting down: finishing in-flight deliveries");
     let _ = stop_tx.send(true);
-    let _ = delivery.await;
+    for d in delivery {
+        let _ = d.await;
+    }
+    let _ = flusher.await;
     tracing::info!("stopped");
     Ok(())
+}
+
+/// The regions this node delivers for: `--serve-regions`, or every configured region; none on
+/// a control-plane node.
+fn served_regions<'t>(args: &ServeArgs, topology: &'t Topology) -> anyhow::Result<Vec<&'t RegionConfig>> {
+    if !args.role.planes().data {
+        return Ok(Vec::new());
+    }
+    if args.serve_regions.is_empty() {
+        return Ok(topology.regions.iter().collect());
+    }
+    args.serve_regions.iter().map(|name| topology.region(name)).collect()
+}
+
+/// Adds the delivery counts gathered here to the control store every few seconds, and once
+/// more on shutdown (after the dispatchers have stopped).
+async fn flush_stats(stats: Arc<DeliveryStats>, control: Arc<ControlStore>, mut stop: watch::Receiver<bool>) {
+    let mut tick = tokio::time::interval(STATS_FLUSH_INTERVAL);
+    loop {
+        tokio::select! {
+            _ = tick.tick() => {}
+            _ = stop.changed() => break,
+        }
+        if let Err(e) = stats.flush(&control).await {
+            tracing::warn!(error = %e, "writing delivery analytics failed; kept for the next flush");
+        }
+    }
+    if let Err(e) = stats.flush(&control).await {
+        tracing::warn!(error = %e, "writing delivery analytics on shutdown failed");
+    }
 }
 
 /// Reloads the certificate and key from disk on SIGHUP; a bad file keeps the old certificate.

@@ -1,17 +1,22 @@
-use crate::config::StoreArgs;
-use crate::serve::open_store;
+use chimatic_domain::{Clock, Region, SystemClock};
 
-/// Creates a workspace and prints its id and one-time owner key as JSON on stdout.
-pub async fn create(name: &str, args: &StoreArgs) -> anyhow::Result<()> {
+use crate::config::StoreArgs;
+use crate::stores::{open_control, open_region};
+
+/// Creates a workspace in a region and prints its id, region and one-time owner key as JSON on stdout.
+pub async fn create(name: &str, region: Option<Region>, args: &StoreArgs) -> anyhow::Result<()> {
     let name = name.trim();
     anyhow::ensure!(!name.is_empty() && name.chars().count() <= 100, "--name must be 1 to 100 characters");
-    let (store, kek_source) = open_store(args).await?;
+    let topology = args.topology()?;
+    let region = topology.region(&region.unwrap_or_else(|| args.primary_region.clone()))?;
+    let control = open_control(&topology.control).await?;
+    let (kek, kek_source) = args.kek()?;
     if let chimatic_crypto::KekSource::Generated(path) = kek_source {
         eprintln!("generated a development key-encryption key at {} (mode 0600)", path.display());
     }
-    let clock = chimatic_domain::SystemClock;
-    let (ws, _owner, key) = store.create_workspace(name, chimatic_domain::Clock::now(&clock)).await?;
-    let out = serde_json::json!({ "workspace_id": ws.to_string(), "api_key": key.expose() });
+    let store = open_region(region, &kek).await?;
+    let (ws, _owner, key) = control.create_workspace(name, &store, SystemClock.now()).await?;
+    let out = serde_json::json!({ "workspace_id": ws.id.to_string(), "region": ws.region, "api_key": key.expose() });
     println!("{out}");
     Ok(())
 }

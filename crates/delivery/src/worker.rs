@@ -9,7 +9,7 @@ use std::time::Duration;
 use chimatic_crypto::CryptoError;
 use chimatic_domain::{Clock, RetrySchedule};
 use chimatic_store::records::AttemptDetail;
-use chimatic_store::{ClaimedJob, QueueOutcome, Store, StoreError};
+use chimatic_store::{ClaimedJob, DeliveryEvent, DeliveryStats, QueueOutcome, Store, StoreError};
 use tokio::sync::{Notify, Semaphore, watch};
 
 use crate::WebhookSender;
@@ -27,8 +27,10 @@ pub struct DispatcherConfig {
     pub shutdown_grace: Duration,
 }
 
+/// Delivers from one region's store.
 pub struct Dispatcher {
     store: Arc<Store>,
+    stats: Arc<DeliveryStats>,
     sender: WebhookSender,
     clock: Arc<dyn Clock>,
     config: DispatcherConfig,
@@ -36,8 +38,14 @@ pub struct Dispatcher {
 }
 
 impl Dispatcher {
-    pub fn new(store: Arc<Store>, sender: WebhookSender, clock: Arc<dyn Clock>, config: DispatcherConfig) -> Self {
-        Self { store, sender, clock, config, wake: Arc::new(Notify::new()) }
+    pub fn new(
+        store: Arc<Store>,
+        stats: Arc<DeliveryStats>,
+        sender: WebhookSender,
+        clock: Arc<dyn Clock>,
+        config: DispatcherConfig,
+    ) -> Self {
+        Self { store, stats, sender, clock, config, wake: Arc::new(Notify::new()) }
     }
 
     /// Notified by the API after a notification is queued, so delivery starts without polling delay.
@@ -111,6 +119,7 @@ impl Dispatcher {
                 let detail =
                     AttemptDetail { status_code: None, latency_ms: 0, error_class: Some("integrity_error".into()) };
                 let now = self.clock.now();
+                self.stats.record(ws, now, DeliveryEvent::Attempted { delivered: false, final_failure: true }, 1);
                 if let Err(e) = self.store.complete_attempt(&job, now, false, &detail, QueueOutcome::Failed, now).await
                 {
                     tracing::warn!(notification = %id_text, error = %e, "recording an attempt failed");
@@ -140,6 +149,8 @@ impl Dispatcher {
                 None => QueueOutcome::Failed,
             }
         };
+        let final_failure = matches!(next, QueueOutcome::Failed);
+        self.stats.record(ws, now, DeliveryEvent::Attempted { delivered: outcome.succeeded(), final_failure }, 1);
         let label = if outcome.succeeded() { "success" } else { "failure" };
         metrics::counter!("chimatic_delivery_attempts_total", "outcome" => label).increment(1);
         metrics::histogram!("chimatic_delivery_latency_seconds").record(outcome.latency.as_secs_f64());

@@ -2,7 +2,7 @@
 //! takes the workspace id, so a backend cannot be asked for a row without its tenant.
 
 use chimatic_crypto::ApiKeyDigest;
-use chimatic_domain::{ApiKeyId, ChannelId, NotificationId, NotificationStatus, Scopes, Timestamp, WorkspaceId};
+use chimatic_domain::{ApiKeyId, ChannelId, NotificationId, NotificationStatus, Region, Scopes, Timestamp, WorkspaceId};
 
 use crate::StoreError;
 
@@ -23,6 +23,24 @@ pub struct ApiKeyRow {
     pub created_at: Timestamp,
     pub last_used_at: Option<Timestamp>,
     pub revoked_at: Option<Timestamp>,
+}
+
+#[derive(Clone)]
+pub struct WorkspaceRow {
+    pub id: WorkspaceId,
+    pub name: String,
+    pub region: Region,
+    pub created_at: Timestamp,
+}
+
+/// Delivery counts of one workspace on one UTC day (days since the Unix epoch).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct StatsRow {
+    pub day: i64,
+    pub accepted: u64,
+    pub attempts: u64,
+    pub delivered: u64,
+    pub failed: u64,
 }
 
 pub struct ChannelRow {
@@ -115,22 +133,11 @@ pub struct CompletedAttempt {
 pub trait DataBackend: Send + Sync + 'static {
     async fn ping(&self) -> Result<(), StoreError>;
 
-    async fn create_workspace(
-        &self,
-        id: WorkspaceId,
-        name: &str,
-        dek: WrappedKeyRow,
-        owner_key: &ApiKeyRow,
-        now: Timestamp,
-    ) -> Result<(), StoreError>;
+    /// Records `region` as this database's region on first use; refuses a database that
+    /// already belongs to another region.
+    async fn bind_region(&self, region: &Region) -> Result<(), StoreError>;
+    async fn insert_data_key(&self, ws: WorkspaceId, key: WrappedKeyRow, now: Timestamp) -> Result<(), StoreError>;
     async fn data_key(&self, ws: WorkspaceId, version: Option<u32>) -> Result<Option<WrappedKeyRow>, StoreError>;
-
-    async fn insert_api_key(&self, row: &ApiKeyRow) -> Result<(), StoreError>;
-    /// Authentication: the one lookup that is not scoped, because it discovers the workspace.
-    async fn api_key_by_digest(&self, digest: &ApiKeyDigest) -> Result<Option<ApiKeyRow>, StoreError>;
-    async fn list_api_keys(&self, ws: WorkspaceId) -> Result<Vec<ApiKeyRow>, StoreError>;
-    async fn revoke_api_key(&self, ws: WorkspaceId, id: ApiKeyId, now: Timestamp) -> Result<bool, StoreError>;
-    async fn touch_api_key(&self, ws: WorkspaceId, id: ApiKeyId, now: Timestamp) -> Result<(), StoreError>;
 
     async fn insert_channel(&self, ws: WorkspaceId, row: &ChannelRow) -> Result<(), StoreError>;
     async fn channel(&self, ws: WorkspaceId, id: ChannelId) -> Result<Option<ChannelRow>, StoreError>;
@@ -175,6 +182,7 @@ pub trait DataBackend: Send + Sync + 'static {
 #[async_trait::async_trait]
 pub trait VaultBackend: Send + Sync + 'static {
     async fn ping(&self) -> Result<(), StoreError>;
+    async fn bind_region(&self, region: &Region) -> Result<(), StoreError>;
     async fn insert_vault_key(&self, ws: WorkspaceId, key: WrappedKeyRow, now: Timestamp) -> Result<(), StoreError>;
     async fn vault_key(&self, ws: WorkspaceId, version: Option<u32>) -> Result<Option<WrappedKeyRow>, StoreError>;
     async fn put_secret(
@@ -186,4 +194,27 @@ pub trait VaultBackend: Send + Sync + 'static {
         now: Timestamp,
     ) -> Result<(), StoreError>;
     async fn secret(&self, ws: WorkspaceId, owner_id: &str, kind: &str) -> Result<Option<Vec<u8>>, StoreError>;
+}
+
+/// The control plane's store: workspaces, API key metadata and delivery analytics. Nothing in
+/// it is notification content, an address or a credential.
+#[async_trait::async_trait]
+pub trait ControlBackend: Send + Sync + 'static {
+    async fn ping(&self) -> Result<(), StoreError>;
+
+    async fn create_workspace(&self, row: &WorkspaceRow, owner_key: &ApiKeyRow) -> Result<(), StoreError>;
+    async fn workspace(&self, id: WorkspaceId) -> Result<Option<WorkspaceRow>, StoreError>;
+
+    async fn insert_api_key(&self, row: &ApiKeyRow) -> Result<(), StoreError>;
+    /// Authentication: the one lookup that is not scoped, because it discovers the workspace
+    /// (and so its region).
+    async fn api_key_by_digest(&self, digest: &ApiKeyDigest) -> Result<Option<(ApiKeyRow, Region)>, StoreError>;
+    async fn list_api_keys(&self, ws: WorkspaceId) -> Result<Vec<ApiKeyRow>, StoreError>;
+    async fn revoke_api_key(&self, ws: WorkspaceId, id: ApiKeyId, now: Timestamp) -> Result<bool, StoreError>;
+    async fn touch_api_key(&self, ws: WorkspaceId, id: ApiKeyId, now: Timestamp) -> Result<(), StoreError>;
+
+    /// Adds the counts to the stored ones (one transaction for all rows).
+    async fn add_stats(&self, rows: &[(WorkspaceId, StatsRow)]) -> Result<(), StoreError>;
+    /// Days `from_day..=to_day` that have counts, oldest first.
+    async fn stats(&self, ws: WorkspaceId, from_day: i64, to_day: i64) -> Result<Vec<StatsRow>, StoreError>;
 }

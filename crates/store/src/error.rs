@@ -21,6 +21,8 @@ pub enum StoreError {
     SchemaTooNew { found: i64, known: i64 },
     #[error("the store is shutting down")]
     Unavailable,
+    #[error("this database belongs to region `{bound}`, not `{expected}`: check the region's database URLs")]
+    WrongRegion { bound: String, expected: chimatic_domain::Region },
     #[error("stored data is corrupt: {0}")]
     Corrupt(&'static str),
 }

@@ -1,25 +1,31 @@
 //! Storage for Chimatic.
 //!
-//! Two layers: a backend ([`DataBackend`], [`VaultBackend`]) that moves rows of ciphertext in and
-//! out of a database and knows SQL, and [`Store`], the one interface the rest of the system uses,
-//! which owns encryption, DEKs and the tenant scoping of every call. Backends never see plaintext.
+//! Two planes. The control plane's [`ControlStore`] holds workspaces (and their regions), API key
+//! metadata and delivery analytics. Each region's [`Store`] holds that region's notification
+//! data and credential vault, and owns encryption, DEKs and the tenant scoping of every call.
+//! Below both, backends ([`ControlBackend`], [`DataBackend`], [`VaultBackend`]) move rows in and
+//! out of SQLite or PostgreSQL and know SQL; they never see plaintext.
 
 mod backend;
 mod committer;
+mod control;
 mod error;
 mod fairness;
 mod keyring;
 mod postgres;
 pub mod records;
 mod sqlite;
+mod stats;
 mod store;
 
 pub use backend::{
-    ApiKeyRow, AttemptRow, ChannelRow, ClaimedJob, CompletedAttempt, DataBackend, InsertOutcome, NewNotificationRow,
-    NotificationRow, QueueOutcome, VaultBackend, WrappedKeyRow,
+    ApiKeyRow, AttemptRow, ChannelRow, ClaimedJob, CompletedAttempt, ControlBackend, DataBackend, InsertOutcome,
+    NewNotificationRow, NotificationRow, QueueOutcome, StatsRow, VaultBackend, WorkspaceRow, WrappedKeyRow,
 };
+pub use control::{Authenticated, ControlStore};
 pub use error::StoreError;
 pub use keyring::Keyring;
 pub use postgres::PostgresBackend;
 pub use sqlite::{SqliteBackend, SqliteFiles};
+pub use stats::{DeliveryEvent, DeliveryStats, day_of, start_of_day};
 pub use store::{NewNotification, Store};

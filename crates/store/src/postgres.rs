@@ -7,8 +7,7 @@
 use std::str::FromStr;
 use std::time::Duration;
 
-use chimatic_crypto::ApiKeyDigest;
-use chimatic_domain::{ApiKeyId, ChannelId, NotificationId, NotificationStatus, Scopes, Timestamp, WorkspaceId};
+use chimatic_domain::{ChannelId, NotificationId, NotificationStatus, Region, Timestamp, WorkspaceId};
 use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions, PgRow};
 use sqlx::{Postgres, Row, Transaction};
 
@@ -16,8 +15,32 @@ use crate::StoreError;
 use crate::backend::*;
 use crate::fairness::WorkspaceWalk;
 
-const DATA_MIGRATIONS: &[(i64, &str)] = &[(1, include_str!("../migrations/postgres/data/0001_spine.sql"))];
-const VAULT_MIGRATIONS: &[(i64, &str)] = &[(1, include_str!("../migrations/postgres/vault/0001_vault.sql"))];
+mod control;
+
+/// A set of migrations, the table that records which of them a database has, and the advisory
+/// lock that serialises nodes migrating at once.
+struct Schema {
+    ledger: &'static str,
+    lock: &'static str,
+    migrations: &'static [(i64, &'static str)],
+}
+
+const DATA: Schema = Schema {
+    ledger: "chimatic_migrations",
+    lock: "chimatic.data",
+    migrations: &[(1, include_str!("../migrations/postgres/data/0001_spine.sql"))],
+};
+const VAULT: Schema = Schema {
+    ledger: "chimatic_migrations",
+    lock: "chimatic.vault",
+    migrations: &[(1, include_str!("../migrations/postgres/vault/0001_vault.sql"))],
+};
+// Its own ledger, so the control tables can share a database with a region's data.
+const CONTROL: Schema = Schema {
+    ledger: "chimatic_control_migrations",
+    lock: "chimatic.control",
+    migrations: &[(1, include_str!("../migrations/postgres/control/0001_control.sql"))],
+};
 
 #[derive(Clone)]
 pub struct PostgresBackend {
@@ -26,14 +49,22 @@ pub struct PostgresBackend {
 }
 
 impl PostgresBackend {
-    /// Connects to the notification database and the vault database and migrates both.
-    pub async fn open(data_url: &str, vault_url: &str) -> Result<(Self, Self), StoreError> {
-        let data = Self::connect(data_url, DATA_MIGRATIONS, "chimatic.data").await?;
-        let vault = Self::connect(vault_url, VAULT_MIGRATIONS, "chimatic.vault").await?;
-        Ok((data, vault))
+    /// Connects to a region's notification database and migrates it.
+    pub async fn open_data(url: &str) -> Result<Self, StoreError> {
+        Self::connect(url, &DATA).await
     }
 
-    async fn connect(url: &str, migrations: &[(i64, &str)], lock_name: &str) -> Result<Self, StoreError> {
+    /// Connects to a region's credential vault database and migrates it.
+    pub async fn open_vault(url: &str) -> Result<Self, StoreError> {
+        Self::connect(url, &VAULT).await
+    }
+
+    /// Connects to the control plane's database and migrates it.
+    pub async fn open_control(url: &str) -> Result<Self, StoreError> {
+        Self::connect(url, &CONTROL).await
+    }
+
+    async fn connect(url: &str, schema: &Schema) -> Result<Self, StoreError> {
         let opts = PgConnectOptions::from_str(url).map_err(|_| StoreError::Config("invalid PostgreSQL URL"))?;
         // No ping before every query: a broken connection fails its query and is replaced.
         let pool = PgPoolOptions::new()
@@ -42,21 +73,33 @@ impl PostgresBackend {
             .acquire_timeout(Duration::from_secs(10))
             .connect_with(opts)
             .await?;
-        migrate(&pool, migrations, lock_name).await?;
+        migrate(&pool, schema).await?;
         Ok(Self { pool, claim_cursor: Default::default() })
     }
 }
 
-async fn migrate(pool: &PgPool, migrations: &[(i64, &str)], lock_name: &str) -> Result<(), StoreError> {
+impl PostgresBackend {
+    async fn bind_region_once(&self, region: &Region) -> Result<(), StoreError> {
+        sqlx::query("INSERT INTO store_region (only_row, region) VALUES (1, $1) ON CONFLICT DO NOTHING")
+            .bind(region.as_str())
+            .execute(&self.pool)
+            .await?;
+        let bound: String = sqlx::query_scalar("SELECT region FROM store_region").fetch_one(&self.pool).await?;
+        if bound == region.as_str() { Ok(()) } else { Err(StoreError::WrongRegion { bound, expected: region.clone() }) }
+    }
+}
+
+async fn migrate(pool: &PgPool, schema: &Schema) -> Result<(), StoreError> {
+    let (ledger, migrations) = (schema.ledger, schema.migrations);
     let mut tx = pool.begin().await?;
-    sqlx::query("SELECT pg_advisory_xact_lock(hashtext($1))").bind(lock_name).execute(&mut *tx).await?;
-    sqlx::raw_sql(
-        "CREATE TABLE IF NOT EXISTS chimatic_migrations (version BIGINT PRIMARY KEY, applied_at BIGINT NOT NULL)",
-    )
+    sqlx::query("SELECT pg_advisory_xact_lock(hashtext($1))").bind(schema.lock).execute(&mut *tx).await?;
+    sqlx::raw_sql(sqlx::AssertSqlSafe(format!(
+        "CREATE TABLE IF NOT EXISTS {ledger} (version BIGINT PRIMARY KEY, applied_at BIGINT NOT NULL)"
+    )))
     .execute(&mut *tx)
     .await?;
     let newest: Option<i64> =
-        sqlx::query_scalar("SELECT MAX(version) FROM chimatic_migrations").fetch_one(&mut *tx).await?;
+        sqlx::query_scalar(sqlx::AssertSqlSafe(format!("SELECT MAX(version) FROM {ledger}"))).fetch_one(&mut *tx).await?;
     let known = migrations.last().map(|m| m.0).unwrap_or(0);
     if let Some(v) = newest
         && v > known
@@ -68,9 +111,9 @@ async fn migrate(pool: &PgPool, migrations: &[(i64, &str)], lock_name: &str) -> 
             continue;
         }
         sqlx::raw_sql(sqlx::AssertSqlSafe(*sql)).execute(&mut *tx).await?;
-        sqlx::query(
-            "INSERT INTO chimatic_migrations (version, applied_at) VALUES ($1, EXTRACT(EPOCH FROM now())::BIGINT)",
-        )
+        sqlx::query(sqlx::AssertSqlSafe(format!(
+            "INSERT INTO {ledger} (version, applied_at) VALUES ($1, EXTRACT(EPOCH FROM now())::BIGINT)"
+        )))
         .bind(version)
         .execute(&mut *tx)
         .await?;
@@ -87,21 +130,6 @@ fn key_row(r: &PgRow) -> Result<WrappedKeyRow, StoreError> {
     })
 }
 
-fn api_key_row(r: &PgRow) -> Result<ApiKeyRow, StoreError> {
-    let digest: Vec<u8> = r.try_get("digest")?;
-    Ok(ApiKeyRow {
-        id: parse(r.try_get("id")?, "api key id")?,
-        workspace_id: parse(r.try_get("workspace_id")?, "workspace id")?,
-        name: r.try_get("name")?,
-        scopes: Scopes::from_storage(r.try_get("scopes")?).map_err(|_| StoreError::Corrupt("scopes"))?,
-        digest: ApiKeyDigest::from_slice(&digest).ok_or(StoreError::Corrupt("api key digest"))?,
-        last4: r.try_get("last4")?,
-        created_at: Timestamp(r.try_get("created_at")?),
-        last_used_at: r.try_get::<Option<i64>, _>("last_used_at")?.map(Timestamp),
-        revoked_at: r.try_get::<Option<i64>, _>("revoked_at")?.map(Timestamp),
-    })
-}
-
 fn channel_row(r: &PgRow) -> Result<ChannelRow, StoreError> {
     Ok(ChannelRow {
         id: parse(r.try_get("id")?, "channel id")?,
@@ -113,23 +141,6 @@ fn channel_row(r: &PgRow) -> Result<ChannelRow, StoreError> {
 
 fn claim_row(r: &PgRow) -> Result<(String, String, i64), StoreError> {
     Ok((r.try_get("notification_id")?, r.try_get("workspace_id")?, r.try_get("round_attempts")?))
-}
-
-async fn insert_api_key(tx: &mut Transaction<'_, Postgres>, row: &ApiKeyRow) -> Result<(), StoreError> {
-    sqlx::query(
-        "INSERT INTO api_keys (id, workspace_id, name, scopes, digest, last4, created_at) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7)",
-    )
-    .bind(row.id.to_string())
-    .bind(row.workspace_id.to_string())
-    .bind(&row.name)
-    .bind(row.scopes.to_storage())
-    .bind(row.digest.0.as_slice())
-    .bind(&row.last4)
-    .bind(row.created_at.0)
-    .execute(&mut **tx)
-    .await?;
-    Ok(())
 }
 
 #[derive(Clone, Copy)]
@@ -184,11 +195,6 @@ async fn insert_wrapped_key(
     Ok(())
 }
 
-const API_KEY_COLUMNS_BY_DIGEST: &str = "SELECT id, workspace_id, name, scopes, digest, last4, created_at, last_used_at, revoked_at \
-     FROM api_keys WHERE digest = $1";
-const API_KEY_COLUMNS_BY_WORKSPACE: &str = "SELECT id, workspace_id, name, scopes, digest, last4, created_at, last_used_at, revoked_at \
-     FROM api_keys WHERE workspace_id = $1 ORDER BY id";
-
 #[async_trait::async_trait]
 impl DataBackend for PostgresBackend {
     async fn ping(&self) -> Result<(), StoreError> {
@@ -196,69 +202,16 @@ impl DataBackend for PostgresBackend {
         Ok(())
     }
 
-    async fn create_workspace(
-        &self,
-        id: WorkspaceId,
-        name: &str,
-        dek: WrappedKeyRow,
-        owner_key: &ApiKeyRow,
-        now: Timestamp,
-    ) -> Result<(), StoreError> {
-        let mut tx = self.pool.begin().await?;
-        sqlx::query("INSERT INTO workspaces (id, name, created_at) VALUES ($1, $2, $3)")
-            .bind(id.to_string())
-            .bind(name)
-            .bind(now.0)
-            .execute(&mut *tx)
-            .await?;
-        insert_wrapped_key(&mut *tx, KeyTable::Data, id, &dek, now).await?;
-        insert_api_key(&mut tx, owner_key).await?;
-        tx.commit().await?;
-        Ok(())
+    async fn bind_region(&self, region: &Region) -> Result<(), StoreError> {
+        self.bind_region_once(region).await
+    }
+
+    async fn insert_data_key(&self, ws: WorkspaceId, key: WrappedKeyRow, now: Timestamp) -> Result<(), StoreError> {
+        insert_wrapped_key(&self.pool, KeyTable::Data, ws, &key, now).await
     }
 
     async fn data_key(&self, ws: WorkspaceId, version: Option<u32>) -> Result<Option<WrappedKeyRow>, StoreError> {
         wrapped_key(&self.pool, KeyTable::Data, ws, version).await
-    }
-
-    async fn insert_api_key(&self, row: &ApiKeyRow) -> Result<(), StoreError> {
-        let mut tx = self.pool.begin().await?;
-        insert_api_key(&mut tx, row).await?;
-        tx.commit().await?;
-        Ok(())
-    }
-
-    async fn api_key_by_digest(&self, digest: &ApiKeyDigest) -> Result<Option<ApiKeyRow>, StoreError> {
-        let row = sqlx::query(API_KEY_COLUMNS_BY_DIGEST).bind(digest.0.as_slice()).fetch_optional(&self.pool).await?;
-        row.as_ref().map(api_key_row).transpose()
-    }
-
-    async fn list_api_keys(&self, ws: WorkspaceId) -> Result<Vec<ApiKeyRow>, StoreError> {
-        let rows = sqlx::query(API_KEY_COLUMNS_BY_WORKSPACE).bind(ws.to_string()).fetch_all(&self.pool).await?;
-        rows.iter().map(api_key_row).collect()
-    }
-
-    async fn revoke_api_key(&self, ws: WorkspaceId, id: ApiKeyId, now: Timestamp) -> Result<bool, StoreError> {
-        let n = sqlx::query(
-            "UPDATE api_keys SET revoked_at = COALESCE(revoked_at, $3) WHERE workspace_id = $1 AND id = $2",
-        )
-        .bind(ws.to_string())
-        .bind(id.to_string())
-        .bind(now.0)
-        .execute(&self.pool)
-        .await?
-        .rows_affected();
-        Ok(n == 1)
-    }
-
-    async fn touch_api_key(&self, ws: WorkspaceId, id: ApiKeyId, now: Timestamp) -> Result<(), StoreError> {
-        sqlx::query("UPDATE api_keys SET last_used_at = $3 WHERE workspace_id = $1 AND id = $2")
-            .bind(ws.to_string())
-            .bind(id.to_string())
-            .bind(now.0)
-            .execute(&self.pool)
-            .await?;
-        Ok(())
     }
 
     async fn insert_channel(&self, ws: WorkspaceId, row: &ChannelRow) -> Result<(), StoreError> {
@@ -610,6 +563,10 @@ async fn complete_attempt(
 impl VaultBackend for PostgresBackend {
     async fn ping(&self) -> Result<(), StoreError> {
         DataBackend::ping(self).await
+    }
+
+    async fn bind_region(&self, region: &Region) -> Result<(), StoreError> {
+        self.bind_region_once(region).await
     }
 
     async fn insert_vault_key(&self, ws: WorkspaceId, key: WrappedKeyRow, now: Timestamp) -> Result<(), StoreError> {

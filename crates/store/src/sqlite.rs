@@ -11,32 +11,51 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 
-use chimatic_crypto::ApiKeyDigest;
-use chimatic_domain::{ApiKeyId, ChannelId, NotificationId, NotificationStatus, Scopes, Timestamp, WorkspaceId};
+use chimatic_domain::{ChannelId, NotificationId, NotificationStatus, Region, Timestamp, WorkspaceId};
 use rusqlite::{Connection, OptionalExtension, Row, Transaction, TransactionBehavior, params};
 
 use crate::StoreError;
 use crate::backend::*;
 use crate::fairness::WorkspaceWalk;
 
-pub const DATA_FILE: &str = "chimatic.db";
+mod control;
+
+pub const CONTROL_FILE: &str = "control.db";
+pub const DATA_FILE: &str = "data.db";
 pub const VAULT_FILE: &str = "vault.db";
 
-const DATA_MIGRATIONS: &[(i64, &str)] = &[(1, include_str!("../migrations/sqlite/data/0001_spine.sql"))];
-const VAULT_MIGRATIONS: &[(i64, &str)] = &[(1, include_str!("../migrations/sqlite/vault/0001_vault.sql"))];
+/// A set of migrations and the table that records which of them a database has.
+pub(crate) struct Schema {
+    pub(crate) ledger: &'static str,
+    pub(crate) migrations: &'static [(i64, &'static str)],
+}
+
+const DATA: Schema = Schema {
+    ledger: "chimatic_migrations",
+    migrations: &[(1, include_str!("../migrations/sqlite/data/0001_spine.sql"))],
+};
+const VAULT: Schema = Schema {
+    ledger: "chimatic_migrations",
+    migrations: &[(1, include_str!("../migrations/sqlite/vault/0001_vault.sql"))],
+};
+const CONTROL: Schema = Schema {
+    ledger: "chimatic_control_migrations",
+    migrations: &[(1, include_str!("../migrations/sqlite/control/0001_control.sql"))],
+};
 
 /// Idle read connections kept per file.
 const MAX_IDLE_READERS: usize = 16;
 
-/// The two database files of the embedded default.
+/// The database files of the embedded default: the control plane's and one region's.
 pub struct SqliteFiles {
+    pub control: PathBuf,
     pub data: PathBuf,
     pub vault: PathBuf,
 }
 
 impl SqliteFiles {
     pub fn in_dir(dir: &Path) -> Self {
-        Self { data: dir.join(DATA_FILE), vault: dir.join(VAULT_FILE) }
+        Self { control: dir.join(CONTROL_FILE), data: dir.join(DATA_FILE), vault: dir.join(VAULT_FILE) }
     }
 }
 
@@ -58,14 +77,23 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 }
 
 impl SqliteBackend {
-    /// Opens (creating if needed) and migrates both files. Refuses a schema newer than this build.
-    pub async fn open(files: &SqliteFiles) -> Result<(Self, Self), StoreError> {
-        let data = Self::open_file(&files.data, DATA_MIGRATIONS)?;
-        let vault = Self::open_file(&files.vault, VAULT_MIGRATIONS)?;
-        Ok((data, vault))
+    /// Opens (creating if needed) and migrates a region's notification store. Refuses a schema
+    /// newer than this build.
+    pub fn open_data(path: &Path) -> Result<Self, StoreError> {
+        Self::open_file(path, &DATA)
     }
 
-    fn open_file(path: &Path, migrations: &[(i64, &str)]) -> Result<Self, StoreError> {
+    /// Opens (creating if needed) and migrates a region's credential vault.
+    pub fn open_vault(path: &Path) -> Result<Self, StoreError> {
+        Self::open_file(path, &VAULT)
+    }
+
+    /// Opens (creating if needed) and migrates the control plane's store.
+    pub fn open_control(path: &Path) -> Result<Self, StoreError> {
+        Self::open_file(path, &CONTROL)
+    }
+
+    fn open_file(path: &Path, schema: &Schema) -> Result<Self, StoreError> {
         // Created owner-only before SQLite opens it; SQLite gives the -wal and -shm files the same mode.
         std::fs::OpenOptions::new()
             .write(true)
@@ -75,7 +103,7 @@ impl SqliteBackend {
             .open(path)
             .map_err(|e| StoreError::Io(e.to_string()))?;
         let mut writer = connect(path)?;
-        migrate(&mut writer, migrations)?;
+        migrate(&mut writer, schema)?;
         Ok(Self {
             inner: Arc::new(Inner {
                 path: path.to_path_buf(),
@@ -119,6 +147,20 @@ impl SqliteBackend {
     }
 }
 
+impl SqliteBackend {
+    async fn bind_region_once(&self, region: &Region) -> Result<(), StoreError> {
+        let region = region.clone();
+        self.write(move |tx| {
+            tx.execute("INSERT INTO store_region (only_row, region) VALUES (1, ?1) ON CONFLICT DO NOTHING", [
+                region.as_str(),
+            ])?;
+            let bound: String = tx.query_row("SELECT region FROM store_region", [], |r| r.get(0))?;
+            if bound == region.as_str() { Ok(()) } else { Err(StoreError::WrongRegion { bound, expected: region }) }
+        })
+        .await
+    }
+}
+
 fn connect(path: &Path) -> Result<Connection, StoreError> {
     let conn = Connection::open(path)?;
     conn.busy_timeout(Duration::from_secs(10))?;
@@ -132,11 +174,13 @@ fn connect(path: &Path) -> Result<Connection, StoreError> {
 
 /// Applies embedded migrations in order, each in its own transaction, and refuses to run
 /// against a database migrated by a newer build.
-fn migrate(conn: &mut Connection, migrations: &[(i64, &str)]) -> Result<(), StoreError> {
-    conn.execute_batch(
-        "CREATE TABLE IF NOT EXISTS chimatic_migrations (version INTEGER PRIMARY KEY, applied_at INTEGER NOT NULL)",
-    )?;
-    let newest: Option<i64> = conn.query_row("SELECT MAX(version) FROM chimatic_migrations", [], |r| r.get(0))?;
+fn migrate(conn: &mut Connection, schema: &Schema) -> Result<(), StoreError> {
+    let ledger = schema.ledger;
+    conn.execute_batch(&format!(
+        "CREATE TABLE IF NOT EXISTS {ledger} (version INTEGER PRIMARY KEY, applied_at INTEGER NOT NULL)"
+    ))?;
+    let newest: Option<i64> = conn.query_row(&format!("SELECT MAX(version) FROM {ledger}"), [], |r| r.get(0))?;
+    let migrations = schema.migrations;
     let known = migrations.last().map(|m| m.0).unwrap_or(0);
     if let Some(v) = newest
         && v > known
@@ -149,10 +193,7 @@ fn migrate(conn: &mut Connection, migrations: &[(i64, &str)]) -> Result<(), Stor
         }
         let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
         tx.execute_batch(sql)?;
-        tx.execute(
-            "INSERT INTO chimatic_migrations (version, applied_at) VALUES (?1, strftime('%s','now'))",
-            [version],
-        )?;
+        tx.execute(&format!("INSERT INTO {ledger} (version, applied_at) VALUES (?1, strftime('%s','now'))"), [version])?;
         tx.commit()?;
     }
     Ok(())
@@ -166,61 +207,12 @@ fn to_key_row((version, kek_id, wrapped): (i64, String, Vec<u8>)) -> Result<Wrap
     Ok(WrappedKeyRow { version: u32_of(version, "key version")?, kek_id, wrapped })
 }
 
-type RawApiKey = (String, String, String, String, Vec<u8>, String, i64, Option<i64>, Option<i64>);
-
-fn raw_api_key(r: &Row<'_>) -> rusqlite::Result<RawApiKey> {
-    Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?, r.get(5)?, r.get(6)?, r.get(7)?, r.get(8)?))
-}
-
-fn to_api_key(raw: RawApiKey) -> Result<ApiKeyRow, StoreError> {
-    let (id, ws, name, scopes, digest, last4, created, used, revoked) = raw;
-    Ok(ApiKeyRow {
-        id: parse(&id, "api key id")?,
-        workspace_id: parse(&ws, "workspace id")?,
-        name,
-        scopes: Scopes::from_storage(&scopes).map_err(|_| StoreError::Corrupt("scopes"))?,
-        digest: ApiKeyDigest::from_slice(&digest).ok_or(StoreError::Corrupt("api key digest"))?,
-        last4,
-        created_at: Timestamp(created),
-        last_used_at: used.map(Timestamp),
-        revoked_at: revoked.map(Timestamp),
-    })
-}
-
-macro_rules! select_api_keys {
-    ($tail:literal) => {
-        concat!(
-            "SELECT id, workspace_id, name, scopes, digest, last4, created_at, last_used_at, revoked_at FROM api_keys ",
-            $tail
-        )
-    };
-}
-const API_KEY_BY_DIGEST: &str = select_api_keys!("WHERE digest = ?1");
-const API_KEYS_OF_WORKSPACE: &str = select_api_keys!("WHERE workspace_id = ?1 ORDER BY id");
-
 fn raw_channel(r: &Row<'_>) -> rusqlite::Result<(String, String, Vec<u8>, i64)> {
     Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?))
 }
 
 fn to_channel((id, kind, url, created): (String, String, Vec<u8>, i64)) -> Result<ChannelRow, StoreError> {
     Ok(ChannelRow { id: parse(&id, "channel id")?, kind, url, created_at: Timestamp(created) })
-}
-
-fn insert_api_key(tx: &Transaction<'_>, row: &ApiKeyRow) -> Result<(), StoreError> {
-    tx.prepare_cached(
-        "INSERT INTO api_keys (id, workspace_id, name, scopes, digest, last4, created_at) \
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
-    )?
-    .execute(params![
-        row.id.to_string(),
-        row.workspace_id.to_string(),
-        row.name,
-        row.scopes.to_storage(),
-        row.digest.0.as_slice(),
-        row.last4,
-        row.created_at.0
-    ])?;
-    Ok(())
 }
 
 fn wrapped_key(
@@ -280,71 +272,16 @@ impl DataBackend for SqliteBackend {
         self.read(|c| Ok(c.query_row("SELECT 1", [], |r| r.get::<_, i64>(0))?)).map(|_| ())
     }
 
-    async fn create_workspace(
-        &self,
-        id: WorkspaceId,
-        name: &str,
-        dek: WrappedKeyRow,
-        owner_key: &ApiKeyRow,
-        now: Timestamp,
-    ) -> Result<(), StoreError> {
-        let (name, owner_key) = (name.to_string(), owner_key.clone());
-        self.write(move |tx| {
-            tx.execute(
-                "INSERT INTO workspaces (id, name, created_at) VALUES (?1, ?2, ?3)",
-                params![id.to_string(), name, now.0],
-            )?;
-            insert_wrapped_key(tx, KeyTable::Data, id, &dek, now)?;
-            insert_api_key(tx, &owner_key)
-        })
-        .await
+    async fn bind_region(&self, region: &Region) -> Result<(), StoreError> {
+        self.bind_region_once(region).await
+    }
+
+    async fn insert_data_key(&self, ws: WorkspaceId, key: WrappedKeyRow, now: Timestamp) -> Result<(), StoreError> {
+        self.write(move |tx| insert_wrapped_key(tx, KeyTable::Data, ws, &key, now)).await
     }
 
     async fn data_key(&self, ws: WorkspaceId, version: Option<u32>) -> Result<Option<WrappedKeyRow>, StoreError> {
         self.read(|c| wrapped_key(c, KeyTable::Data, ws, version))
-    }
-
-    async fn insert_api_key(&self, row: &ApiKeyRow) -> Result<(), StoreError> {
-        let row = row.clone();
-        self.write(move |tx| insert_api_key(tx, &row)).await
-    }
-
-    async fn api_key_by_digest(&self, digest: &ApiKeyDigest) -> Result<Option<ApiKeyRow>, StoreError> {
-        let raw = self.read(|c| {
-            Ok(c.prepare_cached(API_KEY_BY_DIGEST)?.query_row([digest.0.as_slice()], raw_api_key).optional()?)
-        })?;
-        raw.map(to_api_key).transpose()
-    }
-
-    async fn list_api_keys(&self, ws: WorkspaceId) -> Result<Vec<ApiKeyRow>, StoreError> {
-        let raws = self.read(|c| {
-            let mut stmt = c.prepare_cached(API_KEYS_OF_WORKSPACE)?;
-            let rows = stmt.query_map([ws.to_string()], raw_api_key)?.collect::<Result<Vec<_>, _>>()?;
-            Ok(rows)
-        })?;
-        raws.into_iter().map(to_api_key).collect()
-    }
-
-    async fn revoke_api_key(&self, ws: WorkspaceId, id: ApiKeyId, now: Timestamp) -> Result<bool, StoreError> {
-        self.write(move |tx| {
-            let n = tx.execute(
-                "UPDATE api_keys SET revoked_at = COALESCE(revoked_at, ?3) WHERE workspace_id = ?1 AND id = ?2",
-                params![ws.to_string(), id.to_string(), now.0],
-            )?;
-            Ok(n == 1)
-        })
-        .await
-    }
-
-    async fn touch_api_key(&self, ws: WorkspaceId, id: ApiKeyId, now: Timestamp) -> Result<(), StoreError> {
-        self.write(move |tx| {
-            tx.execute(
-                "UPDATE api_keys SET last_used_at = ?3 WHERE workspace_id = ?1 AND id = ?2",
-                params![ws.to_string(), id.to_string(), now.0],
-            )?;
-            Ok(())
-        })
-        .await
     }
 
     async fn insert_channel(&self, ws: WorkspaceId, row: &ChannelRow) -> Result<(), StoreError> {
@@ -672,6 +609,10 @@ impl VaultBackend for SqliteBackend {
         DataBackend::ping(self).await
     }
 
+    async fn bind_region(&self, region: &Region) -> Result<(), StoreError> {
+        self.bind_region_once(region).await
+    }
+
     async fn insert_vault_key(&self, ws: WorkspaceId, key: WrappedKeyRow, now: Timestamp) -> Result<(), StoreError> {
         self.write(move |tx| insert_wrapped_key(tx, KeyTable::Vault, ws, &key, now)).await
     }
@@ -733,7 +674,7 @@ mod tests {
     fn claims_share_capacity_across_workspaces_then_fill_from_the_busiest() {
         let dir = tempfile::tempdir().unwrap();
         let mut conn = connect(&dir.path().join("q.db")).unwrap();
-        migrate(&mut conn, DATA_MIGRATIONS).unwrap();
+        migrate(&mut conn, &DATA).unwrap();
         let tx = conn.transaction().unwrap();
         queue(&tx, "ws_a", 50, 0); // a backlog that is due first
         queue(&tx, "ws_b", 2, 500);
@@ -757,15 +698,15 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("d.db");
         let mut conn = connect(&path).unwrap();
-        migrate(&mut conn, DATA_MIGRATIONS).unwrap();
+        migrate(&mut conn, &DATA).unwrap();
         conn.execute("INSERT INTO chimatic_migrations (version, applied_at) VALUES (99, 0)", []).unwrap();
         drop(conn);
         let mut conn = connect(&path).unwrap();
-        assert!(matches!(migrate(&mut conn, DATA_MIGRATIONS), Err(StoreError::SchemaTooNew { found: 99, known: 1 })));
+        assert!(matches!(migrate(&mut conn, &DATA), Err(StoreError::SchemaTooNew { found: 99, known: 1 })));
         // Re-running known migrations is a no-op.
         let dir2 = tempfile::tempdir().unwrap();
         let mut fresh = connect(&dir2.path().join("e.db")).unwrap();
-        migrate(&mut fresh, DATA_MIGRATIONS).unwrap();
-        migrate(&mut fresh, DATA_MIGRATIONS).unwrap();
+        migrate(&mut fresh, &DATA).unwrap();
+        migrate(&mut fresh, &DATA).unwrap();
     }
 }

@@ -4,24 +4,24 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use chimatic_crypto::{Aad, ApiKeyDigest, Dek, GeneratedApiKey, SigningSecret, aead::ciphertext_dek_version};
-use chimatic_domain::{ApiKeyId, ChannelId, NotificationId, Scopes, Sensitive, Timestamp, WebhookUrl, WorkspaceId};
+use chimatic_crypto::{Aad, Dek, SigningSecret, aead::ciphertext_dek_version};
+use chimatic_domain::{ChannelId, NotificationId, Region, Sensitive, Timestamp, WebhookUrl, WorkspaceId};
 
 use crate::committer::GroupCommit;
 use crate::keyring::KeyDomain;
 use crate::records::{Attempt, AttemptDetail, Channel, Enqueued, Notification};
 use crate::{
-    ApiKeyRow, AttemptRow, ChannelRow, ClaimedJob, CompletedAttempt, DataBackend, InsertOutcome, Keyring,
+    AttemptRow, ChannelRow, ClaimedJob, CompletedAttempt, DataBackend, InsertOutcome, Keyring,
     NewNotificationRow, QueueOutcome, StoreError, VaultBackend,
 };
 
 /// An idempotency key returns the original notification for this long.
 pub const IDEMPOTENCY_WINDOW: Duration = Duration::from_secs(24 * 3600);
-/// `last_used_at` is written at most this often per key, so authentication is not a write.
-const LAST_USED_RESOLUTION: Duration = Duration::from_secs(60);
 const SIGNING_SECRET_KIND: &str = "webhook_signing_secret";
 
+/// One region's store: its notification data and its credential vault.
 pub struct Store {
+    region: Region,
     data: Arc<dyn DataBackend>,
     vault: Arc<dyn VaultBackend>,
     keyring: Keyring,
@@ -37,8 +37,16 @@ pub struct NewNotification {
 }
 
 impl Store {
-    /// Must be called inside a Tokio runtime: it starts the group-commit task.
-    pub fn new(data: Arc<dyn DataBackend>, vault: Arc<dyn VaultBackend>, keyring: Keyring) -> Self {
+    /// Opens `region`'s store over its two backends, refusing databases that belong to another
+    /// region. Must be called inside a Tokio runtime: it starts the group-commit tasks.
+    pub async fn connect(
+        region: Region,
+        data: Arc<dyn DataBackend>,
+        vault: Arc<dyn VaultBackend>,
+        keyring: Keyring,
+    ) -> Result<Self, StoreError> {
+        data.bind_region(&region).await?;
+        vault.bind_region(&region).await?;
         let backend = data.clone();
         let accepted = GroupCommit::start(move |rows: Arc<Vec<_>>| {
             let backend = backend.clone();
@@ -49,7 +57,11 @@ impl Store {
             let backend = backend.clone();
             async move { backend.complete_attempts(&done).await }
         });
-        Self { data, vault, keyring, accepted, attempts }
+        Ok(Self { region, data, vault, keyring, accepted, attempts })
+    }
+
+    pub fn region(&self) -> &Region {
+        &self.region
     }
 
     pub fn kek_id(&self) -> &str {
@@ -103,62 +115,19 @@ impl Store {
         Ok(plain.to_vec())
     }
 
-    // ---- workspaces and API keys --------------------------------------------------------------
+    // ---- workspaces -------------------------------------------------------------------------
 
-    /// Creates a workspace with its DEKs (data and vault) and a one-time owner API key.
-    pub async fn create_workspace(
-        &self,
-        name: &str,
-        now: Timestamp,
-    ) -> Result<(WorkspaceId, ApiKeyRow, Sensitive<String>), StoreError> {
-        let ws = WorkspaceId::generate();
+    /// Creates a workspace's keys in this region: its data DEK and its vault DEK. The control
+    /// plane records the workspace only after this succeeds, so a workspace never exists
+    /// without its keys.
+    pub async fn provision_workspace(&self, ws: WorkspaceId, now: Timestamp) -> Result<(), StoreError> {
         let (vault_row, vault_dek) = self.keyring.new_dek(KeyDomain::Vault, ws, 1).await?;
         self.vault.insert_vault_key(ws, vault_row, now).await?;
         let (data_row, data_dek) = self.keyring.new_dek(KeyDomain::Data, ws, 1).await?;
-        let generated = GeneratedApiKey::generate()?;
-        let owner = new_key_row(ws, "owner", Scopes::admin(), &generated, now);
-        self.data.create_workspace(ws, name, data_row, &owner, now).await?;
+        self.data.insert_data_key(ws, data_row, now).await?;
         self.keyring.remember(KeyDomain::Vault, ws, vault_dek, true);
         self.keyring.remember(KeyDomain::Data, ws, data_dek, true);
-        Ok((ws, owner, generated.key))
-    }
-
-    /// Resolves a presented key to its live row. Unknown, malformed and revoked keys are all `None`.
-    pub async fn authenticate(&self, presented: &str, now: Timestamp) -> Result<Option<ApiKeyRow>, StoreError> {
-        if !chimatic_crypto::api_key::looks_like_api_key(presented) {
-            return Ok(None);
-        }
-        let digest = ApiKeyDigest::of(presented);
-        let Some(row) = self.data.api_key_by_digest(&digest).await? else { return Ok(None) };
-        if !row.digest.matches(&digest) || row.revoked_at.is_some() {
-            return Ok(None);
-        }
-        let stale = row.last_used_at.is_none_or(|t| t.plus(LAST_USED_RESOLUTION) <= now);
-        if stale {
-            self.data.touch_api_key(row.workspace_id, row.id, now).await?;
-        }
-        Ok(Some(row))
-    }
-
-    pub async fn create_api_key(
-        &self,
-        ws: WorkspaceId,
-        name: &str,
-        scopes: Scopes,
-        now: Timestamp,
-    ) -> Result<(ApiKeyRow, Sensitive<String>), StoreError> {
-        let generated = GeneratedApiKey::generate()?;
-        let row = new_key_row(ws, name, scopes, &generated, now);
-        self.data.insert_api_key(&row).await?;
-        Ok((row, generated.key))
-    }
-
-    pub async fn list_api_keys(&self, ws: WorkspaceId) -> Result<Vec<ApiKeyRow>, StoreError> {
-        self.data.list_api_keys(ws).await
-    }
-
-    pub async fn revoke_api_key(&self, ws: WorkspaceId, id: ApiKeyId, now: Timestamp) -> Result<(), StoreError> {
-        if self.data.revoke_api_key(ws, id, now).await? { Ok(()) } else { Err(StoreError::NotFound) }
+        Ok(())
     }
 
     // ---- channels -----------------------------------------------------------------------------
@@ -398,19 +367,5 @@ impl Store {
             .await?;
         let attempt = AttemptRow { id, started_at, succeeded, detail: sealed };
         self.attempts.submit((job.clone(), CompletedAttempt { attempt, outcome, now })).await
-    }
-}
-
-fn new_key_row(ws: WorkspaceId, name: &str, scopes: Scopes, generated: &GeneratedApiKey, now: Timestamp) -> ApiKeyRow {
-    ApiKeyRow {
-        id: ApiKeyId::generate(),
-        workspace_id: ws,
-        name: name.to_string(),
-        scopes,
-        digest: generated.digest,
-        last4: generated.last4.clone(),
-        created_at: now,
-        last_used_at: None,
-        revoked_at: None,
     }
 }

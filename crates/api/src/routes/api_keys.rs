@@ -74,7 +74,7 @@ pub async fn create(
     }
     let scopes = Scopes::new(req.scopes)
         .ok_or_else(|| ApiError::unprocessable("invalid_scopes", "`scopes` must name at least one scope"))?;
-    let (row, key) = state.store.create_api_key(caller.workspace_id, name, scopes, state.clock.now()).await?;
+    let (row, key) = state.control.create_api_key(caller.workspace_id, name, scopes, state.clock.now()).await?;
     tracing::info!(workspace = %caller.workspace_id, api_key = %row.id, by = %caller.key_id, "API key created");
     Ok((StatusCode::CREATED, Json(ApiKeyCreated { view: ApiKeyView::from(&row), key: key.into_inner() })))
 }
@@ -84,7 +84,7 @@ pub async fn create(
     responses((status = 200, body = ApiKeyList), (status = "4XX", body = crate::error::Problem)))]
 pub async fn list(State(state): State<AppState>, caller: Caller) -> Result<Json<ApiKeyList>, ApiError> {
     caller.require(Scope::Admin)?;
-    let rows = state.store.list_api_keys(caller.workspace_id).await?;
+    let rows = state.control.list_api_keys(caller.workspace_id).await?;
     Ok(Json(ApiKeyList { data: rows.iter().map(ApiKeyView::from).collect() }))
 }
 
@@ -99,7 +99,7 @@ pub async fn revoke(
 ) -> Result<StatusCode, ApiError> {
     caller.require(Scope::Admin)?;
     let id: ApiKeyId = parse_id(&id)?;
-    state.store.revoke_api_key(caller.workspace_id, id, state.clock.now()).await?;
+    state.control.revoke_api_key(caller.workspace_id, id, state.clock.now()).await?;
     tracing::info!(workspace = %caller.workspace_id, api_key = %id, by = %caller.key_id, "API key revoked");
     Ok(StatusCode::NO_CONTENT)
 }

@@ -5,7 +5,7 @@ use chimatic_domain::{ChannelId, Scope, WebhookUrl};
 use chimatic_store::records::Channel;
 use serde::{Deserialize, Serialize};
 
-use crate::extract::{ApiJson, Caller, parse_id};
+use crate::extract::{ApiJson, Tenant, parse_id};
 use crate::{ApiError, AppState};
 
 const DEFAULT_PAGE: u32 = 50;
@@ -73,10 +73,10 @@ impl From<&Channel> for ChannelView {
     responses((status = 201, body = ChannelCreated), (status = "4XX", body = crate::error::Problem)))]
 pub async fn create(
     State(state): State<AppState>,
-    caller: Caller,
+    tenant: Tenant,
     ApiJson(req): ApiJson<CreateChannel>,
 ) -> Result<(StatusCode, Json<ChannelCreated>), ApiError> {
-    caller.require(Scope::ChannelsWrite)?;
+    tenant.require(Scope::ChannelsWrite)?;
     let ChannelType::Webhook = req.kind;
     let url = WebhookUrl::parse(&req.url, state.destinations.allow_private)
         .map_err(|e| ApiError::unprocessable("invalid_url", e.to_string()))?;
@@ -85,8 +85,8 @@ pub async fn create(
         .check(url.expose())
         .await
         .map_err(|e| ApiError::unprocessable("forbidden_destination", e.to_string()))?;
-    let (channel, secret) = state.store.create_channel(caller.workspace_id, url, state.clock.now()).await?;
-    tracing::info!(workspace = %caller.workspace_id, channel = %channel.id, "channel created");
+    let (channel, secret) = tenant.store.create_channel(tenant.workspace_id, url, state.clock.now()).await?;
+    tracing::info!(workspace = %tenant.workspace_id, channel = %channel.id, "channel created");
     let body = ChannelCreated { view: ChannelView::from(&channel), signing_secret: secret.to_text().into_inner() };
     Ok((StatusCode::CREATED, Json(body)))
 }
@@ -96,13 +96,12 @@ pub async fn create(
     params(("id" = String, Path, description = "Channel id (`ch_…`)")),
     responses((status = 200, body = ChannelView), (status = "4XX", body = crate::error::Problem)))]
 pub async fn get(
-    State(state): State<AppState>,
-    caller: Caller,
+    tenant: Tenant,
     Path(id): Path<String>,
 ) -> Result<Json<ChannelView>, ApiError> {
-    caller.require(Scope::ChannelsRead)?;
+    tenant.require(Scope::ChannelsRead)?;
     let id: ChannelId = parse_id(&id)?;
-    let channel = state.store.channel(caller.workspace_id, id).await?;
+    let channel = tenant.store.channel(tenant.workspace_id, id).await?;
     Ok(Json(ChannelView::from(&channel)))
 }
 
@@ -110,11 +109,10 @@ pub async fn get(
 #[utoipa::path(get, path = "/v1/channels", tag = "channels", params(ListParams),
     responses((status = 200, body = ChannelList), (status = "4XX", body = crate::error::Problem)))]
 pub async fn list(
-    State(state): State<AppState>,
-    caller: Caller,
+    tenant: Tenant,
     params: Result<Query<ListParams>, axum::extract::rejection::QueryRejection>,
 ) -> Result<Json<ChannelList>, ApiError> {
-    caller.require(Scope::ChannelsRead)?;
+    tenant.require(Scope::ChannelsRead)?;
     let Query(params) = params.map_err(|_| {
         ApiError::bad_request("invalid_query", "query parameters are `after` (a channel id) and `limit` (1 to 200)")
     })?;
@@ -123,7 +121,7 @@ pub async fn list(
     if !(1..=MAX_PAGE).contains(&limit) {
         return Err(ApiError::bad_request("invalid_query", "`limit` must be between 1 and 200"));
     }
-    let channels = state.store.list_channels(caller.workspace_id, after, limit).await?;
+    let channels = tenant.store.list_channels(tenant.workspace_id, after, limit).await?;
     let next_cursor = (channels.len() == limit as usize).then(|| channels.last().map(|c| c.id)).flatten();
     Ok(Json(ChannelList { data: channels.iter().map(ChannelView::from).collect(), next_cursor }))
 }

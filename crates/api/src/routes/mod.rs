@@ -5,6 +5,7 @@ mod api_keys;
 mod channels;
 mod notifications;
 mod ops;
+mod workspace;
 
 use axum::Router;
 use axum::extract::{DefaultBodyLimit, MatchedPath, Request};
@@ -18,7 +19,7 @@ use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use crate::{ApiError, AppState};
+use crate::{ApiError, AppState, Planes};
 
 #[derive(OpenApi)]
 #[openapi(
@@ -45,16 +46,28 @@ impl utoipa::Modify for BearerAuth {
     }
 }
 
-pub fn router(state: AppState) -> Router {
-    let (router, openapi) = OpenApiRouter::with_openapi(ApiDoc::openapi())
-        .routes(routes!(api_keys::create, api_keys::list))
-        .routes(routes!(api_keys::revoke))
-        .routes(routes!(channels::create, channels::list))
-        .routes(routes!(channels::get))
-        .routes(routes!(notifications::create))
-        .routes(routes!(notifications::create_batch))
-        .routes(routes!(notifications::get))
-        .routes(routes!(notifications::replay))
+/// The API of the given planes: a control-plane node serves workspace configuration, API keys
+/// and analytics; a data-plane node serves channels and notifications. The OpenAPI document
+/// lists exactly what the node serves.
+pub fn router(state: AppState, planes: Planes) -> Router {
+    let mut api = OpenApiRouter::with_openapi(ApiDoc::openapi());
+    if planes.control {
+        api = api
+            .routes(routes!(api_keys::create, api_keys::list))
+            .routes(routes!(api_keys::revoke))
+            .routes(routes!(workspace::get))
+            .routes(routes!(workspace::stats));
+    }
+    if planes.data {
+        api = api
+            .routes(routes!(channels::create, channels::list))
+            .routes(routes!(channels::get))
+            .routes(routes!(notifications::create))
+            .routes(routes!(notifications::create_batch))
+            .routes(routes!(notifications::get))
+            .routes(routes!(notifications::replay));
+    }
+    let (router, openapi) = api
         .routes(routes!(ops::healthz))
         .routes(routes!(ops::readyz))
         .routes(routes!(ops::metrics))

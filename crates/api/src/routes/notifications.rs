@@ -2,12 +2,12 @@ use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use chimatic_domain::{ChannelId, NotificationId, NotificationStatus, Scope, Sensitive};
-use chimatic_store::NewNotification;
+use chimatic_store::{DeliveryEvent, NewNotification};
 use chimatic_store::records::Enqueued;
 use serde::{Deserialize, Serialize};
 
 use crate::error::ItemError;
-use crate::extract::{ApiJson, Caller, parse_id};
+use crate::extract::{ApiJson, Tenant, parse_id};
 use crate::mask::mask_json;
 use crate::{ApiError, AppState};
 
@@ -69,22 +69,23 @@ pub struct NotificationView {
         (status = "4XX", body = crate::error::Problem)))]
 pub async fn create(
     State(state): State<AppState>,
-    caller: Caller,
+    tenant: Tenant,
     ApiJson(req): ApiJson<CreateNotification>,
 ) -> Result<(StatusCode, HeaderMap, Json<NotificationAccepted>), ApiError> {
-    caller.require(Scope::NotificationsWrite)?;
+    tenant.require(Scope::NotificationsWrite)?;
     let item = prepare(req, &state)?;
-    let outcome = state.store.enqueue(caller.workspace_id, item, state.clock.now()).await?;
+    let outcome = tenant.store.enqueue(tenant.workspace_id, item, state.clock.now()).await?;
     let mut headers = HeaderMap::new();
     let status = match outcome {
         Enqueued::Created(_) => {
             metrics::counter!("chimatic_notifications_accepted_total").increment(1);
-            state.delivery_waker.notify_one();
+            state.stats.record(tenant.workspace_id, state.clock.now(), DeliveryEvent::Accepted, 1);
+            tenant.delivery_waker.notify_one();
             NotificationStatus::Queued
         }
         Enqueued::Existing(id) => {
             headers.insert("idempotent-replayed", HeaderValue::from_static("true"));
-            state.store.notification(caller.workspace_id, id).await?.status
+            tenant.store.notification(tenant.workspace_id, id).await?.status
         }
     };
     Ok((StatusCode::ACCEPTED, headers, Json(NotificationAccepted { id: outcome.id(), status })))
@@ -144,23 +145,23 @@ pub struct BatchAccepted {
     responses((status = 202, body = BatchAccepted), (status = "4XX", body = crate::error::Problem)))]
 pub async fn create_batch(
     State(state): State<AppState>,
-    caller: Caller,
+    tenant: Tenant,
     ApiJson(req): ApiJson<CreateNotificationBatch>,
 ) -> Result<(StatusCode, Json<BatchAccepted>), ApiError> {
-    caller.require(Scope::NotificationsWrite)?;
+    tenant.require(Scope::NotificationsWrite)?;
     if req.items.is_empty() || req.items.len() > MAX_BATCH {
         return Err(ApiError::unprocessable(
             "invalid_batch",
             format!("`items` must hold 1 to {MAX_BATCH} notifications"),
         ));
     }
-    let ws = caller.workspace_id;
+    let ws = tenant.workspace_id;
     let mut known: Vec<ChannelId> = Vec::new();
     let mut errors = Vec::new();
     let mut items = Vec::with_capacity(req.items.len());
     for (index, item) in req.items.into_iter().enumerate() {
         if !known.contains(&item.channel_id) {
-            if state.store.channel_exists(ws, item.channel_id).await? {
+            if tenant.store.channel_exists(ws, item.channel_id).await? {
                 known.push(item.channel_id);
             } else {
                 errors.push(ItemError { index, code: "not_found", detail: "no such channel in this workspace".into() });
@@ -179,17 +180,18 @@ pub async fn create_batch(
         )
         .with_item_errors(errors));
     }
-    let outcomes = state.store.enqueue_batch(ws, items, state.clock.now()).await?;
+    let outcomes = tenant.store.enqueue_batch(ws, items, state.clock.now()).await?;
     let created = outcomes.iter().filter(|o| matches!(o, Enqueued::Created(_))).count();
     metrics::counter!("chimatic_notifications_accepted_total").increment(created as u64);
     if created > 0 {
-        state.delivery_waker.notify_one();
+        state.stats.record(ws, state.clock.now(), DeliveryEvent::Accepted, created as u64);
+        tenant.delivery_waker.notify_one();
     }
     let mut data = Vec::with_capacity(outcomes.len());
     for o in outcomes {
         let (status, replayed) = match o {
             Enqueued::Created(_) => (NotificationStatus::Queued, false),
-            Enqueued::Existing(id) => (state.store.notification(ws, id).await?.status, true),
+            Enqueued::Existing(id) => (tenant.store.notification(ws, id).await?.status, true),
         };
         data.push(BatchItemAccepted { id: o.id(), status, idempotent_replayed: replayed });
     }
@@ -201,14 +203,13 @@ pub async fn create_batch(
     params(("id" = String, Path, description = "Notification id (`msg_…`)")),
     responses((status = 200, body = NotificationView), (status = "4XX", body = crate::error::Problem)))]
 pub async fn get(
-    State(state): State<AppState>,
-    caller: Caller,
+    tenant: Tenant,
     Path(id): Path<String>,
 ) -> Result<Json<NotificationView>, ApiError> {
-    caller.require(Scope::NotificationsRead)?;
+    tenant.require(Scope::NotificationsRead)?;
     let id: NotificationId = parse_id(&id)?;
-    let n = state.store.notification(caller.workspace_id, id).await?;
-    let attempts = state.store.attempts(caller.workspace_id, id).await?;
+    let n = tenant.store.notification(tenant.workspace_id, id).await?;
+    let attempts = tenant.store.attempts(tenant.workspace_id, id).await?;
     let payload: serde_json::Value = serde_json::from_slice(n.payload.expose()).map_err(ApiError::internal)?;
     Ok(Json(NotificationView {
         id: n.id,
@@ -241,12 +242,12 @@ pub async fn get(
               (status = "4XX", body = crate::error::Problem)))]
 pub async fn replay(
     State(state): State<AppState>,
-    caller: Caller,
+    tenant: Tenant,
     Path(id): Path<String>,
 ) -> Result<(StatusCode, Json<NotificationAccepted>), ApiError> {
-    caller.require(Scope::NotificationsWrite)?;
+    tenant.require(Scope::NotificationsWrite)?;
     let id: NotificationId = parse_id(&id)?;
-    state.store.replay(caller.workspace_id, id, state.clock.now()).await?;
-    state.delivery_waker.notify_one();
+    tenant.store.replay(tenant.workspace_id, id, state.clock.now()).await?;
+    tenant.delivery_waker.notify_one();
     Ok((StatusCode::ACCEPTED, Json(NotificationAccepted { id, status: NotificationStatus::Queued })))
 }

@@ -19,14 +19,18 @@ pub async fn healthz() -> Json<Health> {
     Json(Health { status: "ok" })
 }
 
-/// Readiness: both stores answer.
+/// Readiness: the control store and every region store this node serves answer.
 #[utoipa::path(get, path = "/readyz", tag = "operations", security(()),
     responses((status = 200, body = Health), (status = 503, body = crate::error::Problem)))]
 pub async fn readyz(State(state): State<AppState>) -> Result<Json<Health>, ApiError> {
-    state.store.ping().await.map_err(|e| {
+    let not_ready = |e: chimatic_store::StoreError| {
         tracing::warn!(error = %e, "readiness check failed");
-        ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "not_ready", "the store is not reachable")
-    })?;
+        ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "not_ready", "a store is not reachable")
+    };
+    state.control.ping().await.map_err(not_ready)?;
+    for plane in state.regions.values() {
+        plane.store.ping().await.map_err(not_ready)?;
+    }
     Ok(Json(Health { status: "ready" }))
 }
 

@@ -480,7 +480,7 @@ async fn a_canary_never_reaches_logs_files_or_error_responses() {
             files.iter().map(|(p, _)| p.file_name().unwrap().to_string_lossy().into_owned()).collect();
         if *backend() == Backend::Sqlite {
             assert!(
-                names.iter().any(|n| n == "chimatic.db") && names.iter().any(|n| n == "vault.db"),
+                ["control.db", "data.db", "vault.db"].iter().all(|f| names.iter().any(|n| n == f)),
                 "{when}: {names:?}"
             );
         } else {
@@ -747,6 +747,9 @@ async fn the_openapi_document_lists_exactly_the_served_routes() {
         ("POST", "/v1/notifications/{id}/replay"),
         // Added with batch submission (crates/api/src/routes/notifications.rs, `create_batch`).
         ("POST", "/v1/notifications/batch"),
+        // Control plane (crates/api/src/routes/workspace.rs).
+        ("GET", "/v1/workspace"),
+        ("GET", "/v1/stats"),
         ("GET", "/healthz"),
         ("GET", "/readyz"),
         ("GET", "/metrics"),

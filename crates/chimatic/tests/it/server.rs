@@ -28,7 +28,7 @@ async fn the_data_directory_is_owner_only_and_holds_a_generated_0600_development
         names.push(entry.file_name().into_string().unwrap());
     }
     let expected: &[&str] = match backend() {
-        Backend::Sqlite => &["kek.key", "chimatic.db", "vault.db"],
+        Backend::Sqlite => &["kek.key", "control.db", "data.db", "vault.db"],
         Backend::Postgres { .. } => &["kek.key"],
     };
     for expected in expected {

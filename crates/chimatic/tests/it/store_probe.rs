@@ -74,6 +74,8 @@ pub fn drop_store(dir: &Path) {
 
 #[derive(Clone, Copy, Debug)]
 pub enum Db {
+    /// The control plane's store (by default `control.db`, or the primary PostgreSQL data database).
+    Control,
     Data,
     Vault,
 }
@@ -90,7 +92,8 @@ impl StoreProbe {
 
     fn sqlite(&self, db: Db) -> rusqlite::Connection {
         let file = match db {
-            Db::Data => "chimatic.db",
+            Db::Control => "control.db",
+            Db::Data => "data.db",
             Db::Vault => "vault.db",
         };
         let c = rusqlite::Connection::open_with_flags(self.dir.join(file), rusqlite::OpenFlags::SQLITE_OPEN_READ_WRITE)
@@ -102,7 +105,7 @@ impl StoreProbe {
     fn pg_db(&self, db: Db) -> String {
         let (data, vault) = database_names(&self.dir);
         match db {
-            Db::Data => data,
+            Db::Control | Db::Data => data,
             Db::Vault => vault,
         }
     }

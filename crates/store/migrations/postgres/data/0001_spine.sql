@@ -1,13 +1,7 @@
 -- The notification store on PostgreSQL: the same tables as the SQLite schema (see
 -- migrations/sqlite/data/0001_spine.sql for what each holds), with PostgreSQL types.
-CREATE TABLE workspaces (
-    id          TEXT PRIMARY KEY,
-    name        TEXT NOT NULL,
-    created_at  BIGINT NOT NULL
-);
-
 CREATE TABLE data_keys (
-    workspace_id TEXT NOT NULL REFERENCES workspaces(id),
+    workspace_id TEXT NOT NULL,
     version      BIGINT NOT NULL,
     kek_id       TEXT NOT NULL,
     wrapped      BYTEA NOT NULL,
@@ -15,22 +9,9 @@ CREATE TABLE data_keys (
     PRIMARY KEY (workspace_id, version)
 );
 
-CREATE TABLE api_keys (
-    id           TEXT PRIMARY KEY,
-    workspace_id TEXT NOT NULL REFERENCES workspaces(id),
-    name         TEXT NOT NULL,
-    scopes       TEXT NOT NULL,
-    digest       BYTEA NOT NULL UNIQUE,
-    last4        TEXT NOT NULL,
-    created_at   BIGINT NOT NULL,
-    last_used_at BIGINT,
-    revoked_at   BIGINT
-);
-CREATE INDEX api_keys_by_workspace ON api_keys (workspace_id, id);
-
 CREATE TABLE channels (
     id           TEXT PRIMARY KEY,
-    workspace_id TEXT NOT NULL REFERENCES workspaces(id),
+    workspace_id TEXT NOT NULL,
     kind         TEXT NOT NULL,
     url          BYTEA NOT NULL,
     created_at   BIGINT NOT NULL
@@ -39,7 +20,7 @@ CREATE INDEX channels_by_workspace ON channels (workspace_id, id);
 
 CREATE TABLE notifications (
     id            TEXT PRIMARY KEY,
-    workspace_id  TEXT NOT NULL REFERENCES workspaces(id),
+    workspace_id  TEXT NOT NULL,
     channel_id    TEXT NOT NULL REFERENCES channels(id),
     payload       BYTEA NOT NULL,
     status        TEXT NOT NULL,
@@ -75,3 +56,10 @@ CREATE TABLE attempts (
     detail          BYTEA NOT NULL
 );
 CREATE INDEX attempts_by_notification ON attempts (workspace_id, notification_id, started_at);
+
+-- The region this database serves, recorded on first start, so that pointing one region's URL at
+-- another region's database is refused instead of mixing their data.
+CREATE TABLE store_region (
+    only_row INTEGER PRIMARY KEY CHECK (only_row = 1),
+    region   TEXT NOT NULL
+);

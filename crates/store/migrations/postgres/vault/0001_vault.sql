@@ -16,3 +16,9 @@ CREATE TABLE secrets (
     created_at   BIGINT NOT NULL,
     PRIMARY KEY (workspace_id, owner_id, kind)
 );
+
+-- See the data schema: the region this vault serves.
+CREATE TABLE store_region (
+    only_row INTEGER PRIMARY KEY CHECK (only_row = 1),
+    region   TEXT NOT NULL
+);

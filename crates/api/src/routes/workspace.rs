@@ -1,0 +1,109 @@
+use axum::Json;
+use axum::extract::{Query, State};
+use chimatic_domain::{Region, Scope, WorkspaceId};
+use chimatic_store::{StatsRow, day_of, start_of_day};
+use serde::{Deserialize, Serialize};
+
+use crate::extract::Caller;
+use crate::{ApiError, AppState};
+
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct WorkspaceView {
+    pub id: WorkspaceId,
+    pub name: String,
+    /// Where the workspace's notification data, addresses and credentials are stored; set at
+    /// creation (`chimatic workspace create --region`).
+    pub region: Region,
+    pub created_at: String,
+}
+
+/// The caller's workspace (any valid API key).
+#[utoipa::path(get, path = "/v1/workspace", tag = "workspace",
+    responses((status = 200, body = WorkspaceView), (status = "4XX", body = crate::error::Problem)))]
+pub async fn get(State(state): State<AppState>, caller: Caller) -> Result<Json<WorkspaceView>, ApiError> {
+    let w = state.control.workspace(caller.workspace_id).await?;
+    Ok(Json(WorkspaceView { id: w.id, name: w.name, region: w.region, created_at: w.created_at.to_rfc3339() }))
+}
+
+pub const MAX_STATS_DAYS: u32 = 90;
+
+#[derive(Deserialize, utoipa::IntoParams)]
+#[serde(deny_unknown_fields)]
+pub struct StatsQuery {
+    /// How many UTC days back, today included (1 to 90, default 7).
+    pub days: Option<u32>,
+}
+
+#[derive(Serialize, utoipa::ToSchema, Default)]
+pub struct DayStats {
+    /// The UTC day, `YYYY-MM-DD`.
+    pub day: String,
+    /// Notifications accepted by the API.
+    pub accepted: u64,
+    /// Delivery attempts made.
+    pub attempts: u64,
+    /// Notifications delivered.
+    pub delivered: u64,
+    /// Notifications that exhausted their retries.
+    pub failed: u64,
+}
+
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct DeliveryStatsView {
+    /// One entry per day of the range, oldest first (days without traffic are zero).
+    pub days: Vec<DayStats>,
+    pub totals: DayTotals,
+}
+
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct DayTotals {
+    pub accepted: u64,
+    pub attempts: u64,
+    pub delivered: u64,
+    pub failed: u64,
+    /// Share of attempts that delivered, or null without attempts.
+    pub attempt_success_rate: Option<f64>,
+}
+
+/// Delivery analytics of the caller's workspace (scope `notifications:read`): counts per UTC
+/// day. Gathered by data-plane nodes and added here every few seconds.
+#[utoipa::path(get, path = "/v1/stats", tag = "workspace", params(StatsQuery),
+    responses((status = 200, body = DeliveryStatsView), (status = "4XX", body = crate::error::Problem)))]
+pub async fn stats(
+    State(state): State<AppState>,
+    caller: Caller,
+    query: Result<Query<StatsQuery>, axum::extract::rejection::QueryRejection>,
+) -> Result<Json<DeliveryStatsView>, ApiError> {
+    caller.require(Scope::NotificationsRead)?;
+    let bad = || ApiError::bad_request("invalid_query", format!("the query parameter is `days` (1 to {MAX_STATS_DAYS})"));
+    let Query(q) = query.map_err(|_| bad())?;
+    let days = q.days.unwrap_or(7);
+    if !(1..=MAX_STATS_DAYS).contains(&days) {
+        return Err(bad());
+    }
+    let today = day_of(state.clock.now());
+    let first = today - i64::from(days) + 1;
+    let stored = state.control.stats(caller.workspace_id, first, today).await?;
+    let view_of = |day: i64, s: Option<&StatsRow>| {
+        let s = s.copied().unwrap_or_default();
+        let date = start_of_day(day).to_rfc3339();
+        DayStats {
+            day: date.get(..10).unwrap_or_default().to_string(),
+            accepted: s.accepted,
+            attempts: s.attempts,
+            delivered: s.delivered,
+            failed: s.failed,
+        }
+    };
+    let days: Vec<DayStats> = (first..=today).map(|d| view_of(d, stored.iter().find(|s| s.day == d))).collect();
+    let sum = |f: fn(&DayStats) -> u64| days.iter().map(f).sum::<u64>();
+    let (attempts, delivered) = (sum(|d| d.attempts), sum(|d| d.delivered));
+    let totals = DayTotals {
+        accepted: sum(|d| d.accepted),
+        attempts,
+        delivered,
+        failed: sum(|d| d.failed),
+        attempt_success_rate: (attempts > 0).then(|| delivered as f64 / attempts as f64),
+    };
+    Ok(Json(DeliveryStatsView { days, totals }))
+}

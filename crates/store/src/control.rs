@@ -1,0 +1,118 @@
+//! [`ControlStore`]: the control plane's interface — workspaces (and so their regions), API key
+//! metadata and delivery analytics. It never holds notification content, addresses or
+//! credentials; those are in the workspace's region [`Store`].
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use chimatic_crypto::{ApiKeyDigest, GeneratedApiKey};
+use chimatic_domain::{ApiKeyId, Region, Scopes, Sensitive, Timestamp, WorkspaceId};
+
+use crate::{ApiKeyRow, ControlBackend, StatsRow, Store, StoreError, WorkspaceRow};
+
+/// `last_used_at` is written at most this often per key, so authentication is not a write.
+const LAST_USED_RESOLUTION: Duration = Duration::from_secs(60);
+
+pub struct ControlStore {
+    backend: Arc<dyn ControlBackend>,
+}
+
+/// A caller's valid key and where its workspace's data lives.
+pub struct Authenticated {
+    pub key: ApiKeyRow,
+    pub region: Region,
+}
+
+impl ControlStore {
+    pub fn new(backend: Arc<dyn ControlBackend>) -> Self {
+        Self { backend }
+    }
+
+    pub async fn ping(&self) -> Result<(), StoreError> {
+        self.backend.ping().await
+    }
+
+    /// Creates a workspace in `region` (whose store is `region_store`) with a one-time owner
+    /// API key. The keys are made in the region first; the workspace exists once it is recorded here.
+    pub async fn create_workspace(
+        &self,
+        name: &str,
+        region_store: &Store,
+        now: Timestamp,
+    ) -> Result<(WorkspaceRow, ApiKeyRow, Sensitive<String>), StoreError> {
+        let id = WorkspaceId::generate();
+        region_store.provision_workspace(id, now).await?;
+        let generated = GeneratedApiKey::generate()?;
+        let owner = new_key_row(id, "owner", Scopes::admin(), &generated, now);
+        let row = WorkspaceRow { id, name: name.to_string(), region: region_store.region().clone(), created_at: now };
+        self.backend.create_workspace(&row, &owner).await?;
+        Ok((row, owner, generated.key))
+    }
+
+    pub async fn workspace(&self, id: WorkspaceId) -> Result<WorkspaceRow, StoreError> {
+        self.backend.workspace(id).await?.ok_or(StoreError::NotFound)
+    }
+
+    /// Resolves a presented key to its live row. Unknown, malformed and revoked keys are all `None`.
+    pub async fn authenticate(&self, presented: &str, now: Timestamp) -> Result<Option<Authenticated>, StoreError> {
+        if !chimatic_crypto::api_key::looks_like_api_key(presented) {
+            return Ok(None);
+        }
+        let digest = ApiKeyDigest::of(presented);
+        let Some((key, region)) = self.backend.api_key_by_digest(&digest).await? else { return Ok(None) };
+        if !key.digest.matches(&digest) || key.revoked_at.is_some() {
+            return Ok(None);
+        }
+        let stale = key.last_used_at.is_none_or(|t| t.plus(LAST_USED_RESOLUTION) <= now);
+        if stale {
+            self.backend.touch_api_key(key.workspace_id, key.id, now).await?;
+        }
+        Ok(Some(Authenticated { key, region }))
+    }
+
+    pub async fn create_api_key(
+        &self,
+        ws: WorkspaceId,
+        name: &str,
+        scopes: Scopes,
+        now: Timestamp,
+    ) -> Result<(ApiKeyRow, Sensitive<String>), StoreError> {
+        let generated = GeneratedApiKey::generate()?;
+        let row = new_key_row(ws, name, scopes, &generated, now);
+        self.backend.insert_api_key(&row).await?;
+        Ok((row, generated.key))
+    }
+
+    pub async fn list_api_keys(&self, ws: WorkspaceId) -> Result<Vec<ApiKeyRow>, StoreError> {
+        self.backend.list_api_keys(ws).await
+    }
+
+    pub async fn revoke_api_key(&self, ws: WorkspaceId, id: ApiKeyId, now: Timestamp) -> Result<(), StoreError> {
+        if self.backend.revoke_api_key(ws, id, now).await? { Ok(()) } else { Err(StoreError::NotFound) }
+    }
+
+    pub async fn add_stats(&self, rows: &[(WorkspaceId, StatsRow)]) -> Result<(), StoreError> {
+        if rows.is_empty() {
+            return Ok(());
+        }
+        self.backend.add_stats(rows).await
+    }
+
+    pub async fn stats(&self, ws: WorkspaceId, from_day: i64, to_day: i64) -> Result<Vec<StatsRow>, StoreError> {
+        self.backend.stats(ws, from_day, to_day).await
+    }
+}
+
+fn new_key_row(ws: WorkspaceId, name: &str, scopes: Scopes, generated: &GeneratedApiKey, now: Timestamp) -> ApiKeyRow {
+    ApiKeyRow {
+        id: ApiKeyId::generate(),
+        workspace_id: ws,
+        name: name.to_string(),
+        scopes,
+        digest: generated.digest,
+        last4: generated.last4.clone(),
+        created_at: now,
+        last_used_at: None,
+        revoked_at: None,
+    }
+}

@@ -1,0 +1,186 @@
+//! The control plane's tables on PostgreSQL: workspaces, API key metadata, delivery analytics.
+
+use chimatic_crypto::ApiKeyDigest;
+use chimatic_domain::{ApiKeyId, Region, Scopes, Timestamp, WorkspaceId};
+use sqlx::postgres::PgRow;
+use sqlx::{Postgres, Row, Transaction};
+
+use super::PostgresBackend;
+use crate::StoreError;
+use crate::backend::*;
+
+fn api_key_row(r: &PgRow) -> Result<ApiKeyRow, StoreError> {
+    let digest: Vec<u8> = r.try_get("digest")?;
+    Ok(ApiKeyRow {
+        id: parse(r.try_get("id")?, "api key id")?,
+        workspace_id: parse(r.try_get("workspace_id")?, "workspace id")?,
+        name: r.try_get("name")?,
+        scopes: Scopes::from_storage(r.try_get("scopes")?).map_err(|_| StoreError::Corrupt("scopes"))?,
+        digest: ApiKeyDigest::from_slice(&digest).ok_or(StoreError::Corrupt("api key digest"))?,
+        last4: r.try_get("last4")?,
+        created_at: Timestamp(r.try_get("created_at")?),
+        last_used_at: r.try_get::<Option<i64>, _>("last_used_at")?.map(Timestamp),
+        revoked_at: r.try_get::<Option<i64>, _>("revoked_at")?.map(Timestamp),
+    })
+}
+
+async fn insert_api_key(tx: &mut Transaction<'_, Postgres>, row: &ApiKeyRow) -> Result<(), StoreError> {
+    sqlx::query(
+        "INSERT INTO api_keys (id, workspace_id, name, scopes, digest, last4, created_at) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7)",
+    )
+    .bind(row.id.to_string())
+    .bind(row.workspace_id.to_string())
+    .bind(&row.name)
+    .bind(row.scopes.to_storage())
+    .bind(row.digest.0.as_slice())
+    .bind(&row.last4)
+    .bind(row.created_at.0)
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
+}
+
+fn count(r: &PgRow, column: &str) -> Result<u64, StoreError> {
+    u64::try_from(r.try_get::<i64, _>(column)?).map_err(|_| StoreError::Corrupt("delivery count"))
+}
+
+fn stored_count(v: u64) -> i64 {
+    i64::try_from(v).unwrap_or(i64::MAX)
+}
+
+#[async_trait::async_trait]
+impl ControlBackend for PostgresBackend {
+    async fn ping(&self) -> Result<(), StoreError> {
+        DataBackend::ping(self).await
+    }
+
+    async fn create_workspace(&self, row: &WorkspaceRow, owner_key: &ApiKeyRow) -> Result<(), StoreError> {
+        let mut tx = self.pool.begin().await?;
+        sqlx::query("INSERT INTO workspaces (id, name, region, created_at) VALUES ($1, $2, $3, $4)")
+            .bind(row.id.to_string())
+            .bind(&row.name)
+            .bind(row.region.as_str())
+            .bind(row.created_at.0)
+            .execute(&mut *tx)
+            .await?;
+        insert_api_key(&mut tx, owner_key).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn workspace(&self, id: WorkspaceId) -> Result<Option<WorkspaceRow>, StoreError> {
+        let row = sqlx::query("SELECT name, region, created_at FROM workspaces WHERE id = $1")
+            .bind(id.to_string())
+            .fetch_optional(&self.pool)
+            .await?;
+        row.map(|r| {
+            Ok(WorkspaceRow {
+                id,
+                name: r.try_get("name")?,
+                region: parse(r.try_get("region")?, "region")?,
+                created_at: Timestamp(r.try_get("created_at")?),
+            })
+        })
+        .transpose()
+    }
+
+    async fn insert_api_key(&self, row: &ApiKeyRow) -> Result<(), StoreError> {
+        let mut tx = self.pool.begin().await?;
+        insert_api_key(&mut tx, row).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn api_key_by_digest(&self, digest: &ApiKeyDigest) -> Result<Option<(ApiKeyRow, Region)>, StoreError> {
+        let row = sqlx::query(
+            "SELECT k.id, k.workspace_id, k.name, k.scopes, k.digest, k.last4, k.created_at, k.last_used_at, \
+                    k.revoked_at, w.region \
+             FROM api_keys k JOIN workspaces w ON w.id = k.workspace_id WHERE k.digest = $1",
+        )
+        .bind(digest.0.as_slice())
+        .fetch_optional(&self.pool)
+        .await?;
+        row.map(|r| Ok((api_key_row(&r)?, parse(r.try_get("region")?, "region")?))).transpose()
+    }
+
+    async fn list_api_keys(&self, ws: WorkspaceId) -> Result<Vec<ApiKeyRow>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT id, workspace_id, name, scopes, digest, last4, created_at, last_used_at, revoked_at \
+             FROM api_keys WHERE workspace_id = $1 ORDER BY id",
+        )
+        .bind(ws.to_string())
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(api_key_row).collect()
+    }
+
+    async fn revoke_api_key(&self, ws: WorkspaceId, id: ApiKeyId, now: Timestamp) -> Result<bool, StoreError> {
+        let n = sqlx::query(
+            "UPDATE api_keys SET revoked_at = COALESCE(revoked_at, $3) WHERE workspace_id = $1 AND id = $2",
+        )
+        .bind(ws.to_string())
+        .bind(id.to_string())
+        .bind(now.0)
+        .execute(&self.pool)
+        .await?
+        .rows_affected();
+        Ok(n == 1)
+    }
+
+    async fn touch_api_key(&self, ws: WorkspaceId, id: ApiKeyId, now: Timestamp) -> Result<(), StoreError> {
+        sqlx::query("UPDATE api_keys SET last_used_at = $3 WHERE workspace_id = $1 AND id = $2")
+            .bind(ws.to_string())
+            .bind(id.to_string())
+            .bind(now.0)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    async fn add_stats(&self, rows: &[(WorkspaceId, StatsRow)]) -> Result<(), StoreError> {
+        let mut tx = self.pool.begin().await?;
+        for (ws, s) in rows {
+            sqlx::query(
+                "INSERT INTO delivery_stats AS d (workspace_id, day, accepted, attempts, delivered, failed) \
+                 VALUES ($1, $2, $3, $4, $5, $6) \
+                 ON CONFLICT (workspace_id, day) DO UPDATE SET \
+                   accepted = d.accepted + excluded.accepted, attempts = d.attempts + excluded.attempts, \
+                   delivered = d.delivered + excluded.delivered, failed = d.failed + excluded.failed",
+            )
+            .bind(ws.to_string())
+            .bind(s.day)
+            .bind(stored_count(s.accepted))
+            .bind(stored_count(s.attempts))
+            .bind(stored_count(s.delivered))
+            .bind(stored_count(s.failed))
+            .execute(&mut *tx)
+            .await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn stats(&self, ws: WorkspaceId, from_day: i64, to_day: i64) -> Result<Vec<StatsRow>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT day, accepted, attempts, delivered, failed FROM delivery_stats \
+             WHERE workspace_id = $1 AND day BETWEEN $2 AND $3 ORDER BY day",
+        )
+        .bind(ws.to_string())
+        .bind(from_day)
+        .bind(to_day)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|r| {
+                Ok(StatsRow {
+                    day: r.try_get("day")?,
+                    accepted: count(r, "accepted")?,
+                    attempts: count(r, "attempts")?,
+                    delivered: count(r, "delivered")?,
+                    failed: count(r, "failed")?,
+                })
+            })
+            .collect()
+    }
+}

@@ -1,0 +1,188 @@
+//! The control plane's tables on SQLite: workspaces, API key metadata, delivery analytics.
+
+use chimatic_crypto::ApiKeyDigest;
+use chimatic_domain::{ApiKeyId, Region, Scopes, Timestamp, WorkspaceId};
+use rusqlite::{OptionalExtension, Row, Transaction, params};
+
+use super::SqliteBackend;
+use crate::StoreError;
+use crate::backend::*;
+
+type RawApiKey = (String, String, String, String, Vec<u8>, String, i64, Option<i64>, Option<i64>);
+
+fn raw_api_key(r: &Row<'_>) -> rusqlite::Result<RawApiKey> {
+    Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?, r.get(5)?, r.get(6)?, r.get(7)?, r.get(8)?))
+}
+
+fn to_api_key(raw: RawApiKey) -> Result<ApiKeyRow, StoreError> {
+    let (id, ws, name, scopes, digest, last4, created, used, revoked) = raw;
+    Ok(ApiKeyRow {
+        id: parse(&id, "api key id")?,
+        workspace_id: parse(&ws, "workspace id")?,
+        name,
+        scopes: Scopes::from_storage(&scopes).map_err(|_| StoreError::Corrupt("scopes"))?,
+        digest: ApiKeyDigest::from_slice(&digest).ok_or(StoreError::Corrupt("api key digest"))?,
+        last4,
+        created_at: Timestamp(created),
+        last_used_at: used.map(Timestamp),
+        revoked_at: revoked.map(Timestamp),
+    })
+}
+
+const API_KEY_COLUMNS: &str =
+    "k.id, k.workspace_id, k.name, k.scopes, k.digest, k.last4, k.created_at, k.last_used_at, k.revoked_at";
+
+fn insert_api_key(tx: &Transaction<'_>, row: &ApiKeyRow) -> Result<(), StoreError> {
+    tx.prepare_cached(
+        "INSERT INTO api_keys (id, workspace_id, name, scopes, digest, last4, created_at) \
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+    )?
+    .execute(params![
+        row.id.to_string(),
+        row.workspace_id.to_string(),
+        row.name,
+        row.scopes.to_storage(),
+        row.digest.0.as_slice(),
+        row.last4,
+        row.created_at.0
+    ])?;
+    Ok(())
+}
+
+fn count(v: i64) -> Result<u64, StoreError> {
+    u64::try_from(v).map_err(|_| StoreError::Corrupt("delivery count"))
+}
+
+fn stored_count(v: u64) -> i64 {
+    i64::try_from(v).unwrap_or(i64::MAX)
+}
+
+#[async_trait::async_trait]
+impl ControlBackend for SqliteBackend {
+    async fn ping(&self) -> Result<(), StoreError> {
+        DataBackend::ping(self).await
+    }
+
+    async fn create_workspace(&self, row: &WorkspaceRow, owner_key: &ApiKeyRow) -> Result<(), StoreError> {
+        let (row, owner_key) = (row.clone(), owner_key.clone());
+        self.write(move |tx| {
+            tx.execute(
+                "INSERT INTO workspaces (id, name, region, created_at) VALUES (?1, ?2, ?3, ?4)",
+                params![row.id.to_string(), row.name, row.region.as_str(), row.created_at.0],
+            )?;
+            insert_api_key(tx, &owner_key)
+        })
+        .await
+    }
+
+    async fn workspace(&self, id: WorkspaceId) -> Result<Option<WorkspaceRow>, StoreError> {
+        let raw: Option<(String, String, i64)> = self.read(|c| {
+            Ok(c.prepare_cached("SELECT name, region, created_at FROM workspaces WHERE id = ?1")?
+                .query_row([id.to_string()], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+                .optional()?)
+        })?;
+        raw.map(|(name, region, created)| {
+            Ok(WorkspaceRow { id, name, region: parse(&region, "region")?, created_at: Timestamp(created) })
+        })
+        .transpose()
+    }
+
+    async fn insert_api_key(&self, row: &ApiKeyRow) -> Result<(), StoreError> {
+        let row = row.clone();
+        self.write(move |tx| insert_api_key(tx, &row)).await
+    }
+
+    async fn api_key_by_digest(&self, digest: &ApiKeyDigest) -> Result<Option<(ApiKeyRow, Region)>, StoreError> {
+        let raw = self.read(|c| {
+            let sql = format!(
+                "SELECT {API_KEY_COLUMNS}, w.region FROM api_keys k JOIN workspaces w ON w.id = k.workspace_id \
+                 WHERE k.digest = ?1"
+            );
+            Ok(c.prepare_cached(&sql)?
+                .query_row([digest.0.as_slice()], |r| Ok((raw_api_key(r)?, r.get::<_, String>(9)?)))
+                .optional()?)
+        })?;
+        raw.map(|(key, region)| Ok((to_api_key(key)?, parse(&region, "region")?))).transpose()
+    }
+
+    async fn list_api_keys(&self, ws: WorkspaceId) -> Result<Vec<ApiKeyRow>, StoreError> {
+        let raws = self.read(|c| {
+            let sql = format!("SELECT {API_KEY_COLUMNS} FROM api_keys k WHERE k.workspace_id = ?1 ORDER BY k.id");
+            let mut stmt = c.prepare_cached(&sql)?;
+            let rows = stmt.query_map([ws.to_string()], raw_api_key)?.collect::<Result<Vec<_>, _>>()?;
+            Ok(rows)
+        })?;
+        raws.into_iter().map(to_api_key).collect()
+    }
+
+    async fn revoke_api_key(&self, ws: WorkspaceId, id: ApiKeyId, now: Timestamp) -> Result<bool, StoreError> {
+        self.write(move |tx| {
+            let n = tx.execute(
+                "UPDATE api_keys SET revoked_at = COALESCE(revoked_at, ?3) WHERE workspace_id = ?1 AND id = ?2",
+                params![ws.to_string(), id.to_string(), now.0],
+            )?;
+            Ok(n == 1)
+        })
+        .await
+    }
+
+    async fn touch_api_key(&self, ws: WorkspaceId, id: ApiKeyId, now: Timestamp) -> Result<(), StoreError> {
+        self.write(move |tx| {
+            tx.execute(
+                "UPDATE api_keys SET last_used_at = ?3 WHERE workspace_id = ?1 AND id = ?2",
+                params![ws.to_string(), id.to_string(), now.0],
+            )?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn add_stats(&self, rows: &[(WorkspaceId, StatsRow)]) -> Result<(), StoreError> {
+        let rows = rows.to_vec();
+        self.write(move |tx| {
+            let mut add = tx.prepare_cached(
+                "INSERT INTO delivery_stats (workspace_id, day, accepted, attempts, delivered, failed) \
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6) \
+                 ON CONFLICT (workspace_id, day) DO UPDATE SET \
+                   accepted = accepted + excluded.accepted, attempts = attempts + excluded.attempts, \
+                   delivered = delivered + excluded.delivered, failed = failed + excluded.failed",
+            )?;
+            for (ws, s) in &rows {
+                add.execute(params![
+                    ws.to_string(),
+                    s.day,
+                    stored_count(s.accepted),
+                    stored_count(s.attempts),
+                    stored_count(s.delivered),
+                    stored_count(s.failed)
+                ])?;
+            }
+            Ok(())
+        })
+        .await
+    }
+
+    async fn stats(&self, ws: WorkspaceId, from_day: i64, to_day: i64) -> Result<Vec<StatsRow>, StoreError> {
+        let raws: Vec<(i64, i64, i64, i64, i64)> = self.read(|c| {
+            let mut stmt = c.prepare_cached(
+                "SELECT day, accepted, attempts, delivered, failed FROM delivery_stats \
+                 WHERE workspace_id = ?1 AND day BETWEEN ?2 AND ?3 ORDER BY day",
+            )?;
+            let rows = stmt.query_map(params![ws.to_string(), from_day, to_day], |r| {
+                Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?))
+            })?;
+            Ok(rows.collect::<Result<Vec<_>, _>>()?)
+        })?;
+        raws.into_iter()
+            .map(|(day, accepted, attempts, delivered, failed)| {
+                Ok(StatsRow {
+                    day,
+                    accepted: count(accepted)?,
+                    attempts: count(attempts)?,
+                    delivered: count(delivered)?,
+                    failed: count(failed)?,
+                })
+            })
+            .collect()
+    }
+}
