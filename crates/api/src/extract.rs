@@ -10,8 +10,8 @@ use std::sync::Arc;
 
 use chimatic_domain::{ApiKeyId, Region, Scope, Scopes, WorkspaceId};
 use chimatic_store::Store;
-use tokio::sync::Notify;
 use serde::de::DeserializeOwned;
+use tokio::sync::Notify;
 
 use crate::{ApiError, AppState};
 

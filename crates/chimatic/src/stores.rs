@@ -95,7 +95,9 @@ impl StoreArgs {
         let mut names: Vec<String> = std::env::vars()
             .filter_map(|(k, _)| {
                 k.strip_prefix("CHIMATIC_REGION_")
-                    .and_then(|rest| rest.strip_suffix("_VAULT_DATABASE_URL").or_else(|| rest.strip_suffix("_DATABASE_URL")))
+                    .and_then(|rest| {
+                        rest.strip_suffix("_VAULT_DATABASE_URL").or_else(|| rest.strip_suffix("_DATABASE_URL"))
+                    })
                     .map(str::to_string)
             })
             .collect();
@@ -118,7 +120,11 @@ impl StoreArgs {
                 "region `{}`: the credential vault needs its own database, not the notification store's",
                 r.region
             );
-            anyhow::ensure!(r.vault != control, "region `{}`: the control store cannot share the vault's database", r.region);
+            anyhow::ensure!(
+                r.vault != control,
+                "region `{}`: the control store cannot share the vault's database",
+                r.region
+            );
             for other in regions.iter().filter(|o| o.region != r.region) {
                 anyhow::ensure!(
                     r.data != other.data && r.data != other.vault && r.vault != other.vault,

@@ -2,7 +2,9 @@
 //! takes the workspace id, so a backend cannot be asked for a row without its tenant.
 
 use chimatic_crypto::ApiKeyDigest;
-use chimatic_domain::{ApiKeyId, ChannelId, NotificationId, NotificationStatus, Region, Scopes, Timestamp, WorkspaceId};
+use chimatic_domain::{
+    ApiKeyId, ChannelId, NotificationId, NotificationStatus, Region, Scopes, Timestamp, WorkspaceId,
+};
 
 use crate::StoreError;
 

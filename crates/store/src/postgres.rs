@@ -98,8 +98,9 @@ async fn migrate(pool: &PgPool, schema: &Schema) -> Result<(), StoreError> {
     )))
     .execute(&mut *tx)
     .await?;
-    let newest: Option<i64> =
-        sqlx::query_scalar(sqlx::AssertSqlSafe(format!("SELECT MAX(version) FROM {ledger}"))).fetch_one(&mut *tx).await?;
+    let newest: Option<i64> = sqlx::query_scalar(sqlx::AssertSqlSafe(format!("SELECT MAX(version) FROM {ledger}")))
+        .fetch_one(&mut *tx)
+        .await?;
     let known = migrations.last().map(|m| m.0).unwrap_or(0);
     if let Some(v) = newest
         && v > known

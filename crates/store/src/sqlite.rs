@@ -151,9 +151,10 @@ impl SqliteBackend {
     async fn bind_region_once(&self, region: &Region) -> Result<(), StoreError> {
         let region = region.clone();
         self.write(move |tx| {
-            tx.execute("INSERT INTO store_region (only_row, region) VALUES (1, ?1) ON CONFLICT DO NOTHING", [
-                region.as_str(),
-            ])?;
+            tx.execute(
+                "INSERT INTO store_region (only_row, region) VALUES (1, ?1) ON CONFLICT DO NOTHING",
+                [region.as_str()],
+            )?;
             let bound: String = tx.query_row("SELECT region FROM store_region", [], |r| r.get(0))?;
             if bound == region.as_str() { Ok(()) } else { Err(StoreError::WrongRegion { bound, expected: region }) }
         })
@@ -193,7 +194,10 @@ fn migrate(conn: &mut Connection, schema: &Schema) -> Result<(), StoreError> {
         }
         let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
         tx.execute_batch(sql)?;
-        tx.execute(&format!("INSERT INTO {ledger} (version, applied_at) VALUES (?1, strftime('%s','now'))"), [version])?;
+        tx.execute(
+            &format!("INSERT INTO {ledger} (version, applied_at) VALUES (?1, strftime('%s','now'))"),
+            [version],
+        )?;
         tx.commit()?;
     }
     Ok(())

@@ -11,8 +11,8 @@ use crate::committer::GroupCommit;
 use crate::keyring::KeyDomain;
 use crate::records::{Attempt, AttemptDetail, Channel, Enqueued, Notification};
 use crate::{
-    AttemptRow, ChannelRow, ClaimedJob, CompletedAttempt, DataBackend, InsertOutcome, Keyring,
-    NewNotificationRow, QueueOutcome, StoreError, VaultBackend,
+    AttemptRow, ChannelRow, ClaimedJob, CompletedAttempt, DataBackend, InsertOutcome, Keyring, NewNotificationRow,
+    QueueOutcome, StoreError, VaultBackend,
 };
 
 /// An idempotency key returns the original notification for this long.

@@ -95,10 +95,7 @@ pub async fn create(
 #[utoipa::path(get, path = "/v1/channels/{id}", tag = "channels",
     params(("id" = String, Path, description = "Channel id (`ch_…`)")),
     responses((status = 200, body = ChannelView), (status = "4XX", body = crate::error::Problem)))]
-pub async fn get(
-    tenant: Tenant,
-    Path(id): Path<String>,
-) -> Result<Json<ChannelView>, ApiError> {
+pub async fn get(tenant: Tenant, Path(id): Path<String>) -> Result<Json<ChannelView>, ApiError> {
     tenant.require(Scope::ChannelsRead)?;
     let id: ChannelId = parse_id(&id)?;
     let channel = tenant.store.channel(tenant.workspace_id, id).await?;

@@ -2,8 +2,8 @@ use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use chimatic_domain::{ChannelId, NotificationId, NotificationStatus, Scope, Sensitive};
-use chimatic_store::{DeliveryEvent, NewNotification};
 use chimatic_store::records::Enqueued;
+use chimatic_store::{DeliveryEvent, NewNotification};
 use serde::{Deserialize, Serialize};
 
 use crate::error::ItemError;
@@ -202,10 +202,7 @@ pub async fn create_batch(
 #[utoipa::path(get, path = "/v1/notifications/{id}", tag = "notifications",
     params(("id" = String, Path, description = "Notification id (`msg_…`)")),
     responses((status = 200, body = NotificationView), (status = "4XX", body = crate::error::Problem)))]
-pub async fn get(
-    tenant: Tenant,
-    Path(id): Path<String>,
-) -> Result<Json<NotificationView>, ApiError> {
+pub async fn get(tenant: Tenant, Path(id): Path<String>) -> Result<Json<NotificationView>, ApiError> {
     tenant.require(Scope::NotificationsRead)?;
     let id: NotificationId = parse_id(&id)?;
     let n = tenant.store.notification(tenant.workspace_id, id).await?;

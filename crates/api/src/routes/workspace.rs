@@ -75,7 +75,8 @@ pub async fn stats(
     query: Result<Query<StatsQuery>, axum::extract::rejection::QueryRejection>,
 ) -> Result<Json<DeliveryStatsView>, ApiError> {
     caller.require(Scope::NotificationsRead)?;
-    let bad = || ApiError::bad_request("invalid_query", format!("the query parameter is `days` (1 to {MAX_STATS_DAYS})"));
+    let bad =
+        || ApiError::bad_request("invalid_query", format!("the query parameter is `days` (1 to {MAX_STATS_DAYS})"));
     let Query(q) = query.map_err(|_| bad())?;
     let days = q.days.unwrap_or(7);
     if !(1..=MAX_STATS_DAYS).contains(&days) {

@@ -358,13 +358,9 @@ async fn bad_requests_get_clear_problems_and_change_nothing() {
     let probe = server.probe();
     assert_eq!(probe.count(Db::Control, "workspaces"), 1);
     assert_eq!(probe.count(Db::Control, "api_keys"), 1);
-    for (table, n) in [
-        ("channels", 0),
-        ("notifications", 0),
-        ("idempotency_keys", 0),
-        ("delivery_queue", 0),
-        ("attempts", 0),
-    ] {
+    for (table, n) in
+        [("channels", 0), ("notifications", 0), ("idempotency_keys", 0), ("delivery_queue", 0), ("attempts", 0)]
+    {
         assert_eq!(probe.count(Db::Data, table), n, "rows in {table}");
     }
 

@@ -11,6 +11,7 @@ mod batch;
 mod delivery;
 mod input;
 mod nodes;
+mod planes;
 mod postgres_tls;
 mod security;
 mod server;

@@ -60,11 +60,83 @@ pub fn store_env(dir: &Path) -> Vec<(String, String)> {
     ]
 }
 
+/// The URL of an additional store for this test (a region's, or a separate control store):
+/// a SQLite file in the data directory, or a fresh PostgreSQL database dropped with the others.
+pub fn extra_store_url(dir: &Path, name: &str) -> String {
+    match backend() {
+        Backend::Sqlite => format!("sqlite://{}", dir.join(format!("{name}.db")).display()),
+        Backend::Postgres { admin } => {
+            let (data, _) = database_names(dir);
+            let db = data.replace("_data", &format!("_x_{name}"));
+            if psql(admin, "postgres", &format!("SELECT 1 FROM pg_database WHERE datname = '{db}'")).is_empty() {
+                psql(admin, "postgres", &format!("CREATE DATABASE {db}"));
+            }
+            format!("{admin}/{db}")
+        }
+    }
+}
+
+/// `SELECT COUNT(*) …` on the store at `url` (from [`extra_store_url`]).
+pub fn count_at(url: &str, sql: &str) -> i64 {
+    match url.strip_prefix("sqlite://") {
+        Some(path) => {
+            let c = rusqlite::Connection::open_with_flags(path, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY).unwrap();
+            c.busy_timeout(std::time::Duration::from_secs(10)).unwrap();
+            c.query_row(sql, [], |r| r.get(0)).unwrap()
+        }
+        None => {
+            let (admin, db) = url.rsplit_once('/').unwrap();
+            psql(admin, db, sql).parse().unwrap()
+        }
+    }
+}
+
+/// The user tables of the store at `url`, sorted.
+pub fn tables_at(url: &str) -> Vec<String> {
+    let mut names: Vec<String> = match url.strip_prefix("sqlite://") {
+        Some(path) => {
+            let c = rusqlite::Connection::open_with_flags(path, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY).unwrap();
+            let mut stmt = c.prepare("SELECT name FROM sqlite_master WHERE type = 'table'").unwrap();
+            stmt.query_map([], |r| r.get(0)).unwrap().map(Result::unwrap).collect()
+        }
+        None => {
+            let (admin, db) = url.rsplit_once('/').unwrap();
+            psql(admin, db, "SELECT tablename FROM pg_tables WHERE schemaname = 'public'")
+                .lines()
+                .map(str::to_string)
+                .collect()
+        }
+    };
+    names.sort();
+    names
+}
+
+/// The files holding the store at `url` (for PostgreSQL, its database directory; the cluster's
+/// shared write-ahead log is not included).
+pub fn files_at(url: &str) -> Vec<(PathBuf, Vec<u8>)> {
+    let paths: Vec<PathBuf> = match url.strip_prefix("sqlite://") {
+        Some(path) => ["", "-wal", "-shm"].iter().map(|s| PathBuf::from(format!("{path}{s}"))).collect(),
+        None => {
+            let (admin, db) = url.rsplit_once('/').unwrap();
+            psql(admin, "postgres", "CHECKPOINT");
+            let root = PathBuf::from(psql(admin, "postgres", "SHOW data_directory"));
+            let oid = psql(admin, "postgres", &format!("SELECT oid FROM pg_database WHERE datname = '{db}'"));
+            std::fs::read_dir(root.join("base").join(oid)).unwrap().map(|e| e.unwrap().path()).collect()
+        }
+    };
+    paths.into_iter().filter(|p| p.is_file()).map(|p| (p.clone(), std::fs::read(&p).unwrap())).collect()
+}
+
 /// Drops this test's databases (PostgreSQL only).
 pub fn drop_store(dir: &Path) {
     if let Backend::Postgres { admin } = backend() {
         let (data, vault) = database_names(dir);
-        for db in [data, vault] {
+        let extras = psql(
+            admin,
+            "postgres",
+            &format!("SELECT datname FROM pg_database WHERE datname LIKE '{}'", data.replace("_data", "_x_%")),
+        );
+        for db in [data, vault].into_iter().chain(extras.lines().map(str::to_string)) {
             let _ = Command::new("psql")
                 .args([&format!("{admin}/postgres"), "-Atqc", &format!("DROP DATABASE IF EXISTS {db} WITH (FORCE)")])
                 .output();
@@ -107,6 +179,19 @@ impl StoreProbe {
         match db {
             Db::Control | Db::Data => data,
             Db::Vault => vault,
+        }
+    }
+
+    /// URLs of the primary region's data and vault stores, for [`count_at`] and friends.
+    pub fn urls(&self) -> (String, String) {
+        match backend() {
+            Backend::Sqlite => (
+                format!("sqlite://{}", self.dir.join("data.db").display()),
+                format!("sqlite://{}", self.dir.join("vault.db").display()),
+            ),
+            Backend::Postgres { admin } => {
+                (format!("{admin}/{}", self.pg_db(Db::Data)), format!("{admin}/{}", self.pg_db(Db::Vault)))
+            }
         }
     }
 
