@@ -79,7 +79,7 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
     if destinations.allow_private {
         tracing::warn!("private destinations and plain http are allowed (development mode)");
     }
-    let sender = WebhookSender::new(destinations, args.delivery_timeout())?;
+    let sender = WebhookSender::new(destinations, args.delivery_timeout(), None)?;
     let dispatcher = Arc::new(Dispatcher::new(
         store.clone(),
         sender,
