@@ -113,6 +113,10 @@ pub struct ServeArgs {
     /// For tests and local development only.
     #[arg(long, env = "CHIMATIC_ALLOW_PRIVATE_DESTINATIONS", value_parser = BoolishValueParser::new(), default_value = "false")]
     pub allow_private_destinations: bool,
+    /// PEM file of extra CA certificates trusted for outbound deliveries (e.g. a private CA of
+    /// internal receivers), in addition to the system's roots.
+    #[arg(long, env = "CHIMATIC_OUTBOUND_CA_FILE")]
+    pub outbound_ca_file: Option<PathBuf>,
     /// Delays before each retry, e.g. `5s,5m,30m,2h,5h,10h,10h` (the default).
     #[arg(long, env = "CHIMATIC_RETRY_SCHEDULE")]
     pub retry_schedule: Option<String>,

@@ -51,7 +51,7 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
         // Only a node that serves data holds key material.
         let (kek, kek_source) = args.store.kek()?;
         log_key_source(kek.as_ref(), &kek_source);
-        let sender = WebhookSender::new(destinations, args.delivery_timeout())?;
+        let sender = WebhookSender::new(destinations, args.delivery_timeout(), args.outbound_ca_file.as_deref())?;
         for config in served {
             let store = open_region(config, &kek).await?;
             let dispatcher = Arc::new(Dispatcher::new(

@@ -3,8 +3,10 @@
 
 pub mod destination;
 mod sender;
+mod tls;
 mod worker;
 
 pub use destination::{DestinationError, DestinationPolicy};
-pub use sender::{SendOutcome, WebhookSender};
+pub use sender::{SendOutcome, SenderBuildError, WebhookSender};
+pub use tls::{PinMismatch, TrustError};
 pub use worker::{Dispatcher, DispatcherConfig};

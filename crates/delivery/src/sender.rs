@@ -1,18 +1,30 @@
-//! Outbound webhook POSTs: TLS 1.3 only, no redirects, SSRF-guarded resolver, pooled
-//! keep-alive connections, bounded response reads.
+//! Outbound webhook POSTs: TLS 1.3 only unless a destination's policy allows TLS 1.2, optional
+//! SPKI pins, no redirects, SSRF-guarded resolver, pooled keep-alive connections, bounded
+//! response reads.
 
+use std::collections::VecDeque;
+use std::path::Path;
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
 use chimatic_crypto::WebhookSignature;
+use chimatic_domain::OutboundTls;
 
 use crate::DestinationPolicy;
+use crate::tls::{TlsContext, TrustError};
 
 /// Response bodies are read (so connections can be reused) but never stored beyond this.
 const MAX_RESPONSE_READ: usize = 64 * 1024;
 
+/// Clients kept for non-default TLS policies. Each holds its own connection pool, so the bound
+/// caps idle connections and memory when many destinations carry distinct policies.
+const MAX_POLICY_CLIENTS: usize = 32;
+
 #[derive(Clone)]
 pub struct WebhookSender {
-    client: reqwest::Client,
+    /// For the default policy (TLS 1.3, no pins): reqwest's own rustls setup, as before.
+    default_client: reqwest::Client,
+    policy_clients: Arc<PolicyClients>,
     policy: DestinationPolicy,
 }
 
@@ -32,28 +44,43 @@ impl SendOutcome {
 }
 
 #[derive(Debug, thiserror::Error)]
-#[error("cannot build the HTTP client: {0}")]
-pub struct SenderBuildError(#[from] reqwest::Error);
+pub enum SenderBuildError {
+    #[error("cannot build the HTTP client: {0}")]
+    Client(#[from] reqwest::Error),
+    #[error(transparent)]
+    Trust(#[from] TrustError),
+    #[error("cannot configure TLS: {0}")]
+    Tls(#[from] rustls::Error),
+}
 
 impl WebhookSender {
-    pub fn new(policy: DestinationPolicy, timeout: Duration) -> Result<Self, SenderBuildError> {
-        let client = reqwest::Client::builder()
-            .user_agent(concat!("Chimatic/", env!("CARGO_PKG_VERSION")))
+    /// `extra_roots` names a PEM file of CA certificates trusted in addition to the system's
+    /// (a private CA), for every destination.
+    pub fn new(
+        policy: DestinationPolicy,
+        timeout: Duration,
+        extra_roots: Option<&Path>,
+    ) -> Result<Self, SenderBuildError> {
+        let extra = extra_roots.map(crate::tls::read_pem_roots).transpose()?.unwrap_or_default();
+        let extra_for_reqwest =
+            extra.iter().map(|der| reqwest::Certificate::from_der(der)).collect::<Result<Vec<_>, _>>()?;
+        let default_client = client_builder(policy, timeout)
             .tls_version_min(reqwest::tls::Version::TLS_1_3)
-            .redirect(reqwest::redirect::Policy::none())
-            .dns_resolver(policy.resolver())
-            .timeout(timeout)
-            .connect_timeout(timeout.min(Duration::from_secs(10)))
-            .pool_idle_timeout(Duration::from_secs(60))
-            .pool_max_idle_per_host(64)
-            .no_proxy()
+            .tls_certs_merge(extra_for_reqwest)
             .build()?;
-        Ok(Self { client, policy })
+        let policy_clients = Arc::new(PolicyClients {
+            tls: TlsContext::new(&extra)?,
+            policy,
+            timeout,
+            clients: Mutex::new(VecDeque::with_capacity(MAX_POLICY_CLIENTS)),
+        });
+        Ok(Self { default_client, policy_clients, policy })
     }
 
     pub async fn send(
         &self,
         url: &url::Url,
+        tls: &OutboundTls,
         msg_id: &str,
         timestamp_secs: i64,
         signature: &WebhookSignature,
@@ -74,8 +101,20 @@ impl WebhookSender {
         if literal.is_some_and(|ip| !self.policy.permits(ip)) {
             return fail("forbidden_destination", None);
         }
-        let result = self
-            .client
+        let client = if tls.is_default() {
+            self.default_client.clone()
+        } else {
+            match self.policy_clients.get(tls) {
+                Ok(client) => client,
+                Err(e) => {
+                    // Policies are checked when parsed, so this is a bug or a resource problem,
+                    // not something the destination did.
+                    tracing::error!(error = %e, "building an HTTP client for a TLS policy failed");
+                    return fail("request", None);
+                }
+            }
+        };
+        let result = client
             .post(url.clone())
             .header("content-type", "application/json")
             .header("webhook-id", msg_id)
@@ -107,11 +146,63 @@ impl WebhookSender {
     }
 }
 
+/// Settings every client shares, whatever its TLS policy.
+fn client_builder(policy: DestinationPolicy, timeout: Duration) -> reqwest::ClientBuilder {
+    reqwest::Client::builder()
+        .user_agent(concat!("Chimatic/", env!("CARGO_PKG_VERSION")))
+        .redirect(reqwest::redirect::Policy::none())
+        .dns_resolver(policy.resolver())
+        .timeout(timeout)
+        .connect_timeout(timeout.min(Duration::from_secs(10)))
+        .pool_idle_timeout(Duration::from_secs(60))
+        .pool_max_idle_per_host(64)
+        .no_proxy()
+}
+
+/// Clients for non-default TLS policies, built on first use and kept, least recently used
+/// evicted first. A linear scan is fine at this size and needs no hashing of pins.
+struct PolicyClients {
+    tls: TlsContext,
+    policy: DestinationPolicy,
+    timeout: Duration,
+    clients: Mutex<VecDeque<(OutboundTls, reqwest::Client)>>,
+}
+
+impl PolicyClients {
+    fn get(&self, tls: &OutboundTls) -> Result<reqwest::Client, SenderBuildError> {
+        if let Some(client) = self.lookup(tls) {
+            return Ok(client);
+        }
+        // Built outside the lock; two first uses at once may both build, and one copy is kept.
+        let config = self.tls.client_config(tls)?;
+        let client = client_builder(self.policy, self.timeout).tls_backend_preconfigured(config).build()?;
+        let mut clients = self.clients.lock().unwrap_or_else(PoisonError::into_inner);
+        if !clients.iter().any(|(key, _)| key == tls) {
+            if clients.len() >= MAX_POLICY_CLIENTS {
+                clients.pop_front();
+            }
+            clients.push_back((tls.clone(), client.clone()));
+        }
+        Ok(client)
+    }
+
+    fn lookup(&self, tls: &OutboundTls) -> Option<reqwest::Client> {
+        let mut clients = self.clients.lock().unwrap_or_else(PoisonError::into_inner);
+        let at = clients.iter().position(|(key, _)| key == tls)?;
+        let entry = clients.remove(at)?;
+        let client = entry.1.clone();
+        clients.push_back(entry);
+        Some(client)
+    }
+}
+
 fn classify(e: &reqwest::Error) -> &'static str {
     if e.is_timeout() {
         "timeout"
     } else if is_forbidden(e) {
         "forbidden_destination"
+    } else if is_tls(e) {
+        "tls"
     } else if e.is_connect() {
         "connect"
     } else if e.is_body() || e.is_decode() {
@@ -122,12 +213,51 @@ fn classify(e: &reqwest::Error) -> &'static str {
 }
 
 fn is_forbidden(e: &reqwest::Error) -> bool {
-    let mut source: Option<&(dyn std::error::Error + 'static)> = Some(e);
-    while let Some(s) = source {
-        if s.downcast_ref::<crate::DestinationError>().is_some() {
+    caused_by::<crate::DestinationError>(e)
+}
+
+/// A handshake rustls refused: protocol version, untrusted chain, pin mismatch, or an alert
+/// from the receiver.
+fn is_tls(e: &reqwest::Error) -> bool {
+    caused_by::<rustls::Error>(e)
+}
+
+fn caused_by<T: std::error::Error + 'static>(e: &reqwest::Error) -> bool {
+    let mut next: Option<&(dyn std::error::Error + 'static)> = Some(e);
+    while let Some(err) = next {
+        if err.is::<T>() {
             return true;
         }
-        source = s.source();
+        // `io::Error::source()` skips the error it wraps, and reqwest's connector nests one
+        // `io::Error` in another around the rustls error, so step into wrapped errors directly.
+        next = match err.downcast_ref::<std::io::Error>().and_then(std::io::Error::get_ref) {
+            Some(inner) => Some(inner),
+            None => err.source(),
+        };
     }
     false
+}
+
+#[cfg(test)]
+mod tests {
+    use chimatic_domain::SpkiPin;
+
+    use super::*;
+
+    #[test]
+    fn policy_clients_are_reused_and_the_least_recently_used_is_evicted() {
+        let sender =
+            WebhookSender::new(DestinationPolicy { allow_private: true }, Duration::from_secs(1), None).unwrap();
+        let policy = |n: u8| OutboundTls::new(false, vec![SpkiPin::from_sha256([n; 32])]).unwrap();
+        let clients = &sender.policy_clients;
+        for n in 0..40 {
+            clients.get(&policy(n)).unwrap();
+            clients.get(&policy(0)).unwrap();
+        }
+        let cached = clients.clients.lock().unwrap();
+        assert_eq!(cached.len(), MAX_POLICY_CLIENTS);
+        assert!(cached.iter().any(|(key, _)| *key == policy(0)), "a policy in use stays");
+        assert!(!cached.iter().any(|(key, _)| *key == policy(1)), "the least recently used goes");
+        assert_eq!(cached.iter().filter(|(key, _)| *key == policy(0)).count(), 1);
+    }
 }

@@ -2,6 +2,7 @@
 
 pub mod clock;
 pub mod ids;
+pub mod outbound_tls;
 pub mod region;
 pub mod retry;
 pub mod scope;
@@ -11,6 +12,7 @@ pub mod webhook_url;
 
 pub use clock::{Clock, ManualClock, SystemClock, Timestamp};
 pub use ids::{ApiKeyId, ChannelId, IdError, NotificationId, WorkspaceId};
+pub use outbound_tls::{MAX_SPKI_PINS, OutboundTls, OutboundTlsError, SpkiPin, SpkiPinError};
 pub use region::{Region, RegionError};
 pub use retry::{RetrySchedule, RetryScheduleError};
 pub use scope::{Scope, ScopeError, Scopes};
