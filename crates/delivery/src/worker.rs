@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use chimatic_crypto::CryptoError;
-use chimatic_domain::{Clock, OutboundTls, RetrySchedule};
+use chimatic_domain::{Clock, RetrySchedule};
 use chimatic_store::records::AttemptDetail;
 use chimatic_store::{ClaimedJob, DeliveryEvent, DeliveryStats, QueueOutcome, Store, StoreError};
 use tokio::sync::{Notify, Semaphore, watch};
@@ -136,10 +136,7 @@ impl Dispatcher {
         let timestamp = started_at.as_secs();
         let body = payload.into_inner();
         let signature = secret.sign(&id_text, timestamp, &body);
-        let outcome = self
-            .sender
-            .send(channel.url.expose(), &OutboundTls::default(), &id_text, timestamp, &signature, body)
-            .await;
+        let outcome = self.sender.send(channel.url.expose(), &channel.tls, &id_text, timestamp, &signature, body).await;
 
         let attempts_made = job.round_attempts + 1;
         let now = self.clock.now();

@@ -48,7 +48,8 @@ pub struct StatsRow {
 pub struct ChannelRow {
     pub id: ChannelId,
     pub kind: String,
-    pub url: Vec<u8>,
+    /// Ciphertext of the destination (URL and TLS policy).
+    pub destination: Vec<u8>,
     pub created_at: Timestamp,
 }
 

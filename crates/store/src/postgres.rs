@@ -135,7 +135,7 @@ fn channel_row(r: &PgRow) -> Result<ChannelRow, StoreError> {
     Ok(ChannelRow {
         id: parse(r.try_get("id")?, "channel id")?,
         kind: r.try_get("kind")?,
-        url: r.try_get("url")?,
+        destination: r.try_get("destination")?,
         created_at: Timestamp(r.try_get("created_at")?),
     })
 }
@@ -216,23 +216,26 @@ impl DataBackend for PostgresBackend {
     }
 
     async fn insert_channel(&self, ws: WorkspaceId, row: &ChannelRow) -> Result<(), StoreError> {
-        sqlx::query("INSERT INTO channels (id, workspace_id, kind, url, created_at) VALUES ($1, $2, $3, $4, $5)")
-            .bind(row.id.to_string())
-            .bind(ws.to_string())
-            .bind(&row.kind)
-            .bind(&row.url)
-            .bind(row.created_at.0)
-            .execute(&self.pool)
-            .await?;
+        sqlx::query(
+            "INSERT INTO channels (id, workspace_id, kind, destination, created_at) VALUES ($1, $2, $3, $4, $5)",
+        )
+        .bind(row.id.to_string())
+        .bind(ws.to_string())
+        .bind(&row.kind)
+        .bind(&row.destination)
+        .bind(row.created_at.0)
+        .execute(&self.pool)
+        .await?;
         Ok(())
     }
 
     async fn channel(&self, ws: WorkspaceId, id: ChannelId) -> Result<Option<ChannelRow>, StoreError> {
-        let row = sqlx::query("SELECT id, kind, url, created_at FROM channels WHERE workspace_id = $1 AND id = $2")
-            .bind(ws.to_string())
-            .bind(id.to_string())
-            .fetch_optional(&self.pool)
-            .await?;
+        let row =
+            sqlx::query("SELECT id, kind, destination, created_at FROM channels WHERE workspace_id = $1 AND id = $2")
+                .bind(ws.to_string())
+                .bind(id.to_string())
+                .fetch_optional(&self.pool)
+                .await?;
         row.as_ref().map(channel_row).transpose()
     }
 
@@ -243,7 +246,7 @@ impl DataBackend for PostgresBackend {
         limit: u32,
     ) -> Result<Vec<ChannelRow>, StoreError> {
         let rows = sqlx::query(
-            "SELECT id, kind, url, created_at FROM channels WHERE workspace_id = $1 AND id > $2 ORDER BY id LIMIT $3",
+            "SELECT id, kind, destination, created_at FROM channels WHERE workspace_id = $1 AND id > $2 ORDER BY id LIMIT $3",
         )
         .bind(ws.to_string())
         .bind(after.map(|a| a.to_string()).unwrap_or_default())
@@ -366,7 +369,7 @@ impl DataBackend for PostgresBackend {
         id: NotificationId,
     ) -> Result<Option<(Vec<u8>, ChannelRow)>, StoreError> {
         let row = sqlx::query(
-            "SELECT n.payload, c.id, c.kind, c.url, c.created_at FROM notifications n \
+            "SELECT n.payload, c.id, c.kind, c.destination, c.created_at FROM notifications n \
              JOIN channels c ON c.id = n.channel_id AND c.workspace_id = n.workspace_id \
              WHERE n.workspace_id = $1 AND n.id = $2",
         )

@@ -1,12 +1,14 @@
 //! Decrypted records handed to the API and the delivery workers. Sensitive fields stay wrapped.
 
-use chimatic_domain::{ChannelId, NotificationId, NotificationStatus, Sensitive, Timestamp, WebhookUrl};
+use chimatic_domain::{ChannelId, NotificationId, NotificationStatus, OutboundTls, Sensitive, Timestamp, WebhookUrl};
 use serde::{Deserialize, Serialize};
 
 pub struct Channel {
     pub id: ChannelId,
     pub kind: String,
     pub url: WebhookUrl,
+    /// TLS 1.3 only and no pins unless the channel says otherwise.
+    pub tls: OutboundTls,
     pub created_at: Timestamp,
 }
 

@@ -215,8 +215,8 @@ fn raw_channel(r: &Row<'_>) -> rusqlite::Result<(String, String, Vec<u8>, i64)> 
     Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?))
 }
 
-fn to_channel((id, kind, url, created): (String, String, Vec<u8>, i64)) -> Result<ChannelRow, StoreError> {
-    Ok(ChannelRow { id: parse(&id, "channel id")?, kind, url, created_at: Timestamp(created) })
+fn to_channel((id, kind, destination, created): (String, String, Vec<u8>, i64)) -> Result<ChannelRow, StoreError> {
+    Ok(ChannelRow { id: parse(&id, "channel id")?, kind, destination, created_at: Timestamp(created) })
 }
 
 fn wrapped_key(
@@ -289,11 +289,12 @@ impl DataBackend for SqliteBackend {
     }
 
     async fn insert_channel(&self, ws: WorkspaceId, row: &ChannelRow) -> Result<(), StoreError> {
-        let (id, kind, url, created) = (row.id.to_string(), row.kind.clone(), row.url.clone(), row.created_at.0);
+        let (id, kind, destination, created) =
+            (row.id.to_string(), row.kind.clone(), row.destination.clone(), row.created_at.0);
         self.write(move |tx| {
             tx.execute(
-                "INSERT INTO channels (id, workspace_id, kind, url, created_at) VALUES (?1, ?2, ?3, ?4, ?5)",
-                params![id, ws.to_string(), kind, url, created],
+                "INSERT INTO channels (id, workspace_id, kind, destination, created_at) VALUES (?1, ?2, ?3, ?4, ?5)",
+                params![id, ws.to_string(), kind, destination, created],
             )?;
             Ok(())
         })
@@ -302,9 +303,11 @@ impl DataBackend for SqliteBackend {
 
     async fn channel(&self, ws: WorkspaceId, id: ChannelId) -> Result<Option<ChannelRow>, StoreError> {
         let raw = self.read(|c| {
-            Ok(c.prepare_cached("SELECT id, kind, url, created_at FROM channels WHERE workspace_id = ?1 AND id = ?2")?
-                .query_row([ws.to_string(), id.to_string()], raw_channel)
-                .optional()?)
+            Ok(c.prepare_cached(
+                "SELECT id, kind, destination, created_at FROM channels WHERE workspace_id = ?1 AND id = ?2",
+            )?
+            .query_row([ws.to_string(), id.to_string()], raw_channel)
+            .optional()?)
         })?;
         raw.map(to_channel).transpose()
     }
@@ -317,7 +320,7 @@ impl DataBackend for SqliteBackend {
     ) -> Result<Vec<ChannelRow>, StoreError> {
         let raws = self.read(|c| {
             let mut stmt = c.prepare_cached(
-                "SELECT id, kind, url, created_at FROM channels WHERE workspace_id = ?1 AND id > ?2 ORDER BY id LIMIT ?3",
+                "SELECT id, kind, destination, created_at FROM channels WHERE workspace_id = ?1 AND id > ?2 ORDER BY id LIMIT ?3",
             )?;
             let after = after.map(|a| a.to_string()).unwrap_or_default();
             let rows = stmt.query_map(params![ws.to_string(), after, i64::from(limit)], raw_channel)?;
@@ -433,7 +436,9 @@ impl DataBackend for SqliteBackend {
                 .optional()?;
             let Some((payload, channel_id)) = found else { return Ok(None) };
             let channel = c
-                .prepare_cached("SELECT id, kind, url, created_at FROM channels WHERE workspace_id = ?1 AND id = ?2")?
+                .prepare_cached(
+                    "SELECT id, kind, destination, created_at FROM channels WHERE workspace_id = ?1 AND id = ?2",
+                )?
                 .query_row([ws.to_string(), channel_id], raw_channel)
                 .optional()?;
             Ok(channel.map(|ch| (payload, ch)))

@@ -5,7 +5,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use chimatic_crypto::{Aad, Dek, SigningSecret, aead::ciphertext_dek_version};
-use chimatic_domain::{ChannelId, NotificationId, Region, Sensitive, Timestamp, WebhookUrl, WorkspaceId};
+use chimatic_domain::{ChannelId, NotificationId, OutboundTls, Region, Sensitive, Timestamp, WebhookUrl, WorkspaceId};
 
 use crate::committer::GroupCommit;
 use crate::keyring::KeyDomain;
@@ -27,6 +27,13 @@ pub struct Store {
     keyring: Keyring,
     accepted: GroupCommit<(WorkspaceId, NewNotificationRow), InsertOutcome>,
     attempts: GroupCommit<(ClaimedJob, CompletedAttempt), ()>,
+}
+
+/// A channel's destination as encrypted in `channels.destination`.
+#[derive(serde::Serialize, serde::Deserialize)]
+struct StoredDestination {
+    url: String,
+    tls: OutboundTls,
 }
 
 /// One notification of a batch, before encryption.
@@ -138,6 +145,7 @@ impl Store {
         &self,
         ws: WorkspaceId,
         url: WebhookUrl,
+        tls: OutboundTls,
         now: Timestamp,
     ) -> Result<(Channel, SigningSecret), StoreError> {
         let id = ChannelId::generate();
@@ -151,27 +159,29 @@ impl Store {
             )
             .await?;
         self.vault.put_secret(ws, &id_text, SIGNING_SECRET_KIND, &sealed_secret, now).await?;
-        let sealed_url = self
+        let plain = serde_json::to_vec(&StoredDestination { url: url.expose().as_str().into(), tls: tls.clone() })
+            .map_err(|_| StoreError::Corrupt("channel destination"))?;
+        let sealed = self
             .seal(
                 KeyDomain::Data,
-                Aad { workspace: ws, table: "channels", column: "url", row: &id_text },
-                url.expose().as_str().as_bytes(),
+                Aad { workspace: ws, table: "channels", column: "destination", row: &id_text },
+                &plain,
             )
             .await?;
-        let row = ChannelRow { id, kind: "webhook".into(), url: sealed_url, created_at: now };
+        let row = ChannelRow { id, kind: "webhook".into(), destination: sealed, created_at: now };
         self.data.insert_channel(ws, &row).await?;
-        Ok((Channel { id, kind: row.kind, url, created_at: now }, secret))
+        Ok((Channel { id, kind: row.kind, url, tls, created_at: now }, secret))
     }
 
     async fn open_channel(&self, ws: WorkspaceId, row: ChannelRow) -> Result<Channel, StoreError> {
         let id_text = row.id.to_string();
-        let plain = self
-            .open(KeyDomain::Data, Aad { workspace: ws, table: "channels", column: "url", row: &id_text }, &row.url)
-            .await?;
-        let text = String::from_utf8(plain).map_err(|_| StoreError::Corrupt("channel url"))?;
+        let aad = Aad { workspace: ws, table: "channels", column: "destination", row: &id_text };
+        let plain = self.open(KeyDomain::Data, aad, &row.destination).await?;
+        let stored: StoredDestination =
+            serde_json::from_slice(&plain).map_err(|_| StoreError::Corrupt("channel destination"))?;
         // Stored URLs were validated on the way in; re-parsing cannot widen what is accepted.
-        let url = WebhookUrl::parse(&text, true).map_err(|_| StoreError::Corrupt("channel url"))?;
-        Ok(Channel { id: row.id, kind: row.kind, url, created_at: row.created_at })
+        let url = WebhookUrl::parse(&stored.url, true).map_err(|_| StoreError::Corrupt("channel url"))?;
+        Ok(Channel { id: row.id, kind: row.kind, url, tls: stored.tls, created_at: row.created_at })
     }
 
     pub async fn channel(&self, ws: WorkspaceId, id: ChannelId) -> Result<Channel, StoreError> {

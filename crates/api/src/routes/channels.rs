@@ -1,7 +1,7 @@
 use axum::Json;
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
-use chimatic_domain::{ChannelId, Scope, WebhookUrl};
+use chimatic_domain::{ChannelId, OutboundTls, Scope, SpkiPin, WebhookUrl};
 use chimatic_store::records::Channel;
 use serde::{Deserialize, Serialize};
 
@@ -26,6 +26,43 @@ pub struct CreateChannel {
     /// resolve to a public address unless private destinations are allowed.
     #[schema(max_length = 2048)]
     pub url: String,
+    /// How deliveries reach this receiver over TLS; default TLS 1.3 only, no pins.
+    pub tls: Option<ChannelTls>,
+}
+
+/// A channel's outbound TLS policy. Certificates are always validated against the trusted roots;
+/// pins add to that check, never replace it.
+#[derive(Deserialize, Serialize, utoipa::ToSchema, Default)]
+#[serde(deny_unknown_fields)]
+pub struct ChannelTls {
+    /// Also accept TLS 1.2 from this receiver, for legacy receivers only. Off by default; every
+    /// channel that turns it on is logged as a warning.
+    #[serde(default)]
+    pub allow_tls12: bool,
+    /// Up to 8 SHA-256 pins of the receiver's public key (SubjectPublicKeyInfo), each
+    /// `sha256/<base64>`, e.g. from `openssl x509 -pubkey -noout | openssl pkey -pubin -outform der |
+    /// openssl dgst -sha256 -binary | base64`. The receiver's certificate must match one of them.
+    #[serde(default)]
+    pub pins: Vec<String>,
+}
+
+impl From<&OutboundTls> for ChannelTls {
+    fn from(t: &OutboundTls) -> Self {
+        Self { allow_tls12: t.allow_tls12(), pins: t.pins().iter().map(ToString::to_string).collect() }
+    }
+}
+
+impl ChannelTls {
+    fn to_policy(&self) -> Result<OutboundTls, ApiError> {
+        let invalid = |detail: String| ApiError::unprocessable("invalid_tls_policy", detail);
+        let pins = self
+            .pins
+            .iter()
+            .enumerate()
+            .map(|(i, p)| SpkiPin::parse(p).map_err(|e| invalid(format!("`tls.pins[{i}]`: {e}"))))
+            .collect::<Result<Vec<_>, _>>()?;
+        OutboundTls::new(self.allow_tls12, pins).map_err(|e| invalid(format!("`tls.pins`: {e}")))
+    }
 }
 
 #[derive(Serialize, utoipa::ToSchema)]
@@ -35,6 +72,7 @@ pub struct ChannelView {
     pub kind: String,
     /// Scheme and a host prefix only, e.g. `https://hoo…`; the full URL is never returned.
     pub url_masked: String,
+    pub tls: ChannelTls,
     pub created_at: String,
 }
 
@@ -64,7 +102,13 @@ pub struct ListParams {
 
 impl From<&Channel> for ChannelView {
     fn from(c: &Channel) -> Self {
-        Self { id: c.id, kind: c.kind.clone(), url_masked: c.url.masked(), created_at: c.created_at.to_rfc3339() }
+        Self {
+            id: c.id,
+            kind: c.kind.clone(),
+            url_masked: c.url.masked(),
+            tls: ChannelTls::from(&c.tls),
+            created_at: c.created_at.to_rfc3339(),
+        }
     }
 }
 
@@ -80,13 +124,20 @@ pub async fn create(
     let ChannelType::Webhook = req.kind;
     let url = WebhookUrl::parse(&req.url, state.destinations.allow_private)
         .map_err(|e| ApiError::unprocessable("invalid_url", e.to_string()))?;
+    let tls = req.tls.as_ref().map(ChannelTls::to_policy).transpose()?.unwrap_or_default();
+    if !tls.is_default() && url.expose().scheme() != "https" {
+        return Err(ApiError::unprocessable("invalid_tls_policy", "a TLS policy needs an `https` URL"));
+    }
     state
         .destinations
         .check(url.expose())
         .await
         .map_err(|e| ApiError::unprocessable("forbidden_destination", e.to_string()))?;
-    let (channel, secret) = tenant.store.create_channel(tenant.workspace_id, url, state.clock.now()).await?;
+    let (channel, secret) = tenant.store.create_channel(tenant.workspace_id, url, tls, state.clock.now()).await?;
     tracing::info!(workspace = %tenant.workspace_id, channel = %channel.id, "channel created");
+    if channel.tls.allow_tls12() {
+        tracing::warn!(workspace = %tenant.workspace_id, channel = %channel.id, "channel allows TLS 1.2 (legacy receiver override)");
+    }
     let body = ChannelCreated { view: ChannelView::from(&channel), signing_secret: secret.to_text().into_inner() };
     Ok((StatusCode::CREATED, Json(body)))
 }

@@ -11,6 +11,7 @@ mod batch;
 mod delivery;
 mod input;
 mod nodes;
+mod outbound_tls;
 mod planes;
 mod postgres_tls;
 mod security;

@@ -13,7 +13,8 @@ CREATE TABLE channels (
     id           TEXT PRIMARY KEY,
     workspace_id TEXT NOT NULL,
     kind         TEXT NOT NULL,
-    url          BLOB NOT NULL,
+    -- The URL and its outbound TLS policy, encrypted together so neither can be swapped alone.
+    destination  BLOB NOT NULL,
     created_at   INTEGER NOT NULL
 );
 CREATE INDEX channels_by_workspace ON channels (workspace_id, id);
