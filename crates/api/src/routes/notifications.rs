@@ -40,7 +40,8 @@ pub struct AttemptView {
     /// HTTP status returned by the receiver, if it answered.
     pub status_code: Option<u16>,
     pub latency_ms: u64,
-    /// One of `http_status`, `timeout`, `connect`, `forbidden_destination`, `response_body`,
+    /// One of `http_status`, `timeout`, `connect`, `tls` (handshake refused: protocol version,
+    /// untrusted certificate or pin mismatch), `forbidden_destination`, `response_body`,
     /// `request`, `integrity_error`; absent on success.
     pub error_class: Option<String>,
 }

@@ -590,8 +590,8 @@ async fn altered_or_moved_ciphertext_is_refused_and_never_served_or_delivered() 
     expect_integrity_error("A's payload in B's row", &r, &marker_refs);
 
     // (c) A's channel URL ciphertext in B's channel row.
-    let a_url = probe.blob(Db::Data, "channels", "url", "id", &a_channel);
-    probe.set_blob(Db::Data, "channels", "url", "id", &b_channel, &a_url);
+    let a_url = probe.blob(Db::Data, "channels", "destination", "id", &a_channel);
+    probe.set_blob(Db::Data, "channels", "destination", "id", &b_channel, &a_url);
     let r = server.get(&format!("/v1/channels/{b_channel}"), &b.key).await;
     expect_integrity_error("A's channel URL in B's row", &r, &[]);
     let list = server.get("/v1/channels", &b.key).await;
