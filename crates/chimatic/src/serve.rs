@@ -98,6 +98,9 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
     };
     let (stop_tx, stop_rx) = watch::channel(false);
     let delivery: Vec<_> = dispatchers.into_iter().map(|d| tokio::spawn(d.run(stop_rx.clone()))).collect();
+    for plane in state.regions.values() {
+        tokio::spawn(crate::jobs::run(plane.store.clone(), state.clock.clone(), stop_rx.clone()));
+    }
     let flusher = tokio::spawn(flush_stats(stats.clone(), control.clone(), stop_rx));
 
     // Installed before the server announces itself, so a SIGTERM right after start is graceful.

@@ -167,6 +167,9 @@ pub trait DataBackend: Send + Sync + 'static {
         ws: WorkspaceId,
         id: NotificationId,
     ) -> Result<Option<(Vec<u8>, ChannelRow)>, StoreError>;
+    /// Deletes up to `limit` idempotency claims created before `before`. `None` when another node
+    /// is running this job right now (it holds the job's lock), so each batch runs on one node.
+    async fn purge_idempotency_keys(&self, before: Timestamp, limit: u32) -> Result<Option<u64>, StoreError>;
     /// Re-queues a failed notification; `false` when it is not in the failed state.
     async fn replay(&self, ws: WorkspaceId, id: NotificationId, now: Timestamp) -> Result<bool, StoreError>;
 

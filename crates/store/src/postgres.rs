@@ -67,15 +67,47 @@ impl PostgresBackend {
     async fn connect(url: &str, schema: &Schema) -> Result<Self, StoreError> {
         let opts = PgConnectOptions::from_str(url).map_err(|_| StoreError::Config("invalid PostgreSQL URL"))?;
         // No ping before every query: a broken connection fails its query and is replaced.
+        // One direct connection first, so a refused TLS version is reported as such at start
+        // (the pool would retry it until its acquire timeout).
+        let mut first = <sqlx::PgConnection as sqlx::Connection>::connect_with(&opts).await?;
+        require_tls13(&mut first).await?;
+        let _ = sqlx::Connection::close(first).await;
         let pool = PgPoolOptions::new()
             .max_connections(16)
             .test_before_acquire(false)
             .acquire_timeout(Duration::from_secs(10))
+            .after_connect(|conn, _| Box::pin(async move { require_tls13(conn).await }))
             .connect_with(opts)
             .await?;
         migrate(&pool, schema).await?;
         Ok(Self { pool, claim_cursor: Default::default() })
     }
+}
+
+/// sqlx cannot be told a minimum TLS version, so every new connection checks what it
+/// negotiated: a connection that uses TLS must use TLS 1.3, or it is closed before any query
+/// carries data. (Plaintext is governed by `sslmode` in the URL.)
+async fn require_tls13(conn: &mut sqlx::PgConnection) -> Result<(), sqlx::Error> {
+    let (ssl, version): (bool, Option<String>) =
+        sqlx::query_as("SELECT ssl, version FROM pg_stat_ssl WHERE pid = pg_backend_pid()").fetch_one(conn).await?;
+    if ssl && version.as_deref() != Some("TLSv1.3") {
+        return Err(sqlx::Error::Protocol(format!(
+            "the database connection negotiated {}, but Chimatic requires TLS 1.3",
+            version.as_deref().unwrap_or("an unknown TLS version")
+        )));
+    }
+    Ok(())
+}
+
+/// Takes a background job's lock for the rest of the transaction, without waiting: `false`
+/// when another node holds it. Each batch of a job runs in one such transaction, so exactly one
+/// node works on a job at a time and a node that dies releases it with its connection.
+async fn try_job_lock(tx: &mut Transaction<'_, Postgres>, job: &str) -> Result<bool, StoreError> {
+    let locked: bool = sqlx::query_scalar("SELECT pg_try_advisory_xact_lock(hashtext($1))")
+        .bind(format!("chimatic.job.{job}"))
+        .fetch_one(&mut **tx)
+        .await?;
+    Ok(locked)
 }
 
 impl PostgresBackend {
@@ -379,6 +411,25 @@ impl DataBackend for PostgresBackend {
         .await?;
         let Some(r) = row else { return Ok(None) };
         Ok(Some((r.try_get("payload")?, channel_row(&r)?)))
+    }
+
+    async fn purge_idempotency_keys(&self, before: Timestamp, limit: u32) -> Result<Option<u64>, StoreError> {
+        let mut tx = self.pool.begin().await?;
+        if !try_job_lock(&mut tx, "idempotency_purge").await? {
+            return Ok(None);
+        }
+        let n = sqlx::query(
+            "DELETE FROM idempotency_keys WHERE (workspace_id, key_digest) IN ( \
+               SELECT workspace_id, key_digest FROM idempotency_keys WHERE created_at < $1 \
+               ORDER BY created_at LIMIT $2 FOR UPDATE SKIP LOCKED)",
+        )
+        .bind(before.0)
+        .bind(i64::from(limit))
+        .execute(&mut *tx)
+        .await?
+        .rows_affected();
+        tx.commit().await?;
+        Ok(Some(n))
     }
 
     async fn replay(&self, ws: WorkspaceId, id: NotificationId, now: Timestamp) -> Result<bool, StoreError> {

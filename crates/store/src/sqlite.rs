@@ -446,6 +446,21 @@ impl DataBackend for SqliteBackend {
         raw.map(|(payload, channel)| Ok((payload, to_channel(channel)?))).transpose()
     }
 
+    async fn purge_idempotency_keys(&self, before: Timestamp, limit: u32) -> Result<Option<u64>, StoreError> {
+        // SQLite has one writer at a time, across processes too: the batch is exclusive already.
+        self.write(move |tx| {
+            let n = tx
+                .prepare_cached(
+                    "DELETE FROM idempotency_keys WHERE (workspace_id, key_digest) IN ( \
+                       SELECT workspace_id, key_digest FROM idempotency_keys WHERE created_at < ?1 \
+                       ORDER BY created_at LIMIT ?2)",
+                )?
+                .execute(params![before.0, i64::from(limit)])?;
+            Ok(Some(n as u64))
+        })
+        .await
+    }
+
     async fn replay(&self, ws: WorkspaceId, id: NotificationId, now: Timestamp) -> Result<bool, StoreError> {
         self.write(move |tx| {
             let changed = tx.execute(

@@ -350,6 +350,23 @@ impl Store {
         }
     }
 
+    // ---- background jobs ----------------------------------------------------------------------
+
+    /// Removes idempotency claims past their 24-hour window, in batches of `batch` so no write
+    /// lock is held for long. Returns how many were removed; stops early (with what it removed)
+    /// if another node is running the job.
+    pub async fn purge_expired_idempotency_keys(&self, now: Timestamp, batch: u32) -> Result<u64, StoreError> {
+        let before = now.minus(IDEMPOTENCY_WINDOW);
+        let mut removed = 0;
+        while let Some(n) = self.data.purge_idempotency_keys(before, batch).await? {
+            removed += n;
+            if n < u64::from(batch) {
+                break;
+            }
+        }
+        Ok(removed)
+    }
+
     // ---- delivery queue -----------------------------------------------------------------------
 
     pub async fn claim_due(&self, now: Timestamp, lease: Duration, limit: u32) -> Result<Vec<ClaimedJob>, StoreError> {

@@ -1,6 +1,7 @@
 //! Database connections over mutual TLS: a PostgreSQL server that demands a client certificate
 //! (`hostssl … cert clientcert=verify-full`, TLS 1.3 minimum) refuses a node without one and
-//! accepts a node with one. The test runs its own PostgreSQL with its own CA.
+//! accepts a node with one; a server that offers only TLS 1.2 is refused by the node. The test
+//! runs its own PostgreSQL with its own CA.
 
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
@@ -157,6 +158,23 @@ fn a_node_without_a_client_certificate_is_refused_and_one_with_it_connects() {
     let ok = migrate(&with_cert);
     assert!(ok.status.success(), "with the client certificate: {}", String::from_utf8_lossy(&ok.stderr));
     assert_eq!(String::from_utf8_lossy(&ok.stdout).trim(), "schema is up to date");
+
+    // A server that offers only TLS 1.2 is refused by the node, certificate or not.
+    let psql_local = |sql: &str| {
+        let out = Command::new("psql")
+            .args(["-h", pg.to_str().unwrap(), "-p", &port.to_string(), "-U", &user, "-d", "postgres", "-c", sql])
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{sql}: {}", String::from_utf8_lossy(&out.stderr));
+    };
+    psql_local("ALTER SYSTEM SET ssl_min_protocol_version = 'TLSv1.2'");
+    psql_local("ALTER SYSTEM SET ssl_max_protocol_version = 'TLSv1.2'");
+    psql_local("SELECT pg_reload_conf()");
+    std::thread::sleep(std::time::Duration::from_millis(500));
+    let old_tls = migrate(&with_cert);
+    let err = String::from_utf8_lossy(&old_tls.stderr);
+    assert!(!old_tls.status.success(), "a TLS 1.2-only database must be refused");
+    assert!(err.contains("requires TLS 1.3"), "refused for the wrong reason: {err}");
     drop(stop);
 }
 

@@ -37,6 +37,8 @@ CREATE TABLE idempotency_keys (
     created_at      BIGINT NOT NULL,
     PRIMARY KEY (workspace_id, key_digest)
 );
+-- The purge job removes claims older than the 24-hour window, oldest first.
+CREATE INDEX idempotency_keys_by_age ON idempotency_keys (created_at);
 
 CREATE TABLE delivery_queue (
     notification_id TEXT PRIMARY KEY,

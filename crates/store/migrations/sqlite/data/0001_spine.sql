@@ -39,6 +39,8 @@ CREATE TABLE idempotency_keys (
     created_at      INTEGER NOT NULL,
     PRIMARY KEY (workspace_id, key_digest)
 ) WITHOUT ROWID;
+-- The purge job removes claims older than the 24-hour window, oldest first.
+CREATE INDEX idempotency_keys_by_age ON idempotency_keys (created_at);
 
 -- Only pending work lives here, so the queue stays small however much history is stored.
 -- A claim moves due_at to the end of the lease: a worker that dies leaves a job that simply

@@ -1,0 +1,115 @@
+//! Background jobs on both backends: the idempotency purge removes only claims past their
+//! window (time is a parameter, no waiting), and on PostgreSQL a node that does not hold the
+//! job's advisory lock does nothing.
+
+#![allow(clippy::unwrap_used)] // a failed unwrap in a test is a failed test
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use chimatic_crypto::LocalKek;
+use chimatic_domain::{ManualClock, OutboundTls, Region, Sensitive, Timestamp, WebhookUrl, WorkspaceId};
+use chimatic_store::records::Enqueued;
+use chimatic_store::{DataBackend, Keyring, NewNotification, PostgresBackend, SqliteBackend, Store, VaultBackend};
+use sqlx::Connection;
+
+const HOUR: Duration = Duration::from_secs(3600);
+
+fn keyring() -> Keyring {
+    Keyring::new(Arc::new(LocalKek::from_bytes(&[7u8; 32]).unwrap()), Arc::new(ManualClock::new(Timestamp(0))))
+}
+
+async fn store(data: Arc<dyn DataBackend>, vault: Arc<dyn VaultBackend>) -> Store {
+    Store::connect(Region::primary_default(), data, vault, keyring()).await.unwrap()
+}
+
+fn keyed(channel: chimatic_domain::ChannelId, i: usize) -> NewNotification {
+    NewNotification {
+        channel_id: channel,
+        payload: Sensitive::new(b"{}".to_vec()),
+        idempotency_key: Some(Sensitive::new(format!("order-{i}"))),
+    }
+}
+
+/// A workspace with a channel and `n` notifications with idempotency keys, accepted at `t0`.
+async fn with_claims(store: &Store, t0: Timestamp, n: usize) -> (WorkspaceId, chimatic_domain::ChannelId) {
+    let ws = WorkspaceId::generate();
+    store.provision_workspace(ws, t0).await.unwrap();
+    let url = WebhookUrl::parse("https://receiver.example/hook", false).unwrap();
+    let (channel, _) = store.create_channel(ws, url, OutboundTls::default(), t0).await.unwrap();
+    let out = store.enqueue_batch(ws, (0..n).map(|i| keyed(channel.id, i)).collect(), t0).await.unwrap();
+    assert!(out.iter().all(|o| matches!(o, Enqueued::Created(_))));
+    (ws, channel.id)
+}
+
+async fn purge_removes_only_expired_claims(store: &Store) {
+    let t0 = Timestamp(1_795_478_400_000);
+    let (ws, channel) = with_claims(store, t0, 25).await;
+    assert_eq!(store.purge_expired_idempotency_keys(t0.plus(23 * HOUR), 10).await.unwrap(), 0);
+    // Still inside the window: the same key returns the original.
+    let again = store.enqueue(ws, keyed(channel, 0), t0.plus(23 * HOUR)).await.unwrap();
+    assert!(matches!(again, Enqueued::Existing(_)));
+    // Past it: removed in batches of 10, all 25.
+    assert_eq!(store.purge_expired_idempotency_keys(t0.plus(25 * HOUR), 10).await.unwrap(), 25);
+    assert_eq!(store.purge_expired_idempotency_keys(t0.plus(25 * HOUR), 10).await.unwrap(), 0);
+}
+
+#[tokio::test]
+async fn sqlite_purge_removes_only_expired_idempotency_claims() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = SqliteBackend::open_data(&dir.path().join("data.db")).unwrap();
+    let vault = SqliteBackend::open_vault(&dir.path().join("vault.db")).unwrap();
+    purge_removes_only_expired_claims(&store(Arc::new(data), Arc::new(vault)).await).await;
+}
+
+async fn fresh_pg_databases(admin: &str) -> (String, String) {
+    let mut conn = sqlx::PgConnection::connect(&format!("{admin}/postgres")).await.unwrap();
+    let id = uuid::Uuid::new_v4().simple().to_string();
+    let mut urls = Vec::new();
+    for part in ["data", "vault"] {
+        let db = format!("chimatic_jobs_{id}_{part}");
+        sqlx::raw_sql(sqlx::AssertSqlSafe(format!("CREATE DATABASE {db}"))).execute(&mut conn).await.unwrap();
+        urls.push(format!("{admin}/{db}"));
+    }
+    (urls[0].clone(), urls[1].clone())
+}
+
+async fn drop_pg_databases(admin: &str, urls: &[&str]) {
+    let mut conn = sqlx::PgConnection::connect(&format!("{admin}/postgres")).await.unwrap();
+    for url in urls {
+        let db = url.rsplit('/').next().unwrap();
+        let sql = format!("DROP DATABASE IF EXISTS {db} WITH (FORCE)");
+        sqlx::raw_sql(sqlx::AssertSqlSafe(sql)).execute(&mut conn).await.unwrap();
+    }
+}
+
+#[tokio::test]
+async fn postgres_purge_runs_on_one_node_at_a_time_and_removes_only_expired_claims() {
+    let admin = std::env::var("CHIMATIC_TEST_POSTGRES_URL")
+        .expect("CHIMATIC_TEST_POSTGRES_URL must name a PostgreSQL admin URL (scripts/test starts one)");
+    let (data_url, vault_url) = fresh_pg_databases(&admin).await;
+    let data = PostgresBackend::open_data(&data_url).await.unwrap();
+    let vault = PostgresBackend::open_vault(&vault_url).await.unwrap();
+    let store = store(Arc::new(data), Arc::new(vault)).await;
+
+    // Another node holds the job's lock: this node's purge removes nothing, although every
+    // claim has expired.
+    let t0 = Timestamp(1_795_478_400_000);
+    with_claims(&store, t0, 5).await;
+    let mut other_node = sqlx::PgConnection::connect(&data_url).await.unwrap();
+    let lock = "SELECT pg_advisory_lock(hashtext('chimatic.job.idempotency_purge'))";
+    sqlx::query(lock).execute(&mut other_node).await.unwrap();
+    assert_eq!(store.purge_expired_idempotency_keys(t0.plus(48 * HOUR), 10).await.unwrap(), 0);
+    let left: i64 =
+        sqlx::query_scalar("SELECT COUNT(*) FROM idempotency_keys").fetch_one(&mut other_node).await.unwrap();
+    assert_eq!(left, 5);
+    // Released (as when that node finishes or dies): the next run does the work.
+    let unlock = "SELECT pg_advisory_unlock(hashtext('chimatic.job.idempotency_purge'))";
+    sqlx::query(unlock).execute(&mut other_node).await.unwrap();
+    assert_eq!(store.purge_expired_idempotency_keys(t0.plus(48 * HOUR), 10).await.unwrap(), 5);
+
+    purge_removes_only_expired_claims(&store).await;
+    drop(other_node);
+    drop(store);
+    drop_pg_databases(&admin, &[&data_url, &vault_url]).await;
+}
