@@ -91,6 +91,9 @@ prefixed_id!(WorkspaceId, "ws_", "workspace");
 prefixed_id!(ApiKeyId, "key_", "API key");
 prefixed_id!(ChannelId, "ch_", "channel");
 prefixed_id!(NotificationId, "msg_", "notification");
+prefixed_id!(SubscriberId, "sub_", "subscriber");
+prefixed_id!(SubscriberChannelId, "sch_", "subscriber channel");
+prefixed_id!(IntegrationId, "int_", "integration");
 
 #[cfg(test)]
 mod tests {

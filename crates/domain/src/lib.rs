@@ -1,5 +1,6 @@
 //! Domain types shared by every Chimatic crate. Nothing here performs I/O.
 
+pub mod address;
 pub mod clock;
 pub mod ids;
 pub mod outbound_tls;
@@ -10,8 +11,11 @@ pub mod sensitive;
 pub mod status;
 pub mod webhook_url;
 
+pub use address::{AddressError, EmailAddress, PhoneNumber, mask_tail};
 pub use clock::{Clock, ManualClock, SystemClock, Timestamp};
-pub use ids::{ApiKeyId, ChannelId, IdError, NotificationId, WorkspaceId};
+pub use ids::{
+    ApiKeyId, ChannelId, IdError, IntegrationId, NotificationId, SubscriberChannelId, SubscriberId, WorkspaceId,
+};
 pub use outbound_tls::{MAX_SPKI_PINS, OutboundTls, OutboundTlsError, SpkiPin, SpkiPinError};
 pub use region::{Region, RegionError};
 pub use retry::{RetrySchedule, RetryScheduleError};

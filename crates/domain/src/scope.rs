@@ -17,23 +17,36 @@ pub enum Scope {
     NotificationsRead,
     #[serde(rename = "notifications:write")]
     NotificationsWrite,
+    #[serde(rename = "subscribers:read")]
+    SubscribersRead,
+    #[serde(rename = "subscribers:write")]
+    SubscribersWrite,
+    #[serde(rename = "integrations:read")]
+    IntegrationsRead,
+    #[serde(rename = "integrations:write")]
+    IntegrationsWrite,
     #[serde(rename = "audit:read")]
     AuditRead,
 }
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 #[error(
-    "unknown scope; valid scopes are: admin, channels:read, channels:write, notifications:read, notifications:write, audit:read"
+    "unknown scope; valid scopes are: admin, channels:read, channels:write, notifications:read, notifications:write, \
+     subscribers:read, subscribers:write, integrations:read, integrations:write, audit:read"
 )]
 pub struct ScopeError;
 
 impl Scope {
-    pub const ALL: [Scope; 6] = [
+    pub const ALL: [Scope; 10] = [
         Scope::Admin,
         Scope::ChannelsRead,
         Scope::ChannelsWrite,
         Scope::NotificationsRead,
         Scope::NotificationsWrite,
+        Scope::SubscribersRead,
+        Scope::SubscribersWrite,
+        Scope::IntegrationsRead,
+        Scope::IntegrationsWrite,
         Scope::AuditRead,
     ];
 
@@ -44,6 +57,10 @@ impl Scope {
             Scope::ChannelsWrite => "channels:write",
             Scope::NotificationsRead => "notifications:read",
             Scope::NotificationsWrite => "notifications:write",
+            Scope::SubscribersRead => "subscribers:read",
+            Scope::SubscribersWrite => "subscribers:write",
+            Scope::IntegrationsRead => "integrations:read",
+            Scope::IntegrationsWrite => "integrations:write",
             Scope::AuditRead => "audit:read",
         }
     }
