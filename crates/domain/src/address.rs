@@ -73,9 +73,8 @@ pub struct PhoneNumber(Sensitive<String>);
 impl PhoneNumber {
     pub fn parse(text: &str) -> Result<Self, AddressError> {
         let digits = text.strip_prefix('+').ok_or(AddressError::Phone)?;
-        let valid = (8..=15).contains(&digits.len())
-            && digits.bytes().all(|b| b.is_ascii_digit())
-            && !digits.starts_with('0');
+        let valid =
+            (8..=15).contains(&digits.len()) && digits.bytes().all(|b| b.is_ascii_digit()) && !digits.starts_with('0');
         if valid { Ok(Self(Sensitive::new(text.to_string()))) } else { Err(AddressError::Phone) }
     }
 

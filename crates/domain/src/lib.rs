@@ -2,6 +2,7 @@
 
 pub mod address;
 pub mod clock;
+pub mod directory;
 pub mod ids;
 pub mod outbound_tls;
 pub mod region;
@@ -13,6 +14,10 @@ pub mod webhook_url;
 
 pub use address::{AddressError, EmailAddress, PhoneNumber, mask_tail};
 pub use clock::{Clock, ManualClock, SystemClock, Timestamp};
+pub use directory::{
+    ChannelAddress, ChannelKind, IntegrationCredentials, IntegrationKind, IntegrationSettings, SmtpSecurity,
+    StoredAddress,
+};
 pub use ids::{
     ApiKeyId, ChannelId, IdError, IntegrationId, NotificationId, SubscriberChannelId, SubscriberId, WorkspaceId,
 };

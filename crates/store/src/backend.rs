@@ -3,7 +3,8 @@
 
 use chimatic_crypto::ApiKeyDigest;
 use chimatic_domain::{
-    ApiKeyId, ChannelId, NotificationId, NotificationStatus, Region, Scopes, Timestamp, WorkspaceId,
+    ApiKeyId, ChannelId, IntegrationId, NotificationId, NotificationStatus, Region, Scopes, SubscriberChannelId,
+    SubscriberId, Timestamp, WorkspaceId,
 };
 
 use crate::StoreError;
@@ -132,8 +133,85 @@ pub struct CompletedAttempt {
     pub now: Timestamp,
 }
 
+#[derive(Clone)]
+pub struct SubscriberRow {
+    pub id: SubscriberId,
+    pub external_key: [u8; 32],
+    pub external_id: Vec<u8>,
+    pub subscriber_key: Vec<u8>,
+    pub attributes: Vec<u8>,
+    pub created_at: Timestamp,
+    pub updated_at: Timestamp,
+}
+
+#[derive(Clone)]
+pub struct SubscriberChannelRow {
+    pub id: SubscriberChannelId,
+    pub subscriber_id: SubscriberId,
+    pub kind: String,
+    pub address: Vec<u8>,
+    pub created_at: Timestamp,
+}
+
+#[derive(Clone)]
+pub struct IntegrationRow {
+    pub id: IntegrationId,
+    pub kind: String,
+    pub name: String,
+    pub settings: Vec<u8>,
+    pub created_at: Timestamp,
+    pub updated_at: Timestamp,
+}
+
+/// A workspace's directory in a region's notification store: subscribers, their channels and
+/// provider integrations (settings only; credentials are in the vault).
 #[async_trait::async_trait]
-pub trait DataBackend: Send + Sync + 'static {
+pub trait DirectoryBackend: Send + Sync + 'static {
+    /// `false` when the workspace already has a subscriber with this external key.
+    async fn insert_subscriber(&self, ws: WorkspaceId, row: &SubscriberRow) -> Result<bool, StoreError>;
+    async fn subscriber(&self, ws: WorkspaceId, id: SubscriberId) -> Result<Option<SubscriberRow>, StoreError>;
+    async fn subscriber_by_external_key(
+        &self,
+        ws: WorkspaceId,
+        key: &[u8; 32],
+    ) -> Result<Option<SubscriberRow>, StoreError>;
+    async fn update_subscriber_attributes(
+        &self,
+        ws: WorkspaceId,
+        id: SubscriberId,
+        attributes: &[u8],
+        now: Timestamp,
+    ) -> Result<bool, StoreError>;
+    async fn list_subscribers(
+        &self,
+        ws: WorkspaceId,
+        after: Option<SubscriberId>,
+        limit: u32,
+    ) -> Result<Vec<SubscriberRow>, StoreError>;
+
+    async fn insert_subscriber_channel(&self, ws: WorkspaceId, row: &SubscriberChannelRow) -> Result<(), StoreError>;
+    async fn subscriber_channels(
+        &self,
+        ws: WorkspaceId,
+        subscriber: SubscriberId,
+    ) -> Result<Vec<SubscriberChannelRow>, StoreError>;
+    async fn delete_subscriber_channel(
+        &self,
+        ws: WorkspaceId,
+        subscriber: SubscriberId,
+        id: SubscriberChannelId,
+    ) -> Result<bool, StoreError>;
+
+    async fn insert_integration(&self, ws: WorkspaceId, row: &IntegrationRow) -> Result<(), StoreError>;
+    async fn integration(&self, ws: WorkspaceId, id: IntegrationId) -> Result<Option<IntegrationRow>, StoreError>;
+    async fn list_integrations(&self, ws: WorkspaceId) -> Result<Vec<IntegrationRow>, StoreError>;
+    /// Replaces name, settings and `updated_at`; `false` if there is no such integration.
+    async fn update_integration(&self, ws: WorkspaceId, row: &IntegrationRow) -> Result<bool, StoreError>;
+    async fn delete_integration(&self, ws: WorkspaceId, id: IntegrationId) -> Result<bool, StoreError>;
+}
+
+#[async_trait::async_trait]
+pub trait DataBackend: DirectoryBackend {
     async fn ping(&self) -> Result<(), StoreError>;
 
     /// Records `region` as this database's region on first use; refuses a database that
@@ -191,6 +269,7 @@ pub trait VaultBackend: Send + Sync + 'static {
     async fn bind_region(&self, region: &Region) -> Result<(), StoreError>;
     async fn insert_vault_key(&self, ws: WorkspaceId, key: WrappedKeyRow, now: Timestamp) -> Result<(), StoreError>;
     async fn vault_key(&self, ws: WorkspaceId, version: Option<u32>) -> Result<Option<WrappedKeyRow>, StoreError>;
+    /// Stores a secret, replacing any previous one of the same owner and kind.
     async fn put_secret(
         &self,
         ws: WorkspaceId,
@@ -200,6 +279,7 @@ pub trait VaultBackend: Send + Sync + 'static {
         now: Timestamp,
     ) -> Result<(), StoreError>;
     async fn secret(&self, ws: WorkspaceId, owner_id: &str, kind: &str) -> Result<Option<Vec<u8>>, StoreError>;
+    async fn delete_secret(&self, ws: WorkspaceId, owner_id: &str, kind: &str) -> Result<bool, StoreError>;
 }
 
 /// The control plane's store: workspaces, API key metadata and delivery analytics. Nothing in

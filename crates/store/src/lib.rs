@@ -19,8 +19,9 @@ mod stats;
 mod store;
 
 pub use backend::{
-    ApiKeyRow, AttemptRow, ChannelRow, ClaimedJob, CompletedAttempt, ControlBackend, DataBackend, InsertOutcome,
-    NewNotificationRow, NotificationRow, QueueOutcome, StatsRow, VaultBackend, WorkspaceRow, WrappedKeyRow,
+    ApiKeyRow, AttemptRow, ChannelRow, ClaimedJob, CompletedAttempt, ControlBackend, DataBackend, DirectoryBackend,
+    InsertOutcome, IntegrationRow, NewNotificationRow, NotificationRow, QueueOutcome, StatsRow, SubscriberChannelRow,
+    SubscriberRow, VaultBackend, WorkspaceRow, WrappedKeyRow,
 };
 pub use control::{Authenticated, ControlStore};
 pub use error::StoreError;

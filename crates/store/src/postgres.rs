@@ -16,6 +16,7 @@ use crate::backend::*;
 use crate::fairness::WorkspaceWalk;
 
 mod control;
+mod directory;
 
 /// A set of migrations, the table that records which of them a database has, and the advisory
 /// lock that serialises nodes migrating at once.
@@ -28,7 +29,10 @@ struct Schema {
 const DATA: Schema = Schema {
     ledger: "chimatic_migrations",
     lock: "chimatic.data",
-    migrations: &[(1, include_str!("../migrations/postgres/data/0001_spine.sql"))],
+    migrations: &[
+        (1, include_str!("../migrations/postgres/data/0001_spine.sql")),
+        (2, include_str!("../migrations/postgres/data/0002_directory.sql")),
+    ],
 };
 const VAULT: Schema = Schema {
     ledger: "chimatic_migrations",
@@ -641,7 +645,8 @@ impl VaultBackend for PostgresBackend {
         now: Timestamp,
     ) -> Result<(), StoreError> {
         sqlx::query(
-            "INSERT INTO secrets (workspace_id, owner_id, kind, secret, created_at) VALUES ($1, $2, $3, $4, $5)",
+            "INSERT INTO secrets (workspace_id, owner_id, kind, secret, created_at) VALUES ($1, $2, $3, $4, $5) \
+             ON CONFLICT (workspace_id, owner_id, kind) DO UPDATE SET secret = excluded.secret, created_at = excluded.created_at",
         )
         .bind(ws.to_string())
         .bind(owner_id)
@@ -660,5 +665,16 @@ impl VaultBackend for PostgresBackend {
             .bind(kind)
             .fetch_optional(&self.pool)
             .await?)
+    }
+
+    async fn delete_secret(&self, ws: WorkspaceId, owner_id: &str, kind: &str) -> Result<bool, StoreError> {
+        let n = sqlx::query("DELETE FROM secrets WHERE workspace_id = $1 AND owner_id = $2 AND kind = $3")
+            .bind(ws.to_string())
+            .bind(owner_id)
+            .bind(kind)
+            .execute(&self.pool)
+            .await?
+            .rows_affected();
+        Ok(n == 1)
     }
 }

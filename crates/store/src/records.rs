@@ -1,6 +1,9 @@
 //! Decrypted records handed to the API and the delivery workers. Sensitive fields stay wrapped.
 
-use chimatic_domain::{ChannelId, NotificationId, NotificationStatus, OutboundTls, Sensitive, Timestamp, WebhookUrl};
+use chimatic_domain::{
+    ChannelAddress, ChannelId, IntegrationId, IntegrationKind, IntegrationSettings, NotificationId, NotificationStatus,
+    OutboundTls, Sensitive, SubscriberChannelId, SubscriberId, Timestamp, WebhookUrl,
+};
 use serde::{Deserialize, Serialize};
 
 pub struct Channel {
@@ -48,4 +51,31 @@ impl Enqueued {
             Enqueued::Created(id) | Enqueued::Existing(id) => *id,
         }
     }
+}
+
+/// A subscriber: the customer's end user, known to the customer by `external_id`.
+pub struct Subscriber {
+    pub id: SubscriberId,
+    pub external_id: Sensitive<String>,
+    /// A JSON object.
+    pub attributes: Sensitive<Vec<u8>>,
+    pub created_at: Timestamp,
+    pub updated_at: Timestamp,
+}
+
+pub struct SubscriberChannel {
+    pub id: SubscriberChannelId,
+    pub subscriber_id: SubscriberId,
+    pub address: ChannelAddress,
+    pub created_at: Timestamp,
+}
+
+/// A provider integration as the notification store knows it: no credentials.
+pub struct Integration {
+    pub id: IntegrationId,
+    pub kind: IntegrationKind,
+    pub name: String,
+    pub settings: IntegrationSettings,
+    pub created_at: Timestamp,
+    pub updated_at: Timestamp,
 }

@@ -19,6 +19,7 @@ use crate::backend::*;
 use crate::fairness::WorkspaceWalk;
 
 mod control;
+mod directory;
 
 pub const CONTROL_FILE: &str = "control.db";
 pub const DATA_FILE: &str = "data.db";
@@ -32,7 +33,10 @@ pub(crate) struct Schema {
 
 const DATA: Schema = Schema {
     ledger: "chimatic_migrations",
-    migrations: &[(1, include_str!("../migrations/sqlite/data/0001_spine.sql"))],
+    migrations: &[
+        (1, include_str!("../migrations/sqlite/data/0001_spine.sql")),
+        (2, include_str!("../migrations/sqlite/data/0002_directory.sql")),
+    ],
 };
 const VAULT: Schema = Schema {
     ledger: "chimatic_migrations",
@@ -656,7 +660,8 @@ impl VaultBackend for SqliteBackend {
         let (owner_id, kind, secret) = (owner_id.to_string(), kind.to_string(), secret.to_vec());
         self.write(move |tx| {
             tx.execute(
-                "INSERT INTO secrets (workspace_id, owner_id, kind, secret, created_at) VALUES (?1, ?2, ?3, ?4, ?5)",
+                "INSERT INTO secrets (workspace_id, owner_id, kind, secret, created_at) VALUES (?1, ?2, ?3, ?4, ?5) \
+                 ON CONFLICT (workspace_id, owner_id, kind) DO UPDATE SET secret = excluded.secret, created_at = excluded.created_at",
                 params![ws.to_string(), owner_id, kind, secret, now.0],
             )?;
             Ok(())
@@ -670,6 +675,18 @@ impl VaultBackend for SqliteBackend {
                 .query_row([ws.to_string(), owner_id.to_string(), kind.to_string()], |r| r.get(0))
                 .optional()?)
         })
+    }
+
+    async fn delete_secret(&self, ws: WorkspaceId, owner_id: &str, kind: &str) -> Result<bool, StoreError> {
+        let (owner_id, kind) = (owner_id.to_string(), kind.to_string());
+        self.write(move |tx| {
+            let n = tx.execute(
+                "DELETE FROM secrets WHERE workspace_id = ?1 AND owner_id = ?2 AND kind = ?3",
+                params![ws.to_string(), owner_id, kind],
+            )?;
+            Ok(n == 1)
+        })
+        .await
     }
 }
 
@@ -726,7 +743,7 @@ mod tests {
         conn.execute("INSERT INTO chimatic_migrations (version, applied_at) VALUES (99, 0)", []).unwrap();
         drop(conn);
         let mut conn = connect(&path).unwrap();
-        assert!(matches!(migrate(&mut conn, &DATA), Err(StoreError::SchemaTooNew { found: 99, known: 1 })));
+        assert!(matches!(migrate(&mut conn, &DATA), Err(StoreError::SchemaTooNew { found: 99, known: 2 })));
         // Re-running known migrations is a no-op.
         let dir2 = tempfile::tempdir().unwrap();
         let mut fresh = connect(&dir2.path().join("e.db")).unwrap();

@@ -7,6 +7,8 @@ use std::time::Duration;
 use chimatic_crypto::{Aad, Dek, SigningSecret, aead::ciphertext_dek_version};
 use chimatic_domain::{ChannelId, NotificationId, OutboundTls, Region, Sensitive, Timestamp, WebhookUrl, WorkspaceId};
 
+mod directory;
+
 use crate::committer::GroupCommit;
 use crate::keyring::KeyDomain;
 use crate::records::{Attempt, AttemptDetail, Channel, Enqueued, Notification};

@@ -3,8 +3,10 @@
 
 mod api_keys;
 mod channels;
+mod integrations;
 mod notifications;
 mod ops;
+mod subscribers;
 mod workspace;
 
 use axum::Router;
@@ -65,7 +67,13 @@ pub fn router(state: AppState, planes: Planes) -> Router {
             .routes(routes!(notifications::create))
             .routes(routes!(notifications::create_batch))
             .routes(routes!(notifications::get))
-            .routes(routes!(notifications::replay));
+            .routes(routes!(notifications::replay))
+            .routes(routes!(subscribers::identify, subscribers::list))
+            .routes(routes!(subscribers::get, subscribers::update))
+            .routes(routes!(subscribers::add_channel, subscribers::list_channels))
+            .routes(routes!(subscribers::remove_channel))
+            .routes(routes!(integrations::create, integrations::list))
+            .routes(routes!(integrations::get, integrations::update, integrations::delete));
     }
     let (router, openapi) = api
         .routes(routes!(ops::healthz))

@@ -9,6 +9,7 @@ mod store_probe;
 mod api_keys;
 mod batch;
 mod delivery;
+mod directory;
 mod input;
 mod nodes;
 mod outbound_tls;

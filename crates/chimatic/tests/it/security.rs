@@ -711,10 +711,16 @@ fn sample_path(template: &str) -> String {
         "key_"
     } else if template.starts_with("/v1/channels") {
         "ch_"
+    } else if template.starts_with("/v1/subscribers") {
+        "sub_"
+    } else if template.starts_with("/v1/integrations") {
+        "int_"
     } else {
         "msg_"
     };
-    template.replace("{id}", &format!("{id}{}", random_hex(16)))
+    template
+        .replace("{id}", &format!("{id}{}", random_hex(16)))
+        .replace("{channel_id}", &format!("sch_{}", random_hex(16)))
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -747,6 +753,19 @@ async fn the_openapi_document_lists_exactly_the_served_routes() {
         ("POST", "/v1/notifications/{id}/replay"),
         // Added with batch submission (crates/api/src/routes/notifications.rs, `create_batch`).
         ("POST", "/v1/notifications/batch"),
+        // The directory (crates/api/src/routes/subscribers.rs, integrations.rs).
+        ("POST", "/v1/subscribers"),
+        ("GET", "/v1/subscribers"),
+        ("GET", "/v1/subscribers/{id}"),
+        ("PATCH", "/v1/subscribers/{id}"),
+        ("POST", "/v1/subscribers/{id}/channels"),
+        ("GET", "/v1/subscribers/{id}/channels"),
+        ("DELETE", "/v1/subscribers/{id}/channels/{channel_id}"),
+        ("POST", "/v1/integrations"),
+        ("GET", "/v1/integrations"),
+        ("GET", "/v1/integrations/{id}"),
+        ("PATCH", "/v1/integrations/{id}"),
+        ("DELETE", "/v1/integrations/{id}"),
         // Control plane (crates/api/src/routes/workspace.rs).
         ("GET", "/v1/workspace"),
         ("GET", "/v1/stats"),

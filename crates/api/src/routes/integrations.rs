@@ -1,0 +1,269 @@
+use axum::Json;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use chimatic_crypto::SigningSecret;
+use chimatic_domain::{
+    EmailAddress, IntegrationCredentials, IntegrationId, IntegrationKind, IntegrationSettings, PhoneNumber, Scope,
+    Sensitive, WebhookUrl, mask_tail,
+};
+use chimatic_store::records::Integration;
+use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
+
+use crate::extract::{ApiJson, Tenant, parse_id};
+use crate::{ApiError, AppState};
+
+const MAX_NAME_LEN: usize = 100;
+const MAX_CREDENTIAL_LEN: usize = 4096;
+
+#[derive(Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CreateIntegration {
+    pub kind: IntegrationKind,
+    #[schema(max_length = 100, min_length = 1)]
+    pub name: String,
+    /// Per kind. `smtp`: `{"host", "port", "security": "starttls"|"implicit", "from"}`;
+    /// `sms` (Twilio-compatible API): `{"base_url", "account_id", "from"}` (E.164);
+    /// `slack` and `webhook`: `{}` or absent.
+    #[schema(value_type = Option<Object>)]
+    pub settings: Option<Value>,
+    /// Per kind, stored only in the credential vault and never returned. `smtp`:
+    /// `{"username", "password"}`; `sms`: `{"auth_token"}`; `slack`: `{"bot_token"}`;
+    /// `webhook`: absent (a signing secret is generated and shown once).
+    #[schema(value_type = Option<Object>)]
+    pub credentials: Option<Sensitive<Value>>,
+}
+
+#[derive(Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct UpdateIntegration {
+    pub name: Option<String>,
+    /// Replaces all settings (same shape as at creation).
+    #[schema(value_type = Option<Object>)]
+    pub settings: Option<Value>,
+    /// Replaces all credentials (same shape as at creation).
+    #[schema(value_type = Option<Object>)]
+    pub credentials: Option<Sensitive<Value>>,
+}
+
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct IntegrationView {
+    pub id: IntegrationId,
+    pub kind: IntegrationKind,
+    pub name: String,
+    /// Settings with addresses and account ids masked.
+    #[schema(value_type = Object)]
+    pub settings_masked: Value,
+    /// Which credentials are stored (in the vault); their values are never returned.
+    pub credentials_set: Vec<&'static str>,
+    pub created_at: String,
+    pub updated_at: String,
+}
+
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct IntegrationCreated {
+    #[serde(flatten)]
+    pub view: IntegrationView,
+    /// For `webhook` integrations: the Standard Webhooks signing secret (`whsec_…`), shown once.
+    pub signing_secret: Option<String>,
+}
+
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct IntegrationList {
+    pub data: Vec<IntegrationView>,
+}
+
+fn view(i: &Integration) -> IntegrationView {
+    let settings_masked = match &i.settings {
+        IntegrationSettings::Smtp { host, port, security, from } => json!({
+            "host": host,
+            "port": port,
+            "security": security,
+            "from": EmailAddress::parse(from).map(|a| a.masked()).unwrap_or_else(|_| "…".into()),
+        }),
+        IntegrationSettings::Sms { base_url, account_id, from } => json!({
+            "base_url": WebhookUrl::parse(base_url, true).map(|u| u.masked()).unwrap_or_else(|_| "…".into()),
+            "account_id": mask_tail(account_id, 4),
+            "from": PhoneNumber::parse(from).map(|p| p.masked()).unwrap_or_else(|_| "…".into()),
+        }),
+        IntegrationSettings::Slack {} | IntegrationSettings::Webhook {} => json!({}),
+    };
+    IntegrationView {
+        id: i.id,
+        kind: i.kind,
+        name: i.name.clone(),
+        settings_masked,
+        credentials_set: i.kind.credential_fields().to_vec(),
+        created_at: i.created_at.to_rfc3339(),
+        updated_at: i.updated_at.to_rfc3339(),
+    }
+}
+
+fn invalid(detail: impl Into<String>) -> ApiError {
+    ApiError::unprocessable("invalid_integration", detail)
+}
+
+/// Deserialises `value` as the `kind` variant of `T`; errors name the field, never the value.
+fn typed<T: serde::de::DeserializeOwned>(kind: IntegrationKind, value: Value, what: &str) -> Result<T, ApiError> {
+    let Value::Object(mut map) = value else { return Err(invalid(format!("`{what}` must be a JSON object"))) };
+    if map.contains_key("kind") {
+        return Err(invalid(format!("`{what}` has no `kind` field: the kind is given once, at the top level")));
+    }
+    map.insert("kind".into(), Value::String(kind.as_str().into()));
+    serde_path_to_error::deserialize(Value::Object(map)).map_err(|e| {
+        let path = e.path().to_string();
+        let detail = if path == "." || path.is_empty() {
+            format!("`{what}` does not have the fields a `{}` integration needs", kind.as_str())
+        } else {
+            format!("`{what}.{path}` is missing or invalid for a `{}` integration", kind.as_str())
+        };
+        invalid(detail)
+    })
+}
+
+async fn checked_settings(
+    kind: IntegrationKind,
+    value: Option<Value>,
+    state: &AppState,
+) -> Result<IntegrationSettings, ApiError> {
+    let settings: IntegrationSettings = typed(kind, value.unwrap_or_else(|| json!({})), "settings")?;
+    match &settings {
+        IntegrationSettings::Smtp { host, port, from, .. } => {
+            let host_ok = (1..=253).contains(&host.len())
+                && host.chars().all(|c| c.is_ascii_alphanumeric() || c == '.' || c == '-');
+            if !host_ok {
+                return Err(invalid("`settings.host` must be a host name or IP address"));
+            }
+            if *port == 0 {
+                return Err(invalid("`settings.port` must be 1 to 65535"));
+            }
+            EmailAddress::parse(from).map_err(|e| invalid(format!("`settings.from`: {e}")))?;
+        }
+        IntegrationSettings::Sms { base_url, account_id, from } => {
+            let url = WebhookUrl::parse(base_url, state.destinations.allow_private)
+                .map_err(|e| ApiError::unprocessable("invalid_url", format!("`settings.base_url`: {e}")))?;
+            state
+                .destinations
+                .check(url.expose())
+                .await
+                .map_err(|e| ApiError::unprocessable("forbidden_destination", e.to_string()))?;
+            if account_id.is_empty() || account_id.len() > 64 || !account_id.chars().all(|c| c.is_ascii_alphanumeric())
+            {
+                return Err(invalid("`settings.account_id` must be 1 to 64 letters and digits"));
+            }
+            PhoneNumber::parse(from).map_err(|e| invalid(format!("`settings.from`: {e}")))?;
+        }
+        IntegrationSettings::Slack {} | IntegrationSettings::Webhook {} => {}
+    }
+    Ok(settings)
+}
+
+fn checked_credentials(kind: IntegrationKind, value: Sensitive<Value>) -> Result<IntegrationCredentials, ApiError> {
+    if kind == IntegrationKind::Webhook {
+        return Err(invalid("a `webhook` integration takes no credentials: its signing secret is generated"));
+    }
+    let credentials: IntegrationCredentials = typed(kind, value.into_inner(), "credentials")?;
+    let values: Vec<&String> = match &credentials {
+        IntegrationCredentials::Smtp { username, password } => vec![username, password],
+        IntegrationCredentials::Slack { bot_token } => vec![bot_token],
+        IntegrationCredentials::Sms { auth_token } => vec![auth_token],
+        IntegrationCredentials::Webhook { signing_secret } => vec![signing_secret],
+    };
+    if values.iter().any(|v| v.is_empty() || v.len() > MAX_CREDENTIAL_LEN) {
+        return Err(invalid(format!("each credential must be 1 to {MAX_CREDENTIAL_LEN} bytes")));
+    }
+    Ok(credentials)
+}
+
+fn checked_name(name: &str) -> Result<&str, ApiError> {
+    let name = name.trim();
+    if name.is_empty() || name.chars().count() > MAX_NAME_LEN {
+        return Err(ApiError::unprocessable("invalid_name", "`name` must be 1 to 100 characters"));
+    }
+    Ok(name)
+}
+
+/// Configure a provider integration (scope `integrations:write`). Credentials go only to the
+/// credential vault; responses show masked settings and which credentials are set.
+#[utoipa::path(post, path = "/v1/integrations", tag = "integrations", request_body = CreateIntegration,
+    responses((status = 201, body = IntegrationCreated), (status = "4XX", body = crate::error::Problem)))]
+pub async fn create(
+    State(state): State<AppState>,
+    tenant: Tenant,
+    ApiJson(req): ApiJson<CreateIntegration>,
+) -> Result<(StatusCode, Json<IntegrationCreated>), ApiError> {
+    tenant.require(Scope::IntegrationsWrite)?;
+    let name = checked_name(&req.name)?;
+    let settings = checked_settings(req.kind, req.settings, &state).await?;
+    let (credentials, shown_once) = match (req.kind, req.credentials) {
+        (IntegrationKind::Webhook, None) => {
+            let secret = SigningSecret::generate().map_err(ApiError::internal)?;
+            let text = secret.to_text();
+            (IntegrationCredentials::Webhook { signing_secret: text.expose().clone() }, Some(text.into_inner()))
+        }
+        (kind, Some(value)) => (checked_credentials(kind, value)?, None),
+        (_, None) => return Err(invalid("`credentials` are required for this kind of integration")),
+    };
+    let integration =
+        tenant.store.create_integration(tenant.workspace_id, name, settings, &credentials, state.clock.now()).await?;
+    tracing::info!(workspace = %tenant.workspace_id, integration = %integration.id, kind = integration.kind.as_str(), "integration created");
+    Ok((StatusCode::CREATED, Json(IntegrationCreated { view: view(&integration), signing_secret: shown_once })))
+}
+
+/// List integrations (scope `integrations:read`), masked.
+#[utoipa::path(get, path = "/v1/integrations", tag = "integrations",
+    responses((status = 200, body = IntegrationList), (status = "4XX", body = crate::error::Problem)))]
+pub async fn list(tenant: Tenant) -> Result<Json<IntegrationList>, ApiError> {
+    tenant.require(Scope::IntegrationsRead)?;
+    let all = tenant.store.list_integrations(tenant.workspace_id).await?;
+    Ok(Json(IntegrationList { data: all.iter().map(view).collect() }))
+}
+
+/// Get an integration (scope `integrations:read`), masked; credentials are never returned.
+#[utoipa::path(get, path = "/v1/integrations/{id}", tag = "integrations",
+    params(("id" = String, Path, description = "Integration id (`int_…`)")),
+    responses((status = 200, body = IntegrationView), (status = "4XX", body = crate::error::Problem)))]
+pub async fn get(tenant: Tenant, Path(id): Path<String>) -> Result<Json<IntegrationView>, ApiError> {
+    tenant.require(Scope::IntegrationsRead)?;
+    let id: IntegrationId = parse_id(&id)?;
+    Ok(Json(view(&tenant.store.integration(tenant.workspace_id, id).await?)))
+}
+
+/// Change an integration's name, settings or credentials (scope `integrations:write`).
+#[utoipa::path(patch, path = "/v1/integrations/{id}", tag = "integrations", request_body = UpdateIntegration,
+    params(("id" = String, Path, description = "Integration id (`int_…`)")),
+    responses((status = 200, body = IntegrationView), (status = "4XX", body = crate::error::Problem)))]
+pub async fn update(
+    State(state): State<AppState>,
+    tenant: Tenant,
+    Path(id): Path<String>,
+    ApiJson(req): ApiJson<UpdateIntegration>,
+) -> Result<Json<IntegrationView>, ApiError> {
+    tenant.require(Scope::IntegrationsWrite)?;
+    let id: IntegrationId = parse_id(&id)?;
+    let current = tenant.store.integration(tenant.workspace_id, id).await?;
+    let name = req.name.as_deref().map(checked_name).transpose()?;
+    let settings = match req.settings {
+        Some(v) => Some(checked_settings(current.kind, Some(v), &state).await?),
+        None => None,
+    };
+    let credentials = req.credentials.map(|c| checked_credentials(current.kind, c)).transpose()?;
+    let updated = tenant
+        .store
+        .update_integration(tenant.workspace_id, id, name, settings, credentials.as_ref(), state.clock.now())
+        .await?;
+    tracing::info!(workspace = %tenant.workspace_id, integration = %id, "integration updated");
+    Ok(Json(view(&updated)))
+}
+
+/// Delete an integration and its credentials (scope `integrations:write`).
+#[utoipa::path(delete, path = "/v1/integrations/{id}", tag = "integrations",
+    params(("id" = String, Path, description = "Integration id (`int_…`)")),
+    responses((status = 204), (status = "4XX", body = crate::error::Problem)))]
+pub async fn delete(tenant: Tenant, Path(id): Path<String>) -> Result<StatusCode, ApiError> {
+    tenant.require(Scope::IntegrationsWrite)?;
+    let id: IntegrationId = parse_id(&id)?;
+    tenant.store.delete_integration(tenant.workspace_id, id).await?;
+    tracing::info!(workspace = %tenant.workspace_id, integration = %id, "integration deleted");
+    Ok(StatusCode::NO_CONTENT)
+}

@@ -1,0 +1,302 @@
+use axum::Json;
+use axum::extract::{Path, Query, State};
+use axum::http::StatusCode;
+use chimatic_domain::{
+    ChannelAddress, ChannelKind, EmailAddress, PhoneNumber, Scope, Sensitive, SubscriberChannelId, SubscriberId,
+    WebhookUrl, directory::is_slack_channel_id, mask_tail,
+};
+use chimatic_store::records::{Subscriber, SubscriberChannel};
+use serde::{Deserialize, Serialize};
+use serde_json::value::RawValue;
+
+use crate::extract::{ApiJson, Tenant, parse_id};
+use crate::mask::mask_json;
+use crate::{ApiError, AppState};
+
+const MAX_EXTERNAL_ID_LEN: usize = 255;
+const MAX_ATTRIBUTES_BYTES: usize = 64 * 1024;
+const DEFAULT_PAGE: u32 = 50;
+const MAX_PAGE: u32 = 200;
+
+#[derive(Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct IdentifySubscriber {
+    /// Your id for this user (1 to 255 bytes). It may be personal data: it is stored encrypted
+    /// and looked up by a keyed digest.
+    #[schema(value_type = String)]
+    pub external_id: Sensitive<String>,
+    /// A JSON object of attributes (up to 64 KiB), e.g. name and locale; replaces the stored ones.
+    #[schema(value_type = Option<Object>)]
+    pub attributes: Option<Sensitive<Box<RawValue>>>,
+}
+
+#[derive(Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct UpdateSubscriber {
+    /// A JSON object of attributes (up to 64 KiB); replaces the stored ones.
+    #[schema(value_type = Object)]
+    pub attributes: Sensitive<Box<RawValue>>,
+}
+
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct SubscriberView {
+    pub id: SubscriberId,
+    /// The last characters of your id only.
+    pub external_id_masked: String,
+    /// Attribute names with masked values.
+    #[schema(value_type = Object)]
+    pub attributes_masked: serde_json::Value,
+    pub created_at: String,
+    pub updated_at: String,
+}
+
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct SubscriberList {
+    pub data: Vec<SubscriberView>,
+    /// Pass as `after` for the next page; absent on the last page.
+    pub next_cursor: Option<SubscriberId>,
+}
+
+#[derive(Deserialize, utoipa::IntoParams)]
+#[serde(deny_unknown_fields)]
+pub struct ListParams {
+    /// Return subscribers after this id.
+    pub after: Option<String>,
+    /// Page size, 1 to 200 (default 50).
+    pub limit: Option<u32>,
+}
+
+fn view(s: &Subscriber) -> Result<SubscriberView, ApiError> {
+    let attributes: serde_json::Value = serde_json::from_slice(s.attributes.expose()).map_err(ApiError::internal)?;
+    Ok(SubscriberView {
+        id: s.id,
+        external_id_masked: mask_tail(s.external_id.expose(), 3),
+        attributes_masked: mask_json(&attributes),
+        created_at: s.created_at.to_rfc3339(),
+        updated_at: s.updated_at.to_rfc3339(),
+    })
+}
+
+fn attributes_bytes(raw: Sensitive<Box<RawValue>>) -> Result<Sensitive<Vec<u8>>, ApiError> {
+    let text = raw.expose().get();
+    if !text.trim_start().starts_with('{') {
+        return Err(ApiError::unprocessable("invalid_attributes", "`attributes` must be a JSON object"));
+    }
+    if text.len() > MAX_ATTRIBUTES_BYTES {
+        return Err(ApiError::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "payload_too_large",
+            format!("`attributes` exceeds the limit of {MAX_ATTRIBUTES_BYTES} bytes"),
+        ));
+    }
+    Ok(Sensitive::new(text.as_bytes().to_vec()))
+}
+
+/// Create a subscriber, or update the one with this `external_id` (scope `subscribers:write`):
+/// 201 when created, 200 when it existed.
+#[utoipa::path(post, path = "/v1/subscribers", tag = "subscribers", request_body = IdentifySubscriber,
+    responses((status = 201, body = SubscriberView), (status = 200, body = SubscriberView),
+              (status = "4XX", body = crate::error::Problem)))]
+pub async fn identify(
+    State(state): State<AppState>,
+    tenant: Tenant,
+    ApiJson(req): ApiJson<IdentifySubscriber>,
+) -> Result<(StatusCode, Json<SubscriberView>), ApiError> {
+    tenant.require(Scope::SubscribersWrite)?;
+    let len = req.external_id.expose().len();
+    if len == 0 || len > MAX_EXTERNAL_ID_LEN {
+        return Err(ApiError::unprocessable("invalid_external_id", "`external_id` must be 1 to 255 bytes"));
+    }
+    let attributes = req.attributes.map(attributes_bytes).transpose()?;
+    let (subscriber, created) =
+        tenant.store.identify_subscriber(tenant.workspace_id, &req.external_id, attributes, state.clock.now()).await?;
+    let status = if created { StatusCode::CREATED } else { StatusCode::OK };
+    Ok((status, Json(view(&subscriber)?)))
+}
+
+/// Get a subscriber (scope `subscribers:read`), masked.
+#[utoipa::path(get, path = "/v1/subscribers/{id}", tag = "subscribers",
+    params(("id" = String, Path, description = "Subscriber id (`sub_…`)")),
+    responses((status = 200, body = SubscriberView), (status = "4XX", body = crate::error::Problem)))]
+pub async fn get(tenant: Tenant, Path(id): Path<String>) -> Result<Json<SubscriberView>, ApiError> {
+    tenant.require(Scope::SubscribersRead)?;
+    let id: SubscriberId = parse_id(&id)?;
+    Ok(Json(view(&tenant.store.subscriber(tenant.workspace_id, id).await?)?))
+}
+
+/// Replace a subscriber's attributes (scope `subscribers:write`).
+#[utoipa::path(patch, path = "/v1/subscribers/{id}", tag = "subscribers", request_body = UpdateSubscriber,
+    params(("id" = String, Path, description = "Subscriber id (`sub_…`)")),
+    responses((status = 200, body = SubscriberView), (status = "4XX", body = crate::error::Problem)))]
+pub async fn update(
+    State(state): State<AppState>,
+    tenant: Tenant,
+    Path(id): Path<String>,
+    ApiJson(req): ApiJson<UpdateSubscriber>,
+) -> Result<Json<SubscriberView>, ApiError> {
+    tenant.require(Scope::SubscribersWrite)?;
+    let id: SubscriberId = parse_id(&id)?;
+    let attributes = attributes_bytes(req.attributes)?;
+    let s = tenant.store.update_subscriber_attributes(tenant.workspace_id, id, attributes, state.clock.now()).await?;
+    Ok(Json(view(&s)?))
+}
+
+/// List subscribers (scope `subscribers:read`), masked, cursor-paginated.
+#[utoipa::path(get, path = "/v1/subscribers", tag = "subscribers", params(ListParams),
+    responses((status = 200, body = SubscriberList), (status = "4XX", body = crate::error::Problem)))]
+pub async fn list(
+    tenant: Tenant,
+    params: Result<Query<ListParams>, axum::extract::rejection::QueryRejection>,
+) -> Result<Json<SubscriberList>, ApiError> {
+    tenant.require(Scope::SubscribersRead)?;
+    let bad = || {
+        ApiError::bad_request("invalid_query", "query parameters are `after` (a subscriber id) and `limit` (1 to 200)")
+    };
+    let Query(params) = params.map_err(|_| bad())?;
+    let limit = params.limit.unwrap_or(DEFAULT_PAGE);
+    if !(1..=MAX_PAGE).contains(&limit) {
+        return Err(bad());
+    }
+    let after = params.after.as_deref().map(parse_id::<SubscriberId>).transpose()?;
+    let subscribers = tenant.store.list_subscribers(tenant.workspace_id, after, limit).await?;
+    let next_cursor = if subscribers.len() == limit as usize { subscribers.last().map(|s| s.id) } else { None };
+    let data = subscribers.iter().map(view).collect::<Result<Vec<_>, _>>()?;
+    Ok(Json(SubscriberList { data, next_cursor }))
+}
+
+/// A way to reach a subscriber. Exactly the fields of its `type`.
+#[derive(Deserialize, utoipa::ToSchema)]
+#[serde(tag = "type", rename_all = "lowercase", deny_unknown_fields)]
+pub enum CreateSubscriberChannel {
+    Email {
+        #[schema(value_type = String, example = "alice@example.com")]
+        address: Sensitive<String>,
+    },
+    Sms {
+        /// E.164, e.g. `+14155550123`.
+        #[schema(value_type = String, example = "+14155550123")]
+        phone: Sensitive<String>,
+    },
+    /// Either an incoming-webhook URL, or a channel id reached through the workspace's Slack
+    /// bot integration.
+    Slack {
+        #[schema(value_type = Option<String>)]
+        webhook_url: Option<Sensitive<String>>,
+        channel_id: Option<String>,
+    },
+    Webhook {
+        #[schema(value_type = String)]
+        url: Sensitive<String>,
+    },
+    Inapp {},
+}
+
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct SubscriberChannelView {
+    pub id: SubscriberChannelId,
+    #[serde(rename = "type")]
+    pub kind: ChannelKind,
+    /// A prefix or suffix only, e.g. `ali…@…` or `+…0123`.
+    pub address_masked: String,
+    pub created_at: String,
+}
+
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct SubscriberChannelList {
+    pub data: Vec<SubscriberChannelView>,
+}
+
+impl From<&SubscriberChannel> for SubscriberChannelView {
+    fn from(c: &SubscriberChannel) -> Self {
+        Self {
+            id: c.id,
+            kind: c.address.kind(),
+            address_masked: c.address.masked(),
+            created_at: c.created_at.to_rfc3339(),
+        }
+    }
+}
+
+async fn address_of(req: CreateSubscriberChannel, state: &AppState) -> Result<ChannelAddress, ApiError> {
+    let invalid = |code: &'static str, detail: String| ApiError::unprocessable(code, detail);
+    let url = |text: &str, field: &str| {
+        WebhookUrl::parse(text, state.destinations.allow_private)
+            .map_err(|e| invalid("invalid_url", format!("`{field}`: {e}")))
+    };
+    let address = match req {
+        CreateSubscriberChannel::Email { address } => ChannelAddress::Email(
+            EmailAddress::parse(address.expose()).map_err(|e| invalid("invalid_address", format!("`address`: {e}")))?,
+        ),
+        CreateSubscriberChannel::Sms { phone } => ChannelAddress::Sms(
+            PhoneNumber::parse(phone.expose()).map_err(|e| invalid("invalid_address", format!("`phone`: {e}")))?,
+        ),
+        CreateSubscriberChannel::Slack { webhook_url: Some(u), channel_id: None } => {
+            ChannelAddress::SlackWebhook(url(u.expose(), "webhook_url")?)
+        }
+        CreateSubscriberChannel::Slack { webhook_url: None, channel_id: Some(c) } if is_slack_channel_id(&c) => {
+            ChannelAddress::SlackChannel(c)
+        }
+        CreateSubscriberChannel::Slack { .. } => {
+            return Err(invalid(
+                "invalid_address",
+                "a slack channel needs exactly one of `webhook_url` or `channel_id` (e.g. `C0123456789`)".into(),
+            ));
+        }
+        CreateSubscriberChannel::Webhook { url: u } => ChannelAddress::Webhook(url(u.expose(), "url")?),
+        CreateSubscriberChannel::Inapp {} => ChannelAddress::Inapp,
+    };
+    if let ChannelAddress::Webhook(u) | ChannelAddress::SlackWebhook(u) = &address {
+        state
+            .destinations
+            .check(u.expose())
+            .await
+            .map_err(|e| ApiError::unprocessable("forbidden_destination", e.to_string()))?;
+    }
+    Ok(address)
+}
+
+/// Add a channel to a subscriber (scope `subscribers:write`): `email`, `sms`, `slack`,
+/// `webhook` or `inapp`. The address is validated, stored encrypted under the subscriber's key
+/// and only ever shown masked.
+#[utoipa::path(post, path = "/v1/subscribers/{id}/channels", tag = "subscribers", request_body = CreateSubscriberChannel,
+    params(("id" = String, Path, description = "Subscriber id (`sub_…`)")),
+    responses((status = 201, body = SubscriberChannelView), (status = "4XX", body = crate::error::Problem)))]
+pub async fn add_channel(
+    State(state): State<AppState>,
+    tenant: Tenant,
+    Path(id): Path<String>,
+    ApiJson(req): ApiJson<CreateSubscriberChannel>,
+) -> Result<(StatusCode, Json<SubscriberChannelView>), ApiError> {
+    tenant.require(Scope::SubscribersWrite)?;
+    let id: SubscriberId = parse_id(&id)?;
+    let address = address_of(req, &state).await?;
+    let channel = tenant.store.add_subscriber_channel(tenant.workspace_id, id, address, state.clock.now()).await?;
+    Ok((StatusCode::CREATED, Json(SubscriberChannelView::from(&channel))))
+}
+
+/// A subscriber's channels (scope `subscribers:read`), masked.
+#[utoipa::path(get, path = "/v1/subscribers/{id}/channels", tag = "subscribers",
+    params(("id" = String, Path, description = "Subscriber id (`sub_…`)")),
+    responses((status = 200, body = SubscriberChannelList), (status = "4XX", body = crate::error::Problem)))]
+pub async fn list_channels(tenant: Tenant, Path(id): Path<String>) -> Result<Json<SubscriberChannelList>, ApiError> {
+    tenant.require(Scope::SubscribersRead)?;
+    let id: SubscriberId = parse_id(&id)?;
+    let channels = tenant.store.subscriber_channels(tenant.workspace_id, id).await?;
+    Ok(Json(SubscriberChannelList { data: channels.iter().map(SubscriberChannelView::from).collect() }))
+}
+
+/// Remove a subscriber's channel (scope `subscribers:write`).
+#[utoipa::path(delete, path = "/v1/subscribers/{id}/channels/{channel_id}", tag = "subscribers",
+    params(("id" = String, Path, description = "Subscriber id (`sub_…`)"),
+           ("channel_id" = String, Path, description = "Subscriber channel id (`sch_…`)")),
+    responses((status = 204), (status = "4XX", body = crate::error::Problem)))]
+pub async fn remove_channel(
+    tenant: Tenant,
+    Path((id, channel_id)): Path<(String, String)>,
+) -> Result<StatusCode, ApiError> {
+    tenant.require(Scope::SubscribersWrite)?;
+    let id: SubscriberId = parse_id(&id)?;
+    let channel_id: SubscriberChannelId = parse_id(&channel_id)?;
+    tenant.store.remove_subscriber_channel(tenant.workspace_id, id, channel_id).await?;
+    Ok(StatusCode::NO_CONTENT)
+}

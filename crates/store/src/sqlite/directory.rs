@@ -1,0 +1,264 @@
+//! The directory's tables on SQLite: subscribers, their channels, provider integrations.
+
+use chimatic_domain::{IntegrationId, SubscriberChannelId, SubscriberId, Timestamp, WorkspaceId};
+use rusqlite::{OptionalExtension, Row, params};
+
+use super::SqliteBackend;
+use crate::StoreError;
+use crate::backend::*;
+
+const SUBSCRIBER_COLUMNS: &str = "id, external_key, external_id, subscriber_key, attributes, created_at, updated_at";
+
+type RawSubscriber = (String, Vec<u8>, Vec<u8>, Vec<u8>, Vec<u8>, i64, i64);
+
+fn raw_subscriber(r: &Row<'_>) -> rusqlite::Result<RawSubscriber> {
+    Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?, r.get(5)?, r.get(6)?))
+}
+
+fn to_subscriber(raw: RawSubscriber) -> Result<SubscriberRow, StoreError> {
+    let (id, external_key, external_id, subscriber_key, attributes, created, updated) = raw;
+    Ok(SubscriberRow {
+        id: parse(&id, "subscriber id")?,
+        external_key: external_key.try_into().map_err(|_| StoreError::Corrupt("subscriber external key"))?,
+        external_id,
+        subscriber_key,
+        attributes,
+        created_at: Timestamp(created),
+        updated_at: Timestamp(updated),
+    })
+}
+
+type RawChannel = (String, String, String, Vec<u8>, i64);
+
+fn to_channel((id, subscriber, kind, address, created): RawChannel) -> Result<SubscriberChannelRow, StoreError> {
+    Ok(SubscriberChannelRow {
+        id: parse(&id, "subscriber channel id")?,
+        subscriber_id: parse(&subscriber, "subscriber id")?,
+        kind,
+        address,
+        created_at: Timestamp(created),
+    })
+}
+
+type RawIntegration = (String, String, String, Vec<u8>, i64, i64);
+
+fn raw_integration(r: &Row<'_>) -> rusqlite::Result<RawIntegration> {
+    Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?, r.get(5)?))
+}
+
+fn to_integration((id, kind, name, settings, created, updated): RawIntegration) -> Result<IntegrationRow, StoreError> {
+    Ok(IntegrationRow {
+        id: parse(&id, "integration id")?,
+        kind,
+        name,
+        settings,
+        created_at: Timestamp(created),
+        updated_at: Timestamp(updated),
+    })
+}
+
+#[async_trait::async_trait]
+impl DirectoryBackend for SqliteBackend {
+    async fn insert_subscriber(&self, ws: WorkspaceId, row: &SubscriberRow) -> Result<bool, StoreError> {
+        let row = row.clone();
+        self.write(move |tx| {
+            let n = tx
+                .prepare_cached(
+                    "INSERT INTO subscribers (id, workspace_id, external_key, external_id, subscriber_key, attributes, \
+                     created_at, updated_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8) \
+                     ON CONFLICT (workspace_id, external_key) DO NOTHING",
+                )?
+                .execute(params![
+                    row.id.to_string(),
+                    ws.to_string(),
+                    row.external_key.as_slice(),
+                    row.external_id,
+                    row.subscriber_key,
+                    row.attributes,
+                    row.created_at.0,
+                    row.updated_at.0
+                ])?;
+            Ok(n == 1)
+        })
+        .await
+    }
+
+    async fn subscriber(&self, ws: WorkspaceId, id: SubscriberId) -> Result<Option<SubscriberRow>, StoreError> {
+        let raw = self.read(|c| {
+            let sql = format!("SELECT {SUBSCRIBER_COLUMNS} FROM subscribers WHERE workspace_id = ?1 AND id = ?2");
+            Ok(c.prepare_cached(&sql)?.query_row([ws.to_string(), id.to_string()], raw_subscriber).optional()?)
+        })?;
+        raw.map(to_subscriber).transpose()
+    }
+
+    async fn subscriber_by_external_key(
+        &self,
+        ws: WorkspaceId,
+        key: &[u8; 32],
+    ) -> Result<Option<SubscriberRow>, StoreError> {
+        let raw = self.read(|c| {
+            let sql =
+                format!("SELECT {SUBSCRIBER_COLUMNS} FROM subscribers WHERE workspace_id = ?1 AND external_key = ?2");
+            Ok(c.prepare_cached(&sql)?.query_row(params![ws.to_string(), key.as_slice()], raw_subscriber).optional()?)
+        })?;
+        raw.map(to_subscriber).transpose()
+    }
+
+    async fn update_subscriber_attributes(
+        &self,
+        ws: WorkspaceId,
+        id: SubscriberId,
+        attributes: &[u8],
+        now: Timestamp,
+    ) -> Result<bool, StoreError> {
+        let attributes = attributes.to_vec();
+        self.write(move |tx| {
+            let n = tx.execute(
+                "UPDATE subscribers SET attributes = ?3, updated_at = ?4 WHERE workspace_id = ?1 AND id = ?2",
+                params![ws.to_string(), id.to_string(), attributes, now.0],
+            )?;
+            Ok(n == 1)
+        })
+        .await
+    }
+
+    async fn list_subscribers(
+        &self,
+        ws: WorkspaceId,
+        after: Option<SubscriberId>,
+        limit: u32,
+    ) -> Result<Vec<SubscriberRow>, StoreError> {
+        let raws = self.read(|c| {
+            let sql = format!(
+                "SELECT {SUBSCRIBER_COLUMNS} FROM subscribers WHERE workspace_id = ?1 AND id > ?2 ORDER BY id LIMIT ?3"
+            );
+            let after = after.map(|a| a.to_string()).unwrap_or_default();
+            let mut stmt = c.prepare_cached(&sql)?;
+            let rows = stmt.query_map(params![ws.to_string(), after, i64::from(limit)], raw_subscriber)?;
+            Ok(rows.collect::<Result<Vec<_>, _>>()?)
+        })?;
+        raws.into_iter().map(to_subscriber).collect()
+    }
+
+    async fn insert_subscriber_channel(&self, ws: WorkspaceId, row: &SubscriberChannelRow) -> Result<(), StoreError> {
+        let row = row.clone();
+        self.write(move |tx| {
+            tx.execute(
+                "INSERT INTO subscriber_channels (id, workspace_id, subscriber_id, kind, address, created_at) \
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                params![
+                    row.id.to_string(),
+                    ws.to_string(),
+                    row.subscriber_id.to_string(),
+                    row.kind,
+                    row.address,
+                    row.created_at.0
+                ],
+            )?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn subscriber_channels(
+        &self,
+        ws: WorkspaceId,
+        subscriber: SubscriberId,
+    ) -> Result<Vec<SubscriberChannelRow>, StoreError> {
+        let raws = self.read(|c| {
+            let mut stmt = c.prepare_cached(
+                "SELECT id, subscriber_id, kind, address, created_at FROM subscriber_channels \
+                 WHERE workspace_id = ?1 AND subscriber_id = ?2 ORDER BY id",
+            )?;
+            let rows = stmt.query_map([ws.to_string(), subscriber.to_string()], |r| {
+                Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?))
+            })?;
+            Ok(rows.collect::<Result<Vec<RawChannel>, _>>()?)
+        })?;
+        raws.into_iter().map(to_channel).collect()
+    }
+
+    async fn delete_subscriber_channel(
+        &self,
+        ws: WorkspaceId,
+        subscriber: SubscriberId,
+        id: SubscriberChannelId,
+    ) -> Result<bool, StoreError> {
+        self.write(move |tx| {
+            let n = tx.execute(
+                "DELETE FROM subscriber_channels WHERE workspace_id = ?1 AND subscriber_id = ?2 AND id = ?3",
+                params![ws.to_string(), subscriber.to_string(), id.to_string()],
+            )?;
+            Ok(n == 1)
+        })
+        .await
+    }
+
+    async fn insert_integration(&self, ws: WorkspaceId, row: &IntegrationRow) -> Result<(), StoreError> {
+        let row = row.clone();
+        self.write(move |tx| {
+            tx.execute(
+                "INSERT INTO integrations (id, workspace_id, kind, name, settings, created_at, updated_at) \
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+                params![
+                    row.id.to_string(),
+                    ws.to_string(),
+                    row.kind,
+                    row.name,
+                    row.settings,
+                    row.created_at.0,
+                    row.updated_at.0
+                ],
+            )?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn integration(&self, ws: WorkspaceId, id: IntegrationId) -> Result<Option<IntegrationRow>, StoreError> {
+        let raw = self.read(|c| {
+            Ok(c.prepare_cached(
+                "SELECT id, kind, name, settings, created_at, updated_at FROM integrations \
+                 WHERE workspace_id = ?1 AND id = ?2",
+            )?
+            .query_row([ws.to_string(), id.to_string()], raw_integration)
+            .optional()?)
+        })?;
+        raw.map(to_integration).transpose()
+    }
+
+    async fn list_integrations(&self, ws: WorkspaceId) -> Result<Vec<IntegrationRow>, StoreError> {
+        let raws = self.read(|c| {
+            let mut stmt = c.prepare_cached(
+                "SELECT id, kind, name, settings, created_at, updated_at FROM integrations \
+                 WHERE workspace_id = ?1 ORDER BY id",
+            )?;
+            let rows = stmt.query_map([ws.to_string()], raw_integration)?;
+            Ok(rows.collect::<Result<Vec<_>, _>>()?)
+        })?;
+        raws.into_iter().map(to_integration).collect()
+    }
+
+    async fn update_integration(&self, ws: WorkspaceId, row: &IntegrationRow) -> Result<bool, StoreError> {
+        let row = row.clone();
+        self.write(move |tx| {
+            let n = tx.execute(
+                "UPDATE integrations SET name = ?3, settings = ?4, updated_at = ?5 WHERE workspace_id = ?1 AND id = ?2",
+                params![ws.to_string(), row.id.to_string(), row.name, row.settings, row.updated_at.0],
+            )?;
+            Ok(n == 1)
+        })
+        .await
+    }
+
+    async fn delete_integration(&self, ws: WorkspaceId, id: IntegrationId) -> Result<bool, StoreError> {
+        self.write(move |tx| {
+            let n = tx.execute(
+                "DELETE FROM integrations WHERE workspace_id = ?1 AND id = ?2",
+                params![ws.to_string(), id.to_string()],
+            )?;
+            Ok(n == 1)
+        })
+        .await
+    }
+}

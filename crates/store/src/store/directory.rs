@@ -1,0 +1,369 @@
+//! The directory part of a region's [`Store`]: subscribers and their channels, encrypted under
+//! each subscriber's own key, and provider integrations, whose credentials go only to the vault.
+
+use chimatic_crypto::{Aad, Dek};
+use chimatic_domain::{
+    ChannelAddress, IntegrationCredentials, IntegrationId, IntegrationKind, IntegrationSettings, Sensitive,
+    StoredAddress, SubscriberChannelId, SubscriberId, Timestamp, WorkspaceId,
+};
+
+use super::Store;
+use crate::keyring::KeyDomain;
+use crate::records::{Integration, Subscriber, SubscriberChannel};
+use crate::{IntegrationRow, StoreError, SubscriberChannelRow, SubscriberRow};
+
+const CREDENTIALS_KIND: &str = "integration_credentials";
+const EXTERNAL_ID_INDEX: &[u8] = b"subscriber-external-id";
+
+impl Store {
+    /// The subscriber's own key, unwrapped with the workspace DEK.
+    async fn subscriber_key(&self, ws: WorkspaceId, row: &SubscriberRow) -> Result<Dek, StoreError> {
+        let id = row.id.to_string();
+        let aad = Aad { workspace: ws, table: "subscribers", column: "subscriber_key", row: &id };
+        let material = self.open(KeyDomain::Data, aad, &row.subscriber_key).await?;
+        Ok(Dek::from_bytes(&material, 1)?)
+    }
+
+    fn open_subscriber(&self, ws: WorkspaceId, key: &Dek, row: &SubscriberRow) -> Result<Subscriber, StoreError> {
+        let id = row.id.to_string();
+        let external = key
+            .decrypt(&Aad { workspace: ws, table: "subscribers", column: "external_id", row: &id }, &row.external_id)?;
+        let attributes =
+            key.decrypt(&Aad { workspace: ws, table: "subscribers", column: "attributes", row: &id }, &row.attributes)?;
+        Ok(Subscriber {
+            id: row.id,
+            external_id: Sensitive::new(
+                String::from_utf8(external.to_vec()).map_err(|_| StoreError::Corrupt("subscriber external id"))?,
+            ),
+            attributes: Sensitive::new(attributes.to_vec()),
+            created_at: row.created_at,
+            updated_at: row.updated_at,
+        })
+    }
+
+    fn seal_attributes(ws: WorkspaceId, key: &Dek, id: SubscriberId, json: &[u8]) -> Result<Vec<u8>, StoreError> {
+        let id = id.to_string();
+        Ok(key.encrypt(&Aad { workspace: ws, table: "subscribers", column: "attributes", row: &id }, json)?)
+    }
+
+    /// Creates the subscriber the customer knows as `external_id`, or, if it exists, replaces
+    /// its attributes when given. Returns the subscriber and whether it was created.
+    pub async fn identify_subscriber(
+        &self,
+        ws: WorkspaceId,
+        external_id: &Sensitive<String>,
+        attributes: Option<Sensitive<Vec<u8>>>,
+        now: Timestamp,
+    ) -> Result<(Subscriber, bool), StoreError> {
+        let dek = self.write_key(KeyDomain::Data, ws).await?;
+        let external_key = dek.blind_index(EXTERNAL_ID_INDEX, external_id.expose().as_bytes());
+        // Twice at most: a concurrent create of the same subscriber makes our insert a no-op,
+        // and the second pass updates the row that won.
+        for _ in 0..2 {
+            if let Some(row) = self.data.subscriber_by_external_key(ws, &external_key).await? {
+                let key = self.subscriber_key(ws, &row).await?;
+                if let Some(attributes) = &attributes {
+                    let sealed = Self::seal_attributes(ws, &key, row.id, attributes.expose())?;
+                    self.data.update_subscriber_attributes(ws, row.id, &sealed, now).await?;
+                }
+                let row = self.data.subscriber(ws, row.id).await?.ok_or(StoreError::NotFound)?;
+                return Ok((self.open_subscriber(ws, &key, &row)?, false));
+            }
+            let id = SubscriberId::generate();
+            let id_text = id.to_string();
+            let material = Dek::generate_material()?;
+            let wrapped = dek.encrypt(
+                &Aad { workspace: ws, table: "subscribers", column: "subscriber_key", row: &id_text },
+                material.as_slice(),
+            )?;
+            let key = Dek::from_bytes(material.as_slice(), 1)?;
+            let external = key.encrypt(
+                &Aad { workspace: ws, table: "subscribers", column: "external_id", row: &id_text },
+                external_id.expose().as_bytes(),
+            )?;
+            let json = attributes.as_ref().map(|a| a.expose().as_slice()).unwrap_or(b"{}");
+            let row = SubscriberRow {
+                id,
+                external_key,
+                external_id: external,
+                subscriber_key: wrapped,
+                attributes: Self::seal_attributes(ws, &key, id, json)?,
+                created_at: now,
+                updated_at: now,
+            };
+            if self.data.insert_subscriber(ws, &row).await? {
+                return Ok((self.open_subscriber(ws, &key, &row)?, true));
+            }
+        }
+        Err(StoreError::Conflict("the subscriber was changed concurrently; retry"))
+    }
+
+    pub async fn subscriber(&self, ws: WorkspaceId, id: SubscriberId) -> Result<Subscriber, StoreError> {
+        let row = self.data.subscriber(ws, id).await?.ok_or(StoreError::NotFound)?;
+        let key = self.subscriber_key(ws, &row).await?;
+        self.open_subscriber(ws, &key, &row)
+    }
+
+    pub async fn subscriber_by_external_id(
+        &self,
+        ws: WorkspaceId,
+        external_id: &Sensitive<String>,
+    ) -> Result<Option<Subscriber>, StoreError> {
+        let dek = self.write_key(KeyDomain::Data, ws).await?;
+        let external_key = dek.blind_index(EXTERNAL_ID_INDEX, external_id.expose().as_bytes());
+        let Some(row) = self.data.subscriber_by_external_key(ws, &external_key).await? else { return Ok(None) };
+        let key = self.subscriber_key(ws, &row).await?;
+        Ok(Some(self.open_subscriber(ws, &key, &row)?))
+    }
+
+    pub async fn list_subscribers(
+        &self,
+        ws: WorkspaceId,
+        after: Option<SubscriberId>,
+        limit: u32,
+    ) -> Result<Vec<Subscriber>, StoreError> {
+        let rows = self.data.list_subscribers(ws, after, limit).await?;
+        let mut out = Vec::with_capacity(rows.len());
+        for row in rows {
+            let key = self.subscriber_key(ws, &row).await?;
+            out.push(self.open_subscriber(ws, &key, &row)?);
+        }
+        Ok(out)
+    }
+
+    pub async fn update_subscriber_attributes(
+        &self,
+        ws: WorkspaceId,
+        id: SubscriberId,
+        attributes: Sensitive<Vec<u8>>,
+        now: Timestamp,
+    ) -> Result<Subscriber, StoreError> {
+        let row = self.data.subscriber(ws, id).await?.ok_or(StoreError::NotFound)?;
+        let key = self.subscriber_key(ws, &row).await?;
+        let sealed = Self::seal_attributes(ws, &key, id, attributes.expose())?;
+        if !self.data.update_subscriber_attributes(ws, id, &sealed, now).await? {
+            return Err(StoreError::NotFound);
+        }
+        let row = self.data.subscriber(ws, id).await?.ok_or(StoreError::NotFound)?;
+        self.open_subscriber(ws, &key, &row)
+    }
+
+    fn open_subscriber_channel(
+        ws: WorkspaceId,
+        key: &Dek,
+        row: &SubscriberChannelRow,
+    ) -> Result<SubscriberChannel, StoreError> {
+        let id = row.id.to_string();
+        let aad = Aad { workspace: ws, table: "subscriber_channels", column: "address", row: &id };
+        let plain = key.decrypt(&aad, &row.address)?;
+        let stored: StoredAddress =
+            serde_json::from_slice(&plain).map_err(|_| StoreError::Corrupt("subscriber channel address"))?;
+        let address = ChannelAddress::from_stored(&stored).ok_or(StoreError::Corrupt("subscriber channel address"))?;
+        if address.kind().as_str() != row.kind {
+            return Err(StoreError::Corrupt("subscriber channel kind"));
+        }
+        Ok(SubscriberChannel { id: row.id, subscriber_id: row.subscriber_id, address, created_at: row.created_at })
+    }
+
+    /// Adds a way to reach a subscriber; the address is encrypted under the subscriber's key.
+    pub async fn add_subscriber_channel(
+        &self,
+        ws: WorkspaceId,
+        subscriber: SubscriberId,
+        address: ChannelAddress,
+        now: Timestamp,
+    ) -> Result<SubscriberChannel, StoreError> {
+        let sub = self.data.subscriber(ws, subscriber).await?.ok_or(StoreError::NotFound)?;
+        let key = self.subscriber_key(ws, &sub).await?;
+        let id = SubscriberChannelId::generate();
+        let id_text = id.to_string();
+        let plain = serde_json::to_vec(&address.to_stored()).map_err(|_| StoreError::Corrupt("channel address"))?;
+        let sealed = key
+            .encrypt(&Aad { workspace: ws, table: "subscriber_channels", column: "address", row: &id_text }, &plain)?;
+        let row = SubscriberChannelRow {
+            id,
+            subscriber_id: subscriber,
+            kind: address.kind().as_str().into(),
+            address: sealed,
+            created_at: now,
+        };
+        self.data.insert_subscriber_channel(ws, &row).await?;
+        Ok(SubscriberChannel { id, subscriber_id: subscriber, address, created_at: now })
+    }
+
+    pub async fn subscriber_channels(
+        &self,
+        ws: WorkspaceId,
+        subscriber: SubscriberId,
+    ) -> Result<Vec<SubscriberChannel>, StoreError> {
+        let sub = self.data.subscriber(ws, subscriber).await?.ok_or(StoreError::NotFound)?;
+        let key = self.subscriber_key(ws, &sub).await?;
+        let rows = self.data.subscriber_channels(ws, subscriber).await?;
+        rows.iter().map(|row| Self::open_subscriber_channel(ws, &key, row)).collect()
+    }
+
+    pub async fn remove_subscriber_channel(
+        &self,
+        ws: WorkspaceId,
+        subscriber: SubscriberId,
+        id: SubscriberChannelId,
+    ) -> Result<(), StoreError> {
+        if self.data.delete_subscriber_channel(ws, subscriber, id).await? { Ok(()) } else { Err(StoreError::NotFound) }
+    }
+
+    // ---- integrations -------------------------------------------------------------------------
+
+    async fn seal_settings(
+        &self,
+        ws: WorkspaceId,
+        id: IntegrationId,
+        settings: &IntegrationSettings,
+    ) -> Result<Vec<u8>, StoreError> {
+        let id = id.to_string();
+        let plain = serde_json::to_vec(settings).map_err(|_| StoreError::Corrupt("integration settings"))?;
+        self.seal(KeyDomain::Data, Aad { workspace: ws, table: "integrations", column: "settings", row: &id }, &plain)
+            .await
+    }
+
+    async fn put_credentials(
+        &self,
+        ws: WorkspaceId,
+        id: IntegrationId,
+        credentials: &IntegrationCredentials,
+        now: Timestamp,
+    ) -> Result<(), StoreError> {
+        let id = id.to_string();
+        let plain = Sensitive::new(
+            serde_json::to_vec(credentials).map_err(|_| StoreError::Corrupt("integration credentials"))?,
+        );
+        let sealed = self
+            .seal(KeyDomain::Vault, Aad { workspace: ws, table: "secrets", column: "secret", row: &id }, plain.expose())
+            .await?;
+        self.vault.put_secret(ws, &id, CREDENTIALS_KIND, &sealed, now).await
+    }
+
+    async fn open_integration(&self, ws: WorkspaceId, row: IntegrationRow) -> Result<Integration, StoreError> {
+        let id = row.id.to_string();
+        let plain = self
+            .open(
+                KeyDomain::Data,
+                Aad { workspace: ws, table: "integrations", column: "settings", row: &id },
+                &row.settings,
+            )
+            .await?;
+        let settings: IntegrationSettings =
+            serde_json::from_slice(&plain).map_err(|_| StoreError::Corrupt("integration settings"))?;
+        let kind = IntegrationKind::parse(&row.kind).ok_or(StoreError::Corrupt("integration kind"))?;
+        if settings.kind() != kind {
+            return Err(StoreError::Corrupt("integration kind"));
+        }
+        Ok(Integration {
+            id: row.id,
+            kind,
+            name: row.name,
+            settings,
+            created_at: row.created_at,
+            updated_at: row.updated_at,
+        })
+    }
+
+    /// Creates an integration: credentials to the vault first (so no integration exists without
+    /// them), then its settings to the notification store.
+    pub async fn create_integration(
+        &self,
+        ws: WorkspaceId,
+        name: &str,
+        settings: IntegrationSettings,
+        credentials: &IntegrationCredentials,
+        now: Timestamp,
+    ) -> Result<Integration, StoreError> {
+        if settings.kind() != credentials.kind() {
+            return Err(StoreError::Conflict("settings and credentials are for different kinds of integration"));
+        }
+        let id = IntegrationId::generate();
+        self.put_credentials(ws, id, credentials, now).await?;
+        let row = IntegrationRow {
+            id,
+            kind: settings.kind().as_str().into(),
+            name: name.into(),
+            settings: self.seal_settings(ws, id, &settings).await?,
+            created_at: now,
+            updated_at: now,
+        };
+        self.data.insert_integration(ws, &row).await?;
+        Ok(Integration { id, kind: settings.kind(), name: name.into(), settings, created_at: now, updated_at: now })
+    }
+
+    pub async fn integration(&self, ws: WorkspaceId, id: IntegrationId) -> Result<Integration, StoreError> {
+        let row = self.data.integration(ws, id).await?.ok_or(StoreError::NotFound)?;
+        self.open_integration(ws, row).await
+    }
+
+    pub async fn list_integrations(&self, ws: WorkspaceId) -> Result<Vec<Integration>, StoreError> {
+        let mut out = Vec::new();
+        for row in self.data.list_integrations(ws).await? {
+            out.push(self.open_integration(ws, row).await?);
+        }
+        Ok(out)
+    }
+
+    /// Changes an integration's name, settings and credentials (each only if given). Its kind
+    /// cannot change.
+    pub async fn update_integration(
+        &self,
+        ws: WorkspaceId,
+        id: IntegrationId,
+        name: Option<&str>,
+        settings: Option<IntegrationSettings>,
+        credentials: Option<&IntegrationCredentials>,
+        now: Timestamp,
+    ) -> Result<Integration, StoreError> {
+        let current = self.integration(ws, id).await?;
+        let kind_changes = settings.as_ref().is_some_and(|s| s.kind() != current.kind)
+            || credentials.is_some_and(|c| c.kind() != current.kind);
+        if kind_changes {
+            return Err(StoreError::Conflict("an integration's kind cannot change; create a new one"));
+        }
+        if let Some(credentials) = credentials {
+            self.put_credentials(ws, id, credentials, now).await?;
+        }
+        let name = name.map(str::to_string).unwrap_or(current.name);
+        let settings = settings.unwrap_or(current.settings);
+        let row = IntegrationRow {
+            id,
+            kind: current.kind.as_str().into(),
+            name: name.clone(),
+            settings: self.seal_settings(ws, id, &settings).await?,
+            created_at: current.created_at,
+            updated_at: now,
+        };
+        if !self.data.update_integration(ws, &row).await? {
+            return Err(StoreError::NotFound);
+        }
+        Ok(Integration { id, kind: current.kind, name, settings, created_at: current.created_at, updated_at: now })
+    }
+
+    /// Deletes an integration and then its credentials from the vault.
+    pub async fn delete_integration(&self, ws: WorkspaceId, id: IntegrationId) -> Result<(), StoreError> {
+        if !self.data.delete_integration(ws, id).await? {
+            return Err(StoreError::NotFound);
+        }
+        self.vault.delete_secret(ws, &id.to_string(), CREDENTIALS_KIND).await?;
+        Ok(())
+    }
+
+    /// An integration's credentials, for the provider that uses them. Never for API responses.
+    pub async fn integration_credentials(
+        &self,
+        ws: WorkspaceId,
+        id: IntegrationId,
+    ) -> Result<IntegrationCredentials, StoreError> {
+        let id_text = id.to_string();
+        let sealed = self.vault.secret(ws, &id_text, CREDENTIALS_KIND).await?.ok_or(StoreError::NotFound)?;
+        let plain = self
+            .open(KeyDomain::Vault, Aad { workspace: ws, table: "secrets", column: "secret", row: &id_text }, &sealed)
+            .await?;
+        let plain = Sensitive::new(plain);
+        serde_json::from_slice(plain.expose()).map_err(|_| StoreError::Corrupt("integration credentials"))
+    }
+}
