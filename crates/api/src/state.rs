@@ -2,8 +2,8 @@ use std::sync::Arc;
 
 use std::collections::BTreeMap;
 
-use chimatic_delivery::DestinationPolicy;
 use chimatic_domain::{Clock, Region};
+use chimatic_providers::DestinationPolicy;
 use chimatic_store::{ControlStore, DeliveryStats, Store};
 use metrics_exporter_prometheus::PrometheusHandle;
 use tokio::sync::Notify;

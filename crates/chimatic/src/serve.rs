@@ -4,8 +4,9 @@ use std::time::Duration;
 
 use anyhow::Context;
 use chimatic_api::{AppState, Limits, RegionPlane, WorkspaceRateLimiter};
-use chimatic_delivery::{DestinationPolicy, Dispatcher, DispatcherConfig, WebhookSender};
+use chimatic_delivery::{Dispatcher, DispatcherConfig};
 use chimatic_domain::{Clock, RetrySchedule, SystemClock};
+use chimatic_providers::{DestinationPolicy, WebhookSender};
 use chimatic_store::{ControlStore, DeliveryStats};
 use tokio::sync::watch;
 

@@ -12,7 +12,7 @@ use chimatic_store::records::AttemptDetail;
 use chimatic_store::{ClaimedJob, DeliveryEvent, DeliveryStats, QueueOutcome, Store, StoreError};
 use tokio::sync::{Notify, Semaphore, watch};
 
-use crate::WebhookSender;
+use chimatic_providers::WebhookSender;
 
 #[derive(Clone, Debug)]
 pub struct DispatcherConfig {

@@ -10,8 +10,8 @@ use std::time::Duration;
 
 use axum::routing::post;
 use chimatic_crypto::WebhookSignature;
-use chimatic_delivery::{DestinationPolicy, SendOutcome, SenderBuildError, TrustError, WebhookSender};
 use chimatic_domain::{OutboundTls, SpkiPin};
+use chimatic_providers::{DestinationPolicy, SendOutcome, SenderBuildError, TrustError, WebhookSender};
 use hyper_util::rt::{TokioExecutor, TokioIo};
 use hyper_util::server::conn::auto;
 use hyper_util::service::TowerToHyperService;
