@@ -3,7 +3,7 @@ use std::sync::Arc;
 use std::collections::BTreeMap;
 
 use chimatic_domain::{Clock, Region};
-use chimatic_providers::DestinationPolicy;
+use chimatic_providers::{DestinationPolicy, HealthChecker};
 use chimatic_store::{ControlStore, DeliveryStats, Store};
 use metrics_exporter_prometheus::PrometheusHandle;
 use tokio::sync::Notify;
@@ -52,6 +52,8 @@ pub struct AppState {
     pub stats: Arc<DeliveryStats>,
     pub clock: Arc<dyn Clock>,
     pub destinations: DestinationPolicy,
+    /// Provider health checks (`POST /v1/integrations/{id}/check`).
+    pub health: HealthChecker,
     pub metrics: Option<PrometheusHandle>,
     pub limits: Limits,
     /// `None` disables rate limiting.

@@ -126,6 +126,9 @@ pub struct ServeArgs {
     /// Timeout of one delivery attempt, in seconds.
     #[arg(long, env = "CHIMATIC_DELIVERY_TIMEOUT_SECS", default_value_t = 15)]
     pub delivery_timeout_secs: u64,
+    /// Seconds between health checks of each provider integration.
+    #[arg(long, env = "CHIMATIC_HEALTH_CHECK_INTERVAL_SECS", default_value_t = 900)]
+    pub health_check_interval_secs: u64,
     /// API requests per second allowed per workspace (bursts of up to one second's worth); 0
     /// disables the limit. Over it, requests get 429 with `Retry-After`.
     #[arg(long, env = "CHIMATIC_RATE_LIMIT_PER_WORKSPACE", default_value_t = 20_000)]

@@ -1,30 +1,99 @@
-//! Background jobs of a data-plane node. Each job works in small batches; on PostgreSQL each
-//! batch runs under the job's advisory lock, so with many nodes exactly one works on it at a time.
+//! Background jobs of a data-plane node, for one region's store. Each job works in small
+//! batches and is safe with many nodes: the idempotency purge runs each batch under the job's
+//! advisory lock (PostgreSQL); integration checks are claimed row by row, so no integration is
+//! checked by two nodes at once.
 
 use std::sync::Arc;
 use std::time::Duration;
 
-use chimatic_domain::Clock;
+use chimatic_domain::{Clock, Timestamp};
+use chimatic_providers::HealthChecker;
 use chimatic_store::Store;
 use tokio::sync::watch;
 
-/// How often the jobs run.
-const INTERVAL: Duration = Duration::from_secs(600);
-/// Rows per batch: small enough that no write lock is held for long.
-const BATCH: u32 = 1000;
+/// How often expired idempotency keys are purged.
+const PURGE_INTERVAL: Duration = Duration::from_secs(600);
+/// Rows per purge batch: small enough that no write lock is held for long.
+const PURGE_BATCH: u32 = 1000;
+/// Integrations claimed for checking at a time.
+const CHECK_BATCH: u32 = 20;
 
-/// Runs the jobs for one region's store until shutdown.
-pub async fn run(store: Arc<Store>, clock: Arc<dyn Clock>, mut stop: watch::Receiver<bool>) {
-    let mut tick = tokio::time::interval(INTERVAL);
-    loop {
-        tokio::select! {
-            _ = tick.tick() => {}
-            _ = stop.changed() => return,
+pub struct Jobs {
+    pub store: Arc<Store>,
+    pub clock: Arc<dyn Clock>,
+    pub health: HealthChecker,
+    /// How often each integration is checked.
+    pub health_check_interval: Duration,
+}
+
+impl Jobs {
+    pub async fn run(self, mut stop: watch::Receiver<bool>) {
+        let tick_every = self.health_check_interval.clamp(Duration::from_secs(1), Duration::from_secs(60));
+        let mut tick = tokio::time::interval(tick_every);
+        let mut last_purge: Option<Timestamp> = None;
+        loop {
+            tokio::select! {
+                _ = tick.tick() => {}
+                _ = stop.changed() => return,
+            }
+            let now = self.clock.now();
+            if last_purge.is_none_or(|t| t.plus(PURGE_INTERVAL) <= now) {
+                self.purge(now).await;
+                last_purge = Some(now);
+            }
+            self.check_integrations().await;
         }
-        match store.purge_expired_idempotency_keys(clock.now(), BATCH).await {
+    }
+
+    async fn purge(&self, now: Timestamp) {
+        let region = self.store.region();
+        match self.store.purge_expired_idempotency_keys(now, PURGE_BATCH).await {
             Ok(0) => {}
-            Ok(n) => tracing::info!(region = %store.region(), removed = n, "expired idempotency keys purged"),
-            Err(e) => tracing::warn!(region = %store.region(), error = %e, "purging idempotency keys failed"),
+            Ok(n) => tracing::info!(region = %region, removed = n, "expired idempotency keys purged"),
+            Err(e) => tracing::warn!(region = %region, error = %e, "purging idempotency keys failed"),
+        }
+    }
+
+    /// Checks every integration whose last check is older than the interval.
+    async fn check_integrations(&self) {
+        loop {
+            let now = self.clock.now();
+            let claimed = match self.store.claim_integration_checks(now, self.health_check_interval, CHECK_BATCH).await
+            {
+                Ok(c) => c,
+                Err(e) => {
+                    tracing::warn!(error = %e, "claiming integrations to check failed");
+                    return;
+                }
+            };
+            if claimed.is_empty() {
+                return;
+            }
+            for (ws, id) in claimed {
+                let loaded = async {
+                    let integration = self.store.integration(ws, id).await?;
+                    let credentials = self.store.integration_credentials(ws, id).await?;
+                    Ok::<_, chimatic_store::StoreError>((integration, credentials))
+                }
+                .await;
+                let (integration, credentials) = match loaded {
+                    Ok(v) => v,
+                    Err(e) => {
+                        tracing::warn!(workspace = %ws, integration = %id, error = %e, "loading an integration to check failed");
+                        continue;
+                    }
+                };
+                let Some(outcome) = self.health.check(&integration.settings, &credentials).await else { continue };
+                let done = self.clock.now();
+                if !outcome.healthy {
+                    tracing::warn!(workspace = %ws, integration = %id, error_class = outcome.error_class, "integration check failed");
+                }
+                if let Err(e) =
+                    self.store.record_integration_check(ws, id, done, outcome.healthy, outcome.error_class).await
+                {
+                    tracing::warn!(workspace = %ws, integration = %id, error = %e, "recording an integration check failed");
+                }
+            }
         }
     }
 }

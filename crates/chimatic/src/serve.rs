@@ -6,7 +6,7 @@ use anyhow::Context;
 use chimatic_api::{AppState, Limits, RegionPlane, WorkspaceRateLimiter};
 use chimatic_delivery::{Dispatcher, DispatcherConfig};
 use chimatic_domain::{Clock, RetrySchedule, SystemClock};
-use chimatic_providers::{DestinationPolicy, WebhookSender};
+use chimatic_providers::{DestinationPolicy, HealthChecker, WebhookSender};
 use chimatic_store::{ControlStore, DeliveryStats};
 use tokio::sync::watch;
 
@@ -87,7 +87,9 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
             }
         });
     }
+    let health = HealthChecker::new(destinations, args.delivery_timeout(), args.outbound_ca_file.as_deref())?;
     let state = AppState {
+        health,
         control: control.clone(),
         regions: Arc::new(regions),
         stats: stats.clone(),
@@ -100,7 +102,13 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
     let (stop_tx, stop_rx) = watch::channel(false);
     let delivery: Vec<_> = dispatchers.into_iter().map(|d| tokio::spawn(d.run(stop_rx.clone()))).collect();
     for plane in state.regions.values() {
-        tokio::spawn(crate::jobs::run(plane.store.clone(), state.clock.clone(), stop_rx.clone()));
+        let jobs = crate::jobs::Jobs {
+            store: plane.store.clone(),
+            clock: state.clock.clone(),
+            health: state.health.clone(),
+            health_check_interval: Duration::from_secs(args.health_check_interval_secs.max(1)),
+        };
+        tokio::spawn(jobs.run(stop_rx.clone()));
     }
     let flusher = tokio::spawn(flush_stats(stats.clone(), control.clone(), stop_rx));
 

@@ -159,9 +159,23 @@ pub enum SmtpSecurity {
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
 #[serde(tag = "kind", rename_all = "lowercase", deny_unknown_fields)]
 pub enum IntegrationSettings {
-    Smtp { host: String, port: u16, security: SmtpSecurity, from: String },
-    Slack {},
-    Sms { base_url: String, account_id: String, from: String },
+    Smtp {
+        host: String,
+        port: u16,
+        security: SmtpSecurity,
+        from: String,
+    },
+    /// `api_base` defaults to Slack's (`https://slack.com/api`); set it for a Slack-compatible
+    /// service.
+    Slack {
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        api_base: Option<String>,
+    },
+    Sms {
+        base_url: String,
+        account_id: String,
+        from: String,
+    },
     Webhook {},
 }
 
@@ -169,7 +183,7 @@ impl IntegrationSettings {
     pub fn kind(&self) -> IntegrationKind {
         match self {
             IntegrationSettings::Smtp { .. } => IntegrationKind::Smtp,
-            IntegrationSettings::Slack {} => IntegrationKind::Slack,
+            IntegrationSettings::Slack { .. } => IntegrationKind::Slack,
             IntegrationSettings::Sms { .. } => IntegrationKind::Sms,
             IntegrationSettings::Webhook {} => IntegrationKind::Webhook,
         }

@@ -3,9 +3,11 @@
 //! pinning, bounded time. Health checks prove an integration works without sending user data.
 
 pub mod destination;
+mod health;
 mod tls;
 mod webhook;
 
 pub use destination::{DestinationError, DestinationPolicy};
+pub use health::{CheckOutcome, HealthChecker};
 pub use tls::{PinMismatch, TrustError};
 pub use webhook::{SendOutcome, SenderBuildError, WebhookSender};

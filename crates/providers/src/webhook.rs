@@ -147,7 +147,7 @@ impl WebhookSender {
 }
 
 /// Settings every client shares, whatever its TLS policy.
-fn client_builder(policy: DestinationPolicy, timeout: Duration) -> reqwest::ClientBuilder {
+pub(crate) fn client_builder(policy: DestinationPolicy, timeout: Duration) -> reqwest::ClientBuilder {
     reqwest::Client::builder()
         .user_agent(concat!("Chimatic/", env!("CARGO_PKG_VERSION")))
         .redirect(reqwest::redirect::Policy::none())
@@ -196,7 +196,7 @@ impl PolicyClients {
     }
 }
 
-fn classify(e: &reqwest::Error) -> &'static str {
+pub(crate) fn classify(e: &reqwest::Error) -> &'static str {
     if e.is_timeout() {
         "timeout"
     } else if is_forbidden(e) {
@@ -222,7 +222,7 @@ fn is_tls(e: &reqwest::Error) -> bool {
     caused_by::<rustls::Error>(e)
 }
 
-fn caused_by<T: std::error::Error + 'static>(e: &reqwest::Error) -> bool {
+pub(crate) fn caused_by<T: std::error::Error + 'static>(e: &(dyn std::error::Error + 'static)) -> bool {
     let mut next: Option<&(dyn std::error::Error + 'static)> = Some(e);
     while let Some(err) = next {
         if err.is::<T>() {

@@ -161,6 +161,16 @@ pub struct IntegrationRow {
     pub settings: Vec<u8>,
     pub created_at: Timestamp,
     pub updated_at: Timestamp,
+    pub last_check: Option<CheckRecord>,
+}
+
+/// The result of an integration's last health check.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct CheckRecord {
+    pub at: Timestamp,
+    /// `None` while a check that started at `at` has not finished.
+    pub healthy: Option<bool>,
+    pub error_class: Option<String>,
 }
 
 /// A workspace's directory in a region's notification store: subscribers, their channels and
@@ -208,6 +218,24 @@ pub trait DirectoryBackend: Send + Sync + 'static {
     /// Replaces name, settings and `updated_at`; `false` if there is no such integration.
     async fn update_integration(&self, ws: WorkspaceId, row: &IntegrationRow) -> Result<bool, StoreError>;
     async fn delete_integration(&self, ws: WorkspaceId, id: IntegrationId) -> Result<bool, StoreError>;
+    /// Records a finished health check; `false` if there is no such integration.
+    async fn record_integration_check(
+        &self,
+        ws: WorkspaceId,
+        id: IntegrationId,
+        at: Timestamp,
+        healthy: bool,
+        error_class: Option<&str>,
+    ) -> Result<bool, StoreError>;
+    /// Claims up to `limit` integrations (of every workspace) whose last check started before
+    /// `due_before`, by marking their check as started at `now`: several nodes never check the
+    /// same integration at once. Kinds without a provider endpoint (`webhook`) are skipped.
+    async fn claim_integration_checks(
+        &self,
+        due_before: Timestamp,
+        now: Timestamp,
+        limit: u32,
+    ) -> Result<Vec<(WorkspaceId, IntegrationId)>, StoreError>;
 }
 
 #[async_trait::async_trait]

@@ -19,9 +19,9 @@ mod stats;
 mod store;
 
 pub use backend::{
-    ApiKeyRow, AttemptRow, ChannelRow, ClaimedJob, CompletedAttempt, ControlBackend, DataBackend, DirectoryBackend,
-    InsertOutcome, IntegrationRow, NewNotificationRow, NotificationRow, QueueOutcome, StatsRow, SubscriberChannelRow,
-    SubscriberRow, VaultBackend, WorkspaceRow, WrappedKeyRow,
+    ApiKeyRow, AttemptRow, ChannelRow, CheckRecord, ClaimedJob, CompletedAttempt, ControlBackend, DataBackend,
+    DirectoryBackend, InsertOutcome, IntegrationRow, NewNotificationRow, NotificationRow, QueueOutcome, StatsRow,
+    SubscriberChannelRow, SubscriberRow, VaultBackend, WorkspaceRow, WrappedKeyRow,
 };
 pub use control::{Authenticated, ControlStore};
 pub use error::StoreError;

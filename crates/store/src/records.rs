@@ -78,4 +78,5 @@ pub struct Integration {
     pub settings: IntegrationSettings,
     pub created_at: Timestamp,
     pub updated_at: Timestamp,
+    pub last_check: Option<crate::CheckRecord>,
 }

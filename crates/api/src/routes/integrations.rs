@@ -24,7 +24,7 @@ pub struct CreateIntegration {
     pub name: String,
     /// Per kind. `smtp`: `{"host", "port", "security": "starttls"|"implicit", "from"}`;
     /// `sms` (Twilio-compatible API): `{"base_url", "account_id", "from"}` (E.164);
-    /// `slack` and `webhook`: `{}` or absent.
+    /// `slack`: `{}`, or `{"api_base"}` for a Slack-compatible service; `webhook`: `{}` or absent.
     #[schema(value_type = Option<Object>)]
     pub settings: Option<Value>,
     /// Per kind, stored only in the credential vault and never returned. `smtp`:
@@ -56,8 +56,29 @@ pub struct IntegrationView {
     pub settings_masked: Value,
     /// Which credentials are stored (in the vault); their values are never returned.
     pub credentials_set: Vec<&'static str>,
+    /// The last health check, if any.
+    pub last_check: Option<CheckView>,
     pub created_at: String,
     pub updated_at: String,
+}
+
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct CheckView {
+    /// When the check started.
+    pub at: String,
+    /// Null while a check is running.
+    pub healthy: Option<bool>,
+    /// On failure: `connect`, `timeout`, `tls`, `auth_rejected`, `smtp_rejected`, `http_status`,
+    /// `forbidden_destination`, `response_body`, `request` or `misconfigured`.
+    pub error_class: Option<String>,
+}
+
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct CheckResult {
+    pub healthy: bool,
+    pub error_class: Option<String>,
+    pub latency_ms: u64,
+    pub checked_at: String,
 }
 
 #[derive(Serialize, utoipa::ToSchema)]
@@ -86,7 +107,13 @@ fn view(i: &Integration) -> IntegrationView {
             "account_id": mask_tail(account_id, 4),
             "from": PhoneNumber::parse(from).map(|p| p.masked()).unwrap_or_else(|_| "…".into()),
         }),
-        IntegrationSettings::Slack {} | IntegrationSettings::Webhook {} => json!({}),
+        IntegrationSettings::Slack { api_base } => match api_base {
+            Some(base) => {
+                json!({"api_base": WebhookUrl::parse(base, true).map(|u| u.masked()).unwrap_or_else(|_| "…".into())})
+            }
+            None => json!({}),
+        },
+        IntegrationSettings::Webhook {} => json!({}),
     };
     IntegrationView {
         id: i.id,
@@ -94,6 +121,11 @@ fn view(i: &Integration) -> IntegrationView {
         name: i.name.clone(),
         settings_masked,
         credentials_set: i.kind.credential_fields().to_vec(),
+        last_check: i.last_check.as_ref().map(|c| CheckView {
+            at: c.at.to_rfc3339(),
+            healthy: c.healthy,
+            error_class: c.error_class.clone(),
+        }),
         created_at: i.created_at.to_rfc3339(),
         updated_at: i.updated_at.to_rfc3339(),
     }
@@ -153,7 +185,16 @@ async fn checked_settings(
             }
             PhoneNumber::parse(from).map_err(|e| invalid(format!("`settings.from`: {e}")))?;
         }
-        IntegrationSettings::Slack {} | IntegrationSettings::Webhook {} => {}
+        IntegrationSettings::Slack { api_base: Some(base) } => {
+            let url = WebhookUrl::parse(base, state.destinations.allow_private)
+                .map_err(|e| ApiError::unprocessable("invalid_url", format!("`settings.api_base`: {e}")))?;
+            state
+                .destinations
+                .check(url.expose())
+                .await
+                .map_err(|e| ApiError::unprocessable("forbidden_destination", e.to_string()))?;
+        }
+        IntegrationSettings::Slack { api_base: None } | IntegrationSettings::Webhook {} => {}
     }
     Ok(settings)
 }
@@ -266,4 +307,36 @@ pub async fn delete(tenant: Tenant, Path(id): Path<String>) -> Result<StatusCode
     tenant.store.delete_integration(tenant.workspace_id, id).await?;
     tracing::info!(workspace = %tenant.workspace_id, integration = %id, "integration deleted");
     Ok(StatusCode::NO_CONTENT)
+}
+
+/// Check that an integration works (scope `integrations:write`) without sending user data:
+/// SMTP connects, negotiates TLS, authenticates and quits; SMS reads the account; Slack calls
+/// `auth.test`. The result is recorded and shown in reads.
+#[utoipa::path(post, path = "/v1/integrations/{id}/check", tag = "integrations",
+    params(("id" = String, Path, description = "Integration id (`int_…`)")),
+    responses((status = 200, body = CheckResult), (status = "4XX", body = crate::error::Problem)))]
+pub async fn check(
+    State(state): State<AppState>,
+    tenant: Tenant,
+    Path(id): Path<String>,
+) -> Result<Json<CheckResult>, ApiError> {
+    tenant.require(Scope::IntegrationsWrite)?;
+    let id: IntegrationId = parse_id(&id)?;
+    let integration = tenant.store.integration(tenant.workspace_id, id).await?;
+    let credentials = tenant.store.integration_credentials(tenant.workspace_id, id).await?;
+    let Some(outcome) = state.health.check(&integration.settings, &credentials).await else {
+        return Err(ApiError::unprocessable(
+            "not_checkable",
+            "a webhook integration has no provider endpoint to check; its receivers are checked by delivery",
+        ));
+    };
+    let now = state.clock.now();
+    tenant.store.record_integration_check(tenant.workspace_id, id, now, outcome.healthy, outcome.error_class).await?;
+    tracing::info!(workspace = %tenant.workspace_id, integration = %id, healthy = outcome.healthy, error_class = outcome.error_class, "integration checked");
+    Ok(Json(CheckResult {
+        healthy: outcome.healthy,
+        error_class: outcome.error_class.map(str::to_string),
+        latency_ms: u64::try_from(outcome.latency.as_millis()).unwrap_or(u64::MAX),
+        checked_at: now.to_rfc3339(),
+    }))
 }

@@ -73,7 +73,8 @@ pub fn router(state: AppState, planes: Planes) -> Router {
             .routes(routes!(subscribers::add_channel, subscribers::list_channels))
             .routes(routes!(subscribers::remove_channel))
             .routes(routes!(integrations::create, integrations::list))
-            .routes(routes!(integrations::get, integrations::update, integrations::delete));
+            .routes(routes!(integrations::get, integrations::update, integrations::delete))
+            .routes(routes!(integrations::check));
     }
     let (router, openapi) = api
         .routes(routes!(ops::healthz))

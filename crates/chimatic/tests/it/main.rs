@@ -15,6 +15,7 @@ mod nodes;
 mod outbound_tls;
 mod planes;
 mod postgres_tls;
+mod providers;
 mod security;
 mod server;
 mod tls;

@@ -766,6 +766,7 @@ async fn the_openapi_document_lists_exactly_the_served_routes() {
         ("GET", "/v1/integrations/{id}"),
         ("PATCH", "/v1/integrations/{id}"),
         ("DELETE", "/v1/integrations/{id}"),
+        ("POST", "/v1/integrations/{id}/check"),
         // Control plane (crates/api/src/routes/workspace.rs).
         ("GET", "/v1/workspace"),
         ("GET", "/v1/stats"),

@@ -33,7 +33,12 @@ fn channel_row(r: &PgRow) -> Result<SubscriberChannelRow, StoreError> {
     })
 }
 
+const INTEGRATION_COLUMNS: &str =
+    "id, kind, name, settings, created_at, updated_at, last_check_at, last_check_healthy, last_check_error";
+
 fn integration_row(r: &PgRow) -> Result<IntegrationRow, StoreError> {
+    let check_at: Option<i64> = r.try_get("last_check_at")?;
+    let healthy: Option<i64> = r.try_get("last_check_healthy")?;
     Ok(IntegrationRow {
         id: parse(r.try_get("id")?, "integration id")?,
         kind: r.try_get("kind")?,
@@ -41,6 +46,14 @@ fn integration_row(r: &PgRow) -> Result<IntegrationRow, StoreError> {
         settings: r.try_get("settings")?,
         created_at: Timestamp(r.try_get("created_at")?),
         updated_at: Timestamp(r.try_get("updated_at")?),
+        last_check: match check_at {
+            Some(at) => Some(CheckRecord {
+                at: Timestamp(at),
+                healthy: healthy.map(|h| h != 0),
+                error_class: r.try_get("last_check_error")?,
+            }),
+            None => None,
+        },
     })
 }
 
@@ -194,25 +207,18 @@ impl DirectoryBackend for PostgresBackend {
     }
 
     async fn integration(&self, ws: WorkspaceId, id: IntegrationId) -> Result<Option<IntegrationRow>, StoreError> {
-        let row = sqlx::query(
-            "SELECT id, kind, name, settings, created_at, updated_at FROM integrations \
-             WHERE workspace_id = $1 AND id = $2",
-        )
-        .bind(ws.to_string())
-        .bind(id.to_string())
-        .fetch_optional(&self.pool)
-        .await?;
+        let sql = format!("SELECT {INTEGRATION_COLUMNS} FROM integrations WHERE workspace_id = $1 AND id = $2");
+        let row = sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(ws.to_string())
+            .bind(id.to_string())
+            .fetch_optional(&self.pool)
+            .await?;
         row.as_ref().map(integration_row).transpose()
     }
 
     async fn list_integrations(&self, ws: WorkspaceId) -> Result<Vec<IntegrationRow>, StoreError> {
-        let rows = sqlx::query(
-            "SELECT id, kind, name, settings, created_at, updated_at FROM integrations \
-             WHERE workspace_id = $1 ORDER BY id",
-        )
-        .bind(ws.to_string())
-        .fetch_all(&self.pool)
-        .await?;
+        let sql = format!("SELECT {INTEGRATION_COLUMNS} FROM integrations WHERE workspace_id = $1 ORDER BY id");
+        let rows = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(ws.to_string()).fetch_all(&self.pool).await?;
         rows.iter().map(integration_row).collect()
     }
 
@@ -239,5 +245,53 @@ impl DirectoryBackend for PostgresBackend {
             .await?
             .rows_affected();
         Ok(n == 1)
+    }
+
+    async fn record_integration_check(
+        &self,
+        ws: WorkspaceId,
+        id: IntegrationId,
+        at: Timestamp,
+        healthy: bool,
+        error_class: Option<&str>,
+    ) -> Result<bool, StoreError> {
+        let n = sqlx::query(
+            "UPDATE integrations SET last_check_at = $3, last_check_healthy = $4, last_check_error = $5 \
+             WHERE workspace_id = $1 AND id = $2",
+        )
+        .bind(ws.to_string())
+        .bind(id.to_string())
+        .bind(at.0)
+        .bind(i64::from(healthy))
+        .bind(error_class)
+        .execute(&self.pool)
+        .await?
+        .rows_affected();
+        Ok(n == 1)
+    }
+
+    async fn claim_integration_checks(
+        &self,
+        due_before: Timestamp,
+        now: Timestamp,
+        limit: u32,
+    ) -> Result<Vec<(WorkspaceId, IntegrationId)>, StoreError> {
+        let rows = sqlx::query(
+            "UPDATE integrations SET last_check_at = $2, last_check_healthy = NULL, last_check_error = NULL \
+             WHERE id IN (SELECT id FROM integrations WHERE kind <> 'webhook' \
+               AND (last_check_at IS NULL OR last_check_at < $1) ORDER BY last_check_at NULLS FIRST LIMIT $3 \
+               FOR UPDATE SKIP LOCKED) \
+             RETURNING workspace_id, id",
+        )
+        .bind(due_before.0)
+        .bind(now.0)
+        .bind(i64::from(limit))
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|r| {
+                Ok((parse(r.try_get("workspace_id")?, "workspace id")?, parse(r.try_get("id")?, "integration id")?))
+            })
+            .collect()
     }
 }

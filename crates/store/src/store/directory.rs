@@ -264,6 +264,7 @@ impl Store {
             settings,
             created_at: row.created_at,
             updated_at: row.updated_at,
+            last_check: row.last_check,
         })
     }
 
@@ -289,9 +290,18 @@ impl Store {
             settings: self.seal_settings(ws, id, &settings).await?,
             created_at: now,
             updated_at: now,
+            last_check: None,
         };
         self.data.insert_integration(ws, &row).await?;
-        Ok(Integration { id, kind: settings.kind(), name: name.into(), settings, created_at: now, updated_at: now })
+        Ok(Integration {
+            id,
+            kind: settings.kind(),
+            name: name.into(),
+            settings,
+            created_at: now,
+            updated_at: now,
+            last_check: None,
+        })
     }
 
     pub async fn integration(&self, ws: WorkspaceId, id: IntegrationId) -> Result<Integration, StoreError> {
@@ -336,11 +346,20 @@ impl Store {
             settings: self.seal_settings(ws, id, &settings).await?,
             created_at: current.created_at,
             updated_at: now,
+            last_check: current.last_check.clone(),
         };
         if !self.data.update_integration(ws, &row).await? {
             return Err(StoreError::NotFound);
         }
-        Ok(Integration { id, kind: current.kind, name, settings, created_at: current.created_at, updated_at: now })
+        Ok(Integration {
+            id,
+            kind: current.kind,
+            name,
+            settings,
+            created_at: current.created_at,
+            updated_at: now,
+            last_check: current.last_check,
+        })
     }
 
     /// Deletes an integration and then its credentials from the vault.
@@ -365,5 +384,32 @@ impl Store {
             .await?;
         let plain = Sensitive::new(plain);
         serde_json::from_slice(plain.expose()).map_err(|_| StoreError::Corrupt("integration credentials"))
+    }
+
+    /// Records the result of a health check that finished at `at`.
+    pub async fn record_integration_check(
+        &self,
+        ws: WorkspaceId,
+        id: IntegrationId,
+        at: Timestamp,
+        healthy: bool,
+        error_class: Option<&str>,
+    ) -> Result<(), StoreError> {
+        if self.data.record_integration_check(ws, id, at, healthy, error_class).await? {
+            Ok(())
+        } else {
+            Err(StoreError::NotFound)
+        }
+    }
+
+    /// Integrations whose last check started more than `interval` ago, claimed for checking now
+    /// (see [`crate::DirectoryBackend::claim_integration_checks`]).
+    pub async fn claim_integration_checks(
+        &self,
+        now: Timestamp,
+        interval: std::time::Duration,
+        limit: u32,
+    ) -> Result<Vec<(WorkspaceId, IntegrationId)>, StoreError> {
+        self.data.claim_integration_checks(now.minus(interval), now, limit).await
     }
 }

@@ -38,6 +38,11 @@ CREATE TABLE integrations (
     name         TEXT NOT NULL,
     settings     BYTEA NOT NULL,
     created_at   BIGINT NOT NULL,
-    updated_at   BIGINT NOT NULL
+    updated_at   BIGINT NOT NULL,
+    -- The last health check: when it started, whether it passed, and a fixed error class.
+    last_check_at      BIGINT,
+    last_check_healthy BIGINT,
+    last_check_error   TEXT
 );
 CREATE INDEX integrations_by_workspace ON integrations (workspace_id, id);
+CREATE INDEX integrations_by_last_check ON integrations (last_check_at);

@@ -37,6 +37,11 @@ CREATE TABLE integrations (
     name         TEXT NOT NULL,
     settings     BLOB NOT NULL,
     created_at   INTEGER NOT NULL,
-    updated_at   INTEGER NOT NULL
+    updated_at   INTEGER NOT NULL,
+    -- The last health check: when it started, whether it passed, and a fixed error class.
+    last_check_at      INTEGER,
+    last_check_healthy INTEGER,
+    last_check_error   TEXT
 );
 CREATE INDEX integrations_by_workspace ON integrations (workspace_id, id);
+CREATE INDEX integrations_by_last_check ON integrations (last_check_at);
