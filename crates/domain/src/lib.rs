@@ -11,6 +11,7 @@ pub mod scope;
 pub mod sensitive;
 pub mod status;
 pub mod webhook_url;
+pub mod workflow;
 
 pub use address::{AddressError, EmailAddress, PhoneNumber, mask_tail};
 pub use clock::{Clock, ManualClock, SystemClock, Timestamp};
@@ -28,3 +29,4 @@ pub use scope::{Scope, ScopeError, Scopes};
 pub use sensitive::Sensitive;
 pub use status::NotificationStatus;
 pub use webhook_url::{WebhookUrl, WebhookUrlError};
+pub use workflow::{RenderedMessage, WorkflowStep, is_event_name};
