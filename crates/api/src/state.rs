@@ -54,6 +54,8 @@ pub struct AppState {
     pub destinations: DestinationPolicy,
     /// Provider health checks (`POST /v1/integrations/{id}/check`).
     pub health: HealthChecker,
+    /// Workflow templates.
+    pub templates: Arc<chimatic_templates::Renderer>,
     pub metrics: Option<PrometheusHandle>,
     pub limits: Limits,
     /// `None` disables rate limiting.

@@ -90,6 +90,7 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
     let health = HealthChecker::new(destinations, args.delivery_timeout(), args.outbound_ca_file.as_deref())?;
     let state = AppState {
         health,
+        templates: Arc::new(chimatic_templates::Renderer::new()),
         control: control.clone(),
         regions: Arc::new(regions),
         stats: stats.clone(),

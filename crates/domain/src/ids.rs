@@ -94,6 +94,7 @@ prefixed_id!(NotificationId, "msg_", "notification");
 prefixed_id!(SubscriberId, "sub_", "subscriber");
 prefixed_id!(SubscriberChannelId, "sch_", "subscriber channel");
 prefixed_id!(IntegrationId, "int_", "integration");
+prefixed_id!(WorkflowId, "wf_", "workflow");
 
 #[cfg(test)]
 mod tests {

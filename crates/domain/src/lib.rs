@@ -20,7 +20,8 @@ pub use directory::{
     StoredAddress,
 };
 pub use ids::{
-    ApiKeyId, ChannelId, IdError, IntegrationId, NotificationId, SubscriberChannelId, SubscriberId, WorkspaceId,
+    ApiKeyId, ChannelId, IdError, IntegrationId, NotificationId, SubscriberChannelId, SubscriberId, WorkflowId,
+    WorkspaceId,
 };
 pub use outbound_tls::{MAX_SPKI_PINS, OutboundTls, OutboundTlsError, SpkiPin, SpkiPinError};
 pub use region::{Region, RegionError};
@@ -29,4 +30,4 @@ pub use scope::{Scope, ScopeError, Scopes};
 pub use sensitive::Sensitive;
 pub use status::NotificationStatus;
 pub use webhook_url::{WebhookUrl, WebhookUrlError};
-pub use workflow::{RenderedMessage, WorkflowStep, is_event_name};
+pub use workflow::{RenderedMessage, WorkflowDefinition, WorkflowStep, is_event_name};

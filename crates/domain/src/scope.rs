@@ -25,6 +25,10 @@ pub enum Scope {
     IntegrationsRead,
     #[serde(rename = "integrations:write")]
     IntegrationsWrite,
+    #[serde(rename = "workflows:read")]
+    WorkflowsRead,
+    #[serde(rename = "workflows:write")]
+    WorkflowsWrite,
     #[serde(rename = "audit:read")]
     AuditRead,
 }
@@ -32,12 +36,13 @@ pub enum Scope {
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 #[error(
     "unknown scope; valid scopes are: admin, channels:read, channels:write, notifications:read, notifications:write, \
-     subscribers:read, subscribers:write, integrations:read, integrations:write, audit:read"
+     subscribers:read, subscribers:write, integrations:read, integrations:write, workflows:read, workflows:write, \
+     audit:read"
 )]
 pub struct ScopeError;
 
 impl Scope {
-    pub const ALL: [Scope; 10] = [
+    pub const ALL: [Scope; 12] = [
         Scope::Admin,
         Scope::ChannelsRead,
         Scope::ChannelsWrite,
@@ -47,6 +52,8 @@ impl Scope {
         Scope::SubscribersWrite,
         Scope::IntegrationsRead,
         Scope::IntegrationsWrite,
+        Scope::WorkflowsRead,
+        Scope::WorkflowsWrite,
         Scope::AuditRead,
     ];
 
@@ -61,6 +68,8 @@ impl Scope {
             Scope::SubscribersWrite => "subscribers:write",
             Scope::IntegrationsRead => "integrations:read",
             Scope::IntegrationsWrite => "integrations:write",
+            Scope::WorkflowsRead => "workflows:read",
+            Scope::WorkflowsWrite => "workflows:write",
             Scope::AuditRead => "audit:read",
         }
     }

@@ -22,6 +22,15 @@ pub struct WorkflowStep {
     pub title: Option<String>,
 }
 
+/// What a workflow does with an event: its steps, in order, and an optional category that
+/// subscribers can opt out of.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct WorkflowDefinition {
+    pub category: Option<String>,
+    pub steps: Vec<WorkflowStep>,
+}
+
 /// A step rendered for one subscriber: what is stored (encrypted under the subscriber's key) and
 /// sent.
 #[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq, Eq)]

@@ -4,7 +4,7 @@
 use chimatic_crypto::ApiKeyDigest;
 use chimatic_domain::{
     ApiKeyId, ChannelId, IntegrationId, NotificationId, NotificationStatus, Region, Scopes, SubscriberChannelId,
-    SubscriberId, Timestamp, WorkspaceId,
+    SubscriberId, Timestamp, WorkflowId, WorkspaceId,
 };
 
 use crate::StoreError;
@@ -164,6 +164,15 @@ pub struct IntegrationRow {
     pub last_check: Option<CheckRecord>,
 }
 
+#[derive(Clone)]
+pub struct WorkflowRow {
+    pub id: WorkflowId,
+    pub key: String,
+    pub definition: Vec<u8>,
+    pub created_at: Timestamp,
+    pub updated_at: Timestamp,
+}
+
 /// The result of an integration's last health check.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct CheckRecord {
@@ -227,6 +236,14 @@ pub trait DirectoryBackend: Send + Sync + 'static {
         healthy: bool,
         error_class: Option<&str>,
     ) -> Result<bool, StoreError>;
+    /// `false` when the workspace already has a workflow with this key.
+    async fn insert_workflow(&self, ws: WorkspaceId, row: &WorkflowRow) -> Result<bool, StoreError>;
+    async fn workflow(&self, ws: WorkspaceId, id: WorkflowId) -> Result<Option<WorkflowRow>, StoreError>;
+    async fn workflow_by_key(&self, ws: WorkspaceId, key: &str) -> Result<Option<WorkflowRow>, StoreError>;
+    async fn list_workflows(&self, ws: WorkspaceId) -> Result<Vec<WorkflowRow>, StoreError>;
+    /// Replaces the definition and `updated_at`; `false` if there is no such workflow.
+    async fn update_workflow(&self, ws: WorkspaceId, row: &WorkflowRow) -> Result<bool, StoreError>;
+    async fn delete_workflow(&self, ws: WorkspaceId, id: WorkflowId) -> Result<bool, StoreError>;
     /// Claims up to `limit` integrations (of every workspace) whose last check started before
     /// `due_before`, by marking their check as started at `now`: several nodes never check the
     /// same integration at once. Kinds without a provider endpoint (`webhook`) are skipped.

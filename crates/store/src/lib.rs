@@ -21,7 +21,7 @@ mod store;
 pub use backend::{
     ApiKeyRow, AttemptRow, ChannelRow, CheckRecord, ClaimedJob, CompletedAttempt, ControlBackend, DataBackend,
     DirectoryBackend, InsertOutcome, IntegrationRow, NewNotificationRow, NotificationRow, QueueOutcome, StatsRow,
-    SubscriberChannelRow, SubscriberRow, VaultBackend, WorkspaceRow, WrappedKeyRow,
+    SubscriberChannelRow, SubscriberRow, VaultBackend, WorkflowRow, WorkspaceRow, WrappedKeyRow,
 };
 pub use control::{Authenticated, ControlStore};
 pub use error::StoreError;

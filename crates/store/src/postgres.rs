@@ -32,6 +32,7 @@ const DATA: Schema = Schema {
     migrations: &[
         (1, include_str!("../migrations/postgres/data/0001_spine.sql")),
         (2, include_str!("../migrations/postgres/data/0002_directory.sql")),
+        (3, include_str!("../migrations/postgres/data/0003_workflows.sql")),
     ],
 };
 const VAULT: Schema = Schema {

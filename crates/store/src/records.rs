@@ -80,3 +80,12 @@ pub struct Integration {
     pub updated_at: Timestamp,
     pub last_check: Option<crate::CheckRecord>,
 }
+
+pub struct Workflow {
+    pub id: chimatic_domain::WorkflowId,
+    /// The event name it handles.
+    pub key: String,
+    pub definition: chimatic_domain::WorkflowDefinition,
+    pub created_at: Timestamp,
+    pub updated_at: Timestamp,
+}

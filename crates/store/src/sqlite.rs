@@ -36,6 +36,7 @@ const DATA: Schema = Schema {
     migrations: &[
         (1, include_str!("../migrations/sqlite/data/0001_spine.sql")),
         (2, include_str!("../migrations/sqlite/data/0002_directory.sql")),
+        (3, include_str!("../migrations/sqlite/data/0003_workflows.sql")),
     ],
 };
 const VAULT: Schema = Schema {
@@ -743,7 +744,7 @@ mod tests {
         conn.execute("INSERT INTO chimatic_migrations (version, applied_at) VALUES (99, 0)", []).unwrap();
         drop(conn);
         let mut conn = connect(&path).unwrap();
-        assert!(matches!(migrate(&mut conn, &DATA), Err(StoreError::SchemaTooNew { found: 99, known: 2 })));
+        assert!(matches!(migrate(&mut conn, &DATA), Err(StoreError::SchemaTooNew { found: 99, known: 3 })));
         // Re-running known migrations is a no-op.
         let dir2 = tempfile::tempdir().unwrap();
         let mut fresh = connect(&dir2.path().join("e.db")).unwrap();

@@ -7,6 +7,7 @@ mod integrations;
 mod notifications;
 mod ops;
 mod subscribers;
+mod workflows;
 mod workspace;
 
 use axum::Router;
@@ -74,7 +75,10 @@ pub fn router(state: AppState, planes: Planes) -> Router {
             .routes(routes!(subscribers::remove_channel))
             .routes(routes!(integrations::create, integrations::list))
             .routes(routes!(integrations::get, integrations::update, integrations::delete))
-            .routes(routes!(integrations::check));
+            .routes(routes!(integrations::check))
+            .routes(routes!(workflows::create, workflows::list))
+            .routes(routes!(workflows::get, workflows::replace, workflows::delete))
+            .routes(routes!(workflows::preview));
     }
     let (router, openapi) = api
         .routes(routes!(ops::healthz))

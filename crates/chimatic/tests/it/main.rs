@@ -20,3 +20,4 @@ mod security;
 mod server;
 mod tls;
 mod vault_roles;
+mod workflows;

@@ -715,6 +715,8 @@ fn sample_path(template: &str) -> String {
         "sub_"
     } else if template.starts_with("/v1/integrations") {
         "int_"
+    } else if template.starts_with("/v1/workflows") {
+        "wf_"
     } else {
         "msg_"
     };
@@ -767,6 +769,12 @@ async fn the_openapi_document_lists_exactly_the_served_routes() {
         ("PATCH", "/v1/integrations/{id}"),
         ("DELETE", "/v1/integrations/{id}"),
         ("POST", "/v1/integrations/{id}/check"),
+        ("POST", "/v1/workflows"),
+        ("GET", "/v1/workflows"),
+        ("GET", "/v1/workflows/{id}"),
+        ("PUT", "/v1/workflows/{id}"),
+        ("DELETE", "/v1/workflows/{id}"),
+        ("POST", "/v1/workflows/{id}/preview"),
         // Control plane (crates/api/src/routes/workspace.rs).
         ("GET", "/v1/workspace"),
         ("GET", "/v1/stats"),

@@ -1,0 +1,11 @@
+-- Workflows: what an event becomes, keyed by the event name. The definition (steps, templates)
+-- is encrypted under the workspace DEK.
+CREATE TABLE workflows (
+    id           TEXT PRIMARY KEY,
+    workspace_id TEXT NOT NULL,
+    key          TEXT NOT NULL,
+    definition   BLOB NOT NULL,
+    created_at   INTEGER NOT NULL,
+    updated_at   INTEGER NOT NULL,
+    UNIQUE (workspace_id, key)
+);
