@@ -3,7 +3,7 @@ use std::sync::Arc;
 use std::collections::BTreeMap;
 
 use chimatic_domain::{Clock, Region};
-use chimatic_providers::{DestinationPolicy, HealthChecker};
+use chimatic_providers::{DestinationPolicy, ProviderClient};
 use chimatic_store::{ControlStore, DeliveryStats, Store};
 use metrics_exporter_prometheus::PrometheusHandle;
 use tokio::sync::Notify;
@@ -52,8 +52,8 @@ pub struct AppState {
     pub stats: Arc<DeliveryStats>,
     pub clock: Arc<dyn Clock>,
     pub destinations: DestinationPolicy,
-    /// Provider health checks (`POST /v1/integrations/{id}/check`).
-    pub health: HealthChecker,
+    /// Calls to providers: health checks (`POST /v1/integrations/{id}/check`).
+    pub providers: ProviderClient,
     /// Workflow templates.
     pub templates: Arc<chimatic_templates::Renderer>,
     pub metrics: Option<PrometheusHandle>,

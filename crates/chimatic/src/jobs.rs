@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use chimatic_domain::{Clock, Timestamp};
-use chimatic_providers::HealthChecker;
+use chimatic_providers::ProviderClient;
 use chimatic_store::Store;
 use tokio::sync::watch;
 
@@ -21,7 +21,7 @@ const CHECK_BATCH: u32 = 20;
 pub struct Jobs {
     pub store: Arc<Store>,
     pub clock: Arc<dyn Clock>,
-    pub health: HealthChecker,
+    pub health: ProviderClient,
     /// How often each integration is checked.
     pub health_check_interval: Duration,
 }

@@ -6,7 +6,7 @@ use anyhow::Context;
 use chimatic_api::{AppState, Limits, RegionPlane, WorkspaceRateLimiter};
 use chimatic_delivery::{Dispatcher, DispatcherConfig};
 use chimatic_domain::{Clock, RetrySchedule, SystemClock};
-use chimatic_providers::{DestinationPolicy, HealthChecker, WebhookSender};
+use chimatic_providers::{DestinationPolicy, ProviderClient};
 use chimatic_store::{ControlStore, DeliveryStats};
 use tokio::sync::watch;
 
@@ -45,6 +45,7 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
         tracing::warn!("private destinations and plain http are allowed (development mode)");
     }
     let stats = Arc::new(DeliveryStats::default());
+    let providers = ProviderClient::new(destinations, args.delivery_timeout(), args.outbound_ca_file.as_deref())?;
     let served = served_regions(&args, &topology)?;
     let mut regions = BTreeMap::new();
     let mut dispatchers = Vec::new();
@@ -52,13 +53,12 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
         // Only a node that serves data holds key material.
         let (kek, kek_source) = args.store.kek()?;
         log_key_source(kek.as_ref(), &kek_source);
-        let sender = WebhookSender::new(destinations, args.delivery_timeout(), args.outbound_ca_file.as_deref())?;
         for config in served {
             let store = open_region(config, &kek).await?;
             let dispatcher = Arc::new(Dispatcher::new(
                 store.clone(),
                 stats.clone(),
-                sender.clone(),
+                providers.clone(),
                 clock.clone(),
                 DispatcherConfig {
                     concurrency: args.delivery_concurrency,
@@ -87,9 +87,8 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
             }
         });
     }
-    let health = HealthChecker::new(destinations, args.delivery_timeout(), args.outbound_ca_file.as_deref())?;
     let state = AppState {
-        health,
+        providers: providers.clone(),
         templates: Arc::new(chimatic_templates::Renderer::new()),
         control: control.clone(),
         regions: Arc::new(regions),
@@ -106,7 +105,7 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
         let jobs = crate::jobs::Jobs {
             store: plane.store.clone(),
             clock: state.clock.clone(),
-            health: state.health.clone(),
+            health: state.providers.clone(),
             health_check_interval: Duration::from_secs(args.health_check_interval_secs.max(1)),
         };
         tokio::spawn(jobs.run(stop_rx.clone()));

@@ -8,11 +8,11 @@ use std::time::Duration;
 
 use chimatic_crypto::CryptoError;
 use chimatic_domain::{Clock, RetrySchedule};
-use chimatic_store::records::AttemptDetail;
+use chimatic_store::records::{AttemptDetail, Delivery};
 use chimatic_store::{ClaimedJob, DeliveryEvent, DeliveryStats, QueueOutcome, Store, StoreError};
 use tokio::sync::{Notify, Semaphore, watch};
 
-use chimatic_providers::WebhookSender;
+use chimatic_providers::{MessageMeta, ProviderClient};
 
 #[derive(Clone, Debug)]
 pub struct DispatcherConfig {
@@ -31,7 +31,7 @@ pub struct DispatcherConfig {
 pub struct Dispatcher {
     store: Arc<Store>,
     stats: Arc<DeliveryStats>,
-    sender: WebhookSender,
+    providers: ProviderClient,
     clock: Arc<dyn Clock>,
     config: DispatcherConfig,
     wake: Arc<Notify>,
@@ -41,11 +41,11 @@ impl Dispatcher {
     pub fn new(
         store: Arc<Store>,
         stats: Arc<DeliveryStats>,
-        sender: WebhookSender,
+        providers: ProviderClient,
         clock: Arc<dyn Clock>,
         config: DispatcherConfig,
     ) -> Self {
-        Self { store, stats, sender, clock, config, wake: Arc::new(Notify::new()) }
+        Self { store, stats, providers, clock, config, wake: Arc::new(Notify::new()) }
     }
 
     /// Notified by the API after a notification is queued, so delivery starts without polling delay.
@@ -105,25 +105,21 @@ impl Dispatcher {
     async fn deliver(&self, job: ClaimedJob) {
         let ws = job.workspace_id;
         let id_text = job.notification_id.to_string();
-        let loaded = async {
-            let (payload, channel) = self.store.delivery(ws, job.notification_id).await?;
-            let secret = self.store.signing_secret(ws, channel.id).await?;
-            Ok::<_, StoreError>((payload, channel, secret))
-        }
-        .await;
-        let (payload, channel, secret) = match loaded {
+        let started_at = self.clock.now();
+        let timestamp = started_at.as_secs();
+        let loaded = self.load(ws, &job).await;
+        let prepared = match loaded {
             Ok(v) => v,
             Err(StoreError::Crypto(CryptoError::Integrity)) => {
                 // Tampered data must never be sent; this is final, not retryable.
                 tracing::error!(notification = %id_text, "stored data failed its integrity check; not delivering");
-                let detail =
-                    AttemptDetail { status_code: None, latency_ms: 0, error_class: Some("integrity_error".into()) };
-                let now = self.clock.now();
-                self.stats.record(ws, now, DeliveryEvent::Attempted { delivered: false, final_failure: true }, 1);
-                if let Err(e) = self.store.complete_attempt(&job, now, false, &detail, QueueOutcome::Failed, now).await
-                {
-                    tracing::warn!(notification = %id_text, error = %e, "recording an attempt failed");
-                }
+                self.give_up(&job, "integrity_error").await;
+                return;
+            }
+            Err(StoreError::NotFound) => {
+                // The subscriber's channel or the integration was removed: nothing to send to.
+                tracing::warn!(notification = %id_text, "the destination of a notification no longer exists");
+                self.give_up(&job, "destination_removed").await;
                 return;
             }
             Err(e) => {
@@ -132,11 +128,21 @@ impl Dispatcher {
                 return;
             }
         };
-        let started_at = self.clock.now();
-        let timestamp = started_at.as_secs();
-        let body = payload.into_inner();
-        let signature = secret.sign(&id_text, timestamp, &body);
-        let outcome = self.sender.send(channel.url.expose(), &channel.tls, &id_text, timestamp, &signature, body).await;
+        let outcome = match prepared {
+            Prepared::Webhook { payload, channel, secret } => {
+                let body = payload.into_inner();
+                let signature = secret.sign(&id_text, timestamp, &body);
+                self.providers
+                    .webhooks()
+                    .send(channel.url.expose(), &channel.tls, &id_text, timestamp, &signature, body)
+                    .await
+            }
+            Prepared::Message { content, address, integration } => {
+                let meta = MessageMeta { id: &id_text, timestamp_secs: timestamp };
+                let integration = integration.as_ref().map(|(s, c)| (s, c));
+                self.providers.send_message(&meta, &address, &content, integration).await
+            }
+        };
 
         let attempts_made = job.round_attempts + 1;
         let now = self.clock.now();
@@ -170,4 +176,48 @@ impl Dispatcher {
             tracing::warn!(notification = %id_text, error = %e, "recording an attempt failed; the lease will expire and it is retried");
         }
     }
+
+    /// Decrypts what the delivery needs: payload, channel and signing secret of a direct webhook,
+    /// or content, address and integration of a message to a subscriber.
+    async fn load(&self, ws: chimatic_domain::WorkspaceId, job: &ClaimedJob) -> Result<Prepared, StoreError> {
+        Ok(match self.store.delivery(ws, job.notification_id).await? {
+            Delivery::Webhook { payload, channel } => {
+                let secret = self.store.signing_secret(ws, channel.id).await?;
+                Prepared::Webhook { payload, channel, secret }
+            }
+            Delivery::Message { route, content, address } => {
+                let integration = match route.integration_id {
+                    Some(id) => Some((
+                        self.store.integration(ws, id).await?.settings,
+                        self.store.integration_credentials(ws, id).await?,
+                    )),
+                    None => None,
+                };
+                Prepared::Message { content, address, integration }
+            }
+        })
+    }
+
+    /// Records a final failure that no retry can fix.
+    async fn give_up(&self, job: &ClaimedJob, class: &str) {
+        let detail = AttemptDetail { status_code: None, latency_ms: 0, error_class: Some(class.into()) };
+        let now = self.clock.now();
+        self.stats.record(job.workspace_id, now, DeliveryEvent::Attempted { delivered: false, final_failure: true }, 1);
+        if let Err(e) = self.store.complete_attempt(job, now, false, &detail, QueueOutcome::Failed, now).await {
+            tracing::warn!(notification = %job.notification_id, error = %e, "recording an attempt failed");
+        }
+    }
+}
+
+enum Prepared {
+    Webhook {
+        payload: chimatic_domain::Sensitive<Vec<u8>>,
+        channel: chimatic_store::records::Channel,
+        secret: chimatic_crypto::SigningSecret,
+    },
+    Message {
+        content: chimatic_domain::RenderedMessage,
+        address: chimatic_domain::ChannelAddress,
+        integration: Option<(chimatic_domain::IntegrationSettings, chimatic_domain::IntegrationCredentials)>,
+    },
 }

@@ -95,6 +95,7 @@ prefixed_id!(SubscriberId, "sub_", "subscriber");
 prefixed_id!(SubscriberChannelId, "sch_", "subscriber channel");
 prefixed_id!(IntegrationId, "int_", "integration");
 prefixed_id!(WorkflowId, "wf_", "workflow");
+prefixed_id!(EventId, "evt_", "event");
 
 #[cfg(test)]
 mod tests {

@@ -20,8 +20,8 @@ pub use directory::{
     StoredAddress,
 };
 pub use ids::{
-    ApiKeyId, ChannelId, IdError, IntegrationId, NotificationId, SubscriberChannelId, SubscriberId, WorkflowId,
-    WorkspaceId,
+    ApiKeyId, ChannelId, EventId, IdError, IntegrationId, NotificationId, SubscriberChannelId, SubscriberId,
+    WorkflowId, WorkspaceId,
 };
 pub use outbound_tls::{MAX_SPKI_PINS, OutboundTls, OutboundTlsError, SpkiPin, SpkiPinError};
 pub use region::{Region, RegionError};

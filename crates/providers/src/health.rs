@@ -12,9 +12,9 @@ use lettre::{AsyncSmtpTransport, Tokio1Executor};
 use rustls_pki_types::CertificateDer;
 
 use crate::webhook::{caused_by, classify, client_builder};
-use crate::{DestinationPolicy, SenderBuildError};
+use crate::{DestinationPolicy, SenderBuildError, WebhookSender};
 
-const SLACK_API: &str = "https://slack.com/api";
+pub(crate) const SLACK_API: &str = "https://slack.com/api";
 
 /// What a check found. `error_class` is a fixed vocabulary, never a server's message.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -24,28 +24,37 @@ pub struct CheckOutcome {
     pub latency: Duration,
 }
 
+/// Calls to providers on behalf of integrations: health checks and message delivery.
 #[derive(Clone)]
-pub struct HealthChecker {
-    http: reqwest::Client,
-    policy: DestinationPolicy,
+pub struct ProviderClient {
+    pub(crate) http: reqwest::Client,
+    pub(crate) webhooks: WebhookSender,
+    pub(crate) policy: DestinationPolicy,
     extra_roots: Vec<CertificateDer<'static>>,
     timeout: Duration,
 }
 
-impl HealthChecker {
+impl ProviderClient {
     /// `extra_roots`: as for [`crate::WebhookSender::new`], trusted for every provider.
     pub fn new(
         policy: DestinationPolicy,
         timeout: Duration,
         extra_roots: Option<&Path>,
     ) -> Result<Self, SenderBuildError> {
+        let extra_roots_path = extra_roots;
         let extra_roots = extra_roots.map(crate::tls::read_pem_roots).transpose()?.unwrap_or_default();
         let certs = extra_roots.iter().map(|der| reqwest::Certificate::from_der(der)).collect::<Result<Vec<_>, _>>()?;
         let http = client_builder(policy, timeout)
             .tls_version_min(reqwest::tls::Version::TLS_1_3)
             .tls_certs_merge(certs)
             .build()?;
-        Ok(Self { http, policy, extra_roots, timeout })
+        let webhooks = WebhookSender::new(policy, timeout, extra_roots_path)?;
+        Ok(Self { http, webhooks, policy, extra_roots, timeout })
+    }
+
+    /// The signed-webhook sender (direct webhooks and webhook messages).
+    pub fn webhooks(&self) -> &WebhookSender {
+        &self.webhooks
     }
 
     /// `None` when the kind has nothing to check (a `webhook` integration has no provider
@@ -81,6 +90,24 @@ impl HealthChecker {
         username: &str,
         password: &str,
     ) -> Result<(), &'static str> {
+        let transport = self.smtp_transport(host, port, security, username, password).await?;
+        match transport.test_connection().await {
+            Ok(true) => Ok(()),
+            Ok(false) => Err("smtp_noop_failed"),
+            Err(e) => Err(classify_smtp(&e)),
+        }
+    }
+
+    /// An SMTP transport to a checked destination: TLS 1.3 only (STARTTLS required, or
+    /// implicit), the operator's extra roots trusted, bounded in time.
+    pub(crate) async fn smtp_transport(
+        &self,
+        host: &str,
+        port: u16,
+        security: SmtpSecurity,
+        username: &str,
+        password: &str,
+    ) -> Result<AsyncSmtpTransport<Tokio1Executor>, &'static str> {
         // lettre resolves the host itself, so the destination is checked first.
         let url = url::Url::parse(&format!("smtp://{host}:{port}")).map_err(|_| "misconfigured")?;
         self.policy.check(&url).await.map_err(|_| "forbidden_destination")?;
@@ -93,18 +120,12 @@ impl HealthChecker {
             SmtpSecurity::Starttls => Tls::Required(tls),
             SmtpSecurity::Implicit => Tls::Wrapper(tls),
         };
-        let transport: AsyncSmtpTransport<Tokio1Executor> =
-            AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous(host)
-                .port(port)
-                .tls(tls)
-                .credentials(Credentials::new(username.to_string(), password.to_string()))
-                .timeout(Some(self.timeout))
-                .build();
-        match transport.test_connection().await {
-            Ok(true) => Ok(()),
-            Ok(false) => Err("smtp_noop_failed"),
-            Err(e) => Err(classify_smtp(&e)),
-        }
+        Ok(AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous(host)
+            .port(port)
+            .tls(tls)
+            .credentials(Credentials::new(username.to_string(), password.to_string()))
+            .timeout(Some(self.timeout))
+            .build())
     }
 
     async fn check_sms(&self, base_url: &str, account_id: &str, auth_token: &str) -> Result<(), &'static str> {
@@ -126,7 +147,7 @@ impl HealthChecker {
     }
 }
 
-fn http_outcome(status: reqwest::StatusCode) -> Result<(), &'static str> {
+pub(crate) fn http_outcome(status: reqwest::StatusCode) -> Result<(), &'static str> {
     match status.as_u16() {
         200..=299 => Ok(()),
         401 | 403 => Err("auth_rejected"),
@@ -134,7 +155,7 @@ fn http_outcome(status: reqwest::StatusCode) -> Result<(), &'static str> {
     }
 }
 
-fn classify_smtp(e: &lettre::transport::smtp::Error) -> &'static str {
+pub(crate) fn classify_smtp(e: &lettre::transport::smtp::Error) -> &'static str {
     if e.is_timeout() {
         "timeout"
     } else if e.is_tls() || caused_by::<rustls::Error>(e) || ends_mid_handshake(e) {

@@ -4,10 +4,12 @@
 
 pub mod destination;
 mod health;
+mod messages;
 mod tls;
 mod webhook;
 
 pub use destination::{DestinationError, DestinationPolicy};
-pub use health::{CheckOutcome, HealthChecker};
+pub use health::{CheckOutcome, ProviderClient};
+pub use messages::MessageMeta;
 pub use tls::{PinMismatch, TrustError};
 pub use webhook::{SendOutcome, SenderBuildError, WebhookSender};

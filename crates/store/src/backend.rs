@@ -3,8 +3,8 @@
 
 use chimatic_crypto::ApiKeyDigest;
 use chimatic_domain::{
-    ApiKeyId, ChannelId, IntegrationId, NotificationId, NotificationStatus, Region, Scopes, SubscriberChannelId,
-    SubscriberId, Timestamp, WorkflowId, WorkspaceId,
+    ApiKeyId, ChannelId, ChannelKind, EventId, IntegrationId, NotificationId, NotificationStatus, Region, Scopes,
+    SubscriberChannelId, SubscriberId, Timestamp, WorkflowId, WorkspaceId,
 };
 
 use crate::StoreError;
@@ -54,10 +54,29 @@ pub struct ChannelRow {
     pub created_at: Timestamp,
 }
 
+/// Where a message to a subscriber goes: which event made it, the subscriber's channel, and the
+/// integration that delivers it (none for in-app).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct MessageRoute {
+    pub event_id: EventId,
+    pub kind: ChannelKind,
+    pub subscriber_id: SubscriberId,
+    pub subscriber_channel_id: SubscriberChannelId,
+    pub integration_id: Option<IntegrationId>,
+}
+
+/// A notification is either a direct webhook to a workspace channel or a message to a
+/// subscriber.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Target {
+    Channel(ChannelId),
+    Subscriber(MessageRoute),
+}
+
 #[derive(Clone)]
 pub struct NewNotificationRow {
     pub id: NotificationId,
-    pub channel_id: ChannelId,
+    pub target: Target,
     pub payload: Vec<u8>,
     pub idempotency_digest: Option<[u8; 32]>,
     pub created_at: Timestamp,
@@ -71,7 +90,9 @@ pub enum InsertOutcome {
 
 pub struct NotificationRow {
     pub id: NotificationId,
-    pub channel_id: ChannelId,
+    pub target: Target,
+    pub read_at: Option<Timestamp>,
+    pub archived_at: Option<Timestamp>,
     pub payload: Vec<u8>,
     pub status: NotificationStatus,
     pub attempt_count: u32,
@@ -284,12 +305,45 @@ pub trait DataBackend: DirectoryBackend {
     ) -> Result<Vec<InsertOutcome>, StoreError>;
     async fn notification(&self, ws: WorkspaceId, id: NotificationId) -> Result<Option<NotificationRow>, StoreError>;
     async fn attempts(&self, ws: WorkspaceId, id: NotificationId) -> Result<Vec<AttemptRow>, StoreError>;
-    /// What a delivery needs in one read: the payload ciphertext and the channel's row.
+    /// What a delivery needs in one read: the payload ciphertext and, for a direct webhook,
+    /// the channel's row.
     async fn delivery_rows(
         &self,
         ws: WorkspaceId,
         id: NotificationId,
-    ) -> Result<Option<(Vec<u8>, ChannelRow)>, StoreError>;
+    ) -> Result<Option<(Vec<u8>, Target, Option<ChannelRow>)>, StoreError>;
+    /// Inserts an event's messages and their queue entries in one transaction, unless the
+    /// event's idempotency digest was claimed within the window: then nothing is inserted and
+    /// the original event's id is returned.
+    async fn insert_event(
+        &self,
+        ws: WorkspaceId,
+        event_id: EventId,
+        idempotency_digest: Option<[u8; 32]>,
+        rows: &[NewNotificationRow],
+        now: Timestamp,
+        idempotency_window: std::time::Duration,
+    ) -> Result<Option<EventId>, StoreError>;
+    /// A subscriber's in-app messages, newest first, before `before`; archived ones only if asked.
+    async fn inbox(
+        &self,
+        ws: WorkspaceId,
+        subscriber: SubscriberId,
+        before: Option<NotificationId>,
+        limit: u32,
+        archived: bool,
+    ) -> Result<Vec<NotificationRow>, StoreError>;
+    async fn inbox_unread(&self, ws: WorkspaceId, subscriber: SubscriberId) -> Result<u64, StoreError>;
+    /// Sets or clears read and archived marks of one in-app message; `false` if there is no such
+    /// message in that subscriber's inbox.
+    async fn mark_inbox(
+        &self,
+        ws: WorkspaceId,
+        subscriber: SubscriberId,
+        id: NotificationId,
+        read_at: Option<Option<Timestamp>>,
+        archived_at: Option<Option<Timestamp>>,
+    ) -> Result<bool, StoreError>;
     /// Deletes up to `limit` idempotency claims created before `before`. `None` when another node
     /// is running this job right now (it holds the job's lock), so each batch runs on one node.
     async fn purge_idempotency_keys(&self, before: Timestamp, limit: u32) -> Result<Option<u64>, StoreError>;
@@ -348,4 +402,47 @@ pub trait ControlBackend: Send + Sync + 'static {
     async fn add_stats(&self, rows: &[(WorkspaceId, StatsRow)]) -> Result<(), StoreError>;
     /// Days `from_day..=to_day` that have counts, oldest first.
     async fn stats(&self, ws: WorkspaceId, from_day: i64, to_day: i64) -> Result<Vec<StatsRow>, StoreError>;
+}
+
+/// The route columns of a notifications row, back to a [`Target`].
+pub(crate) fn target_of(
+    channel_id: Option<&str>,
+    kind: &str,
+    event_id: Option<&str>,
+    subscriber_id: Option<&str>,
+    subscriber_channel_id: Option<&str>,
+    integration_id: Option<&str>,
+) -> Result<Target, StoreError> {
+    if let Some(channel) = channel_id {
+        return Ok(Target::Channel(parse(channel, "channel id")?));
+    }
+    let (Some(event), Some(subscriber), Some(channel)) = (event_id, subscriber_id, subscriber_channel_id) else {
+        return Err(StoreError::Corrupt("notification target"));
+    };
+    Ok(Target::Subscriber(MessageRoute {
+        event_id: parse(event, "event id")?,
+        kind: ChannelKind::parse(kind).ok_or(StoreError::Corrupt("message kind"))?,
+        subscriber_id: parse(subscriber, "subscriber id")?,
+        subscriber_channel_id: parse(channel, "subscriber channel id")?,
+        integration_id: integration_id.map(|i| parse(i, "integration id")).transpose()?,
+    }))
+}
+
+/// The route columns of a [`Target`], for inserting: channel id, kind, event, subscriber,
+/// subscriber channel, integration.
+pub(crate) type TargetColumns =
+    (Option<String>, &'static str, Option<String>, Option<String>, Option<String>, Option<String>);
+
+pub(crate) fn columns_of(target: &Target) -> TargetColumns {
+    match target {
+        Target::Channel(c) => (Some(c.to_string()), "webhook", None, None, None, None),
+        Target::Subscriber(r) => (
+            None,
+            r.kind.as_str(),
+            Some(r.event_id.to_string()),
+            Some(r.subscriber_id.to_string()),
+            Some(r.subscriber_channel_id.to_string()),
+            r.integration_id.map(|i| i.to_string()),
+        ),
+    }
 }

@@ -20,8 +20,8 @@ mod store;
 
 pub use backend::{
     ApiKeyRow, AttemptRow, ChannelRow, CheckRecord, ClaimedJob, CompletedAttempt, ControlBackend, DataBackend,
-    DirectoryBackend, InsertOutcome, IntegrationRow, NewNotificationRow, NotificationRow, QueueOutcome, StatsRow,
-    SubscriberChannelRow, SubscriberRow, VaultBackend, WorkflowRow, WorkspaceRow, WrappedKeyRow,
+    DirectoryBackend, InsertOutcome, IntegrationRow, MessageRoute, NewNotificationRow, NotificationRow, QueueOutcome,
+    StatsRow, SubscriberChannelRow, SubscriberRow, Target, VaultBackend, WorkflowRow, WorkspaceRow, WrappedKeyRow,
 };
 pub use control::{Authenticated, ControlStore};
 pub use error::StoreError;

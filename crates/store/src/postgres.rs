@@ -7,7 +7,9 @@
 use std::str::FromStr;
 use std::time::Duration;
 
-use chimatic_domain::{ChannelId, NotificationId, NotificationStatus, Region, Timestamp, WorkspaceId};
+use chimatic_domain::{
+    ChannelId, EventId, NotificationId, NotificationStatus, Region, SubscriberId, Timestamp, WorkspaceId,
+};
 use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions, PgRow};
 use sqlx::{Postgres, Row, Transaction};
 
@@ -32,7 +34,7 @@ const DATA: Schema = Schema {
     migrations: &[
         (1, include_str!("../migrations/postgres/data/0001_spine.sql")),
         (2, include_str!("../migrations/postgres/data/0002_directory.sql")),
-        (3, include_str!("../migrations/postgres/data/0003_workflows.sql")),
+        (3, include_str!("../migrations/postgres/data/0003_events.sql")),
     ],
 };
 const VAULT: Schema = Schema {
@@ -177,6 +179,105 @@ fn channel_row(r: &PgRow) -> Result<ChannelRow, StoreError> {
     })
 }
 
+/// Claims an idempotency key for `holder` unless a live claim (younger than the window) holds
+/// it; returns that claim's holder.
+async fn claim_idempotency(
+    tx: &mut Transaction<'_, Postgres>,
+    ws: &str,
+    digest: &[u8; 32],
+    holder: &str,
+    now: Timestamp,
+    window: Duration,
+) -> Result<Option<String>, StoreError> {
+    let claimed: Option<String> = sqlx::query_scalar(
+        "INSERT INTO idempotency_keys (workspace_id, key_digest, notification_id, created_at) \
+         VALUES ($1, $2, $3, $4) \
+         ON CONFLICT (workspace_id, key_digest) DO UPDATE \
+           SET notification_id = excluded.notification_id, created_at = excluded.created_at \
+           WHERE idempotency_keys.created_at < $5 \
+         RETURNING notification_id",
+    )
+    .bind(ws)
+    .bind(digest.as_slice())
+    .bind(holder)
+    .bind(now.0)
+    .bind(now.minus(window).0)
+    .fetch_optional(&mut **tx)
+    .await?;
+    if claimed.is_some() {
+        return Ok(None);
+    }
+    let existing: String =
+        sqlx::query_scalar("SELECT notification_id FROM idempotency_keys WHERE workspace_id = $1 AND key_digest = $2")
+            .bind(ws)
+            .bind(digest.as_slice())
+            .fetch_one(&mut **tx)
+            .await?;
+    Ok(Some(existing))
+}
+
+async fn insert_notification(
+    tx: &mut Transaction<'_, Postgres>,
+    ws: &str,
+    row: &NewNotificationRow,
+) -> Result<(), StoreError> {
+    let id = row.id.to_string();
+    let (channel, kind, event, subscriber, subscriber_channel, integration) = columns_of(&row.target);
+    sqlx::query(
+        "INSERT INTO notifications (id, workspace_id, channel_id, payload, status, attempt_count, created_at, updated_at, \
+           kind, event_id, subscriber_id, subscriber_channel_id, integration_id) \
+         VALUES ($1, $2, $3, $4, 'queued', 0, $5, $5, $6, $7, $8, $9, $10)",
+    )
+    .bind(&id)
+    .bind(ws)
+    .bind(channel)
+    .bind(&row.payload)
+    .bind(row.created_at.0)
+    .bind(kind)
+    .bind(event)
+    .bind(subscriber)
+    .bind(subscriber_channel)
+    .bind(integration)
+    .execute(&mut **tx)
+    .await?;
+    sqlx::query("INSERT INTO delivery_queue (notification_id, workspace_id, due_at) VALUES ($1, $2, $3)")
+        .bind(&id)
+        .bind(ws)
+        .bind(row.created_at.0)
+        .execute(&mut **tx)
+        .await?;
+    Ok(())
+}
+
+const NOTIFICATION_COLUMNS: &str = "n.id AS notification_id, n.channel_id, n.payload, n.status, n.attempt_count, \
+     n.created_at, n.updated_at, n.kind AS route_kind, n.event_id, n.subscriber_id, n.subscriber_channel_id, \
+     n.integration_id, n.read_at, n.archived_at";
+
+/// A row of [`NOTIFICATION_COLUMNS`] with the queue's `due_at` and `lease_token`.
+fn notification_row(r: &PgRow) -> Result<NotificationRow, StoreError> {
+    let status: String = r.try_get("status")?;
+    Ok(NotificationRow {
+        id: parse(r.try_get("notification_id")?, "notification id")?,
+        target: target_of(
+            r.try_get("channel_id")?,
+            r.try_get("route_kind")?,
+            r.try_get("event_id")?,
+            r.try_get("subscriber_id")?,
+            r.try_get("subscriber_channel_id")?,
+            r.try_get("integration_id")?,
+        )?,
+        read_at: r.try_get::<Option<i64>, _>("read_at")?.map(Timestamp),
+        archived_at: r.try_get::<Option<i64>, _>("archived_at")?.map(Timestamp),
+        payload: r.try_get("payload")?,
+        status: NotificationStatus::parse(&status).ok_or(StoreError::Corrupt("status"))?,
+        attempt_count: u32_of(r.try_get("attempt_count")?, "attempt count")?,
+        created_at: Timestamp(r.try_get("created_at")?),
+        updated_at: Timestamp(r.try_get("updated_at")?),
+        queued_due_at: r.try_get::<Option<i64>, _>("due_at")?.map(Timestamp),
+        leased: r.try_get::<Option<String>, _>("lease_token")?.is_some(),
+    })
+}
+
 fn claim_row(r: &PgRow) -> Result<(String, String, i64), StoreError> {
     Ok((r.try_get("notification_id")?, r.try_get("workspace_id")?, r.try_get("round_attempts")?))
 }
@@ -301,82 +402,58 @@ impl DataBackend for PostgresBackend {
         let mut tx = self.pool.begin().await?;
         let mut outcomes = Vec::with_capacity(rows.len());
         for (ws, row) in rows {
-            let (ws, id) = (ws.to_string(), row.id.to_string());
-            if let Some(digest) = &row.idempotency_digest {
-                // Claims the key unless a live (younger than the window) claim already holds it.
-                let claimed: Option<String> = sqlx::query_scalar(
-                    "INSERT INTO idempotency_keys (workspace_id, key_digest, notification_id, created_at) \
-                     VALUES ($1, $2, $3, $4) \
-                     ON CONFLICT (workspace_id, key_digest) DO UPDATE \
-                       SET notification_id = excluded.notification_id, created_at = excluded.created_at \
-                       WHERE idempotency_keys.created_at < $5 \
-                     RETURNING notification_id",
-                )
-                .bind(&ws)
-                .bind(digest.as_slice())
-                .bind(&id)
-                .bind(row.created_at.0)
-                .bind(row.created_at.minus(idempotency_window).0)
-                .fetch_optional(&mut *tx)
-                .await?;
-                if claimed.is_none() {
-                    let existing: String = sqlx::query_scalar(
-                        "SELECT notification_id FROM idempotency_keys WHERE workspace_id = $1 AND key_digest = $2",
-                    )
-                    .bind(&ws)
-                    .bind(digest.as_slice())
-                    .fetch_one(&mut *tx)
-                    .await?;
-                    outcomes.push(InsertOutcome::Existing(parse(&existing, "notification id")?));
-                    continue;
-                }
+            let ws = ws.to_string();
+            if let Some(digest) = &row.idempotency_digest
+                && let Some(existing) =
+                    claim_idempotency(&mut tx, &ws, digest, &row.id.to_string(), row.created_at, idempotency_window)
+                        .await?
+            {
+                outcomes.push(InsertOutcome::Existing(parse(&existing, "notification id")?));
+                continue;
             }
-            sqlx::query(
-                "INSERT INTO notifications (id, workspace_id, channel_id, payload, status, attempt_count, created_at, updated_at) \
-                 VALUES ($1, $2, $3, $4, 'queued', 0, $5, $5)",
-            )
-            .bind(&id)
-            .bind(&ws)
-            .bind(row.channel_id.to_string())
-            .bind(&row.payload)
-            .bind(row.created_at.0)
-            .execute(&mut *tx)
-            .await?;
-            sqlx::query("INSERT INTO delivery_queue (notification_id, workspace_id, due_at) VALUES ($1, $2, $3)")
-                .bind(&id)
-                .bind(&ws)
-                .bind(row.created_at.0)
-                .execute(&mut *tx)
-                .await?;
+            insert_notification(&mut tx, &ws, row).await?;
             outcomes.push(InsertOutcome::Created);
         }
         tx.commit().await?;
         Ok(outcomes)
     }
 
+    async fn insert_event(
+        &self,
+        ws: WorkspaceId,
+        event_id: EventId,
+        idempotency_digest: Option<[u8; 32]>,
+        rows: &[NewNotificationRow],
+        now: Timestamp,
+        idempotency_window: Duration,
+    ) -> Result<Option<EventId>, StoreError> {
+        let mut tx = self.pool.begin().await?;
+        let ws = ws.to_string();
+        if let Some(digest) = &idempotency_digest
+            && let Some(existing) =
+                claim_idempotency(&mut tx, &ws, digest, &event_id.to_string(), now, idempotency_window).await?
+        {
+            return Ok(Some(parse(&existing, "event id")?));
+        }
+        for row in rows {
+            insert_notification(&mut tx, &ws, row).await?;
+        }
+        tx.commit().await?;
+        Ok(None)
+    }
+
     async fn notification(&self, ws: WorkspaceId, id: NotificationId) -> Result<Option<NotificationRow>, StoreError> {
-        let row = sqlx::query(
-            "SELECT n.channel_id, n.payload, n.status, n.attempt_count, n.created_at, n.updated_at, q.due_at, q.lease_token \
+        let sql = format!(
+            "SELECT {NOTIFICATION_COLUMNS}, q.due_at, q.lease_token \
              FROM notifications n LEFT JOIN delivery_queue q ON q.notification_id = n.id \
-             WHERE n.workspace_id = $1 AND n.id = $2",
-        )
-        .bind(ws.to_string())
-        .bind(id.to_string())
-        .fetch_optional(&self.pool)
-        .await?;
-        let Some(r) = row else { return Ok(None) };
-        let status: String = r.try_get("status")?;
-        Ok(Some(NotificationRow {
-            id,
-            channel_id: parse(r.try_get("channel_id")?, "channel id")?,
-            payload: r.try_get("payload")?,
-            status: NotificationStatus::parse(&status).ok_or(StoreError::Corrupt("status"))?,
-            attempt_count: u32_of(r.try_get("attempt_count")?, "attempt count")?,
-            created_at: Timestamp(r.try_get("created_at")?),
-            updated_at: Timestamp(r.try_get("updated_at")?),
-            queued_due_at: r.try_get::<Option<i64>, _>("due_at")?.map(Timestamp),
-            leased: r.try_get::<Option<String>, _>("lease_token")?.is_some(),
-        }))
+             WHERE n.workspace_id = $1 AND n.id = $2"
+        );
+        let row = sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(ws.to_string())
+            .bind(id.to_string())
+            .fetch_optional(&self.pool)
+            .await?;
+        row.as_ref().map(notification_row).transpose()
     }
 
     async fn attempts(&self, ws: WorkspaceId, id: NotificationId) -> Result<Vec<AttemptRow>, StoreError> {
@@ -404,10 +481,12 @@ impl DataBackend for PostgresBackend {
         &self,
         ws: WorkspaceId,
         id: NotificationId,
-    ) -> Result<Option<(Vec<u8>, ChannelRow)>, StoreError> {
+    ) -> Result<Option<(Vec<u8>, Target, Option<ChannelRow>)>, StoreError> {
         let row = sqlx::query(
-            "SELECT n.payload, c.id, c.kind, c.destination, c.created_at FROM notifications n \
-             JOIN channels c ON c.id = n.channel_id AND c.workspace_id = n.workspace_id \
+            "SELECT n.payload, n.channel_id, n.kind AS route_kind, n.event_id, n.subscriber_id, n.subscriber_channel_id, \
+                    n.integration_id, c.id, c.kind, c.destination, c.created_at \
+             FROM notifications n \
+             LEFT JOIN channels c ON c.id = n.channel_id AND c.workspace_id = n.workspace_id \
              WHERE n.workspace_id = $1 AND n.id = $2",
         )
         .bind(ws.to_string())
@@ -415,7 +494,85 @@ impl DataBackend for PostgresBackend {
         .fetch_optional(&self.pool)
         .await?;
         let Some(r) = row else { return Ok(None) };
-        Ok(Some((r.try_get("payload")?, channel_row(&r)?)))
+        let channel_id: Option<String> = r.try_get("channel_id")?;
+        let target = target_of(
+            channel_id.as_deref(),
+            r.try_get("route_kind")?,
+            r.try_get("event_id")?,
+            r.try_get("subscriber_id")?,
+            r.try_get("subscriber_channel_id")?,
+            r.try_get("integration_id")?,
+        )?;
+        let channel = match channel_id {
+            Some(_) if r.try_get::<Option<String>, _>("id")?.is_none() => return Ok(None),
+            Some(_) => Some(channel_row(&r)?),
+            None => None,
+        };
+        Ok(Some((r.try_get("payload")?, target, channel)))
+    }
+
+    async fn inbox(
+        &self,
+        ws: WorkspaceId,
+        subscriber: SubscriberId,
+        before: Option<NotificationId>,
+        limit: u32,
+        archived: bool,
+    ) -> Result<Vec<NotificationRow>, StoreError> {
+        let sql = format!(
+            "SELECT {NOTIFICATION_COLUMNS}, NULL::BIGINT AS due_at, NULL::TEXT AS lease_token FROM notifications n \
+             WHERE n.workspace_id = $1 AND n.subscriber_id = $2 AND n.kind = 'inapp' AND n.id < $3 \
+               AND ($4 OR n.archived_at IS NULL) \
+             ORDER BY n.id DESC LIMIT $5"
+        );
+        let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(ws.to_string())
+            .bind(subscriber.to_string())
+            .bind(before.map(|b| b.to_string()).unwrap_or_else(|| "msg_g".into()))
+            .bind(archived)
+            .bind(i64::from(limit))
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter().map(notification_row).collect()
+    }
+
+    async fn inbox_unread(&self, ws: WorkspaceId, subscriber: SubscriberId) -> Result<u64, StoreError> {
+        let n: i64 = sqlx::query_scalar(
+            "SELECT COUNT(*) FROM notifications WHERE workspace_id = $1 AND subscriber_id = $2 AND kind = 'inapp' \
+             AND read_at IS NULL AND archived_at IS NULL",
+        )
+        .bind(ws.to_string())
+        .bind(subscriber.to_string())
+        .fetch_one(&self.pool)
+        .await?;
+        u64::try_from(n).map_err(|_| StoreError::Corrupt("unread count"))
+    }
+
+    async fn mark_inbox(
+        &self,
+        ws: WorkspaceId,
+        subscriber: SubscriberId,
+        id: NotificationId,
+        read_at: Option<Option<Timestamp>>,
+        archived_at: Option<Option<Timestamp>>,
+    ) -> Result<bool, StoreError> {
+        let n = sqlx::query(
+            "UPDATE notifications SET \
+               read_at = CASE WHEN $4 THEN $5 ELSE read_at END, \
+               archived_at = CASE WHEN $6 THEN $7 ELSE archived_at END \
+             WHERE workspace_id = $1 AND subscriber_id = $2 AND id = $3 AND kind = 'inapp'",
+        )
+        .bind(ws.to_string())
+        .bind(subscriber.to_string())
+        .bind(id.to_string())
+        .bind(read_at.is_some())
+        .bind(read_at.flatten().map(|t| t.0))
+        .bind(archived_at.is_some())
+        .bind(archived_at.flatten().map(|t| t.0))
+        .execute(&self.pool)
+        .await?
+        .rows_affected();
+        Ok(n == 1)
     }
 
     async fn purge_idempotency_keys(&self, before: Timestamp, limit: u32) -> Result<Option<u64>, StoreError> {

@@ -2,7 +2,7 @@
 
 use chimatic_domain::{
     ChannelAddress, ChannelId, IntegrationId, IntegrationKind, IntegrationSettings, NotificationId, NotificationStatus,
-    OutboundTls, Sensitive, SubscriberChannelId, SubscriberId, Timestamp, WebhookUrl,
+    OutboundTls, RenderedMessage, Sensitive, SubscriberChannelId, SubscriberId, Timestamp, WebhookUrl,
 };
 use serde::{Deserialize, Serialize};
 
@@ -17,8 +17,13 @@ pub struct Channel {
 
 pub struct Notification {
     pub id: NotificationId,
-    pub channel_id: ChannelId,
+    pub target: crate::Target,
+    /// For a direct webhook the JSON payload; for a message to a subscriber its rendered content
+    /// (a [`RenderedMessage`] as JSON).
     pub payload: Sensitive<Vec<u8>>,
+    /// In-app messages only: when read and archived in the inbox.
+    pub read_at: Option<Timestamp>,
+    pub archived_at: Option<Timestamp>,
     pub status: NotificationStatus,
     pub attempt_count: u32,
     pub created_at: Timestamp,
@@ -38,6 +43,21 @@ pub struct Attempt {
     pub started_at: Timestamp,
     pub succeeded: bool,
     pub detail: AttemptDetail,
+}
+
+/// What the dispatcher sends.
+pub enum Delivery {
+    Webhook { payload: Sensitive<Vec<u8>>, channel: Channel },
+    Message { route: crate::MessageRoute, content: RenderedMessage, address: ChannelAddress },
+}
+
+/// One rendered message of an event, before encryption.
+pub struct PlannedMessage {
+    pub subscriber_id: SubscriberId,
+    pub subscriber_channel_id: SubscriberChannelId,
+    pub kind: chimatic_domain::ChannelKind,
+    pub integration_id: Option<IntegrationId>,
+    pub content: RenderedMessage,
 }
 
 pub enum Enqueued {

@@ -11,7 +11,9 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 
-use chimatic_domain::{ChannelId, NotificationId, NotificationStatus, Region, Timestamp, WorkspaceId};
+use chimatic_domain::{
+    ChannelId, EventId, NotificationId, NotificationStatus, Region, SubscriberId, Timestamp, WorkspaceId,
+};
 use rusqlite::{Connection, OptionalExtension, Row, Transaction, TransactionBehavior, params};
 
 use crate::StoreError;
@@ -36,7 +38,7 @@ const DATA: Schema = Schema {
     migrations: &[
         (1, include_str!("../migrations/sqlite/data/0001_spine.sql")),
         (2, include_str!("../migrations/sqlite/data/0002_directory.sql")),
-        (3, include_str!("../migrations/sqlite/data/0003_workflows.sql")),
+        (3, include_str!("../migrations/sqlite/data/0003_events.sql")),
     ],
 };
 const VAULT: Schema = Schema {
@@ -341,39 +343,17 @@ impl DataBackend for SqliteBackend {
     ) -> Result<Vec<InsertOutcome>, StoreError> {
         let rows = rows.to_vec();
         self.write(move |tx| {
-            let mut claim = tx.prepare_cached(
-                // Claims the key unless a live (younger than the window) claim already holds it.
-                "INSERT INTO idempotency_keys (workspace_id, key_digest, notification_id, created_at) \
-                 VALUES (?1, ?2, ?3, ?4) \
-                 ON CONFLICT (workspace_id, key_digest) DO UPDATE \
-                   SET notification_id = excluded.notification_id, created_at = excluded.created_at \
-                   WHERE idempotency_keys.created_at < ?5 \
-                 RETURNING notification_id",
-            )?;
-            let mut holder =
-                tx.prepare_cached("SELECT notification_id FROM idempotency_keys WHERE workspace_id = ?1 AND key_digest = ?2")?;
-            let mut insert = tx.prepare_cached(
-                "INSERT INTO notifications (id, workspace_id, channel_id, payload, status, attempt_count, created_at, updated_at) \
-                 VALUES (?1, ?2, ?3, ?4, 'queued', 0, ?5, ?5)",
-            )?;
-            let mut enqueue =
-                tx.prepare_cached("INSERT INTO delivery_queue (notification_id, workspace_id, due_at) VALUES (?1, ?2, ?3)")?;
             let mut outcomes = Vec::with_capacity(rows.len());
             for (ws, row) in &rows {
-                let (ws, id) = (ws.to_string(), row.id.to_string());
-                if let Some(digest) = &row.idempotency_digest {
-                    let window_start = row.created_at.minus(idempotency_window).0;
-                    let claimed: Option<String> = claim
-                        .query_row(params![ws, digest.as_slice(), id, row.created_at.0, window_start], |r| r.get(0))
-                        .optional()?;
-                    if claimed.is_none() {
-                        let existing: String = holder.query_row(params![ws, digest.as_slice()], |r| r.get(0))?;
-                        outcomes.push(InsertOutcome::Existing(parse(&existing, "notification id")?));
-                        continue;
-                    }
+                let ws = ws.to_string();
+                if let Some(digest) = &row.idempotency_digest
+                    && let Some(existing) =
+                        claim_idempotency(tx, &ws, digest, &row.id.to_string(), row.created_at, idempotency_window)?
+                {
+                    outcomes.push(InsertOutcome::Existing(parse(&existing, "notification id")?));
+                    continue;
                 }
-                insert.execute(params![id, ws, row.channel_id.to_string(), row.payload, row.created_at.0])?;
-                enqueue.execute(params![id, ws, row.created_at.0])?;
+                insert_notification(tx, &ws, row)?;
                 outcomes.push(InsertOutcome::Created);
             }
             Ok(outcomes)
@@ -381,32 +361,42 @@ impl DataBackend for SqliteBackend {
         .await
     }
 
+    async fn insert_event(
+        &self,
+        ws: WorkspaceId,
+        event_id: EventId,
+        idempotency_digest: Option<[u8; 32]>,
+        rows: &[NewNotificationRow],
+        now: Timestamp,
+        idempotency_window: Duration,
+    ) -> Result<Option<EventId>, StoreError> {
+        let rows = rows.to_vec();
+        self.write(move |tx| {
+            let ws = ws.to_string();
+            if let Some(digest) = &idempotency_digest
+                && let Some(existing) =
+                    claim_idempotency(tx, &ws, digest, &event_id.to_string(), now, idempotency_window)?
+            {
+                return Ok(Some(parse(&existing, "event id")?));
+            }
+            for row in &rows {
+                insert_notification(tx, &ws, row)?;
+            }
+            Ok(None)
+        })
+        .await
+    }
+
     async fn notification(&self, ws: WorkspaceId, id: NotificationId) -> Result<Option<NotificationRow>, StoreError> {
-        type Raw = (String, Vec<u8>, String, i64, i64, i64, Option<i64>, Option<String>);
-        let raw: Option<Raw> = self.read(|c| {
-            Ok(c.prepare_cached(
-                "SELECT n.channel_id, n.payload, n.status, n.attempt_count, n.created_at, n.updated_at, \
-                        q.due_at, q.lease_token \
+        let raw = self.read(|c| {
+            let sql = format!(
+                "SELECT {NOTIFICATION_COLUMNS}, q.due_at, q.lease_token \
                  FROM notifications n LEFT JOIN delivery_queue q ON q.notification_id = n.id \
-                 WHERE n.workspace_id = ?1 AND n.id = ?2",
-            )?
-            .query_row([ws.to_string(), id.to_string()], |r| {
-                Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?, r.get(5)?, r.get(6)?, r.get(7)?))
-            })
-            .optional()?)
+                 WHERE n.workspace_id = ?1 AND n.id = ?2"
+            );
+            Ok(c.prepare_cached(&sql)?.query_row([ws.to_string(), id.to_string()], raw_notification).optional()?)
         })?;
-        let Some((channel, payload, status, attempts, created, updated, due, lease)) = raw else { return Ok(None) };
-        Ok(Some(NotificationRow {
-            id,
-            channel_id: parse(&channel, "channel id")?,
-            payload,
-            status: NotificationStatus::parse(&status).ok_or(StoreError::Corrupt("status"))?,
-            attempt_count: u32_of(attempts, "attempt count")?,
-            created_at: Timestamp(created),
-            updated_at: Timestamp(updated),
-            queued_due_at: due.map(Timestamp),
-            leased: lease.is_some(),
-        }))
+        raw.map(to_notification).transpose()
     }
 
     async fn attempts(&self, ws: WorkspaceId, id: NotificationId) -> Result<Vec<AttemptRow>, StoreError> {
@@ -431,24 +421,127 @@ impl DataBackend for SqliteBackend {
         &self,
         ws: WorkspaceId,
         id: NotificationId,
-    ) -> Result<Option<(Vec<u8>, ChannelRow)>, StoreError> {
-        // Two primary-key lookups: in-process they cost less than a join, which SQLite plans
-        // poorly without statistics (measured: ~20% less throughput with the join).
+    ) -> Result<Option<(Vec<u8>, Target, Option<ChannelRow>)>, StoreError> {
+        // Point lookups: in-process they cost less than a join, which SQLite plans poorly
+        // without statistics (measured: ~20% less throughput with the join).
         let raw = self.read(|c| {
-            let found: Option<(Vec<u8>, String)> = c
-                .prepare_cached("SELECT payload, channel_id FROM notifications WHERE workspace_id = ?1 AND id = ?2")?
-                .query_row([ws.to_string(), id.to_string()], |r| Ok((r.get(0)?, r.get(1)?)))
-                .optional()?;
-            let Some((payload, channel_id)) = found else { return Ok(None) };
-            let channel = c
+            let found = c
                 .prepare_cached(
-                    "SELECT id, kind, destination, created_at FROM channels WHERE workspace_id = ?1 AND id = ?2",
+                    "SELECT payload, channel_id, kind, event_id, subscriber_id, subscriber_channel_id, integration_id \
+                     FROM notifications WHERE workspace_id = ?1 AND id = ?2",
                 )?
-                .query_row([ws.to_string(), channel_id], raw_channel)
+                .query_row([ws.to_string(), id.to_string()], |r| {
+                    Ok((
+                        r.get::<_, Vec<u8>>(0)?,
+                        r.get::<_, Option<String>>(1)?,
+                        r.get::<_, String>(2)?,
+                        r.get::<_, Option<String>>(3)?,
+                        r.get::<_, Option<String>>(4)?,
+                        r.get::<_, Option<String>>(5)?,
+                        r.get::<_, Option<String>>(6)?,
+                    ))
+                })
                 .optional()?;
-            Ok(channel.map(|ch| (payload, ch)))
+            let Some((payload, channel_id, kind, event, subscriber, subscriber_channel, integration)) = found else {
+                return Ok(None);
+            };
+            let channel = match &channel_id {
+                Some(channel_id) => Some(
+                    c.prepare_cached(
+                        "SELECT id, kind, destination, created_at FROM channels WHERE workspace_id = ?1 AND id = ?2",
+                    )?
+                    .query_row([ws.to_string(), channel_id.clone()], raw_channel)
+                    .optional()?,
+                ),
+                None => None,
+            };
+            Ok(Some((payload, (channel_id, kind, event, subscriber, subscriber_channel, integration), channel)))
         })?;
-        raw.map(|(payload, channel)| Ok((payload, to_channel(channel)?))).transpose()
+        let Some((payload, (channel_id, kind, event, subscriber, subscriber_channel, integration), channel)) = raw
+        else {
+            return Ok(None);
+        };
+        let target = target_of(
+            channel_id.as_deref(),
+            &kind,
+            event.as_deref(),
+            subscriber.as_deref(),
+            subscriber_channel.as_deref(),
+            integration.as_deref(),
+        )?;
+        let channel = match channel {
+            // A direct webhook whose channel is gone is not deliverable.
+            Some(None) => return Ok(None),
+            Some(Some(raw)) => Some(to_channel(raw)?),
+            None => None,
+        };
+        Ok(Some((payload, target, channel)))
+    }
+
+    async fn inbox(
+        &self,
+        ws: WorkspaceId,
+        subscriber: SubscriberId,
+        before: Option<NotificationId>,
+        limit: u32,
+        archived: bool,
+    ) -> Result<Vec<NotificationRow>, StoreError> {
+        let raws = self.read(|c| {
+            let sql = format!(
+                "SELECT {NOTIFICATION_COLUMNS}, NULL, NULL FROM notifications n \
+                 WHERE n.workspace_id = ?1 AND n.subscriber_id = ?2 AND n.kind = 'inapp' AND n.id < ?3 \
+                   AND (?4 OR n.archived_at IS NULL) \
+                 ORDER BY n.id DESC LIMIT ?5"
+            );
+            let before = before.map(|b| b.to_string()).unwrap_or_else(|| "msg_g".into());
+            let mut stmt = c.prepare_cached(&sql)?;
+            let rows = stmt.query_map(
+                params![ws.to_string(), subscriber.to_string(), before, archived, i64::from(limit)],
+                raw_notification,
+            )?;
+            Ok(rows.collect::<Result<Vec<_>, _>>()?)
+        })?;
+        raws.into_iter().map(to_notification).collect()
+    }
+
+    async fn inbox_unread(&self, ws: WorkspaceId, subscriber: SubscriberId) -> Result<u64, StoreError> {
+        let n: i64 = self.read(|c| {
+            Ok(c.prepare_cached(
+                "SELECT COUNT(*) FROM notifications WHERE workspace_id = ?1 AND subscriber_id = ?2 AND kind = 'inapp' \
+                 AND read_at IS NULL AND archived_at IS NULL",
+            )?
+            .query_row([ws.to_string(), subscriber.to_string()], |r| r.get(0))?)
+        })?;
+        u64::try_from(n).map_err(|_| StoreError::Corrupt("unread count"))
+    }
+
+    async fn mark_inbox(
+        &self,
+        ws: WorkspaceId,
+        subscriber: SubscriberId,
+        id: NotificationId,
+        read_at: Option<Option<Timestamp>>,
+        archived_at: Option<Option<Timestamp>>,
+    ) -> Result<bool, StoreError> {
+        self.write(move |tx| {
+            let n = tx.execute(
+                "UPDATE notifications SET \
+                   read_at = CASE WHEN ?4 THEN ?5 ELSE read_at END, \
+                   archived_at = CASE WHEN ?6 THEN ?7 ELSE archived_at END \
+                 WHERE workspace_id = ?1 AND subscriber_id = ?2 AND id = ?3 AND kind = 'inapp'",
+                params![
+                    ws.to_string(),
+                    subscriber.to_string(),
+                    id.to_string(),
+                    read_at.is_some(),
+                    read_at.flatten().map(|t| t.0),
+                    archived_at.is_some(),
+                    archived_at.flatten().map(|t| t.0)
+                ],
+            )?;
+            Ok(n == 1)
+        })
+        .await
     }
 
     async fn purge_idempotency_keys(&self, before: Timestamp, limit: u32) -> Result<Option<u64>, StoreError> {
@@ -526,6 +619,123 @@ impl DataBackend for SqliteBackend {
         })
         .await
     }
+}
+
+/// Claims an idempotency key for `holder` unless a live claim (younger than the window) holds
+/// it; returns that claim's holder.
+fn claim_idempotency(
+    tx: &Transaction<'_>,
+    ws: &str,
+    digest: &[u8; 32],
+    holder: &str,
+    now: Timestamp,
+    window: Duration,
+) -> Result<Option<String>, StoreError> {
+    let claimed: Option<String> = tx
+        .prepare_cached(
+            "INSERT INTO idempotency_keys (workspace_id, key_digest, notification_id, created_at) \
+             VALUES (?1, ?2, ?3, ?4) \
+             ON CONFLICT (workspace_id, key_digest) DO UPDATE \
+               SET notification_id = excluded.notification_id, created_at = excluded.created_at \
+               WHERE idempotency_keys.created_at < ?5 \
+             RETURNING notification_id",
+        )?
+        .query_row(params![ws, digest.as_slice(), holder, now.0, now.minus(window).0], |r| r.get(0))
+        .optional()?;
+    if claimed.is_some() {
+        return Ok(None);
+    }
+    let existing: String = tx
+        .prepare_cached("SELECT notification_id FROM idempotency_keys WHERE workspace_id = ?1 AND key_digest = ?2")?
+        .query_row(params![ws, digest.as_slice()], |r| r.get(0))?;
+    Ok(Some(existing))
+}
+
+fn insert_notification(tx: &Transaction<'_>, ws: &str, row: &NewNotificationRow) -> Result<(), StoreError> {
+    let id = row.id.to_string();
+    let (channel, kind, event, subscriber, subscriber_channel, integration) = columns_of(&row.target);
+    tx.prepare_cached(
+        "INSERT INTO notifications (id, workspace_id, channel_id, payload, status, attempt_count, created_at, updated_at, \
+           kind, event_id, subscriber_id, subscriber_channel_id, integration_id) \
+         VALUES (?1, ?2, ?3, ?4, 'queued', 0, ?5, ?5, ?6, ?7, ?8, ?9, ?10)",
+    )?
+    .execute(params![
+        id,
+        ws,
+        channel,
+        row.payload,
+        row.created_at.0,
+        kind,
+        event,
+        subscriber,
+        subscriber_channel,
+        integration
+    ])?;
+    tx.prepare_cached("INSERT INTO delivery_queue (notification_id, workspace_id, due_at) VALUES (?1, ?2, ?3)")?
+        .execute(params![id, ws, row.created_at.0])?;
+    Ok(())
+}
+
+const NOTIFICATION_COLUMNS: &str = "n.id, n.channel_id, n.payload, n.status, n.attempt_count, n.created_at, n.updated_at, \
+     n.kind, n.event_id, n.subscriber_id, n.subscriber_channel_id, n.integration_id, n.read_at, n.archived_at";
+
+struct RawNotification {
+    id: String,
+    channel_id: Option<String>,
+    payload: Vec<u8>,
+    status: String,
+    attempts: i64,
+    created: i64,
+    updated: i64,
+    kind: String,
+    route: [Option<String>; 4],
+    read_at: Option<i64>,
+    archived_at: Option<i64>,
+    due: Option<i64>,
+    lease: Option<String>,
+}
+
+/// A row of [`NOTIFICATION_COLUMNS`] followed by the queue's `due_at` and `lease_token`.
+fn raw_notification(r: &Row<'_>) -> rusqlite::Result<RawNotification> {
+    Ok(RawNotification {
+        id: r.get(0)?,
+        channel_id: r.get(1)?,
+        payload: r.get(2)?,
+        status: r.get(3)?,
+        attempts: r.get(4)?,
+        created: r.get(5)?,
+        updated: r.get(6)?,
+        kind: r.get(7)?,
+        route: [r.get(8)?, r.get(9)?, r.get(10)?, r.get(11)?],
+        read_at: r.get(12)?,
+        archived_at: r.get(13)?,
+        due: r.get(14)?,
+        lease: r.get(15)?,
+    })
+}
+
+fn to_notification(raw: RawNotification) -> Result<NotificationRow, StoreError> {
+    let [event, subscriber, subscriber_channel, integration] = &raw.route;
+    Ok(NotificationRow {
+        id: parse(&raw.id, "notification id")?,
+        target: target_of(
+            raw.channel_id.as_deref(),
+            &raw.kind,
+            event.as_deref(),
+            subscriber.as_deref(),
+            subscriber_channel.as_deref(),
+            integration.as_deref(),
+        )?,
+        read_at: raw.read_at.map(Timestamp),
+        archived_at: raw.archived_at.map(Timestamp),
+        payload: raw.payload,
+        status: NotificationStatus::parse(&raw.status).ok_or(StoreError::Corrupt("status"))?,
+        attempt_count: u32_of(raw.attempts, "attempt count")?,
+        created_at: Timestamp(raw.created),
+        updated_at: Timestamp(raw.updated),
+        queued_due_at: raw.due.map(Timestamp),
+        leased: raw.lease.is_some(),
+    })
 }
 
 type RawClaim = (String, String, i64);

@@ -11,10 +11,10 @@ mod directory;
 
 use crate::committer::GroupCommit;
 use crate::keyring::KeyDomain;
-use crate::records::{Attempt, AttemptDetail, Channel, Enqueued, Notification};
+use crate::records::{Attempt, AttemptDetail, Channel, Delivery, Enqueued, Notification};
 use crate::{
     AttemptRow, ChannelRow, ClaimedJob, CompletedAttempt, DataBackend, InsertOutcome, Keyring, NewNotificationRow,
-    QueueOutcome, StoreError, VaultBackend,
+    NotificationRow, QueueOutcome, StoreError, Target, VaultBackend,
 };
 
 /// An idempotency key returns the original notification for this long.
@@ -229,7 +229,13 @@ impl Store {
         let sealed = dek.encrypt(&aad, item.payload.expose())?;
         // Keyed, so a copy of the database does not let anyone test guesses (emails, order ids).
         let idempotency_digest = item.idempotency_key.map(|k| dek.blind_index(b"idempotency", k.expose().as_bytes()));
-        Ok(NewNotificationRow { id, channel_id: item.channel_id, payload: sealed, idempotency_digest, created_at: now })
+        Ok(NewNotificationRow {
+            id,
+            target: Target::Channel(item.channel_id),
+            payload: sealed,
+            idempotency_digest,
+            created_at: now,
+        })
     }
 
     /// Encrypts and durably queues a notification; returns once it is committed. With an
@@ -288,39 +294,67 @@ impl Store {
         Ok(self.data.channel(ws, id).await?.is_some())
     }
 
-    /// The decrypted payload and channel of a notification, for delivering it.
-    pub async fn delivery(
+    /// Everything a delivery needs, decrypted: the payload and channel of a direct webhook, or
+    /// the rendered content and address of a message to a subscriber.
+    pub async fn delivery(&self, ws: WorkspaceId, id: NotificationId) -> Result<Delivery, StoreError> {
+        let (sealed, target, channel) = self.data.delivery_rows(ws, id).await?.ok_or(StoreError::NotFound)?;
+        match (target, channel) {
+            (Target::Channel(_), Some(channel)) => {
+                let payload = self.open_payload(ws, id, &Target::Channel(channel.id), &sealed).await?;
+                Ok(Delivery::Webhook { payload, channel: self.open_channel(ws, channel).await? })
+            }
+            (Target::Subscriber(route), _) => {
+                let (content, address) = self.open_message(ws, id, &route, &sealed).await?;
+                Ok(Delivery::Message { route, content, address })
+            }
+            (Target::Channel(_), None) => Err(StoreError::NotFound),
+        }
+    }
+
+    /// A notification's payload: under the workspace DEK for a direct webhook, under the
+    /// subscriber's own key for a message (so erasing the subscriber makes it unreadable).
+    async fn open_payload(
         &self,
         ws: WorkspaceId,
         id: NotificationId,
-    ) -> Result<(Sensitive<Vec<u8>>, Channel), StoreError> {
-        let (sealed, channel) = self.data.delivery_rows(ws, id).await?.ok_or(StoreError::NotFound)?;
+        target: &Target,
+        sealed: &[u8],
+    ) -> Result<Sensitive<Vec<u8>>, StoreError> {
         let id_text = id.to_string();
         let aad = Aad { workspace: ws, table: "notifications", column: "payload", row: &id_text };
-        let payload = self.open(KeyDomain::Data, aad, &sealed).await?;
-        Ok((Sensitive::new(payload), self.open_channel(ws, channel).await?))
+        let plain = match target {
+            Target::Channel(_) => self.open(KeyDomain::Data, aad, sealed).await?,
+            Target::Subscriber(route) => {
+                let key = self.subscriber_key_of(ws, route.subscriber_id).await?;
+                key.decrypt(&aad, sealed)?.to_vec()
+            }
+        };
+        Ok(Sensitive::new(plain))
     }
 
     pub async fn notification(&self, ws: WorkspaceId, id: NotificationId) -> Result<Notification, StoreError> {
         let row = self.data.notification(ws, id).await?.ok_or(StoreError::NotFound)?;
-        let id_text = id.to_string();
-        let payload = self
-            .open(
-                KeyDomain::Data,
-                Aad { workspace: ws, table: "notifications", column: "payload", row: &id_text },
-                &row.payload,
-            )
-            .await?;
+        self.open_notification(ws, row).await
+    }
+
+    pub(crate) async fn open_notification(
+        &self,
+        ws: WorkspaceId,
+        row: NotificationRow,
+    ) -> Result<Notification, StoreError> {
+        let payload = self.open_payload(ws, row.id, &row.target, &row.payload).await?;
         let status = if row.leased { chimatic_domain::NotificationStatus::Delivering } else { row.status };
         Ok(Notification {
-            id,
-            channel_id: row.channel_id,
-            payload: Sensitive::new(payload),
+            id: row.id,
+            target: row.target,
+            payload,
             status,
             attempt_count: row.attempt_count,
             created_at: row.created_at,
             updated_at: row.updated_at,
             next_attempt_at: row.queued_due_at.filter(|_| !row.leased),
+            read_at: row.read_at,
+            archived_at: row.archived_at,
         })
     }
 

@@ -324,7 +324,7 @@ pub async fn check(
     let id: IntegrationId = parse_id(&id)?;
     let integration = tenant.store.integration(tenant.workspace_id, id).await?;
     let credentials = tenant.store.integration_credentials(tenant.workspace_id, id).await?;
-    let Some(outcome) = state.health.check(&integration.settings, &credentials).await else {
+    let Some(outcome) = state.providers.check(&integration.settings, &credentials).await else {
         return Err(ApiError::unprocessable(
             "not_checkable",
             "a webhook integration has no provider endpoint to check; its receivers are checked by delivery",

@@ -1,9 +1,12 @@
 use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode};
-use chimatic_domain::{ChannelId, NotificationId, NotificationStatus, Scope, Sensitive};
+use chimatic_domain::{
+    ChannelId, ChannelKind, EventId, NotificationId, NotificationStatus, Scope, Sensitive, SubscriberChannelId,
+    SubscriberId,
+};
 use chimatic_store::records::Enqueued;
-use chimatic_store::{DeliveryEvent, NewNotification};
+use chimatic_store::{DeliveryEvent, NewNotification, Target};
 use serde::{Deserialize, Serialize};
 
 use crate::error::ItemError;
@@ -49,9 +52,18 @@ pub struct AttemptView {
 #[derive(Serialize, utoipa::ToSchema)]
 pub struct NotificationView {
     pub id: NotificationId,
-    pub channel_id: ChannelId,
+    /// `webhook` for a direct webhook to a channel; for a message to a subscriber, its channel type.
+    #[serde(rename = "type")]
+    pub kind: ChannelKind,
+    /// The channel of a direct webhook.
+    pub channel_id: Option<ChannelId>,
+    /// For a message to a subscriber: the subscriber, its channel and the event that made it.
+    pub subscriber_id: Option<SubscriberId>,
+    pub subscriber_channel_id: Option<SubscriberChannelId>,
+    pub event_id: Option<EventId>,
     pub status: NotificationStatus,
-    /// The payload's shape with values masked (string prefixes only).
+    /// The payload's shape with values masked (string prefixes only); for a message, its
+    /// rendered content (`subject`, `text`, `html`, `title`).
     #[schema(value_type = Object)]
     pub payload_masked: serde_json::Value,
     pub attempt_count: u32,
@@ -211,7 +223,26 @@ pub async fn get(tenant: Tenant, Path(id): Path<String>) -> Result<Json<Notifica
     let payload: serde_json::Value = serde_json::from_slice(n.payload.expose()).map_err(ApiError::internal)?;
     Ok(Json(NotificationView {
         id: n.id,
-        channel_id: n.channel_id,
+        kind: match &n.target {
+            Target::Channel(_) => ChannelKind::Webhook,
+            Target::Subscriber(r) => r.kind,
+        },
+        channel_id: match &n.target {
+            Target::Channel(c) => Some(*c),
+            Target::Subscriber(_) => None,
+        },
+        subscriber_id: match &n.target {
+            Target::Subscriber(r) => Some(r.subscriber_id),
+            Target::Channel(_) => None,
+        },
+        subscriber_channel_id: match &n.target {
+            Target::Subscriber(r) => Some(r.subscriber_channel_id),
+            Target::Channel(_) => None,
+        },
+        event_id: match &n.target {
+            Target::Subscriber(r) => Some(r.event_id),
+            Target::Channel(_) => None,
+        },
         status: n.status,
         payload_masked: mask_json(&payload),
         attempt_count: n.attempt_count,

@@ -3,14 +3,18 @@
 
 use chimatic_crypto::{Aad, Dek};
 use chimatic_domain::{
-    ChannelAddress, IntegrationCredentials, IntegrationId, IntegrationKind, IntegrationSettings, Sensitive,
-    StoredAddress, SubscriberChannelId, SubscriberId, Timestamp, WorkflowDefinition, WorkflowId, WorkspaceId,
+    ChannelAddress, EventId, IntegrationCredentials, IntegrationId, IntegrationKind, IntegrationSettings,
+    NotificationId, RenderedMessage, Sensitive, StoredAddress, SubscriberChannelId, SubscriberId, Timestamp,
+    WorkflowDefinition, WorkflowId, WorkspaceId,
 };
 
 use super::Store;
 use crate::keyring::KeyDomain;
-use crate::records::{Integration, Subscriber, SubscriberChannel, Workflow};
-use crate::{IntegrationRow, StoreError, SubscriberChannelRow, SubscriberRow, WorkflowRow};
+use crate::records::{Integration, Notification, PlannedMessage, Subscriber, SubscriberChannel, Workflow};
+use crate::{
+    IntegrationRow, MessageRoute, NewNotificationRow, StoreError, SubscriberChannelRow, SubscriberRow, Target,
+    WorkflowRow,
+};
 
 const CREDENTIALS_KIND: &str = "integration_credentials";
 const EXTERNAL_ID_INDEX: &[u8] = b"subscriber-external-id";
@@ -500,5 +504,113 @@ impl Store {
 
     pub async fn delete_workflow(&self, ws: WorkspaceId, id: WorkflowId) -> Result<(), StoreError> {
         if self.data.delete_workflow(ws, id).await? { Ok(()) } else { Err(StoreError::NotFound) }
+    }
+
+    // ---- events and messages ----------------------------------------------------------------
+
+    pub(crate) async fn subscriber_key_of(&self, ws: WorkspaceId, subscriber: SubscriberId) -> Result<Dek, StoreError> {
+        let row = self.data.subscriber(ws, subscriber).await?.ok_or(StoreError::NotFound)?;
+        self.subscriber_key(ws, &row).await
+    }
+
+    /// A message's rendered content and the address it goes to, both under the subscriber's key.
+    pub(crate) async fn open_message(
+        &self,
+        ws: WorkspaceId,
+        id: NotificationId,
+        route: &MessageRoute,
+        sealed: &[u8],
+    ) -> Result<(RenderedMessage, ChannelAddress), StoreError> {
+        let key = self.subscriber_key_of(ws, route.subscriber_id).await?;
+        let id_text = id.to_string();
+        let plain =
+            key.decrypt(&Aad { workspace: ws, table: "notifications", column: "payload", row: &id_text }, sealed)?;
+        let content: RenderedMessage =
+            serde_json::from_slice(&plain).map_err(|_| StoreError::Corrupt("message content"))?;
+        let channels = self.data.subscriber_channels(ws, route.subscriber_id).await?;
+        let row = channels.iter().find(|c| c.id == route.subscriber_channel_id).ok_or(StoreError::NotFound)?;
+        let channel = Self::open_subscriber_channel(ws, &key, row)?;
+        Ok((content, channel.address))
+    }
+
+    /// Queues an event's messages in one transaction, each encrypted under its subscriber's key.
+    /// With an idempotency key used in the last 24 h, queues nothing and returns the original
+    /// event's id.
+    pub async fn enqueue_event(
+        &self,
+        ws: WorkspaceId,
+        event_id: EventId,
+        idempotency_key: Option<&Sensitive<String>>,
+        messages: Vec<PlannedMessage>,
+        now: Timestamp,
+    ) -> Result<(Option<EventId>, Vec<NotificationId>), StoreError> {
+        let dek = self.write_key(KeyDomain::Data, ws).await?;
+        let digest = idempotency_key.map(|k| dek.blind_index(b"event-idempotency", k.expose().as_bytes()));
+        let mut keys: Vec<(SubscriberId, Dek)> = Vec::new();
+        let mut rows = Vec::with_capacity(messages.len());
+        for m in messages {
+            if !keys.iter().any(|(s, _)| *s == m.subscriber_id) {
+                keys.push((m.subscriber_id, self.subscriber_key_of(ws, m.subscriber_id).await?));
+            }
+            let key = &keys.iter().find(|(s, _)| *s == m.subscriber_id).ok_or(StoreError::NotFound)?.1;
+            let id = NotificationId::generate();
+            let id_text = id.to_string();
+            let plain = serde_json::to_vec(&m.content).map_err(|_| StoreError::Corrupt("message content"))?;
+            let sealed =
+                key.encrypt(&Aad { workspace: ws, table: "notifications", column: "payload", row: &id_text }, &plain)?;
+            rows.push(NewNotificationRow {
+                id,
+                target: Target::Subscriber(MessageRoute {
+                    event_id,
+                    kind: m.kind,
+                    subscriber_id: m.subscriber_id,
+                    subscriber_channel_id: m.subscriber_channel_id,
+                    integration_id: m.integration_id,
+                }),
+                payload: sealed,
+                idempotency_digest: None,
+                created_at: now,
+            });
+        }
+        let existing = self.data.insert_event(ws, event_id, digest, &rows, now, super::IDEMPOTENCY_WINDOW).await?;
+        let ids = if existing.is_some() { Vec::new() } else { rows.iter().map(|r| r.id).collect() };
+        Ok((existing, ids))
+    }
+
+    /// A subscriber's in-app messages, newest first, and how many are unread.
+    pub async fn inbox(
+        &self,
+        ws: WorkspaceId,
+        subscriber: SubscriberId,
+        before: Option<NotificationId>,
+        limit: u32,
+        archived: bool,
+    ) -> Result<(Vec<Notification>, u64), StoreError> {
+        if self.data.subscriber(ws, subscriber).await?.is_none() {
+            return Err(StoreError::NotFound);
+        }
+        let rows = self.data.inbox(ws, subscriber, before, limit, archived).await?;
+        let mut out = Vec::with_capacity(rows.len());
+        for row in rows {
+            out.push(self.open_notification(ws, row).await?);
+        }
+        Ok((out, self.data.inbox_unread(ws, subscriber).await?))
+    }
+
+    /// Marks an in-app message read or unread, archived or not (each only if given).
+    pub async fn mark_inbox(
+        &self,
+        ws: WorkspaceId,
+        subscriber: SubscriberId,
+        id: NotificationId,
+        read: Option<bool>,
+        archived: Option<bool>,
+        now: Timestamp,
+    ) -> Result<Notification, StoreError> {
+        let stamp = |flag: Option<bool>| flag.map(|on| on.then_some(now));
+        if !self.data.mark_inbox(ws, subscriber, id, stamp(read), stamp(archived)).await? {
+            return Err(StoreError::NotFound);
+        }
+        self.notification(ws, id).await
     }
 }

@@ -22,7 +22,7 @@ CREATE INDEX channels_by_workspace ON channels (workspace_id, id);
 CREATE TABLE notifications (
     id            TEXT PRIMARY KEY,
     workspace_id  TEXT NOT NULL,
-    channel_id    TEXT NOT NULL REFERENCES channels(id),
+    channel_id    TEXT REFERENCES channels(id),
     payload       BLOB NOT NULL,
     status        TEXT NOT NULL,
     attempt_count INTEGER NOT NULL DEFAULT 0,

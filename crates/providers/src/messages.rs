@@ -1,0 +1,142 @@
+//! Delivering a rendered message to a subscriber through an integration: email over SMTP
+//! (multipart text and HTML), SMS through a Twilio-compatible API, Slack (incoming webhook or
+//! `chat.postMessage`), and signed webhooks. In-app messages need no call: storing them is
+//! delivering them.
+
+use std::time::Instant;
+
+use chimatic_crypto::SigningSecret;
+use chimatic_domain::{ChannelAddress, IntegrationCredentials, IntegrationSettings, OutboundTls, RenderedMessage};
+use lettre::AsyncTransport;
+use lettre::message::{Mailbox, MultiPart, SinglePart, header::ContentType};
+use serde_json::json;
+
+use crate::health::{SLACK_API, classify_smtp, http_outcome};
+use crate::webhook::classify;
+use crate::{ProviderClient, SendOutcome};
+
+/// Identifies the message to the provider and the receiver (the notification id, stable across
+/// retries) and when this attempt was made.
+pub struct MessageMeta<'a> {
+    pub id: &'a str,
+    pub timestamp_secs: i64,
+}
+
+impl ProviderClient {
+    /// Sends one message. `integration` is required for every channel but in-app; a channel and
+    /// integration that do not fit together fail as `misconfigured`.
+    pub async fn send_message(
+        &self,
+        meta: &MessageMeta<'_>,
+        address: &ChannelAddress,
+        content: &RenderedMessage,
+        integration: Option<(&IntegrationSettings, &IntegrationCredentials)>,
+    ) -> SendOutcome {
+        let started = Instant::now();
+        let result = match (address, integration) {
+            (ChannelAddress::Inapp, _) => Ok(None),
+            (ChannelAddress::Email(to), Some((settings, credentials))) => {
+                self.send_email(to.expose(), content, settings, credentials).await
+            }
+            (
+                ChannelAddress::Sms(to),
+                Some((
+                    IntegrationSettings::Sms { base_url, account_id, from },
+                    IntegrationCredentials::Sms { auth_token },
+                )),
+            ) => {
+                let url = format!("{}/2010-04-01/Accounts/{account_id}/Messages.json", base_url.trim_end_matches('/'));
+                let form = [("To", to.expose()), ("From", from.as_str()), ("Body", content.text.as_str())];
+                self.http_result(self.http.post(url).basic_auth(account_id, Some(auth_token)).form(&form)).await
+            }
+            (ChannelAddress::SlackWebhook(url), Some((IntegrationSettings::Slack { .. }, _))) => {
+                self.http_result(self.http.post(url.expose().clone()).json(&json!({"text": content.text}))).await
+            }
+            (
+                ChannelAddress::SlackChannel(channel),
+                Some((IntegrationSettings::Slack { api_base }, IntegrationCredentials::Slack { bot_token })),
+            ) => {
+                let url =
+                    format!("{}/chat.postMessage", api_base.as_deref().unwrap_or(SLACK_API).trim_end_matches('/'));
+                let body = json!({"channel": channel, "text": content.text});
+                self.slack_result(self.http.post(url).bearer_auth(bot_token).json(&body)).await
+            }
+            (
+                ChannelAddress::Webhook(url),
+                Some((IntegrationSettings::Webhook {}, IntegrationCredentials::Webhook { signing_secret })),
+            ) => {
+                let Ok(secret) = SigningSecret::parse(signing_secret) else {
+                    return failed(started, "misconfigured", None);
+                };
+                let body = serde_json::to_vec(content).unwrap_or_default();
+                let signature = secret.sign(meta.id, meta.timestamp_secs, &body);
+                return self
+                    .webhooks
+                    .send(url.expose(), &OutboundTls::default(), meta.id, meta.timestamp_secs, &signature, body)
+                    .await;
+            }
+            _ => Err(("misconfigured", None)),
+        };
+        match result {
+            Ok(code) => SendOutcome { status_code: code, latency: started.elapsed(), error_class: None },
+            Err((class, code)) => failed(started, class, code),
+        }
+    }
+
+    async fn send_email(
+        &self,
+        to: &str,
+        content: &RenderedMessage,
+        settings: &IntegrationSettings,
+        credentials: &IntegrationCredentials,
+    ) -> Result<Option<u16>, (&'static str, Option<u16>)> {
+        let (
+            IntegrationSettings::Smtp { host, port, security, from },
+            IntegrationCredentials::Smtp { username, password },
+        ) = (settings, credentials)
+        else {
+            return Err(("misconfigured", None));
+        };
+        let mailbox = |text: &str| text.parse::<Mailbox>().map_err(|_| ("misconfigured", None));
+        let builder = lettre::Message::builder()
+            .from(mailbox(from)?)
+            .to(mailbox(to)?)
+            .subject(content.subject.clone().unwrap_or_default());
+        let text = SinglePart::builder().header(ContentType::TEXT_PLAIN).body(content.text.clone());
+        let message = match &content.html {
+            Some(html) => builder.multipart(
+                MultiPart::alternative()
+                    .singlepart(text)
+                    .singlepart(SinglePart::builder().header(ContentType::TEXT_HTML).body(html.clone())),
+            ),
+            None => builder.singlepart(text),
+        }
+        .map_err(|_| ("misconfigured", None))?;
+        let transport =
+            self.smtp_transport(host, *port, *security, username, password).await.map_err(|class| (class, None))?;
+        match transport.send(message).await {
+            Ok(response) => Ok(Some(u16::from(response.code()))),
+            Err(e) => Err((classify_smtp(&e), e.status().map(u16::from))),
+        }
+    }
+
+    async fn http_result(&self, request: reqwest::RequestBuilder) -> Result<Option<u16>, (&'static str, Option<u16>)> {
+        let response = request.send().await.map_err(|e| (classify(&e), None))?;
+        let code = response.status().as_u16();
+        http_outcome(response.status()).map(|()| Some(code)).map_err(|class| (class, Some(code)))
+    }
+
+    /// Slack's Web API answers 200 with `{"ok": false}` on failure.
+    async fn slack_result(&self, request: reqwest::RequestBuilder) -> Result<Option<u16>, (&'static str, Option<u16>)> {
+        let response = request.send().await.map_err(|e| (classify(&e), None))?;
+        let code = response.status().as_u16();
+        http_outcome(response.status()).map_err(|class| (class, Some(code)))?;
+        let bytes = response.bytes().await.map_err(|_| ("response_body", Some(code)))?;
+        let body: serde_json::Value = serde_json::from_slice(&bytes).map_err(|_| ("response_body", Some(code)))?;
+        if body["ok"] == true { Ok(Some(code)) } else { Err(("provider_rejected", Some(code))) }
+    }
+}
+
+fn failed(started: Instant, class: &'static str, code: Option<u16>) -> SendOutcome {
+    SendOutcome { status_code: code, latency: started.elapsed(), error_class: Some(class) }
+}
