@@ -3,6 +3,7 @@
 
 mod error;
 mod extract;
+mod fanout;
 mod mask;
 mod routes;
 mod state;

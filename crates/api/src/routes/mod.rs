@@ -3,6 +3,7 @@
 
 mod api_keys;
 mod channels;
+mod events;
 mod integrations;
 mod notifications;
 mod ops;
@@ -73,6 +74,9 @@ pub fn router(state: AppState, planes: Planes) -> Router {
             .routes(routes!(subscribers::get, subscribers::update))
             .routes(routes!(subscribers::add_channel, subscribers::list_channels))
             .routes(routes!(subscribers::remove_channel))
+            .routes(routes!(subscribers::inbox))
+            .routes(routes!(subscribers::mark_inbox))
+            .routes(routes!(events::send))
             .routes(routes!(integrations::create, integrations::list))
             .routes(routes!(integrations::get, integrations::update, integrations::delete))
             .routes(routes!(integrations::check))

@@ -300,3 +300,103 @@ pub async fn remove_channel(
     tenant.store.remove_subscriber_channel(tenant.workspace_id, id, channel_id).await?;
     Ok(StatusCode::NO_CONTENT)
 }
+
+#[derive(Deserialize, utoipa::IntoParams)]
+#[serde(deny_unknown_fields)]
+pub struct InboxParams {
+    /// Return messages older than this notification id (the previous page's `next_cursor`).
+    pub before: Option<String>,
+    /// Page size, 1 to 200 (default 50).
+    pub limit: Option<u32>,
+    /// Include archived messages (default false).
+    pub archived: Option<bool>,
+}
+
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct InboxMessage {
+    pub id: chimatic_domain::NotificationId,
+    pub title: Option<String>,
+    pub text: String,
+    pub read_at: Option<String>,
+    pub archived_at: Option<String>,
+    pub created_at: String,
+}
+
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct Inbox {
+    /// Newest first.
+    pub data: Vec<InboxMessage>,
+    /// Messages neither read nor archived.
+    pub unread_count: u64,
+    pub next_cursor: Option<chimatic_domain::NotificationId>,
+}
+
+#[derive(Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct MarkInboxMessage {
+    pub read: Option<bool>,
+    pub archived: Option<bool>,
+}
+
+fn inbox_message(n: &chimatic_store::records::Notification) -> Result<InboxMessage, ApiError> {
+    let content: chimatic_domain::RenderedMessage =
+        serde_json::from_slice(n.payload.expose()).map_err(ApiError::internal)?;
+    Ok(InboxMessage {
+        id: n.id,
+        title: content.title,
+        text: content.text,
+        read_at: n.read_at.map(|t| t.to_rfc3339()),
+        archived_at: n.archived_at.map(|t| t.to_rfc3339()),
+        created_at: n.created_at.to_rfc3339(),
+    })
+}
+
+/// A subscriber's in-app inbox (scope `subscribers:read`): newest first, cursor-paginated,
+/// with the unread count.
+#[utoipa::path(get, path = "/v1/subscribers/{id}/inbox", tag = "subscribers", params(
+        ("id" = String, Path, description = "Subscriber id (`sub_…`)"), InboxParams),
+    responses((status = 200, body = Inbox), (status = "4XX", body = crate::error::Problem)))]
+pub async fn inbox(
+    tenant: Tenant,
+    Path(id): Path<String>,
+    params: Result<Query<InboxParams>, axum::extract::rejection::QueryRejection>,
+) -> Result<Json<Inbox>, ApiError> {
+    tenant.require(Scope::SubscribersRead)?;
+    let id: SubscriberId = parse_id(&id)?;
+    let bad = || {
+        ApiError::bad_request(
+            "invalid_query",
+            "query parameters are `before` (a notification id), `limit` (1 to 200) and `archived` (true or false)",
+        )
+    };
+    let Query(params) = params.map_err(|_| bad())?;
+    let limit = params.limit.unwrap_or(DEFAULT_PAGE);
+    if !(1..=MAX_PAGE).contains(&limit) {
+        return Err(bad());
+    }
+    let before = params.before.as_deref().map(parse_id::<chimatic_domain::NotificationId>).transpose()?;
+    let (messages, unread_count) =
+        tenant.store.inbox(tenant.workspace_id, id, before, limit, params.archived.unwrap_or(false)).await?;
+    let next_cursor = if messages.len() == limit as usize { messages.last().map(|m| m.id) } else { None };
+    let data = messages.iter().map(inbox_message).collect::<Result<Vec<_>, _>>()?;
+    Ok(Json(Inbox { data, unread_count, next_cursor }))
+}
+
+/// Mark an inbox message read or unread, archived or not (scope `subscribers:write`).
+#[utoipa::path(patch, path = "/v1/subscribers/{id}/inbox/{message_id}", tag = "subscribers", request_body = MarkInboxMessage,
+    params(("id" = String, Path, description = "Subscriber id (`sub_…`)"),
+           ("message_id" = String, Path, description = "Notification id (`msg_…`)")),
+    responses((status = 200, body = InboxMessage), (status = "4XX", body = crate::error::Problem)))]
+pub async fn mark_inbox(
+    State(state): State<AppState>,
+    tenant: Tenant,
+    Path((id, message_id)): Path<(String, String)>,
+    ApiJson(req): ApiJson<MarkInboxMessage>,
+) -> Result<Json<InboxMessage>, ApiError> {
+    tenant.require(Scope::SubscribersWrite)?;
+    let id: SubscriberId = parse_id(&id)?;
+    let message_id: chimatic_domain::NotificationId = parse_id(&message_id)?;
+    let n =
+        tenant.store.mark_inbox(tenant.workspace_id, id, message_id, req.read, req.archived, state.clock.now()).await?;
+    Ok(Json(inbox_message(&n)?))
+}

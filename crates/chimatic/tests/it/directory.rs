@@ -271,6 +271,18 @@ async fn another_workspace_cannot_see_or_change_the_directory() {
             server.post(&format!("/v1/subscribers/{a_sub}/channels"), &b.key, json!({"type": "inapp"})).await,
         ),
         ("remove channel", server.delete(&format!("/v1/subscribers/{a_sub}/channels/{a_channel}"), &b.key).await),
+        ("inbox", server.get(&format!("/v1/subscribers/{a_sub}/inbox"), &b.key).await),
+        (
+            "mark inbox",
+            server
+                .call(
+                    "PATCH",
+                    &format!("/v1/subscribers/{a_sub}/inbox/msg_{}", random_hex(16)),
+                    Some(&b.key),
+                    Some(json!({"read": true})),
+                )
+                .await,
+        ),
         ("get integration", server.get(&format!("/v1/integrations/{a_int}"), &b.key).await),
         (
             "patch integration",

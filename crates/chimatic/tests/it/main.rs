@@ -10,6 +10,7 @@ mod api_keys;
 mod batch;
 mod delivery;
 mod directory;
+mod events;
 mod input;
 mod nodes;
 mod outbound_tls;

@@ -21,13 +21,13 @@ use crate::harness::{ServerOptions, TestServer};
 /// The system Python, where Debian's `python3-aiosmtpd` is installed.
 const PYTHON: &str = "/usr/bin/python3";
 
-struct Pki {
+pub(crate) struct Pki {
     dir: tempfile::TempDir,
 }
 
 impl Pki {
     /// A test CA and a `localhost` server certificate signed by it, as PEM files.
-    fn new() -> Self {
+    pub(crate) fn new() -> Self {
         let dir = tempfile::tempdir().unwrap();
         let ca_key = KeyPair::generate().unwrap();
         let mut ca = CertificateParams::new(Vec::<String>::new()).unwrap();
@@ -44,20 +44,20 @@ impl Pki {
         Self { dir }
     }
 
-    fn path(&self, name: &str) -> PathBuf {
+    pub(crate) fn path(&self, name: &str) -> PathBuf {
         self.dir.path().join(name)
     }
 }
 
 /// aiosmtpd in a child process; killed on drop.
-struct SmtpServer {
-    port: u16,
+pub(crate) struct SmtpServer {
+    pub(crate) port: u16,
     out: PathBuf,
     child: Child,
 }
 
 impl SmtpServer {
-    fn start(pki: &Pki, mode: &str, tls12_only: bool) -> Self {
+    pub(crate) fn start(pki: &Pki, mode: &str, tls12_only: bool) -> Self {
         let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
         let out = pki.dir.path().join(format!("smtp-{port}.jsonl"));
         let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/it/smtp_server.py");
@@ -78,7 +78,7 @@ impl SmtpServer {
         Self { port, out, child }
     }
 
-    fn events(&self) -> Vec<Value> {
+    pub(crate) fn events(&self) -> Vec<Value> {
         std::fs::read_to_string(&self.out)
             .unwrap_or_default()
             .lines()

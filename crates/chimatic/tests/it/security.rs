@@ -723,6 +723,7 @@ fn sample_path(template: &str) -> String {
     template
         .replace("{id}", &format!("{id}{}", random_hex(16)))
         .replace("{channel_id}", &format!("sch_{}", random_hex(16)))
+        .replace("{message_id}", &format!("msg_{}", random_hex(16)))
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -763,6 +764,9 @@ async fn the_openapi_document_lists_exactly_the_served_routes() {
         ("POST", "/v1/subscribers/{id}/channels"),
         ("GET", "/v1/subscribers/{id}/channels"),
         ("DELETE", "/v1/subscribers/{id}/channels/{channel_id}"),
+        ("GET", "/v1/subscribers/{id}/inbox"),
+        ("PATCH", "/v1/subscribers/{id}/inbox/{message_id}"),
+        ("POST", "/v1/events"),
         ("POST", "/v1/integrations"),
         ("GET", "/v1/integrations"),
         ("GET", "/v1/integrations/{id}"),

@@ -1,0 +1,141 @@
+//! Fan-out: what an event becomes for each recipient — one message per workflow step per
+//! subscriber channel of that step's type, rendered with the subscriber's attributes and the
+//! event's data. No I/O here: the handler loads, this plans, the store queues.
+
+use chimatic_domain::ChannelAddress;
+use chimatic_store::records::{PlannedMessage, Subscriber, SubscriberChannel, Workflow};
+use chimatic_templates::{Renderer, TemplateError};
+use serde_json::{Value, json};
+
+pub struct Recipient {
+    /// Position in the request's `to`, for reporting skips without echoing ids.
+    pub index: usize,
+    pub subscriber: Subscriber,
+    pub channels: Vec<SubscriberChannel>,
+}
+
+/// A recipient or step that produced no message, and why.
+#[derive(Debug, PartialEq, Eq)]
+pub struct Skip {
+    pub index: usize,
+    pub step: Option<usize>,
+    pub reason: &'static str,
+}
+
+pub fn plan(
+    workflow: &Workflow,
+    recipients: &[Recipient],
+    data: &Value,
+    renderer: &Renderer,
+) -> Result<(Vec<PlannedMessage>, Vec<Skip>), (usize, TemplateError)> {
+    let mut messages = Vec::new();
+    let mut skips = Vec::new();
+    for r in recipients {
+        let attributes: Value = serde_json::from_slice(r.subscriber.attributes.expose()).unwrap_or_else(|_| json!({}));
+        let context = json!({"subscriber": attributes, "data": data});
+        for (i, step) in workflow.definition.steps.iter().enumerate() {
+            let targets: Vec<&SubscriberChannel> =
+                r.channels.iter().filter(|c| c.address.kind() == step.channel).collect();
+            if targets.is_empty() {
+                skips.push(Skip { index: r.index, step: Some(i), reason: "no_channel" });
+                continue;
+            }
+            let content = renderer.render(step, &context).map_err(|e| (i, e))?;
+            for channel in targets {
+                // Every channel but the in-app inbox is delivered through the step's integration.
+                let integration_id = match channel.address {
+                    ChannelAddress::Inapp => None,
+                    _ => step.integration_id,
+                };
+                messages.push(PlannedMessage {
+                    subscriber_id: r.subscriber.id,
+                    subscriber_channel_id: channel.id,
+                    kind: step.channel,
+                    integration_id,
+                    content: content.clone(),
+                });
+            }
+        }
+    }
+    Ok((messages, skips))
+}
+
+#[cfg(test)]
+mod tests {
+    use chimatic_domain::{
+        ChannelKind, EmailAddress, Sensitive, SubscriberChannelId, SubscriberId, Timestamp, WorkflowDefinition,
+        WorkflowId, WorkflowStep,
+    };
+
+    use super::*;
+
+    fn subscriber(name: &str) -> Subscriber {
+        Subscriber {
+            id: SubscriberId::generate(),
+            external_id: Sensitive::new(name.into()),
+            attributes: Sensitive::new(serde_json::to_vec(&json!({"name": name})).unwrap()),
+            created_at: Timestamp(0),
+            updated_at: Timestamp(0),
+        }
+    }
+
+    fn channel(address: ChannelAddress) -> SubscriberChannel {
+        SubscriberChannel {
+            id: SubscriberChannelId::generate(),
+            subscriber_id: SubscriberId::generate(),
+            address,
+            created_at: Timestamp(0),
+        }
+    }
+
+    #[test]
+    fn one_message_per_step_and_matching_channel_personalised() {
+        let workflow = Workflow {
+            id: WorkflowId::generate(),
+            key: "welcome".into(),
+            definition: WorkflowDefinition {
+                category: None,
+                steps: vec![
+                    WorkflowStep {
+                        channel: ChannelKind::Email,
+                        integration_id: None,
+                        subject: Some("Hi".into()),
+                        text: "Hi {{ subscriber.name }}, {{ data.code }}".into(),
+                        html: None,
+                        title: None,
+                    },
+                    WorkflowStep {
+                        channel: ChannelKind::Inapp,
+                        integration_id: None,
+                        subject: None,
+                        text: "Welcome".into(),
+                        html: None,
+                        title: None,
+                    },
+                ],
+            },
+            created_at: Timestamp(0),
+            updated_at: Timestamp(0),
+        };
+        let email = |a: &str| channel(ChannelAddress::Email(EmailAddress::parse(a).unwrap()));
+        let recipients = vec![
+            Recipient {
+                index: 0,
+                subscriber: subscriber("ann"),
+                channels: vec![email("ann@example.com"), email("ann@work.example"), channel(ChannelAddress::Inapp)],
+            },
+            Recipient { index: 1, subscriber: subscriber("bob"), channels: vec![] },
+        ];
+        let (messages, skips) = plan(&workflow, &recipients, &json!({"code": 7}), &Renderer::new()).unwrap();
+        assert_eq!(messages.len(), 3, "two emails and one in-app message for ann");
+        assert_eq!(messages[0].content.text, "Hi ann, 7");
+        assert_eq!(messages[2].kind, ChannelKind::Inapp);
+        assert_eq!(
+            skips,
+            vec![
+                Skip { index: 1, step: Some(0), reason: "no_channel" },
+                Skip { index: 1, step: Some(1), reason: "no_channel" }
+            ]
+        );
+    }
+}

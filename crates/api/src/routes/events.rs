@@ -1,0 +1,137 @@
+use axum::Json;
+use axum::extract::State;
+use axum::http::StatusCode;
+use chimatic_domain::{EventId, NotificationId, Scope, Sensitive};
+use chimatic_store::DeliveryEvent;
+use serde::{Deserialize, Serialize};
+use serde_json::value::RawValue;
+
+use crate::extract::{ApiJson, Tenant};
+use crate::fanout::{Recipient, plan};
+use crate::{ApiError, AppState};
+
+/// Recipients per event request.
+pub const MAX_RECIPIENTS: usize = 100;
+const MAX_DATA_BYTES: usize = 256 * 1024;
+const MAX_IDEMPOTENCY_KEY_LEN: usize = 255;
+
+#[derive(Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SendEvent {
+    /// The event name; the workflow with this key decides what is sent.
+    pub name: String,
+    /// 1 to 100 subscribers, by your `external_id`.
+    #[schema(value_type = Vec<String>)]
+    pub to: Vec<Sensitive<String>>,
+    /// The event's data (`data` in templates), a JSON object up to 256 KiB.
+    #[schema(value_type = Option<Object>)]
+    pub data: Option<Sensitive<Box<RawValue>>>,
+    /// Makes re-sends safe: within 24 hours the same key returns the original event, and nothing
+    /// is sent again.
+    #[schema(value_type = Option<String>)]
+    pub idempotency_key: Option<Sensitive<String>>,
+}
+
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct SkippedRecipient {
+    /// Position in `to`.
+    pub index: usize,
+    /// The workflow step, when one step had nothing to go to.
+    pub step: Option<usize>,
+    /// `unknown_subscriber` or `no_channel`.
+    pub reason: &'static str,
+}
+
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct EventAccepted {
+    pub event_id: EventId,
+    /// One queued notification per message (see `GET /v1/notifications/{id}`); empty when the
+    /// idempotency key returned an earlier event.
+    pub notifications: Vec<NotificationId>,
+    pub skipped: Vec<SkippedRecipient>,
+    /// `true` when an earlier event with the same idempotency key is returned.
+    pub idempotent_replayed: bool,
+}
+
+fn invalid(code: &'static str, detail: impl Into<String>) -> ApiError {
+    ApiError::unprocessable(code, detail)
+}
+
+/// Send an event (scope `notifications:write`): its workflow is rendered for each recipient
+/// and one notification is queued per step and matching subscriber channel, all in one
+/// transaction, before `202`.
+#[utoipa::path(post, path = "/v1/events", tag = "events", request_body = SendEvent,
+    responses((status = 202, body = EventAccepted), (status = 200, body = EventAccepted),
+              (status = "4XX", body = crate::error::Problem)))]
+pub async fn send(
+    State(state): State<AppState>,
+    tenant: Tenant,
+    ApiJson(req): ApiJson<SendEvent>,
+) -> Result<(StatusCode, Json<EventAccepted>), ApiError> {
+    tenant.require(Scope::NotificationsWrite)?;
+    if req.to.is_empty() || req.to.len() > MAX_RECIPIENTS {
+        return Err(invalid("invalid_event", format!("`to` must hold 1 to {MAX_RECIPIENTS} subscriber ids")));
+    }
+    if let Some(k) = &req.idempotency_key
+        && !(1..=MAX_IDEMPOTENCY_KEY_LEN).contains(&k.expose().len())
+    {
+        return Err(invalid("invalid_idempotency_key", "`idempotency_key` must be 1 to 255 bytes"));
+    }
+    let data: serde_json::Value = match &req.data {
+        Some(raw) => {
+            let text = raw.expose().get();
+            if text.len() > MAX_DATA_BYTES {
+                return Err(ApiError::new(
+                    StatusCode::PAYLOAD_TOO_LARGE,
+                    "payload_too_large",
+                    format!("`data` exceeds the limit of {MAX_DATA_BYTES} bytes"),
+                ));
+            }
+            let value: serde_json::Value = serde_json::from_str(text).map_err(ApiError::internal)?;
+            if !value.is_object() {
+                return Err(invalid("invalid_event", "`data` must be a JSON object"));
+            }
+            value
+        }
+        None => serde_json::json!({}),
+    };
+    let ws = tenant.workspace_id;
+    let workflow = tenant
+        .store
+        .workflow_for_event(ws, &req.name)
+        .await?
+        .ok_or_else(|| invalid("unknown_event", "no workflow handles this event name"))?;
+
+    let mut recipients = Vec::with_capacity(req.to.len());
+    let mut skipped = Vec::new();
+    for (index, external_id) in req.to.iter().enumerate() {
+        match tenant.store.subscriber_by_external_id(ws, external_id).await? {
+            Some(subscriber) => {
+                let channels = tenant.store.subscriber_channels(ws, subscriber.id).await?;
+                recipients.push(Recipient { index, subscriber, channels });
+            }
+            None => skipped.push(SkippedRecipient { index, step: None, reason: "unknown_subscriber" }),
+        }
+    }
+    let (messages, skips) = plan(&workflow, &recipients, &data, &state.templates)
+        .map_err(|(step, e)| invalid("render_failed", format!("`steps[{step}]` of the workflow: {e}")))?;
+    skipped.extend(skips.into_iter().map(|s| SkippedRecipient { index: s.index, step: s.step, reason: s.reason }));
+    skipped.sort_by_key(|s| (s.index, s.step));
+
+    if messages.is_empty() {
+        return Err(invalid("nothing_to_send", "no recipient has a channel for any step of this workflow"));
+    }
+    let now = state.clock.now();
+    let event_id = EventId::generate();
+    let (existing, notifications) =
+        tenant.store.enqueue_event(ws, event_id, req.idempotency_key.as_ref(), messages, now).await?;
+    if let Some(original) = existing {
+        let body = EventAccepted { event_id: original, notifications: Vec::new(), skipped, idempotent_replayed: true };
+        return Ok((StatusCode::OK, Json(body)));
+    }
+    let queued = notifications.len() as u64;
+    metrics::counter!("chimatic_notifications_accepted_total").increment(queued);
+    state.stats.record(ws, now, DeliveryEvent::Accepted, queued);
+    tenant.delivery_waker.notify_one();
+    Ok((StatusCode::ACCEPTED, Json(EventAccepted { event_id, notifications, skipped, idempotent_replayed: false })))
+}
