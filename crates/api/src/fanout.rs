@@ -40,7 +40,13 @@ pub fn plan(
                 skips.push(Skip { index: r.index, step: Some(i), reason: "no_channel" });
                 continue;
             }
-            let content = renderer.render(step, &context).map_err(|e| (i, e))?;
+            // An opted-out message is recorded as `skipped`, not rendered and never sent.
+            let allowed = r.subscriber.preferences.allows(step.channel, workflow.definition.category.as_deref());
+            if !allowed {
+                skips.push(Skip { index: r.index, step: Some(i), reason: "opted_out" });
+            }
+            let content =
+                if allowed { renderer.render(step, &context).map_err(|e| (i, e))? } else { Default::default() };
             for channel in targets {
                 // Every channel but the in-app inbox is delivered through the step's integration.
                 let integration_id = match channel.address {
@@ -53,6 +59,7 @@ pub fn plan(
                     kind: step.channel,
                     integration_id,
                     content: content.clone(),
+                    skipped: !allowed,
                 });
             }
         }
@@ -74,6 +81,7 @@ mod tests {
             id: SubscriberId::generate(),
             external_id: Sensitive::new(name.into()),
             attributes: Sensitive::new(serde_json::to_vec(&json!({"name": name})).unwrap()),
+            preferences: Default::default(),
             created_at: Timestamp(0),
             updated_at: Timestamp(0),
         }

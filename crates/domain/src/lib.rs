@@ -30,4 +30,4 @@ pub use scope::{Scope, ScopeError, Scopes};
 pub use sensitive::Sensitive;
 pub use status::NotificationStatus;
 pub use webhook_url::{WebhookUrl, WebhookUrlError};
-pub use workflow::{RenderedMessage, WorkflowDefinition, WorkflowStep, is_event_name};
+pub use workflow::{Preferences, RenderedMessage, WorkflowDefinition, WorkflowStep, is_event_name};

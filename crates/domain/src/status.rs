@@ -2,6 +2,7 @@ use serde::{Deserialize, Serialize};
 
 /// Lifecycle of a notification: `queued` → `delivering` → `delivered` | back to `queued` for a
 /// retry | `failed` once the schedule is exhausted. A failed notification can be replayed.
+/// `skipped`: a message the subscriber opted out of, recorded but never sent.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum NotificationStatus {
@@ -9,6 +10,7 @@ pub enum NotificationStatus {
     Delivering,
     Delivered,
     Failed,
+    Skipped,
 }
 
 impl NotificationStatus {
@@ -18,10 +20,13 @@ impl NotificationStatus {
             Self::Delivering => "delivering",
             Self::Delivered => "delivered",
             Self::Failed => "failed",
+            Self::Skipped => "skipped",
         }
     }
 
     pub fn parse(s: &str) -> Option<Self> {
-        [Self::Queued, Self::Delivering, Self::Delivered, Self::Failed].into_iter().find(|v| v.as_str() == s)
+        [Self::Queued, Self::Delivering, Self::Delivered, Self::Failed, Self::Skipped]
+            .into_iter()
+            .find(|v| v.as_str() == s)
     }
 }

@@ -1,6 +1,8 @@
 //! Workflows: what an event becomes. A workflow is keyed by the event name and lists steps, one
 //! per channel, each with its templates and (except in-app) the integration that delivers it.
 
+use std::collections::BTreeMap;
+
 use serde::{Deserialize, Serialize};
 
 use crate::{ChannelKind, IntegrationId};
@@ -48,4 +50,43 @@ pub struct RenderedMessage {
 pub fn is_event_name(name: &str) -> bool {
     (1..=100).contains(&name.len())
         && name.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b"._-".contains(&b))
+}
+
+/// A subscriber's opt-outs: by channel type and by workflow category. Anything not listed is
+/// allowed.
+#[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq, Eq, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Preferences {
+    /// e.g. `{"sms": false}`.
+    #[serde(default)]
+    pub channels: BTreeMap<ChannelKind, bool>,
+    /// e.g. `{"marketing": false}`.
+    #[serde(default)]
+    pub categories: BTreeMap<String, bool>,
+}
+
+impl Preferences {
+    pub fn allows(&self, channel: ChannelKind, category: Option<&str>) -> bool {
+        let channel_ok = self.channels.get(&channel).copied().unwrap_or(true);
+        let category_ok = category.and_then(|c| self.categories.get(c)).copied().unwrap_or(true);
+        channel_ok && category_ok
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn opt_outs_by_channel_or_category_and_everything_else_allowed() {
+        let p: Preferences =
+            serde_json::from_value(serde_json::json!({"channels": {"sms": false}, "categories": {"marketing": false}}))
+                .unwrap();
+        assert!(!p.allows(ChannelKind::Sms, None));
+        assert!(!p.allows(ChannelKind::Email, Some("marketing")));
+        assert!(p.allows(ChannelKind::Email, Some("orders")));
+        assert!(p.allows(ChannelKind::Email, None));
+        assert!(Preferences::default().allows(ChannelKind::Sms, Some("marketing")));
+        assert!(serde_json::from_value::<Preferences>(serde_json::json!({"channels": {"fax": false}})).is_err());
+    }
 }

@@ -77,6 +77,8 @@ pub enum Target {
 pub struct NewNotificationRow {
     pub id: NotificationId,
     pub target: Target,
+    /// Recorded as `skipped` and never queued (the subscriber opted out).
+    pub skipped: bool,
     pub payload: Vec<u8>,
     pub idempotency_digest: Option<[u8; 32]>,
     pub created_at: Timestamp,
@@ -161,6 +163,7 @@ pub struct SubscriberRow {
     pub external_id: Vec<u8>,
     pub subscriber_key: Vec<u8>,
     pub attributes: Vec<u8>,
+    pub preferences: Option<Vec<u8>>,
     pub created_at: Timestamp,
     pub updated_at: Timestamp,
 }
@@ -220,6 +223,13 @@ pub trait DirectoryBackend: Send + Sync + 'static {
         ws: WorkspaceId,
         id: SubscriberId,
         attributes: &[u8],
+        now: Timestamp,
+    ) -> Result<bool, StoreError>;
+    async fn update_subscriber_preferences(
+        &self,
+        ws: WorkspaceId,
+        id: SubscriberId,
+        preferences: &[u8],
         now: Timestamp,
     ) -> Result<bool, StoreError>;
     async fn list_subscribers(

@@ -226,7 +226,7 @@ async fn insert_notification(
     sqlx::query(
         "INSERT INTO notifications (id, workspace_id, channel_id, payload, status, attempt_count, created_at, updated_at, \
            kind, event_id, subscriber_id, subscriber_channel_id, integration_id) \
-         VALUES ($1, $2, $3, $4, 'queued', 0, $5, $5, $6, $7, $8, $9, $10)",
+         VALUES ($1, $2, $3, $4, $11, 0, $5, $5, $6, $7, $8, $9, $10)",
     )
     .bind(&id)
     .bind(ws)
@@ -238,8 +238,12 @@ async fn insert_notification(
     .bind(subscriber)
     .bind(subscriber_channel)
     .bind(integration)
+    .bind(if row.skipped { "skipped" } else { "queued" })
     .execute(&mut **tx)
     .await?;
+    if row.skipped {
+        return Ok(());
+    }
     sqlx::query("INSERT INTO delivery_queue (notification_id, workspace_id, due_at) VALUES ($1, $2, $3)")
         .bind(&id)
         .bind(ws)
@@ -521,7 +525,7 @@ impl DataBackend for PostgresBackend {
     ) -> Result<Vec<NotificationRow>, StoreError> {
         let sql = format!(
             "SELECT {NOTIFICATION_COLUMNS}, NULL::BIGINT AS due_at, NULL::TEXT AS lease_token FROM notifications n \
-             WHERE n.workspace_id = $1 AND n.subscriber_id = $2 AND n.kind = 'inapp' AND n.id < $3 \
+             WHERE n.workspace_id = $1 AND n.subscriber_id = $2 AND n.kind = 'inapp' AND n.status <> 'skipped' AND n.id < $3 \
                AND ($4 OR n.archived_at IS NULL) \
              ORDER BY n.id DESC LIMIT $5"
         );
@@ -539,7 +543,7 @@ impl DataBackend for PostgresBackend {
     async fn inbox_unread(&self, ws: WorkspaceId, subscriber: SubscriberId) -> Result<u64, StoreError> {
         let n: i64 = sqlx::query_scalar(
             "SELECT COUNT(*) FROM notifications WHERE workspace_id = $1 AND subscriber_id = $2 AND kind = 'inapp' \
-             AND read_at IS NULL AND archived_at IS NULL",
+             AND status <> 'skipped' AND read_at IS NULL AND archived_at IS NULL",
         )
         .bind(ws.to_string())
         .bind(subscriber.to_string())

@@ -58,6 +58,8 @@ pub struct PlannedMessage {
     pub kind: chimatic_domain::ChannelKind,
     pub integration_id: Option<IntegrationId>,
     pub content: RenderedMessage,
+    /// The subscriber opted out: recorded as `skipped`, never sent.
+    pub skipped: bool,
 }
 
 pub enum Enqueued {
@@ -79,6 +81,7 @@ pub struct Subscriber {
     pub external_id: Sensitive<String>,
     /// A JSON object.
     pub attributes: Sensitive<Vec<u8>>,
+    pub preferences: chimatic_domain::Preferences,
     pub created_at: Timestamp,
     pub updated_at: Timestamp,
 }

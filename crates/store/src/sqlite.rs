@@ -489,7 +489,7 @@ impl DataBackend for SqliteBackend {
         let raws = self.read(|c| {
             let sql = format!(
                 "SELECT {NOTIFICATION_COLUMNS}, NULL, NULL FROM notifications n \
-                 WHERE n.workspace_id = ?1 AND n.subscriber_id = ?2 AND n.kind = 'inapp' AND n.id < ?3 \
+                 WHERE n.workspace_id = ?1 AND n.subscriber_id = ?2 AND n.kind = 'inapp' AND n.status <> 'skipped' AND n.id < ?3 \
                    AND (?4 OR n.archived_at IS NULL) \
                  ORDER BY n.id DESC LIMIT ?5"
             );
@@ -508,7 +508,7 @@ impl DataBackend for SqliteBackend {
         let n: i64 = self.read(|c| {
             Ok(c.prepare_cached(
                 "SELECT COUNT(*) FROM notifications WHERE workspace_id = ?1 AND subscriber_id = ?2 AND kind = 'inapp' \
-                 AND read_at IS NULL AND archived_at IS NULL",
+                 AND status <> 'skipped' AND read_at IS NULL AND archived_at IS NULL",
             )?
             .query_row([ws.to_string(), subscriber.to_string()], |r| r.get(0))?)
         })?;
@@ -657,7 +657,7 @@ fn insert_notification(tx: &Transaction<'_>, ws: &str, row: &NewNotificationRow)
     tx.prepare_cached(
         "INSERT INTO notifications (id, workspace_id, channel_id, payload, status, attempt_count, created_at, updated_at, \
            kind, event_id, subscriber_id, subscriber_channel_id, integration_id) \
-         VALUES (?1, ?2, ?3, ?4, 'queued', 0, ?5, ?5, ?6, ?7, ?8, ?9, ?10)",
+         VALUES (?1, ?2, ?3, ?4, ?11, 0, ?5, ?5, ?6, ?7, ?8, ?9, ?10)",
     )?
     .execute(params![
         id,
@@ -669,8 +669,12 @@ fn insert_notification(tx: &Transaction<'_>, ws: &str, row: &NewNotificationRow)
         event,
         subscriber,
         subscriber_channel,
-        integration
+        integration,
+        if row.skipped { "skipped" } else { "queued" }
     ])?;
+    if row.skipped {
+        return Ok(());
+    }
     tx.prepare_cached("INSERT INTO delivery_queue (notification_id, workspace_id, due_at) VALUES (?1, ?2, ?3)")?
         .execute(params![id, ws, row.created_at.0])?;
     Ok(())

@@ -232,6 +232,7 @@ impl Store {
         Ok(NewNotificationRow {
             id,
             target: Target::Channel(item.channel_id),
+            skipped: false,
             payload: sealed,
             idempotency_digest,
             created_at: now,

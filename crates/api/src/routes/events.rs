@@ -38,7 +38,7 @@ pub struct SkippedRecipient {
     pub index: usize,
     /// The workflow step, when one step had nothing to go to.
     pub step: Option<usize>,
-    /// `unknown_subscriber` or `no_channel`.
+    /// `unknown_subscriber`, `no_channel`, or `opted_out` (recorded as a `skipped` notification).
     pub reason: &'static str,
 }
 
@@ -121,6 +121,7 @@ pub async fn send(
     if messages.is_empty() {
         return Err(invalid("nothing_to_send", "no recipient has a channel for any step of this workflow"));
     }
+    let sendable = messages.iter().filter(|m| !m.skipped).count() as u64;
     let now = state.clock.now();
     let event_id = EventId::generate();
     let (existing, notifications) =
@@ -129,9 +130,10 @@ pub async fn send(
         let body = EventAccepted { event_id: original, notifications: Vec::new(), skipped, idempotent_replayed: true };
         return Ok((StatusCode::OK, Json(body)));
     }
-    let queued = notifications.len() as u64;
-    metrics::counter!("chimatic_notifications_accepted_total").increment(queued);
-    state.stats.record(ws, now, DeliveryEvent::Accepted, queued);
-    tenant.delivery_waker.notify_one();
+    if sendable > 0 {
+        metrics::counter!("chimatic_notifications_accepted_total").increment(sendable);
+        state.stats.record(ws, now, DeliveryEvent::Accepted, sendable);
+        tenant.delivery_waker.notify_one();
+    }
     Ok((StatusCode::ACCEPTED, Json(EventAccepted { event_id, notifications, skipped, idempotent_replayed: false })))
 }

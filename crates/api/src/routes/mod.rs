@@ -74,6 +74,7 @@ pub fn router(state: AppState, planes: Planes) -> Router {
             .routes(routes!(subscribers::get, subscribers::update))
             .routes(routes!(subscribers::add_channel, subscribers::list_channels))
             .routes(routes!(subscribers::remove_channel))
+            .routes(routes!(subscribers::preferences, subscribers::set_preferences))
             .routes(routes!(subscribers::inbox))
             .routes(routes!(subscribers::mark_inbox))
             .routes(routes!(events::send))

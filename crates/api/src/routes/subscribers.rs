@@ -400,3 +400,42 @@ pub async fn mark_inbox(
         tenant.store.mark_inbox(tenant.workspace_id, id, message_id, req.read, req.archived, state.clock.now()).await?;
     Ok(Json(inbox_message(&n)?))
 }
+
+/// A subscriber's opt-outs (scope `subscribers:read`).
+#[utoipa::path(get, path = "/v1/subscribers/{id}/preferences", tag = "subscribers",
+    params(("id" = String, Path, description = "Subscriber id (`sub_…`)")),
+    responses((status = 200, body = chimatic_domain::Preferences), (status = "4XX", body = crate::error::Problem)))]
+pub async fn preferences(
+    tenant: Tenant,
+    Path(id): Path<String>,
+) -> Result<Json<chimatic_domain::Preferences>, ApiError> {
+    tenant.require(Scope::SubscribersRead)?;
+    let id: SubscriberId = parse_id(&id)?;
+    Ok(Json(tenant.store.subscriber(tenant.workspace_id, id).await?.preferences))
+}
+
+/// Replace a subscriber's opt-outs (scope `subscribers:write`): per channel type
+/// (`{"channels": {"sms": false}}`) and per workflow category (`{"categories": {"marketing":
+/// false}}`). Messages they rule out are recorded as `skipped` and never sent.
+#[utoipa::path(put, path = "/v1/subscribers/{id}/preferences", tag = "subscribers", request_body = chimatic_domain::Preferences,
+    params(("id" = String, Path, description = "Subscriber id (`sub_…`)")),
+    responses((status = 200, body = chimatic_domain::Preferences), (status = "4XX", body = crate::error::Problem)))]
+pub async fn set_preferences(
+    State(state): State<AppState>,
+    tenant: Tenant,
+    Path(id): Path<String>,
+    ApiJson(req): ApiJson<chimatic_domain::Preferences>,
+) -> Result<Json<chimatic_domain::Preferences>, ApiError> {
+    tenant.require(Scope::SubscribersWrite)?;
+    let id: SubscriberId = parse_id(&id)?;
+    if req.categories.len() > 100
+        || req.categories.keys().any(|c| !(chimatic_domain::is_event_name(c) && c.len() <= 64))
+    {
+        return Err(ApiError::unprocessable(
+            "invalid_preferences",
+            "`categories` takes up to 100 names of 1 to 64 of `a-z 0-9 . _ -`",
+        ));
+    }
+    let s = tenant.store.set_subscriber_preferences(tenant.workspace_id, id, &req, state.clock.now()).await?;
+    Ok(Json(s.preferences))
+}

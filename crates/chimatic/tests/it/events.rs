@@ -234,3 +234,109 @@ async fn an_event_is_rendered_per_subscriber_and_delivered_through_every_channel
         }
     }
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn opted_out_messages_are_recorded_as_skipped_and_never_sent() {
+    let (base, seen) = provider_apis().await;
+    let server = TestServer::spawn().await;
+    let ws = server.workspace("preferences");
+    let key = ws.key.as_str();
+    let sms_int = created(
+        &server,
+        key,
+        "/v1/integrations",
+        json!({"kind": "sms", "name": "sms",
+               "settings": {"base_url": format!("{base}/sms"), "account_id": "AC0123456789", "from": "+14155550100"},
+               "credentials": {"auth_token": "sms-token"}}),
+    )
+    .await;
+    let r = server
+        .post(
+            "/v1/workflows",
+            key,
+            json!({"key": "sale.started", "category": "marketing", "steps": [
+                {"channel": "sms", "integration_id": sms_int, "text": "Sale!"},
+                {"channel": "inapp", "title": "Sale", "text": "Sale!"}
+            ]}),
+        )
+        .await;
+    assert_eq!(r.status, 201, "{}", r.text);
+    let mut subscribers = Vec::new();
+    for (name, prefs) in [
+        ("ann", json!({"channels": {"sms": false}})),
+        ("bob", json!({"categories": {"marketing": false}})),
+        ("cat", json!({"categories": {"orders": false}})),
+    ] {
+        let id = created(&server, key, "/v1/subscribers", json!({"external_id": name})).await;
+        created(
+            &server,
+            key,
+            &format!("/v1/subscribers/{id}/channels"),
+            json!({"type": "sms", "phone": "+14155550123"}),
+        )
+        .await;
+        created(&server, key, &format!("/v1/subscribers/{id}/channels"), json!({"type": "inapp"})).await;
+        let set =
+            server.call("PUT", &format!("/v1/subscribers/{id}/preferences"), Some(key), Some(prefs.clone())).await;
+        assert_eq!(set.status, 200, "{}", set.text);
+        let got = server.get(&format!("/v1/subscribers/{id}/preferences"), key).await;
+        assert_eq!(got.json["channels"], prefs.get("channels").cloned().unwrap_or_else(|| json!({})));
+        subscribers.push(id);
+    }
+    let bad = server
+        .call(
+            "PUT",
+            &format!("/v1/subscribers/{}/preferences", subscribers[0]),
+            Some(key),
+            Some(json!({"channels": {"fax": false}})),
+        )
+        .await;
+    bad.assert_problem(422, "invalid_body");
+    let bad = server
+        .call(
+            "PUT",
+            &format!("/v1/subscribers/{}/preferences", subscribers[0]),
+            Some(key),
+            Some(json!({"categories": {"Bad Name": false}})),
+        )
+        .await;
+    bad.assert_problem(422, "invalid_preferences");
+
+    let r = server.post("/v1/events", key, json!({"name": "sale.started", "to": ["ann", "bob", "cat"]})).await;
+    assert_eq!(r.status, 202, "{}", r.text);
+    let reasons: Vec<(u64, u64)> = r.json["skipped"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|s| s["reason"] == "opted_out")
+        .map(|s| (s["index"].as_u64().unwrap(), s["step"].as_u64().unwrap()))
+        .collect();
+    assert_eq!(reasons, vec![(0, 0), (1, 0), (1, 1)], "{}", r.text);
+
+    // Six notifications: ann's SMS and both of bob's are recorded as skipped, the rest delivered.
+    let mut statuses = std::collections::BTreeMap::new();
+    for id in r.json["notifications"].as_array().unwrap() {
+        let id = id.as_str().unwrap();
+        let n = server.wait_notification(key, id, |n| n["status"] == "delivered" || n["status"] == "skipped").await;
+        let who = subscribers.iter().position(|s| n["subscriber_id"] == s.as_str()).unwrap();
+        statuses.insert((who, n["type"].as_str().unwrap().to_string()), n["status"].as_str().unwrap().to_string());
+        if n["status"] == "skipped" {
+            assert_eq!(n["attempt_count"], 0);
+        }
+    }
+    let expected: std::collections::BTreeMap<(usize, String), String> = [
+        ((0, "inapp"), "delivered"),
+        ((0, "sms"), "skipped"),
+        ((1, "inapp"), "skipped"),
+        ((1, "sms"), "skipped"),
+        ((2, "inapp"), "delivered"),
+        ((2, "sms"), "delivered"),
+    ]
+    .into_iter()
+    .map(|((i, k), s)| ((i, k.to_string()), s.to_string()))
+    .collect();
+    assert_eq!(statuses, expected);
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(seen.lock().unwrap().iter().filter(|c| c.0 == "sms").count(), 1, "only cat's SMS is sent");
+    assert_eq!(server.get(&format!("/v1/subscribers/{}/inbox", subscribers[1]), key).await.json["data"], json!([]));
+}

@@ -765,6 +765,8 @@ async fn the_openapi_document_lists_exactly_the_served_routes() {
         ("GET", "/v1/subscribers/{id}/channels"),
         ("DELETE", "/v1/subscribers/{id}/channels/{channel_id}"),
         ("GET", "/v1/subscribers/{id}/inbox"),
+        ("GET", "/v1/subscribers/{id}/preferences"),
+        ("PUT", "/v1/subscribers/{id}/preferences"),
         ("PATCH", "/v1/subscribers/{id}/inbox/{message_id}"),
         ("POST", "/v1/events"),
         ("POST", "/v1/integrations"),

@@ -8,7 +8,8 @@ use super::PostgresBackend;
 use crate::StoreError;
 use crate::backend::*;
 
-const SUBSCRIBER_COLUMNS: &str = "id, external_key, external_id, subscriber_key, attributes, created_at, updated_at";
+const SUBSCRIBER_COLUMNS: &str =
+    "id, external_key, external_id, subscriber_key, attributes, created_at, updated_at, preferences";
 
 fn subscriber_row(r: &PgRow) -> Result<SubscriberRow, StoreError> {
     let external_key: Vec<u8> = r.try_get("external_key")?;
@@ -18,6 +19,7 @@ fn subscriber_row(r: &PgRow) -> Result<SubscriberRow, StoreError> {
         external_id: r.try_get("external_id")?,
         subscriber_key: r.try_get("subscriber_key")?,
         attributes: r.try_get("attributes")?,
+        preferences: r.try_get("preferences")?,
         created_at: Timestamp(r.try_get("created_at")?),
         updated_at: Timestamp(r.try_get("updated_at")?),
     })
@@ -125,6 +127,25 @@ impl DirectoryBackend for PostgresBackend {
                 .bind(ws.to_string())
                 .bind(id.to_string())
                 .bind(attributes)
+                .bind(now.0)
+                .execute(&self.pool)
+                .await?
+                .rows_affected();
+        Ok(n == 1)
+    }
+
+    async fn update_subscriber_preferences(
+        &self,
+        ws: WorkspaceId,
+        id: SubscriberId,
+        preferences: &[u8],
+        now: Timestamp,
+    ) -> Result<bool, StoreError> {
+        let n =
+            sqlx::query("UPDATE subscribers SET preferences = $3, updated_at = $4 WHERE workspace_id = $1 AND id = $2")
+                .bind(ws.to_string())
+                .bind(id.to_string())
+                .bind(preferences)
                 .bind(now.0)
                 .execute(&self.pool)
                 .await?

@@ -7,22 +7,24 @@ use super::SqliteBackend;
 use crate::StoreError;
 use crate::backend::*;
 
-const SUBSCRIBER_COLUMNS: &str = "id, external_key, external_id, subscriber_key, attributes, created_at, updated_at";
+const SUBSCRIBER_COLUMNS: &str =
+    "id, external_key, external_id, subscriber_key, attributes, created_at, updated_at, preferences";
 
-type RawSubscriber = (String, Vec<u8>, Vec<u8>, Vec<u8>, Vec<u8>, i64, i64);
+type RawSubscriber = (String, Vec<u8>, Vec<u8>, Vec<u8>, Vec<u8>, i64, i64, Option<Vec<u8>>);
 
 fn raw_subscriber(r: &Row<'_>) -> rusqlite::Result<RawSubscriber> {
-    Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?, r.get(5)?, r.get(6)?))
+    Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?, r.get(5)?, r.get(6)?, r.get(7)?))
 }
 
 fn to_subscriber(raw: RawSubscriber) -> Result<SubscriberRow, StoreError> {
-    let (id, external_key, external_id, subscriber_key, attributes, created, updated) = raw;
+    let (id, external_key, external_id, subscriber_key, attributes, created, updated, preferences) = raw;
     Ok(SubscriberRow {
         id: parse(&id, "subscriber id")?,
         external_key: external_key.try_into().map_err(|_| StoreError::Corrupt("subscriber external key"))?,
         external_id,
         subscriber_key,
         attributes,
+        preferences,
         created_at: Timestamp(created),
         updated_at: Timestamp(updated),
     })
@@ -137,6 +139,24 @@ impl DirectoryBackend for SqliteBackend {
             let n = tx.execute(
                 "UPDATE subscribers SET attributes = ?3, updated_at = ?4 WHERE workspace_id = ?1 AND id = ?2",
                 params![ws.to_string(), id.to_string(), attributes, now.0],
+            )?;
+            Ok(n == 1)
+        })
+        .await
+    }
+
+    async fn update_subscriber_preferences(
+        &self,
+        ws: WorkspaceId,
+        id: SubscriberId,
+        preferences: &[u8],
+        now: Timestamp,
+    ) -> Result<bool, StoreError> {
+        let preferences = preferences.to_vec();
+        self.write(move |tx| {
+            let n = tx.execute(
+                "UPDATE subscribers SET preferences = ?3, updated_at = ?4 WHERE workspace_id = ?1 AND id = ?2",
+                params![ws.to_string(), id.to_string(), preferences, now.0],
             )?;
             Ok(n == 1)
         })

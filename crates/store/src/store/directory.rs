@@ -4,8 +4,8 @@
 use chimatic_crypto::{Aad, Dek};
 use chimatic_domain::{
     ChannelAddress, EventId, IntegrationCredentials, IntegrationId, IntegrationKind, IntegrationSettings,
-    NotificationId, RenderedMessage, Sensitive, StoredAddress, SubscriberChannelId, SubscriberId, Timestamp,
-    WorkflowDefinition, WorkflowId, WorkspaceId,
+    NotificationId, Preferences, RenderedMessage, Sensitive, StoredAddress, SubscriberChannelId, SubscriberId,
+    Timestamp, WorkflowDefinition, WorkflowId, WorkspaceId,
 };
 
 use super::Store;
@@ -34,12 +34,21 @@ impl Store {
             .decrypt(&Aad { workspace: ws, table: "subscribers", column: "external_id", row: &id }, &row.external_id)?;
         let attributes =
             key.decrypt(&Aad { workspace: ws, table: "subscribers", column: "attributes", row: &id }, &row.attributes)?;
+        let preferences = match &row.preferences {
+            Some(sealed) => {
+                let plain =
+                    key.decrypt(&Aad { workspace: ws, table: "subscribers", column: "preferences", row: &id }, sealed)?;
+                serde_json::from_slice(&plain).map_err(|_| StoreError::Corrupt("subscriber preferences"))?
+            }
+            None => Preferences::default(),
+        };
         Ok(Subscriber {
             id: row.id,
             external_id: Sensitive::new(
                 String::from_utf8(external.to_vec()).map_err(|_| StoreError::Corrupt("subscriber external id"))?,
             ),
             attributes: Sensitive::new(attributes.to_vec()),
+            preferences,
             created_at: row.created_at,
             updated_at: row.updated_at,
         })
@@ -92,6 +101,7 @@ impl Store {
                 external_id: external,
                 subscriber_key: wrapped,
                 attributes: Self::seal_attributes(ws, &key, id, json)?,
+                preferences: None,
                 created_at: now,
                 updated_at: now,
             };
@@ -118,6 +128,27 @@ impl Store {
         let Some(row) = self.data.subscriber_by_external_key(ws, &external_key).await? else { return Ok(None) };
         let key = self.subscriber_key(ws, &row).await?;
         Ok(Some(self.open_subscriber(ws, &key, &row)?))
+    }
+
+    /// Replaces a subscriber's opt-outs.
+    pub async fn set_subscriber_preferences(
+        &self,
+        ws: WorkspaceId,
+        id: SubscriberId,
+        preferences: &Preferences,
+        now: Timestamp,
+    ) -> Result<Subscriber, StoreError> {
+        let row = self.data.subscriber(ws, id).await?.ok_or(StoreError::NotFound)?;
+        let key = self.subscriber_key(ws, &row).await?;
+        let plain = serde_json::to_vec(preferences).map_err(|_| StoreError::Corrupt("subscriber preferences"))?;
+        let id_text = id.to_string();
+        let sealed =
+            key.encrypt(&Aad { workspace: ws, table: "subscribers", column: "preferences", row: &id_text }, &plain)?;
+        if !self.data.update_subscriber_preferences(ws, id, &sealed, now).await? {
+            return Err(StoreError::NotFound);
+        }
+        let row = self.data.subscriber(ws, id).await?.ok_or(StoreError::NotFound)?;
+        self.open_subscriber(ws, &key, &row)
     }
 
     pub async fn list_subscribers(
@@ -567,6 +598,7 @@ impl Store {
                     subscriber_channel_id: m.subscriber_channel_id,
                     integration_id: m.integration_id,
                 }),
+                skipped: m.skipped,
                 payload: sealed,
                 idempotency_digest: None,
                 created_at: now,

@@ -12,6 +12,8 @@ CREATE TABLE subscribers (
     external_id    BYTEA NOT NULL,
     subscriber_key BYTEA NOT NULL,
     attributes     BYTEA NOT NULL,
+    -- Opt-outs by channel type and workflow category, under the subscriber key; NULL: none.
+    preferences    BYTEA,
     created_at     BIGINT NOT NULL,
     updated_at     BIGINT NOT NULL,
     UNIQUE (workspace_id, external_key)

@@ -11,6 +11,8 @@ CREATE TABLE subscribers (
     external_id    BLOB NOT NULL,
     subscriber_key BLOB NOT NULL,
     attributes     BLOB NOT NULL,
+    -- Opt-outs by channel type and workflow category, under the subscriber key; NULL: none.
+    preferences    BLOB,
     created_at     INTEGER NOT NULL,
     updated_at     INTEGER NOT NULL,
     UNIQUE (workspace_id, external_key)
