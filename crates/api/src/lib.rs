@@ -3,7 +3,7 @@
 
 mod error;
 mod extract;
-mod fanout;
+pub mod fanout;
 mod mask;
 mod routes;
 mod state;

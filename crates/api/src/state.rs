@@ -56,6 +56,8 @@ pub struct AppState {
     pub providers: ProviderClient,
     /// Workflow templates.
     pub templates: Arc<chimatic_templates::Renderer>,
+    /// Wakes the fan-out workers after an event to a topic is queued.
+    pub fanout_waker: Arc<Notify>,
     pub metrics: Option<PrometheusHandle>,
     pub limits: Limits,
     /// `None` disables rate limiting.

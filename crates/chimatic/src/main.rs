@@ -1,6 +1,7 @@
 //! `chimatic`: the server and its command-line tools.
 
 mod config;
+mod fanout;
 mod jobs;
 mod serve;
 mod stores;

@@ -45,6 +45,8 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
         tracing::warn!("private destinations and plain http are allowed (development mode)");
     }
     let stats = Arc::new(DeliveryStats::default());
+    let templates = Arc::new(chimatic_templates::Renderer::new());
+    let fanout_waker = Arc::new(tokio::sync::Notify::new());
     let providers = ProviderClient::new(destinations, args.delivery_timeout(), args.outbound_ca_file.as_deref())?;
     let served = served_regions(&args, &topology)?;
     let mut regions = BTreeMap::new();
@@ -89,7 +91,8 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
     }
     let state = AppState {
         providers: providers.clone(),
-        templates: Arc::new(chimatic_templates::Renderer::new()),
+        templates: templates.clone(),
+        fanout_waker: fanout_waker.clone(),
         control: control.clone(),
         regions: Arc::new(regions),
         stats: stats.clone(),
@@ -109,6 +112,15 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
             health_check_interval: Duration::from_secs(args.health_check_interval_secs.max(1)),
         };
         tokio::spawn(jobs.run(stop_rx.clone()));
+        let fanout = crate::fanout::FanoutWorker {
+            store: plane.store.clone(),
+            clock: state.clock.clone(),
+            templates: templates.clone(),
+            stats: stats.clone(),
+            wake: fanout_waker.clone(),
+            delivery_waker: plane.delivery_waker.clone(),
+        };
+        tokio::spawn(fanout.run(stop_rx.clone()));
     }
     let flusher = tokio::spawn(flush_stats(stats.clone(), control.clone(), stop_rx));
 

@@ -96,6 +96,8 @@ prefixed_id!(SubscriberChannelId, "sch_", "subscriber channel");
 prefixed_id!(IntegrationId, "int_", "integration");
 prefixed_id!(WorkflowId, "wf_", "workflow");
 prefixed_id!(EventId, "evt_", "event");
+prefixed_id!(TopicId, "top_", "topic");
+prefixed_id!(FanoutId, "fan_", "fan-out");
 
 #[cfg(test)]
 mod tests {

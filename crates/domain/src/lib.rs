@@ -20,8 +20,8 @@ pub use directory::{
     StoredAddress,
 };
 pub use ids::{
-    ApiKeyId, ChannelId, EventId, IdError, IntegrationId, NotificationId, SubscriberChannelId, SubscriberId,
-    WorkflowId, WorkspaceId,
+    ApiKeyId, ChannelId, EventId, FanoutId, IdError, IntegrationId, NotificationId, SubscriberChannelId, SubscriberId,
+    TopicId, WorkflowId, WorkspaceId,
 };
 pub use outbound_tls::{MAX_SPKI_PINS, OutboundTls, OutboundTlsError, SpkiPin, SpkiPinError};
 pub use region::{Region, RegionError};

@@ -3,8 +3,8 @@
 
 use chimatic_crypto::ApiKeyDigest;
 use chimatic_domain::{
-    ApiKeyId, ChannelId, ChannelKind, EventId, IntegrationId, NotificationId, NotificationStatus, Region, Scopes,
-    SubscriberChannelId, SubscriberId, Timestamp, WorkflowId, WorkspaceId,
+    ApiKeyId, ChannelId, ChannelKind, EventId, FanoutId, IntegrationId, NotificationId, NotificationStatus, Region,
+    Scopes, SubscriberChannelId, SubscriberId, Timestamp, TopicId, WorkflowId, WorkspaceId,
 };
 
 use crate::StoreError;
@@ -197,6 +197,48 @@ pub struct WorkflowRow {
     pub updated_at: Timestamp,
 }
 
+#[derive(Clone)]
+pub struct TopicRow {
+    pub id: TopicId,
+    pub key: String,
+    pub created_at: Timestamp,
+}
+
+/// An event's fan-out to a topic, done in batches.
+#[derive(Clone)]
+pub struct FanoutRow {
+    pub id: FanoutId,
+    pub event_id: EventId,
+    pub topic_id: TopicId,
+    pub workflow_id: WorkflowId,
+    pub data: Vec<u8>,
+    /// The last subscriber id done ('' before the first batch).
+    pub cursor: String,
+    pub lease_token: Option<String>,
+    pub created_at: Timestamp,
+}
+
+/// Where a fan-out batch leaves its job.
+#[derive(Clone)]
+pub struct FanoutProgress {
+    /// The last subscriber id done.
+    pub cursor: String,
+    pub done: bool,
+    pub now: Timestamp,
+    /// The job stays ours until then.
+    pub lease_until: Timestamp,
+}
+
+/// An event to queue: its messages to direct recipients and its fan-outs to topics.
+#[derive(Clone)]
+pub struct NewEvent {
+    pub id: EventId,
+    pub idempotency_digest: Option<[u8; 32]>,
+    pub rows: Vec<NewNotificationRow>,
+    pub fanouts: Vec<FanoutRow>,
+    pub created_at: Timestamp,
+}
+
 /// The result of an integration's last health check.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct CheckRecord {
@@ -267,6 +309,50 @@ pub trait DirectoryBackend: Send + Sync + 'static {
         healthy: bool,
         error_class: Option<&str>,
     ) -> Result<bool, StoreError>;
+    /// `false` when the workspace already has a topic with this key.
+    async fn insert_topic(&self, ws: WorkspaceId, row: &TopicRow) -> Result<bool, StoreError>;
+    async fn topic(&self, ws: WorkspaceId, id: TopicId) -> Result<Option<TopicRow>, StoreError>;
+    async fn topic_by_key(&self, ws: WorkspaceId, key: &str) -> Result<Option<TopicRow>, StoreError>;
+    async fn list_topics(&self, ws: WorkspaceId) -> Result<Vec<TopicRow>, StoreError>;
+    /// Adds those of `subscribers` that exist in this workspace and are not members yet;
+    /// returns how many were added.
+    async fn add_topic_subscribers(
+        &self,
+        ws: WorkspaceId,
+        topic: TopicId,
+        subscribers: &[SubscriberId],
+        now: Timestamp,
+    ) -> Result<u64, StoreError>;
+    async fn remove_topic_subscribers(
+        &self,
+        ws: WorkspaceId,
+        topic: TopicId,
+        subscribers: &[SubscriberId],
+    ) -> Result<u64, StoreError>;
+    /// Members in subscriber-id order after `after`.
+    async fn topic_subscribers(
+        &self,
+        ws: WorkspaceId,
+        topic: TopicId,
+        after: &str,
+        limit: u32,
+    ) -> Result<Vec<SubscriberId>, StoreError>;
+    async fn topic_size(&self, ws: WorkspaceId, topic: TopicId) -> Result<u64, StoreError>;
+    /// Claims one unfinished fan-out (of any workspace) under a lease.
+    async fn claim_fanout(
+        &self,
+        now: Timestamp,
+        lease_until: Timestamp,
+    ) -> Result<Option<(WorkspaceId, FanoutRow)>, StoreError>;
+    /// Queues one batch of a fan-out's messages and moves its cursor (finishing it when `done`),
+    /// in one transaction, if the lease is still ours; `false` otherwise (nothing written).
+    async fn fanout_batch(
+        &self,
+        ws: WorkspaceId,
+        fanout: &FanoutRow,
+        rows: &[NewNotificationRow],
+        progress: &FanoutProgress,
+    ) -> Result<bool, StoreError>;
     /// `false` when the workspace already has a workflow with this key.
     async fn insert_workflow(&self, ws: WorkspaceId, row: &WorkflowRow) -> Result<bool, StoreError>;
     async fn workflow(&self, ws: WorkspaceId, id: WorkflowId) -> Result<Option<WorkflowRow>, StoreError>;
@@ -328,10 +414,7 @@ pub trait DataBackend: DirectoryBackend {
     async fn insert_event(
         &self,
         ws: WorkspaceId,
-        event_id: EventId,
-        idempotency_digest: Option<[u8; 32]>,
-        rows: &[NewNotificationRow],
-        now: Timestamp,
+        event: &NewEvent,
         idempotency_window: std::time::Duration,
     ) -> Result<Option<EventId>, StoreError>;
     /// A subscriber's in-app messages, newest first, before `before`; archived ones only if asked.

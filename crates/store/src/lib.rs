@@ -20,8 +20,9 @@ mod store;
 
 pub use backend::{
     ApiKeyRow, AttemptRow, ChannelRow, CheckRecord, ClaimedJob, CompletedAttempt, ControlBackend, DataBackend,
-    DirectoryBackend, InsertOutcome, IntegrationRow, MessageRoute, NewNotificationRow, NotificationRow, QueueOutcome,
-    StatsRow, SubscriberChannelRow, SubscriberRow, Target, VaultBackend, WorkflowRow, WorkspaceRow, WrappedKeyRow,
+    DirectoryBackend, FanoutProgress, FanoutRow, InsertOutcome, IntegrationRow, MessageRoute, NewEvent,
+    NewNotificationRow, NotificationRow, QueueOutcome, StatsRow, SubscriberChannelRow, SubscriberRow, Target, TopicRow,
+    VaultBackend, WorkflowRow, WorkspaceRow, WrappedKeyRow,
 };
 pub use control::{Authenticated, ControlStore};
 pub use error::StoreError;

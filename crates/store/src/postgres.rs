@@ -425,22 +425,23 @@ impl DataBackend for PostgresBackend {
     async fn insert_event(
         &self,
         ws: WorkspaceId,
-        event_id: EventId,
-        idempotency_digest: Option<[u8; 32]>,
-        rows: &[NewNotificationRow],
-        now: Timestamp,
+        event: &NewEvent,
         idempotency_window: Duration,
     ) -> Result<Option<EventId>, StoreError> {
         let mut tx = self.pool.begin().await?;
         let ws = ws.to_string();
-        if let Some(digest) = &idempotency_digest
+        if let Some(digest) = &event.idempotency_digest
             && let Some(existing) =
-                claim_idempotency(&mut tx, &ws, digest, &event_id.to_string(), now, idempotency_window).await?
+                claim_idempotency(&mut tx, &ws, digest, &event.id.to_string(), event.created_at, idempotency_window)
+                    .await?
         {
             return Ok(Some(parse(&existing, "event id")?));
         }
-        for row in rows {
+        for row in &event.rows {
             insert_notification(&mut tx, &ws, row).await?;
+        }
+        for fanout in &event.fanouts {
+            directory::insert_fanout(&mut tx, &ws, fanout).await?;
         }
         tx.commit().await?;
         Ok(None)

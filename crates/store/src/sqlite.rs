@@ -364,23 +364,23 @@ impl DataBackend for SqliteBackend {
     async fn insert_event(
         &self,
         ws: WorkspaceId,
-        event_id: EventId,
-        idempotency_digest: Option<[u8; 32]>,
-        rows: &[NewNotificationRow],
-        now: Timestamp,
+        event: &NewEvent,
         idempotency_window: Duration,
     ) -> Result<Option<EventId>, StoreError> {
-        let rows = rows.to_vec();
+        let event = event.clone();
         self.write(move |tx| {
             let ws = ws.to_string();
-            if let Some(digest) = &idempotency_digest
+            if let Some(digest) = &event.idempotency_digest
                 && let Some(existing) =
-                    claim_idempotency(tx, &ws, digest, &event_id.to_string(), now, idempotency_window)?
+                    claim_idempotency(tx, &ws, digest, &event.id.to_string(), event.created_at, idempotency_window)?
             {
                 return Ok(Some(parse(&existing, "event id")?));
             }
-            for row in &rows {
+            for row in &event.rows {
                 insert_notification(tx, &ws, row)?;
+            }
+            for fanout in &event.fanouts {
+                directory::insert_fanout(tx, &ws, fanout)?;
             }
             Ok(None)
         })

@@ -20,9 +20,9 @@ const MAX_IDEMPOTENCY_KEY_LEN: usize = 255;
 pub struct SendEvent {
     /// The event name; the workflow with this key decides what is sent.
     pub name: String,
-    /// 1 to 100 subscribers, by your `external_id`.
-    #[schema(value_type = Vec<String>)]
-    pub to: Vec<Sensitive<String>>,
+    /// 1 to 100 recipients: subscribers by your `external_id`, or topics as `{"topic": "key"}`
+    /// (a topic's members are reached by a background fan-out, however many there are).
+    pub to: Vec<To>,
     /// The event's data (`data` in templates), a JSON object up to 256 KiB.
     #[schema(value_type = Option<Object>)]
     pub data: Option<Sensitive<Box<RawValue>>>,
@@ -30,6 +30,20 @@ pub struct SendEvent {
     /// is sent again.
     #[schema(value_type = Option<String>)]
     pub idempotency_key: Option<Sensitive<String>>,
+}
+
+#[derive(Deserialize, utoipa::ToSchema)]
+#[serde(untagged)]
+pub enum To {
+    #[schema(value_type = String)]
+    Subscriber(Sensitive<String>),
+    Topic(TopicRef),
+}
+
+#[derive(Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct TopicRef {
+    pub topic: String,
 }
 
 #[derive(Serialize, utoipa::ToSchema)]
@@ -49,6 +63,8 @@ pub struct EventAccepted {
     /// idempotency key returned an earlier event.
     pub notifications: Vec<NotificationId>,
     pub skipped: Vec<SkippedRecipient>,
+    /// Topics whose members will get the event through a background fan-out.
+    pub fanouts: Vec<String>,
     /// `true` when an earlier event with the same idempotency key is returned.
     pub idempotent_replayed: bool,
 }
@@ -104,13 +120,27 @@ pub async fn send(
 
     let mut recipients = Vec::with_capacity(req.to.len());
     let mut skipped = Vec::new();
-    for (index, external_id) in req.to.iter().enumerate() {
-        match tenant.store.subscriber_by_external_id(ws, external_id).await? {
-            Some(subscriber) => {
-                let channels = tenant.store.subscriber_channels(ws, subscriber.id).await?;
-                recipients.push(Recipient { index, subscriber, channels });
+    let mut topics = Vec::new();
+    let mut fanouts = Vec::new();
+    let data_bytes = Sensitive::new(serde_json::to_vec(&data).map_err(ApiError::internal)?);
+    for (index, to) in req.to.iter().enumerate() {
+        match to {
+            To::Subscriber(external_id) => match tenant.store.subscriber_by_external_id(ws, external_id).await? {
+                Some(subscriber) => {
+                    let channels = tenant.store.subscriber_channels(ws, subscriber.id).await?;
+                    recipients.push(Recipient { index, subscriber, channels });
+                }
+                None => skipped.push(SkippedRecipient { index, step: None, reason: "unknown_subscriber" }),
+            },
+            To::Topic(TopicRef { topic }) => {
+                let found = tenant.store.topic_by_key(ws, topic).await?.ok_or_else(|| {
+                    invalid("unknown_topic", format!("`to[{index}]` names no topic of this workspace"))
+                })?;
+                if !fanouts.contains(&found.key) {
+                    topics.push((found.id, workflow.id, data_bytes.clone()));
+                    fanouts.push(found.key);
+                }
             }
-            None => skipped.push(SkippedRecipient { index, step: None, reason: "unknown_subscriber" }),
         }
     }
     let (messages, skips) = plan(&workflow, &recipients, &data, &state.templates)
@@ -118,16 +148,22 @@ pub async fn send(
     skipped.extend(skips.into_iter().map(|s| SkippedRecipient { index: s.index, step: s.step, reason: s.reason }));
     skipped.sort_by_key(|s| (s.index, s.step));
 
-    if messages.is_empty() {
+    if messages.is_empty() && topics.is_empty() {
         return Err(invalid("nothing_to_send", "no recipient has a channel for any step of this workflow"));
     }
     let sendable = messages.iter().filter(|m| !m.skipped).count() as u64;
     let now = state.clock.now();
     let event_id = EventId::generate();
     let (existing, notifications) =
-        tenant.store.enqueue_event(ws, event_id, req.idempotency_key.as_ref(), messages, now).await?;
+        tenant.store.enqueue_event(ws, event_id, req.idempotency_key.as_ref(), messages, topics, now).await?;
     if let Some(original) = existing {
-        let body = EventAccepted { event_id: original, notifications: Vec::new(), skipped, idempotent_replayed: true };
+        let body = EventAccepted {
+            event_id: original,
+            notifications: Vec::new(),
+            skipped,
+            fanouts: Vec::new(),
+            idempotent_replayed: true,
+        };
         return Ok((StatusCode::OK, Json(body)));
     }
     if sendable > 0 {
@@ -135,5 +171,11 @@ pub async fn send(
         state.stats.record(ws, now, DeliveryEvent::Accepted, sendable);
         tenant.delivery_waker.notify_one();
     }
-    Ok((StatusCode::ACCEPTED, Json(EventAccepted { event_id, notifications, skipped, idempotent_replayed: false })))
+    if !fanouts.is_empty() {
+        state.fanout_waker.notify_one();
+    }
+    Ok((
+        StatusCode::ACCEPTED,
+        Json(EventAccepted { event_id, notifications, skipped, fanouts, idempotent_replayed: false }),
+    ))
 }

@@ -8,6 +8,7 @@ mod integrations;
 mod notifications;
 mod ops;
 mod subscribers;
+mod topics;
 mod workflows;
 mod workspace;
 
@@ -78,6 +79,10 @@ pub fn router(state: AppState, planes: Planes) -> Router {
             .routes(routes!(subscribers::inbox))
             .routes(routes!(subscribers::mark_inbox))
             .routes(routes!(events::send))
+            .routes(routes!(topics::create, topics::list))
+            .routes(routes!(topics::get))
+            .routes(routes!(topics::add, topics::members))
+            .routes(routes!(topics::remove))
             .routes(routes!(integrations::create, integrations::list))
             .routes(routes!(integrations::get, integrations::update, integrations::delete))
             .routes(routes!(integrations::check))

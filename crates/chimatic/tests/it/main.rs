@@ -20,5 +20,6 @@ mod providers;
 mod security;
 mod server;
 mod tls;
+mod topics;
 mod vault_roles;
 mod workflows;

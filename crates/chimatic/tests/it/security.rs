@@ -717,6 +717,8 @@ fn sample_path(template: &str) -> String {
         "int_"
     } else if template.starts_with("/v1/workflows") {
         "wf_"
+    } else if template.starts_with("/v1/topics") {
+        "top_"
     } else {
         "msg_"
     };
@@ -769,6 +771,12 @@ async fn the_openapi_document_lists_exactly_the_served_routes() {
         ("PUT", "/v1/subscribers/{id}/preferences"),
         ("PATCH", "/v1/subscribers/{id}/inbox/{message_id}"),
         ("POST", "/v1/events"),
+        ("POST", "/v1/topics"),
+        ("GET", "/v1/topics"),
+        ("GET", "/v1/topics/{id}"),
+        ("POST", "/v1/topics/{id}/subscribers"),
+        ("GET", "/v1/topics/{id}/subscribers"),
+        ("POST", "/v1/topics/{id}/subscribers/remove"),
         ("POST", "/v1/integrations"),
         ("GET", "/v1/integrations"),
         ("GET", "/v1/integrations/{id}"),

@@ -1,10 +1,10 @@
 //! The directory's tables on PostgreSQL: subscribers, their channels, provider integrations.
 
-use chimatic_domain::{IntegrationId, SubscriberChannelId, SubscriberId, Timestamp, WorkflowId, WorkspaceId};
+use chimatic_domain::{IntegrationId, SubscriberChannelId, SubscriberId, Timestamp, TopicId, WorkflowId, WorkspaceId};
 use sqlx::Row;
 use sqlx::postgres::PgRow;
 
-use super::PostgresBackend;
+use super::{PostgresBackend, insert_notification};
 use crate::StoreError;
 use crate::backend::*;
 
@@ -67,6 +67,37 @@ fn workflow_row(r: &PgRow) -> Result<WorkflowRow, StoreError> {
         created_at: Timestamp(r.try_get("created_at")?),
         updated_at: Timestamp(r.try_get("updated_at")?),
     })
+}
+
+fn topic_row(r: &PgRow) -> Result<TopicRow, StoreError> {
+    Ok(TopicRow {
+        id: parse(r.try_get("id")?, "topic id")?,
+        key: r.try_get("key")?,
+        created_at: Timestamp(r.try_get("created_at")?),
+    })
+}
+
+/// Inserts a fan-out row (inside the event's transaction).
+pub(super) async fn insert_fanout(
+    tx: &mut sqlx::Transaction<'_, sqlx::Postgres>,
+    ws: &str,
+    f: &FanoutRow,
+) -> Result<(), StoreError> {
+    sqlx::query(
+        "INSERT INTO fanouts (id, workspace_id, event_id, topic_id, workflow_id, data, cursor, due_at, created_at) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $8)",
+    )
+    .bind(f.id.to_string())
+    .bind(ws)
+    .bind(f.event_id.to_string())
+    .bind(f.topic_id.to_string())
+    .bind(f.workflow_id.to_string())
+    .bind(&f.data)
+    .bind(&f.cursor)
+    .bind(f.created_at.0)
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
 }
 
 #[async_trait::async_trait]
@@ -396,5 +427,184 @@ impl DirectoryBackend for PostgresBackend {
             .await?
             .rows_affected();
         Ok(n == 1)
+    }
+
+    async fn insert_topic(&self, ws: WorkspaceId, row: &TopicRow) -> Result<bool, StoreError> {
+        let n = sqlx::query(
+            "INSERT INTO topics (id, workspace_id, key, created_at) VALUES ($1, $2, $3, $4) \
+             ON CONFLICT (workspace_id, key) DO NOTHING",
+        )
+        .bind(row.id.to_string())
+        .bind(ws.to_string())
+        .bind(&row.key)
+        .bind(row.created_at.0)
+        .execute(&self.pool)
+        .await?
+        .rows_affected();
+        Ok(n == 1)
+    }
+
+    async fn topic(&self, ws: WorkspaceId, id: TopicId) -> Result<Option<TopicRow>, StoreError> {
+        let row = sqlx::query("SELECT id, key, created_at FROM topics WHERE workspace_id = $1 AND id = $2")
+            .bind(ws.to_string())
+            .bind(id.to_string())
+            .fetch_optional(&self.pool)
+            .await?;
+        row.as_ref().map(topic_row).transpose()
+    }
+
+    async fn topic_by_key(&self, ws: WorkspaceId, key: &str) -> Result<Option<TopicRow>, StoreError> {
+        let row = sqlx::query("SELECT id, key, created_at FROM topics WHERE workspace_id = $1 AND key = $2")
+            .bind(ws.to_string())
+            .bind(key)
+            .fetch_optional(&self.pool)
+            .await?;
+        row.as_ref().map(topic_row).transpose()
+    }
+
+    async fn list_topics(&self, ws: WorkspaceId) -> Result<Vec<TopicRow>, StoreError> {
+        let rows = sqlx::query("SELECT id, key, created_at FROM topics WHERE workspace_id = $1 ORDER BY key")
+            .bind(ws.to_string())
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter().map(topic_row).collect()
+    }
+
+    async fn add_topic_subscribers(
+        &self,
+        ws: WorkspaceId,
+        topic: TopicId,
+        subscribers: &[SubscriberId],
+        now: Timestamp,
+    ) -> Result<u64, StoreError> {
+        let ids: Vec<String> = subscribers.iter().map(ToString::to_string).collect();
+        // Only this workspace's subscribers can join: the SELECT is the tenant check.
+        let n = sqlx::query(
+            "INSERT INTO topic_subscribers (workspace_id, topic_id, subscriber_id, added_at) \
+             SELECT $1, $2, id, $4 FROM subscribers WHERE workspace_id = $1 AND id = ANY($3) \
+             ON CONFLICT DO NOTHING",
+        )
+        .bind(ws.to_string())
+        .bind(topic.to_string())
+        .bind(&ids)
+        .bind(now.0)
+        .execute(&self.pool)
+        .await?
+        .rows_affected();
+        Ok(n)
+    }
+
+    async fn remove_topic_subscribers(
+        &self,
+        ws: WorkspaceId,
+        topic: TopicId,
+        subscribers: &[SubscriberId],
+    ) -> Result<u64, StoreError> {
+        let ids: Vec<String> = subscribers.iter().map(ToString::to_string).collect();
+        let n = sqlx::query(
+            "DELETE FROM topic_subscribers WHERE workspace_id = $1 AND topic_id = $2 AND subscriber_id = ANY($3)",
+        )
+        .bind(ws.to_string())
+        .bind(topic.to_string())
+        .bind(&ids)
+        .execute(&self.pool)
+        .await?
+        .rows_affected();
+        Ok(n)
+    }
+
+    async fn topic_subscribers(
+        &self,
+        ws: WorkspaceId,
+        topic: TopicId,
+        after: &str,
+        limit: u32,
+    ) -> Result<Vec<SubscriberId>, StoreError> {
+        let rows: Vec<String> = sqlx::query_scalar(
+            "SELECT subscriber_id FROM topic_subscribers WHERE workspace_id = $1 AND topic_id = $2 \
+             AND subscriber_id > $3 ORDER BY subscriber_id LIMIT $4",
+        )
+        .bind(ws.to_string())
+        .bind(topic.to_string())
+        .bind(after)
+        .bind(i64::from(limit))
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(|s| parse(s, "subscriber id")).collect()
+    }
+
+    async fn topic_size(&self, ws: WorkspaceId, topic: TopicId) -> Result<u64, StoreError> {
+        let n: i64 =
+            sqlx::query_scalar("SELECT COUNT(*) FROM topic_subscribers WHERE workspace_id = $1 AND topic_id = $2")
+                .bind(ws.to_string())
+                .bind(topic.to_string())
+                .fetch_one(&self.pool)
+                .await?;
+        Ok(n as u64)
+    }
+
+    async fn claim_fanout(
+        &self,
+        now: Timestamp,
+        lease_until: Timestamp,
+    ) -> Result<Option<(WorkspaceId, FanoutRow)>, StoreError> {
+        let token = uuid::Uuid::new_v4().simple().to_string();
+        let row = sqlx::query(
+            "UPDATE fanouts SET due_at = $2, lease_token = $3 WHERE id = ( \
+               SELECT id FROM fanouts WHERE done_at IS NULL AND due_at <= $1 ORDER BY due_at LIMIT 1 \
+               FOR UPDATE SKIP LOCKED) \
+             RETURNING workspace_id, id, event_id, topic_id, workflow_id, data, cursor, created_at",
+        )
+        .bind(now.0)
+        .bind(lease_until.0)
+        .bind(&token)
+        .fetch_optional(&self.pool)
+        .await?;
+        let Some(r) = row else { return Ok(None) };
+        Ok(Some((
+            parse(r.try_get("workspace_id")?, "workspace id")?,
+            FanoutRow {
+                id: parse(r.try_get("id")?, "fan-out id")?,
+                event_id: parse(r.try_get("event_id")?, "event id")?,
+                topic_id: parse(r.try_get("topic_id")?, "topic id")?,
+                workflow_id: parse(r.try_get("workflow_id")?, "workflow id")?,
+                data: r.try_get("data")?,
+                cursor: r.try_get("cursor")?,
+                lease_token: Some(token),
+                created_at: Timestamp(r.try_get("created_at")?),
+            },
+        )))
+    }
+
+    async fn fanout_batch(
+        &self,
+        ws: WorkspaceId,
+        fanout: &FanoutRow,
+        rows: &[NewNotificationRow],
+        progress: &FanoutProgress,
+    ) -> Result<bool, StoreError> {
+        let mut tx = self.pool.begin().await?;
+        let moved = sqlx::query(
+            "UPDATE fanouts SET cursor = $3, done_at = $4, due_at = $5 \
+             WHERE workspace_id = $1 AND id = $2 AND lease_token = $6 AND done_at IS NULL",
+        )
+        .bind(ws.to_string())
+        .bind(fanout.id.to_string())
+        .bind(&progress.cursor)
+        .bind(progress.done.then_some(progress.now.0))
+        .bind(progress.lease_until.0)
+        .bind(&fanout.lease_token)
+        .execute(&mut *tx)
+        .await?
+        .rows_affected();
+        if moved != 1 {
+            return Ok(false);
+        }
+        let ws = ws.to_string();
+        for row in rows {
+            insert_notification(&mut tx, &ws, row).await?;
+        }
+        tx.commit().await?;
+        Ok(true)
     }
 }

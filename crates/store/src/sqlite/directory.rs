@@ -1,9 +1,9 @@
 //! The directory's tables on SQLite: subscribers, their channels, provider integrations.
 
-use chimatic_domain::{IntegrationId, SubscriberChannelId, SubscriberId, Timestamp, WorkflowId, WorkspaceId};
+use chimatic_domain::{IntegrationId, SubscriberChannelId, SubscriberId, Timestamp, TopicId, WorkflowId, WorkspaceId};
 use rusqlite::{OptionalExtension, Row, params};
 
-use super::SqliteBackend;
+use super::{SqliteBackend, insert_notification};
 use crate::StoreError;
 use crate::backend::*;
 
@@ -78,6 +78,33 @@ fn to_workflow((id, key, definition, created, updated): RawWorkflow) -> Result<W
         created_at: Timestamp(created),
         updated_at: Timestamp(updated),
     })
+}
+
+fn raw_topic(r: &Row<'_>) -> rusqlite::Result<(String, String, i64)> {
+    Ok((r.get(0)?, r.get(1)?, r.get(2)?))
+}
+
+fn to_topic((id, key, created): (String, String, i64)) -> Result<TopicRow, StoreError> {
+    Ok(TopicRow { id: parse(&id, "topic id")?, key, created_at: Timestamp(created) })
+}
+
+/// Inserts a fan-out row (inside the event's transaction).
+pub(super) fn insert_fanout(tx: &rusqlite::Transaction<'_>, ws: &str, f: &FanoutRow) -> Result<(), StoreError> {
+    tx.prepare_cached(
+        "INSERT INTO fanouts (id, workspace_id, event_id, topic_id, workflow_id, data, cursor, due_at, created_at) \
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?8)",
+    )?
+    .execute(params![
+        f.id.to_string(),
+        ws,
+        f.event_id.to_string(),
+        f.topic_id.to_string(),
+        f.workflow_id.to_string(),
+        f.data,
+        f.cursor,
+        f.created_at.0
+    ])?;
+    Ok(())
 }
 
 #[async_trait::async_trait]
@@ -411,6 +438,189 @@ impl DirectoryBackend for SqliteBackend {
                 params![ws.to_string(), id.to_string()],
             )?;
             Ok(n == 1)
+        })
+        .await
+    }
+
+    async fn insert_topic(&self, ws: WorkspaceId, row: &TopicRow) -> Result<bool, StoreError> {
+        let row = row.clone();
+        self.write(move |tx| {
+            let n = tx.execute(
+                "INSERT INTO topics (id, workspace_id, key, created_at) VALUES (?1, ?2, ?3, ?4) \
+                 ON CONFLICT (workspace_id, key) DO NOTHING",
+                params![row.id.to_string(), ws.to_string(), row.key, row.created_at.0],
+            )?;
+            Ok(n == 1)
+        })
+        .await
+    }
+
+    async fn topic(&self, ws: WorkspaceId, id: TopicId) -> Result<Option<TopicRow>, StoreError> {
+        let raw = self.read(|c| {
+            Ok(c.prepare_cached("SELECT id, key, created_at FROM topics WHERE workspace_id = ?1 AND id = ?2")?
+                .query_row([ws.to_string(), id.to_string()], raw_topic)
+                .optional()?)
+        })?;
+        raw.map(to_topic).transpose()
+    }
+
+    async fn topic_by_key(&self, ws: WorkspaceId, key: &str) -> Result<Option<TopicRow>, StoreError> {
+        let raw = self.read(|c| {
+            Ok(c.prepare_cached("SELECT id, key, created_at FROM topics WHERE workspace_id = ?1 AND key = ?2")?
+                .query_row([ws.to_string(), key.to_string()], raw_topic)
+                .optional()?)
+        })?;
+        raw.map(to_topic).transpose()
+    }
+
+    async fn list_topics(&self, ws: WorkspaceId) -> Result<Vec<TopicRow>, StoreError> {
+        let raws = self.read(|c| {
+            let mut stmt =
+                c.prepare_cached("SELECT id, key, created_at FROM topics WHERE workspace_id = ?1 ORDER BY key")?;
+            let rows = stmt.query_map([ws.to_string()], raw_topic)?;
+            Ok(rows.collect::<Result<Vec<_>, _>>()?)
+        })?;
+        raws.into_iter().map(to_topic).collect()
+    }
+
+    async fn add_topic_subscribers(
+        &self,
+        ws: WorkspaceId,
+        topic: TopicId,
+        subscribers: &[SubscriberId],
+        now: Timestamp,
+    ) -> Result<u64, StoreError> {
+        let subscribers = subscribers.to_vec();
+        self.write(move |tx| {
+            // Only this workspace's subscribers can join: the SELECT is the tenant check.
+            let mut add = tx.prepare_cached(
+                "INSERT INTO topic_subscribers (workspace_id, topic_id, subscriber_id, added_at) \
+                 SELECT ?1, ?2, id, ?4 FROM subscribers WHERE workspace_id = ?1 AND id = ?3 \
+                 ON CONFLICT DO NOTHING",
+            )?;
+            let mut added = 0u64;
+            for s in &subscribers {
+                added += add.execute(params![ws.to_string(), topic.to_string(), s.to_string(), now.0])? as u64;
+            }
+            Ok(added)
+        })
+        .await
+    }
+
+    async fn remove_topic_subscribers(
+        &self,
+        ws: WorkspaceId,
+        topic: TopicId,
+        subscribers: &[SubscriberId],
+    ) -> Result<u64, StoreError> {
+        let subscribers = subscribers.to_vec();
+        self.write(move |tx| {
+            let mut remove = tx.prepare_cached(
+                "DELETE FROM topic_subscribers WHERE workspace_id = ?1 AND topic_id = ?2 AND subscriber_id = ?3",
+            )?;
+            let mut removed = 0u64;
+            for s in &subscribers {
+                removed += remove.execute(params![ws.to_string(), topic.to_string(), s.to_string()])? as u64;
+            }
+            Ok(removed)
+        })
+        .await
+    }
+
+    async fn topic_subscribers(
+        &self,
+        ws: WorkspaceId,
+        topic: TopicId,
+        after: &str,
+        limit: u32,
+    ) -> Result<Vec<SubscriberId>, StoreError> {
+        let raws: Vec<String> = self.read(|c| {
+            let mut stmt = c.prepare_cached(
+                "SELECT subscriber_id FROM topic_subscribers WHERE workspace_id = ?1 AND topic_id = ?2 \
+                 AND subscriber_id > ?3 ORDER BY subscriber_id LIMIT ?4",
+            )?;
+            let rows =
+                stmt.query_map(params![ws.to_string(), topic.to_string(), after, i64::from(limit)], |r| r.get(0))?;
+            Ok(rows.collect::<Result<Vec<_>, _>>()?)
+        })?;
+        raws.iter().map(|s| parse(s, "subscriber id")).collect()
+    }
+
+    async fn topic_size(&self, ws: WorkspaceId, topic: TopicId) -> Result<u64, StoreError> {
+        let n: i64 = self.read(|c| {
+            Ok(c.prepare_cached("SELECT COUNT(*) FROM topic_subscribers WHERE workspace_id = ?1 AND topic_id = ?2")?
+                .query_row([ws.to_string(), topic.to_string()], |r| r.get(0))?)
+        })?;
+        Ok(n as u64)
+    }
+
+    async fn claim_fanout(
+        &self,
+        now: Timestamp,
+        lease_until: Timestamp,
+    ) -> Result<Option<(WorkspaceId, FanoutRow)>, StoreError> {
+        type Raw = (String, String, String, String, String, Vec<u8>, String, i64);
+        let token = uuid::Uuid::new_v4().simple().to_string();
+        let lease = token.clone();
+        let raw: Option<Raw> = self
+            .write(move |tx| {
+                Ok(tx
+                    .prepare_cached(
+                        "UPDATE fanouts SET due_at = ?2, lease_token = ?3 WHERE id = ( \
+                           SELECT id FROM fanouts WHERE done_at IS NULL AND due_at <= ?1 ORDER BY due_at LIMIT 1) \
+                         RETURNING workspace_id, id, event_id, topic_id, workflow_id, data, cursor, created_at",
+                    )?
+                    .query_row(params![now.0, lease_until.0, lease], |r| {
+                        Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?, r.get(5)?, r.get(6)?, r.get(7)?))
+                    })
+                    .optional()?)
+            })
+            .await?;
+        let Some((ws, id, event, topic, workflow, data, cursor, created)) = raw else { return Ok(None) };
+        Ok(Some((
+            parse(&ws, "workspace id")?,
+            FanoutRow {
+                id: parse(&id, "fan-out id")?,
+                event_id: parse(&event, "event id")?,
+                topic_id: parse(&topic, "topic id")?,
+                workflow_id: parse(&workflow, "workflow id")?,
+                data,
+                cursor,
+                lease_token: Some(token),
+                created_at: Timestamp(created),
+            },
+        )))
+    }
+
+    async fn fanout_batch(
+        &self,
+        ws: WorkspaceId,
+        fanout: &FanoutRow,
+        rows: &[NewNotificationRow],
+        progress: &FanoutProgress,
+    ) -> Result<bool, StoreError> {
+        let (rows, progress, fanout) = (rows.to_vec(), progress.clone(), fanout.clone());
+        self.write(move |tx| {
+            let moved = tx.execute(
+                "UPDATE fanouts SET cursor = ?3, done_at = ?4, due_at = ?5 \
+                 WHERE workspace_id = ?1 AND id = ?2 AND lease_token = ?6 AND done_at IS NULL",
+                params![
+                    ws.to_string(),
+                    fanout.id.to_string(),
+                    progress.cursor,
+                    progress.done.then_some(progress.now.0),
+                    progress.lease_until.0,
+                    fanout.lease_token
+                ],
+            )?;
+            if moved != 1 {
+                return Ok(false);
+            }
+            let ws = ws.to_string();
+            for row in &rows {
+                insert_notification(tx, &ws, row)?;
+            }
+            Ok(true)
         })
         .await
     }

@@ -3,17 +3,17 @@
 
 use chimatic_crypto::{Aad, Dek};
 use chimatic_domain::{
-    ChannelAddress, EventId, IntegrationCredentials, IntegrationId, IntegrationKind, IntegrationSettings,
+    ChannelAddress, EventId, FanoutId, IntegrationCredentials, IntegrationId, IntegrationKind, IntegrationSettings,
     NotificationId, Preferences, RenderedMessage, Sensitive, StoredAddress, SubscriberChannelId, SubscriberId,
-    Timestamp, WorkflowDefinition, WorkflowId, WorkspaceId,
+    Timestamp, TopicId, WorkflowDefinition, WorkflowId, WorkspaceId,
 };
 
 use super::Store;
 use crate::keyring::KeyDomain;
 use crate::records::{Integration, Notification, PlannedMessage, Subscriber, SubscriberChannel, Workflow};
 use crate::{
-    IntegrationRow, MessageRoute, NewNotificationRow, StoreError, SubscriberChannelRow, SubscriberRow, Target,
-    WorkflowRow,
+    FanoutProgress, FanoutRow, IntegrationRow, MessageRoute, NewEvent, NewNotificationRow, StoreError,
+    SubscriberChannelRow, SubscriberRow, Target, TopicRow, WorkflowRow,
 };
 
 const CREDENTIALS_KIND: &str = "integration_credentials";
@@ -564,19 +564,14 @@ impl Store {
         Ok((content, channel.address))
     }
 
-    /// Queues an event's messages in one transaction, each encrypted under its subscriber's key.
-    /// With an idempotency key used in the last 24 h, queues nothing and returns the original
-    /// event's id.
-    pub async fn enqueue_event(
+    /// Encrypts messages, each under its subscriber's key, into rows for one event.
+    async fn seal_messages(
         &self,
         ws: WorkspaceId,
         event_id: EventId,
-        idempotency_key: Option<&Sensitive<String>>,
         messages: Vec<PlannedMessage>,
         now: Timestamp,
-    ) -> Result<(Option<EventId>, Vec<NotificationId>), StoreError> {
-        let dek = self.write_key(KeyDomain::Data, ws).await?;
-        let digest = idempotency_key.map(|k| dek.blind_index(b"event-idempotency", k.expose().as_bytes()));
+    ) -> Result<Vec<NewNotificationRow>, StoreError> {
         let mut keys: Vec<(SubscriberId, Dek)> = Vec::new();
         let mut rows = Vec::with_capacity(messages.len());
         for m in messages {
@@ -604,9 +599,134 @@ impl Store {
                 created_at: now,
             });
         }
-        let existing = self.data.insert_event(ws, event_id, digest, &rows, now, super::IDEMPOTENCY_WINDOW).await?;
-        let ids = if existing.is_some() { Vec::new() } else { rows.iter().map(|r| r.id).collect() };
+        Ok(rows)
+    }
+
+    /// Queues an event in one transaction: its messages to direct recipients (each encrypted
+    /// under its subscriber's key) and a fan-out job per topic (the event's data under the
+    /// workspace DEK). With an idempotency key used in the last 24 h, queues nothing and returns
+    /// the original event's id.
+    pub async fn enqueue_event(
+        &self,
+        ws: WorkspaceId,
+        event_id: EventId,
+        idempotency_key: Option<&Sensitive<String>>,
+        messages: Vec<PlannedMessage>,
+        topics: Vec<(TopicId, WorkflowId, Sensitive<Vec<u8>>)>,
+        now: Timestamp,
+    ) -> Result<(Option<EventId>, Vec<NotificationId>), StoreError> {
+        let dek = self.write_key(KeyDomain::Data, ws).await?;
+        let digest = idempotency_key.map(|k| dek.blind_index(b"event-idempotency", k.expose().as_bytes()));
+        let rows = self.seal_messages(ws, event_id, messages, now).await?;
+        let mut fanouts = Vec::with_capacity(topics.len());
+        for (topic_id, workflow_id, data) in topics {
+            let id = FanoutId::generate();
+            let id_text = id.to_string();
+            let sealed =
+                dek.encrypt(&Aad { workspace: ws, table: "fanouts", column: "data", row: &id_text }, data.expose())?;
+            fanouts.push(FanoutRow {
+                id,
+                event_id,
+                topic_id,
+                workflow_id,
+                data: sealed,
+                cursor: String::new(),
+                lease_token: None,
+                created_at: now,
+            });
+        }
+        let ids: Vec<NotificationId> = rows.iter().map(|r| r.id).collect();
+        let event = NewEvent { id: event_id, idempotency_digest: digest, rows, fanouts, created_at: now };
+        let existing = self.data.insert_event(ws, &event, super::IDEMPOTENCY_WINDOW).await?;
+        let ids = if existing.is_some() { Vec::new() } else { ids };
         Ok((existing, ids))
+    }
+
+    /// Claims one unfinished fan-out under a lease, with its event data decrypted.
+    pub async fn claim_fanout(
+        &self,
+        now: Timestamp,
+        lease: std::time::Duration,
+    ) -> Result<Option<(WorkspaceId, FanoutRow, Sensitive<Vec<u8>>)>, StoreError> {
+        let Some((ws, row)) = self.data.claim_fanout(now, now.plus(lease)).await? else { return Ok(None) };
+        let id_text = row.id.to_string();
+        let data = self
+            .open(KeyDomain::Data, Aad { workspace: ws, table: "fanouts", column: "data", row: &id_text }, &row.data)
+            .await?;
+        Ok(Some((ws, row, Sensitive::new(data))))
+    }
+
+    /// Queues one batch of a fan-out, moves its cursor and extends its lease (`progress`);
+    /// `false` if the lease was lost (another node took the job over).
+    pub async fn fanout_batch(
+        &self,
+        ws: WorkspaceId,
+        fanout: &FanoutRow,
+        messages: Vec<PlannedMessage>,
+        progress: &FanoutProgress,
+    ) -> Result<bool, StoreError> {
+        let rows = self.seal_messages(ws, fanout.event_id, messages, progress.now).await?;
+        self.data.fanout_batch(ws, fanout, &rows, progress).await
+    }
+
+    // ---- topics -----------------------------------------------------------------------------
+
+    pub async fn create_topic(&self, ws: WorkspaceId, key: &str, now: Timestamp) -> Result<TopicRow, StoreError> {
+        let row = TopicRow { id: TopicId::generate(), key: key.into(), created_at: now };
+        if !self.data.insert_topic(ws, &row).await? {
+            return Err(StoreError::Conflict("a topic with this key already exists"));
+        }
+        Ok(row)
+    }
+
+    pub async fn topic(&self, ws: WorkspaceId, id: TopicId) -> Result<TopicRow, StoreError> {
+        self.data.topic(ws, id).await?.ok_or(StoreError::NotFound)
+    }
+
+    pub async fn topic_by_key(&self, ws: WorkspaceId, key: &str) -> Result<Option<TopicRow>, StoreError> {
+        self.data.topic_by_key(ws, key).await
+    }
+
+    pub async fn list_topics(&self, ws: WorkspaceId) -> Result<Vec<TopicRow>, StoreError> {
+        self.data.list_topics(ws).await
+    }
+
+    /// Adds subscribers to a topic; ids that are not this workspace's subscribers are ignored.
+    pub async fn add_topic_subscribers(
+        &self,
+        ws: WorkspaceId,
+        topic: TopicId,
+        subscribers: &[SubscriberId],
+        now: Timestamp,
+    ) -> Result<u64, StoreError> {
+        self.topic(ws, topic).await?;
+        self.data.add_topic_subscribers(ws, topic, subscribers, now).await
+    }
+
+    pub async fn remove_topic_subscribers(
+        &self,
+        ws: WorkspaceId,
+        topic: TopicId,
+        subscribers: &[SubscriberId],
+    ) -> Result<u64, StoreError> {
+        self.topic(ws, topic).await?;
+        self.data.remove_topic_subscribers(ws, topic, subscribers).await
+    }
+
+    /// A page of a topic's members, in id order after `after`.
+    pub async fn topic_subscribers(
+        &self,
+        ws: WorkspaceId,
+        topic: TopicId,
+        after: Option<SubscriberId>,
+        limit: u32,
+    ) -> Result<Vec<SubscriberId>, StoreError> {
+        let after = after.map(|a| a.to_string()).unwrap_or_default();
+        self.data.topic_subscribers(ws, topic, &after, limit).await
+    }
+
+    pub async fn topic_size(&self, ws: WorkspaceId, topic: TopicId) -> Result<u64, StoreError> {
+        self.data.topic_size(ws, topic).await
     }
 
     /// A subscriber's in-app messages, newest first, and how many are unread.

@@ -1,0 +1,173 @@
+use axum::Json;
+use axum::extract::{Path, Query, State};
+use axum::http::StatusCode;
+use chimatic_domain::{Scope, SubscriberId, TopicId, is_event_name};
+use serde::{Deserialize, Serialize};
+
+use crate::extract::{ApiJson, Tenant, parse_id};
+use crate::{ApiError, AppState};
+
+const MAX_IDS: usize = 1000;
+const DEFAULT_PAGE: u32 = 100;
+const MAX_PAGE: u32 = 1000;
+
+#[derive(Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CreateTopic {
+    /// 1 to 100 of `a-z 0-9 . _ -`, e.g. `project.42.watchers`.
+    pub key: String,
+}
+
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct TopicView {
+    pub id: TopicId,
+    pub key: String,
+    pub subscriber_count: u64,
+    pub created_at: String,
+}
+
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct TopicList {
+    pub data: Vec<TopicView>,
+}
+
+#[derive(Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct TopicMembers {
+    /// 1 to 1000 subscriber ids (`sub_…`); ids that are not this workspace's are ignored.
+    pub subscriber_ids: Vec<SubscriberId>,
+}
+
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct MembersChanged {
+    /// How many were added (or removed); members already present (or absent) are not counted.
+    pub changed: u64,
+}
+
+#[derive(Deserialize, utoipa::IntoParams)]
+#[serde(deny_unknown_fields)]
+pub struct MemberPage {
+    pub after: Option<String>,
+    /// 1 to 1000 (default 100).
+    pub limit: Option<u32>,
+}
+
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct MemberList {
+    pub data: Vec<SubscriberId>,
+    pub next_cursor: Option<SubscriberId>,
+}
+
+async fn view(tenant: &Tenant, row: chimatic_store::TopicRow) -> Result<TopicView, ApiError> {
+    let subscriber_count = tenant.store.topic_size(tenant.workspace_id, row.id).await?;
+    Ok(TopicView { id: row.id, key: row.key, subscriber_count, created_at: row.created_at.to_rfc3339() })
+}
+
+fn checked_ids(ids: &[SubscriberId]) -> Result<(), ApiError> {
+    if ids.is_empty() || ids.len() > MAX_IDS {
+        return Err(ApiError::unprocessable(
+            "invalid_members",
+            format!("`subscriber_ids` must hold 1 to {MAX_IDS} ids"),
+        ));
+    }
+    Ok(())
+}
+
+/// Create a topic (scope `subscribers:write`).
+#[utoipa::path(post, path = "/v1/topics", tag = "topics", request_body = CreateTopic,
+    responses((status = 201, body = TopicView), (status = "4XX", body = crate::error::Problem)))]
+pub async fn create(
+    State(state): State<AppState>,
+    tenant: Tenant,
+    ApiJson(req): ApiJson<CreateTopic>,
+) -> Result<(StatusCode, Json<TopicView>), ApiError> {
+    tenant.require(Scope::SubscribersWrite)?;
+    if !is_event_name(&req.key) {
+        return Err(ApiError::unprocessable("invalid_topic", "`key` must be 1 to 100 of `a-z 0-9 . _ -`"));
+    }
+    let row = tenant.store.create_topic(tenant.workspace_id, &req.key, state.clock.now()).await?;
+    Ok((StatusCode::CREATED, Json(view(&tenant, row).await?)))
+}
+
+/// List topics with their sizes (scope `subscribers:read`).
+#[utoipa::path(get, path = "/v1/topics", tag = "topics",
+    responses((status = 200, body = TopicList), (status = "4XX", body = crate::error::Problem)))]
+pub async fn list(tenant: Tenant) -> Result<Json<TopicList>, ApiError> {
+    tenant.require(Scope::SubscribersRead)?;
+    let mut data = Vec::new();
+    for row in tenant.store.list_topics(tenant.workspace_id).await? {
+        data.push(view(&tenant, row).await?);
+    }
+    Ok(Json(TopicList { data }))
+}
+
+/// Get a topic (scope `subscribers:read`).
+#[utoipa::path(get, path = "/v1/topics/{id}", tag = "topics",
+    params(("id" = String, Path, description = "Topic id (`top_…`)")),
+    responses((status = 200, body = TopicView), (status = "4XX", body = crate::error::Problem)))]
+pub async fn get(tenant: Tenant, Path(id): Path<String>) -> Result<Json<TopicView>, ApiError> {
+    tenant.require(Scope::SubscribersRead)?;
+    let id: TopicId = parse_id(&id)?;
+    let row = tenant.store.topic(tenant.workspace_id, id).await?;
+    Ok(Json(view(&tenant, row).await?))
+}
+
+/// Add subscribers to a topic (scope `subscribers:write`).
+#[utoipa::path(post, path = "/v1/topics/{id}/subscribers", tag = "topics", request_body = TopicMembers,
+    params(("id" = String, Path, description = "Topic id (`top_…`)")),
+    responses((status = 200, body = MembersChanged), (status = "4XX", body = crate::error::Problem)))]
+pub async fn add(
+    State(state): State<AppState>,
+    tenant: Tenant,
+    Path(id): Path<String>,
+    ApiJson(req): ApiJson<TopicMembers>,
+) -> Result<Json<MembersChanged>, ApiError> {
+    tenant.require(Scope::SubscribersWrite)?;
+    let id: TopicId = parse_id(&id)?;
+    checked_ids(&req.subscriber_ids)?;
+    let changed =
+        tenant.store.add_topic_subscribers(tenant.workspace_id, id, &req.subscriber_ids, state.clock.now()).await?;
+    Ok(Json(MembersChanged { changed }))
+}
+
+/// Remove subscribers from a topic (scope `subscribers:write`).
+#[utoipa::path(post, path = "/v1/topics/{id}/subscribers/remove", tag = "topics", request_body = TopicMembers,
+    params(("id" = String, Path, description = "Topic id (`top_…`)")),
+    responses((status = 200, body = MembersChanged), (status = "4XX", body = crate::error::Problem)))]
+pub async fn remove(
+    tenant: Tenant,
+    Path(id): Path<String>,
+    ApiJson(req): ApiJson<TopicMembers>,
+) -> Result<Json<MembersChanged>, ApiError> {
+    tenant.require(Scope::SubscribersWrite)?;
+    let id: TopicId = parse_id(&id)?;
+    checked_ids(&req.subscriber_ids)?;
+    let changed = tenant.store.remove_topic_subscribers(tenant.workspace_id, id, &req.subscriber_ids).await?;
+    Ok(Json(MembersChanged { changed }))
+}
+
+/// A page of a topic's members (scope `subscribers:read`), in id order.
+#[utoipa::path(get, path = "/v1/topics/{id}/subscribers", tag = "topics",
+    params(("id" = String, Path, description = "Topic id (`top_…`)"), MemberPage),
+    responses((status = 200, body = MemberList), (status = "4XX", body = crate::error::Problem)))]
+pub async fn members(
+    tenant: Tenant,
+    Path(id): Path<String>,
+    params: Result<Query<MemberPage>, axum::extract::rejection::QueryRejection>,
+) -> Result<Json<MemberList>, ApiError> {
+    tenant.require(Scope::SubscribersRead)?;
+    let id: TopicId = parse_id(&id)?;
+    let bad = || {
+        ApiError::bad_request("invalid_query", "query parameters are `after` (a subscriber id) and `limit` (1 to 1000)")
+    };
+    let Query(page) = params.map_err(|_| bad())?;
+    let limit = page.limit.unwrap_or(DEFAULT_PAGE);
+    if !(1..=MAX_PAGE).contains(&limit) {
+        return Err(bad());
+    }
+    let after = page.after.as_deref().map(parse_id::<SubscriberId>).transpose()?;
+    tenant.store.topic(tenant.workspace_id, id).await?;
+    let data = tenant.store.topic_subscribers(tenant.workspace_id, id, after, limit).await?;
+    let next_cursor = if data.len() == limit as usize { data.last().copied() } else { None };
+    Ok(Json(MemberList { data, next_cursor }))
+}
