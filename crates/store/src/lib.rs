@@ -30,4 +30,4 @@ pub use keyring::Keyring;
 pub use postgres::PostgresBackend;
 pub use sqlite::{SqliteBackend, SqliteFiles};
 pub use stats::{DeliveryEvent, DeliveryStats, day_of, start_of_day};
-pub use store::{NewNotification, Store};
+pub use store::{NewNotification, Store, subscriber_token_workspace};

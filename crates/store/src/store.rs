@@ -8,6 +8,9 @@ use chimatic_crypto::{Aad, Dek, SigningSecret, aead::ciphertext_dek_version};
 use chimatic_domain::{ChannelId, NotificationId, OutboundTls, Region, Sensitive, Timestamp, WebhookUrl, WorkspaceId};
 
 mod directory;
+mod tokens;
+
+pub use tokens::subscriber_token_workspace;
 
 use crate::committer::GroupCommit;
 use crate::keyring::KeyDomain;

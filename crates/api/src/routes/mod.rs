@@ -4,6 +4,7 @@
 mod api_keys;
 mod channels;
 mod events;
+mod inbox;
 mod integrations;
 mod notifications;
 mod ops;
@@ -48,6 +49,10 @@ impl utoipa::Modify for BearerAuth {
             "bearer",
             SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).bearer_format("chm_…").build()),
         );
+        components.add_security_scheme(
+            "subscriber",
+            SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).bearer_format("sbt_…").build()),
+        );
     }
 }
 
@@ -77,6 +82,10 @@ pub fn router(state: AppState, planes: Planes) -> Router {
             .routes(routes!(subscribers::remove_channel))
             .routes(routes!(subscribers::preferences, subscribers::set_preferences))
             .routes(routes!(subscribers::inbox))
+            .routes(routes!(subscribers::issue_token))
+            .routes(routes!(inbox::list))
+            .routes(routes!(inbox::mark))
+            .routes(routes!(inbox::stream))
             .routes(routes!(subscribers::mark_inbox))
             .routes(routes!(events::send))
             .routes(routes!(topics::create, topics::list))
@@ -113,7 +122,10 @@ pub fn router(state: AppState, planes: Planes) -> Router {
         // Responses can carry a key or secret shown once: never cache them.
         .layer(SetResponseHeaderLayer::overriding(header::CACHE_CONTROL, HeaderValue::from_static("no-store")))
         .layer(SetResponseHeaderLayer::overriding(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff")))
-        .layer(TraceLayer::new_for_http())
+        // Spans name the path, never the query string (which can carry a subscriber token).
+        .layer(TraceLayer::new_for_http().make_span_with(
+            |req: &Request| tracing::debug_span!("request", method = %req.method(), path = %req.uri().path()),
+        ))
 }
 
 /// Request counts by route template (never the concrete path, which holds ids) and status.

@@ -310,6 +310,9 @@ pub struct InboxParams {
     pub limit: Option<u32>,
     /// Include archived messages (default false).
     pub archived: Option<bool>,
+    /// On `/v1/inbox` only: the subscriber token, for clients that cannot send headers.
+    #[allow(dead_code)] // read from the query by `SubscriberSession`; declared so it is documented and accepted
+    pub token: Option<String>,
 }
 
 #[derive(Serialize, utoipa::ToSchema)]
@@ -338,7 +341,7 @@ pub struct MarkInboxMessage {
     pub archived: Option<bool>,
 }
 
-fn inbox_message(n: &chimatic_store::records::Notification) -> Result<InboxMessage, ApiError> {
+pub(crate) fn inbox_message(n: &chimatic_store::records::Notification) -> Result<InboxMessage, ApiError> {
     let content: chimatic_domain::RenderedMessage =
         serde_json::from_slice(n.payload.expose()).map_err(ApiError::internal)?;
     Ok(InboxMessage {
@@ -363,6 +366,16 @@ pub async fn inbox(
 ) -> Result<Json<Inbox>, ApiError> {
     tenant.require(Scope::SubscribersRead)?;
     let id: SubscriberId = parse_id(&id)?;
+    inbox_page(&tenant.store, tenant.workspace_id, id, params).await
+}
+
+/// One page of an inbox, for the API (by key) and for browsers (by subscriber token).
+pub(crate) async fn inbox_page(
+    store: &chimatic_store::Store,
+    ws: chimatic_domain::WorkspaceId,
+    id: SubscriberId,
+    params: Result<Query<InboxParams>, axum::extract::rejection::QueryRejection>,
+) -> Result<Json<Inbox>, ApiError> {
     let bad = || {
         ApiError::bad_request(
             "invalid_query",
@@ -375,11 +388,46 @@ pub async fn inbox(
         return Err(bad());
     }
     let before = params.before.as_deref().map(parse_id::<chimatic_domain::NotificationId>).transpose()?;
-    let (messages, unread_count) =
-        tenant.store.inbox(tenant.workspace_id, id, before, limit, params.archived.unwrap_or(false)).await?;
+    let (messages, unread_count) = store.inbox(ws, id, before, limit, params.archived.unwrap_or(false)).await?;
     let next_cursor = if messages.len() == limit as usize { messages.last().map(|m| m.id) } else { None };
     let data = messages.iter().map(inbox_message).collect::<Result<Vec<_>, _>>()?;
     Ok(Json(Inbox { data, unread_count, next_cursor }))
+}
+
+#[derive(Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct IssueToken {
+    /// How long the token is valid, 60 to 86400 seconds (default 3600).
+    pub ttl_seconds: Option<u32>,
+}
+
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct SubscriberToken {
+    /// `sbt_…`: lets a browser read and mark this subscriber's inbox (`/v1/inbox`), nothing else.
+    pub token: String,
+    pub expires_at: String,
+}
+
+/// Issue a short-lived token for one subscriber's inbox (scope `subscribers:write`), for your
+/// front end: it reads `/v1/inbox` and `/v1/inbox/stream` without your API key.
+#[utoipa::path(post, path = "/v1/subscribers/{id}/token", tag = "subscribers", request_body = IssueToken,
+    params(("id" = String, Path, description = "Subscriber id (`sub_…`)")),
+    responses((status = 201, body = SubscriberToken), (status = "4XX", body = crate::error::Problem)))]
+pub async fn issue_token(
+    State(state): State<AppState>,
+    tenant: Tenant,
+    Path(id): Path<String>,
+    ApiJson(req): ApiJson<IssueToken>,
+) -> Result<(StatusCode, Json<SubscriberToken>), ApiError> {
+    tenant.require(Scope::SubscribersWrite)?;
+    let id: SubscriberId = parse_id(&id)?;
+    let ttl = req.ttl_seconds.unwrap_or(3600);
+    if !(60..=86_400).contains(&ttl) {
+        return Err(ApiError::unprocessable("invalid_ttl", "`ttl_seconds` must be 60 to 86400"));
+    }
+    let expires_at = state.clock.now().plus(std::time::Duration::from_secs(u64::from(ttl)));
+    let token = tenant.store.issue_subscriber_token(tenant.workspace_id, id, expires_at).await?;
+    Ok((StatusCode::CREATED, Json(SubscriberToken { token: token.into_inner(), expires_at: expires_at.to_rfc3339() })))
 }
 
 /// Mark an inbox message read or unread, archived or not (scope `subscribers:write`).

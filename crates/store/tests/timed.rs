@@ -1,6 +1,7 @@
-//! Background jobs on both backends: the idempotency purge removes only claims past their
-//! window (time is a parameter, no waiting), and on PostgreSQL a node that does not hold the
-//! job's advisory lock does nothing.
+//! Store behaviour that depends on time, with injected timestamps (no waiting): background jobs
+//! on both backends — the idempotency purge removes only claims past their window, and on
+//! PostgreSQL a node that does not hold the job's advisory lock does nothing — and the expiry
+//! and scope of subscriber tokens.
 
 #![allow(clippy::unwrap_used)] // a failed unwrap in a test is a failed test
 
@@ -112,4 +113,32 @@ async fn postgres_purge_runs_on_one_node_at_a_time_and_removes_only_expired_clai
     drop(other_node);
     drop(store);
     drop_pg_databases(&admin, &[&data_url, &vault_url]).await;
+}
+
+#[tokio::test]
+async fn subscriber_tokens_expire_and_name_one_subscriber_of_one_workspace() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = SqliteBackend::open_data(&dir.path().join("data.db")).unwrap();
+    let vault = SqliteBackend::open_vault(&dir.path().join("vault.db")).unwrap();
+    let store = store(Arc::new(data), Arc::new(vault)).await;
+    let t0 = Timestamp(1_795_478_400_000);
+    let (a, b) = (WorkspaceId::generate(), WorkspaceId::generate());
+    store.provision_workspace(a, t0).await.unwrap();
+    store.provision_workspace(b, t0).await.unwrap();
+    let (ann, _) = store.identify_subscriber(a, &Sensitive::new("ann".into()), None, t0).await.unwrap();
+    let token = store.issue_subscriber_token(a, ann.id, t0.plus(HOUR)).await.unwrap();
+    assert_eq!(store.verify_subscriber_token(token.expose(), t0).await.unwrap(), Some((a, ann.id)));
+    assert_eq!(store.verify_subscriber_token(token.expose(), t0.plus(HOUR)).await.unwrap(), None, "expired");
+    assert!(store.issue_subscriber_token(b, ann.id, t0.plus(HOUR)).await.is_err(), "ann is not b's subscriber");
+    // Workspace b's MAC on claims rewritten to name a's subscriber does not verify.
+    use base64::Engine;
+    let b64 = base64::engine::general_purpose::URL_SAFE_NO_PAD;
+    let (bob, _) = store.identify_subscriber(b, &Sensitive::new("bob".into()), None, t0).await.unwrap();
+    let bobs = store.issue_subscriber_token(b, bob.id, t0.plus(HOUR)).await.unwrap();
+    let (payload, mac) = bobs.expose().strip_prefix("sbt_").unwrap().split_once('.').unwrap();
+    let mut claims: serde_json::Value = serde_json::from_slice(&b64.decode(payload).unwrap()).unwrap();
+    claims["w"] = serde_json::json!(a.to_string());
+    claims["s"] = serde_json::json!(ann.id.to_string());
+    let forged = format!("sbt_{}.{mac}", b64.encode(serde_json::to_vec(&claims).unwrap()));
+    assert_eq!(store.verify_subscriber_token(&forged, t0).await.unwrap(), None);
 }

@@ -1,0 +1,151 @@
+//! The in-app inbox for browsers: authorised by a short-lived subscriber token (from
+//! `POST /v1/subscribers/{id}/token`), never by the API key. The token travels in
+//! `Authorization: Bearer sbt_…`, or in `?token=` for `EventSource`, which cannot set headers.
+
+use std::convert::Infallible;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::Json;
+use axum::extract::{FromRequestParts, Path, Query, State};
+use axum::http::{StatusCode, header, request::Parts};
+use axum::response::sse::{Event, KeepAlive, Sse};
+use chimatic_domain::{NotificationId, SubscriberId, WorkspaceId};
+use chimatic_store::{Store, subscriber_token_workspace};
+use serde::Deserialize;
+
+use super::subscribers::{Inbox, InboxMessage, InboxParams, MarkInboxMessage, inbox_message};
+use crate::extract::{ApiJson, parse_id};
+use crate::{ApiError, AppState};
+
+/// How often the stream looks for new messages.
+const POLL: Duration = Duration::from_secs(1);
+
+/// The subscriber behind a valid subscriber token, with its region's store.
+pub struct SubscriberSession {
+    pub workspace_id: WorkspaceId,
+    pub subscriber_id: SubscriberId,
+    pub store: Arc<Store>,
+}
+
+#[derive(Deserialize)]
+struct TokenQuery {
+    token: Option<String>,
+}
+
+impl FromRequestParts<AppState> for SubscriberSession {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+        let from_header = parts
+            .headers
+            .get(header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.split_once(' '))
+            .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
+            .map(|(_, token)| token.trim().to_string());
+        let from_query = || parts.uri.query().and_then(token_from_query);
+        let token = from_header.or_else(from_query).ok_or_else(ApiError::unauthorized)?;
+        let ws = subscriber_token_workspace(&token).ok_or_else(ApiError::unauthorized)?;
+        let region = match state.control.workspace(ws).await {
+            Ok(w) => w.region,
+            Err(chimatic_store::StoreError::NotFound) => return Err(ApiError::unauthorized()),
+            Err(e) => return Err(e.into()),
+        };
+        let plane = state.regions.get(&region).ok_or_else(|| {
+            ApiError::new(
+                StatusCode::MISDIRECTED_REQUEST,
+                "region_not_served",
+                format!("this node does not serve the workspace's region `{region}`"),
+            )
+        })?;
+        let (workspace_id, subscriber_id) =
+            plane.store.verify_subscriber_token(&token, state.clock.now()).await?.ok_or_else(ApiError::unauthorized)?;
+        if let Some(limiter) = &state.rate_limiter
+            && limiter.check_key(&workspace_id).is_err()
+        {
+            return Err(ApiError::new(
+                StatusCode::TOO_MANY_REQUESTS,
+                "rate_limited",
+                "this workspace is over its request rate limit",
+            ));
+        }
+        Ok(SubscriberSession { workspace_id, subscriber_id, store: plane.store.clone() })
+    }
+}
+
+fn token_from_query(query: &str) -> Option<String> {
+    let uri: axum::http::Uri = format!("/?{query}").parse().ok()?;
+    Query::<TokenQuery>::try_from_uri(&uri).ok()?.0.token
+}
+
+/// The subscriber's inbox (subscriber token), newest first, with the unread count.
+#[utoipa::path(get, path = "/v1/inbox", tag = "inbox", params(InboxParams), security(("subscriber" = [])),
+    responses((status = 200, body = Inbox), (status = "4XX", body = crate::error::Problem)))]
+pub async fn list(
+    session: SubscriberSession,
+    params: Result<Query<InboxParams>, axum::extract::rejection::QueryRejection>,
+) -> Result<Json<Inbox>, ApiError> {
+    super::subscribers::inbox_page(&session.store, session.workspace_id, session.subscriber_id, params).await
+}
+
+/// Mark one of the subscriber's messages read or archived (subscriber token).
+#[utoipa::path(patch, path = "/v1/inbox/{message_id}", tag = "inbox", request_body = MarkInboxMessage,
+    params(("message_id" = String, Path, description = "Notification id (`msg_…`)")), security(("subscriber" = [])),
+    responses((status = 200, body = InboxMessage), (status = "4XX", body = crate::error::Problem)))]
+pub async fn mark(
+    State(state): State<AppState>,
+    session: SubscriberSession,
+    Path(message_id): Path<String>,
+    ApiJson(req): ApiJson<MarkInboxMessage>,
+) -> Result<Json<InboxMessage>, ApiError> {
+    let id: NotificationId = parse_id(&message_id)?;
+    let n = session
+        .store
+        .mark_inbox(session.workspace_id, session.subscriber_id, id, req.read, req.archived, state.clock.now())
+        .await?;
+    Ok(Json(inbox_message(&n)?))
+}
+
+/// New inbox messages as Server-Sent Events (subscriber token, `?token=` allowed): an `unread`
+/// event with the count on connect, then a `message` event per new message and an `unread`
+/// event after each batch.
+#[utoipa::path(get, path = "/v1/inbox/stream", tag = "inbox", security(("subscriber" = [])),
+    responses((status = 200, content_type = "text/event-stream", body = String), (status = "4XX", body = crate::error::Problem)))]
+pub async fn stream(
+    session: SubscriberSession,
+) -> Result<Sse<impl futures_util::Stream<Item = Result<Event, Infallible>>>, ApiError> {
+    let (first, unread) = session.store.inbox(session.workspace_id, session.subscriber_id, None, 1, false).await?;
+    let newest = first.first().map(|n| n.id);
+    let initial = vec![Event::default().event("unread").data(unread.to_string())];
+    let state = (session, newest, initial);
+    let events = futures_util::stream::unfold(state, |(session, mut newest, mut pending)| async move {
+        loop {
+            if !pending.is_empty() {
+                let event = pending.remove(0);
+                return Some((Ok(event), (session, newest, pending)));
+            }
+            tokio::time::sleep(POLL).await;
+            let Ok((page, unread)) =
+                session.store.inbox(session.workspace_id, session.subscriber_id, None, 50, false).await
+            else {
+                continue;
+            };
+            // Ids are time-ordered (UUIDv7), so "newer than the last one sent" is a comparison.
+            let fresh: Vec<_> = page.iter().filter(|n| newest.is_none_or(|known| n.id > known)).collect();
+            if fresh.is_empty() {
+                continue;
+            }
+            newest = fresh.first().map(|n| n.id);
+            for n in fresh.iter().rev() {
+                if let Ok(m) = inbox_message(n)
+                    && let Ok(event) = Event::default().event("message").json_data(&m)
+                {
+                    pending.push(event);
+                }
+            }
+            pending.push(Event::default().event("unread").data(unread.to_string()));
+        }
+    });
+    Ok(Sse::new(events).keep_alive(KeepAlive::default()))
+}
