@@ -2,12 +2,12 @@
 //! records each attempt. A crash at any point leaves the job leased; when the lease runs out
 //! it is due again, so every accepted notification is delivered at least once.
 
-use std::collections::VecDeque;
+use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
 use std::time::Duration;
 
 use chimatic_crypto::CryptoError;
-use chimatic_domain::{Clock, RetrySchedule};
+use chimatic_domain::{Clock, RetrySchedule, WorkspaceId};
 use chimatic_store::records::{AttemptDetail, Delivery};
 use chimatic_store::{ClaimedJob, DeliveryEvent, DeliveryStats, QueueOutcome, Store, StoreError};
 use tokio::sync::{Notify, Semaphore, watch};
@@ -59,6 +59,12 @@ impl Dispatcher {
         // Claimed jobs waiting for a free worker. Claiming a worker-pool's worth at a time keeps
         // claim transactions (each a commit) rare; the buffer is bounded by 2 × concurrency.
         let mut buffer: VecDeque<ClaimedJob> = VecDeque::with_capacity(2 * concurrency);
+        // No workspace holds more than this many workers, so a tenant whose receivers are slow
+        // or dead cannot occupy them all: a quarter always stays free for the others.
+        let per_workspace = (concurrency - concurrency / 4).max(1);
+        let busy: Arc<std::sync::Mutex<HashMap<WorkspaceId, usize>>> = Arc::default();
+        // Jobs of workspaces at their share; they go back to the queue, due again shortly.
+        let mut deferred: Vec<ClaimedJob> = Vec::new();
         loop {
             if *shutdown.borrow() {
                 break;
@@ -71,6 +77,9 @@ impl Dispatcher {
                 }
             }
             let Some(job) = buffer.pop_front() else {
+                if !deferred.is_empty() {
+                    self.defer(std::mem::take(&mut deferred)).await;
+                }
                 tokio::select! {
                     _ = self.wake.notified() => {}
                     _ = tokio::time::sleep(self.config.poll_interval) => {}
@@ -78,17 +87,31 @@ impl Dispatcher {
                 }
                 continue;
             };
+            let ws = job.workspace_id;
+            if lock(&busy).get(&ws).copied().unwrap_or(0) >= per_workspace {
+                deferred.push(job);
+                continue;
+            }
             let permit = tokio::select! {
                 p = permits.clone().acquire_owned() => match p { Ok(p) => p, Err(_) => break },
                 _ = shutdown.changed() => { buffer.push_front(job); break }
             };
-            let this = self.clone();
+            *lock(&busy).entry(ws).or_default() += 1;
+            let (this, busy) = (self.clone(), busy.clone());
             tokio::spawn(async move {
                 this.deliver(job).await;
+                let mut busy = lock(&busy);
+                if let Some(n) = busy.get_mut(&ws) {
+                    *n -= 1;
+                    if *n == 0 {
+                        busy.remove(&ws);
+                    }
+                }
                 drop(permit);
             });
         }
         // Jobs claimed but not started go back to the queue now rather than when their lease ends.
+        buffer.extend(deferred);
         if !buffer.is_empty() {
             let jobs: Vec<ClaimedJob> = buffer.into_iter().collect();
             if let Err(e) = self.store.release_claims(&jobs, self.clock.now()).await {
@@ -177,6 +200,15 @@ impl Dispatcher {
         }
     }
 
+    /// Hands jobs of workspaces at their share of the workers back to the queue, due after one
+    /// poll interval, instead of holding them (and their leases) here.
+    async fn defer(&self, jobs: Vec<ClaimedJob>) {
+        let due = self.clock.now().plus(self.config.poll_interval);
+        if let Err(e) = self.store.release_claims(&jobs, due).await {
+            tracing::warn!(error = %e, "handing back deferred deliveries failed; they are retried when their lease ends");
+        }
+    }
+
     /// Decrypts what the delivery needs: payload, channel and signing secret of a direct webhook,
     /// or content, address and integration of a message to a subscriber.
     async fn load(&self, ws: chimatic_domain::WorkspaceId, job: &ClaimedJob) -> Result<Prepared, StoreError> {
@@ -220,4 +252,8 @@ enum Prepared {
         address: chimatic_domain::ChannelAddress,
         integration: Option<(chimatic_domain::IntegrationSettings, chimatic_domain::IntegrationCredentials)>,
     },
+}
+
+fn lock<T>(m: &std::sync::Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
 }

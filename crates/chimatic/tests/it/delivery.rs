@@ -229,3 +229,30 @@ async fn a_tenant_with_a_backlog_on_a_slow_endpoint_does_not_starve_another() {
         "the quiet tenant waited behind the noisy one's backlog: {noisy_done} of 400 were delivered first"
     );
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_tenant_whose_receiver_hangs_cannot_hold_every_delivery_worker() {
+    let server = TestServer::spawn_with(ServerOptions::default().env("CHIMATIC_DELIVERY_CONCURRENCY", "8")).await;
+    let (stuck, other) = (server.workspace("stuck"), server.workspace("other"));
+    let (hanging, fast) = (Receiver::start().await, Receiver::start().await);
+    hanging.set_delay(Duration::from_secs(8));
+    let (hanging_channel, _) = server.channel(&stuck.key, &hanging.url).await;
+    let (fast_channel, _) = server.channel(&other.key, &fast.url).await;
+
+    let items: Vec<_> = (0..40).map(|i| json!({"channel_id": hanging_channel, "payload": {"i": i}})).collect();
+    let r = server.post("/v1/notifications/batch", &stuck.key, json!({"items": items})).await;
+    assert_eq!(r.status, 202, "{}", r.text);
+    // The stuck tenant gets at most three quarters of the 8 workers, however long it waits.
+    let first = hanging.wait_for(6, Duration::from_secs(10)).await;
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    assert_eq!(hanging.received().len(), 6, "a tenant held more than its share of the workers");
+
+    // The other tenant is delivered while every one of the stuck tenant's requests still hangs.
+    let r =
+        server.post("/v1/notifications", &other.key, json!({"channel_id": fast_channel, "payload": {"x": 1}})).await;
+    assert_eq!(r.status, 202, "{}", r.text);
+    let got = fast.wait_for(1, Duration::from_secs(7)).await;
+    assert_eq!(got.len(), 1, "the other tenant waited for a worker held by a hanging receiver");
+    let earliest_release = first.iter().map(|r| r.at).min().unwrap() + Duration::from_secs(8);
+    assert!(got[0].at < earliest_release, "delivered only after a stuck request gave its worker back");
+}
