@@ -60,27 +60,42 @@ impl Dispatcher {
         // claim transactions (each a commit) rare; the buffer is bounded by 2 × concurrency.
         let mut buffer: VecDeque<ClaimedJob> = VecDeque::with_capacity(2 * concurrency);
         // No workspace holds more than this many workers, so a tenant whose receivers are slow
-        // or dead cannot occupy them all: a quarter always stays free for the others.
-        let per_workspace = (concurrency - concurrency / 4).max(1);
+        // or dead cannot occupy them all: an eighth (at least one) always stays free for others.
+        let per_workspace = concurrency.saturating_sub((concurrency / 8).max(1)).max(1);
         let busy: Arc<std::sync::Mutex<HashMap<WorkspaceId, usize>>> = Arc::default();
-        // Jobs of workspaces at their share; they go back to the queue, due again shortly.
-        let mut deferred: Vec<ClaimedJob> = Vec::new();
+        let slot_freed = Arc::new(Notify::new());
+        // Jobs of workspaces at their share wait here for one of their own workers to finish.
+        // If they wait longer than a poll interval (the tenant's receivers are slow or hang),
+        // they go back to the queue, so claiming goes on and other tenants' jobs reach the free
+        // workers.
+        let mut parked: VecDeque<(ClaimedJob, tokio::time::Instant)> = VecDeque::new();
         loop {
             if *shutdown.borrow() {
                 break;
             }
-            if buffer.len() <= concurrency / 2 {
+            if parked.front().is_some_and(|(_, since)| since.elapsed() >= self.config.poll_interval) {
+                let (stale, fresh): (Vec<_>, Vec<_>) =
+                    parked.drain(..).partition(|(_, since)| since.elapsed() >= self.config.poll_interval);
+                parked.extend(fresh);
+                self.defer(stale.into_iter().map(|(job, _)| job).collect()).await;
+            }
+            if buffer.len() + parked.len() <= concurrency / 2 {
                 let want = u32::try_from(2 * concurrency - buffer.len()).unwrap_or(u32::MAX);
                 match self.store.claim_due(self.clock.now(), self.config.lease, want).await {
                     Ok(jobs) => buffer.extend(jobs),
                     Err(e) => tracing::warn!(error = %e, "claiming due deliveries failed"),
                 }
             }
-            let Some(job) = buffer.pop_front() else {
-                if !deferred.is_empty() {
-                    self.defer(std::mem::take(&mut deferred)).await;
-                }
+            // A parked job whose workspace has a free worker again goes first.
+            let has_room = |ws: &WorkspaceId| lock(&busy).get(ws).copied().unwrap_or(0) < per_workspace;
+            let next = match parked.iter().position(|(j, _)| has_room(&j.workspace_id)) {
+                Some(i) => parked.remove(i).map(|(job, _)| job),
+                None => buffer.pop_front(),
+            };
+            let Some(job) = next else {
+                let waiting_for_a_slot = !parked.is_empty();
                 tokio::select! {
+                    _ = slot_freed.notified(), if waiting_for_a_slot => {}
                     _ = self.wake.notified() => {}
                     _ = tokio::time::sleep(self.config.poll_interval) => {}
                     _ = shutdown.changed() => {}
@@ -88,8 +103,8 @@ impl Dispatcher {
                 continue;
             };
             let ws = job.workspace_id;
-            if lock(&busy).get(&ws).copied().unwrap_or(0) >= per_workspace {
-                deferred.push(job);
+            if !has_room(&ws) {
+                parked.push_back((job, tokio::time::Instant::now()));
                 continue;
             }
             let permit = tokio::select! {
@@ -97,21 +112,24 @@ impl Dispatcher {
                 _ = shutdown.changed() => { buffer.push_front(job); break }
             };
             *lock(&busy).entry(ws).or_default() += 1;
-            let (this, busy) = (self.clone(), busy.clone());
+            let (this, busy, slot_freed) = (self.clone(), busy.clone(), slot_freed.clone());
             tokio::spawn(async move {
                 this.deliver(job).await;
-                let mut busy = lock(&busy);
-                if let Some(n) = busy.get_mut(&ws) {
-                    *n -= 1;
-                    if *n == 0 {
-                        busy.remove(&ws);
+                {
+                    let mut busy = lock(&busy);
+                    if let Some(n) = busy.get_mut(&ws) {
+                        *n -= 1;
+                        if *n == 0 {
+                            busy.remove(&ws);
+                        }
                     }
                 }
                 drop(permit);
+                slot_freed.notify_one();
             });
         }
         // Jobs claimed but not started go back to the queue now rather than when their lease ends.
-        buffer.extend(deferred);
+        buffer.extend(parked.into_iter().map(|(job, _)| job));
         if !buffer.is_empty() {
             let jobs: Vec<ClaimedJob> = buffer.into_iter().collect();
             if let Err(e) = self.store.release_claims(&jobs, self.clock.now()).await {
@@ -200,8 +218,8 @@ impl Dispatcher {
         }
     }
 
-    /// Hands jobs of workspaces at their share of the workers back to the queue, due after one
-    /// poll interval, instead of holding them (and their leases) here.
+    /// Hands parked jobs back to the queue, due after one poll interval, instead of holding
+    /// them (and their leases) here while their tenant's receivers hang.
     async fn defer(&self, jobs: Vec<ClaimedJob>) {
         let due = self.clock.now().plus(self.config.poll_interval);
         if let Err(e) = self.store.release_claims(&jobs, due).await {
