@@ -58,6 +58,8 @@ pub struct AppState {
     pub templates: Arc<chimatic_templates::Renderer>,
     /// Wakes the fan-out workers after an event to a topic is queued.
     pub fanout_waker: Arc<Notify>,
+    /// Browser origins allowed to call the inbox endpoints (CORS); empty: none.
+    pub inbox_origins: Vec<axum::http::HeaderValue>,
     pub metrics: Option<PrometheusHandle>,
     pub limits: Limits,
     /// `None` disables rate limiting.

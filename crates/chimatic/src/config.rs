@@ -126,6 +126,10 @@ pub struct ServeArgs {
     /// Timeout of one delivery attempt, in seconds.
     #[arg(long, env = "CHIMATIC_DELIVERY_TIMEOUT_SECS", default_value_t = 15)]
     pub delivery_timeout_secs: u64,
+    /// Browser origins allowed to call the inbox endpoints (`/v1/inbox…`) across origins,
+    /// comma-separated and exact, e.g. `https://app.example.com`. Default: none.
+    #[arg(long, env = "CHIMATIC_INBOX_ORIGINS", value_delimiter = ',')]
+    pub inbox_origins: Vec<String>,
     /// Seconds between health checks of each provider integration.
     #[arg(long, env = "CHIMATIC_HEALTH_CHECK_INTERVAL_SECS", default_value_t = 900)]
     pub health_check_interval_secs: u64,

@@ -93,6 +93,7 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
         providers: providers.clone(),
         templates: templates.clone(),
         fanout_waker: fanout_waker.clone(),
+        inbox_origins: inbox_origins(&args.inbox_origins)?,
         control: control.clone(),
         regions: Arc::new(regions),
         stats: stats.clone(),
@@ -160,6 +161,23 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
     let _ = flusher.await;
     tracing::info!("stopped");
     Ok(())
+}
+
+/// `--inbox-origins` as header values: each must be an exact origin (`scheme://host[:port]`).
+fn inbox_origins(origins: &[String]) -> anyhow::Result<Vec<axum::http::HeaderValue>> {
+    origins
+        .iter()
+        .filter(|o| !o.trim().is_empty())
+        .map(|o| {
+            let o = o.trim();
+            let parsed = url::Url::parse(o).with_context(|| format!("--inbox-origins: {o} is not an origin"))?;
+            anyhow::ensure!(
+                parsed.origin().ascii_serialization() == o,
+                "--inbox-origins: {o} is not an exact origin (scheme://host[:port], no path)"
+            );
+            axum::http::HeaderValue::from_str(o).with_context(|| format!("--inbox-origins: {o}"))
+        })
+        .collect()
 }
 
 /// The regions this node delivers for: `--serve-regions`, or every configured region; none on

@@ -11,7 +11,7 @@ use lettre::transport::smtp::client::{Certificate, Tls, TlsParametersBuilder, Tl
 use lettre::{AsyncSmtpTransport, Tokio1Executor};
 use rustls_pki_types::CertificateDer;
 
-use crate::webhook::{caused_by, classify, client_builder};
+use crate::webhook::{caused_by, classify, client_builder, read_small_body};
 use crate::{DestinationPolicy, SenderBuildError, WebhookSender};
 
 pub(crate) const SLACK_API: &str = "https://slack.com/api";
@@ -141,7 +141,7 @@ impl ProviderClient {
         let response = self.http.post(url).bearer_auth(bot_token).send().await.map_err(|e| classify(&e))?;
         http_outcome(response.status())?;
         // Slack answers 200 with `{"ok": false, "error": "invalid_auth"}` for a bad token.
-        let bytes = response.bytes().await.map_err(|_| "response_body")?;
+        let bytes = read_small_body(response).await.ok_or("response_body")?;
         let body: serde_json::Value = serde_json::from_slice(&bytes).map_err(|_| "response_body")?;
         if body["ok"] == true { Ok(()) } else { Err("auth_rejected") }
     }

@@ -12,7 +12,7 @@ use lettre::message::{Mailbox, MultiPart, SinglePart, header::ContentType};
 use serde_json::json;
 
 use crate::health::{SLACK_API, classify_smtp, http_outcome};
-use crate::webhook::classify;
+use crate::webhook::{classify, read_small_body};
 use crate::{ProviderClient, SendOutcome};
 
 /// Identifies the message to the provider and the receiver (the notification id, stable across
@@ -131,7 +131,7 @@ impl ProviderClient {
         let response = request.send().await.map_err(|e| (classify(&e), None))?;
         let code = response.status().as_u16();
         http_outcome(response.status()).map_err(|class| (class, Some(code)))?;
-        let bytes = response.bytes().await.map_err(|_| ("response_body", Some(code)))?;
+        let bytes = read_small_body(response).await.ok_or(("response_body", Some(code)))?;
         let body: serde_json::Value = serde_json::from_slice(&bytes).map_err(|_| ("response_body", Some(code)))?;
         if body["ok"] == true { Ok(Some(code)) } else { Err(("provider_rejected", Some(code))) }
     }

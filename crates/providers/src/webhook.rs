@@ -196,6 +196,19 @@ impl PolicyClients {
     }
 }
 
+/// A provider's JSON answer, read up to [`MAX_RESPONSE_READ`] bytes; `None` if it is longer or
+/// the body breaks off.
+pub(crate) async fn read_small_body(mut response: reqwest::Response) -> Option<Vec<u8>> {
+    let mut body = Vec::new();
+    while let Some(chunk) = response.chunk().await.ok()? {
+        if body.len() + chunk.len() > MAX_RESPONSE_READ {
+            return None;
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Some(body)
+}
+
 pub(crate) fn classify(e: &reqwest::Error) -> &'static str {
     if e.is_timeout() {
         "timeout"

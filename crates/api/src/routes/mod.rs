@@ -83,11 +83,11 @@ pub fn router(state: AppState, planes: Planes) -> Router {
             .routes(routes!(subscribers::preferences, subscribers::set_preferences))
             .routes(routes!(subscribers::inbox))
             .routes(routes!(subscribers::issue_token))
+            .routes(routes!(subscribers::mark_inbox))
+            .routes(routes!(events::send))
             .routes(routes!(inbox::list))
             .routes(routes!(inbox::mark))
             .routes(routes!(inbox::stream))
-            .routes(routes!(subscribers::mark_inbox))
-            .routes(routes!(events::send))
             .routes(routes!(topics::create, topics::list))
             .routes(routes!(topics::get))
             .routes(routes!(topics::add, topics::members))
@@ -118,6 +118,7 @@ pub fn router(state: AppState, planes: Planes) -> Router {
             )
         })
         .layer(middleware::from_fn(record_request))
+        .layer(inbox_cors(state.inbox_origins.clone()))
         .layer(DefaultBodyLimit::max(state.limits.max_body_bytes))
         // Responses can carry a key or secret shown once: never cache them.
         .layer(SetResponseHeaderLayer::overriding(header::CACHE_CONTROL, HeaderValue::from_static("no-store")))
@@ -126,6 +127,20 @@ pub fn router(state: AppState, planes: Planes) -> Router {
         .layer(TraceLayer::new_for_http().make_span_with(
             |req: &Request| tracing::debug_span!("request", method = %req.method(), path = %req.uri().path()),
         ))
+}
+
+/// CORS for the browser inbox (`/v1/inbox…`) and the configured front-end origins only; the
+/// API-key endpoints are never opened to browsers. No cookies are involved: the subscriber token
+/// is sent explicitly.
+fn inbox_cors(origins: Vec<HeaderValue>) -> tower_http::cors::CorsLayer {
+    let allow = tower_http::cors::AllowOrigin::predicate(move |origin, request| {
+        request.uri.path().starts_with("/v1/inbox") && origins.contains(origin)
+    });
+    tower_http::cors::CorsLayer::new()
+        .allow_origin(allow)
+        .allow_methods([axum::http::Method::GET, axum::http::Method::PATCH])
+        .allow_headers([header::AUTHORIZATION, header::CONTENT_TYPE])
+        .max_age(std::time::Duration::from_secs(600))
 }
 
 /// Request counts by route template (never the concrete path, which holds ids) and status.

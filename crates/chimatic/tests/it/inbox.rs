@@ -132,3 +132,35 @@ fn base64_url_encode(bytes: &[u8]) -> String {
     use base64::Engine;
     base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn only_the_configured_origins_may_call_the_inbox_from_a_browser() {
+    let allowed = "https://app.example.com";
+    let server = TestServer::spawn_with(ServerOptions::default().env("CHIMATIC_INBOX_ORIGINS", allowed)).await;
+    let ws = server.workspace("cors");
+    let (ann, _) = setup(&server, &ws.key).await;
+    let r = server.post(&format!("/v1/subscribers/{ann}/token"), &ws.key, json!({})).await;
+    let token = r.json["token"].as_str().unwrap().to_string();
+
+    let preflight = |origin: &'static str, path: &'static str| {
+        server
+            .http
+            .request(reqwest::Method::OPTIONS, server.url(path))
+            .header("origin", origin)
+            .header("access-control-request-method", "GET")
+            .header("access-control-request-headers", "authorization")
+            .send()
+    };
+    let ok = preflight(allowed, "/v1/inbox").await.unwrap();
+    assert_eq!(ok.headers().get("access-control-allow-origin").map(|v| v.to_str().unwrap()), Some(allowed));
+    let other = preflight("https://evil.example", "/v1/inbox").await.unwrap();
+    assert!(other.headers().get("access-control-allow-origin").is_none());
+    // The API-key endpoints are not opened to browsers.
+    let api = preflight(allowed, "/v1/channels").await.unwrap();
+    assert!(api.headers().get("access-control-allow-origin").is_none());
+
+    let r =
+        server.http.get(server.url("/v1/inbox")).header("origin", allowed).bearer_auth(&token).send().await.unwrap();
+    assert_eq!(r.status().as_u16(), 200);
+    assert_eq!(r.headers().get("access-control-allow-origin").map(|v| v.to_str().unwrap()), Some(allowed));
+}
