@@ -11,7 +11,7 @@ use lettre::transport::smtp::client::{Certificate, Tls, TlsParametersBuilder, Tl
 use lettre::{AsyncSmtpTransport, Tokio1Executor};
 use rustls_pki_types::CertificateDer;
 
-use crate::webhook::{caused_by, classify, client_builder, read_small_body};
+use crate::webhook::{caused_by, classify, read_small_body};
 use crate::{DestinationPolicy, SenderBuildError, WebhookSender};
 
 pub(crate) const SLACK_API: &str = "https://slack.com/api";
@@ -41,14 +41,10 @@ impl ProviderClient {
         timeout: Duration,
         extra_roots: Option<&Path>,
     ) -> Result<Self, SenderBuildError> {
-        let extra_roots_path = extra_roots;
         let extra_roots = extra_roots.map(crate::tls::read_pem_roots).transpose()?.unwrap_or_default();
-        let certs = extra_roots.iter().map(|der| reqwest::Certificate::from_der(der)).collect::<Result<Vec<_>, _>>()?;
-        let http = client_builder(policy, timeout)
-            .tls_version_min(reqwest::tls::Version::TLS_1_3)
-            .tls_certs_merge(certs)
-            .build()?;
-        let webhooks = WebhookSender::new(policy, timeout, extra_roots_path)?;
+        let webhooks = WebhookSender::with_roots(policy, timeout, &extra_roots)?;
+        // Provider APIs get the same guarded TLS 1.3 client (and connection pool) as webhooks.
+        let http = webhooks.default_client().clone();
         Ok(Self { http, webhooks, policy, extra_roots, timeout })
     }
 

@@ -9,6 +9,7 @@ use std::time::{Duration, Instant};
 
 use chimatic_crypto::WebhookSignature;
 use chimatic_domain::OutboundTls;
+use rustls_pki_types::CertificateDer;
 
 use crate::DestinationPolicy;
 use crate::tls::{TlsContext, TrustError};
@@ -62,6 +63,15 @@ impl WebhookSender {
         extra_roots: Option<&Path>,
     ) -> Result<Self, SenderBuildError> {
         let extra = extra_roots.map(crate::tls::read_pem_roots).transpose()?.unwrap_or_default();
+        Self::with_roots(policy, timeout, &extra)
+    }
+
+    /// As [`WebhookSender::new`], with the extra roots already read.
+    pub(crate) fn with_roots(
+        policy: DestinationPolicy,
+        timeout: Duration,
+        extra: &[CertificateDer<'static>],
+    ) -> Result<Self, SenderBuildError> {
         let extra_for_reqwest =
             extra.iter().map(|der| reqwest::Certificate::from_der(der)).collect::<Result<Vec<_>, _>>()?;
         let default_client = client_builder(policy, timeout)
@@ -69,12 +79,17 @@ impl WebhookSender {
             .tls_certs_merge(extra_for_reqwest)
             .build()?;
         let policy_clients = Arc::new(PolicyClients {
-            tls: TlsContext::new(&extra)?,
+            tls: TlsContext::new(extra)?,
             policy,
             timeout,
             clients: Mutex::new(VecDeque::with_capacity(MAX_POLICY_CLIENTS)),
         });
         Ok(Self { default_client, policy_clients, policy })
+    }
+
+    /// The client for the default policy (TLS 1.3, no pins): provider API calls use it too.
+    pub(crate) fn default_client(&self) -> &reqwest::Client {
+        &self.default_client
     }
 
     pub async fn send(

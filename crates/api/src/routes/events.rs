@@ -122,7 +122,6 @@ pub async fn send(
     let mut skipped = Vec::new();
     let mut topics = Vec::new();
     let mut fanouts = Vec::new();
-    let data_bytes = Sensitive::new(serde_json::to_vec(&data).map_err(ApiError::internal)?);
     for (index, to) in req.to.iter().enumerate() {
         match to {
             To::Subscriber(external_id) => match tenant.store.subscriber_by_external_id(ws, external_id).await? {
@@ -137,7 +136,9 @@ pub async fn send(
                     invalid("unknown_topic", format!("`to[{index}]` names no topic of this workspace"))
                 })?;
                 if !fanouts.contains(&found.key) {
-                    topics.push((found.id, workflow.id, data_bytes.clone()));
+                    // The data as sent, for the fan-out worker to render later.
+                    let sent = req.data.as_ref().map_or(&b"{}"[..], |raw| raw.expose().get().as_bytes());
+                    topics.push((found.id, workflow.id, Sensitive::new(sent.to_vec())));
                     fanouts.push(found.key);
                 }
             }

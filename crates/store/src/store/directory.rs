@@ -575,10 +575,14 @@ impl Store {
         let mut keys: Vec<(SubscriberId, Dek)> = Vec::new();
         let mut rows = Vec::with_capacity(messages.len());
         for m in messages {
-            if !keys.iter().any(|(s, _)| *s == m.subscriber_id) {
-                keys.push((m.subscriber_id, self.subscriber_key_of(ws, m.subscriber_id).await?));
-            }
-            let key = &keys.iter().find(|(s, _)| *s == m.subscriber_id).ok_or(StoreError::NotFound)?.1;
+            let at = match keys.iter().position(|(s, _)| *s == m.subscriber_id) {
+                Some(at) => at,
+                None => {
+                    keys.push((m.subscriber_id, self.subscriber_key_of(ws, m.subscriber_id).await?));
+                    keys.len() - 1
+                }
+            };
+            let key = &keys[at].1;
             let id = NotificationId::generate();
             let id_text = id.to_string();
             let plain = serde_json::to_vec(&m.content).map_err(|_| StoreError::Corrupt("message content"))?;
