@@ -95,6 +95,7 @@ impl From<StoreError> for ApiError {
         match e {
             StoreError::NotFound => Self::not_found(),
             StoreError::Conflict(why) => Self::new(StatusCode::CONFLICT, "conflict", why),
+            StoreError::Invalid(why) => Self::unprocessable("invalid_request", why),
             StoreError::Crypto(CryptoError::Integrity | CryptoError::Format) => Self::new(
                 StatusCode::INTERNAL_SERVER_ERROR,
                 "integrity_error",

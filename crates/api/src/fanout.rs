@@ -107,6 +107,8 @@ mod tests {
                     WorkflowStep {
                         channel: ChannelKind::Email,
                         integration_id: None,
+                        fallback_integration_id: None,
+                        failover_after: None,
                         subject: Some("Hi".into()),
                         text: "Hi {{ subscriber.name }}, {{ data.code }}".into(),
                         html: None,
@@ -115,6 +117,8 @@ mod tests {
                     WorkflowStep {
                         channel: ChannelKind::Inapp,
                         integration_id: None,
+                        fallback_integration_id: None,
+                        failover_after: None,
                         subject: None,
                         text: "Welcome".into(),
                         html: None,

@@ -10,4 +10,4 @@ pub mod webhook;
 pub use aead::{Aad, CryptoError, DEK_LEN, Dek};
 pub use api_key::{ApiKeyDigest, GeneratedApiKey};
 pub use kek::{KekProvider, KekSource, LocalKek};
-pub use webhook::{SigningSecret, WebhookSignature};
+pub use webhook::{SigningSecret, WebhookSignature, twilio_signature_valid};

@@ -194,10 +194,23 @@ impl IntegrationSettings {
 #[derive(Clone, Serialize, Deserialize, PartialEq, Eq)]
 #[serde(tag = "kind", rename_all = "lowercase", deny_unknown_fields)]
 pub enum IntegrationCredentials {
-    Smtp { username: String, password: String },
-    Slack { bot_token: String },
-    Sms { auth_token: String },
-    Webhook { signing_secret: String },
+    Smtp {
+        username: String,
+        password: String,
+        /// The `whsec_…` secret the email provider signs its event webhooks (bounces,
+        /// complaints) with, per Standard Webhooks; without it `/v1/inbound/{id}` refuses them.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        inbound_signing_secret: Option<String>,
+    },
+    Slack {
+        bot_token: String,
+    },
+    Sms {
+        auth_token: String,
+    },
+    Webhook {
+        signing_secret: String,
+    },
 }
 
 impl std::fmt::Debug for IntegrationCredentials {
@@ -249,7 +262,12 @@ mod tests {
 
     #[test]
     fn credentials_never_debug_print() {
-        let c = IntegrationCredentials::Smtp { username: "u".into(), password: "hunter2-secret".into() };
-        assert!(!format!("{c:?}").contains("hunter2"));
+        let c = IntegrationCredentials::Smtp {
+            username: "u".into(),
+            password: "hunter2-secret".into(),
+            inbound_signing_secret: Some("whsec_c2VjcmV0LXNlY3JldC1zZWNyZXQ=".into()),
+        };
+        let printed = format!("{c:?}");
+        assert!(!printed.contains("hunter2") && !printed.contains("whsec_"));
     }
 }

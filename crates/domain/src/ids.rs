@@ -98,6 +98,8 @@ prefixed_id!(WorkflowId, "wf_", "workflow");
 prefixed_id!(EventId, "evt_", "event");
 prefixed_id!(TopicId, "top_", "topic");
 prefixed_id!(FanoutId, "fan_", "fan-out");
+prefixed_id!(SuppressionId, "sup_", "suppression");
+prefixed_id!(InboundEventId, "inb_", "inbound event");
 
 #[cfg(test)]
 mod tests {

@@ -20,8 +20,8 @@ pub use directory::{
     StoredAddress,
 };
 pub use ids::{
-    ApiKeyId, ChannelId, EventId, FanoutId, IdError, IntegrationId, NotificationId, SubscriberChannelId, SubscriberId,
-    TopicId, WorkflowId, WorkspaceId,
+    ApiKeyId, ChannelId, EventId, FanoutId, IdError, InboundEventId, IntegrationId, NotificationId,
+    SubscriberChannelId, SubscriberId, SuppressionId, TopicId, WorkflowId, WorkspaceId,
 };
 pub use outbound_tls::{MAX_SPKI_PINS, OutboundTls, OutboundTlsError, SpkiPin, SpkiPinError};
 pub use region::{Region, RegionError};
@@ -30,4 +30,6 @@ pub use scope::{Scope, ScopeError, Scopes};
 pub use sensitive::Sensitive;
 pub use status::NotificationStatus;
 pub use webhook_url::{WebhookUrl, WebhookUrlError};
-pub use workflow::{Preferences, RenderedMessage, WorkflowDefinition, WorkflowStep, is_event_name};
+pub use workflow::{
+    DEFAULT_FAILOVER_AFTER, Preferences, RenderedMessage, WorkflowDefinition, WorkflowStep, is_event_name,
+};

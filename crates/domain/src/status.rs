@@ -3,6 +3,8 @@ use serde::{Deserialize, Serialize};
 /// Lifecycle of a notification: `queued` → `delivering` → `delivered` | back to `queued` for a
 /// retry | `failed` once the schedule is exhausted. A failed notification can be replayed.
 /// `skipped`: a message the subscriber opted out of, recorded but never sent.
+/// `suppressed`: a message to an address on the workspace's suppression list (it bounced hard or
+/// its owner complained), recorded but never sent.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum NotificationStatus {
@@ -11,6 +13,7 @@ pub enum NotificationStatus {
     Delivered,
     Failed,
     Skipped,
+    Suppressed,
 }
 
 impl NotificationStatus {
@@ -21,11 +24,12 @@ impl NotificationStatus {
             Self::Delivered => "delivered",
             Self::Failed => "failed",
             Self::Skipped => "skipped",
+            Self::Suppressed => "suppressed",
         }
     }
 
     pub fn parse(s: &str) -> Option<Self> {
-        [Self::Queued, Self::Delivering, Self::Delivered, Self::Failed, Self::Skipped]
+        [Self::Queued, Self::Delivering, Self::Delivered, Self::Failed, Self::Skipped, Self::Suppressed]
             .into_iter()
             .find(|v| v.as_str() == s)
     }

@@ -14,6 +14,14 @@ pub struct WorkflowStep {
     pub channel: ChannelKind,
     /// The integration that delivers it (`smtp` for email, `sms`, `slack`, `webhook`); none for `inapp`.
     pub integration_id: Option<IntegrationId>,
+    /// An integration of the same kind that takes over when `integration_id` keeps failing.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fallback_integration_id: Option<IntegrationId>,
+    /// Failed attempts through `integration_id` (in a delivery round) before the fallback is
+    /// used; default 2.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(minimum = 1, maximum = 10)]
+    pub failover_after: Option<u32>,
     /// Email subject (email only).
     pub subject: Option<String>,
     /// The plain-text body (every channel).
@@ -23,6 +31,9 @@ pub struct WorkflowStep {
     /// A title (in-app only).
     pub title: Option<String>,
 }
+
+/// Failed attempts before a step's fallback integration takes over, when the step does not say.
+pub const DEFAULT_FAILOVER_AFTER: u32 = 2;
 
 /// What a workflow does with an event: its steps, in order, and an optional category that
 /// subscribers can opt out of.

@@ -64,7 +64,7 @@ impl ProviderClient {
         let result = match (settings, credentials) {
             (
                 IntegrationSettings::Smtp { host, port, security, .. },
-                IntegrationCredentials::Smtp { username, password },
+                IntegrationCredentials::Smtp { username, password, .. },
             ) => self.check_smtp(host, *port, *security, username, password).await,
             (IntegrationSettings::Sms { base_url, account_id, .. }, IntegrationCredentials::Sms { auth_token }) => {
                 self.check_sms(base_url, account_id, auth_token).await

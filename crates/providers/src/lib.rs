@@ -4,6 +4,7 @@
 
 pub mod destination;
 mod health;
+pub mod inbound;
 mod messages;
 mod tls;
 mod webhook;

@@ -92,7 +92,7 @@ impl ProviderClient {
     ) -> Result<Option<u16>, (&'static str, Option<u16>)> {
         let (
             IntegrationSettings::Smtp { host, port, security, from },
-            IntegrationCredentials::Smtp { username, password },
+            IntegrationCredentials::Smtp { username, password, .. },
         ) = (settings, credentials)
         else {
             return Err(("misconfigured", None));

@@ -3,8 +3,9 @@
 
 use chimatic_crypto::ApiKeyDigest;
 use chimatic_domain::{
-    ApiKeyId, ChannelId, ChannelKind, EventId, FanoutId, IntegrationId, NotificationId, NotificationStatus, Region,
-    Scopes, SubscriberChannelId, SubscriberId, Timestamp, TopicId, WorkflowId, WorkspaceId,
+    ApiKeyId, ChannelId, ChannelKind, EventId, FanoutId, InboundEventId, IntegrationId, NotificationId,
+    NotificationStatus, Region, Scopes, SubscriberChannelId, SubscriberId, SuppressionId, Timestamp, TopicId,
+    WorkflowId, WorkspaceId,
 };
 
 use crate::StoreError;
@@ -63,6 +64,25 @@ pub struct MessageRoute {
     pub subscriber_id: SubscriberId,
     pub subscriber_channel_id: SubscriberChannelId,
     pub integration_id: Option<IntegrationId>,
+    pub failover: Option<Failover>,
+}
+
+/// A message's fallback integration, used from the `after`-th failed attempt of a delivery round
+/// on (its primary integration kept failing).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Failover {
+    pub integration_id: IntegrationId,
+    pub after: u32,
+}
+
+impl MessageRoute {
+    /// The integration the attempt after `failed_attempts` failed ones of this round goes through.
+    pub fn integration_for_attempt(&self, failed_attempts: u32) -> Option<IntegrationId> {
+        match self.failover {
+            Some(f) if failed_attempts >= f.after => Some(f.integration_id),
+            _ => self.integration_id,
+        }
+    }
 }
 
 /// A notification is either a direct webhook to a workspace channel or a message to a
@@ -77,8 +97,9 @@ pub enum Target {
 pub struct NewNotificationRow {
     pub id: NotificationId,
     pub target: Target,
-    /// Recorded as `skipped` and never queued (the subscriber opted out).
-    pub skipped: bool,
+    /// `queued`, or `skipped` (opted out) / `suppressed` (address on the suppression list):
+    /// recorded but never queued.
+    pub status: NotificationStatus,
     pub payload: Vec<u8>,
     pub idempotency_digest: Option<[u8; 32]>,
     pub created_at: Timestamp,
@@ -372,8 +393,75 @@ pub trait DirectoryBackend: Send + Sync + 'static {
     ) -> Result<Vec<(WorkspaceId, IntegrationId)>, StoreError>;
 }
 
+/// An address on a workspace's suppression list.
+#[derive(Clone)]
+pub struct SuppressionRow {
+    pub id: SuppressionId,
+    pub kind: ChannelKind,
+    /// Keyed digest of kind and normalised address.
+    pub address_key: [u8; 32],
+    /// The address, under the workspace DEK.
+    pub address: Vec<u8>,
+    pub reason: String,
+    pub integration_id: Option<IntegrationId>,
+    pub created_at: Timestamp,
+}
+
+/// A verified inbound provider webhook.
+#[derive(Clone)]
+pub struct InboundEventRow {
+    pub id: InboundEventId,
+    pub integration_id: IntegrationId,
+    /// Keyed digest of the provider's event id, to recognise redeliveries.
+    pub provider_event_key: [u8; 32],
+    pub kind: String,
+    pub outcome: String,
+    /// Recipient and provider codes (JSON), under the workspace DEK.
+    pub detail: Vec<u8>,
+    pub received_at: Timestamp,
+}
+
+/// What providers report back: inbound webhook history and the suppression list it feeds.
 #[async_trait::async_trait]
-pub trait DataBackend: DirectoryBackend {
+pub trait FeedbackBackend: Send + Sync + 'static {
+    /// The workspace an integration belongs to. Unscoped, like API key lookup: an inbound
+    /// webhook carries only the integration id, and its signature is checked with that
+    /// integration's credentials before anything else happens.
+    async fn integration_workspace(&self, id: IntegrationId) -> Result<Option<WorkspaceId>, StoreError>;
+    /// `false` when the address is already suppressed.
+    async fn insert_suppression(&self, ws: WorkspaceId, row: &SuppressionRow) -> Result<bool, StoreError>;
+    /// Those of `keys` that are on the workspace's suppression list.
+    async fn suppressed_keys(&self, ws: WorkspaceId, keys: &[[u8; 32]]) -> Result<Vec<[u8; 32]>, StoreError>;
+    async fn list_suppressions(
+        &self,
+        ws: WorkspaceId,
+        after: Option<SuppressionId>,
+        limit: u32,
+    ) -> Result<Vec<SuppressionRow>, StoreError>;
+    async fn delete_suppression(&self, ws: WorkspaceId, id: SuppressionId) -> Result<bool, StoreError>;
+    /// Records an inbound webhook and the suppressions it causes, in one transaction; `false`
+    /// (nothing written) when the same provider event was recorded before.
+    async fn record_inbound(
+        &self,
+        ws: WorkspaceId,
+        event: &InboundEventRow,
+        suppressions: &[SuppressionRow],
+    ) -> Result<bool, StoreError>;
+    /// An integration's inbound webhooks, newest first, before `before`.
+    async fn inbound_events(
+        &self,
+        ws: WorkspaceId,
+        integration: IntegrationId,
+        before: Option<InboundEventId>,
+        limit: u32,
+    ) -> Result<Vec<InboundEventRow>, StoreError>;
+    /// Deletes up to `limit` inbound webhooks received before `before`; `None` when another node
+    /// holds this job's lock.
+    async fn purge_inbound_events(&self, before: Timestamp, limit: u32) -> Result<Option<u64>, StoreError>;
+}
+
+#[async_trait::async_trait]
+pub trait DataBackend: DirectoryBackend + FeedbackBackend {
     async fn ping(&self) -> Result<(), StoreError>;
 
     /// Records `region` as this database's region on first use; refuses a database that
@@ -497,45 +585,70 @@ pub trait ControlBackend: Send + Sync + 'static {
     async fn stats(&self, ws: WorkspaceId, from_day: i64, to_day: i64) -> Result<Vec<StatsRow>, StoreError>;
 }
 
-/// The route columns of a notifications row, back to a [`Target`].
-pub(crate) fn target_of(
-    channel_id: Option<&str>,
-    kind: &str,
-    event_id: Option<&str>,
-    subscriber_id: Option<&str>,
-    subscriber_channel_id: Option<&str>,
-    integration_id: Option<&str>,
-) -> Result<Target, StoreError> {
-    if let Some(channel) = channel_id {
-        return Ok(Target::Channel(parse(channel, "channel id")?));
-    }
-    let (Some(event), Some(subscriber), Some(channel)) = (event_id, subscriber_id, subscriber_channel_id) else {
-        return Err(StoreError::Corrupt("notification target"));
+/// The route columns of `notifications n`, in [`RouteColumns`] order (`kind` as `route_kind`,
+/// which joined tables also have).
+macro_rules! route_columns {
+    () => {
+        "n.channel_id, n.kind AS route_kind, n.event_id, n.subscriber_id, n.subscriber_channel_id, n.integration_id, \
+         n.fallback_integration_id, n.failover_after"
     };
-    Ok(Target::Subscriber(MessageRoute {
-        event_id: parse(event, "event id")?,
-        kind: ChannelKind::parse(kind).ok_or(StoreError::Corrupt("message kind"))?,
-        subscriber_id: parse(subscriber, "subscriber id")?,
-        subscriber_channel_id: parse(channel, "subscriber channel id")?,
-        integration_id: integration_id.map(|i| parse(i, "integration id")).transpose()?,
-    }))
+}
+pub(crate) use route_columns;
+
+/// The route columns of a notifications row: to and from a [`Target`].
+#[derive(Default)]
+pub(crate) struct RouteColumns {
+    pub channel_id: Option<String>,
+    pub kind: String,
+    pub event_id: Option<String>,
+    pub subscriber_id: Option<String>,
+    pub subscriber_channel_id: Option<String>,
+    pub integration_id: Option<String>,
+    pub fallback_integration_id: Option<String>,
+    pub failover_after: Option<i64>,
 }
 
-/// The route columns of a [`Target`], for inserting: channel id, kind, event, subscriber,
-/// subscriber channel, integration.
-pub(crate) type TargetColumns =
-    (Option<String>, &'static str, Option<String>, Option<String>, Option<String>, Option<String>);
+impl RouteColumns {
+    pub(crate) fn of(target: &Target) -> Self {
+        match target {
+            Target::Channel(c) => Self { channel_id: Some(c.to_string()), kind: "webhook".into(), ..Self::default() },
+            Target::Subscriber(r) => Self {
+                channel_id: None,
+                kind: r.kind.as_str().into(),
+                event_id: Some(r.event_id.to_string()),
+                subscriber_id: Some(r.subscriber_id.to_string()),
+                subscriber_channel_id: Some(r.subscriber_channel_id.to_string()),
+                integration_id: r.integration_id.map(|i| i.to_string()),
+                fallback_integration_id: r.failover.map(|f| f.integration_id.to_string()),
+                failover_after: r.failover.map(|f| i64::from(f.after)),
+            },
+        }
+    }
 
-pub(crate) fn columns_of(target: &Target) -> TargetColumns {
-    match target {
-        Target::Channel(c) => (Some(c.to_string()), "webhook", None, None, None, None),
-        Target::Subscriber(r) => (
-            None,
-            r.kind.as_str(),
-            Some(r.event_id.to_string()),
-            Some(r.subscriber_id.to_string()),
-            Some(r.subscriber_channel_id.to_string()),
-            r.integration_id.map(|i| i.to_string()),
-        ),
+    pub(crate) fn target(&self) -> Result<Target, StoreError> {
+        if let Some(channel) = &self.channel_id {
+            return Ok(Target::Channel(parse(channel, "channel id")?));
+        }
+        let (Some(event), Some(subscriber), Some(channel)) =
+            (&self.event_id, &self.subscriber_id, &self.subscriber_channel_id)
+        else {
+            return Err(StoreError::Corrupt("notification target"));
+        };
+        let failover = match (&self.fallback_integration_id, self.failover_after) {
+            (Some(id), Some(after)) => Some(Failover {
+                integration_id: parse(id, "fallback integration id")?,
+                after: u32_of(after, "failover")?,
+            }),
+            (None, None) => None,
+            _ => return Err(StoreError::Corrupt("failover")),
+        };
+        Ok(Target::Subscriber(MessageRoute {
+            event_id: parse(event, "event id")?,
+            kind: ChannelKind::parse(&self.kind).ok_or(StoreError::Corrupt("message kind"))?,
+            subscriber_id: parse(subscriber, "subscriber id")?,
+            subscriber_channel_id: parse(channel, "subscriber channel id")?,
+            integration_id: self.integration_id.as_deref().map(|i| parse(i, "integration id")).transpose()?,
+            failover,
+        }))
     }
 }

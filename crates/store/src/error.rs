@@ -7,6 +7,9 @@ pub enum StoreError {
     NotFound,
     #[error("conflict: {0}")]
     Conflict(&'static str),
+    /// A request the store cannot carry out as asked (a client error).
+    #[error("{0}")]
+    Invalid(&'static str),
     #[error(transparent)]
     Crypto(#[from] CryptoError),
     #[error("database error: {0}")]

@@ -20,9 +20,10 @@ mod store;
 
 pub use backend::{
     ApiKeyRow, AttemptRow, ChannelRow, CheckRecord, ClaimedJob, CompletedAttempt, ControlBackend, DataBackend,
-    DirectoryBackend, FanoutProgress, FanoutRow, InsertOutcome, IntegrationRow, MessageRoute, NewEvent,
-    NewNotificationRow, NotificationRow, QueueOutcome, StatsRow, SubscriberChannelRow, SubscriberRow, Target, TopicRow,
-    VaultBackend, WorkflowRow, WorkspaceRow, WrappedKeyRow,
+    DirectoryBackend, Failover, FanoutProgress, FanoutRow, FeedbackBackend, InboundEventRow, InsertOutcome,
+    IntegrationRow, MessageRoute, NewEvent, NewNotificationRow, NotificationRow, QueueOutcome, StatsRow,
+    SubscriberChannelRow, SubscriberRow, SuppressionRow, Target, TopicRow, VaultBackend, WorkflowRow, WorkspaceRow,
+    WrappedKeyRow,
 };
 pub use control::{Authenticated, ControlStore};
 pub use error::StoreError;
@@ -30,4 +31,4 @@ pub use keyring::Keyring;
 pub use postgres::PostgresBackend;
 pub use sqlite::{SqliteBackend, SqliteFiles};
 pub use stats::{DeliveryEvent, DeliveryStats, day_of, start_of_day};
-pub use store::{NewNotification, Store, subscriber_token_workspace};
+pub use store::{InboundEvent, NewInbound, NewNotification, Store, Suppression, subscriber_token_workspace};

@@ -19,6 +19,7 @@ use crate::fairness::WorkspaceWalk;
 
 mod control;
 mod directory;
+mod feedback;
 
 /// A set of migrations, the table that records which of them a database has, and the advisory
 /// lock that serialises nodes migrating at once.
@@ -35,6 +36,7 @@ const DATA: Schema = Schema {
         (1, include_str!("../migrations/postgres/data/0001_spine.sql")),
         (2, include_str!("../migrations/postgres/data/0002_directory.sql")),
         (3, include_str!("../migrations/postgres/data/0003_events.sql")),
+        (4, include_str!("../migrations/postgres/data/0004_feedback.sql")),
     ],
 };
 const VAULT: Schema = Schema {
@@ -222,26 +224,28 @@ async fn insert_notification(
     row: &NewNotificationRow,
 ) -> Result<(), StoreError> {
     let id = row.id.to_string();
-    let (channel, kind, event, subscriber, subscriber_channel, integration) = columns_of(&row.target);
+    let route = RouteColumns::of(&row.target);
     sqlx::query(
         "INSERT INTO notifications (id, workspace_id, channel_id, payload, status, attempt_count, created_at, updated_at, \
-           kind, event_id, subscriber_id, subscriber_channel_id, integration_id) \
-         VALUES ($1, $2, $3, $4, $11, 0, $5, $5, $6, $7, $8, $9, $10)",
+           kind, event_id, subscriber_id, subscriber_channel_id, integration_id, fallback_integration_id, failover_after) \
+         VALUES ($1, $2, $3, $4, $11, 0, $5, $5, $6, $7, $8, $9, $10, $12, $13)",
     )
     .bind(&id)
     .bind(ws)
-    .bind(channel)
+    .bind(&route.channel_id)
     .bind(&row.payload)
     .bind(row.created_at.0)
-    .bind(kind)
-    .bind(event)
-    .bind(subscriber)
-    .bind(subscriber_channel)
-    .bind(integration)
-    .bind(if row.skipped { "skipped" } else { "queued" })
+    .bind(&route.kind)
+    .bind(&route.event_id)
+    .bind(&route.subscriber_id)
+    .bind(&route.subscriber_channel_id)
+    .bind(&route.integration_id)
+    .bind(row.status.as_str())
+    .bind(&route.fallback_integration_id)
+    .bind(route.failover_after)
     .execute(&mut **tx)
     .await?;
-    if row.skipped {
+    if row.status != NotificationStatus::Queued {
         return Ok(());
     }
     sqlx::query("INSERT INTO delivery_queue (notification_id, workspace_id, due_at) VALUES ($1, $2, $3)")
@@ -253,23 +257,32 @@ async fn insert_notification(
     Ok(())
 }
 
-const NOTIFICATION_COLUMNS: &str = "n.id AS notification_id, n.channel_id, n.payload, n.status, n.attempt_count, \
-     n.created_at, n.updated_at, n.kind AS route_kind, n.event_id, n.subscriber_id, n.subscriber_channel_id, \
-     n.integration_id, n.read_at, n.archived_at";
+const NOTIFICATION_COLUMNS: &str = concat!(
+    "n.id AS notification_id, n.payload, n.status, n.attempt_count, n.created_at, n.updated_at, n.read_at, \
+     n.archived_at, ",
+    route_columns!()
+);
+
+/// The [`route_columns!`] of a row.
+fn route_of(r: &PgRow) -> Result<RouteColumns, sqlx::Error> {
+    Ok(RouteColumns {
+        channel_id: r.try_get("channel_id")?,
+        kind: r.try_get("route_kind")?,
+        event_id: r.try_get("event_id")?,
+        subscriber_id: r.try_get("subscriber_id")?,
+        subscriber_channel_id: r.try_get("subscriber_channel_id")?,
+        integration_id: r.try_get("integration_id")?,
+        fallback_integration_id: r.try_get("fallback_integration_id")?,
+        failover_after: r.try_get("failover_after")?,
+    })
+}
 
 /// A row of [`NOTIFICATION_COLUMNS`] with the queue's `due_at` and `lease_token`.
 fn notification_row(r: &PgRow) -> Result<NotificationRow, StoreError> {
     let status: String = r.try_get("status")?;
     Ok(NotificationRow {
         id: parse(r.try_get("notification_id")?, "notification id")?,
-        target: target_of(
-            r.try_get("channel_id")?,
-            r.try_get("route_kind")?,
-            r.try_get("event_id")?,
-            r.try_get("subscriber_id")?,
-            r.try_get("subscriber_channel_id")?,
-            r.try_get("integration_id")?,
-        )?,
+        target: route_of(r)?.target()?,
         read_at: r.try_get::<Option<i64>, _>("read_at")?.map(Timestamp),
         archived_at: r.try_get::<Option<i64>, _>("archived_at")?.map(Timestamp),
         payload: r.try_get("payload")?,
@@ -487,27 +500,22 @@ impl DataBackend for PostgresBackend {
         ws: WorkspaceId,
         id: NotificationId,
     ) -> Result<Option<(Vec<u8>, Target, Option<ChannelRow>)>, StoreError> {
-        let row = sqlx::query(
-            "SELECT n.payload, n.channel_id, n.kind AS route_kind, n.event_id, n.subscriber_id, n.subscriber_channel_id, \
-                    n.integration_id, c.id, c.kind, c.destination, c.created_at \
+        let row = sqlx::query(concat!(
+            "SELECT n.payload, ",
+            route_columns!(),
+            ", c.id, c.kind, c.destination, c.created_at \
              FROM notifications n \
              LEFT JOIN channels c ON c.id = n.channel_id AND c.workspace_id = n.workspace_id \
-             WHERE n.workspace_id = $1 AND n.id = $2",
-        )
+             WHERE n.workspace_id = $1 AND n.id = $2"
+        ))
         .bind(ws.to_string())
         .bind(id.to_string())
         .fetch_optional(&self.pool)
         .await?;
         let Some(r) = row else { return Ok(None) };
-        let channel_id: Option<String> = r.try_get("channel_id")?;
-        let target = target_of(
-            channel_id.as_deref(),
-            r.try_get("route_kind")?,
-            r.try_get("event_id")?,
-            r.try_get("subscriber_id")?,
-            r.try_get("subscriber_channel_id")?,
-            r.try_get("integration_id")?,
-        )?;
+        let route = route_of(&r)?;
+        let target = route.target()?;
+        let channel_id = route.channel_id;
         let channel = match channel_id {
             Some(_) if r.try_get::<Option<String>, _>("id")?.is_none() => return Ok(None),
             Some(_) => Some(channel_row(&r)?),

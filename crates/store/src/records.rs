@@ -57,9 +57,11 @@ pub struct PlannedMessage {
     pub subscriber_channel_id: SubscriberChannelId,
     pub kind: chimatic_domain::ChannelKind,
     pub integration_id: Option<IntegrationId>,
+    pub failover: Option<crate::Failover>,
     pub content: RenderedMessage,
-    /// The subscriber opted out: recorded as `skipped`, never sent.
-    pub skipped: bool,
+    /// `queued`; or `skipped` (the subscriber opted out) or `suppressed` (the address is on the
+    /// workspace's suppression list): recorded, never sent.
+    pub status: chimatic_domain::NotificationStatus,
 }
 
 pub enum Enqueued {

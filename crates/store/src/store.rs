@@ -5,11 +5,15 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use chimatic_crypto::{Aad, Dek, SigningSecret, aead::ciphertext_dek_version};
-use chimatic_domain::{ChannelId, NotificationId, OutboundTls, Region, Sensitive, Timestamp, WebhookUrl, WorkspaceId};
+use chimatic_domain::{
+    ChannelId, NotificationId, NotificationStatus, OutboundTls, Region, Sensitive, Timestamp, WebhookUrl, WorkspaceId,
+};
 
 mod directory;
+mod feedback;
 mod tokens;
 
+pub use feedback::{InboundEvent, NewInbound, Suppression};
 pub use tokens::subscriber_token_workspace;
 
 use crate::committer::GroupCommit;
@@ -235,7 +239,7 @@ impl Store {
         Ok(NewNotificationRow {
             id,
             target: Target::Channel(item.channel_id),
-            skipped: false,
+            status: NotificationStatus::Queued,
             payload: sealed,
             idempotency_digest,
             created_at: now,

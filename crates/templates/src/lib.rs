@@ -104,6 +104,8 @@ mod tests {
         WorkflowStep {
             channel: ChannelKind::Email,
             integration_id: None,
+            fallback_integration_id: None,
+            failover_after: None,
             subject: Some("Order {{ data.order }}".into()),
             text: text.into(),
             html: html.map(str::to_string),

@@ -28,7 +28,8 @@ pub struct CreateIntegration {
     #[schema(value_type = Option<Object>)]
     pub settings: Option<Value>,
     /// Per kind, stored only in the credential vault and never returned. `smtp`:
-    /// `{"username", "password"}`; `sms`: `{"auth_token"}`; `slack`: `{"bot_token"}`;
+    /// `{"username", "password"}`, plus `"inbound_signing_secret"` (`whsec_…`) to accept the
+    /// email provider's signed bounce and complaint webhooks at `/v1/inbound/{id}`; `sms`: `{"auth_token"}`; `slack`: `{"bot_token"}`;
     /// `webhook`: absent (a signing secret is generated and shown once).
     #[schema(value_type = Option<Object>)]
     pub credentials: Option<Sensitive<Value>>,
@@ -205,7 +206,14 @@ fn checked_credentials(kind: IntegrationKind, value: Sensitive<Value>) -> Result
     }
     let credentials: IntegrationCredentials = typed(kind, value.into_inner(), "credentials")?;
     let values: Vec<&String> = match &credentials {
-        IntegrationCredentials::Smtp { username, password } => vec![username, password],
+        IntegrationCredentials::Smtp { username, password, inbound_signing_secret } => {
+            if let Some(secret) = inbound_signing_secret
+                && SigningSecret::parse(secret).is_err()
+            {
+                return Err(invalid("`inbound_signing_secret` must be a Standard Webhooks secret (`whsec_` + base64)"));
+            }
+            vec![username, password]
+        }
         IntegrationCredentials::Slack { bot_token } => vec![bot_token],
         IntegrationCredentials::Sms { auth_token } => vec![auth_token],
         IntegrationCredentials::Webhook { signing_secret } => vec![signing_secret],
