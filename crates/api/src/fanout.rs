@@ -2,7 +2,10 @@
 //! subscriber channel of that step's type, rendered with the subscriber's attributes and the
 //! event's data. No I/O here: the handler loads, this plans, the store queues.
 
-use chimatic_domain::ChannelAddress;
+use std::collections::HashSet;
+
+use chimatic_domain::{ChannelAddress, DEFAULT_FAILOVER_AFTER, NotificationStatus, SubscriberChannelId};
+use chimatic_store::Failover;
 use chimatic_store::records::{PlannedMessage, Subscriber, SubscriberChannel, Workflow};
 use chimatic_templates::{Renderer, TemplateError};
 use serde_json::{Value, json};
@@ -22,9 +25,12 @@ pub struct Skip {
     pub reason: &'static str,
 }
 
+/// Plans an event's messages. Channels in `suppressed` (their address is on the workspace's
+/// suppression list) get a `suppressed` message that is never sent.
 pub fn plan(
     workflow: &Workflow,
     recipients: &[Recipient],
+    suppressed: &HashSet<SubscriberChannelId>,
     data: &Value,
     renderer: &Renderer,
 ) -> Result<(Vec<PlannedMessage>, Vec<Skip>), (usize, TemplateError)> {
@@ -47,19 +53,32 @@ pub fn plan(
             }
             let content =
                 if allowed { renderer.render(step, &context).map_err(|e| (i, e))? } else { Default::default() };
+            let failover = step.fallback_integration_id.map(|integration_id| Failover {
+                integration_id,
+                after: step.failover_after.unwrap_or(DEFAULT_FAILOVER_AFTER),
+            });
             for channel in targets {
                 // Every channel but the in-app inbox is delivered through the step's integration.
-                let integration_id = match channel.address {
-                    ChannelAddress::Inapp => None,
-                    _ => step.integration_id,
+                let (integration_id, failover) = match channel.address {
+                    ChannelAddress::Inapp => (None, None),
+                    _ => (step.integration_id, failover),
+                };
+                let status = if !allowed {
+                    NotificationStatus::Skipped
+                } else if suppressed.contains(&channel.id) {
+                    skips.push(Skip { index: r.index, step: Some(i), reason: "suppressed" });
+                    NotificationStatus::Suppressed
+                } else {
+                    NotificationStatus::Queued
                 };
                 messages.push(PlannedMessage {
                     subscriber_id: r.subscriber.id,
                     subscriber_channel_id: channel.id,
                     kind: step.channel,
                     integration_id,
+                    failover,
                     content: content.clone(),
-                    skipped: !allowed,
+                    status,
                 });
             }
         }
@@ -138,13 +157,19 @@ mod tests {
             },
             Recipient { index: 1, subscriber: subscriber("bob"), channels: vec![] },
         ];
-        let (messages, skips) = plan(&workflow, &recipients, &json!({"code": 7}), &Renderer::new()).unwrap();
+        let ann_work = recipients[0].channels[1].id;
+        let suppressed = HashSet::from([ann_work]);
+        let (messages, skips) =
+            plan(&workflow, &recipients, &suppressed, &json!({"code": 7}), &Renderer::new()).unwrap();
         assert_eq!(messages.len(), 3, "two emails and one in-app message for ann");
         assert_eq!(messages[0].content.text, "Hi ann, 7");
+        assert_eq!(messages[0].status, NotificationStatus::Queued);
+        assert_eq!((messages[1].subscriber_channel_id, messages[1].status), (ann_work, NotificationStatus::Suppressed));
         assert_eq!(messages[2].kind, ChannelKind::Inapp);
         assert_eq!(
             skips,
             vec![
+                Skip { index: 0, step: Some(0), reason: "suppressed" },
                 Skip { index: 1, step: Some(0), reason: "no_channel" },
                 Skip { index: 1, step: Some(1), reason: "no_channel" }
             ]

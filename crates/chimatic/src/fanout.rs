@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use chimatic_api::fanout::{Recipient, plan};
-use chimatic_domain::{Clock, SubscriberId};
+use chimatic_domain::{Clock, NotificationStatus, SubscriberId};
 use chimatic_store::{DeliveryEvent, DeliveryStats, FanoutProgress, FanoutRow, Store, StoreError};
 use chimatic_templates::Renderer;
 use tokio::sync::{Notify, watch};
@@ -87,8 +87,10 @@ impl FanoutWorker {
                 let channels = self.store.subscriber_channels(ws, member).await?;
                 recipients.push(Recipient { index, subscriber, channels });
             }
+            let suppressed =
+                self.store.suppressed_channels(ws, &recipients.iter().flat_map(|r| &r.channels).collect::<Vec<_>>()).await?;
             let messages = match &workflow {
-                Some(workflow) => match plan(workflow, &recipients, &data, &self.templates) {
+                Some(workflow) => match plan(workflow, &recipients, &suppressed, &data, &self.templates) {
                     Ok((messages, _)) => messages,
                     Err((step, e)) => {
                         tracing::warn!(fanout = %row.id, step, error = %e, "a workflow step failed to render; the fan-out stops");
@@ -99,7 +101,7 @@ impl FanoutWorker {
                 },
                 None => Vec::new(),
             };
-            let sendable = messages.iter().filter(|m| !m.skipped).count() as u64;
+            let sendable = messages.iter().filter(|m| m.status == NotificationStatus::Queued).count() as u64;
             let done = done || workflow.is_none();
             let progress = self.progress(&next_cursor, done);
             let now = progress.now;

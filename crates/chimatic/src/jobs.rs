@@ -1,6 +1,6 @@
 //! Background jobs of a data-plane node, for one region's store. Each job works in small
-//! batches and is safe with many nodes: the idempotency purge runs each batch under the job's
-//! advisory lock (PostgreSQL); integration checks are claimed row by row, so no integration is
+//! batches and is safe with many nodes: the purges (idempotency keys past 24 h, inbound provider
+//! webhooks past 30 days) run each batch under the job's advisory lock (PostgreSQL); integration checks are claimed row by row, so no integration is
 //! checked by two nodes at once.
 
 use std::sync::Arc;
@@ -15,6 +15,8 @@ use tokio::sync::watch;
 const PURGE_INTERVAL: Duration = Duration::from_secs(600);
 /// Rows per purge batch: small enough that no write lock is held for long.
 const PURGE_BATCH: u32 = 1000;
+/// Inbound provider webhooks are kept this long.
+const INBOUND_RETENTION: Duration = Duration::from_secs(30 * 24 * 3600);
 /// Integrations claimed for checking at a time.
 const CHECK_BATCH: u32 = 20;
 
@@ -51,6 +53,11 @@ impl Jobs {
             Ok(0) => {}
             Ok(n) => tracing::info!(region = %region, removed = n, "expired idempotency keys purged"),
             Err(e) => tracing::warn!(region = %region, error = %e, "purging idempotency keys failed"),
+        }
+        match self.store.purge_inbound_events(now, INBOUND_RETENTION, PURGE_BATCH).await {
+            Ok(0) => {}
+            Ok(n) => tracing::info!(region = %region, removed = n, "inbound webhooks past 30 days purged"),
+            Err(e) => tracing::warn!(region = %region, error = %e, "purging inbound webhooks failed"),
         }
     }
 

@@ -169,6 +169,7 @@ impl Dispatcher {
                 return;
             }
         };
+        let via = prepared.integration_id();
         let outcome = match prepared {
             Prepared::Webhook { payload, channel, secret } => {
                 let body = payload.into_inner();
@@ -178,7 +179,7 @@ impl Dispatcher {
                     .send(channel.url.expose(), &channel.tls, &id_text, timestamp, &signature, body)
                     .await
             }
-            Prepared::Message { content, address, integration } => {
+            Prepared::Message { content, address, integration, .. } => {
                 let meta = MessageMeta { id: &id_text, timestamp_secs: timestamp };
                 let integration = integration.as_ref().map(|(s, c)| (s, c));
                 self.providers.send_message(&meta, &address, &content, integration).await
@@ -212,6 +213,7 @@ impl Dispatcher {
             status_code: outcome.status_code,
             latency_ms: u64::try_from(outcome.latency.as_millis()).unwrap_or(u64::MAX),
             error_class: outcome.error_class.map(str::to_string),
+            integration_id: via,
         };
         if let Err(e) = self.store.complete_attempt(&job, started_at, outcome.succeeded(), &detail, next, now).await {
             tracing::warn!(notification = %id_text, error = %e, "recording an attempt failed; the lease will expire and it is retried");
@@ -236,21 +238,28 @@ impl Dispatcher {
                 Prepared::Webhook { payload, channel, secret }
             }
             Delivery::Message { route, content, address } => {
-                let integration = match route.integration_id {
+                // After `failover_after` failed attempts of this round, the fallback integration
+                // takes over; the attempt records which one was used.
+                let integration_id = route.integration_for_attempt(job.round_attempts);
+                if integration_id != route.integration_id {
+                    tracing::info!(notification = %job.notification_id, "the primary integration kept failing; using the fallback");
+                }
+                let integration = match integration_id {
                     Some(id) => Some((
                         self.store.integration(ws, id).await?.settings,
                         self.store.integration_credentials(ws, id).await?,
                     )),
                     None => None,
                 };
-                Prepared::Message { content, address, integration }
+                Prepared::Message { content, address, integration, integration_id }
             }
         })
     }
 
     /// Records a final failure that no retry can fix.
     async fn give_up(&self, job: &ClaimedJob, class: &str) {
-        let detail = AttemptDetail { status_code: None, latency_ms: 0, error_class: Some(class.into()) };
+        let detail =
+            AttemptDetail { status_code: None, latency_ms: 0, error_class: Some(class.into()), integration_id: None };
         let now = self.clock.now();
         self.stats.record(job.workspace_id, now, DeliveryEvent::Attempted { delivered: false, final_failure: true }, 1);
         if let Err(e) = self.store.complete_attempt(job, now, false, &detail, QueueOutcome::Failed, now).await {
@@ -269,7 +278,17 @@ enum Prepared {
         content: chimatic_domain::RenderedMessage,
         address: chimatic_domain::ChannelAddress,
         integration: Option<(chimatic_domain::IntegrationSettings, chimatic_domain::IntegrationCredentials)>,
+        integration_id: Option<chimatic_domain::IntegrationId>,
     },
+}
+
+impl Prepared {
+    fn integration_id(&self) -> Option<chimatic_domain::IntegrationId> {
+        match self {
+            Prepared::Webhook { .. } => None,
+            Prepared::Message { integration_id, .. } => *integration_id,
+        }
+    }
 }
 
 fn lock<T>(m: &std::sync::Mutex<T>) -> std::sync::MutexGuard<'_, T> {

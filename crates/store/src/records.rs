@@ -37,6 +37,9 @@ pub struct AttemptDetail {
     pub status_code: Option<u16>,
     pub latency_ms: u64,
     pub error_class: Option<String>,
+    /// The integration that made the attempt (a message's fallback one after failover).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub integration_id: Option<IntegrationId>,
 }
 
 pub struct Attempt {

@@ -1,7 +1,7 @@
 use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
-use chimatic_domain::{EventId, NotificationId, Scope, Sensitive};
+use chimatic_domain::{EventId, NotificationId, NotificationStatus, Scope, Sensitive};
 use chimatic_store::DeliveryEvent;
 use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
@@ -52,7 +52,8 @@ pub struct SkippedRecipient {
     pub index: usize,
     /// The workflow step, when one step had nothing to go to.
     pub step: Option<usize>,
-    /// `unknown_subscriber`, `no_channel`, or `opted_out` (recorded as a `skipped` notification).
+    /// `unknown_subscriber`, `no_channel`, `opted_out` (recorded as a `skipped` notification), or
+    /// `suppressed` (the address is on the suppression list; recorded as `suppressed`).
     pub reason: &'static str,
 }
 
@@ -144,7 +145,8 @@ pub async fn send(
             }
         }
     }
-    let (messages, skips) = plan(&workflow, &recipients, &data, &state.templates)
+    let suppressed = tenant.store.suppressed_channels(ws, &recipients.iter().flat_map(|r| &r.channels).collect::<Vec<_>>()).await?;
+    let (messages, skips) = plan(&workflow, &recipients, &suppressed, &data, &state.templates)
         .map_err(|(step, e)| invalid("render_failed", format!("`steps[{step}]` of the workflow: {e}")))?;
     skipped.extend(skips.into_iter().map(|s| SkippedRecipient { index: s.index, step: s.step, reason: s.reason }));
     skipped.sort_by_key(|s| (s.index, s.step));
@@ -152,7 +154,7 @@ pub async fn send(
     if messages.is_empty() && topics.is_empty() {
         return Err(invalid("nothing_to_send", "no recipient has a channel for any step of this workflow"));
     }
-    let sendable = messages.iter().filter(|m| !m.skipped).count() as u64;
+    let sendable = messages.iter().filter(|m| m.status == NotificationStatus::Queued).count() as u64;
     let now = state.clock.now();
     let event_id = EventId::generate();
     let (existing, notifications) =

@@ -4,11 +4,13 @@
 mod api_keys;
 mod channels;
 mod events;
+mod inbound;
 mod inbox;
 mod integrations;
 mod notifications;
 mod ops;
 mod subscribers;
+mod suppressions;
 mod topics;
 mod workflows;
 mod workspace;
@@ -95,6 +97,10 @@ pub fn router(state: AppState, planes: Planes) -> Router {
             .routes(routes!(integrations::create, integrations::list))
             .routes(routes!(integrations::get, integrations::update, integrations::delete))
             .routes(routes!(integrations::check))
+            .routes(routes!(inbound::history))
+            .routes(routes!(inbound::receive))
+            .routes(routes!(suppressions::create, suppressions::list))
+            .routes(routes!(suppressions::delete))
             .routes(routes!(workflows::create, workflows::list))
             .routes(routes!(workflows::get, workflows::replace, workflows::delete))
             .routes(routes!(workflows::preview));

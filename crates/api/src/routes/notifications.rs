@@ -47,6 +47,10 @@ pub struct AttemptView {
     /// untrusted certificate or pin mismatch), `forbidden_destination`, `response_body`,
     /// `request`, `integrity_error`; absent on success.
     pub error_class: Option<String>,
+    /// For a message to a subscriber: the integration that made the attempt (the step's
+    /// fallback integration once the primary one kept failing).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub integration_id: Option<chimatic_domain::IntegrationId>,
 }
 
 #[derive(Serialize, utoipa::ToSchema)]
@@ -259,6 +263,7 @@ pub async fn get(tenant: Tenant, Path(id): Path<String>) -> Result<Json<Notifica
                 status_code: a.detail.status_code,
                 latency_ms: a.detail.latency_ms,
                 error_class: a.detail.error_class,
+                integration_id: a.detail.integration_id,
             })
             .collect(),
     }))

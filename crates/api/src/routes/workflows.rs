@@ -14,6 +14,7 @@ use crate::{ApiError, AppState};
 
 const MAX_STEPS: usize = 10;
 const MAX_TEMPLATE_BYTES: usize = 64 * 1024;
+const MAX_FAILOVER_AFTER: u32 = 10;
 
 #[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
@@ -133,18 +134,36 @@ async fn checked_definition(
         if step.title.is_some() && step.channel != ChannelKind::Inapp {
             return Err(at("`title` is for in-app only"));
         }
-        match (integration_kind_for(step.channel), step.integration_id) {
+        let kind = integration_kind_for(step.channel);
+        match (kind, step.integration_id) {
             (None, None) => {}
             (None, Some(_)) => return Err(at("an in-app step takes no `integration_id`")),
             (Some(kind), None) => {
                 return Err(at(&format!("`integration_id` of a `{}` integration is required", kind.as_str())));
             }
-            (Some(kind), Some(id)) => match tenant.store.integration(tenant.workspace_id, id).await {
-                Ok(found) if found.kind == kind => {}
-                Ok(_) => return Err(at(&format!("`integration_id` must name a `{}` integration", kind.as_str()))),
-                Err(StoreError::NotFound) => return Err(at("`integration_id` names no integration of this workspace")),
-                Err(e) => return Err(e.into()),
-            },
+            (Some(kind), Some(id)) => {
+                if let Some(problem) = integration_problem(tenant, id, kind, "integration_id").await? {
+                    return Err(at(&problem));
+                }
+            }
+        }
+        match (kind, step.fallback_integration_id) {
+            (_, None) if step.failover_after.is_some() => {
+                return Err(at("`failover_after` needs a `fallback_integration_id`"));
+            }
+            (_, None) => {}
+            (None, Some(_)) => return Err(at("an in-app step takes no `fallback_integration_id`")),
+            (Some(_), Some(id)) if Some(id) == step.integration_id => {
+                return Err(at("`fallback_integration_id` must differ from `integration_id`"));
+            }
+            (Some(kind), Some(id)) => {
+                if let Some(problem) = integration_problem(tenant, id, kind, "fallback_integration_id").await? {
+                    return Err(at(&problem));
+                }
+            }
+        }
+        if step.failover_after.is_some_and(|n| !(1..=MAX_FAILOVER_AFTER).contains(&n)) {
+            return Err(at(&format!("`failover_after` must be 1 to {MAX_FAILOVER_AFTER}")));
         }
         state
             .templates
@@ -152,6 +171,21 @@ async fn checked_definition(
             .map_err(|e| ApiError::unprocessable("invalid_template", format!("`steps[{i}]`: {e}")))?;
     }
     Ok(WorkflowDefinition { category, steps })
+}
+
+/// Why `id` does not name an integration of `kind` in the tenant's workspace; `None` if it does.
+async fn integration_problem(
+    tenant: &Tenant,
+    id: chimatic_domain::IntegrationId,
+    kind: IntegrationKind,
+    field: &str,
+) -> Result<Option<String>, ApiError> {
+    match tenant.store.integration(tenant.workspace_id, id).await {
+        Ok(found) if found.kind == kind => Ok(None),
+        Ok(_) => Ok(Some(format!("`{field}` must name a `{}` integration", kind.as_str()))),
+        Err(StoreError::NotFound) => Ok(Some(format!("`{field}` names no integration of this workspace"))),
+        Err(e) => Err(e.into()),
+    }
 }
 
 /// Create the workflow for an event (scope `workflows:write`).

@@ -124,10 +124,10 @@ impl Store {
     }
 
     /// Which of these channels are on their workspace's suppression list.
-    pub async fn suppressed_channels<'a>(
+    pub async fn suppressed_channels(
         &self,
         ws: WorkspaceId,
-        channels: impl IntoIterator<Item = &'a SubscriberChannel>,
+        channels: &[&SubscriberChannel],
     ) -> Result<HashSet<SubscriberChannelId>, StoreError> {
         let mut keyed = Vec::new();
         let mut dek = None;
