@@ -87,8 +87,10 @@ impl FanoutWorker {
                 let channels = self.store.subscriber_channels(ws, member).await?;
                 recipients.push(Recipient { index, subscriber, channels });
             }
-            let suppressed =
-                self.store.suppressed_channels(ws, &recipients.iter().flat_map(|r| &r.channels).collect::<Vec<_>>()).await?;
+            let suppressed = self
+                .store
+                .suppressed_channels(ws, &recipients.iter().flat_map(|r| &r.channels).collect::<Vec<_>>())
+                .await?;
             let messages = match &workflow {
                 Some(workflow) => match plan(workflow, &recipients, &suppressed, &data, &self.templates) {
                     Ok((messages, _)) => messages,

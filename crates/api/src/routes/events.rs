@@ -145,7 +145,8 @@ pub async fn send(
             }
         }
     }
-    let suppressed = tenant.store.suppressed_channels(ws, &recipients.iter().flat_map(|r| &r.channels).collect::<Vec<_>>()).await?;
+    let suppressed =
+        tenant.store.suppressed_channels(ws, &recipients.iter().flat_map(|r| &r.channels).collect::<Vec<_>>()).await?;
     let (messages, skips) = plan(&workflow, &recipients, &suppressed, &data, &state.templates)
         .map_err(|(step, e)| invalid("render_failed", format!("`steps[{step}]` of the workflow: {e}")))?;
     skipped.extend(skips.into_iter().map(|s| SkippedRecipient { index: s.index, step: s.step, reason: s.reason }));

@@ -93,7 +93,8 @@ pub async fn receive(
 
 /// Checks a Standard Webhooks signature and timestamp; returns the webhook id.
 fn standard_webhook(headers: &HeaderMap, body: &[u8], secret: &str, now_secs: i64) -> Result<String, ApiError> {
-    let get = |name: &str| header_text(headers, &format!("webhook-{name}")).or(header_text(headers, &format!("svix-{name}")));
+    let get =
+        |name: &str| header_text(headers, &format!("webhook-{name}")).or(header_text(headers, &format!("svix-{name}")));
     let (Some(id), Some(timestamp), Some(signature)) = (get("id"), get("timestamp"), get("signature")) else {
         return Err(unverified());
     };
@@ -149,7 +150,13 @@ async fn record(
     };
     let fresh = store.record_inbound(ws, inbound, state.clock.now()).await?;
     let suppressed = if fresh { suppressing } else { 0 };
-    let outcome = if !fresh { "duplicate" } else if suppressed > 0 { "suppressed" } else { "recorded" };
+    let outcome = if !fresh {
+        "duplicate"
+    } else if suppressed > 0 {
+        "suppressed"
+    } else {
+        "recorded"
+    };
     metrics::counter!("chimatic_inbound_webhooks_total", "outcome" => outcome).increment(1);
     tracing::info!(workspace = %ws, integration = %integration_id, kind = report.kind.as_str(), outcome, "inbound provider webhook");
     Ok(Json(InboundAccepted { duplicate: !fresh, suppressed }))

@@ -289,6 +289,7 @@ async fn another_workspace_cannot_see_or_change_the_directory() {
             server.call("PATCH", &format!("/v1/integrations/{a_int}"), Some(&b.key), Some(json!({"name": "b"}))).await,
         ),
         ("delete integration", server.delete(&format!("/v1/integrations/{a_int}"), &b.key).await),
+        ("inbound history", server.get(&format!("/v1/integrations/{a_int}/inbound"), &b.key).await),
     ];
     for (what, r) in &attempts {
         r.assert_problem(404, "not_found");

@@ -15,10 +15,10 @@ use crate::harness::{ServerOptions, TestServer};
 use crate::providers::{Pki, SmtpServer};
 use crate::security::random_hex;
 
-type Seen = Arc<Mutex<Vec<(String, Option<String>, String)>>>;
+pub(crate) type Seen = Arc<Mutex<Vec<(String, Option<String>, String)>>>;
 
 /// Stand-ins for the SMS and Slack APIs that record (path, authorization, body).
-async fn provider_apis() -> (String, Seen) {
+pub(crate) async fn provider_apis() -> (String, Seen) {
     let seen: Seen = Arc::default();
     let record = |path: &'static str| {
         move |State(seen): State<Seen>, headers: HeaderMap, body: String| async move {

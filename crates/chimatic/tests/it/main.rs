@@ -11,6 +11,7 @@ mod batch;
 mod delivery;
 mod directory;
 mod events;
+mod feedback;
 mod inbox;
 mod input;
 mod nodes;

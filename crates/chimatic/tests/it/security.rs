@@ -719,6 +719,8 @@ fn sample_path(template: &str) -> String {
         "wf_"
     } else if template.starts_with("/v1/topics") {
         "top_"
+    } else if template.starts_with("/v1/suppressions") {
+        "sup_"
     } else {
         "msg_"
     };
@@ -726,6 +728,7 @@ fn sample_path(template: &str) -> String {
         .replace("{id}", &format!("{id}{}", random_hex(16)))
         .replace("{channel_id}", &format!("sch_{}", random_hex(16)))
         .replace("{message_id}", &format!("msg_{}", random_hex(16)))
+        .replace("{integration_id}", &format!("int_{}", random_hex(16)))
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -787,6 +790,12 @@ async fn the_openapi_document_lists_exactly_the_served_routes() {
         ("PATCH", "/v1/integrations/{id}"),
         ("DELETE", "/v1/integrations/{id}"),
         ("POST", "/v1/integrations/{id}/check"),
+        // Provider feedback (crates/api/src/routes/inbound.rs, suppressions.rs).
+        ("GET", "/v1/integrations/{id}/inbound"),
+        ("POST", "/v1/inbound/{integration_id}"),
+        ("POST", "/v1/suppressions"),
+        ("GET", "/v1/suppressions"),
+        ("DELETE", "/v1/suppressions/{id}"),
         ("POST", "/v1/workflows"),
         ("GET", "/v1/workflows"),
         ("GET", "/v1/workflows/{id}"),
@@ -822,7 +831,12 @@ async fn the_openapi_document_lists_exactly_the_served_routes() {
                 r.text
             );
         }
-        if public {
+        if template.starts_with("/v1/inbound/") {
+            // Public, but each request must carry its provider's signature: an integration that
+            // does not exist is simply not found.
+            assert!(public, "{template} takes no API key");
+            expect_problem(&format!("{method} {template}"), &anonymous, 404, "not_found");
+        } else if public {
             assert_eq!(anonymous.status, 200, "{method} {template} is documented as public: {}", anonymous.text);
         } else {
             expect_problem(&format!("{method} {template} without a key"), &anonymous, 401, "unauthorized");
