@@ -2,7 +2,9 @@
 //! without sending any user data. SMTP: connect, TLS (STARTTLS or implicit), AUTH, NOOP, QUIT.
 //! SMS (Twilio-compatible): an authenticated read of the account. Slack: `auth.test`.
 
+use std::collections::HashMap;
 use std::path::Path;
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
 use chimatic_domain::{IntegrationCredentials, IntegrationSettings, SmtpSecurity};
@@ -32,6 +34,42 @@ pub struct ProviderClient {
     pub(crate) policy: DestinationPolicy,
     extra_roots: Vec<CertificateDer<'static>>,
     timeout: Duration,
+    smtp_pools: SmtpPools,
+}
+
+/// Sending transports, one per SMTP configuration, each with its own pool of authenticated TLS
+/// connections: a burst of email reuses a few sessions instead of a TCP and TLS handshake and
+/// an AUTH per message. Keyed by a digest of host, port, security and credentials, so changed
+/// settings or a rotated password get a new pool.
+#[derive(Clone, Default)]
+struct SmtpPools(Arc<Mutex<HashMap<[u8; 32], AsyncSmtpTransport<Tokio1Executor>>>>);
+
+/// Distinct SMTP configurations kept at once; beyond it the pools start over.
+const MAX_SMTP_POOLS: usize = 256;
+
+impl SmtpPools {
+    fn key(host: &str, port: u16, security: SmtpSecurity, username: &str, password: &str) -> [u8; 32] {
+        let mut ctx = aws_lc_rs::digest::Context::new(&aws_lc_rs::digest::SHA256);
+        for part in [host, &port.to_string(), &format!("{security:?}"), username, password] {
+            ctx.update(&(part.len() as u64).to_be_bytes());
+            ctx.update(part.as_bytes());
+        }
+        let mut key = [0u8; 32];
+        key.copy_from_slice(ctx.finish().as_ref());
+        key
+    }
+
+    fn get(&self, key: &[u8; 32]) -> Option<AsyncSmtpTransport<Tokio1Executor>> {
+        self.0.lock().unwrap_or_else(PoisonError::into_inner).get(key).cloned()
+    }
+
+    fn put(&self, key: [u8; 32], transport: AsyncSmtpTransport<Tokio1Executor>) {
+        let mut pools = self.0.lock().unwrap_or_else(PoisonError::into_inner);
+        if pools.len() >= MAX_SMTP_POOLS {
+            pools.clear();
+        }
+        pools.insert(key, transport);
+    }
 }
 
 impl ProviderClient {
@@ -45,7 +83,7 @@ impl ProviderClient {
         let webhooks = WebhookSender::with_roots(policy, timeout, &extra_roots)?;
         // Provider APIs get the same guarded TLS 1.3 client (and connection pool) as webhooks.
         let http = webhooks.default_client().clone();
-        Ok(Self { http, webhooks, policy, extra_roots, timeout })
+        Ok(Self { http, webhooks, policy, extra_roots, timeout, smtp_pools: SmtpPools::default() })
     }
 
     /// The signed-webhook sender (direct webhooks and webhook messages).
@@ -92,6 +130,24 @@ impl ProviderClient {
             Ok(false) => Err("smtp_noop_failed"),
             Err(e) => Err(classify_smtp(&e)),
         }
+    }
+
+    /// The sending transport for this SMTP configuration, with its connection pool.
+    pub(crate) async fn pooled_smtp_transport(
+        &self,
+        host: &str,
+        port: u16,
+        security: SmtpSecurity,
+        username: &str,
+        password: &str,
+    ) -> Result<AsyncSmtpTransport<Tokio1Executor>, &'static str> {
+        let key = SmtpPools::key(host, port, security, username, password);
+        if let Some(transport) = self.smtp_pools.get(&key) {
+            return Ok(transport);
+        }
+        let transport = self.smtp_transport(host, port, security, username, password).await?;
+        self.smtp_pools.put(key, transport.clone());
+        Ok(transport)
     }
 
     /// An SMTP transport to a checked destination: TLS 1.3 only (STARTTLS required, or

@@ -112,8 +112,10 @@ impl ProviderClient {
             None => builder.singlepart(text),
         }
         .map_err(|_| ("misconfigured", None))?;
-        let transport =
-            self.smtp_transport(host, *port, *security, username, password).await.map_err(|class| (class, None))?;
+        let transport = self
+            .pooled_smtp_transport(host, *port, *security, username, password)
+            .await
+            .map_err(|class| (class, None))?;
         match transport.send(message).await {
             Ok(response) => Ok(Some(u16::from(response.code()))),
             Err(e) => Err((classify_smtp(&e), e.status().map(u16::from))),

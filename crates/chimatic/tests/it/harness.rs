@@ -265,6 +265,7 @@ impl Resp {
 /// One request as a receiver saw it.
 #[derive(Clone, Debug)]
 pub struct Received {
+    pub path: String,
     pub headers: HeaderMap,
     pub body: Bytes,
     pub at: Instant,
@@ -349,8 +350,8 @@ impl Receiver {
     }
 }
 
-async fn receive(State(s): State<ReceiverState>, headers: HeaderMap, body: Bytes) -> StatusCode {
-    s.seen.lock().unwrap().push(Received { headers, body, at: Instant::now() });
+async fn receive(State(s): State<ReceiverState>, uri: axum::http::Uri, headers: HeaderMap, body: Bytes) -> StatusCode {
+    s.seen.lock().unwrap().push(Received { path: uri.path().to_string(), headers, body, at: Instant::now() });
     let delay = s.delay_ms.load(Ordering::SeqCst);
     if delay > 0 {
         tokio::time::sleep(Duration::from_millis(delay)).await;

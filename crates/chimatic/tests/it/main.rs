@@ -9,6 +9,7 @@ mod store_probe;
 mod api_keys;
 mod batch;
 mod delivery;
+mod demo;
 mod directory;
 mod events;
 mod feedback;
