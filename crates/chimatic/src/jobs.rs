@@ -17,6 +17,9 @@ const PURGE_INTERVAL: Duration = Duration::from_secs(600);
 const PURGE_BATCH: u32 = 1000;
 /// Inbound provider webhooks are kept this long.
 const INBOUND_RETENTION: Duration = Duration::from_secs(30 * 24 * 3600);
+/// Batches one purge run may take, so a backlog is cleared over a few runs without one run
+/// holding the job for long.
+const MAX_PURGE_BATCHES: u32 = 100;
 /// Integrations claimed for checking at a time.
 const CHECK_BATCH: u32 = 20;
 
@@ -49,12 +52,14 @@ impl Jobs {
 
     async fn purge(&self, now: Timestamp) {
         let region = self.store.region();
-        match self.store.purge_expired_idempotency_keys(now, PURGE_BATCH).await {
+        let removed = drain(|| self.store.purge_expired_idempotency_keys(now, PURGE_BATCH)).await;
+        match removed {
             Ok(0) => {}
             Ok(n) => tracing::info!(region = %region, removed = n, "expired idempotency keys purged"),
             Err(e) => tracing::warn!(region = %region, error = %e, "purging idempotency keys failed"),
         }
-        match self.store.purge_inbound_events(now, INBOUND_RETENTION, PURGE_BATCH).await {
+        let removed = drain(|| self.store.purge_inbound_events(now, INBOUND_RETENTION, PURGE_BATCH)).await;
+        match removed {
             Ok(0) => {}
             Ok(n) => tracing::info!(region = %region, removed = n, "inbound webhooks past 30 days purged"),
             Err(e) => tracing::warn!(region = %region, error = %e, "purging inbound webhooks failed"),
@@ -103,4 +108,24 @@ impl Jobs {
             }
         }
     }
+}
+
+/// Runs a purge batch after batch while batches come back full (a backlog), up to
+/// [`MAX_PURGE_BATCHES`]; returns how many rows went.
+async fn drain<F, Fut>(batch: F) -> Result<u64, chimatic_store::StoreError>
+where
+    F: Fn() -> Fut,
+    Fut: std::future::Future<Output = Result<u64, chimatic_store::StoreError>>,
+{
+    let mut total = 0;
+    for _ in 0..MAX_PURGE_BATCHES {
+        let n = batch().await?;
+        total += n;
+        if n < u64::from(PURGE_BATCH) {
+            break;
+        }
+        // Other work on the store goes between batches.
+        tokio::task::yield_now().await;
+    }
+    Ok(total)
 }

@@ -1,5 +1,6 @@
 //! Store behaviour that depends on time, with injected timestamps (no waiting): background jobs
-//! on both backends — the idempotency purge removes only claims past their window, and on
+//! on both backends — the idempotency purge removes only claims past their window, inbound
+//! provider webhooks go after 30 days, and on
 //! PostgreSQL a node that does not hold the job's advisory lock does nothing — and the expiry
 //! and scope of subscriber tokens.
 
@@ -9,9 +10,14 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use chimatic_crypto::LocalKek;
-use chimatic_domain::{ManualClock, OutboundTls, Region, Sensitive, Timestamp, WebhookUrl, WorkspaceId};
+use chimatic_domain::{
+    ChannelAddress, IntegrationCredentials, IntegrationSettings, ManualClock, OutboundTls, PhoneNumber, Region,
+    Sensitive, Timestamp, WebhookUrl, WorkspaceId,
+};
 use chimatic_store::records::Enqueued;
-use chimatic_store::{DataBackend, Keyring, NewNotification, PostgresBackend, SqliteBackend, Store, VaultBackend};
+use chimatic_store::{
+    DataBackend, Keyring, NewInbound, NewNotification, PostgresBackend, SqliteBackend, Store, VaultBackend,
+};
 use sqlx::Connection;
 
 const HOUR: Duration = Duration::from_secs(3600);
@@ -55,12 +61,49 @@ async fn purge_removes_only_expired_claims(store: &Store) {
     assert_eq!(store.purge_expired_idempotency_keys(t0.plus(25 * HOUR), 10).await.unwrap(), 0);
 }
 
+/// Inbound webhooks go after 30 days, oldest first in batches; the suppressions they caused stay.
+async fn inbound_history_is_kept_thirty_days(store: &Store) {
+    let day = 24 * HOUR;
+    let t0 = Timestamp(1_795_478_400_000);
+    let ws = WorkspaceId::generate();
+    store.provision_workspace(ws, t0).await.unwrap();
+    let settings = IntegrationSettings::Sms {
+        base_url: "https://sms.example".into(),
+        account_id: "AC1".into(),
+        from: "+14155550100".into(),
+    };
+    let credentials = IntegrationCredentials::Sms { auth_token: "t".into() };
+    let integration = store.create_integration(ws, "sms", settings, &credentials, t0).await.unwrap();
+    let phone = [ChannelAddress::Sms(PhoneNumber::parse("+14155550123").unwrap())];
+    for (i, at) in [t0, t0.plus(day), t0.plus(20 * day)].into_iter().enumerate() {
+        let event_id = format!("SM{i}:failed");
+        let inbound = NewInbound {
+            integration_id: integration.id,
+            provider_event_id: &event_id,
+            kind: "permanent_failure",
+            provider_status: "failed",
+            code: Some("30005"),
+            recipients: &phone,
+            suppress: Some("hard_bounce"),
+        };
+        assert!(store.record_inbound(ws, inbound, at).await.unwrap());
+    }
+    assert_eq!(store.purge_inbound_events(t0.plus(30 * day), 30 * day, 1).await.unwrap(), 0, "none is 30 days old");
+    assert_eq!(store.purge_inbound_events(t0.plus(32 * day), 30 * day, 1).await.unwrap(), 1, "one per batch");
+    assert_eq!(store.purge_inbound_events(t0.plus(32 * day), 30 * day, 10).await.unwrap(), 1);
+    assert_eq!(store.purge_inbound_events(t0.plus(32 * day), 30 * day, 10).await.unwrap(), 0);
+    assert_eq!(store.inbound_events(ws, integration.id, None, 10).await.unwrap().len(), 1, "the 20-day-old one stays");
+    assert_eq!(store.list_suppressions(ws, None, 10).await.unwrap().len(), 1, "the suppression stays");
+}
+
 #[tokio::test]
 async fn sqlite_purge_removes_only_expired_idempotency_claims() {
     let dir = tempfile::tempdir().unwrap();
     let data = SqliteBackend::open_data(&dir.path().join("data.db")).unwrap();
     let vault = SqliteBackend::open_vault(&dir.path().join("vault.db")).unwrap();
-    purge_removes_only_expired_claims(&store(Arc::new(data), Arc::new(vault)).await).await;
+    let store = store(Arc::new(data), Arc::new(vault)).await;
+    purge_removes_only_expired_claims(&store).await;
+    inbound_history_is_kept_thirty_days(&store).await;
 }
 
 async fn fresh_pg_databases(admin: &str) -> (String, String) {
@@ -110,6 +153,7 @@ async fn postgres_purge_runs_on_one_node_at_a_time_and_removes_only_expired_clai
     assert_eq!(store.purge_expired_idempotency_keys(t0.plus(48 * HOUR), 10).await.unwrap(), 5);
 
     purge_removes_only_expired_claims(&store).await;
+    inbound_history_is_kept_thirty_days(&store).await;
     drop(other_node);
     drop(store);
     drop_pg_databases(&admin, &[&data_url, &vault_url]).await;
