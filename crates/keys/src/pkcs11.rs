@@ -385,12 +385,17 @@ fn context(module: &Path) -> Result<Pkcs11, Pkcs11Error> {
 }
 
 fn find_token(ctx: &Pkcs11, label: &str) -> Result<Slot, Pkcs11Error> {
+    // A slot whose token cannot be read (being removed, say) must not hide ours; if ours is
+    // not found, that error says more than "not found".
+    let mut unreadable = None;
     for slot in ctx.get_slots_with_initialized_token()? {
-        if ctx.get_token_info(slot)?.label() == label {
-            return Ok(slot);
+        match ctx.get_token_info(slot) {
+            Ok(info) if info.label() == label => return Ok(slot),
+            Ok(_) => {}
+            Err(e) => unreadable = Some(e),
         }
     }
-    Err(Pkcs11Error::TokenNotFound(label.into()))
+    Err(unreadable.map_or_else(|| Pkcs11Error::TokenNotFound(label.into()), Pkcs11Error::Token))
 }
 
 fn login(session: &Session, config: &Pkcs11Config) -> Result<(), Pkcs11Error> {

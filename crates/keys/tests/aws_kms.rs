@@ -92,7 +92,10 @@ impl Moto {
             .stdout(log_file.try_clone().unwrap())
             .stderr(log_file)
             .spawn()
-            .unwrap_or_else(|e| panic!("cannot start {} ({e}): install moto[server] 5.2.1", binary.display()));
+            .unwrap_or_else(|e| {
+                let _ = std::fs::remove_file(&log);
+                panic!("cannot start {} ({e}): install moto[server] 5.2.1", binary.display())
+            });
         let url = Url::parse(&format!("http://127.0.0.1:{port}/")).unwrap();
         let http = reqwest::Client::builder().timeout(Duration::from_secs(10)).build().unwrap();
         let mut moto = Moto {

@@ -3,15 +3,15 @@
 //! SoftHSM reads `SOFTHSM2_CONF` once, at C_Initialize. Setting it from inside this process
 //! would need `std::env::set_var`, which is `unsafe` in Rust 2024 and the workspace forbids
 //! unsafe code; so each test runs its body in a child run of this same binary (`--exact name`)
-//! started with that variable, against a token of its own initialized in a fresh directory.
-//! A separate process per test also means no test shares another's PKCS#11 login.
+//! started with that variable, on a token initialized for it in a directory of its own. A
+//! process per test also means no test shares another's PKCS#11 login or sees its tokens.
 
 #![allow(clippy::unwrap_used)] // a failed unwrap in a test is a failed test
 
 use std::future::Future;
 use std::path::{Path, PathBuf};
 use std::process::Command;
-use std::sync::{Mutex, OnceLock};
+use std::sync::OnceLock;
 
 use chimatic_crypto::kek::{KekProvider, WrapContext};
 use chimatic_crypto::{CryptoError, DEK_LEN};
@@ -19,18 +19,15 @@ use chimatic_keys::{Pkcs11Config, Pkcs11Error, Pkcs11Kek};
 use secrecy::SecretString;
 
 const MODULE: &str = "/usr/lib/softhsm/libsofthsm2.so";
+const TOKEN: &str = "chimatic-test";
 const PIN: &str = "4711-chimatic-user-pin";
 const SO_PIN: &str = "4711-chimatic-so-pin";
-/// Set in the child: the token label its test may use.
-const CHILD_TOKEN: &str = "CHIMATIC_TEST_SOFTHSM_TOKEN";
+/// Set in the child run: it is the one that runs the test body.
+const CHILD: &str = "CHIMATIC_TEST_SOFTHSM_CHILD";
 
-struct TokenDir {
-    conf: PathBuf,
-}
-
-/// A fresh token directory and configuration for this run of the binary (parent side).
-fn token_dir() -> &'static TokenDir {
-    static DIR: OnceLock<TokenDir> = OnceLock::new();
+/// This run's directory (parent side), after removing those of earlier runs.
+fn run_dir() -> &'static Path {
+    static DIR: OnceLock<PathBuf> = OnceLock::new();
     DIR.get_or_init(|| {
         assert!(
             Path::new(MODULE).exists(),
@@ -39,21 +36,12 @@ fn token_dir() -> &'static TokenDir {
         let base = std::env::temp_dir();
         remove_stale_dirs(&base);
         let dir = base.join(format!("chimatic-softhsm-{}", std::process::id()));
-        std::fs::create_dir_all(dir.join("tokens")).unwrap();
-        let conf = dir.join("softhsm2.conf");
-        std::fs::write(
-            &conf,
-            format!(
-                "directories.tokendir = {}\nobjectstore.backend = file\nlog.level = ERROR\n",
-                dir.join("tokens").display()
-            ),
-        )
-        .unwrap();
-        TokenDir { conf }
+        std::fs::create_dir_all(&dir).unwrap();
+        dir
     })
 }
 
-/// Token directories of earlier runs whose process is gone (a static is never dropped).
+/// Directories of earlier runs whose process is gone (a static is never dropped).
 fn remove_stale_dirs(base: &Path) {
     let Ok(entries) = std::fs::read_dir(base) else { return };
     for entry in entries.flatten() {
@@ -65,39 +53,44 @@ fn remove_stale_dirs(base: &Path) {
     }
 }
 
-fn init_token(label: &str) {
-    // `--free` takes the first free slot: two initializations at once could pick the same one.
-    static INIT: Mutex<()> = Mutex::new(());
-    let _guard = INIT.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+/// A token directory and SoftHSM configuration for one test, with `TOKEN` initialized.
+fn fresh_token(test: &str) -> PathBuf {
+    let dir = run_dir().join(test);
+    std::fs::create_dir_all(dir.join("tokens")).unwrap();
+    let conf = dir.join("softhsm2.conf");
+    let settings = format!(
+        "directories.tokendir = {}\nobjectstore.backend = file\nlog.level = ERROR\n",
+        dir.join("tokens").display()
+    );
+    std::fs::write(&conf, settings).unwrap();
     let out = Command::new("softhsm2-util")
-        .env("SOFTHSM2_CONF", &token_dir().conf)
-        .args(["--init-token", "--free", "--label", label, "--pin", PIN, "--so-pin", SO_PIN])
+        .env("SOFTHSM2_CONF", &conf)
+        .args(["--init-token", "--free", "--label", TOKEN, "--pin", PIN, "--so-pin", SO_PIN])
         .output()
         .unwrap_or_else(|e| {
             panic!("cannot run softhsm2-util ({e}): install SoftHSM2 (Debian: apt-get install softhsm2)")
         });
     assert!(out.status.success(), "softhsm2-util --init-token failed: {}", String::from_utf8_lossy(&out.stderr));
+    conf
 }
 
-/// Runs `body` with a token of its own: in the parent, starts the child and checks it passed;
-/// in the child, runs the body on a Tokio runtime.
+/// Runs `body` with a token of its own: in the parent, starts the child run and checks it
+/// passed; in the child, runs the body on a Tokio runtime.
 fn softhsm_test<F, Fut>(name: &str, body: F)
 where
     F: FnOnce(String) -> Fut,
     Fut: Future<Output = ()>,
 {
-    if let Ok(token) = std::env::var(CHILD_TOKEN) {
+    if std::env::var_os(CHILD).is_some() {
         let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
-        rt.block_on(body(token));
+        rt.block_on(body(TOKEN.to_owned()));
         return;
     }
-    // Token labels are at most 32 bytes.
-    let token: String = name.chars().take(32).collect();
-    init_token(&token);
+    let conf = fresh_token(name);
     let out = Command::new(std::env::current_exe().unwrap())
         .args([name, "--exact", "--nocapture", "--test-threads", "1"])
-        .env("SOFTHSM2_CONF", &token_dir().conf)
-        .env(CHILD_TOKEN, &token)
+        .env("SOFTHSM2_CONF", &conf)
+        .env(CHILD, "1")
         .output()
         .unwrap();
     let stdout = String::from_utf8_lossy(&out.stdout);
