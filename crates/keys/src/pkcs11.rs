@@ -250,7 +250,9 @@ impl Inner {
         }
     }
 
-    /// Runs `op`; the session goes back to the pool unless the error puts its state in doubt.
+    /// Runs `op`; the session goes back to the pool unless the token called it stale. A failed
+    /// single-part C_Encrypt/C_Decrypt ends its operation, so the session stays usable, and
+    /// keeping it keeps the login and key handle alive (they die with the last session).
     fn attempt<T>(
         &self,
         session: Session,
@@ -259,10 +261,8 @@ impl Inner {
         let key = *self.key.lock().unwrap_or_else(PoisonError::into_inner);
         let out = op(&session, key);
         match &out {
-            Ok(_) => self.idle().push(session),
-            // A refused ciphertext ends the operation and leaves the session usable.
-            Err(e) if is_rejected_ciphertext(e) => self.idle().push(session),
-            Err(_) => drop(session),
+            Err(e) if is_stale(e) => drop(session),
+            _ => self.idle().push(session),
         }
         out
     }
