@@ -27,6 +27,9 @@ pub enum CryptoError {
     InvalidKey,
     #[error("the key encryption key could not unwrap a data key (wrong KEK?)")]
     Unwrap,
+    /// Unlike `Unwrap` this may pass: callers pause work for the workspace instead of failing it.
+    #[error("the key provider is unavailable or refused the key (KMS key disabled, revoked or unreachable)")]
+    KeyUnavailable,
 }
 
 /// Where a ciphertext belongs: workspace, table, column and row. Any mismatch fails decryption.

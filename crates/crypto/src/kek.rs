@@ -22,7 +22,9 @@ pub struct WrapContext<'a> {
 }
 
 impl WrapContext<'_> {
-    fn encode(&self) -> Vec<u8> {
+    /// The associated data a wrapped DEK is bound to; public so that KEKs kept outside this
+    /// crate (HSMs) bind to exactly the same bytes.
+    pub fn encode(&self) -> Vec<u8> {
         format!("chimatic.dek.v1\0{}\0{}\0{}", self.store, self.workspace, self.dek_version).into_bytes()
     }
 }

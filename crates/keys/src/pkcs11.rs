@@ -1,0 +1,485 @@
+//! A KEK inside a PKCS#11 token. The AES-256 key is generated on the token as sensitive and
+//! non-extractable; wrapping and unwrapping are AES-GCM encryptions the token performs, so the
+//! KEK's bytes never exist in this process.
+//!
+//! Wrapped layout: `0x01 | iv (12) | ciphertext (32) ‖ tag (16)`; the associated data is the
+//! [`WrapContext`] encoding, so a wrapped DEK moved to another workspace, store or version fails.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, OnceLock, PoisonError};
+
+use chimatic_crypto::kek::{KekProvider, WrapContext};
+use chimatic_crypto::{CryptoError, DEK_LEN};
+use cryptoki::context::{CInitializeArgs, CInitializeFlags, Function, Pkcs11};
+use cryptoki::error::{Error as CkError, RvError};
+use cryptoki::mechanism::Mechanism;
+use cryptoki::mechanism::aead::GcmParams;
+use cryptoki::object::{Attribute, AttributeType, KeyType, ObjectClass, ObjectHandle};
+use cryptoki::session::{Session, UserType};
+use cryptoki::slot::Slot;
+use cryptoki::types::Ulong;
+use secrecy::SecretString;
+use tokio::sync::Semaphore;
+use zeroize::Zeroizing;
+
+const FORMAT_V1: u8 = 1;
+const IV_LEN: usize = 12;
+const TAG_LEN: usize = 16;
+const TAG_BITS: Ulong = Ulong::new(128);
+const WRAPPED_LEN: usize = 1 + IV_LEN + DEK_LEN + TAG_LEN;
+/// Sessions are cheap but tokens limit them; four keep two cores busy with room for bursts.
+const MAX_SESSIONS: usize = 4;
+
+/// Where the KEK lives. `pin` is the token's user PIN.
+#[derive(Clone)]
+pub struct Pkcs11Config {
+    /// The PKCS#11 module, e.g. `/usr/lib/softhsm/libsofthsm2.so`.
+    pub module: PathBuf,
+    pub token_label: String,
+    pub key_label: String,
+    pub pin: SecretString,
+}
+
+impl std::fmt::Debug for Pkcs11Config {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Pkcs11Config")
+            .field("module", &self.module)
+            .field("token_label", &self.token_label)
+            .field("key_label", &self.key_label)
+            .field("pin", &"[redacted]")
+            .finish()
+    }
+}
+
+/// Why a PKCS#11 KEK could not be created, opened or inspected. Never contains the PIN.
+#[derive(Debug, thiserror::Error)]
+pub enum Pkcs11Error {
+    #[error("cannot load the PKCS#11 module {path}: {source}")]
+    Module { path: PathBuf, source: CkError },
+    #[error("no initialized PKCS#11 token is labelled {0:?}")]
+    TokenNotFound(String),
+    #[error("the user PIN for PKCS#11 token {0:?} is incorrect")]
+    WrongPin(String),
+    #[error("the user PIN for PKCS#11 token {0:?} is locked")]
+    PinLocked(String),
+    #[error("no secret key labelled {key:?} on PKCS#11 token {token:?}")]
+    KeyNotFound { token: String, key: String },
+    #[error("{count} secret keys are labelled {key:?} on PKCS#11 token {token:?}; labels must be unique")]
+    AmbiguousKey { token: String, key: String, count: usize },
+    #[error("a key labelled {key:?} already exists on PKCS#11 token {token:?}")]
+    KeyExists { token: String, key: String },
+    #[error("key {key:?} on PKCS#11 token {token:?} is not usable as a KEK: {reason}")]
+    KeyNotProtected { token: String, key: String, reason: &'static str },
+    #[error("PKCS#11 call failed: {0}")]
+    Token(#[from] CkError),
+    #[error("the PKCS#11 worker thread failed")]
+    Worker,
+}
+
+/// Protection attributes of the KEK object as the token reports them.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct KeyProperties {
+    pub token: bool,
+    pub private: bool,
+    pub sensitive: bool,
+    pub always_sensitive: bool,
+    pub extractable: bool,
+    pub never_extractable: bool,
+    pub key_type_aes: bool,
+    pub value_len: u64,
+    /// Whether the token handed out CKA_VALUE (the key bytes) when asked; must be false.
+    pub value_readable: bool,
+}
+
+pub struct Pkcs11Kek {
+    inner: Arc<Inner>,
+    /// Bounds the sessions (and blocking threads) in use at once.
+    permits: Arc<Semaphore>,
+    id: String,
+}
+
+struct Inner {
+    ctx: Pkcs11,
+    slot: Slot,
+    token_label: String,
+    key_label: String,
+    /// Object handles are per application and die with its last session (SoftHSM forgets
+    /// them then): looked up again by label when the token says this one is stale.
+    key: Mutex<ObjectHandle>,
+    /// Kept to log in again: a token logs the application out when its last session closes.
+    pin: SecretString,
+    /// Logged-in sessions not in use; a `Session` is Send but not Sync, so one thread at a time.
+    idle: Mutex<Vec<Session>>,
+}
+
+impl std::fmt::Debug for Pkcs11Kek {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Pkcs11Kek({})", self.id)
+    }
+}
+
+impl Pkcs11Kek {
+    /// Generates the KEK on the token (AES-256, sensitive, non-extractable) and opens it.
+    /// Refuses if a secret key with that label already exists.
+    pub async fn create_key(config: &Pkcs11Config) -> Result<Self, Pkcs11Error> {
+        let config = config.clone();
+        blocking(move || {
+            let ctx = context(&config.module)?;
+            let slot = find_token(&ctx, &config.token_label)?;
+            let session = ctx.open_rw_session(slot)?;
+            login(&session, &config)?;
+            let existing = session.find_objects(&key_template(&config.key_label))?;
+            if !existing.is_empty() {
+                return Err(Pkcs11Error::KeyExists { token: config.token_label, key: config.key_label });
+            }
+            let template = [
+                Attribute::Class(ObjectClass::SECRET_KEY),
+                Attribute::KeyType(KeyType::AES),
+                Attribute::ValueLen(32.into()),
+                Attribute::Token(true),
+                Attribute::Private(true),
+                Attribute::Sensitive(true),
+                Attribute::Extractable(false),
+                Attribute::Encrypt(true),
+                Attribute::Decrypt(true),
+                // Only encrypt/decrypt: C_WrapKey or C_DeriveKey could otherwise move the key's
+                // secret into another object.
+                Attribute::Wrap(false),
+                Attribute::Unwrap(false),
+                Attribute::Derive(false),
+                Attribute::Label(config.key_label.as_bytes().to_vec()),
+            ];
+            let key = session.generate_key(&Mechanism::AesKeyGen, &template)?;
+            Ok(Self::with_key(ctx, slot, key, session, config))
+        })
+        .await
+    }
+
+    /// Opens an existing KEK by token and key label, checking the PIN and that the key is an
+    /// AES-256 key the token will not let out.
+    pub async fn open(config: &Pkcs11Config) -> Result<Self, Pkcs11Error> {
+        let config = config.clone();
+        blocking(move || {
+            let ctx = context(&config.module)?;
+            let slot = find_token(&ctx, &config.token_label)?;
+            let session = ctx.open_ro_session(slot)?;
+            login(&session, &config)?;
+            let key = find_key(&session, &config.token_label, &config.key_label)?;
+            let props = read_properties(&session, key)?;
+            let refuse = |reason| Pkcs11Error::KeyNotProtected {
+                token: config.token_label.clone(),
+                key: config.key_label.clone(),
+                reason,
+            };
+            if !props.key_type_aes || props.value_len != DEK_LEN as u64 {
+                return Err(refuse("not an AES-256 key"));
+            }
+            if !props.sensitive || props.extractable || props.value_readable {
+                return Err(refuse("the key can leave the token (CKA_SENSITIVE false or CKA_EXTRACTABLE true)"));
+            }
+            Ok(Self::with_key(ctx, slot, key, session, config))
+        })
+        .await
+    }
+
+    /// `session` goes to the pool: while one stays open the login and the key handle hold.
+    fn with_key(ctx: Pkcs11, slot: Slot, key: ObjectHandle, session: Session, config: Pkcs11Config) -> Self {
+        let id = format!("pkcs11:{}/{}", config.token_label, config.key_label);
+        let inner = Inner {
+            ctx,
+            slot,
+            token_label: config.token_label,
+            key_label: config.key_label,
+            key: Mutex::new(key),
+            pin: config.pin,
+            idle: Mutex::new(vec![session]),
+        };
+        Self { inner: Arc::new(inner), permits: Arc::new(Semaphore::new(MAX_SESSIONS)), id }
+    }
+
+    /// Reads the KEK object's protection attributes from the token.
+    pub async fn key_properties(&self) -> Result<KeyProperties, Pkcs11Error> {
+        self.run(read_properties).await
+    }
+
+    /// Runs one PKCS#11 operation on a pooled session in a blocking thread. If the token says
+    /// the session or key handle is stale (token reinserted, HSM restarted, every session
+    /// closed), the pool is emptied and the operation runs once more on a fresh login.
+    async fn run<T, F>(&self, op: F) -> Result<T, Pkcs11Error>
+    where
+        T: Send + 'static,
+        F: Fn(&Session, ObjectHandle) -> Result<T, CkError> + Send + 'static,
+    {
+        // The semaphore is never closed, so acquiring only waits.
+        let permit = self.permits.clone().acquire_owned().await.map_err(|_| Pkcs11Error::Worker)?;
+        let inner = Arc::clone(&self.inner);
+        blocking(move || {
+            // Held until the token call returns, even if the caller's future was dropped.
+            let _permit = permit;
+            let session = match inner.idle().pop() {
+                Some(session) => session,
+                None => inner.fresh_session()?,
+            };
+            match inner.attempt(session, &op) {
+                Err(e) if is_stale(&e) => {
+                    inner.idle().clear();
+                    let session = inner.fresh_session()?;
+                    let key = find_key(&session, &inner.token_label, &inner.key_label)?;
+                    *inner.key.lock().unwrap_or_else(PoisonError::into_inner) = key;
+                    Ok(inner.attempt(session, &op)?)
+                }
+                other => Ok(other?),
+            }
+        })
+        .await
+    }
+}
+
+impl Inner {
+    fn idle(&self) -> std::sync::MutexGuard<'_, Vec<Session>> {
+        self.idle.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    fn fresh_session(&self) -> Result<Session, Pkcs11Error> {
+        let session = self.ctx.open_ro_session(self.slot)?;
+        match session.login(UserType::User, Some(&self.pin)) {
+            // Logins are per application, not per session: another session may hold it already.
+            Ok(()) | Err(CkError::Pkcs11(RvError::UserAlreadyLoggedIn, _)) => Ok(session),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// Runs `op`; the session goes back to the pool unless the token called it stale. A failed
+    /// single-part C_Encrypt/C_Decrypt ends its operation, so the session stays usable, and
+    /// keeping it keeps the login and key handle alive (they die with the last session).
+    fn attempt<T>(
+        &self,
+        session: Session,
+        op: &impl Fn(&Session, ObjectHandle) -> Result<T, CkError>,
+    ) -> Result<T, CkError> {
+        let key = *self.key.lock().unwrap_or_else(PoisonError::into_inner);
+        let out = op(&session, key);
+        match &out {
+            Err(e) if is_stale(e) => drop(session),
+            _ => self.idle().push(session),
+        }
+        out
+    }
+}
+
+/// Errors after which a fresh session, login and key lookup may succeed.
+fn is_stale(e: &CkError) -> bool {
+    matches!(
+        e,
+        CkError::Pkcs11(
+            RvError::SessionHandleInvalid
+                | RvError::SessionClosed
+                | RvError::UserNotLoggedIn
+                | RvError::ObjectHandleInvalid
+                | RvError::KeyHandleInvalid,
+            _
+        )
+    )
+}
+
+#[async_trait::async_trait]
+impl KekProvider for Pkcs11Kek {
+    fn kek_id(&self) -> &str {
+        &self.id
+    }
+
+    async fn wrap(&self, dek: &[u8; DEK_LEN], ctx: &WrapContext<'_>) -> Result<Vec<u8>, CryptoError> {
+        let iv = chimatic_crypto::random::bytes::<IV_LEN>()?;
+        let aad = ctx.encode();
+        let dek = Zeroizing::new(*dek);
+        let sealed = self
+            .run(move |session, key| {
+                let mut iv = iv;
+                let params = GcmParams::new(&mut iv, &aad, TAG_BITS)?;
+                session.encrypt(&Mechanism::AesGcm(params), key, dek.as_ref())
+            })
+            .await
+            .map_err(|e| unavailable("wrap", &e))?;
+        if sealed.len() != DEK_LEN + TAG_LEN {
+            tracing::warn!(len = sealed.len(), "PKCS#11 token returned an AES-GCM output of unexpected length");
+            return Err(CryptoError::KeyUnavailable);
+        }
+        let mut out = Vec::with_capacity(WRAPPED_LEN);
+        out.push(FORMAT_V1);
+        out.extend_from_slice(&iv);
+        out.extend_from_slice(&sealed);
+        Ok(out)
+    }
+
+    async fn unwrap(&self, wrapped: &[u8], ctx: &WrapContext<'_>) -> Result<Zeroizing<[u8; DEK_LEN]>, CryptoError> {
+        if wrapped.len() != WRAPPED_LEN || wrapped[0] != FORMAT_V1 {
+            return Err(CryptoError::Unwrap);
+        }
+        let mut iv = [0u8; IV_LEN];
+        iv.copy_from_slice(&wrapped[1..1 + IV_LEN]);
+        let sealed = wrapped[1 + IV_LEN..].to_vec();
+        let aad = ctx.encode();
+        let plain = self
+            .run(move |session, key| {
+                let mut iv = iv;
+                let params = GcmParams::new(&mut iv, &aad, TAG_BITS)?;
+                session.decrypt(&Mechanism::AesGcm(params), key, &sealed).map(Zeroizing::new)
+            })
+            .await
+            .map_err(|e| match &e {
+                Pkcs11Error::Token(ck) if is_rejected_ciphertext(ck) => CryptoError::Unwrap,
+                _ => unavailable("unwrap", &e),
+            })?;
+        if plain.len() != DEK_LEN {
+            return Err(CryptoError::Unwrap);
+        }
+        let mut out = Zeroizing::new([0u8; DEK_LEN]);
+        out.copy_from_slice(&plain);
+        Ok(out)
+    }
+}
+
+/// A decryption the token refused because of the data rather than its own state. SoftHSM2
+/// reports a failed GCM tag as CKR_GENERAL_ERROR; other tokens use the ENCRYPTED_DATA codes.
+fn is_rejected_ciphertext(e: &CkError) -> bool {
+    matches!(
+        e,
+        CkError::Pkcs11(
+            RvError::GeneralError | RvError::EncryptedDataInvalid | RvError::EncryptedDataLenRange,
+            Function::Decrypt
+        )
+    )
+}
+
+fn unavailable(operation: &'static str, e: &Pkcs11Error) -> CryptoError {
+    tracing::warn!(operation, error = %e, "PKCS#11 KEK unavailable");
+    CryptoError::KeyUnavailable
+}
+
+async fn blocking<T, F>(f: F) -> Result<T, Pkcs11Error>
+where
+    T: Send + 'static,
+    F: FnOnce() -> Result<T, Pkcs11Error> + Send + 'static,
+{
+    tokio::task::spawn_blocking(f).await.map_err(|_| Pkcs11Error::Worker)?
+}
+
+/// One context per module for the life of the process: C_Initialize may run once per
+/// application, and all sessions on a module share that state.
+fn context(module: &Path) -> Result<Pkcs11, Pkcs11Error> {
+    static CONTEXTS: OnceLock<Mutex<HashMap<PathBuf, Pkcs11>>> = OnceLock::new();
+    let mut contexts = CONTEXTS.get_or_init(Default::default).lock().unwrap_or_else(PoisonError::into_inner);
+    if let Some(ctx) = contexts.get(module) {
+        return Ok(ctx.clone());
+    }
+    let err = |source| Pkcs11Error::Module { path: module.into(), source };
+    let ctx = Pkcs11::new(module).map_err(err)?;
+    match ctx.initialize(CInitializeArgs::new(CInitializeFlags::OS_LOCKING_OK)) {
+        // Another path to the same library, or another user in this process, initialized it.
+        Ok(()) | Err(CkError::Pkcs11(RvError::CryptokiAlreadyInitialized, _)) => {}
+        Err(e) => return Err(err(e)),
+    }
+    contexts.insert(module.into(), ctx.clone());
+    Ok(ctx)
+}
+
+fn find_token(ctx: &Pkcs11, label: &str) -> Result<Slot, Pkcs11Error> {
+    // A slot whose token cannot be read (being removed, say) must not hide ours; if ours is
+    // not found, that error says more than "not found".
+    let mut unreadable = None;
+    for slot in ctx.get_slots_with_initialized_token()? {
+        match ctx.get_token_info(slot) {
+            Ok(info) if info.label() == label => return Ok(slot),
+            Ok(_) => {}
+            Err(e) => unreadable = Some(e),
+        }
+    }
+    Err(unreadable.map_or_else(|| Pkcs11Error::TokenNotFound(label.into()), Pkcs11Error::Token))
+}
+
+fn login(session: &Session, config: &Pkcs11Config) -> Result<(), Pkcs11Error> {
+    match session.login(UserType::User, Some(&config.pin)) {
+        Ok(()) | Err(CkError::Pkcs11(RvError::UserAlreadyLoggedIn, _)) => Ok(()),
+        Err(CkError::Pkcs11(RvError::PinIncorrect | RvError::PinLenRange | RvError::PinInvalid, _)) => {
+            Err(Pkcs11Error::WrongPin(config.token_label.clone()))
+        }
+        Err(CkError::Pkcs11(RvError::PinLocked, _)) => Err(Pkcs11Error::PinLocked(config.token_label.clone())),
+        Err(e) => Err(e.into()),
+    }
+}
+
+fn find_key(session: &Session, token: &str, label: &str) -> Result<ObjectHandle, Pkcs11Error> {
+    match session.find_objects(&key_template(label))?.as_slice() {
+        [key] => Ok(*key),
+        [] => Err(Pkcs11Error::KeyNotFound { token: token.into(), key: label.into() }),
+        many => Err(Pkcs11Error::AmbiguousKey { token: token.into(), key: label.into(), count: many.len() }),
+    }
+}
+
+fn key_template(label: &str) -> [Attribute; 2] {
+    [Attribute::Class(ObjectClass::SECRET_KEY), Attribute::Label(label.as_bytes().to_vec())]
+}
+
+fn read_properties(session: &Session, key: ObjectHandle) -> Result<KeyProperties, CkError> {
+    let mut props = KeyProperties {
+        token: false,
+        private: false,
+        sensitive: false,
+        always_sensitive: false,
+        extractable: true,
+        never_extractable: false,
+        key_type_aes: false,
+        value_len: 0,
+        value_readable: false,
+    };
+    let wanted = [
+        AttributeType::Token,
+        AttributeType::Private,
+        AttributeType::Sensitive,
+        AttributeType::AlwaysSensitive,
+        AttributeType::Extractable,
+        AttributeType::NeverExtractable,
+        AttributeType::KeyType,
+        AttributeType::ValueLen,
+    ];
+    for attribute in session.get_attributes(key, &wanted)? {
+        match attribute {
+            Attribute::Token(v) => props.token = v,
+            Attribute::Private(v) => props.private = v,
+            Attribute::Sensitive(v) => props.sensitive = v,
+            Attribute::AlwaysSensitive(v) => props.always_sensitive = v,
+            Attribute::Extractable(v) => props.extractable = v,
+            Attribute::NeverExtractable(v) => props.never_extractable = v,
+            Attribute::KeyType(t) => props.key_type_aes = t == KeyType::AES,
+            Attribute::ValueLen(len) => props.value_len = len.into(),
+            _ => {}
+        }
+    }
+    // Asked separately: a sensitive key's token withholds CKA_VALUE, which is the point.
+    for attribute in session.get_attributes(key, &[AttributeType::Value])? {
+        if let Attribute::Value(bytes) = attribute {
+            props.value_readable = true;
+            drop(Zeroizing::new(bytes));
+        }
+    }
+    Ok(props)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn config_debug_hides_the_pin() {
+        let config = Pkcs11Config {
+            module: "/usr/lib/softhsm/libsofthsm2.so".into(),
+            token_label: "chimatic".into(),
+            key_label: "kek-1".into(),
+            pin: SecretString::from("pin-canary"),
+        };
+        let text = format!("{config:?}");
+        assert!(text.contains("kek-1"));
+        assert!(!text.contains("pin-canary"), "{text}");
+    }
+}
