@@ -108,6 +108,13 @@ impl From<StoreError> for ApiError {
                 "the workspace's data key cannot be unwrapped with the configured key encryption key",
             )
             .caused_by(&e),
+            StoreError::Crypto(CryptoError::KeyUnavailable) => Self::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "kms_unavailable",
+                "the key provider is unreachable or refused the workspace's key; retry when it is restored",
+            )
+            .caused_by(&e)
+            .retry_after(std::time::Duration::from_secs(30)),
             StoreError::Unavailable => {
                 Self::new(StatusCode::SERVICE_UNAVAILABLE, "unavailable", "the server is shutting down").caused_by(&e)
             }

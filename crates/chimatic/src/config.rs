@@ -1,6 +1,7 @@
 //! The one configuration type: command-line flags, each with an environment variable.
 //! Key material is never a flag or a config-file entry: it is injected through the environment
-//! (`CHIMATIC_KEK`) or a file path (`CHIMATIC_KEK_FILE`).
+//! (`CHIMATIC_KEK`, `CHIMATIC_PKCS11_PIN`) or a file path (`CHIMATIC_KEK_FILE`,
+//! `CHIMATIC_PKCS11_PIN_FILE`), or stays in an HSM (`CHIMATIC_KEK_PROVIDER=pkcs11`).
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -41,6 +42,29 @@ pub enum Command {
         #[command(flatten)]
         store: StoreArgs,
     },
+    /// Key-encryption key administration.
+    Keys {
+        #[command(subcommand)]
+        command: KeysCommand,
+    },
+    /// Report what protects the data (KEK provider, key file permissions, development keys);
+    /// with `--production`, exit with an error on any finding.
+    Doctor {
+        #[command(flatten)]
+        store: StoreArgs,
+        #[arg(long, env = "CHIMATIC_PRODUCTION", value_parser = BoolishValueParser::new())]
+        production: bool,
+    },
+}
+
+#[derive(Subcommand)]
+pub enum KeysCommand {
+    /// Generate the KEK inside the PKCS#11 token (sensitive, never extractable); refuses if a
+    /// key with that label exists.
+    InitPkcs11 {
+        #[command(flatten)]
+        kek: crate::keys::KekArgs,
+    },
 }
 
 #[derive(Subcommand)]
@@ -67,9 +91,8 @@ pub struct StoreArgs {
     /// Directory for the embedded store (SQLite files) and the development key.
     #[arg(long, env = "CHIMATIC_DATA_DIR", default_value = "./chimatic-data")]
     pub data_dir: PathBuf,
-    /// File holding the base64 key encryption key (mode 0600). CHIMATIC_KEK takes precedence.
-    #[arg(long, env = "CHIMATIC_KEK_FILE")]
-    pub kek_file: Option<PathBuf>,
+    #[command(flatten)]
+    pub kek: crate::keys::KekArgs,
     /// URL of the primary region's notification store: `postgres://…` or `sqlite:///path/file.db`
     /// (default: `data.db` in the data directory). Needs CHIMATIC_VAULT_DATABASE_URL too.
     #[arg(long, env = "CHIMATIC_DATABASE_URL", hide_env_values = true, requires = "vault_database_url")]
@@ -95,6 +118,10 @@ pub struct ServeArgs {
     /// delivers; `all` is both.
     #[arg(long, env = "CHIMATIC_ROLE", default_value = "all")]
     pub role: Role,
+    /// Refuse to start with a development key-encryption key (or any `chimatic doctor` finding
+    /// about keys).
+    #[arg(long, env = "CHIMATIC_PRODUCTION", value_parser = BoolishValueParser::new())]
+    pub production: bool,
     /// Regions whose data this node serves and delivers, comma-separated (default: every
     /// configured region). Requests for other regions' workspaces get 421.
     #[arg(long, env = "CHIMATIC_SERVE_REGIONS", value_delimiter = ',')]

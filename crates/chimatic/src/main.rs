@@ -3,6 +3,7 @@
 mod config;
 mod fanout;
 mod jobs;
+mod keys;
 mod serve;
 mod stores;
 mod tls;
@@ -10,7 +11,7 @@ mod workspace;
 
 use clap::Parser;
 
-use config::{Cli, Command, WorkspaceCommand};
+use config::{Cli, Command, KeysCommand, WorkspaceCommand};
 
 fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
@@ -21,5 +22,7 @@ fn main() -> anyhow::Result<()> {
             runtime.block_on(workspace::create(&name, region, &store))
         }
         Command::Migrate { store } => runtime.block_on(stores::migrate(&store)),
+        Command::Keys { command: KeysCommand::InitPkcs11 { kek } } => runtime.block_on(keys::init_pkcs11(&kek)),
+        Command::Doctor { store, production } => runtime.block_on(keys::doctor(&store, production)),
     }
 }

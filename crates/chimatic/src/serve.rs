@@ -11,7 +11,8 @@ use chimatic_store::{ControlStore, DeliveryStats};
 use tokio::sync::watch;
 
 use crate::config::{LogFormat, ServeArgs};
-use crate::stores::{RegionConfig, Topology, log_key_source, open_control, open_region};
+use crate::keys::log_kek;
+use crate::stores::{RegionConfig, Topology, open_control, open_region};
 
 /// How often delivery analytics gathered on this node are written to the control store.
 const STATS_FLUSH_INTERVAL: Duration = Duration::from_secs(2);
@@ -53,8 +54,13 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
     let mut dispatchers = Vec::new();
     if !served.is_empty() {
         // Only a node that serves data holds key material.
-        let (kek, kek_source) = args.store.kek()?;
-        log_key_source(kek.as_ref(), &kek_source);
+        let (kek, origin) = args.store.kek().await?;
+        anyhow::ensure!(
+            !(args.production && origin.is_development()),
+            "--production: refusing to start with a development key-encryption key; use an HSM \
+             (CHIMATIC_KEK_PROVIDER=pkcs11) or inject CHIMATIC_KEK_FILE (see `chimatic doctor`)"
+        );
+        log_kek(kek.as_ref(), &origin);
         for config in served {
             let store = open_region(config, &kek).await?;
             let dispatcher = Arc::new(Dispatcher::new(

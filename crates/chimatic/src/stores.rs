@@ -6,13 +6,12 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use anyhow::Context;
-use chimatic_crypto::{KekProvider, KekSource, LocalKek};
+use chimatic_crypto::KekProvider;
 use chimatic_domain::{Region, SystemClock};
 use chimatic_store::{
     ControlBackend, ControlStore, DataBackend, Keyring, PostgresBackend, SqliteBackend, SqliteFiles, Store,
     VaultBackend,
 };
-use zeroize::Zeroizing;
 
 use crate::config::StoreArgs;
 
@@ -136,18 +135,9 @@ impl StoreArgs {
         }
         Ok(Topology { control, regions })
     }
-
-    /// The key-encryption key: injected, or the generated development key in the data directory.
-    pub fn kek(&self) -> anyhow::Result<(Arc<dyn KekProvider>, KekSource)> {
-        create_private_dir(&self.data_dir)?;
-        let env_kek = std::env::var("CHIMATIC_KEK").ok().map(Zeroizing::new);
-        let (kek, source) =
-            LocalKek::resolve(env_kek.as_deref().map(String::as_str), self.kek_file.as_deref(), &self.data_dir)?;
-        Ok((Arc::new(kek), source))
-    }
 }
 
-fn create_private_dir(dir: &Path) -> anyhow::Result<()> {
+pub fn create_private_dir(dir: &Path) -> anyhow::Result<()> {
     std::fs::DirBuilder::new()
         .recursive(true)
         .mode(0o700)
@@ -195,25 +185,11 @@ pub async fn open_region(config: &RegionConfig, kek: &Arc<dyn KekProvider>) -> a
     Ok(Arc::new(store))
 }
 
-pub fn log_key_source(kek: &dyn KekProvider, source: &KekSource) {
-    match source {
-        KekSource::Generated(path) => tracing::warn!(
-            "generated a development key-encryption key at {} (mode 0600); in production inject CHIMATIC_KEK_FILE or CHIMATIC_KEK",
-            path.display()
-        ),
-        KekSource::DataDir(path) => {
-            tracing::warn!("using the development key-encryption key at {}", path.display())
-        }
-        KekSource::File(_) | KekSource::Environment => {}
-    }
-    tracing::info!(kek = kek.kek_id(), "key encryption key loaded");
-}
-
 /// `chimatic migrate`: opening a store migrates it, so open every configured one.
 pub async fn migrate(args: &StoreArgs) -> anyhow::Result<()> {
     let topology = args.topology()?;
     open_control(&topology.control).await?;
-    let (kek, _) = args.kek()?;
+    let (kek, _) = args.kek().await?;
     for region in &topology.regions {
         open_region(region, &kek).await?;
     }

@@ -10,8 +10,8 @@ pub async fn create(name: &str, region: Option<Region>, args: &StoreArgs) -> any
     let topology = args.topology()?;
     let region = topology.region(&region.unwrap_or_else(|| args.primary_region.clone()))?;
     let control = open_control(&topology.control).await?;
-    let (kek, kek_source) = args.kek()?;
-    if let chimatic_crypto::KekSource::Generated(path) = kek_source {
+    let (kek, origin) = args.kek().await?;
+    if let crate::keys::KekOrigin::Local(chimatic_crypto::KekSource::Generated(path)) = origin {
         eprintln!("generated a development key-encryption key at {} (mode 0600)", path.display());
     }
     let store = open_region(region, &kek).await?;

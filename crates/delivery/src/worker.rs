@@ -14,6 +14,9 @@ use tokio::sync::{Notify, Semaphore, watch};
 
 use chimatic_providers::{MessageMeta, ProviderClient};
 
+/// How long deliveries wait while the key provider is unavailable before they are tried again.
+const KEY_UNAVAILABLE_PAUSE: Duration = Duration::from_secs(30);
+
 #[derive(Clone, Debug)]
 pub struct DispatcherConfig {
     /// Deliveries in flight at once.
@@ -161,6 +164,16 @@ impl Dispatcher {
                 // The subscriber's channel or the integration was removed: nothing to send to.
                 tracing::warn!(notification = %id_text, "the destination of a notification no longer exists");
                 self.give_up(&job, "destination_removed").await;
+                return;
+            }
+            Err(StoreError::Crypto(CryptoError::KeyUnavailable)) => {
+                // The key provider is down or refused the workspace's key: pause, not fail. The
+                // job goes back to the queue without an attempt and is tried again later.
+                tracing::warn!(notification = %id_text, "the key provider is unavailable; delivery paused");
+                let due = self.clock.now().plus(KEY_UNAVAILABLE_PAUSE);
+                if let Err(e) = self.store.release_claims(std::slice::from_ref(&job), due).await {
+                    tracing::warn!(error = %e, "handing back a paused delivery failed; it is retried when its lease ends");
+                }
                 return;
             }
             Err(e) => {

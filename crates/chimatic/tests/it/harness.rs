@@ -220,11 +220,17 @@ pub fn cli(dir: &Path) -> Command {
 }
 
 pub fn create_workspace(dir: &Path, name: &str) -> Workspace {
+    create_workspace_with(dir, name, &[])
+}
+
+/// `workspace create` with extra environment (e.g. a KEK in an HSM).
+pub fn create_workspace_with(dir: &Path, name: &str, env: &[(&str, String)]) -> Workspace {
     let out = cli(dir)
         .args(["workspace", "create", "--name", name, "--data-dir"])
         .arg(dir)
         .env_remove("CHIMATIC_KEK")
         .env_remove("CHIMATIC_KEK_FILE")
+        .envs(env.iter().map(|(k, v)| (*k, v.as_str())))
         .output()
         .expect("run workspace create");
     assert!(out.status.success(), "workspace create failed: {}", String::from_utf8_lossy(&out.stderr));

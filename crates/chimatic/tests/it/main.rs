@@ -15,6 +15,7 @@ mod events;
 mod feedback;
 mod inbox;
 mod input;
+mod keys;
 mod nodes;
 mod outbound_tls;
 mod planes;
