@@ -59,6 +59,7 @@ impl SoftHsm {
 fn doctor(dir: &Path, env: &[(&str, String)], production: bool) -> (bool, String) {
     let mut cmd = cli(dir);
     cmd.arg("doctor").arg("--data-dir").arg(dir).env_remove("CHIMATIC_KEK").env_remove("CHIMATIC_KEK_FILE");
+    cmd.env("CHIMATIC_KEK_PROVIDER", "local");
     cmd.envs(env.iter().map(|(k, v)| (*k, v.as_str())));
     if production {
         cmd.arg("--production");
@@ -83,6 +84,7 @@ async fn doctor_reports_the_kek_and_production_refuses_a_development_key() {
         .args(["serve", "--production", "--listen", "127.0.0.1:0", "--data-dir"])
         .arg(&dir)
         .envs(crate::store_probe::store_env(&dir))
+        .env("CHIMATIC_KEK_PROVIDER", "local")
         .env_remove("CHIMATIC_KEK")
         .env_remove("CHIMATIC_KEK_FILE")
         .output()

@@ -9,14 +9,19 @@ use serde_json::json;
 use crate::harness::{BIN, Receiver, ServerOptions, TestServer, cli, create_workspace};
 use crate::store_probe::{Backend, Db, backend};
 
+/// These tests are about the local KEK provider, whichever provider the suite runs with.
+fn local() -> ServerOptions {
+    ServerOptions::default().env("CHIMATIC_KEK_PROVIDER", "local")
+}
+
 fn kek_b64(byte: u8) -> String {
     base64::engine::general_purpose::STANDARD.encode([byte; 32])
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn the_data_directory_is_owner_only_and_holds_a_generated_0600_development_key() {
-    let server = TestServer::spawn().await;
-    server.workspace("acme");
+    let server = TestServer::spawn_with(local()).await;
+    crate::harness::create_workspace_with(&server.data_dir, "acme", &[("CHIMATIC_KEK_PROVIDER", "local".into())]);
     assert!(server.log().contains("generated a development key-encryption key"), "{}", server.log());
     let dir_mode = std::fs::metadata(&server.data_dir).unwrap().permissions().mode() & 0o777;
     assert_eq!(dir_mode, 0o700);
@@ -38,7 +43,7 @@ async fn the_data_directory_is_owner_only_and_holds_a_generated_0600_development
 
 #[tokio::test(flavor = "multi_thread")]
 async fn an_injected_kek_is_used_and_a_different_kek_cannot_read_the_data() {
-    let opts = ServerOptions::default().env("CHIMATIC_KEK", &kek_b64(1));
+    let opts = local().env("CHIMATIC_KEK", &kek_b64(1));
     let mut server = TestServer::spawn_with(opts).await;
     let dir = server.keep_dir().unwrap();
     assert!(!server.data_dir.join("kek.key").exists(), "no development key when a KEK is injected");
@@ -48,6 +53,7 @@ async fn an_injected_kek_is_used_and_a_different_kek_cannot_read_the_data() {
         .args(["workspace", "create", "--name", "acme", "--data-dir"])
         .arg(&server.data_dir)
         .env("CHIMATIC_KEK", kek_b64(1))
+        .env("CHIMATIC_KEK_PROVIDER", "local")
         .output()
         .unwrap();
     assert!(out.status.success());
@@ -59,7 +65,7 @@ async fn an_injected_kek_is_used_and_a_different_kek_cannot_read_the_data() {
 
     // Same data, another KEK: authentication still works (digests are not encrypted) but no
     // encrypted value can be read.
-    let other = ServerOptions::default().env("CHIMATIC_KEK", &kek_b64(2));
+    let other = local().env("CHIMATIC_KEK", &kek_b64(2));
     let server = TestServer::spawn_in(&dir.path().join("data"), other).await;
     let r = server.get(&format!("/v1/channels/{channel}"), &key).await;
     r.assert_problem(503, "key_unavailable");
@@ -77,6 +83,7 @@ fn a_kek_file_readable_by_others_is_refused() {
         .args(["workspace", "create", "--name", "x", "--data-dir"])
         .arg(tmp.path().join("data"))
         .env("CHIMATIC_KEK_FILE", &kek)
+        .env("CHIMATIC_KEK_PROVIDER", "local")
         .env_remove("CHIMATIC_KEK")
         .output()
         .unwrap();
@@ -90,6 +97,7 @@ fn a_kek_file_readable_by_others_is_refused() {
         .args(["workspace", "create", "--name", "x", "--data-dir"])
         .arg(tmp.path().join("data"))
         .env("CHIMATIC_KEK_FILE", &kek)
+        .env("CHIMATIC_KEK_PROVIDER", "local")
         .env_remove("CHIMATIC_KEK")
         .output()
         .unwrap();

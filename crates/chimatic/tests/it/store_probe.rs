@@ -44,20 +44,36 @@ fn psql(admin: &str, db: &str, sql: &str) -> String {
     String::from_utf8_lossy(&out.stdout).trim().to_string()
 }
 
+/// With `CHIMATIC_TEST_KEK=pkcs11` every server and CLI run of the suite keeps its KEK in one
+/// SoftHSM2 token (set up once per run); otherwise they use the local provider.
+fn kek_env() -> Vec<(String, String)> {
+    static HSM: OnceLock<Option<crate::keys::SoftHsm>> = OnceLock::new();
+    let hsm = HSM.get_or_init(|| match std::env::var("CHIMATIC_TEST_KEK").as_deref() {
+        Ok("pkcs11") => {
+            let hsm = crate::keys::SoftHsm::new();
+            hsm.init_key();
+            Some(hsm)
+        }
+        Ok("local") | Err(_) => None,
+        Ok(other) => panic!("CHIMATIC_TEST_KEK={other}: expected local or pkcs11"),
+    });
+    hsm.iter().flat_map(|h| h.env()).map(|(k, v)| (k.to_string(), v)).collect()
+}
+
 /// Environment that points a `chimatic` process at this test's store (creating the databases
-/// on first use). Empty for SQLite, whose files live in the data directory.
+/// on first use; for SQLite the files live in the data directory) and its KEK.
 pub fn store_env(dir: &Path) -> Vec<(String, String)> {
-    let Backend::Postgres { admin } = backend() else { return Vec::new() };
+    let mut env = kek_env();
+    let Backend::Postgres { admin } = backend() else { return env };
     let (data, vault) = database_names(dir);
     for db in [&data, &vault] {
         if psql(admin, "postgres", &format!("SELECT 1 FROM pg_database WHERE datname = '{db}'")).is_empty() {
             psql(admin, "postgres", &format!("CREATE DATABASE {db}"));
         }
     }
-    vec![
-        ("CHIMATIC_DATABASE_URL".into(), format!("{admin}/{data}")),
-        ("CHIMATIC_VAULT_DATABASE_URL".into(), format!("{admin}/{vault}")),
-    ]
+    env.push(("CHIMATIC_DATABASE_URL".into(), format!("{admin}/{data}")));
+    env.push(("CHIMATIC_VAULT_DATABASE_URL".into(), format!("{admin}/{vault}")));
+    env
 }
 
 /// The URL of an additional store for this test (a region's, or a separate control store):
