@@ -59,6 +59,18 @@ pub enum Command {
 
 #[derive(Subcommand)]
 pub enum KeysCommand {
+    /// Make a new KEK version current (a new key in the PKCS#11 token, or a new development key
+    /// file). Nodes pick it up within CHIMATIC_KEK_REFRESH_SECS and re-wrap every DEK in the
+    /// background; nothing stops.
+    RotateKek {
+        #[command(flatten)]
+        store: StoreArgs,
+    },
+    /// Per region: the current KEK and how many DEKs each KEK wraps (rotation progress).
+    Status {
+        #[command(flatten)]
+        store: StoreArgs,
+    },
     /// Generate the KEK inside the PKCS#11 token (sensitive, never extractable); refuses if a
     /// key with that label exists.
     InitPkcs11 {
@@ -157,6 +169,9 @@ pub struct ServeArgs {
     /// comma-separated and exact, e.g. `https://app.example.com`. Default: none.
     #[arg(long, env = "CHIMATIC_INBOX_ORIGINS", value_delimiter = ',')]
     pub inbox_origins: Vec<String>,
+    /// Seconds between looks for a new KEK version (`chimatic keys rotate-kek` on any node).
+    #[arg(long, env = "CHIMATIC_KEK_REFRESH_SECS", default_value_t = 60)]
+    pub kek_refresh_secs: u64,
     /// Seconds between health checks of each provider integration.
     #[arg(long, env = "CHIMATIC_HEALTH_CHECK_INTERVAL_SECS", default_value_t = 900)]
     pub health_check_interval_secs: u64,

@@ -46,6 +46,7 @@ impl Jobs {
                 self.purge(now).await;
                 last_purge = Some(now);
             }
+            self.rewrap_keys().await;
             self.check_integrations().await;
         }
     }
@@ -63,6 +64,17 @@ impl Jobs {
             Ok(0) => {}
             Ok(n) => tracing::info!(region = %region, removed = n, "inbound webhooks past 30 days purged"),
             Err(e) => tracing::warn!(region = %region, error = %e, "purging inbound webhooks failed"),
+        }
+    }
+
+    /// After a KEK rotation, moves DEKs to the current KEK, a batch at a time.
+    async fn rewrap_keys(&self) {
+        match drain(|| self.store.rewrap_keys(PURGE_BATCH)).await {
+            Ok(0) => {}
+            Ok(n) => {
+                tracing::info!(region = %self.store.region(), rewrapped = n, kek = self.store.kek_id(), "DEKs re-wrapped under the current KEK")
+            }
+            Err(e) => tracing::warn!(region = %self.store.region(), error = %e, "re-wrapping DEKs failed"),
         }
     }
 

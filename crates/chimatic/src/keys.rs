@@ -8,7 +8,8 @@ use std::sync::Arc;
 
 use anyhow::Context;
 use chimatic_crypto::{KekProvider, KekSource, LocalKek};
-use chimatic_keys::{Pkcs11Config, Pkcs11Kek};
+use chimatic_keys::{Pkcs11Config, Pkcs11Error, Pkcs11Kek};
+use chimatic_store::KekSet;
 use clap::{Args, ValueEnum};
 use secrecy::SecretString;
 use zeroize::Zeroizing;
@@ -94,30 +95,154 @@ fn read_private_file(path: &Path) -> anyhow::Result<Zeroizing<String>> {
     Ok(Zeroizing::new(std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?))
 }
 
+/// The development key files in the data directory: `kek.key` is version 1, `kek-v2.key` the
+/// next, and so on; the highest is current.
+fn dev_key_path(dir: &Path, version: u32) -> PathBuf {
+    if version == 1 { dir.join(chimatic_crypto::kek::DEV_KEK_FILE) } else { dir.join(format!("kek-v{version}.key")) }
+}
+
+fn pkcs11_label(base: &str, version: u32) -> String {
+    if version == 1 { base.to_string() } else { format!("{base}-v{version}") }
+}
+
+/// Earlier local KEKs still accepted for unwrapping (`CHIMATIC_KEK_PREVIOUS`, comma-separated
+/// base64), while their DEKs are re-wrapped under the current one.
+fn previous_local_keks() -> anyhow::Result<Vec<Arc<dyn KekProvider>>> {
+    let Some(list) = std::env::var("CHIMATIC_KEK_PREVIOUS").ok().map(Zeroizing::new) else { return Ok(Vec::new()) };
+    list.split(',')
+        .filter(|k| !k.trim().is_empty())
+        .map(|k| Ok(Arc::new(LocalKek::from_base64(k).context("CHIMATIC_KEK_PREVIOUS")?) as Arc<dyn KekProvider>))
+        .collect()
+}
+
 impl StoreArgs {
-    /// The key-encryption key this deployment is configured with.
-    pub async fn kek(&self) -> anyhow::Result<(Arc<dyn KekProvider>, KekOrigin)> {
+    /// The KEKs this deployment is configured with: the current one and those of earlier
+    /// versions still present (for DEKs not yet re-wrapped).
+    pub async fn kek(&self) -> anyhow::Result<(KekSet, KekOrigin)> {
         match self.kek.kek_provider {
             KekProviderKind::Local => {
                 crate::stores::create_private_dir(&self.data_dir)?;
                 let env_kek = std::env::var("CHIMATIC_KEK").ok().map(Zeroizing::new);
-                let (kek, source) = LocalKek::resolve(
+                let (first, source) = LocalKek::resolve(
                     env_kek.as_deref().map(String::as_str),
                     self.kek.kek_file.as_deref(),
                     &self.data_dir,
                 )?;
-                Ok((Arc::new(kek), KekOrigin::Local(source)))
+                let mut keks: Vec<Arc<dyn KekProvider>> = vec![Arc::new(first)];
+                if matches!(source, KekSource::Generated(_) | KekSource::DataDir(_)) {
+                    for version in 2.. {
+                        let path = dev_key_path(&self.data_dir, version);
+                        if !path.exists() {
+                            break;
+                        }
+                        keks.push(Arc::new(LocalKek::from_file(&path)?));
+                    }
+                }
+                let current = keks.pop().context("no KEK")?;
+                keks.extend(previous_local_keks()?);
+                Ok((KekSet::new(current, keks), KekOrigin::Local(source)))
             }
             KekProviderKind::Pkcs11 => {
                 let config = self.kek.pkcs11_config()?;
-                let kek = Pkcs11Kek::open(&config).await.context("opening the KEK in the PKCS#11 token")?;
-                Ok((Arc::new(kek), KekOrigin::Pkcs11))
+                let mut keks: Vec<Arc<dyn KekProvider>> = Vec::new();
+                for version in 1.. {
+                    let versioned =
+                        Pkcs11Config { key_label: pkcs11_label(&config.key_label, version), ..config.clone() };
+                    match Pkcs11Kek::open(&versioned).await {
+                        Ok(kek) => keks.push(Arc::new(kek)),
+                        Err(Pkcs11Error::KeyNotFound { .. }) if version > 1 => break,
+                        Err(e) => return Err(e).context("opening the KEK in the PKCS#11 token"),
+                    }
+                }
+                let current = keks.pop().context("no KEK")?;
+                Ok((KekSet::new(current, keks), KekOrigin::Pkcs11))
             }
         }
     }
 }
 
-pub fn log_kek(kek: &dyn KekProvider, origin: &KekOrigin) {
+/// `chimatic keys rotate-kek`: makes a new KEK version current. Running nodes pick it up within
+/// their refresh interval, wrap new DEKs with it, and re-wrap the existing ones in the
+/// background; reads work throughout because every wrapped DEK records its KEK.
+pub async fn rotate_kek(store: &StoreArgs) -> anyhow::Result<()> {
+    let (keks, origin) = store.kek().await?;
+    let versions = keks.ids().len() as u32;
+    match (store.kek.kek_provider, origin) {
+        (KekProviderKind::Pkcs11, _) => {
+            let config = store.kek.pkcs11_config()?;
+            let next = Pkcs11Config { key_label: pkcs11_label(&config.key_label, versions + 1), ..config };
+            let kek = Pkcs11Kek::create_key(&next).await.context("creating the new KEK in the PKCS#11 token")?;
+            println!("current KEK: {} (generated in the token)", kek.kek_id());
+        }
+        (KekProviderKind::Local, origin) if origin.is_development() => {
+            let path = dev_key_path(&store.data_dir, versions + 1);
+            let kek = LocalKek::generate_file(&path)?;
+            println!("current KEK: {} ({})", kek.kek_id(), path.display());
+        }
+        (KekProviderKind::Local, _) => anyhow::bail!(
+            "an injected KEK is rotated by its operator: set CHIMATIC_KEK (or CHIMATIC_KEK_FILE) to the new key \
+             and CHIMATIC_KEK_PREVIOUS to the old one until `chimatic keys status` shows every DEK re-wrapped"
+        ),
+    }
+    Ok(())
+}
+
+/// Looks for a new current KEK every `every` and hands it to the stores: from then on new DEKs
+/// are wrapped with it, and the background jobs re-wrap the rest.
+pub async fn follow_rotations(
+    args: StoreArgs,
+    stores: Vec<Arc<chimatic_store::Store>>,
+    every: std::time::Duration,
+    mut stop: tokio::sync::watch::Receiver<bool>,
+) {
+    loop {
+        tokio::select! {
+            _ = tokio::time::sleep(every) => {}
+            _ = stop.changed() => return,
+        }
+        match args.kek().await {
+            Ok((keks, _)) => {
+                let id = keks.current().kek_id().to_string();
+                if stores.iter().any(|s| s.kek_id() != id) {
+                    for store in &stores {
+                        store.set_keks(keks.clone());
+                    }
+                    tracing::info!(kek = id, "a new KEK version is current; re-wrapping DEKs in the background");
+                }
+            }
+            Err(e) => tracing::warn!(error = format!("{e:#}"), "looking for a new KEK version failed"),
+        }
+    }
+}
+
+/// `chimatic keys status`: per region, the current KEK and how many DEKs each KEK wraps.
+pub async fn status(store: &StoreArgs) -> anyhow::Result<()> {
+    let topology = store.topology()?;
+    let (keks, _) = store.kek().await?;
+    let mut pending = 0;
+    for region in &topology.regions {
+        let opened = crate::stores::open_region(region, &keks).await?;
+        let (data, vault) = opened.keys_per_kek().await?;
+        println!("region {}: current KEK {}", region.region, opened.kek_id());
+        for (what, counts) in [("data", data), ("vault", vault)] {
+            for (kek, n) in counts {
+                let current = kek == opened.kek_id();
+                if !current {
+                    pending += n;
+                }
+                println!("  {what} DEKs wrapped by {kek}: {n}{}", if current { " (current)" } else { "" });
+            }
+        }
+    }
+    if pending == 0 {
+        println!("rotation: complete");
+    } else {
+        println!("rotation: {pending} DEK(s) still wrapped by earlier KEKs");
+    }
+    Ok(())
+}
+
+pub fn log_kek(keks: &KekSet, origin: &KekOrigin) {
     match origin {
         KekOrigin::Local(KekSource::Generated(path)) => tracing::warn!(
             "generated a development key-encryption key at {} (mode 0600); in production use an HSM \
@@ -129,7 +254,7 @@ pub fn log_kek(kek: &dyn KekProvider, origin: &KekOrigin) {
         }
         _ => {}
     }
-    tracing::info!(kek = kek.kek_id(), "key encryption key loaded");
+    tracing::info!(kek = keks.current().kek_id(), versions = keks.ids().len(), "key encryption key loaded");
 }
 
 /// `chimatic keys init-pkcs11`: generates the KEK inside the token (sensitive, not extractable).

@@ -23,6 +23,8 @@ fn main() -> anyhow::Result<()> {
         }
         Command::Migrate { store } => runtime.block_on(stores::migrate(&store)),
         Command::Keys { command: KeysCommand::InitPkcs11 { kek } } => runtime.block_on(keys::init_pkcs11(&kek)),
+        Command::Keys { command: KeysCommand::RotateKek { store } } => runtime.block_on(keys::rotate_kek(&store)),
+        Command::Keys { command: KeysCommand::Status { store } } => runtime.block_on(keys::status(&store)),
         Command::Doctor { store, production } => runtime.block_on(keys::doctor(&store, production)),
     }
 }

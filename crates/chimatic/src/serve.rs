@@ -60,7 +60,7 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
             "--production: refusing to start with a development key-encryption key; use an HSM \
              (CHIMATIC_KEK_PROVIDER=pkcs11) or inject CHIMATIC_KEK_FILE (see `chimatic doctor`)"
         );
-        log_kek(kek.as_ref(), &origin);
+        log_kek(&kek, &origin);
         for config in served {
             let store = open_region(config, &kek).await?;
             let dispatcher = Arc::new(Dispatcher::new(
@@ -128,6 +128,11 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
             delivery_waker: plane.delivery_waker.clone(),
         };
         tokio::spawn(fanout.run(stop_rx.clone()));
+    }
+    if !state.regions.is_empty() {
+        let stores: Vec<Arc<chimatic_store::Store>> = state.regions.values().map(|p| p.store.clone()).collect();
+        let every = Duration::from_secs(args.kek_refresh_secs.max(1));
+        tokio::spawn(crate::keys::follow_rotations(args.store.clone(), stores, every, stop_rx.clone()));
     }
     let flusher = tokio::spawn(flush_stats(stats.clone(), control.clone(), stop_rx));
 

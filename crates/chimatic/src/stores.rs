@@ -6,10 +6,9 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use anyhow::Context;
-use chimatic_crypto::KekProvider;
 use chimatic_domain::{Region, SystemClock};
 use chimatic_store::{
-    ControlBackend, ControlStore, DataBackend, Keyring, PostgresBackend, SqliteBackend, SqliteFiles, Store,
+    ControlBackend, ControlStore, DataBackend, KekSet, Keyring, PostgresBackend, SqliteBackend, SqliteFiles, Store,
     VaultBackend,
 };
 
@@ -164,8 +163,8 @@ pub async fn open_control(location: &Location) -> anyhow::Result<Arc<ControlStor
 }
 
 /// Opens a region's store; each region caches its own unwrapped DEKs.
-pub async fn open_region(config: &RegionConfig, kek: &Arc<dyn KekProvider>) -> anyhow::Result<Arc<Store>> {
-    let keyring = Keyring::new(kek.clone(), Arc::new(SystemClock));
+pub async fn open_region(config: &RegionConfig, keks: &KekSet) -> anyhow::Result<Arc<Store>> {
+    let keyring = Keyring::with_keks(keks.clone(), Arc::new(SystemClock), chimatic_store::DEK_CACHE_TTL);
     let what = |part: &str| format!("region `{}` {part}", config.region);
     let data: Arc<dyn DataBackend> = match &config.data {
         Location::Postgres(url) => Arc::new(PostgresBackend::open_data(url).await.with_context(|| what("data store"))?),

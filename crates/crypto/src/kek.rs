@@ -91,7 +91,7 @@ impl LocalKek {
         Self::from_bytes(&bytes)
     }
 
-    fn from_file(path: &Path) -> Result<Self, KekLoadError> {
+    pub fn from_file(path: &Path) -> Result<Self, KekLoadError> {
         let meta = std::fs::metadata(path).map_err(|source| KekLoadError::Read { path: path.into(), source })?;
         let mode = meta.permissions().mode() & 0o777;
         if mode & 0o077 != 0 {
@@ -126,7 +126,8 @@ impl LocalKek {
         }
     }
 
-    fn generate_file(path: &Path) -> Result<Self, KekLoadError> {
+    /// Generates a new key into `path` (mode 0600); refuses if the file exists.
+    pub fn generate_file(path: &Path) -> Result<Self, KekLoadError> {
         let create = |source| KekLoadError::Create { path: path.into(), source };
         // create_new: two processes starting at once cannot both generate a key.
         let mut file =

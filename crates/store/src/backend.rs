@@ -10,6 +10,7 @@ use chimatic_domain::{
 
 use crate::StoreError;
 
+#[derive(Clone)]
 pub struct WrappedKeyRow {
     pub version: u32,
     pub kek_id: String,
@@ -469,6 +470,17 @@ pub trait DataBackend: DirectoryBackend + FeedbackBackend {
     async fn bind_region(&self, region: &Region) -> Result<(), StoreError>;
     async fn insert_data_key(&self, ws: WorkspaceId, key: WrappedKeyRow, now: Timestamp) -> Result<(), StoreError>;
     async fn data_key(&self, ws: WorkspaceId, version: Option<u32>) -> Result<Option<WrappedKeyRow>, StoreError>;
+    /// Up to `limit` DEKs (of any workspace) that `kek_id` did not wrap: to re-wrap after a rotation.
+    async fn data_keys_not_wrapped_by(
+        &self,
+        kek_id: &str,
+        limit: u32,
+    ) -> Result<Vec<(WorkspaceId, WrappedKeyRow)>, StoreError>;
+    /// Replaces a DEK's wrapping if `old_kek_id` still wraps it; `false` if another node did first.
+    async fn rewrap_data_key(&self, ws: WorkspaceId, old_kek_id: &str, key: &WrappedKeyRow)
+    -> Result<bool, StoreError>;
+    /// How many DEKs each KEK wraps.
+    async fn data_keys_per_kek(&self) -> Result<Vec<(String, u64)>, StoreError>;
 
     async fn insert_channel(&self, ws: WorkspaceId, row: &ChannelRow) -> Result<(), StoreError>;
     async fn channel(&self, ws: WorkspaceId, id: ChannelId) -> Result<Option<ChannelRow>, StoreError>;
@@ -549,6 +561,18 @@ pub trait VaultBackend: Send + Sync + 'static {
     async fn bind_region(&self, region: &Region) -> Result<(), StoreError>;
     async fn insert_vault_key(&self, ws: WorkspaceId, key: WrappedKeyRow, now: Timestamp) -> Result<(), StoreError>;
     async fn vault_key(&self, ws: WorkspaceId, version: Option<u32>) -> Result<Option<WrappedKeyRow>, StoreError>;
+    async fn vault_keys_not_wrapped_by(
+        &self,
+        kek_id: &str,
+        limit: u32,
+    ) -> Result<Vec<(WorkspaceId, WrappedKeyRow)>, StoreError>;
+    async fn rewrap_vault_key(
+        &self,
+        ws: WorkspaceId,
+        old_kek_id: &str,
+        key: &WrappedKeyRow,
+    ) -> Result<bool, StoreError>;
+    async fn vault_keys_per_kek(&self) -> Result<Vec<(String, u64)>, StoreError>;
     /// Stores a secret, replacing any previous one of the same owner and kind.
     async fn put_secret(
         &self,

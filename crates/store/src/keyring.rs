@@ -41,8 +41,35 @@ struct Cached {
     until: Timestamp,
 }
 
+/// The KEKs a node holds: the current one, which wraps every new DEK, and earlier ones, kept
+/// only to unwrap DEKs not yet re-wrapped under the current one (rotation). Every wrapped DEK
+/// records the id of the KEK that wrapped it.
+#[derive(Clone)]
+pub struct KekSet {
+    current: Arc<dyn KekProvider>,
+    previous: Vec<Arc<dyn KekProvider>>,
+}
+
+impl KekSet {
+    pub fn new(current: Arc<dyn KekProvider>, previous: Vec<Arc<dyn KekProvider>>) -> Self {
+        Self { current, previous }
+    }
+
+    pub fn current(&self) -> &Arc<dyn KekProvider> {
+        &self.current
+    }
+
+    pub fn ids(&self) -> Vec<String> {
+        std::iter::once(&self.current).chain(&self.previous).map(|k| k.kek_id().to_string()).collect()
+    }
+
+    fn find(&self, kek_id: &str) -> Option<&Arc<dyn KekProvider>> {
+        std::iter::once(&self.current).chain(&self.previous).find(|k| k.kek_id() == kek_id)
+    }
+}
+
 pub struct Keyring {
-    kek: Arc<dyn KekProvider>,
+    keks: RwLock<KekSet>,
     clock: Arc<dyn Clock>,
     ttl: Duration,
     by_version: RwLock<HashMap<CacheKey, Cached>>,
@@ -66,11 +93,25 @@ impl Keyring {
     }
 
     pub fn with_ttl(kek: Arc<dyn KekProvider>, clock: Arc<dyn Clock>, ttl: Duration) -> Self {
-        Self { kek, clock, ttl, by_version: RwLock::default(), current: RwLock::default() }
+        Self::with_keks(KekSet::new(kek, Vec::new()), clock, ttl)
     }
 
-    pub fn kek_id(&self) -> &str {
-        self.kek.kek_id()
+    pub fn with_keks(keks: KekSet, clock: Arc<dyn Clock>, ttl: Duration) -> Self {
+        Self { keks: RwLock::new(keks), clock, ttl, by_version: RwLock::default(), current: RwLock::default() }
+    }
+
+    fn keks(&self) -> KekSet {
+        self.keks.read().unwrap_or_else(std::sync::PoisonError::into_inner).clone()
+    }
+
+    /// Makes `keks` the node's KEKs (a rotation was discovered). Cached DEKs stay valid: their
+    /// material does not change, only how it is wrapped.
+    pub fn set_keks(&self, keks: KekSet) {
+        *self.keks.write().unwrap_or_else(std::sync::PoisonError::into_inner) = keks;
+    }
+
+    pub fn kek_id(&self) -> String {
+        self.keks().current.kek_id().to_string()
     }
 
     /// A fresh DEK and its wrapped form, ready to store.
@@ -83,9 +124,10 @@ impl Keyring {
         let material = Dek::generate_material()?;
         let ws_text = ws.to_string();
         let ctx = WrapContext { store: domain.label(), workspace: &ws_text, dek_version: version };
-        let wrapped = self.kek.wrap(&material, &ctx).await?;
+        let kek = self.keks().current;
+        let wrapped = kek.wrap(&material, &ctx).await?;
         let dek = Arc::new(Dek::from_bytes(material.as_ref(), version)?);
-        Ok((WrappedKeyRow { version, kek_id: self.kek.kek_id().to_string(), wrapped }, dek))
+        Ok((WrappedKeyRow { version, kek_id: kek.kek_id().to_string(), wrapped }, dek))
     }
 
     pub(crate) async fn unwrap(
@@ -94,13 +136,31 @@ impl Keyring {
         ws: WorkspaceId,
         row: &WrappedKeyRow,
     ) -> Result<Arc<Dek>, CryptoError> {
-        if row.kek_id != self.kek.kek_id() {
-            return Err(CryptoError::Unwrap);
-        }
+        let keks = self.keks();
+        let kek = keks.find(&row.kek_id).ok_or(CryptoError::Unwrap)?;
         let ws_text = ws.to_string();
         let ctx = WrapContext { store: domain.label(), workspace: &ws_text, dek_version: row.version };
-        let material = self.kek.unwrap(&row.wrapped, &ctx).await?;
+        let material = kek.unwrap(&row.wrapped, &ctx).await?;
         Ok(Arc::new(Dek::from_bytes(material.as_ref(), row.version)?))
+    }
+
+    /// The DEK of `row` wrapped under the current KEK, or `None` if it already is.
+    pub(crate) async fn rewrapped(
+        &self,
+        domain: KeyDomain,
+        ws: WorkspaceId,
+        row: &WrappedKeyRow,
+    ) -> Result<Option<WrappedKeyRow>, CryptoError> {
+        let keks = self.keks();
+        if row.kek_id == keks.current.kek_id() {
+            return Ok(None);
+        }
+        let old = keks.find(&row.kek_id).ok_or(CryptoError::Unwrap)?;
+        let ws_text = ws.to_string();
+        let ctx = WrapContext { store: domain.label(), workspace: &ws_text, dek_version: row.version };
+        let material = old.unwrap(&row.wrapped, &ctx).await?;
+        let wrapped = keks.current.wrap(&material, &ctx).await?;
+        Ok(Some(WrappedKeyRow { version: row.version, kek_id: keks.current.kek_id().to_string(), wrapped }))
     }
 
     pub(crate) fn cached_current(&self, domain: KeyDomain, ws: WorkspaceId) -> Option<Arc<Dek>> {
@@ -152,5 +212,33 @@ mod tests {
         // After expiry the key is unwrapped again through the KEK.
         let again = ring.unwrap(KeyDomain::Data, ws, &row).await.unwrap();
         assert_eq!(again.version(), 1);
+    }
+
+    #[tokio::test]
+    async fn after_a_rotation_old_deks_unwrap_through_the_previous_kek_and_rewrap_under_the_new() {
+        let clock = Arc::new(ManualClock::new(Timestamp(1_000_000)));
+        let old: Arc<dyn KekProvider> = Arc::new(LocalKek::from_bytes(&[3u8; 32]).unwrap());
+        let new: Arc<dyn KekProvider> = Arc::new(LocalKek::from_bytes(&[4u8; 32]).unwrap());
+        let ring = Keyring::with_keks(KekSet::new(old.clone(), Vec::new()), clock, DEK_CACHE_TTL);
+        let ws = WorkspaceId::generate();
+        let (row, dek) = ring.new_dek(KeyDomain::Data, ws, 1).await.unwrap();
+        assert_eq!(row.kek_id, old.kek_id());
+
+        ring.set_keks(KekSet::new(new.clone(), vec![old.clone()]));
+        let (fresh, _) = ring.new_dek(KeyDomain::Data, ws, 2).await.unwrap();
+        assert_eq!(fresh.kek_id, new.kek_id(), "new DEKs are wrapped by the current KEK");
+        let before = ring.unwrap(KeyDomain::Data, ws, &row).await.unwrap();
+        let moved = ring.rewrapped(KeyDomain::Data, ws, &row).await.unwrap().unwrap();
+        assert_eq!(moved.kek_id, new.kek_id());
+        assert!(ring.rewrapped(KeyDomain::Data, ws, &moved).await.unwrap().is_none(), "already current");
+
+        // Without the old KEK, the re-wrapped DEK still opens, to the same key; the old row does not.
+        ring.set_keks(KekSet::new(new, Vec::new()));
+        let after = ring.unwrap(KeyDomain::Data, ws, &moved).await.unwrap();
+        let aad = chimatic_crypto::Aad { workspace: ws, table: "t", column: "c", row: "r" };
+        let sealed = before.encrypt(&aad, b"same key").unwrap();
+        assert_eq!(&*after.decrypt(&aad, &sealed).unwrap(), b"same key");
+        assert!(dek.decrypt(&aad, &sealed).is_ok());
+        assert_eq!(ring.unwrap(KeyDomain::Data, ws, &row).await.unwrap_err(), CryptoError::Unwrap);
     }
 }

@@ -27,7 +27,7 @@ pub use backend::{
 };
 pub use control::{Authenticated, ControlStore};
 pub use error::StoreError;
-pub use keyring::Keyring;
+pub use keyring::{DEK_CACHE_TTL, KekSet, Keyring};
 pub use postgres::PostgresBackend;
 pub use sqlite::{SqliteBackend, SqliteFiles};
 pub use stats::{DeliveryEvent, DeliveryStats, day_of, start_of_day};

@@ -351,6 +351,56 @@ async fn insert_wrapped_key(
     Ok(())
 }
 
+async fn keys_not_wrapped_by(
+    pool: &PgPool,
+    table: KeyTable,
+    kek_id: &str,
+    limit: u32,
+) -> Result<Vec<(WorkspaceId, WrappedKeyRow)>, StoreError> {
+    let sql = match table {
+        KeyTable::Data => "SELECT workspace_id, version, kek_id, wrapped FROM data_keys WHERE kek_id <> $1 LIMIT $2",
+        KeyTable::Vault => "SELECT workspace_id, version, kek_id, wrapped FROM vault_keys WHERE kek_id <> $1 LIMIT $2",
+    };
+    let rows = sqlx::query(sql).bind(kek_id).bind(i64::from(limit)).fetch_all(pool).await?;
+    rows.iter().map(|r| Ok((parse(r.try_get("workspace_id")?, "workspace id")?, key_row(r)?))).collect()
+}
+
+async fn rewrap_key(
+    pool: &PgPool,
+    table: KeyTable,
+    ws: WorkspaceId,
+    old_kek_id: &str,
+    key: &WrappedKeyRow,
+) -> Result<bool, StoreError> {
+    let sql = match table {
+        KeyTable::Data => {
+            "UPDATE data_keys SET kek_id = $4, wrapped = $5 WHERE workspace_id = $1 AND version = $2 AND kek_id = $3"
+        }
+        KeyTable::Vault => {
+            "UPDATE vault_keys SET kek_id = $4, wrapped = $5 WHERE workspace_id = $1 AND version = $2 AND kek_id = $3"
+        }
+    };
+    let n = sqlx::query(sql)
+        .bind(ws.to_string())
+        .bind(i64::from(key.version))
+        .bind(old_kek_id)
+        .bind(&key.kek_id)
+        .bind(&key.wrapped)
+        .execute(pool)
+        .await?
+        .rows_affected();
+    Ok(n == 1)
+}
+
+async fn keys_per_kek(pool: &PgPool, table: KeyTable) -> Result<Vec<(String, u64)>, StoreError> {
+    let sql = match table {
+        KeyTable::Data => "SELECT kek_id, COUNT(*) AS n FROM data_keys GROUP BY kek_id ORDER BY kek_id",
+        KeyTable::Vault => "SELECT kek_id, COUNT(*) AS n FROM vault_keys GROUP BY kek_id ORDER BY kek_id",
+    };
+    let rows = sqlx::query(sql).fetch_all(pool).await?;
+    rows.iter().map(|r| Ok((r.try_get("kek_id")?, r.try_get::<i64, _>("n")?.max(0) as u64))).collect()
+}
+
 #[async_trait::async_trait]
 impl DataBackend for PostgresBackend {
     async fn ping(&self) -> Result<(), StoreError> {
@@ -364,6 +414,27 @@ impl DataBackend for PostgresBackend {
 
     async fn insert_data_key(&self, ws: WorkspaceId, key: WrappedKeyRow, now: Timestamp) -> Result<(), StoreError> {
         insert_wrapped_key(&self.pool, KeyTable::Data, ws, &key, now).await
+    }
+
+    async fn data_keys_not_wrapped_by(
+        &self,
+        kek_id: &str,
+        limit: u32,
+    ) -> Result<Vec<(WorkspaceId, WrappedKeyRow)>, StoreError> {
+        keys_not_wrapped_by(&self.pool, KeyTable::Data, kek_id, limit).await
+    }
+
+    async fn rewrap_data_key(
+        &self,
+        ws: WorkspaceId,
+        old_kek_id: &str,
+        key: &WrappedKeyRow,
+    ) -> Result<bool, StoreError> {
+        rewrap_key(&self.pool, KeyTable::Data, ws, old_kek_id, key).await
+    }
+
+    async fn data_keys_per_kek(&self) -> Result<Vec<(String, u64)>, StoreError> {
+        keys_per_kek(&self.pool, KeyTable::Data).await
     }
 
     async fn data_key(&self, ws: WorkspaceId, version: Option<u32>) -> Result<Option<WrappedKeyRow>, StoreError> {
@@ -805,6 +876,27 @@ impl VaultBackend for PostgresBackend {
 
     async fn vault_key(&self, ws: WorkspaceId, version: Option<u32>) -> Result<Option<WrappedKeyRow>, StoreError> {
         wrapped_key(&self.pool, KeyTable::Vault, ws, version).await
+    }
+
+    async fn vault_keys_not_wrapped_by(
+        &self,
+        kek_id: &str,
+        limit: u32,
+    ) -> Result<Vec<(WorkspaceId, WrappedKeyRow)>, StoreError> {
+        keys_not_wrapped_by(&self.pool, KeyTable::Vault, kek_id, limit).await
+    }
+
+    async fn rewrap_vault_key(
+        &self,
+        ws: WorkspaceId,
+        old_kek_id: &str,
+        key: &WrappedKeyRow,
+    ) -> Result<bool, StoreError> {
+        rewrap_key(&self.pool, KeyTable::Vault, ws, old_kek_id, key).await
+    }
+
+    async fn vault_keys_per_kek(&self) -> Result<Vec<(String, u64)>, StoreError> {
+        keys_per_kek(&self.pool, KeyTable::Vault).await
     }
 
     async fn put_secret(

@@ -272,6 +272,53 @@ fn insert_wrapped_key(
     Ok(())
 }
 
+fn keys_not_wrapped_by(
+    conn: &Connection,
+    table: KeyTable,
+    kek_id: &str,
+    limit: u32,
+) -> Result<Vec<(WorkspaceId, WrappedKeyRow)>, StoreError> {
+    let sql = match table {
+        KeyTable::Data => "SELECT workspace_id, version, kek_id, wrapped FROM data_keys WHERE kek_id <> ?1 LIMIT ?2",
+        KeyTable::Vault => "SELECT workspace_id, version, kek_id, wrapped FROM vault_keys WHERE kek_id <> ?1 LIMIT ?2",
+    };
+    let mut stmt = conn.prepare_cached(sql)?;
+    let rows = stmt.query_map(params![kek_id, i64::from(limit)], |r| {
+        Ok((r.get::<_, String>(0)?, (r.get(1)?, r.get(2)?, r.get(3)?)))
+    })?;
+    let raws = rows.collect::<Result<Vec<_>, _>>()?;
+    raws.into_iter().map(|(ws, key)| Ok((parse(&ws, "workspace id")?, to_key_row(key)?))).collect()
+}
+
+fn rewrap_key(
+    tx: &Transaction<'_>,
+    table: KeyTable,
+    ws: WorkspaceId,
+    old_kek_id: &str,
+    key: &WrappedKeyRow,
+) -> Result<bool, StoreError> {
+    let sql = match table {
+        KeyTable::Data => {
+            "UPDATE data_keys SET kek_id = ?4, wrapped = ?5 WHERE workspace_id = ?1 AND version = ?2 AND kek_id = ?3"
+        }
+        KeyTable::Vault => {
+            "UPDATE vault_keys SET kek_id = ?4, wrapped = ?5 WHERE workspace_id = ?1 AND version = ?2 AND kek_id = ?3"
+        }
+    };
+    let n = tx.execute(sql, params![ws.to_string(), i64::from(key.version), old_kek_id, key.kek_id, key.wrapped])?;
+    Ok(n == 1)
+}
+
+fn keys_per_kek(conn: &Connection, table: KeyTable) -> Result<Vec<(String, u64)>, StoreError> {
+    let sql = match table {
+        KeyTable::Data => "SELECT kek_id, COUNT(*) FROM data_keys GROUP BY kek_id ORDER BY kek_id",
+        KeyTable::Vault => "SELECT kek_id, COUNT(*) FROM vault_keys GROUP BY kek_id ORDER BY kek_id",
+    };
+    let mut stmt = conn.prepare_cached(sql)?;
+    let rows = stmt.query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?)))?;
+    Ok(rows.collect::<Result<Vec<_>, _>>()?.into_iter().map(|(k, n)| (k, n.max(0) as u64)).collect())
+}
+
 /// The two key tables (`data_keys` in the data file, `vault_keys` in the vault) share a shape.
 #[derive(Clone, Copy)]
 enum KeyTable {
@@ -295,6 +342,28 @@ impl DataBackend for SqliteBackend {
 
     async fn data_key(&self, ws: WorkspaceId, version: Option<u32>) -> Result<Option<WrappedKeyRow>, StoreError> {
         self.read(|c| wrapped_key(c, KeyTable::Data, ws, version))
+    }
+
+    async fn data_keys_not_wrapped_by(
+        &self,
+        kek_id: &str,
+        limit: u32,
+    ) -> Result<Vec<(WorkspaceId, WrappedKeyRow)>, StoreError> {
+        self.read(|c| keys_not_wrapped_by(c, KeyTable::Data, kek_id, limit))
+    }
+
+    async fn rewrap_data_key(
+        &self,
+        ws: WorkspaceId,
+        old_kek_id: &str,
+        key: &WrappedKeyRow,
+    ) -> Result<bool, StoreError> {
+        let (old, key) = (old_kek_id.to_string(), key.clone());
+        self.write(move |tx| rewrap_key(tx, KeyTable::Data, ws, &old, &key)).await
+    }
+
+    async fn data_keys_per_kek(&self) -> Result<Vec<(String, u64)>, StoreError> {
+        self.read(|c| keys_per_kek(c, KeyTable::Data))
     }
 
     async fn insert_channel(&self, ws: WorkspaceId, row: &ChannelRow) -> Result<(), StoreError> {
@@ -853,6 +922,28 @@ impl VaultBackend for SqliteBackend {
 
     async fn vault_key(&self, ws: WorkspaceId, version: Option<u32>) -> Result<Option<WrappedKeyRow>, StoreError> {
         self.read(|c| wrapped_key(c, KeyTable::Vault, ws, version))
+    }
+
+    async fn vault_keys_not_wrapped_by(
+        &self,
+        kek_id: &str,
+        limit: u32,
+    ) -> Result<Vec<(WorkspaceId, WrappedKeyRow)>, StoreError> {
+        self.read(|c| keys_not_wrapped_by(c, KeyTable::Vault, kek_id, limit))
+    }
+
+    async fn rewrap_vault_key(
+        &self,
+        ws: WorkspaceId,
+        old_kek_id: &str,
+        key: &WrappedKeyRow,
+    ) -> Result<bool, StoreError> {
+        let (old, key) = (old_kek_id.to_string(), key.clone());
+        self.write(move |tx| rewrap_key(tx, KeyTable::Vault, ws, &old, &key)).await
+    }
+
+    async fn vault_keys_per_kek(&self) -> Result<Vec<(String, u64)>, StoreError> {
+        self.read(|c| keys_per_kek(c, KeyTable::Vault))
     }
 
     async fn put_secret(

@@ -80,8 +80,43 @@ impl Store {
         &self.region
     }
 
-    pub fn kek_id(&self) -> &str {
+    /// The id of the current KEK, which wraps new DEKs.
+    pub fn kek_id(&self) -> String {
         self.keyring.kek_id()
+    }
+
+    /// Makes `keks` this store's KEKs (a rotation was discovered): new DEKs are wrapped by its
+    /// current KEK at once, and [`Store::rewrap_keys`] moves the others over.
+    pub fn set_keks(&self, keks: crate::KekSet) {
+        self.keyring.set_keks(keks);
+    }
+
+    /// Re-wraps up to `batch` DEKs of each key table under the current KEK (after a rotation);
+    /// returns how many moved. Safe on several nodes at once: each row changes only if it is
+    /// still wrapped as read. Reads work throughout, since each row records its KEK.
+    pub async fn rewrap_keys(&self, batch: u32) -> Result<u64, StoreError> {
+        let current = self.keyring.kek_id();
+        let mut moved = 0;
+        for (ws, row) in self.data.data_keys_not_wrapped_by(&current, batch).await? {
+            if let Some(new) = self.keyring.rewrapped(KeyDomain::Data, ws, &row).await?
+                && self.data.rewrap_data_key(ws, &row.kek_id, &new).await?
+            {
+                moved += 1;
+            }
+        }
+        for (ws, row) in self.vault.vault_keys_not_wrapped_by(&current, batch).await? {
+            if let Some(new) = self.keyring.rewrapped(KeyDomain::Vault, ws, &row).await?
+                && self.vault.rewrap_vault_key(ws, &row.kek_id, &new).await?
+            {
+                moved += 1;
+            }
+        }
+        Ok(moved)
+    }
+
+    /// How many DEKs of the notification store and of the vault each KEK wraps.
+    pub async fn keys_per_kek(&self) -> Result<(Vec<(String, u64)>, Vec<(String, u64)>), StoreError> {
+        Ok((self.data.data_keys_per_kek().await?, self.vault.vault_keys_per_kek().await?))
     }
 
     pub async fn ping(&self) -> Result<(), StoreError> {

@@ -119,7 +119,11 @@ async fn with_the_kek_in_an_hsm_the_server_delivers_and_no_key_file_exists() {
     assert!(out.contains("kek provider: pkcs11") && out.contains("extractable=false"), "{out}");
 
     let receiver = Receiver::start().await;
-    let options = hsm.env().into_iter().fold(ServerOptions::default(), |o, (k, v)| o.env(k, &v));
+    let options = hsm
+        .env()
+        .into_iter()
+        .fold(ServerOptions::default(), |o, (k, v)| o.env(k, &v))
+        .env("CHIMATIC_HEALTH_CHECK_INTERVAL_SECS", "1");
     let mut server = TestServer::spawn_in(&dir, options.clone().env("CHIMATIC_PRODUCTION", "1")).await;
     let ws = crate::harness::create_workspace_with(&dir, "hsm", &hsm.env());
     let (channel, secret) = server.channel(&ws.key, &receiver.url).await;
@@ -132,9 +136,14 @@ async fn with_the_kek_in_an_hsm_the_server_delivers_and_no_key_file_exists() {
     assert!(!server.log().contains(PIN));
     assert!(!dir.join("kek.key").exists(), "no key file when the KEK is in the HSM");
 
-    // After a restart the DEKs unwrap in the token again; a wrong PIN refuses to start, clearly.
+    // A rotation generates the next KEK in the token; after a restart the node wraps with it and
+    // re-wraps the existing DEKs, which unwrap in the token throughout.
     server.terminate();
+    let rotated = keys_cli(&dir, &["rotate-kek"], &hsm.env());
+    assert!(rotated.contains("pkcs11:chimatic/chimatic-kek-v2"), "{rotated}");
     let server = TestServer::spawn_in(&dir, options.clone()).await;
+    let status = rotation_completes(&dir, &hsm.env()).await;
+    assert!(status.contains("current KEK pkcs11:chimatic/chimatic-kek-v2"), "{status}");
     let n = server.get(&format!("/v1/notifications/{id}"), &ws.key).await;
     assert_eq!(n.json["status"], "delivered", "{}", n.text);
     drop(server);
@@ -151,4 +160,115 @@ async fn with_the_kek_in_an_hsm_the_server_delivers_and_no_key_file_exists() {
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(!out.status.success());
     assert!(stderr.contains("PIN") && !stderr.contains("0000-wrong"), "{stderr}");
+}
+
+fn keys_cli(dir: &Path, args: &[&str], env: &[(&str, String)]) -> String {
+    let out = cli(dir)
+        .arg("keys")
+        .args(args)
+        .arg("--data-dir")
+        .arg(dir)
+        .env_remove("CHIMATIC_KEK")
+        .env_remove("CHIMATIC_KEK_FILE")
+        .envs(env.iter().map(|(k, v)| (*k, v.as_str())))
+        .output()
+        .unwrap();
+    let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    assert!(out.status.success(), "keys {args:?}: {text}");
+    text
+}
+
+/// Polls `chimatic keys status` until every DEK is on the current KEK.
+async fn rotation_completes(dir: &Path, env: &[(&str, String)]) -> String {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    loop {
+        let status = keys_cli(dir, &["status"], env);
+        if status.contains("rotation: complete") {
+            return status;
+        }
+        assert!(std::time::Instant::now() < deadline, "rotation did not complete: {status}");
+        tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_kek_rotates_under_load_without_a_failed_request_or_a_lost_notification() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("data");
+    let local = vec![("CHIMATIC_KEK_PROVIDER", "local".to_string())];
+    let options = ServerOptions::default()
+        .env("CHIMATIC_KEK_PROVIDER", "local")
+        .env("CHIMATIC_KEK_REFRESH_SECS", "1")
+        .env("CHIMATIC_HEALTH_CHECK_INTERVAL_SECS", "1");
+    let server = std::sync::Arc::new(TestServer::spawn_in(&dir, options.clone()).await);
+    let receiver = Receiver::start().await;
+    let mut tenants = Vec::new();
+    for name in ["a", "b", "c"] {
+        let ws = crate::harness::create_workspace_with(&dir, name, &local);
+        let (channel, _) = server.channel(&ws.key, &receiver.url).await;
+        tenants.push((ws.key, channel));
+    }
+    let before = keys_cli(&dir, &["status"], &local);
+    assert!(before.contains("rotation: complete"), "{before}");
+
+    // Load: notifications keep coming from every tenant while the KEK rotates.
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let mut load = tokio::task::JoinSet::new();
+    for (key, channel) in tenants.clone() {
+        let (server, stop) = (server.clone(), stop.clone());
+        load.spawn(async move {
+            let mut sent = Vec::new();
+            let mut n = 0;
+            while !stop.load(std::sync::atomic::Ordering::SeqCst) || n < 20 {
+                let r =
+                    server.post("/v1/notifications", &key, json!({"channel_id": channel, "payload": {"n": n}})).await;
+                assert_eq!(r.status, 202, "a request failed during rotation: {}", r.text);
+                sent.push(r.json["id"].as_str().unwrap().to_string());
+                n += 1;
+                tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+            }
+            (key, sent)
+        });
+    }
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    let rotated = keys_cli(&dir, &["rotate-kek"], &local);
+    assert!(rotated.contains("current KEK: local:"), "{rotated}");
+    assert!(dir.join("kek-v2.key").exists());
+    let status = rotation_completes(&dir, &local).await;
+    let current = |text: &str| text.lines().find(|l| l.contains("current KEK")).unwrap_or_default().to_string();
+    assert_ne!(current(&status), current(&before), "a new KEK is current: {status}");
+    // A workspace created after the rotation starts on the new KEK.
+    let (new_key, new_channel) = {
+        let ws = crate::harness::create_workspace_with(&dir, "after", &local);
+        let (channel, _) = server.channel(&ws.key, &receiver.url).await;
+        (ws.key, channel)
+    };
+    stop.store(true, std::sync::atomic::Ordering::SeqCst);
+    let mut all = Vec::new();
+    while let Some(done) = load.join_next().await {
+        let (key, sent) = done.unwrap();
+        all.extend(sent.into_iter().map(|id| (key.clone(), id)));
+    }
+    assert!(all.len() >= 60, "{}", all.len());
+    for (key, id) in &all {
+        server.wait_notification(key, id, |n| n["status"] == "delivered").await;
+    }
+    assert!(server.log().contains("a new KEK version is current"), "{}", server.log());
+    // Every DEK (of all four workspaces, both stores) is wrapped by one KEK: the new one.
+    let status_after = rotation_completes(&dir, &local).await;
+    let wrapped_by: Vec<&str> = status_after.lines().filter(|l| l.contains("DEKs wrapped by")).collect();
+    assert_eq!(wrapped_by.len(), 2, "{status_after}");
+    assert!(wrapped_by.iter().all(|l| l.ends_with(": 4 (current)")), "{status_after}");
+
+    // The old KEK is gone for good: a restarted node reads everything through the new one.
+    let Ok(mut server) = std::sync::Arc::try_unwrap(server) else { panic!("the load tasks are done") };
+    server.terminate();
+    std::fs::remove_file(dir.join("kek.key")).unwrap();
+    let server = TestServer::spawn_in(&dir, options).await;
+    for (key, id) in all.iter().step_by(7) {
+        let n = server.get(&format!("/v1/notifications/{id}"), key).await;
+        assert_eq!((n.status, n.json["status"].as_str()), (200, Some("delivered")), "{}", n.text);
+    }
+    let r = server.post("/v1/notifications", &new_key, json!({"channel_id": new_channel, "payload": {}})).await;
+    assert_eq!(r.status, 202, "{}", r.text);
 }
