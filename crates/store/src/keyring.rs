@@ -32,6 +32,9 @@ impl KeyDomain {
 const MAX_CACHED_DEKS: usize = 8192;
 /// How long an unwrapped DEK is kept before the KEK is asked again.
 pub const DEK_CACHE_TTL: Duration = Duration::from_secs(15 * 60);
+/// How long a node keeps writing with the DEK it knows as current before checking for a newer
+/// version (a DEK rotation on another node).
+const CURRENT_DEK_TTL: Duration = Duration::from_secs(60);
 
 type CacheKey = (KeyDomain, WorkspaceId, u32);
 
@@ -183,7 +186,8 @@ impl Keyring {
             insert_bounded(&mut map, (domain, ws, dek.version()), cached.clone(), now);
         }
         if is_current && let Ok(mut map) = self.current.write() {
-            insert_bounded(&mut map, (domain, ws), cached, now);
+            let until = now.plus(self.ttl.min(CURRENT_DEK_TTL));
+            insert_bounded(&mut map, (domain, ws), Cached { until, ..cached }, now);
         }
     }
 }

@@ -141,7 +141,10 @@ impl Store {
     }
 
     async fn read_key(&self, domain: KeyDomain, ws: WorkspaceId, ciphertext: &[u8]) -> Result<Arc<Dek>, StoreError> {
-        let version = ciphertext_dek_version(ciphertext)?;
+        self.key_version(domain, ws, ciphertext_dek_version(ciphertext)?).await
+    }
+
+    async fn key_version(&self, domain: KeyDomain, ws: WorkspaceId, version: u32) -> Result<Arc<Dek>, StoreError> {
         if let Some(d) = self.keyring.cached_version(domain, ws, version) {
             return Ok(d);
         }
@@ -153,6 +156,34 @@ impl Store {
         let dek = self.keyring.unwrap(domain, ws, &row).await?;
         self.keyring.remember(domain, ws, dek.clone(), false);
         Ok(dek)
+    }
+
+    /// The key of the workspace's keyed digests (external ids, idempotency keys, suppressed
+    /// addresses, provider event ids, subscriber-token MACs): derived from its first DEK, so
+    /// lookups keep matching across DEK rotations.
+    pub(crate) async fn index_key(&self, ws: WorkspaceId) -> Result<Arc<Dek>, StoreError> {
+        self.key_version(KeyDomain::Data, ws, 1).await
+    }
+
+    /// Makes a new DEK version current for the workspace's notification data and its vault:
+    /// new writes use it (on every node within a minute), data written before stays readable
+    /// under the version its ciphertext names. Returns the new data and vault versions.
+    pub async fn rotate_dek(&self, ws: WorkspaceId, now: Timestamp) -> Result<(u32, u32), StoreError> {
+        let data_now = self.data.data_key(ws, None).await?.ok_or(StoreError::NotFound)?.version;
+        let (row, dek) = self.keyring.new_dek(KeyDomain::Data, ws, data_now + 1).await?;
+        self.data
+            .insert_data_key(ws, row, now)
+            .await
+            .map_err(|_| StoreError::Conflict("the DEK was rotated concurrently"))?;
+        self.keyring.remember(KeyDomain::Data, ws, dek, true);
+        let vault_now = self.vault.vault_key(ws, None).await?.ok_or(StoreError::NotFound)?.version;
+        let (row, dek) = self.keyring.new_dek(KeyDomain::Vault, ws, vault_now + 1).await?;
+        self.vault
+            .insert_vault_key(ws, row, now)
+            .await
+            .map_err(|_| StoreError::Conflict("the DEK was rotated concurrently"))?;
+        self.keyring.remember(KeyDomain::Vault, ws, dek, true);
+        Ok((data_now + 1, vault_now + 1))
     }
 
     async fn seal(&self, domain: KeyDomain, aad: Aad<'_>, plaintext: &[u8]) -> Result<Vec<u8>, StoreError> {
@@ -270,7 +301,12 @@ impl Store {
         let aad = Aad { workspace: ws, table: "notifications", column: "payload", row: &id_text };
         let sealed = dek.encrypt(&aad, item.payload.expose())?;
         // Keyed, so a copy of the database does not let anyone test guesses (emails, order ids).
-        let idempotency_digest = item.idempotency_key.map(|k| dek.blind_index(b"idempotency", k.expose().as_bytes()));
+        let index = match &item.idempotency_key {
+            Some(_) => Some(self.index_key(ws).await?),
+            None => None,
+        };
+        let idempotency_digest =
+            item.idempotency_key.zip(index).map(|(k, index)| index.blind_index(b"idempotency", k.expose().as_bytes()));
         Ok(NewNotificationRow {
             id,
             target: Target::Channel(item.channel_id),

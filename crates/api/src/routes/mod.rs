@@ -7,6 +7,7 @@ mod events;
 mod inbound;
 mod inbox;
 mod integrations;
+mod keys;
 mod notifications;
 mod ops;
 mod subscribers;
@@ -101,6 +102,7 @@ pub fn router(state: AppState, planes: Planes) -> Router {
             .routes(routes!(inbound::receive))
             .routes(routes!(suppressions::create, suppressions::list))
             .routes(routes!(suppressions::delete))
+            .routes(routes!(keys::rotate_dek))
             .routes(routes!(workflows::create, workflows::list))
             .routes(routes!(workflows::get, workflows::replace, workflows::delete))
             .routes(routes!(workflows::preview));

@@ -10,6 +10,7 @@ use base64::Engine;
 use serde_json::json;
 
 use crate::harness::{BIN, Receiver, ServerOptions, TestServer, cli};
+use crate::store_probe::Db;
 
 const MODULE: &str = "/usr/lib/softhsm/libsofthsm2.so";
 const PIN: &str = "7391-test-pin";
@@ -210,6 +211,14 @@ async fn the_kek_rotates_under_load_without_a_failed_request_or_a_lost_notificat
     }
     let before = keys_cli(&dir, &["status"], &local);
     assert!(before.contains("rotation: complete"), "{before}");
+    // Written before the rotations: a subscriber (found by a keyed digest of its external id)
+    // and a notification with an idempotency key.
+    let (a_key, a_channel) = tenants[0].clone();
+    let ann = server.post("/v1/subscribers", &a_key, json!({"external_id": "ann@example.com"})).await;
+    assert_eq!(ann.status, 201, "{}", ann.text);
+    let keyed = json!({"channel_id": a_channel, "payload": {"order": 1}, "idempotency_key": "order-1"});
+    let first = server.post("/v1/notifications", &a_key, keyed.clone()).await;
+    assert_eq!(first.status, 202, "{}", first.text);
 
     // Load: notifications keep coming from every tenant while the KEK rotates.
     let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
@@ -234,6 +243,9 @@ async fn the_kek_rotates_under_load_without_a_failed_request_or_a_lost_notificat
     let rotated = keys_cli(&dir, &["rotate-kek"], &local);
     assert!(rotated.contains("current KEK: local:"), "{rotated}");
     assert!(dir.join("kek-v2.key").exists());
+    // The workspace's DEK rotates too, mid-load.
+    let r = server.post("/v1/workspace/rotate-dek", &a_key, json!({})).await;
+    assert_eq!((r.status, &r.json), (200, &json!({"data_version": 2, "vault_version": 2})), "{}", r.text);
     let status = rotation_completes(&dir, &local).await;
     let current = |text: &str| text.lines().find(|l| l.contains("current KEK")).unwrap_or_default().to_string();
     assert_ne!(current(&status), current(&before), "a new KEK is current: {status}");
@@ -254,17 +266,31 @@ async fn the_kek_rotates_under_load_without_a_failed_request_or_a_lost_notificat
         server.wait_notification(key, id, |n| n["status"] == "delivered").await;
     }
     assert!(server.log().contains("a new KEK version is current"), "{}", server.log());
-    // Every DEK (of all four workspaces, both stores) is wrapped by one KEK: the new one.
+    // Every DEK (four workspaces, one of them with two versions, in both stores) is wrapped by
+    // one KEK: the new one.
     let status_after = rotation_completes(&dir, &local).await;
     let wrapped_by: Vec<&str> = status_after.lines().filter(|l| l.contains("DEKs wrapped by")).collect();
     assert_eq!(wrapped_by.len(), 2, "{status_after}");
-    assert!(wrapped_by.iter().all(|l| l.ends_with(": 4 (current)")), "{status_after}");
+    assert!(wrapped_by.iter().all(|l| l.ends_with(": 5 (current)")), "{status_after}");
+    // After the DEK rotation: new data is under version 2, old lookups still match.
+    let again = server.post("/v1/subscribers", &a_key, json!({"external_id": "ann@example.com"})).await;
+    assert_eq!((again.status, &again.json["id"]), (200, &ann.json["id"]), "{}", again.text);
+    let replayed = server.post("/v1/notifications", &a_key, keyed).await;
+    assert_eq!(replayed.json["id"], first.json["id"], "{}", replayed.text);
+    let fresh = server.post("/v1/notifications", &a_key, json!({"channel_id": a_channel, "payload": {}})).await;
+    let fresh_id = fresh.json["id"].as_str().unwrap();
+    let sealed = server.probe().blob(Db::Data, "notifications", "payload", "id", fresh_id);
+    assert_eq!(u32::from_be_bytes(sealed[1..5].try_into().unwrap()), 2, "written under DEK version 2");
+    let old = server.probe().blob(Db::Data, "notifications", "payload", "id", first.json["id"].as_str().unwrap());
+    assert_eq!(u32::from_be_bytes(old[1..5].try_into().unwrap()), 1, "older data keeps its version");
 
     // The old KEK is gone for good: a restarted node reads everything through the new one.
     let Ok(mut server) = std::sync::Arc::try_unwrap(server) else { panic!("the load tasks are done") };
     server.terminate();
     std::fs::remove_file(dir.join("kek.key")).unwrap();
     let server = TestServer::spawn_in(&dir, options).await;
+    let n = server.get(&format!("/v1/notifications/{}", first.json["id"].as_str().unwrap()), &a_key).await;
+    assert_eq!(n.json["payload_masked"], json!({"order": "…"}), "{}", n.text);
     for (key, id) in all.iter().step_by(7) {
         let n = server.get(&format!("/v1/notifications/{id}"), key).await;
         assert_eq!((n.status, n.json["status"].as_str()), (200, Some("delivered")), "{}", n.text);

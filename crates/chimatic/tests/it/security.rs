@@ -805,6 +805,8 @@ async fn the_openapi_document_lists_exactly_the_served_routes() {
         // Control plane (crates/api/src/routes/workspace.rs).
         ("GET", "/v1/workspace"),
         ("GET", "/v1/stats"),
+        // Data keys (crates/api/src/routes/keys.rs).
+        ("POST", "/v1/workspace/rotate-dek"),
         ("GET", "/healthz"),
         ("GET", "/readyz"),
         ("GET", "/metrics"),

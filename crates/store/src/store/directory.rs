@@ -69,7 +69,7 @@ impl Store {
         now: Timestamp,
     ) -> Result<(Subscriber, bool), StoreError> {
         let dek = self.write_key(KeyDomain::Data, ws).await?;
-        let external_key = dek.blind_index(EXTERNAL_ID_INDEX, external_id.expose().as_bytes());
+        let external_key = self.index_key(ws).await?.blind_index(EXTERNAL_ID_INDEX, external_id.expose().as_bytes());
         // Twice at most: a concurrent create of the same subscriber makes our insert a no-op,
         // and the second pass updates the row that won.
         for _ in 0..2 {
@@ -123,8 +123,7 @@ impl Store {
         ws: WorkspaceId,
         external_id: &Sensitive<String>,
     ) -> Result<Option<Subscriber>, StoreError> {
-        let dek = self.write_key(KeyDomain::Data, ws).await?;
-        let external_key = dek.blind_index(EXTERNAL_ID_INDEX, external_id.expose().as_bytes());
+        let external_key = self.index_key(ws).await?.blind_index(EXTERNAL_ID_INDEX, external_id.expose().as_bytes());
         let Some(row) = self.data.subscriber_by_external_key(ws, &external_key).await? else { return Ok(None) };
         let key = self.subscriber_key(ws, &row).await?;
         Ok(Some(self.open_subscriber(ws, &key, &row)?))
@@ -621,7 +620,8 @@ impl Store {
         now: Timestamp,
     ) -> Result<(Option<EventId>, Vec<NotificationId>), StoreError> {
         let dek = self.write_key(KeyDomain::Data, ws).await?;
-        let digest = idempotency_key.map(|k| dek.blind_index(b"event-idempotency", k.expose().as_bytes()));
+        let index = self.index_key(ws).await?;
+        let digest = idempotency_key.map(|k| index.blind_index(b"event-idempotency", k.expose().as_bytes()));
         let rows = self.seal_messages(ws, event_id, messages, now).await?;
         let mut fanouts = Vec::with_capacity(topics.len());
         for (topic_id, workflow_id, data) in topics {

@@ -77,6 +77,7 @@ impl Store {
     fn suppression_row(
         ws: WorkspaceId,
         dek: &Dek,
+        index: &Dek,
         address: &ChannelAddress,
         reason: &str,
         integration_id: Option<IntegrationId>,
@@ -91,7 +92,7 @@ impl Store {
         Ok(Some(SuppressionRow {
             id,
             kind: address.kind(),
-            address_key: dek.blind_index(ADDRESS_INDEX, input.as_bytes()),
+            address_key: index.blind_index(ADDRESS_INDEX, input.as_bytes()),
             address: sealed,
             reason: reason.into(),
             integration_id,
@@ -109,7 +110,8 @@ impl Store {
         now: Timestamp,
     ) -> Result<Suppression, StoreError> {
         let dek = self.write_key(KeyDomain::Data, ws).await?;
-        let row = Self::suppression_row(ws, &dek, address, reason, None, now)?
+        let index = self.index_key(ws).await?;
+        let row = Self::suppression_row(ws, &dek, &index, address, reason, None, now)?
             .ok_or(StoreError::Invalid("only email and SMS addresses can be suppressed"))?;
         if !self.data.insert_suppression(ws, &row).await? {
             return Err(StoreError::Conflict("this address is already suppressed"));
@@ -134,7 +136,7 @@ impl Store {
         for channel in channels {
             let Some(input) = suppressible(&channel.address) else { continue };
             if dek.is_none() {
-                dek = Some(self.write_key(KeyDomain::Data, ws).await?);
+                dek = Some(self.index_key(ws).await?);
             }
             if let Some(dek) = &dek {
                 keyed.push((channel.id, dek.blind_index(ADDRESS_INDEX, input.as_bytes())));
@@ -197,11 +199,12 @@ impl Store {
         now: Timestamp,
     ) -> Result<bool, StoreError> {
         let dek = self.write_key(KeyDomain::Data, ws).await?;
+        let index = self.index_key(ws).await?;
         let mut suppressions = Vec::new();
         if let Some(reason) = inbound.suppress {
             for address in inbound.recipients {
-                if let Some(row) = Self::suppression_row(ws, &dek, address, reason, Some(inbound.integration_id), now)?
-                {
+                let integration = Some(inbound.integration_id);
+                if let Some(row) = Self::suppression_row(ws, &dek, &index, address, reason, integration, now)? {
                     suppressions.push(row);
                 }
             }
@@ -220,7 +223,7 @@ impl Store {
         let row = InboundEventRow {
             id,
             integration_id: inbound.integration_id,
-            provider_event_key: dek.blind_index(PROVIDER_EVENT_INDEX, event_input.as_bytes()),
+            provider_event_key: index.blind_index(PROVIDER_EVENT_INDEX, event_input.as_bytes()),
             kind: inbound.kind.into(),
             outcome: if suppressions.is_empty() { "recorded" } else { "suppressed" }.into(),
             detail: sealed,

@@ -11,7 +11,6 @@ use subtle::ConstantTimeEq;
 
 use super::Store;
 use crate::StoreError;
-use crate::keyring::KeyDomain;
 
 const PREFIX: &str = "sbt_";
 const MAC_DOMAIN: &[u8] = b"subscriber-token";
@@ -49,8 +48,7 @@ impl Store {
         let claims = Claims { w: ws, s: subscriber, e: expires_at.0 };
         let payload =
             URL_SAFE_NO_PAD.encode(serde_json::to_vec(&claims).map_err(|_| StoreError::Corrupt("token claims"))?);
-        let dek = self.write_key(KeyDomain::Data, ws).await?;
-        let mac = URL_SAFE_NO_PAD.encode(dek.blind_index(MAC_DOMAIN, payload.as_bytes()));
+        let mac = URL_SAFE_NO_PAD.encode(self.index_key(ws).await?.blind_index(MAC_DOMAIN, payload.as_bytes()));
         Ok(Sensitive::new(format!("{PREFIX}{payload}.{mac}")))
     }
 
@@ -63,9 +61,10 @@ impl Store {
     ) -> Result<Option<(WorkspaceId, SubscriberId)>, StoreError> {
         let Some((payload, mac, claims)) = split(token) else { return Ok(None) };
         let Ok(mac) = URL_SAFE_NO_PAD.decode(mac) else { return Ok(None) };
-        let dek = match self.write_key(KeyDomain::Data, claims.w).await {
+        // A workspace this region does not hold has no keys: not a token of ours.
+        let dek = match self.index_key(claims.w).await {
             Ok(dek) => dek,
-            Err(StoreError::NotFound) => return Ok(None),
+            Err(StoreError::NotFound | StoreError::Crypto(chimatic_crypto::CryptoError::Integrity)) => return Ok(None),
             Err(e) => return Err(e),
         };
         let expected = dek.blind_index(MAC_DOMAIN, payload.as_bytes());
