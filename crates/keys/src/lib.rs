@@ -9,6 +9,8 @@
 pub mod aws_kms;
 pub mod pkcs11;
 pub mod sigv4;
+#[cfg(feature = "test-support")]
+pub mod test_support;
 
 pub use aws_kms::{AwsKmsConfig, AwsKmsConfigError, AwsKmsKek};
 pub use pkcs11::{KeyProperties, Pkcs11Config, Pkcs11Error, Pkcs11Kek};
