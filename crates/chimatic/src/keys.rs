@@ -46,6 +46,10 @@ pub struct KekArgs {
     /// File holding the token's user PIN (mode 0600). CHIMATIC_PKCS11_PIN takes precedence.
     #[arg(long, env = "CHIMATIC_PKCS11_PIN_FILE")]
     pub pkcs11_pin_file: Option<PathBuf>,
+    /// Seconds a DEK under a workspace's own KMS key (BYOK) stays cached: how long a revocation
+    /// of that key takes to stop reads, against how often the KMS is called.
+    #[arg(long, env = "CHIMATIC_BYOK_CACHE_SECS", default_value_t = 60)]
+    pub byok_cache_secs: u64,
 }
 
 /// Where the KEK in use came from.
@@ -221,7 +225,7 @@ pub async fn status(store: &StoreArgs) -> anyhow::Result<()> {
     let (keks, _) = store.kek().await?;
     let mut pending = 0;
     for region in &topology.regions {
-        let opened = crate::stores::open_region(region, &keks).await?;
+        let opened = crate::stores::open_region(region, &keks, &store.kek).await?;
         let (data, vault) = opened.keys_per_kek().await?;
         println!("region {}: current KEK {}", region.region, opened.kek_id());
         for (what, counts) in [("data", data), ("vault", vault)] {

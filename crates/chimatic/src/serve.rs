@@ -62,7 +62,7 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
         );
         log_kek(&kek, &origin);
         for config in served {
-            let store = open_region(config, &kek).await?;
+            let store = open_region(config, &kek, &args.store.kek).await?;
             let dispatcher = Arc::new(Dispatcher::new(
                 store.clone(),
                 stats.clone(),

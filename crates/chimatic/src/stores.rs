@@ -163,8 +163,13 @@ pub async fn open_control(location: &Location) -> anyhow::Result<Arc<ControlStor
 }
 
 /// Opens a region's store; each region caches its own unwrapped DEKs.
-pub async fn open_region(config: &RegionConfig, keks: &KekSet) -> anyhow::Result<Arc<Store>> {
-    let keyring = Keyring::with_keks(keks.clone(), Arc::new(SystemClock), chimatic_store::DEK_CACHE_TTL);
+pub async fn open_region(
+    config: &RegionConfig,
+    keks: &KekSet,
+    kek_args: &crate::keys::KekArgs,
+) -> anyhow::Result<Arc<Store>> {
+    let keyring = Keyring::with_keks(keks.clone(), Arc::new(SystemClock), chimatic_store::DEK_CACHE_TTL)
+        .with_byok_ttl(std::time::Duration::from_secs(kek_args.byok_cache_secs));
     let what = |part: &str| format!("region `{}` {part}", config.region);
     let data: Arc<dyn DataBackend> = match &config.data {
         Location::Postgres(url) => Arc::new(PostgresBackend::open_data(url).await.with_context(|| what("data store"))?),
@@ -190,7 +195,7 @@ pub async fn migrate(args: &StoreArgs) -> anyhow::Result<()> {
     open_control(&topology.control).await?;
     let (kek, _) = args.kek().await?;
     for region in &topology.regions {
-        open_region(region, &kek).await?;
+        open_region(region, &kek, &args.kek).await?;
     }
     println!("schema is up to date");
     Ok(())

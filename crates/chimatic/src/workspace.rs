@@ -14,7 +14,7 @@ pub async fn create(name: &str, region: Option<Region>, args: &StoreArgs) -> any
     if let crate::keys::KekOrigin::Local(chimatic_crypto::KekSource::Generated(path)) = origin {
         eprintln!("generated a development key-encryption key at {} (mode 0600)", path.display());
     }
-    let store = open_region(region, &kek).await?;
+    let store = open_region(region, &kek, &args.kek).await?;
     let (ws, _owner, key) = control.create_workspace(name, &store, SystemClock.now()).await?;
     let out = serde_json::json!({ "workspace_id": ws.id.to_string(), "region": ws.region, "api_key": key.expose() });
     println!("{out}");

@@ -15,7 +15,7 @@ use tokio::sync::{Notify, Semaphore, watch};
 use chimatic_providers::{MessageMeta, ProviderClient};
 
 /// How long deliveries wait while the key provider is unavailable before they are tried again.
-const KEY_UNAVAILABLE_PAUSE: Duration = Duration::from_secs(30);
+const KEY_UNAVAILABLE_PAUSE: Duration = Duration::from_secs(10);
 
 #[derive(Clone, Debug)]
 pub struct DispatcherConfig {

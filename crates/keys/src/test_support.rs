@@ -249,4 +249,3 @@ pub fn xml_text(xml: &str, tag: &str) -> String {
     let end = start + xml[start..].find(&format!("</{tag}>")).unwrap();
     xml[start..end].to_owned()
 }
-

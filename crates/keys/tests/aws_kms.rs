@@ -17,8 +17,8 @@ use std::time::{Duration, Instant};
 
 use chimatic_crypto::kek::{KekProvider, WrapContext};
 use chimatic_crypto::{CryptoError, DEK_LEN};
-use chimatic_keys::{AwsKmsConfig, AwsKmsKek};
 use chimatic_keys::test_support::{Credentials, Moto, REGION, xml_text};
+use chimatic_keys::{AwsKmsConfig, AwsKmsKek};
 use secrecy::SecretString;
 use serde_json::json;
 use url::Url;

@@ -35,6 +35,8 @@ pub const DEK_CACHE_TTL: Duration = Duration::from_secs(15 * 60);
 /// How long a node keeps writing with the DEK it knows as current before checking for a newer
 /// version (a DEK rotation on another node).
 const CURRENT_DEK_TTL: Duration = Duration::from_secs(60);
+/// How long a DEK under a workspace's own key stays cached, by default.
+pub const BYOK_DEK_CACHE_TTL: Duration = Duration::from_secs(60);
 
 type CacheKey = (KeyDomain, WorkspaceId, u32);
 
@@ -73,8 +75,14 @@ impl KekSet {
 
 pub struct Keyring {
     keks: RwLock<KekSet>,
+    /// Workspaces that brought their own key (BYOK): it wraps their notification-data DEKs.
+    /// `None`: looked up, the workspace has none.
+    workspace_keks: RwLock<HashMap<WorkspaceId, Option<Arc<dyn KekProvider>>>>,
     clock: Arc<dyn Clock>,
     ttl: Duration,
+    /// How long a DEK under a workspace's own key stays cached: the time a revocation of that
+    /// key takes to stop reads.
+    byok_ttl: Duration,
     by_version: RwLock<HashMap<CacheKey, Cached>>,
     current: RwLock<HashMap<(KeyDomain, WorkspaceId), Cached>>,
 }
@@ -100,7 +108,88 @@ impl Keyring {
     }
 
     pub fn with_keks(keks: KekSet, clock: Arc<dyn Clock>, ttl: Duration) -> Self {
-        Self { keks: RwLock::new(keks), clock, ttl, by_version: RwLock::default(), current: RwLock::default() }
+        Self {
+            keks: RwLock::new(keks),
+            workspace_keks: RwLock::default(),
+            clock,
+            ttl,
+            byok_ttl: BYOK_DEK_CACHE_TTL.min(ttl),
+            by_version: RwLock::default(),
+            current: RwLock::default(),
+        }
+    }
+
+    /// Sets how long DEKs under workspaces' own keys stay cached.
+    pub fn with_byok_ttl(mut self, ttl: Duration) -> Self {
+        self.byok_ttl = ttl;
+        self
+    }
+
+    /// The workspace's own KEK: `Some(None)` if it has none, `None` if not known yet.
+    pub(crate) fn workspace_kek(&self, ws: WorkspaceId) -> Option<Option<Arc<dyn KekProvider>>> {
+        self.workspace_keks.read().unwrap_or_else(std::sync::PoisonError::into_inner).get(&ws).cloned()
+    }
+
+    pub(crate) fn set_workspace_kek(&self, ws: WorkspaceId, kek: Option<Arc<dyn KekProvider>>) {
+        let mut map = self.workspace_keks.write().unwrap_or_else(std::sync::PoisonError::into_inner);
+        if map.len() >= MAX_CACHED_DEKS {
+            map.clear();
+        }
+        map.insert(ws, kek);
+    }
+
+    /// Drops the workspace's cached DEKs: the next use unwraps them through their KEK again (and
+    /// caches them for as long as that KEK allows).
+    pub(crate) fn evict(&self, ws: WorkspaceId) {
+        if let Ok(mut map) = self.by_version.write() {
+            map.retain(|(_, w, _), _| *w != ws);
+        }
+        if let Ok(mut map) = self.current.write() {
+            map.retain(|(_, w), _| *w != ws);
+        }
+    }
+
+    pub(crate) fn forget_workspace_kek(&self, ws: WorkspaceId) {
+        self.workspace_keks.write().unwrap_or_else(std::sync::PoisonError::into_inner).remove(&ws);
+    }
+
+    /// `row`'s DEK wrapped by `target`, unwrapped with `from` if that wrapped it (a workspace's
+    /// previous own key), else with the KEK it names.
+    pub(crate) async fn rewrap_to(
+        &self,
+        domain: KeyDomain,
+        ws: WorkspaceId,
+        row: &WrappedKeyRow,
+        from: Option<&Arc<dyn KekProvider>>,
+        target: &Arc<dyn KekProvider>,
+    ) -> Result<WrappedKeyRow, CryptoError> {
+        let old = match from.filter(|k| k.kek_id() == row.kek_id) {
+            Some(k) => k.clone(),
+            None => self.keks().find(&row.kek_id).cloned().ok_or(CryptoError::Unwrap)?,
+        };
+        let ws_text = ws.to_string();
+        let ctx = WrapContext { store: domain.label(), workspace: &ws_text, dek_version: row.version };
+        let material = old.unwrap(&row.wrapped, &ctx).await?;
+        let wrapped = target.wrap(&material, &ctx).await?;
+        Ok(WrappedKeyRow { version: row.version, kek_id: target.kek_id().to_string(), wrapped })
+    }
+
+    /// The KEK that wrapped `row`: the workspace's own, or one of the node's.
+    fn kek_of(&self, ws: WorkspaceId, row: &WrappedKeyRow) -> Result<Arc<dyn KekProvider>, CryptoError> {
+        if let Some(Some(own)) = self.workspace_kek(ws)
+            && own.kek_id() == row.kek_id
+        {
+            return Ok(own);
+        }
+        self.keks().find(&row.kek_id).cloned().ok_or(CryptoError::Unwrap)
+    }
+
+    /// The KEK that wraps new DEKs of this domain and workspace.
+    fn wrapping_kek(&self, domain: KeyDomain, ws: WorkspaceId) -> Arc<dyn KekProvider> {
+        match (domain, self.workspace_kek(ws)) {
+            (KeyDomain::Data, Some(Some(own))) => own,
+            _ => self.keks().current,
+        }
     }
 
     fn keks(&self) -> KekSet {
@@ -127,7 +216,7 @@ impl Keyring {
         let material = Dek::generate_material()?;
         let ws_text = ws.to_string();
         let ctx = WrapContext { store: domain.label(), workspace: &ws_text, dek_version: version };
-        let kek = self.keks().current;
+        let kek = self.wrapping_kek(domain, ws);
         let wrapped = kek.wrap(&material, &ctx).await?;
         let dek = Arc::new(Dek::from_bytes(material.as_ref(), version)?);
         Ok((WrappedKeyRow { version, kek_id: kek.kek_id().to_string(), wrapped }, dek))
@@ -139,8 +228,7 @@ impl Keyring {
         ws: WorkspaceId,
         row: &WrappedKeyRow,
     ) -> Result<Arc<Dek>, CryptoError> {
-        let keks = self.keks();
-        let kek = keks.find(&row.kek_id).ok_or(CryptoError::Unwrap)?;
+        let kek = self.kek_of(ws, row)?;
         let ws_text = ws.to_string();
         let ctx = WrapContext { store: domain.label(), workspace: &ws_text, dek_version: row.version };
         let material = kek.unwrap(&row.wrapped, &ctx).await?;
@@ -154,16 +242,15 @@ impl Keyring {
         ws: WorkspaceId,
         row: &WrappedKeyRow,
     ) -> Result<Option<WrappedKeyRow>, CryptoError> {
-        let keks = self.keks();
-        if row.kek_id == keks.current.kek_id() {
+        let target = self.wrapping_kek(domain, ws);
+        if row.kek_id == target.kek_id() {
             return Ok(None);
         }
-        let old = keks.find(&row.kek_id).ok_or(CryptoError::Unwrap)?;
         let ws_text = ws.to_string();
         let ctx = WrapContext { store: domain.label(), workspace: &ws_text, dek_version: row.version };
-        let material = old.unwrap(&row.wrapped, &ctx).await?;
-        let wrapped = keks.current.wrap(&material, &ctx).await?;
-        Ok(Some(WrappedKeyRow { version: row.version, kek_id: keks.current.kek_id().to_string(), wrapped }))
+        let material = self.kek_of(ws, row)?.unwrap(&row.wrapped, &ctx).await?;
+        let wrapped = target.wrap(&material, &ctx).await?;
+        Ok(Some(WrappedKeyRow { version: row.version, kek_id: target.kek_id().to_string(), wrapped }))
     }
 
     pub(crate) fn cached_current(&self, domain: KeyDomain, ws: WorkspaceId) -> Option<Arc<Dek>> {
@@ -181,12 +268,14 @@ impl Keyring {
 
     pub(crate) fn remember(&self, domain: KeyDomain, ws: WorkspaceId, dek: Arc<Dek>, is_current: bool) {
         let now = self.clock.now();
-        let cached = Cached { dek: dek.clone(), until: now.plus(self.ttl) };
+        let own = domain == KeyDomain::Data && matches!(self.workspace_kek(ws), Some(Some(_)));
+        let ttl = if own { self.byok_ttl } else { self.ttl };
+        let cached = Cached { dek: dek.clone(), until: now.plus(ttl) };
         if let Ok(mut map) = self.by_version.write() {
             insert_bounded(&mut map, (domain, ws, dek.version()), cached.clone(), now);
         }
         if is_current && let Ok(mut map) = self.current.write() {
-            let until = now.plus(self.ttl.min(CURRENT_DEK_TTL));
+            let until = now.plus(ttl.min(CURRENT_DEK_TTL));
             insert_bounded(&mut map, (domain, ws), Cached { until, ..cached }, now);
         }
     }

@@ -31,4 +31,6 @@ pub use keyring::{DEK_CACHE_TTL, KekSet, Keyring};
 pub use postgres::PostgresBackend;
 pub use sqlite::{SqliteBackend, SqliteFiles};
 pub use stats::{DeliveryEvent, DeliveryStats, day_of, start_of_day};
-pub use store::{InboundEvent, NewInbound, NewNotification, Store, Suppression, subscriber_token_workspace};
+pub use store::{
+    InboundEvent, NewInbound, NewNotification, Store, Suppression, WorkspaceKms, subscriber_token_workspace,
+};

@@ -279,7 +279,9 @@ fn keys_not_wrapped_by(
     limit: u32,
 ) -> Result<Vec<(WorkspaceId, WrappedKeyRow)>, StoreError> {
     let sql = match table {
-        KeyTable::Data => "SELECT workspace_id, version, kek_id, wrapped FROM data_keys WHERE kek_id <> ?1 LIMIT ?2",
+        KeyTable::Data => {
+            "SELECT workspace_id, version, kek_id, wrapped FROM data_keys WHERE kek_id <> ?1 AND kek_id NOT LIKE 'aws-kms:%' LIMIT ?2"
+        }
         KeyTable::Vault => "SELECT workspace_id, version, kek_id, wrapped FROM vault_keys WHERE kek_id <> ?1 LIMIT ?2",
     };
     let mut stmt = conn.prepare_cached(sql)?;

@@ -9,10 +9,12 @@ use chimatic_domain::{
     ChannelId, NotificationId, NotificationStatus, OutboundTls, Region, Sensitive, Timestamp, WebhookUrl, WorkspaceId,
 };
 
+mod byok;
 mod directory;
 mod feedback;
 mod tokens;
 
+pub use byok::WorkspaceKms;
 pub use feedback::{InboundEvent, NewInbound, Suppression};
 pub use tokens::subscriber_token_workspace;
 
@@ -98,6 +100,8 @@ impl Store {
         let current = self.keyring.kek_id();
         let mut moved = 0;
         for (ws, row) in self.data.data_keys_not_wrapped_by(&current, batch).await? {
+            // A workspace's own key is never swapped for the deployment's.
+            self.load_workspace_kek(ws).await?;
             if let Some(new) = self.keyring.rewrapped(KeyDomain::Data, ws, &row).await?
                 && self.data.rewrap_data_key(ws, &row.kek_id, &new).await?
             {
@@ -135,7 +139,7 @@ impl Store {
             KeyDomain::Vault => self.vault.vault_key(ws, None).await?,
         }
         .ok_or(StoreError::NotFound)?;
-        let dek = self.keyring.unwrap(domain, ws, &row).await?;
+        let dek = self.unwrap_row(domain, ws, &row).await?;
         self.keyring.remember(domain, ws, dek.clone(), true);
         Ok(dek)
     }
@@ -153,7 +157,7 @@ impl Store {
             KeyDomain::Vault => self.vault.vault_key(ws, Some(version)).await?,
         }
         .ok_or(StoreError::Crypto(chimatic_crypto::CryptoError::Integrity))?;
-        let dek = self.keyring.unwrap(domain, ws, &row).await?;
+        let dek = self.unwrap_row(domain, ws, &row).await?;
         self.keyring.remember(domain, ws, dek.clone(), false);
         Ok(dek)
     }
@@ -169,6 +173,7 @@ impl Store {
     /// new writes use it (on every node within a minute), data written before stays readable
     /// under the version its ciphertext names. Returns the new data and vault versions.
     pub async fn rotate_dek(&self, ws: WorkspaceId, now: Timestamp) -> Result<(u32, u32), StoreError> {
+        self.load_workspace_kek(ws).await?;
         let data_now = self.data.data_key(ws, None).await?.ok_or(StoreError::NotFound)?.version;
         let (row, dek) = self.keyring.new_dek(KeyDomain::Data, ws, data_now + 1).await?;
         self.data

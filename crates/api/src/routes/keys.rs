@@ -2,10 +2,11 @@
 
 use axum::Json;
 use axum::extract::State;
-use chimatic_domain::Scope;
-use serde::Serialize;
+use chimatic_domain::{Scope, Sensitive};
+use chimatic_store::WorkspaceKms;
+use serde::{Deserialize, Serialize};
 
-use crate::extract::Tenant;
+use crate::extract::{ApiJson, Tenant};
 use crate::{ApiError, AppState};
 
 #[derive(Serialize, utoipa::ToSchema)]
@@ -27,4 +28,66 @@ pub async fn rotate_dek(State(state): State<AppState>, tenant: Tenant) -> Result
     let (data_version, vault_version) = tenant.store.rotate_dek(tenant.workspace_id, state.clock.now()).await?;
     tracing::info!(workspace = %tenant.workspace_id, data_version, vault_version, "data encryption keys rotated");
     Ok(Json(DekRotated { data_version, vault_version }))
+}
+
+#[derive(Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct UseWorkspaceKms {
+    /// `https://kms.<region>.amazonaws.com`, or a KMS-compatible service.
+    pub endpoint: String,
+    pub region: String,
+    /// The key's id or ARN.
+    pub key_id: String,
+    pub access_key_id: String,
+    /// Stored only in the workspace's credential vault, never returned.
+    #[schema(value_type = String)]
+    pub secret_access_key: Sensitive<String>,
+    #[schema(value_type = Option<String>)]
+    pub session_token: Option<Sensitive<String>>,
+}
+
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct WorkspaceKmsInUse {
+    /// `aws-kms:<key id>`: the key that now wraps the workspace's notification-data keys.
+    pub kek_id: String,
+}
+
+/// Bring your own key (scope `admin`): the workspace's notification data keys are re-wrapped,
+/// online, under the customer's AWS KMS (or compatible) key, which is tried first. Revoking or
+/// disabling that key makes the workspace's data unreadable (`503 kms_unavailable`) and pauses
+/// its deliveries, within `CHIMATIC_BYOK_CACHE_SECS`; restoring it resumes everything.
+#[utoipa::path(put, path = "/v1/workspace/kms", tag = "workspace", request_body = UseWorkspaceKms,
+    responses((status = 200, body = WorkspaceKmsInUse), (status = "4XX", body = crate::error::Problem)))]
+pub async fn use_kms(
+    State(state): State<AppState>,
+    tenant: Tenant,
+    ApiJson(req): ApiJson<UseWorkspaceKms>,
+) -> Result<Json<WorkspaceKmsInUse>, ApiError> {
+    tenant.require(Scope::Admin)?;
+    let invalid = |detail: &str| ApiError::unprocessable("invalid_kms", detail.to_string());
+    let endpoint: url::Url = req.endpoint.parse().map_err(|_| invalid("`endpoint` must be a URL"))?;
+    if endpoint.scheme() != "https" && !state.destinations.allow_private {
+        return Err(invalid("`endpoint` must be https"));
+    }
+    state
+        .destinations
+        .check(&endpoint)
+        .await
+        .map_err(|e| ApiError::unprocessable("forbidden_destination", e.to_string()))?;
+    for (field, value) in [("region", &req.region), ("key_id", &req.key_id), ("access_key_id", &req.access_key_id)] {
+        if value.is_empty() || value.len() > 2048 {
+            return Err(invalid(&format!("`{field}` must be 1 to 2048 characters")));
+        }
+    }
+    let config = WorkspaceKms {
+        endpoint: endpoint.to_string(),
+        region: req.region,
+        key_id: req.key_id,
+        access_key_id: req.access_key_id,
+        secret_access_key: req.secret_access_key.into_inner(),
+        session_token: req.session_token.map(Sensitive::into_inner),
+    };
+    let kek_id = tenant.store.use_workspace_kms(tenant.workspace_id, config, state.clock.now()).await?;
+    tracing::info!(workspace = %tenant.workspace_id, kek = kek_id, "the workspace now uses its own KMS key");
+    Ok(Json(WorkspaceKmsInUse { kek_id }))
 }

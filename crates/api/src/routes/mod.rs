@@ -103,6 +103,7 @@ pub fn router(state: AppState, planes: Planes) -> Router {
             .routes(routes!(suppressions::create, suppressions::list))
             .routes(routes!(suppressions::delete))
             .routes(routes!(keys::rotate_dek))
+            .routes(routes!(keys::use_kms))
             .routes(routes!(workflows::create, workflows::list))
             .routes(routes!(workflows::get, workflows::replace, workflows::delete))
             .routes(routes!(workflows::preview));

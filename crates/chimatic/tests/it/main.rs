@@ -8,6 +8,7 @@ mod store_probe;
 
 mod api_keys;
 mod batch;
+mod byok;
 mod delivery;
 mod demo;
 mod directory;

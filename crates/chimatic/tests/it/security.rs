@@ -807,6 +807,7 @@ async fn the_openapi_document_lists_exactly_the_served_routes() {
         ("GET", "/v1/stats"),
         // Data keys (crates/api/src/routes/keys.rs).
         ("POST", "/v1/workspace/rotate-dek"),
+        ("PUT", "/v1/workspace/kms"),
         ("GET", "/healthz"),
         ("GET", "/readyz"),
         ("GET", "/metrics"),
