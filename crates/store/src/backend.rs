@@ -270,6 +270,15 @@ pub struct CheckRecord {
     pub error_class: Option<String>,
 }
 
+/// What an erasure removed.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct ErasureCounts {
+    pub channels: u64,
+    pub messages: u64,
+    pub attempts: u64,
+    pub topics: u64,
+}
+
 /// A workspace's directory in a region's notification store: subscribers, their channels and
 /// provider integrations (settings only; credentials are in the vault).
 #[async_trait::async_trait]
@@ -302,6 +311,9 @@ pub trait DirectoryBackend: Send + Sync + 'static {
         after: Option<SubscriberId>,
         limit: u32,
     ) -> Result<Vec<SubscriberRow>, StoreError>;
+    /// Deletes a subscriber with its channels, messages (queue entries and attempts too) and
+    /// topic memberships, in one transaction.
+    async fn erase_subscriber(&self, ws: WorkspaceId, id: SubscriberId) -> Result<ErasureCounts, StoreError>;
 
     async fn insert_subscriber_channel(&self, ws: WorkspaceId, row: &SubscriberChannelRow) -> Result<(), StoreError>;
     async fn subscriber_channels(

@@ -20,8 +20,8 @@ mod store;
 
 pub use backend::{
     ApiKeyRow, AttemptRow, ChannelRow, CheckRecord, ClaimedJob, CompletedAttempt, ControlBackend, DataBackend,
-    DirectoryBackend, Failover, FanoutProgress, FanoutRow, FeedbackBackend, InboundEventRow, InsertOutcome,
-    IntegrationRow, MessageRoute, NewEvent, NewNotificationRow, NotificationRow, QueueOutcome, StatsRow,
+    DirectoryBackend, ErasureCounts, Failover, FanoutProgress, FanoutRow, FeedbackBackend, InboundEventRow,
+    InsertOutcome, IntegrationRow, MessageRoute, NewEvent, NewNotificationRow, NotificationRow, QueueOutcome, StatsRow,
     SubscriberChannelRow, SubscriberRow, SuppressionRow, Target, TopicRow, VaultBackend, WorkflowRow, WorkspaceRow,
     WrappedKeyRow,
 };

@@ -80,7 +80,7 @@ pub fn router(state: AppState, planes: Planes) -> Router {
             .routes(routes!(notifications::get))
             .routes(routes!(notifications::replay))
             .routes(routes!(subscribers::identify, subscribers::list))
-            .routes(routes!(subscribers::get, subscribers::update))
+            .routes(routes!(subscribers::get, subscribers::update, subscribers::erase))
             .routes(routes!(subscribers::add_channel, subscribers::list_channels))
             .routes(routes!(subscribers::remove_channel))
             .routes(routes!(subscribers::preferences, subscribers::set_preferences))

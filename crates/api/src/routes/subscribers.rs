@@ -114,6 +114,47 @@ pub async fn identify(
     Ok((status, Json(view(&subscriber)?)))
 }
 
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct ErasureReceipt {
+    pub subscriber_id: SubscriberId,
+    pub erased_at: String,
+    /// The subscriber's own key was destroyed first: whatever of its data is left anywhere
+    /// (backups, copies) can no longer be decrypted.
+    pub key_destroyed: bool,
+    pub channels: u64,
+    /// Messages (in-app inbox included) deleted with their queue entries.
+    pub messages: u64,
+    pub attempts: u64,
+    pub topic_memberships: u64,
+}
+
+/// Erase a subscriber (GDPR; scope `subscribers:write`): destroys its key, then deletes its
+/// channels, messages, attempts, inbox and topic memberships, permanently. Other subscribers are
+/// untouched. Suppression-list entries for its addresses stay (keyed digests kept to honour
+/// the suppression; the address itself is encrypted under the workspace key).
+#[utoipa::path(delete, path = "/v1/subscribers/{id}", tag = "subscribers",
+    params(("id" = String, Path, description = "Subscriber id (`sub_…`)")),
+    responses((status = 200, body = ErasureReceipt), (status = "4XX", body = crate::error::Problem)))]
+pub async fn erase(
+    State(state): State<AppState>,
+    tenant: Tenant,
+    Path(id): Path<String>,
+) -> Result<Json<ErasureReceipt>, ApiError> {
+    tenant.require(Scope::SubscribersWrite)?;
+    let id: SubscriberId = parse_id(&id)?;
+    let counts = tenant.store.erase_subscriber(tenant.workspace_id, id).await?;
+    tracing::info!(workspace = %tenant.workspace_id, subscriber = %id, "subscriber erased");
+    Ok(Json(ErasureReceipt {
+        subscriber_id: id,
+        erased_at: state.clock.now().to_rfc3339(),
+        key_destroyed: true,
+        channels: counts.channels,
+        messages: counts.messages,
+        attempts: counts.attempts,
+        topic_memberships: counts.topics,
+    }))
+}
+
 /// Get a subscriber (scope `subscribers:read`), masked.
 #[utoipa::path(get, path = "/v1/subscribers/{id}", tag = "subscribers",
     params(("id" = String, Path, description = "Subscriber id (`sub_…`)")),

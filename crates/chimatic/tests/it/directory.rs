@@ -266,6 +266,7 @@ async fn another_workspace_cannot_see_or_change_the_directory() {
                 .await,
         ),
         ("list channels", server.get(&format!("/v1/subscribers/{a_sub}/channels"), &b.key).await),
+        ("erase subscriber", server.delete(&format!("/v1/subscribers/{a_sub}"), &b.key).await),
         (
             "add channel",
             server.post(&format!("/v1/subscribers/{a_sub}/channels"), &b.key, json!({"type": "inapp"})).await,

@@ -12,6 +12,7 @@ mod byok;
 mod delivery;
 mod demo;
 mod directory;
+mod erasure;
 mod events;
 mod feedback;
 mod inbox;

@@ -766,6 +766,7 @@ async fn the_openapi_document_lists_exactly_the_served_routes() {
         ("GET", "/v1/subscribers"),
         ("GET", "/v1/subscribers/{id}"),
         ("PATCH", "/v1/subscribers/{id}"),
+        ("DELETE", "/v1/subscribers/{id}"),
         ("POST", "/v1/subscribers/{id}/channels"),
         ("GET", "/v1/subscribers/{id}/channels"),
         ("DELETE", "/v1/subscribers/{id}/channels/{channel_id}"),

@@ -143,6 +143,48 @@ pub fn files_at(url: &str) -> Vec<(PathBuf, Vec<u8>)> {
     paths.into_iter().filter(|p| p.is_file()).map(|p| (p.clone(), std::fs::read(&p).unwrap())).collect()
 }
 
+/// Takes a copy of the notification store (a backup) of the stopped server at `dir`, for
+/// [`restore_data_store`].
+pub fn snapshot_data_store(dir: &Path) {
+    match backend() {
+        Backend::Sqlite => {
+            for suffix in ["", "-wal", "-shm"] {
+                let from = dir.join(format!("data.db{suffix}"));
+                if from.exists() {
+                    std::fs::copy(&from, dir.join(format!("backup-data.db{suffix}"))).unwrap();
+                }
+            }
+        }
+        Backend::Postgres { admin } => {
+            let (data, _) = database_names(dir);
+            let copy = data.replace("_data", "_x_backup");
+            psql(admin, "postgres", &format!("CREATE DATABASE {copy} TEMPLATE {data}"));
+        }
+    }
+}
+
+/// Puts the copy taken by [`snapshot_data_store`] back in place of the stopped server's
+/// notification store (its vault stays as it is now).
+pub fn restore_data_store(dir: &Path) {
+    match backend() {
+        Backend::Sqlite => {
+            for suffix in ["", "-wal", "-shm"] {
+                let _ = std::fs::remove_file(dir.join(format!("data.db{suffix}")));
+                let from = dir.join(format!("backup-data.db{suffix}"));
+                if from.exists() {
+                    std::fs::copy(&from, dir.join(format!("data.db{suffix}"))).unwrap();
+                }
+            }
+        }
+        Backend::Postgres { admin } => {
+            let (data, _) = database_names(dir);
+            let copy = data.replace("_data", "_x_backup");
+            psql(admin, "postgres", &format!("DROP DATABASE {data} WITH (FORCE)"));
+            psql(admin, "postgres", &format!("CREATE DATABASE {data} TEMPLATE {copy}"));
+        }
+    }
+}
+
 /// Drops this test's databases (PostgreSQL only).
 pub fn drop_store(dir: &Path) {
     if let Backend::Postgres { admin } = backend() {

@@ -184,6 +184,53 @@ impl DirectoryBackend for PostgresBackend {
         Ok(n == 1)
     }
 
+    async fn erase_subscriber(&self, ws: WorkspaceId, id: SubscriberId) -> Result<ErasureCounts, StoreError> {
+        let (w, s) = (ws.to_string(), id.to_string());
+        let mut tx = self.pool.begin().await?;
+        let attempts = sqlx::query(
+            "DELETE FROM attempts WHERE workspace_id = $1 AND notification_id IN \
+               (SELECT id FROM notifications WHERE workspace_id = $1 AND subscriber_id = $2)",
+        )
+        .bind(&w)
+        .bind(&s)
+        .execute(&mut *tx)
+        .await?
+        .rows_affected();
+        sqlx::query(
+            "DELETE FROM delivery_queue WHERE notification_id IN \
+               (SELECT id FROM notifications WHERE workspace_id = $1 AND subscriber_id = $2)",
+        )
+        .bind(&w)
+        .bind(&s)
+        .execute(&mut *tx)
+        .await?;
+        let messages = sqlx::query("DELETE FROM notifications WHERE workspace_id = $1 AND subscriber_id = $2")
+            .bind(&w)
+            .bind(&s)
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
+        let channels = sqlx::query("DELETE FROM subscriber_channels WHERE workspace_id = $1 AND subscriber_id = $2")
+            .bind(&w)
+            .bind(&s)
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
+        let topics = sqlx::query("DELETE FROM topic_subscribers WHERE workspace_id = $1 AND subscriber_id = $2")
+            .bind(&w)
+            .bind(&s)
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
+        sqlx::query("DELETE FROM subscribers WHERE workspace_id = $1 AND id = $2")
+            .bind(&w)
+            .bind(&s)
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(ErasureCounts { channels, messages, attempts, topics })
+    }
+
     async fn list_subscribers(
         &self,
         ws: WorkspaceId,

@@ -190,6 +190,39 @@ impl DirectoryBackend for SqliteBackend {
         .await
     }
 
+    async fn erase_subscriber(&self, ws: WorkspaceId, id: SubscriberId) -> Result<ErasureCounts, StoreError> {
+        self.write(move |tx| {
+            let (w, s) = (ws.to_string(), id.to_string());
+            let of_subscriber = "SELECT id FROM notifications WHERE workspace_id = ?1 AND subscriber_id = ?2";
+            let attempts = tx.execute(
+                &format!("DELETE FROM attempts WHERE workspace_id = ?1 AND notification_id IN ({of_subscriber})"),
+                params![w, s],
+            )?;
+            tx.execute(
+                &format!("DELETE FROM delivery_queue WHERE notification_id IN ({of_subscriber})"),
+                params![w, s],
+            )?;
+            let messages =
+                tx.execute("DELETE FROM notifications WHERE workspace_id = ?1 AND subscriber_id = ?2", params![w, s])?;
+            let channels = tx.execute(
+                "DELETE FROM subscriber_channels WHERE workspace_id = ?1 AND subscriber_id = ?2",
+                params![w, s],
+            )?;
+            let topics = tx.execute(
+                "DELETE FROM topic_subscribers WHERE workspace_id = ?1 AND subscriber_id = ?2",
+                params![w, s],
+            )?;
+            tx.execute("DELETE FROM subscribers WHERE workspace_id = ?1 AND id = ?2", params![w, s])?;
+            Ok(ErasureCounts {
+                channels: channels as u64,
+                messages: messages as u64,
+                attempts: attempts as u64,
+                topics: topics as u64,
+            })
+        })
+        .await
+    }
+
     async fn list_subscribers(
         &self,
         ws: WorkspaceId,

@@ -12,20 +12,30 @@ use super::Store;
 use crate::keyring::KeyDomain;
 use crate::records::{Integration, Notification, PlannedMessage, Subscriber, SubscriberChannel, Workflow};
 use crate::{
-    FanoutProgress, FanoutRow, IntegrationRow, MessageRoute, NewEvent, NewNotificationRow, StoreError,
+    ErasureCounts, FanoutProgress, FanoutRow, IntegrationRow, MessageRoute, NewEvent, NewNotificationRow, StoreError,
     SubscriberChannelRow, SubscriberRow, Target, TopicRow, WorkflowRow,
 };
 
 const CREDENTIALS_KIND: &str = "integration_credentials";
 const EXTERNAL_ID_INDEX: &[u8] = b"subscriber-external-id";
+const SUBSCRIBER_KEY_KIND: &str = "subscriber_key";
 
 impl Store {
-    /// The subscriber's own key, unwrapped with the workspace DEK.
+    /// The subscriber's own key. It lives in the vault (the key store), not next to the data it
+    /// protects: erasing the subscriber deletes it there, and a copy of the notification store
+    /// taken earlier holds nothing that opens that subscriber's data. `NotFound` once erased.
+    /// (Rows from before the key moved to the vault carry it wrapped in `subscriber_key`.)
     async fn subscriber_key(&self, ws: WorkspaceId, row: &SubscriberRow) -> Result<Dek, StoreError> {
         let id = row.id.to_string();
-        let aad = Aad { workspace: ws, table: "subscribers", column: "subscriber_key", row: &id };
-        let material = self.open(KeyDomain::Data, aad, &row.subscriber_key).await?;
-        Ok(Dek::from_bytes(&material, 1)?)
+        if !row.subscriber_key.is_empty() {
+            let aad = Aad { workspace: ws, table: "subscribers", column: "subscriber_key", row: &id };
+            let material = self.open(KeyDomain::Data, aad, &row.subscriber_key).await?;
+            return Ok(Dek::from_bytes(&material, 1)?);
+        }
+        let sealed = self.vault.secret(ws, &id, SUBSCRIBER_KEY_KIND).await?.ok_or(StoreError::NotFound)?;
+        let aad = Aad { workspace: ws, table: "secrets", column: SUBSCRIBER_KEY_KIND, row: &id };
+        let material = Sensitive::new(self.open(KeyDomain::Vault, aad, &sealed).await?);
+        Ok(Dek::from_bytes(material.expose(), 1)?)
     }
 
     fn open_subscriber(&self, ws: WorkspaceId, key: &Dek, row: &SubscriberRow) -> Result<Subscriber, StoreError> {
@@ -68,7 +78,6 @@ impl Store {
         attributes: Option<Sensitive<Vec<u8>>>,
         now: Timestamp,
     ) -> Result<(Subscriber, bool), StoreError> {
-        let dek = self.write_key(KeyDomain::Data, ws).await?;
         let external_key = self.index_key(ws).await?.blind_index(EXTERNAL_ID_INDEX, external_id.expose().as_bytes());
         // Twice at most: a concurrent create of the same subscriber makes our insert a no-op,
         // and the second pass updates the row that won.
@@ -85,10 +94,10 @@ impl Store {
             let id = SubscriberId::generate();
             let id_text = id.to_string();
             let material = Dek::generate_material()?;
-            let wrapped = dek.encrypt(
-                &Aad { workspace: ws, table: "subscribers", column: "subscriber_key", row: &id_text },
-                material.as_slice(),
-            )?;
+            // The key goes to the vault first, so no subscriber exists without its key.
+            let aad = Aad { workspace: ws, table: "secrets", column: SUBSCRIBER_KEY_KIND, row: &id_text };
+            let sealed = self.seal(KeyDomain::Vault, aad, material.as_slice()).await?;
+            self.vault.put_secret(ws, &id_text, SUBSCRIBER_KEY_KIND, &sealed, now).await?;
             let key = Dek::from_bytes(material.as_slice(), 1)?;
             let external = key.encrypt(
                 &Aad { workspace: ws, table: "subscribers", column: "external_id", row: &id_text },
@@ -99,7 +108,7 @@ impl Store {
                 id,
                 external_key,
                 external_id: external,
-                subscriber_key: wrapped,
+                subscriber_key: Vec::new(),
                 attributes: Self::seal_attributes(ws, &key, id, json)?,
                 preferences: None,
                 created_at: now,
@@ -108,8 +117,21 @@ impl Store {
             if self.data.insert_subscriber(ws, &row).await? {
                 return Ok((self.open_subscriber(ws, &key, &row)?, true));
             }
+            // A concurrent create won: this id's key is not needed.
+            self.vault.delete_secret(ws, &id_text, SUBSCRIBER_KEY_KIND).await?;
         }
         Err(StoreError::Conflict("the subscriber was changed concurrently; retry"))
+    }
+
+    /// GDPR erasure: destroys the subscriber's key first (its data is unreadable everywhere from
+    /// then on, copies included), then deletes its channels, messages and their attempts, inbox
+    /// and topic memberships, in one transaction. Other subscribers are untouched.
+    pub async fn erase_subscriber(&self, ws: WorkspaceId, id: SubscriberId) -> Result<ErasureCounts, StoreError> {
+        if self.data.subscriber(ws, id).await?.is_none() {
+            return Err(StoreError::NotFound);
+        }
+        self.vault.delete_secret(ws, &id.to_string(), SUBSCRIBER_KEY_KIND).await?;
+        self.data.erase_subscriber(ws, id).await
     }
 
     pub async fn subscriber(&self, ws: WorkspaceId, id: SubscriberId) -> Result<Subscriber, StoreError> {
