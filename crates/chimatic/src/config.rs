@@ -172,6 +172,10 @@ pub struct ServeArgs {
     /// Seconds between looks for a new KEK version (`chimatic keys rotate-kek` on any node).
     #[arg(long, env = "CHIMATIC_KEK_REFRESH_SECS", default_value_t = 60)]
     pub kek_refresh_secs: u64,
+    /// Rotate the KEK automatically once it has been current this long (`90d`, `12h`; `0` turns
+    /// it off). Applies to HSM and development keys; an injected key is rotated by its operator.
+    #[arg(long, env = "CHIMATIC_KEK_ROTATION_INTERVAL", default_value = "90d", value_parser = rotation_interval)]
+    pub kek_rotation_interval: Duration,
     /// Seconds between health checks of each provider integration.
     #[arg(long, env = "CHIMATIC_HEALTH_CHECK_INTERVAL_SECS", default_value_t = 900)]
     pub health_check_interval_secs: u64,
@@ -201,6 +205,16 @@ impl Role {
 pub enum LogFormat {
     Text,
     Json,
+}
+
+/// A duration like `90d`; `0`: off (zero).
+fn rotation_interval(text: &str) -> Result<Duration, String> {
+    if text == "0" {
+        return Ok(Duration::ZERO);
+    }
+    chimatic_domain::parse_duration(text)
+        .filter(|d| !d.is_zero())
+        .ok_or_else(|| format!("`{text}` is not a duration like 90d, 12h or 30m (or 0 for off)"))
 }
 
 impl ServeArgs {

@@ -165,10 +165,18 @@ impl StoreArgs {
     }
 }
 
-/// `chimatic keys rotate-kek`: makes a new KEK version current. Running nodes pick it up within
-/// their refresh interval, wrap new DEKs with it, and re-wrap the existing ones in the
-/// background; reads work throughout because every wrapped DEK records its KEK.
+/// `chimatic keys rotate-kek`.
 pub async fn rotate_kek(store: &StoreArgs) -> anyhow::Result<()> {
+    let (kek_id, place) = rotate(store).await?;
+    println!("current KEK: {kek_id} ({place})");
+    Ok(())
+}
+
+/// Makes a new KEK version current: the next key generated in the PKCS#11 token, or the next
+/// development key file. Running nodes pick it up within their refresh interval, wrap new DEKs
+/// with it, and re-wrap the existing ones in the background; reads work throughout because
+/// every wrapped DEK records its KEK. Returns the new KEK's id and where it is.
+pub async fn rotate(store: &StoreArgs) -> anyhow::Result<(String, String)> {
     let (keks, origin) = store.kek().await?;
     let versions = keks.ids().len() as u32;
     match (store.kek.kek_provider, origin) {
@@ -176,27 +184,31 @@ pub async fn rotate_kek(store: &StoreArgs) -> anyhow::Result<()> {
             let config = store.kek.pkcs11_config()?;
             let next = Pkcs11Config { key_label: pkcs11_label(&config.key_label, versions + 1), ..config };
             let kek = Pkcs11Kek::create_key(&next).await.context("creating the new KEK in the PKCS#11 token")?;
-            println!("current KEK: {} (generated in the token)", kek.kek_id());
+            Ok((kek.kek_id().to_string(), "generated in the token".into()))
         }
         (KekProviderKind::Local, origin) if origin.is_development() => {
             let path = dev_key_path(&store.data_dir, versions + 1);
             let kek = LocalKek::generate_file(&path)?;
-            println!("current KEK: {} ({})", kek.kek_id(), path.display());
+            Ok((kek.kek_id().to_string(), path.display().to_string()))
         }
         (KekProviderKind::Local, _) => anyhow::bail!(
             "an injected KEK is rotated by its operator: set CHIMATIC_KEK (or CHIMATIC_KEK_FILE) to the new key \
              and CHIMATIC_KEK_PREVIOUS to the old one until `chimatic keys status` shows every DEK re-wrapped"
         ),
     }
-    Ok(())
 }
 
 /// Looks for a new current KEK every `every` and hands it to the stores: from then on new DEKs
-/// are wrapped with it, and the background jobs re-wrap the rest.
+/// are wrapped with it, and the background jobs re-wrap the rest. With `rotate_after`, also
+/// rotates the KEK once the current one has been current that long (HSM and development keys;
+/// an injected key is rotated by its operator). Several nodes may try at once: the new version
+/// can be created only once, and the others pick it up.
 pub async fn follow_rotations(
     args: StoreArgs,
     stores: Vec<Arc<chimatic_store::Store>>,
     every: std::time::Duration,
+    rotate_after: Option<std::time::Duration>,
+    clock: Arc<dyn chimatic_domain::Clock>,
     mut stop: tokio::sync::watch::Receiver<bool>,
 ) {
     loop {
@@ -204,17 +216,30 @@ pub async fn follow_rotations(
             _ = tokio::time::sleep(every) => {}
             _ = stop.changed() => return,
         }
-        match args.kek().await {
-            Ok((keks, _)) => {
-                let id = keks.current().kek_id().to_string();
-                if stores.iter().any(|s| s.kek_id() != id) {
-                    for store in &stores {
-                        store.set_keks(keks.clone());
-                    }
-                    tracing::info!(kek = id, "a new KEK version is current; re-wrapping DEKs in the background");
-                }
+        let (keks, origin) = match args.kek().await {
+            Ok(found) => found,
+            Err(e) => {
+                tracing::warn!(error = format!("{e:#}"), "looking for a new KEK version failed");
+                continue;
             }
-            Err(e) => tracing::warn!(error = format!("{e:#}"), "looking for a new KEK version failed"),
+        };
+        let id = keks.current().kek_id().to_string();
+        if stores.iter().any(|s| s.kek_id() != id) {
+            for store in &stores {
+                store.set_keks(keks.clone());
+            }
+            tracing::info!(kek = id, "a new KEK version is current; re-wrapping DEKs in the background");
+        }
+        let rotatable = args.kek.kek_provider == KekProviderKind::Pkcs11 || origin.is_development();
+        let (Some(after), true, Some(store)) = (rotate_after, rotatable, stores.first()) else { continue };
+        let now = clock.now();
+        match store.kek_current_since(now).await {
+            Ok(since) if since.plus(after) <= now => match rotate(&args).await {
+                Ok((new_id, _)) => tracing::info!(kek = new_id, "the KEK reached its rotation interval; rotated"),
+                Err(e) => tracing::warn!(error = format!("{e:#}"), "automatic KEK rotation failed; retrying"),
+            },
+            Ok(_) => {}
+            Err(e) => tracing::warn!(error = %e, "reading the KEK's age failed"),
         }
     }
 }

@@ -132,7 +132,14 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
     if !state.regions.is_empty() {
         let stores: Vec<Arc<chimatic_store::Store>> = state.regions.values().map(|p| p.store.clone()).collect();
         let every = Duration::from_secs(args.kek_refresh_secs.max(1));
-        tokio::spawn(crate::keys::follow_rotations(args.store.clone(), stores, every, stop_rx.clone()));
+        tokio::spawn(crate::keys::follow_rotations(
+            args.store.clone(),
+            stores,
+            every,
+            Some(args.kek_rotation_interval).filter(|d| !d.is_zero()),
+            state.clock.clone(),
+            stop_rx.clone(),
+        ));
     }
     let flusher = tokio::spawn(flush_stats(stats.clone(), control.clone(), stop_rx));
 

@@ -25,7 +25,7 @@ pub use ids::{
 };
 pub use outbound_tls::{MAX_SPKI_PINS, OutboundTls, OutboundTlsError, SpkiPin, SpkiPinError};
 pub use region::{Region, RegionError};
-pub use retry::{RetrySchedule, RetryScheduleError};
+pub use retry::{RetrySchedule, RetryScheduleError, parse_duration};
 pub use scope::{Scope, ScopeError, Scopes};
 pub use sensitive::Sensitive;
 pub use status::NotificationStatus;

@@ -84,7 +84,8 @@ fn jitter(base: Duration, random: u32) -> Duration {
     Duration::from_millis(base_ms.saturating_sub(span).saturating_add(offset))
 }
 
-fn parse_duration(s: &str) -> Option<Duration> {
+/// `500ms`, `5s`, `5m`, `2h` or `90d`.
+pub fn parse_duration(s: &str) -> Option<Duration> {
     let split = s.find(|c: char| !c.is_ascii_digit())?;
     let (num, unit) = s.split_at(split);
     let n: u64 = num.parse().ok()?;
@@ -93,6 +94,7 @@ fn parse_duration(s: &str) -> Option<Duration> {
         "s" => n.checked_mul(1000)?,
         "m" => n.checked_mul(60_000)?,
         "h" => n.checked_mul(3_600_000)?,
+        "d" => n.checked_mul(86_400_000)?,
         _ => return None,
     };
     Some(Duration::from_millis(ms))
@@ -125,7 +127,9 @@ mod tests {
         assert_eq!(RetrySchedule::parse("").unwrap().max_attempts(), 1);
         assert_eq!(RetrySchedule::parse("1s,x"), Err(RetryScheduleError::BadEntry(2)));
         assert_eq!(RetrySchedule::parse("5"), Err(RetryScheduleError::BadEntry(1)));
-        assert_eq!(RetrySchedule::parse("5d"), Err(RetryScheduleError::BadEntry(1)));
+        assert_eq!(RetrySchedule::parse("5w"), Err(RetryScheduleError::BadEntry(1)));
+        assert_eq!(parse_duration("90d"), Some(Duration::from_secs(90 * 86_400)));
+        assert_eq!(parse_duration("d"), None);
     }
 
     #[test]

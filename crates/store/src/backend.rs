@@ -585,6 +585,8 @@ pub trait VaultBackend: Send + Sync + 'static {
         key: &WrappedKeyRow,
     ) -> Result<bool, StoreError>;
     async fn vault_keys_per_kek(&self) -> Result<Vec<(String, u64)>, StoreError>;
+    /// When `kek_id` was first used here (recording `now` if this is the first time).
+    async fn kek_first_used(&self, kek_id: &str, now: Timestamp) -> Result<Timestamp, StoreError>;
     /// Stores a secret, replacing any previous one of the same owner and kind.
     async fn put_secret(
         &self,

@@ -42,7 +42,10 @@ const DATA: Schema = Schema {
 const VAULT: Schema = Schema {
     ledger: "chimatic_migrations",
     lock: "chimatic.vault",
-    migrations: &[(1, include_str!("../migrations/postgres/vault/0001_vault.sql"))],
+    migrations: &[
+        (1, include_str!("../migrations/postgres/vault/0001_vault.sql")),
+        (2, include_str!("../migrations/postgres/vault/0002_kek_versions.sql")),
+    ],
 };
 // Its own ledger, so the control tables can share a database with a region's data.
 const CONTROL: Schema = Schema {
@@ -899,6 +902,19 @@ impl VaultBackend for PostgresBackend {
 
     async fn vault_keys_per_kek(&self) -> Result<Vec<(String, u64)>, StoreError> {
         keys_per_kek(&self.pool, KeyTable::Vault).await
+    }
+
+    async fn kek_first_used(&self, kek_id: &str, now: Timestamp) -> Result<Timestamp, StoreError> {
+        sqlx::query("INSERT INTO kek_versions (kek_id, first_used_at) VALUES ($1, $2) ON CONFLICT (kek_id) DO NOTHING")
+            .bind(kek_id)
+            .bind(now.0)
+            .execute(&self.pool)
+            .await?;
+        let at: i64 = sqlx::query_scalar("SELECT first_used_at FROM kek_versions WHERE kek_id = $1")
+            .bind(kek_id)
+            .fetch_one(&self.pool)
+            .await?;
+        Ok(Timestamp(at))
     }
 
     async fn put_secret(

@@ -45,7 +45,10 @@ const DATA: Schema = Schema {
 };
 const VAULT: Schema = Schema {
     ledger: "chimatic_migrations",
-    migrations: &[(1, include_str!("../migrations/sqlite/vault/0001_vault.sql"))],
+    migrations: &[
+        (1, include_str!("../migrations/sqlite/vault/0001_vault.sql")),
+        (2, include_str!("../migrations/sqlite/vault/0002_kek_versions.sql")),
+    ],
 };
 const CONTROL: Schema = Schema {
     ledger: "chimatic_control_migrations",
@@ -946,6 +949,20 @@ impl VaultBackend for SqliteBackend {
 
     async fn vault_keys_per_kek(&self) -> Result<Vec<(String, u64)>, StoreError> {
         self.read(|c| keys_per_kek(c, KeyTable::Vault))
+    }
+
+    async fn kek_first_used(&self, kek_id: &str, now: Timestamp) -> Result<Timestamp, StoreError> {
+        let kek_id = kek_id.to_string();
+        self.write(move |tx| {
+            tx.execute(
+                "INSERT INTO kek_versions (kek_id, first_used_at) VALUES (?1, ?2) ON CONFLICT (kek_id) DO NOTHING",
+                params![kek_id, now.0],
+            )?;
+            let at: i64 =
+                tx.query_row("SELECT first_used_at FROM kek_versions WHERE kek_id = ?1", [&kek_id], |r| r.get(0))?;
+            Ok(Timestamp(at))
+        })
+        .await
     }
 
     async fn put_secret(

@@ -118,6 +118,11 @@ impl Store {
         Ok(moved)
     }
 
+    /// Since when the current KEK has been current (as first recorded in this region's vault).
+    pub async fn kek_current_since(&self, now: Timestamp) -> Result<Timestamp, StoreError> {
+        self.vault.kek_first_used(&self.keyring.kek_id(), now).await
+    }
+
     /// How many DEKs of the notification store and of the vault each KEK wraps.
     pub async fn keys_per_kek(&self) -> Result<(Vec<(String, u64)>, Vec<(String, u64)>), StoreError> {
         Ok((self.data.data_keys_per_kek().await?, self.vault.vault_keys_per_kek().await?))

@@ -298,3 +298,35 @@ async fn the_kek_rotates_under_load_without_a_failed_request_or_a_lost_notificat
     let r = server.post("/v1/notifications", &new_key, json!({"channel_id": new_channel, "payload": {}})).await;
     assert_eq!(r.status, 202, "{}", r.text);
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_kek_rotates_by_itself_once_it_reaches_its_interval() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("data");
+    let local = vec![("CHIMATIC_KEK_PROVIDER", "local".to_string())];
+    let options = ServerOptions::default()
+        .env("CHIMATIC_KEK_PROVIDER", "local")
+        .env("CHIMATIC_KEK_ROTATION_INTERVAL", "2s")
+        .env("CHIMATIC_KEK_REFRESH_SECS", "1")
+        .env("CHIMATIC_HEALTH_CHECK_INTERVAL_SECS", "1");
+    let server = TestServer::spawn_in(&dir, options).await;
+    let ws = crate::harness::create_workspace_with(&dir, "auto", &local);
+    let receiver = Receiver::start().await;
+    let (channel, _) = server.channel(&ws.key, &receiver.url).await;
+    let first = server.post("/v1/notifications", &ws.key, json!({"channel_id": channel, "payload": {"n": 1}})).await;
+    let before = keys_cli(&dir, &["status"], &local);
+
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    while !dir.join("kek-v2.key").exists() {
+        assert!(std::time::Instant::now() < deadline, "no automatic rotation: {}", server.log());
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    }
+    let after = rotation_completes(&dir, &local).await;
+    let current = |text: &str| text.lines().find(|l| l.contains("current KEK")).unwrap_or_default().to_string();
+    assert_ne!(current(&before), current(&after), "{after}");
+    assert!(server.log().contains("reached its rotation interval"), "{}", server.log());
+    let id = first.json["id"].as_str().unwrap();
+    server.wait_notification(&ws.key, id, |n| n["status"] == "delivered").await;
+    let r = server.post("/v1/notifications", &ws.key, json!({"channel_id": channel, "payload": {"n": 2}})).await;
+    assert_eq!(r.status, 202, "{}", r.text);
+}
