@@ -93,6 +93,23 @@ pub enum WorkspaceCommand {
         #[command(flatten)]
         store: StoreArgs,
     },
+    /// Bring your own key: switch a workspace to its own AWS KMS (or compatible) key, as
+    /// `PUT /v1/workspace/kms` does. The secret access key comes from
+    /// CHIMATIC_KMS_SECRET_ACCESS_KEY, never a flag.
+    UseKms {
+        #[arg(long)]
+        workspace: chimatic_domain::WorkspaceId,
+        #[arg(long)]
+        endpoint: String,
+        #[arg(long)]
+        region: String,
+        #[arg(long)]
+        key_id: String,
+        #[arg(long)]
+        access_key_id: String,
+        #[command(flatten)]
+        store: StoreArgs,
+    },
 }
 
 /// Where the stores are. Besides these flags, each additional region NAME is configured by

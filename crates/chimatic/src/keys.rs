@@ -255,11 +255,16 @@ pub async fn status(store: &StoreArgs) -> anyhow::Result<()> {
         println!("region {}: current KEK {}", region.region, opened.kek_id());
         for (what, counts) in [("data", data), ("vault", vault)] {
             for (kek, n) in counts {
-                let current = kek == opened.kek_id();
-                if !current {
+                // A workspace's own KMS key is the customer's: rotation leaves it alone.
+                let note = if kek == opened.kek_id() {
+                    " (current)"
+                } else if kek.starts_with("aws-kms:") {
+                    " (a workspace's own key)"
+                } else {
                     pending += n;
-                }
-                println!("  {what} DEKs wrapped by {kek}: {n}{}", if current { " (current)" } else { "" });
+                    ""
+                };
+                println!("  {what} DEKs wrapped by {kek}: {n}{note}");
             }
         }
     }

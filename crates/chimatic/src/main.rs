@@ -21,6 +21,20 @@ fn main() -> anyhow::Result<()> {
         Command::Workspace { command: WorkspaceCommand::Create { name, region, store } } => {
             runtime.block_on(workspace::create(&name, region, &store))
         }
+        Command::Workspace {
+            command: WorkspaceCommand::UseKms { workspace, endpoint, region, key_id, access_key_id, store },
+        } => {
+            let kms = chimatic_store::WorkspaceKms {
+                endpoint,
+                region,
+                key_id,
+                access_key_id,
+                secret_access_key: std::env::var("CHIMATIC_KMS_SECRET_ACCESS_KEY")
+                    .map_err(|_| anyhow::anyhow!("CHIMATIC_KMS_SECRET_ACCESS_KEY is required"))?,
+                session_token: std::env::var("CHIMATIC_KMS_SESSION_TOKEN").ok(),
+            };
+            runtime.block_on(workspace::use_kms(workspace, kms, &store))
+        }
         Command::Migrate { store } => runtime.block_on(stores::migrate(&store)),
         Command::Keys { command: KeysCommand::InitPkcs11 { kek } } => runtime.block_on(keys::init_pkcs11(&kek)),
         Command::Keys { command: KeysCommand::RotateKek { store } } => runtime.block_on(keys::rotate_kek(&store)),

@@ -20,3 +20,20 @@ pub async fn create(name: &str, region: Option<Region>, args: &StoreArgs) -> any
     println!("{out}");
     Ok(())
 }
+
+/// Switches a workspace to its own KMS key (see `PUT /v1/workspace/kms`).
+pub async fn use_kms(
+    id: chimatic_domain::WorkspaceId,
+    kms: chimatic_store::WorkspaceKms,
+    args: &StoreArgs,
+) -> anyhow::Result<()> {
+    let topology = args.topology()?;
+    let control = open_control(&topology.control).await?;
+    let workspace = control.workspace(id).await?;
+    let region = topology.region(&workspace.region)?;
+    let (keks, _) = args.kek().await?;
+    let store = open_region(region, &keks, &args.kek).await?;
+    let kek_id = store.use_workspace_kms(id, kms, SystemClock.now()).await?;
+    println!("{}", serde_json::json!({ "workspace_id": id.to_string(), "kek_id": kek_id }));
+    Ok(())
+}

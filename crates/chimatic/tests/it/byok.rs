@@ -38,7 +38,7 @@ async fn a_revoked_workspace_key_stops_exactly_that_workspace_until_it_is_restor
                "access_key_id": app.access_key_id, "secret_access_key": app.secret_access_key})
     };
     let probe = server.probe();
-    let own = || probe.count(Db::Data, "data_keys WHERE kek_id LIKE 'aws-kms:%'");
+    let own = || probe.count(Db::Data, &format!("data_keys WHERE kek_id = 'aws-kms:{}'", moto.key_id));
     // Refused without a change: not an admin key; a key that does not work.
     let r = server.post("/v1/api-keys", &a.key, json!({"name": "ops", "scopes": ["notifications:write"]})).await;
     let ops = r.json["key"].as_str().unwrap().to_string();

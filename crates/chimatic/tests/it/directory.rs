@@ -186,7 +186,7 @@ async fn integration_credentials_live_only_in_the_vault_and_are_never_returned()
         no_canary("refused integration", &r, &canaries);
     }
     assert_eq!(probe.count(Db::Data, "integrations"), 3);
-    assert_eq!(probe.count(Db::Vault, "secrets"), 3);
+    assert_eq!(probe.count(Db::Vault, "secrets WHERE kind = 'integration_credentials'"), 3);
 
     // Credentials change in the vault only; the kind cannot change.
     let new_password = format!("rotated-canary-{tag}");
@@ -236,7 +236,7 @@ async fn integration_credentials_live_only_in_the_vault_and_are_never_returned()
     // Deleting removes the credentials from the vault too.
     assert_eq!(server.delete(&format!("/v1/integrations/{smtp_id}"), &ws.key).await.status, 204);
     server.get(&format!("/v1/integrations/{smtp_id}"), &ws.key).await.assert_problem(404, "not_found");
-    assert_eq!(probe.count(Db::Vault, "secrets"), 2);
+    assert_eq!(probe.count(Db::Vault, "secrets WHERE kind = 'integration_credentials'"), 2);
 }
 
 #[tokio::test(flavor = "multi_thread")]

@@ -235,7 +235,27 @@ pub fn create_workspace_with(dir: &Path, name: &str, env: &[(&str, String)]) -> 
         .expect("run workspace create");
     assert!(out.status.success(), "workspace create failed: {}", String::from_utf8_lossy(&out.stderr));
     let v: Value = serde_json::from_slice(&out.stdout).expect("workspace create prints JSON");
-    Workspace { id: v["workspace_id"].as_str().unwrap().into(), key: v["api_key"].as_str().unwrap().into() }
+    let ws = Workspace { id: v["workspace_id"].as_str().unwrap().into(), key: v["api_key"].as_str().unwrap().into() };
+    // With CHIMATIC_TEST_KEK=aws-kms, every workspace of the suite (those created without a
+    // test-specific environment) brings its own key, in the KMS-compatible server scripts/test
+    // starts.
+    if env.is_empty() && std::env::var("CHIMATIC_TEST_KEK").as_deref() == Ok("aws-kms") {
+        let var = |name: &str| {
+            std::env::var(name).unwrap_or_else(|_| panic!("{name} is required with CHIMATIC_TEST_KEK=aws-kms"))
+        };
+        let out = cli(dir)
+            .args(["workspace", "use-kms", "--data-dir"])
+            .arg(dir)
+            .args(["--workspace", &ws.id, "--endpoint", &var("CHIMATIC_TEST_KMS_ENDPOINT"), "--region", "eu-west-1"])
+            .args(["--key-id", &var("CHIMATIC_TEST_KMS_KEY_ID"), "--access-key-id", "test"])
+            .env("CHIMATIC_KMS_SECRET_ACCESS_KEY", "test")
+            .env_remove("CHIMATIC_KEK")
+            .env_remove("CHIMATIC_KEK_FILE")
+            .output()
+            .expect("run workspace use-kms");
+        assert!(out.status.success(), "workspace use-kms failed: {}", String::from_utf8_lossy(&out.stderr));
+    }
+    ws
 }
 
 pub struct Resp {
