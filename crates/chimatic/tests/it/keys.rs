@@ -124,7 +124,8 @@ async fn with_the_kek_in_an_hsm_the_server_delivers_and_no_key_file_exists() {
         .env()
         .into_iter()
         .fold(ServerOptions::default(), |o, (k, v)| o.env(k, &v))
-        .env("CHIMATIC_HEALTH_CHECK_INTERVAL_SECS", "1");
+        .env("CHIMATIC_HEALTH_CHECK_INTERVAL_SECS", "1")
+        .env("CHIMATIC_KEK_REFRESH_SECS", "1");
     let mut server = TestServer::spawn_in(&dir, options.clone().env("CHIMATIC_PRODUCTION", "1")).await;
     let ws = crate::harness::create_workspace_with(&dir, "hsm", &hsm.env());
     let (channel, secret) = server.channel(&ws.key, &receiver.url).await;
@@ -137,14 +138,17 @@ async fn with_the_kek_in_an_hsm_the_server_delivers_and_no_key_file_exists() {
     assert!(!server.log().contains(PIN));
     assert!(!dir.join("kek.key").exists(), "no key file when the KEK is in the HSM");
 
-    // A rotation generates the next KEK in the token; after a restart the node wraps with it and
-    // re-wraps the existing DEKs, which unwrap in the token throughout.
-    server.terminate();
+    // A rotation generates the next KEK in the token; the running node finds it at its next
+    // refresh (re-opening every key version in the token), wraps with it and re-wraps the
+    // existing DEKs, which unwrap in the token throughout; a restarted node reads everything.
     let rotated = keys_cli(&dir, &["rotate-kek"], &hsm.env());
     assert!(rotated.contains("pkcs11:chimatic/chimatic-kek-v2"), "{rotated}");
-    let server = TestServer::spawn_in(&dir, options.clone()).await;
     let status = rotation_completes(&dir, &hsm.env()).await;
     assert!(status.contains("current KEK pkcs11:chimatic/chimatic-kek-v2"), "{status}");
+    let n = server.get(&format!("/v1/notifications/{id}"), &ws.key).await;
+    assert_eq!(n.json["status"], "delivered", "{}", n.text);
+    server.terminate();
+    let server = TestServer::spawn_in(&dir, options.clone()).await;
     let n = server.get(&format!("/v1/notifications/{id}"), &ws.key).await;
     assert_eq!(n.json["status"], "delivered", "{}", n.text);
     drop(server);
