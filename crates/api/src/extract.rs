@@ -8,6 +8,7 @@ use axum::extract::{FromRequest, FromRequestParts, Request};
 use axum::http::{StatusCode, header, request::Parts};
 use std::sync::Arc;
 
+use chimatic_audit::{Actor, AuditContext, Origin};
 use chimatic_domain::{ApiKeyId, Region, Scope, Scopes, WorkspaceId};
 use chimatic_store::Store;
 use serde::de::DeserializeOwned;
@@ -23,6 +24,19 @@ pub struct Caller {
     pub scopes: Scopes,
     /// Where the workspace's data lives.
     pub region: Region,
+    /// Who and from where, for the audit log.
+    pub audit: AuditContext,
+}
+
+/// The peer address and user agent of a request.
+pub fn request_origin(parts: &Parts) -> Origin {
+    let ip = parts
+        .extensions
+        .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
+        .map(|c| c.0.ip().to_string())
+        .unwrap_or_default();
+    let agent = parts.headers.get(header::USER_AGENT).and_then(|v| v.to_str().ok()).unwrap_or("");
+    Origin::new(ip, agent)
 }
 
 impl Caller {
@@ -65,7 +79,8 @@ impl FromRequestParts<AppState> for Caller {
             )
             .retry_after(wait));
         }
-        Ok(Caller { workspace_id: row.workspace_id, key_id: row.id, scopes: row.scopes, region: found.region })
+        let audit = AuditContext { actor: Actor::api_key(row.id, row.name.clone()), origin: request_origin(parts) };
+        Ok(Caller { workspace_id: row.workspace_id, key_id: row.id, scopes: row.scopes, region: found.region, audit })
     }
 }
 

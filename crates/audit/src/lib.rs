@@ -143,6 +143,24 @@ impl Origin {
     }
 }
 
+/// Who is acting and from where: what every audited store call takes, so the entry is built
+/// next to the write it records.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct AuditContext {
+    pub actor: Actor,
+    pub origin: Origin,
+}
+
+impl AuditContext {
+    pub fn system() -> Self {
+        Self { actor: Actor::system(), origin: Origin::default() }
+    }
+
+    pub fn event(&self, at: Timestamp, action: &str, target_kind: &str, target_id: impl ToString) -> AuditEvent {
+        AuditEvent::new(at, self.actor.clone(), self.origin.clone(), action, target_kind, target_id)
+    }
+}
+
 /// One recorded action, before it is placed in a chain.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct AuditEvent {

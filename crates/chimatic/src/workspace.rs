@@ -3,6 +3,14 @@ use chimatic_domain::{Clock, Region, SystemClock};
 use crate::config::StoreArgs;
 use crate::stores::{open_control, open_region};
 
+/// Commands run here act as the operator (whoever can run the binary against the stores).
+pub fn operator() -> chimatic_audit::AuditContext {
+    chimatic_audit::AuditContext {
+        actor: chimatic_audit::Actor::operator(),
+        origin: chimatic_audit::Origin::new("", "chimatic-cli"),
+    }
+}
+
 /// Creates a workspace in a region and prints its id, region and one-time owner key as JSON on stdout.
 pub async fn create(name: &str, region: Option<Region>, args: &StoreArgs) -> anyhow::Result<()> {
     let name = name.trim();
@@ -15,7 +23,7 @@ pub async fn create(name: &str, region: Option<Region>, args: &StoreArgs) -> any
         eprintln!("generated a development key-encryption key at {} (mode 0600)", path.display());
     }
     let store = open_region(region, &kek, &args.kek).await?;
-    let (ws, _owner, key) = control.create_workspace(name, &store, SystemClock.now()).await?;
+    let (ws, _owner, key) = control.create_workspace(name, &store, SystemClock.now(), &operator()).await?;
     let out = serde_json::json!({ "workspace_id": ws.id.to_string(), "region": ws.region, "api_key": key.expose() });
     println!("{out}");
     Ok(())
@@ -33,7 +41,7 @@ pub async fn use_kms(
     let region = topology.region(&workspace.region)?;
     let (keks, _) = args.kek().await?;
     let store = open_region(region, &keks, &args.kek).await?;
-    let kek_id = store.use_workspace_kms(id, kms, SystemClock.now()).await?;
+    let kek_id = store.use_workspace_kms(id, kms, SystemClock.now(), &operator()).await?;
     println!("{}", serde_json::json!({ "workspace_id": id.to_string(), "kek_id": kek_id }));
     Ok(())
 }

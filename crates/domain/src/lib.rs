@@ -5,6 +5,7 @@ pub mod clock;
 pub mod directory;
 pub mod ids;
 pub mod outbound_tls;
+pub mod plan;
 pub mod region;
 pub mod retry;
 pub mod scope;
@@ -24,6 +25,7 @@ pub use ids::{
     SubscriberChannelId, SubscriberId, SuppressionId, TopicId, WorkflowId, WorkspaceId,
 };
 pub use outbound_tls::{MAX_SPKI_PINS, OutboundTls, OutboundTlsError, SpkiPin, SpkiPinError};
+pub use plan::{Plan, PlanError};
 pub use region::{Region, RegionError};
 pub use retry::{RetrySchedule, RetryScheduleError, parse_duration};
 pub use scope::{Scope, ScopeError, Scopes};

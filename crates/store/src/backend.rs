@@ -3,10 +3,14 @@
 
 use chimatic_crypto::ApiKeyDigest;
 use chimatic_domain::{
-    ApiKeyId, ChannelId, ChannelKind, EventId, FanoutId, InboundEventId, IntegrationId, NotificationId,
+    ApiKeyId, ChannelId, ChannelKind, EventId, FanoutId, InboundEventId, IntegrationId, NotificationId, Plan,
     NotificationStatus, Region, Scopes, SubscriberChannelId, SubscriberId, SuppressionId, Timestamp, TopicId,
     WorkflowId, WorkspaceId,
 };
+
+use std::sync::Arc;
+
+use chimatic_audit::{AuditEntry, AuditEvent, HeadSigner, SignedHead, Stream};
 
 use crate::StoreError;
 
@@ -36,6 +40,7 @@ pub struct WorkspaceRow {
     pub name: String,
     pub region: Region,
     pub created_at: Timestamp,
+    pub plan: Plan,
 }
 
 /// Delivery counts of one workspace on one UTC day (days since the Unix epoch).
@@ -159,6 +164,11 @@ pub(crate) fn parse<T: std::str::FromStr>(text: &str, what: &'static str) -> Res
     text.parse().map_err(|_| StoreError::Corrupt(what))
 }
 
+pub(crate) fn stored_plan(name: &str, audit_retention_days: Option<i64>) -> Result<Plan, StoreError> {
+    let days = audit_retention_days.map(|d| u32::try_from(d).map_err(|_| StoreError::Corrupt("plan"))).transpose()?;
+    Plan::new(name, days).map_err(|_| StoreError::Corrupt("plan"))
+}
+
 pub(crate) fn u32_of(v: i64, what: &'static str) -> Result<u32, StoreError> {
     u32::try_from(v).map_err(|_| StoreError::Corrupt(what))
 }
@@ -176,6 +186,8 @@ pub struct CompletedAttempt {
     pub attempt: AttemptRow,
     pub outcome: QueueOutcome,
     pub now: Timestamp,
+    /// Recorded in the same transaction as the attempt.
+    pub audit: AuditEvent,
 }
 
 #[derive(Clone)]
@@ -279,6 +291,20 @@ pub struct ErasureCounts {
     pub topics: u64,
 }
 
+impl ErasureCounts {
+    /// The erasure's audit entry, with these counts as its detail.
+    pub(crate) fn audited(&self, mut event: AuditEvent) -> AuditEvent {
+        event.detail = serde_json::json!({
+            "channels": self.channels,
+            "messages": self.messages,
+            "attempts": self.attempts,
+            "topics": self.topics,
+        })
+        .to_string();
+        event
+    }
+}
+
 /// A workspace's directory in a region's notification store: subscribers, their channels and
 /// provider integrations (settings only; credentials are in the vault).
 #[async_trait::async_trait]
@@ -313,9 +339,20 @@ pub trait DirectoryBackend: Send + Sync + 'static {
     ) -> Result<Vec<SubscriberRow>, StoreError>;
     /// Deletes a subscriber with its channels, messages (queue entries and attempts too) and
     /// topic memberships, in one transaction.
-    async fn erase_subscriber(&self, ws: WorkspaceId, id: SubscriberId) -> Result<ErasureCounts, StoreError>;
+    /// Appends `audit` with the counts as its detail, in the same transaction.
+    async fn erase_subscriber(
+        &self,
+        ws: WorkspaceId,
+        id: SubscriberId,
+        audit: &AuditEvent,
+    ) -> Result<ErasureCounts, StoreError>;
 
-    async fn insert_subscriber_channel(&self, ws: WorkspaceId, row: &SubscriberChannelRow) -> Result<(), StoreError>;
+    async fn insert_subscriber_channel(
+        &self,
+        ws: WorkspaceId,
+        row: &SubscriberChannelRow,
+        audit: &AuditEvent,
+    ) -> Result<(), StoreError>;
     async fn subscriber_channels(
         &self,
         ws: WorkspaceId,
@@ -326,14 +363,15 @@ pub trait DirectoryBackend: Send + Sync + 'static {
         ws: WorkspaceId,
         subscriber: SubscriberId,
         id: SubscriberChannelId,
+        audit: &AuditEvent,
     ) -> Result<bool, StoreError>;
 
-    async fn insert_integration(&self, ws: WorkspaceId, row: &IntegrationRow) -> Result<(), StoreError>;
+    async fn insert_integration(&self, ws: WorkspaceId, row: &IntegrationRow, audit: &AuditEvent) -> Result<(), StoreError>;
     async fn integration(&self, ws: WorkspaceId, id: IntegrationId) -> Result<Option<IntegrationRow>, StoreError>;
     async fn list_integrations(&self, ws: WorkspaceId) -> Result<Vec<IntegrationRow>, StoreError>;
     /// Replaces name, settings and `updated_at`; `false` if there is no such integration.
-    async fn update_integration(&self, ws: WorkspaceId, row: &IntegrationRow) -> Result<bool, StoreError>;
-    async fn delete_integration(&self, ws: WorkspaceId, id: IntegrationId) -> Result<bool, StoreError>;
+    async fn update_integration(&self, ws: WorkspaceId, row: &IntegrationRow, audit: &AuditEvent) -> Result<bool, StoreError>;
+    async fn delete_integration(&self, ws: WorkspaceId, id: IntegrationId, audit: &AuditEvent) -> Result<bool, StoreError>;
     /// Records a finished health check; `false` if there is no such integration.
     async fn record_integration_check(
         &self,
@@ -474,13 +512,19 @@ pub trait FeedbackBackend: Send + Sync + 'static {
 }
 
 #[async_trait::async_trait]
-pub trait DataBackend: DirectoryBackend + FeedbackBackend {
+pub trait DataBackend: DirectoryBackend + FeedbackBackend + AuditBackend {
     async fn ping(&self) -> Result<(), StoreError>;
 
     /// Records `region` as this database's region on first use; refuses a database that
     /// already belongs to another region.
     async fn bind_region(&self, region: &Region) -> Result<(), StoreError>;
-    async fn insert_data_key(&self, ws: WorkspaceId, key: WrappedKeyRow, now: Timestamp) -> Result<(), StoreError>;
+    async fn insert_data_key(
+        &self,
+        ws: WorkspaceId,
+        key: WrappedKeyRow,
+        now: Timestamp,
+        audit: Option<&AuditEvent>,
+    ) -> Result<(), StoreError>;
     async fn data_key(&self, ws: WorkspaceId, version: Option<u32>) -> Result<Option<WrappedKeyRow>, StoreError>;
     /// Up to `limit` DEKs (of any workspace) that `kek_id` did not wrap: to re-wrap after a rotation.
     async fn data_keys_not_wrapped_by(
@@ -494,7 +538,7 @@ pub trait DataBackend: DirectoryBackend + FeedbackBackend {
     /// How many DEKs each KEK wraps.
     async fn data_keys_per_kek(&self) -> Result<Vec<(String, u64)>, StoreError>;
 
-    async fn insert_channel(&self, ws: WorkspaceId, row: &ChannelRow) -> Result<(), StoreError>;
+    async fn insert_channel(&self, ws: WorkspaceId, row: &ChannelRow, audit: &AuditEvent) -> Result<(), StoreError>;
     async fn channel(&self, ws: WorkspaceId, id: ChannelId) -> Result<Option<ChannelRow>, StoreError>;
     async fn list_channels(
         &self,
@@ -600,21 +644,86 @@ pub trait VaultBackend: Send + Sync + 'static {
     async fn delete_secret(&self, ws: WorkspaceId, owner_id: &str, kind: &str) -> Result<bool, StoreError>;
 }
 
+/// Where a chain stands, as stored.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ChainRow {
+    pub next_seq: u64,
+    pub head_hash: chimatic_audit::Hash,
+    pub anchor_seq: u64,
+    pub anchor_hash: chimatic_audit::Hash,
+}
+
+/// Filters of an audit page, newest first. `before` is an exclusive position `(at, seq)`: rows
+/// strictly older, or as old with a smaller sequence number.
+#[derive(Clone, Debug, Default)]
+pub struct AuditFilter {
+    pub from: Option<Timestamp>,
+    pub to: Option<Timestamp>,
+    pub action: Option<String>,
+    pub actor_id: Option<String>,
+    pub before: Option<(Timestamp, u64)>,
+    pub limit: u32,
+}
+
+/// The audit trail of a store (control or data). Audited actions append in their own
+/// transaction through the backend's other methods; this is the rest: reads, standalone
+/// entries, head signing and retention.
+#[async_trait::async_trait]
+pub trait AuditBackend: Send + Sync + 'static {
+    /// Entries for actions that write nothing else (exports, rotations).
+    async fn append_audit(&self, stream: Stream, events: &[(WorkspaceId, AuditEvent)]) -> Result<(), StoreError>;
+    async fn audit_page(&self, ws: WorkspaceId, stream: Stream, filter: &AuditFilter) -> Result<Vec<AuditEntry>, StoreError>;
+    /// Entries after `after_seq`, ascending (export and verification read a chain in pages).
+    async fn audit_entries(&self, ws: WorkspaceId, stream: Stream, after_seq: u64, limit: u32)
+    -> Result<Vec<AuditEntry>, StoreError>;
+    async fn audit_chain(&self, ws: WorkspaceId) -> Result<Option<ChainRow>, StoreError>;
+    async fn audit_heads(&self, ws: WorkspaceId, stream: Stream) -> Result<Vec<SignedHead>, StoreError>;
+    /// Every workspace with a chain in this store.
+    async fn audit_chains(&self) -> Result<Vec<WorkspaceId>, StoreError>;
+    /// Signs the heads of up to `limit` chains that grew since their last signature; returns how many.
+    async fn sign_audit_heads(
+        &self,
+        stream: Stream,
+        signer: Arc<HeadSigner>,
+        now: Timestamp,
+        limit: u32,
+    ) -> Result<u64, StoreError>;
+    /// Removes up to `limit` of the chain's oldest entries older than `before`, moves the anchor
+    /// past them and signs the new head, in one transaction. `None` if another node holds the job.
+    async fn prune_audit(
+        &self,
+        ws: WorkspaceId,
+        stream: Stream,
+        before: Timestamp,
+        limit: u32,
+        signer: Arc<HeadSigner>,
+        now: Timestamp,
+    ) -> Result<Option<u64>, StoreError>;
+}
+
 /// The control plane's store: workspaces, API key metadata and delivery analytics. Nothing in
 /// it is notification content, an address or a credential.
 #[async_trait::async_trait]
-pub trait ControlBackend: Send + Sync + 'static {
+pub trait ControlBackend: AuditBackend {
     async fn ping(&self) -> Result<(), StoreError>;
 
-    async fn create_workspace(&self, row: &WorkspaceRow, owner_key: &ApiKeyRow) -> Result<(), StoreError>;
+    async fn create_workspace(&self, row: &WorkspaceRow, owner_key: &ApiKeyRow, audit: &AuditEvent) -> Result<(), StoreError>;
+    /// Sets the plan (and, for enterprise, the audit retention); `false` if there is no such workspace.
+    async fn set_plan(&self, ws: WorkspaceId, plan: &Plan, audit: &AuditEvent) -> Result<bool, StoreError>;
     async fn workspace(&self, id: WorkspaceId) -> Result<Option<WorkspaceRow>, StoreError>;
 
-    async fn insert_api_key(&self, row: &ApiKeyRow) -> Result<(), StoreError>;
+    async fn insert_api_key(&self, row: &ApiKeyRow, audit: &AuditEvent) -> Result<(), StoreError>;
     /// Authentication: the one lookup that is not scoped, because it discovers the workspace
     /// (and so its region).
     async fn api_key_by_digest(&self, digest: &ApiKeyDigest) -> Result<Option<(ApiKeyRow, Region)>, StoreError>;
     async fn list_api_keys(&self, ws: WorkspaceId) -> Result<Vec<ApiKeyRow>, StoreError>;
-    async fn revoke_api_key(&self, ws: WorkspaceId, id: ApiKeyId, now: Timestamp) -> Result<bool, StoreError>;
+    async fn revoke_api_key(
+        &self,
+        ws: WorkspaceId,
+        id: ApiKeyId,
+        now: Timestamp,
+        audit: &AuditEvent,
+    ) -> Result<bool, StoreError>;
     async fn touch_api_key(&self, ws: WorkspaceId, id: ApiKeyId, now: Timestamp) -> Result<(), StoreError>;
 
     /// Adds the counts to the stored ones (one transaction for all rows).

@@ -6,15 +6,17 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use chimatic_crypto::{ApiKeyDigest, GeneratedApiKey};
-use chimatic_domain::{ApiKeyId, Region, Scopes, Sensitive, Timestamp, WorkspaceId};
+use chimatic_audit::{AuditContext, Stream, actions};
+use chimatic_domain::{ApiKeyId, Plan, Region, Scopes, Sensitive, Timestamp, WorkspaceId};
 
-use crate::{ApiKeyRow, ControlBackend, StatsRow, Store, StoreError, WorkspaceRow};
+use crate::{ApiKeyRow, AuditLog, ControlBackend, StatsRow, Store, StoreError, WorkspaceRow};
 
 /// `last_used_at` is written at most this often per key, so authentication is not a write.
 const LAST_USED_RESOLUTION: Duration = Duration::from_secs(60);
 
 pub struct ControlStore {
     backend: Arc<dyn ControlBackend>,
+    audit: AuditLog,
 }
 
 /// A caller's valid key and where its workspace's data lives.
@@ -25,7 +27,22 @@ pub struct Authenticated {
 
 impl ControlStore {
     pub fn new(backend: Arc<dyn ControlBackend>) -> Self {
-        Self { backend }
+        let audit = AuditLog::new(backend.clone(), Stream::Control);
+        Self { backend, audit }
+    }
+
+    /// The control plane's audit trail (API keys, plans, workspace lifecycle).
+    pub fn audit(&self) -> &AuditLog {
+        &self.audit
+    }
+
+    /// Changes a workspace's plan (and so its audit retention).
+    pub async fn set_plan(&self, ws: WorkspaceId, plan: Plan, now: Timestamp, by: &AuditContext) -> Result<(), StoreError> {
+        let audit = by.event(now, actions::WORKSPACE_PLAN_CHANGED, "workspace", ws).with_detail(serde_json::json!({
+            "plan": plan.name(),
+            "audit_retention_days": plan.audit_retention_days(),
+        }));
+        if self.backend.set_plan(ws, &plan, &audit).await? { Ok(()) } else { Err(StoreError::NotFound) }
     }
 
     pub async fn ping(&self) -> Result<(), StoreError> {
@@ -39,13 +56,24 @@ impl ControlStore {
         name: &str,
         region_store: &Store,
         now: Timestamp,
+        by: &AuditContext,
     ) -> Result<(WorkspaceRow, ApiKeyRow, Sensitive<String>), StoreError> {
         let id = WorkspaceId::generate();
         region_store.provision_workspace(id, now).await?;
         let generated = GeneratedApiKey::generate()?;
         let owner = new_key_row(id, "owner", Scopes::admin(), &generated, now);
-        let row = WorkspaceRow { id, name: name.to_string(), region: region_store.region().clone(), created_at: now };
-        self.backend.create_workspace(&row, &owner).await?;
+        let row = WorkspaceRow {
+            id,
+            name: name.to_string(),
+            region: region_store.region().clone(),
+            created_at: now,
+            plan: Plan::default(),
+        };
+        let audit = by.event(now, actions::WORKSPACE_CREATED, "workspace", id).with_detail(serde_json::json!({
+            "region": row.region.as_str(),
+            "owner_key_id": owner.id,
+        }));
+        self.backend.create_workspace(&row, &owner, &audit).await?;
         Ok((row, owner, generated.key))
     }
 
@@ -76,10 +104,14 @@ impl ControlStore {
         name: &str,
         scopes: Scopes,
         now: Timestamp,
+        by: &AuditContext,
     ) -> Result<(ApiKeyRow, Sensitive<String>), StoreError> {
         let generated = GeneratedApiKey::generate()?;
         let row = new_key_row(ws, name, scopes, &generated, now);
-        self.backend.insert_api_key(&row).await?;
+        let audit = by
+            .event(now, actions::API_KEY_CREATED, "api_key", row.id)
+            .with_detail(serde_json::json!({ "scopes": row.scopes.to_storage() }));
+        self.backend.insert_api_key(&row, &audit).await?;
         Ok((row, generated.key))
     }
 
@@ -87,8 +119,15 @@ impl ControlStore {
         self.backend.list_api_keys(ws).await
     }
 
-    pub async fn revoke_api_key(&self, ws: WorkspaceId, id: ApiKeyId, now: Timestamp) -> Result<(), StoreError> {
-        if self.backend.revoke_api_key(ws, id, now).await? { Ok(()) } else { Err(StoreError::NotFound) }
+    pub async fn revoke_api_key(
+        &self,
+        ws: WorkspaceId,
+        id: ApiKeyId,
+        now: Timestamp,
+        by: &AuditContext,
+    ) -> Result<(), StoreError> {
+        let audit = by.event(now, actions::API_KEY_REVOKED, "api_key", id);
+        if self.backend.revoke_api_key(ws, id, now, &audit).await? { Ok(()) } else { Err(StoreError::NotFound) }
     }
 
     pub async fn add_stats(&self, rows: &[(WorkspaceId, StatsRow)]) -> Result<(), StoreError> {

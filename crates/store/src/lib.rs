@@ -6,6 +6,7 @@
 //! Below both, backends ([`ControlBackend`], [`DataBackend`], [`VaultBackend`]) move rows in and
 //! out of SQLite or PostgreSQL and know SQL; they never see plaintext.
 
+mod audit;
 mod backend;
 mod committer;
 mod control;
@@ -18,8 +19,9 @@ mod sqlite;
 mod stats;
 mod store;
 
+pub use audit::AuditLog;
 pub use backend::{
-    ApiKeyRow, AttemptRow, ChannelRow, CheckRecord, ClaimedJob, CompletedAttempt, ControlBackend, DataBackend,
+    ApiKeyRow, AuditBackend, AuditFilter, ChainRow, AttemptRow, ChannelRow, CheckRecord, ClaimedJob, CompletedAttempt, ControlBackend, DataBackend,
     DirectoryBackend, ErasureCounts, Failover, FanoutProgress, FanoutRow, FeedbackBackend, InboundEventRow,
     InsertOutcome, IntegrationRow, MessageRoute, NewEvent, NewNotificationRow, NotificationRow, QueueOutcome, StatsRow,
     SubscriberChannelRow, SubscriberRow, SuppressionRow, Target, TopicRow, VaultBackend, WorkflowRow, WorkspaceRow,

@@ -10,6 +10,7 @@ use std::time::Duration;
 use chimatic_domain::{
     ChannelId, EventId, NotificationId, NotificationStatus, Region, SubscriberId, Timestamp, WorkspaceId,
 };
+use chimatic_audit::{AuditEvent, Stream};
 use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions, PgRow};
 use sqlx::{Postgres, Row, Transaction};
 
@@ -17,6 +18,7 @@ use crate::StoreError;
 use crate::backend::*;
 use crate::fairness::WorkspaceWalk;
 
+mod audit;
 mod control;
 mod directory;
 mod feedback;
@@ -37,6 +39,7 @@ const DATA: Schema = Schema {
         (2, include_str!("../migrations/postgres/data/0002_directory.sql")),
         (3, include_str!("../migrations/postgres/data/0003_events.sql")),
         (4, include_str!("../migrations/postgres/data/0004_feedback.sql")),
+        (5, include_str!("../migrations/postgres/audit.sql")),
     ],
 };
 const VAULT: Schema = Schema {
@@ -51,7 +54,11 @@ const VAULT: Schema = Schema {
 const CONTROL: Schema = Schema {
     ledger: "chimatic_control_migrations",
     lock: "chimatic.control",
-    migrations: &[(1, include_str!("../migrations/postgres/control/0001_control.sql"))],
+    migrations: &[
+        (1, include_str!("../migrations/postgres/control/0001_control.sql")),
+        (2, include_str!("../migrations/postgres/audit.sql")),
+        (3, include_str!("../migrations/postgres/control/0003_plans.sql")),
+    ],
 };
 
 #[derive(Clone)]
@@ -417,8 +424,19 @@ impl DataBackend for PostgresBackend {
         self.bind_region_once(region).await
     }
 
-    async fn insert_data_key(&self, ws: WorkspaceId, key: WrappedKeyRow, now: Timestamp) -> Result<(), StoreError> {
-        insert_wrapped_key(&self.pool, KeyTable::Data, ws, &key, now).await
+    async fn insert_data_key(
+        &self,
+        ws: WorkspaceId,
+        key: WrappedKeyRow,
+        now: Timestamp,
+        audit: Option<&AuditEvent>,
+    ) -> Result<(), StoreError> {
+        let Some(event) = audit else { return insert_wrapped_key(&self.pool, KeyTable::Data, ws, &key, now).await };
+        let mut tx = self.pool.begin().await?;
+        insert_wrapped_key(&mut *tx, KeyTable::Data, ws, &key, now).await?;
+        audit::append_one(&mut tx, Stream::Data, ws, event).await?;
+        tx.commit().await?;
+        Ok(())
     }
 
     async fn data_keys_not_wrapped_by(
@@ -446,7 +464,8 @@ impl DataBackend for PostgresBackend {
         wrapped_key(&self.pool, KeyTable::Data, ws, version).await
     }
 
-    async fn insert_channel(&self, ws: WorkspaceId, row: &ChannelRow) -> Result<(), StoreError> {
+    async fn insert_channel(&self, ws: WorkspaceId, row: &ChannelRow, audit: &AuditEvent) -> Result<(), StoreError> {
+        let mut tx = self.pool.begin().await?;
         sqlx::query(
             "INSERT INTO channels (id, workspace_id, kind, destination, created_at) VALUES ($1, $2, $3, $4, $5)",
         )
@@ -455,8 +474,10 @@ impl DataBackend for PostgresBackend {
         .bind(&row.kind)
         .bind(&row.destination)
         .bind(row.created_at.0)
-        .execute(&self.pool)
+        .execute(&mut *tx)
         .await?;
+        audit::append_one(&mut tx, Stream::Data, ws, audit).await?;
+        tx.commit().await?;
         Ok(())
     }
 
@@ -797,6 +818,8 @@ impl DataBackend for PostgresBackend {
         for (job, attempt) in done {
             complete_attempt(&mut tx, job, attempt).await?;
         }
+        let events: Vec<_> = done.iter().map(|(job, a)| (job.workspace_id, &a.audit)).collect();
+        audit::append(&mut tx, Stream::Data, &events).await?;
         tx.commit().await?;
         Ok(vec![(); done.len()])
     }

@@ -14,12 +14,14 @@ use std::time::Duration;
 use chimatic_domain::{
     ChannelId, EventId, NotificationId, NotificationStatus, Region, SubscriberId, Timestamp, WorkspaceId,
 };
+use chimatic_audit::{AuditEvent, Stream};
 use rusqlite::{Connection, OptionalExtension, Row, Transaction, TransactionBehavior, params};
 
 use crate::StoreError;
 use crate::backend::*;
 use crate::fairness::WorkspaceWalk;
 
+pub(crate) mod audit;
 mod control;
 mod directory;
 mod feedback;
@@ -41,6 +43,7 @@ const DATA: Schema = Schema {
         (2, include_str!("../migrations/sqlite/data/0002_directory.sql")),
         (3, include_str!("../migrations/sqlite/data/0003_events.sql")),
         (4, include_str!("../migrations/sqlite/data/0004_feedback.sql")),
+        (5, include_str!("../migrations/sqlite/audit.sql")),
     ],
 };
 const VAULT: Schema = Schema {
@@ -52,7 +55,11 @@ const VAULT: Schema = Schema {
 };
 const CONTROL: Schema = Schema {
     ledger: "chimatic_control_migrations",
-    migrations: &[(1, include_str!("../migrations/sqlite/control/0001_control.sql"))],
+    migrations: &[
+        (1, include_str!("../migrations/sqlite/control/0001_control.sql")),
+        (2, include_str!("../migrations/sqlite/audit.sql")),
+        (3, include_str!("../migrations/sqlite/control/0003_plans.sql")),
+    ],
 };
 
 /// Idle read connections kept per file.
@@ -341,8 +348,22 @@ impl DataBackend for SqliteBackend {
         self.bind_region_once(region).await
     }
 
-    async fn insert_data_key(&self, ws: WorkspaceId, key: WrappedKeyRow, now: Timestamp) -> Result<(), StoreError> {
-        self.write(move |tx| insert_wrapped_key(tx, KeyTable::Data, ws, &key, now)).await
+    async fn insert_data_key(
+        &self,
+        ws: WorkspaceId,
+        key: WrappedKeyRow,
+        now: Timestamp,
+        audit: Option<&AuditEvent>,
+    ) -> Result<(), StoreError> {
+        let audit = audit.cloned();
+        self.write(move |tx| {
+            insert_wrapped_key(tx, KeyTable::Data, ws, &key, now)?;
+            match &audit {
+                Some(event) => audit::append_one(tx, Stream::Data, ws, event),
+                None => Ok(()),
+            }
+        })
+        .await
     }
 
     async fn data_key(&self, ws: WorkspaceId, version: Option<u32>) -> Result<Option<WrappedKeyRow>, StoreError> {
@@ -371,15 +392,16 @@ impl DataBackend for SqliteBackend {
         self.read(|c| keys_per_kek(c, KeyTable::Data))
     }
 
-    async fn insert_channel(&self, ws: WorkspaceId, row: &ChannelRow) -> Result<(), StoreError> {
+    async fn insert_channel(&self, ws: WorkspaceId, row: &ChannelRow, audit: &AuditEvent) -> Result<(), StoreError> {
         let (id, kind, destination, created) =
             (row.id.to_string(), row.kind.clone(), row.destination.clone(), row.created_at.0);
+        let audit = audit.clone();
         self.write(move |tx| {
             tx.execute(
                 "INSERT INTO channels (id, workspace_id, kind, destination, created_at) VALUES (?1, ?2, ?3, ?4, ?5)",
                 params![id, ws.to_string(), kind, destination, created],
             )?;
-            Ok(())
+            audit::append_one(tx, Stream::Data, ws, &audit)
         })
         .await
     }
@@ -674,6 +696,8 @@ impl DataBackend for SqliteBackend {
             for (job, attempt) in &done {
                 complete_attempt(tx, job, attempt)?;
             }
+            let events: Vec<_> = done.iter().map(|(job, a)| (job.workspace_id, &a.audit)).collect();
+            audit::append(tx, Stream::Data, &events)?;
             Ok(vec![(); done.len()])
         })
         .await

@@ -4,6 +4,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use chimatic_audit::{AuditContext, HeadSigner, Stream, actions};
 use chimatic_crypto::{Aad, Dek, SigningSecret, aead::ciphertext_dek_version};
 use chimatic_domain::{
     ChannelId, NotificationId, NotificationStatus, OutboundTls, Region, Sensitive, Timestamp, WebhookUrl, WorkspaceId,
@@ -18,6 +19,7 @@ pub use byok::WorkspaceKms;
 pub use feedback::{InboundEvent, NewInbound, Suppression};
 pub use tokens::subscriber_token_workspace;
 
+use crate::audit::AuditLog;
 use crate::committer::GroupCommit;
 use crate::keyring::KeyDomain;
 use crate::records::{Attempt, AttemptDetail, Channel, Delivery, Enqueued, Notification};
@@ -38,6 +40,8 @@ pub struct Store {
     keyring: Keyring,
     accepted: GroupCommit<(WorkspaceId, NewNotificationRow), InsertOutcome>,
     attempts: GroupCommit<(ClaimedJob, CompletedAttempt), ()>,
+    audit: AuditLog,
+    head_signer: tokio::sync::OnceCell<Arc<HeadSigner>>,
 }
 
 /// A channel's destination as encrypted in `channels.destination`.
@@ -75,7 +79,34 @@ impl Store {
             let backend = backend.clone();
             async move { backend.complete_attempts(&done).await }
         });
-        Ok(Self { region, data, vault, keyring, accepted, attempts })
+        let audit = AuditLog::new(data.clone(), Stream::Data);
+        Ok(Self { region, data, vault, keyring, accepted, attempts, audit, head_signer: Default::default() })
+    }
+
+    /// This region's audit trail.
+    pub fn audit(&self) -> &AuditLog {
+        &self.audit
+    }
+
+    /// The key that signs audit chain heads in this region (and, in the primary region, the
+    /// control plane's). Its seed is derived from a DEK of the system workspace, which the KEK
+    /// wraps like any other: only a node holding the KEK can sign.
+    pub async fn audit_head_signer(&self, now: Timestamp) -> Result<Arc<HeadSigner>, StoreError> {
+        self.head_signer
+            .get_or_try_init(|| async {
+                let system = chimatic_audit::system_workspace();
+                if self.data.data_key(system, Some(1)).await?.is_none() {
+                    let (row, _) = self.keyring.new_dek(KeyDomain::Data, system, 1).await?;
+                    // Another node may have made it first; then its key is the one.
+                    let _ = self.data.insert_data_key(system, row, now, None).await;
+                }
+                let dek = self.index_key(system).await?;
+                let seed = zeroize::Zeroizing::new(dek.blind_index(b"chimatic.audit.head-signing-key.v1", b""));
+                let signer = HeadSigner::from_seed(&seed).map_err(|_| StoreError::Corrupt("audit signing key"))?;
+                Ok(Arc::new(signer))
+            })
+            .await
+            .cloned()
     }
 
     pub fn region(&self) -> &Region {
@@ -177,12 +208,15 @@ impl Store {
     /// Makes a new DEK version current for the workspace's notification data and its vault:
     /// new writes use it (on every node within a minute), data written before stays readable
     /// under the version its ciphertext names. Returns the new data and vault versions.
-    pub async fn rotate_dek(&self, ws: WorkspaceId, now: Timestamp) -> Result<(u32, u32), StoreError> {
+    pub async fn rotate_dek(&self, ws: WorkspaceId, now: Timestamp, by: &AuditContext) -> Result<(u32, u32), StoreError> {
         self.load_workspace_kek(ws).await?;
         let data_now = self.data.data_key(ws, None).await?.ok_or(StoreError::NotFound)?.version;
         let (row, dek) = self.keyring.new_dek(KeyDomain::Data, ws, data_now + 1).await?;
+        let audit = by
+            .event(now, actions::DEK_ROTATED, "workspace", ws)
+            .with_detail(serde_json::json!({ "data_dek_version": data_now + 1 }));
         self.data
-            .insert_data_key(ws, row, now)
+            .insert_data_key(ws, row, now, Some(&audit))
             .await
             .map_err(|_| StoreError::Conflict("the DEK was rotated concurrently"))?;
         self.keyring.remember(KeyDomain::Data, ws, dek, true);
@@ -216,7 +250,7 @@ impl Store {
         let (vault_row, vault_dek) = self.keyring.new_dek(KeyDomain::Vault, ws, 1).await?;
         self.vault.insert_vault_key(ws, vault_row, now).await?;
         let (data_row, data_dek) = self.keyring.new_dek(KeyDomain::Data, ws, 1).await?;
-        self.data.insert_data_key(ws, data_row, now).await?;
+        self.data.insert_data_key(ws, data_row, now, None).await?;
         self.keyring.remember(KeyDomain::Vault, ws, vault_dek, true);
         self.keyring.remember(KeyDomain::Data, ws, data_dek, true);
         Ok(())
@@ -232,6 +266,7 @@ impl Store {
         url: WebhookUrl,
         tls: OutboundTls,
         now: Timestamp,
+        by: &AuditContext,
     ) -> Result<(Channel, SigningSecret), StoreError> {
         let id = ChannelId::generate();
         let id_text = id.to_string();
@@ -254,7 +289,12 @@ impl Store {
             )
             .await?;
         let row = ChannelRow { id, kind: "webhook".into(), destination: sealed, created_at: now };
-        self.data.insert_channel(ws, &row).await?;
+        let audit = by.event(now, actions::CHANNEL_CREATED, "channel", id).with_detail(serde_json::json!({
+            "kind": "webhook",
+            "tls12_allowed": tls.allow_tls12(),
+            "pins": tls.pins().len(),
+        }));
+        self.data.insert_channel(ws, &row, &audit).await?;
         Ok((Channel { id, kind: row.kind, url, tls, created_at: now }, secret))
     }
 
@@ -518,6 +558,17 @@ impl Store {
             .seal(KeyDomain::Data, Aad { workspace: ws, table: "attempts", column: "detail", row: &id }, &plain)
             .await?;
         let attempt = AttemptRow { id, started_at, succeeded, detail: sealed };
-        self.attempts.submit((job.clone(), CompletedAttempt { attempt, outcome, now })).await
+        let mut audit = AuditContext::system()
+            .event(now, actions::DELIVERY_ATTEMPTED, "notification", job.notification_id)
+            .with_detail(serde_json::json!({
+                "status_code": detail.status_code,
+                "error_class": detail.error_class,
+                "integration_id": detail.integration_id,
+                "latency_ms": detail.latency_ms,
+            }));
+        if !succeeded {
+            audit = audit.failed();
+        }
+        self.attempts.submit((job.clone(), CompletedAttempt { attempt, outcome, now, audit })).await
     }
 }

@@ -254,7 +254,7 @@ pub async fn create(
         (_, None) => return Err(invalid("`credentials` are required for this kind of integration")),
     };
     let integration =
-        tenant.store.create_integration(tenant.workspace_id, name, settings, &credentials, state.clock.now()).await?;
+        tenant.store.create_integration(tenant.workspace_id, name, settings, &credentials, state.clock.now(), &tenant.audit).await?;
     tracing::info!(workspace = %tenant.workspace_id, integration = %integration.id, kind = integration.kind.as_str(), "integration created");
     Ok((StatusCode::CREATED, Json(IntegrationCreated { view: view(&integration), signing_secret: shown_once })))
 }
@@ -299,7 +299,7 @@ pub async fn update(
     let credentials = req.credentials.map(|c| checked_credentials(current.kind, c)).transpose()?;
     let updated = tenant
         .store
-        .update_integration(tenant.workspace_id, id, name, settings, credentials.as_ref(), state.clock.now())
+        .update_integration(tenant.workspace_id, id, name, settings, credentials.as_ref(), state.clock.now(), &tenant.audit)
         .await?;
     tracing::info!(workspace = %tenant.workspace_id, integration = %id, "integration updated");
     Ok(Json(view(&updated)))
@@ -309,10 +309,14 @@ pub async fn update(
 #[utoipa::path(delete, path = "/v1/integrations/{id}", tag = "integrations",
     params(("id" = String, Path, description = "Integration id (`int_…`)")),
     responses((status = 204), (status = "4XX", body = crate::error::Problem)))]
-pub async fn delete(tenant: Tenant, Path(id): Path<String>) -> Result<StatusCode, ApiError> {
+pub async fn delete(
+    State(state): State<AppState>,
+    tenant: Tenant,
+    Path(id): Path<String>,
+) -> Result<StatusCode, ApiError> {
     tenant.require(Scope::IntegrationsWrite)?;
     let id: IntegrationId = parse_id(&id)?;
-    tenant.store.delete_integration(tenant.workspace_id, id).await?;
+    tenant.store.delete_integration(tenant.workspace_id, id, state.clock.now(), &tenant.audit).await?;
     tracing::info!(workspace = %tenant.workspace_id, integration = %id, "integration deleted");
     Ok(StatusCode::NO_CONTENT)
 }

@@ -25,7 +25,7 @@ pub struct DekRotated {
     responses((status = 200, body = DekRotated), (status = "4XX", body = crate::error::Problem)))]
 pub async fn rotate_dek(State(state): State<AppState>, tenant: Tenant) -> Result<Json<DekRotated>, ApiError> {
     tenant.require(Scope::Admin)?;
-    let (data_version, vault_version) = tenant.store.rotate_dek(tenant.workspace_id, state.clock.now()).await?;
+    let (data_version, vault_version) = tenant.store.rotate_dek(tenant.workspace_id, state.clock.now(), &tenant.audit).await?;
     tracing::info!(workspace = %tenant.workspace_id, data_version, vault_version, "data encryption keys rotated");
     Ok(Json(DekRotated { data_version, vault_version }))
 }
@@ -87,7 +87,7 @@ pub async fn use_kms(
         secret_access_key: req.secret_access_key.into_inner(),
         session_token: req.session_token.map(Sensitive::into_inner),
     };
-    let kek_id = tenant.store.use_workspace_kms(tenant.workspace_id, config, state.clock.now()).await?;
+    let kek_id = tenant.store.use_workspace_kms(tenant.workspace_id, config, state.clock.now(), &tenant.audit).await?;
     tracing::info!(workspace = %tenant.workspace_id, kek = kek_id, "the workspace now uses its own KMS key");
     Ok(Json(WorkspaceKmsInUse { kek_id }))
 }

@@ -142,7 +142,7 @@ pub async fn erase(
 ) -> Result<Json<ErasureReceipt>, ApiError> {
     tenant.require(Scope::SubscribersWrite)?;
     let id: SubscriberId = parse_id(&id)?;
-    let counts = tenant.store.erase_subscriber(tenant.workspace_id, id).await?;
+    let counts = tenant.store.erase_subscriber(tenant.workspace_id, id, state.clock.now(), &tenant.audit).await?;
     tracing::info!(workspace = %tenant.workspace_id, subscriber = %id, "subscriber erased");
     Ok(Json(ErasureReceipt {
         subscriber_id: id,
@@ -311,7 +311,7 @@ pub async fn add_channel(
     tenant.require(Scope::SubscribersWrite)?;
     let id: SubscriberId = parse_id(&id)?;
     let address = address_of(req, &state).await?;
-    let channel = tenant.store.add_subscriber_channel(tenant.workspace_id, id, address, state.clock.now()).await?;
+    let channel = tenant.store.add_subscriber_channel(tenant.workspace_id, id, address, state.clock.now(), &tenant.audit).await?;
     Ok((StatusCode::CREATED, Json(SubscriberChannelView::from(&channel))))
 }
 
@@ -332,13 +332,14 @@ pub async fn list_channels(tenant: Tenant, Path(id): Path<String>) -> Result<Jso
            ("channel_id" = String, Path, description = "Subscriber channel id (`sch_…`)")),
     responses((status = 204), (status = "4XX", body = crate::error::Problem)))]
 pub async fn remove_channel(
+    State(state): State<AppState>,
     tenant: Tenant,
     Path((id, channel_id)): Path<(String, String)>,
 ) -> Result<StatusCode, ApiError> {
     tenant.require(Scope::SubscribersWrite)?;
     let id: SubscriberId = parse_id(&id)?;
     let channel_id: SubscriberChannelId = parse_id(&channel_id)?;
-    tenant.store.remove_subscriber_channel(tenant.workspace_id, id, channel_id).await?;
+    tenant.store.remove_subscriber_channel(tenant.workspace_id, id, channel_id, state.clock.now(), &tenant.audit).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 

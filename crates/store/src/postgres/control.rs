@@ -1,11 +1,12 @@
 //! The control plane's tables on PostgreSQL: workspaces, API key metadata, delivery analytics.
 
 use chimatic_crypto::ApiKeyDigest;
-use chimatic_domain::{ApiKeyId, Region, Scopes, Timestamp, WorkspaceId};
+use chimatic_domain::{ApiKeyId, Plan, Region, Scopes, Timestamp, WorkspaceId};
 use sqlx::postgres::PgRow;
 use sqlx::{Postgres, Row, Transaction};
 
-use super::PostgresBackend;
+use super::{PostgresBackend, audit};
+use chimatic_audit::{AuditEvent, Stream};
 use crate::StoreError;
 use crate::backend::*;
 
@@ -55,22 +56,44 @@ impl ControlBackend for PostgresBackend {
         DataBackend::ping(self).await
     }
 
-    async fn create_workspace(&self, row: &WorkspaceRow, owner_key: &ApiKeyRow) -> Result<(), StoreError> {
+    async fn create_workspace(&self, row: &WorkspaceRow, owner_key: &ApiKeyRow, audit: &AuditEvent) -> Result<(), StoreError> {
         let mut tx = self.pool.begin().await?;
-        sqlx::query("INSERT INTO workspaces (id, name, region, created_at) VALUES ($1, $2, $3, $4)")
-            .bind(row.id.to_string())
-            .bind(&row.name)
-            .bind(row.region.as_str())
-            .bind(row.created_at.0)
-            .execute(&mut *tx)
-            .await?;
+        sqlx::query(
+            "INSERT INTO workspaces (id, name, region, created_at, plan, audit_retention_days) \
+             VALUES ($1, $2, $3, $4, $5, $6)",
+        )
+        .bind(row.id.to_string())
+        .bind(&row.name)
+        .bind(row.region.as_str())
+        .bind(row.created_at.0)
+        .bind(row.plan.name())
+        .bind(row.plan.custom_retention_days().map(i64::from))
+        .execute(&mut *tx)
+        .await?;
         insert_api_key(&mut tx, owner_key).await?;
+        audit::append_one(&mut tx, Stream::Control, row.id, audit).await?;
         tx.commit().await?;
         Ok(())
     }
 
+    async fn set_plan(&self, ws: WorkspaceId, plan: &Plan, audit: &AuditEvent) -> Result<bool, StoreError> {
+        let mut tx = self.pool.begin().await?;
+        let n = sqlx::query("UPDATE workspaces SET plan = $2, audit_retention_days = $3 WHERE id = $1")
+            .bind(ws.to_string())
+            .bind(plan.name())
+            .bind(plan.custom_retention_days().map(i64::from))
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
+        if n == 1 {
+            audit::append_one(&mut tx, Stream::Control, ws, audit).await?;
+        }
+        tx.commit().await?;
+        Ok(n == 1)
+    }
+
     async fn workspace(&self, id: WorkspaceId) -> Result<Option<WorkspaceRow>, StoreError> {
-        let row = sqlx::query("SELECT name, region, created_at FROM workspaces WHERE id = $1")
+        let row = sqlx::query("SELECT name, region, created_at, plan, audit_retention_days FROM workspaces WHERE id = $1")
             .bind(id.to_string())
             .fetch_optional(&self.pool)
             .await?;
@@ -80,14 +103,16 @@ impl ControlBackend for PostgresBackend {
                 name: r.try_get("name")?,
                 region: parse(r.try_get("region")?, "region")?,
                 created_at: Timestamp(r.try_get("created_at")?),
+                plan: stored_plan(r.try_get("plan")?, r.try_get("audit_retention_days")?)?,
             })
         })
         .transpose()
     }
 
-    async fn insert_api_key(&self, row: &ApiKeyRow) -> Result<(), StoreError> {
+    async fn insert_api_key(&self, row: &ApiKeyRow, audit: &AuditEvent) -> Result<(), StoreError> {
         let mut tx = self.pool.begin().await?;
         insert_api_key(&mut tx, row).await?;
+        audit::append_one(&mut tx, Stream::Control, row.workspace_id, audit).await?;
         tx.commit().await?;
         Ok(())
     }
@@ -115,16 +140,27 @@ impl ControlBackend for PostgresBackend {
         rows.iter().map(api_key_row).collect()
     }
 
-    async fn revoke_api_key(&self, ws: WorkspaceId, id: ApiKeyId, now: Timestamp) -> Result<bool, StoreError> {
+    async fn revoke_api_key(
+        &self,
+        ws: WorkspaceId,
+        id: ApiKeyId,
+        now: Timestamp,
+        audit: &AuditEvent,
+    ) -> Result<bool, StoreError> {
+        let mut tx = self.pool.begin().await?;
         let n = sqlx::query(
             "UPDATE api_keys SET revoked_at = COALESCE(revoked_at, $3) WHERE workspace_id = $1 AND id = $2",
         )
         .bind(ws.to_string())
         .bind(id.to_string())
         .bind(now.0)
-        .execute(&self.pool)
+        .execute(&mut *tx)
         .await?
         .rows_affected();
+        if n == 1 {
+            audit::append_one(&mut tx, Stream::Control, ws, audit).await?;
+        }
+        tx.commit().await?;
         Ok(n == 1)
     }
 

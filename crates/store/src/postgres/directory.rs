@@ -4,7 +4,8 @@ use chimatic_domain::{IntegrationId, SubscriberChannelId, SubscriberId, Timestam
 use sqlx::Row;
 use sqlx::postgres::PgRow;
 
-use super::{PostgresBackend, insert_notification};
+use super::{PostgresBackend, audit, insert_notification};
+use chimatic_audit::{AuditEvent, Stream};
 use crate::StoreError;
 use crate::backend::*;
 
@@ -184,7 +185,12 @@ impl DirectoryBackend for PostgresBackend {
         Ok(n == 1)
     }
 
-    async fn erase_subscriber(&self, ws: WorkspaceId, id: SubscriberId) -> Result<ErasureCounts, StoreError> {
+    async fn erase_subscriber(
+        &self,
+        ws: WorkspaceId,
+        id: SubscriberId,
+        audit: &AuditEvent,
+    ) -> Result<ErasureCounts, StoreError> {
         let (w, s) = (ws.to_string(), id.to_string());
         let mut tx = self.pool.begin().await?;
         let attempts = sqlx::query(
@@ -227,8 +233,10 @@ impl DirectoryBackend for PostgresBackend {
             .bind(&s)
             .execute(&mut *tx)
             .await?;
+        let counts = ErasureCounts { channels, messages, attempts, topics };
+        audit::append_one(&mut tx, Stream::Data, ws, &counts.audited(audit.clone())).await?;
         tx.commit().await?;
-        Ok(ErasureCounts { channels, messages, attempts, topics })
+        Ok(counts)
     }
 
     async fn list_subscribers(
@@ -249,7 +257,13 @@ impl DirectoryBackend for PostgresBackend {
         rows.iter().map(subscriber_row).collect()
     }
 
-    async fn insert_subscriber_channel(&self, ws: WorkspaceId, row: &SubscriberChannelRow) -> Result<(), StoreError> {
+    async fn insert_subscriber_channel(
+        &self,
+        ws: WorkspaceId,
+        row: &SubscriberChannelRow,
+        audit: &AuditEvent,
+    ) -> Result<(), StoreError> {
+        let mut tx = self.pool.begin().await?;
         sqlx::query(
             "INSERT INTO subscriber_channels (id, workspace_id, subscriber_id, kind, address, created_at) \
              VALUES ($1, $2, $3, $4, $5, $6)",
@@ -260,8 +274,10 @@ impl DirectoryBackend for PostgresBackend {
         .bind(&row.kind)
         .bind(&row.address)
         .bind(row.created_at.0)
-        .execute(&self.pool)
+        .execute(&mut *tx)
         .await?;
+        audit::append_one(&mut tx, Stream::Data, ws, audit).await?;
+        tx.commit().await?;
         Ok(())
     }
 
@@ -286,19 +302,26 @@ impl DirectoryBackend for PostgresBackend {
         ws: WorkspaceId,
         subscriber: SubscriberId,
         id: SubscriberChannelId,
+        audit: &AuditEvent,
     ) -> Result<bool, StoreError> {
+        let mut tx = self.pool.begin().await?;
         let n =
             sqlx::query("DELETE FROM subscriber_channels WHERE workspace_id = $1 AND subscriber_id = $2 AND id = $3")
                 .bind(ws.to_string())
                 .bind(subscriber.to_string())
                 .bind(id.to_string())
-                .execute(&self.pool)
+                .execute(&mut *tx)
                 .await?
                 .rows_affected();
+        if n == 1 {
+            audit::append_one(&mut tx, Stream::Data, ws, audit).await?;
+        }
+        tx.commit().await?;
         Ok(n == 1)
     }
 
-    async fn insert_integration(&self, ws: WorkspaceId, row: &IntegrationRow) -> Result<(), StoreError> {
+    async fn insert_integration(&self, ws: WorkspaceId, row: &IntegrationRow, audit: &AuditEvent) -> Result<(), StoreError> {
+        let mut tx = self.pool.begin().await?;
         sqlx::query(
             "INSERT INTO integrations (id, workspace_id, kind, name, settings, created_at, updated_at) \
              VALUES ($1, $2, $3, $4, $5, $6, $7)",
@@ -310,8 +333,10 @@ impl DirectoryBackend for PostgresBackend {
         .bind(&row.settings)
         .bind(row.created_at.0)
         .bind(row.updated_at.0)
-        .execute(&self.pool)
+        .execute(&mut *tx)
         .await?;
+        audit::append_one(&mut tx, Stream::Data, ws, audit).await?;
+        tx.commit().await?;
         Ok(())
     }
 
@@ -331,7 +356,8 @@ impl DirectoryBackend for PostgresBackend {
         rows.iter().map(integration_row).collect()
     }
 
-    async fn update_integration(&self, ws: WorkspaceId, row: &IntegrationRow) -> Result<bool, StoreError> {
+    async fn update_integration(&self, ws: WorkspaceId, row: &IntegrationRow, audit: &AuditEvent) -> Result<bool, StoreError> {
+        let mut tx = self.pool.begin().await?;
         let n = sqlx::query(
             "UPDATE integrations SET name = $3, settings = $4, updated_at = $5 WHERE workspace_id = $1 AND id = $2",
         )
@@ -340,19 +366,28 @@ impl DirectoryBackend for PostgresBackend {
         .bind(&row.name)
         .bind(&row.settings)
         .bind(row.updated_at.0)
-        .execute(&self.pool)
+        .execute(&mut *tx)
         .await?
         .rows_affected();
+        if n == 1 {
+            audit::append_one(&mut tx, Stream::Data, ws, audit).await?;
+        }
+        tx.commit().await?;
         Ok(n == 1)
     }
 
-    async fn delete_integration(&self, ws: WorkspaceId, id: IntegrationId) -> Result<bool, StoreError> {
+    async fn delete_integration(&self, ws: WorkspaceId, id: IntegrationId, audit: &AuditEvent) -> Result<bool, StoreError> {
+        let mut tx = self.pool.begin().await?;
         let n = sqlx::query("DELETE FROM integrations WHERE workspace_id = $1 AND id = $2")
             .bind(ws.to_string())
             .bind(id.to_string())
-            .execute(&self.pool)
+            .execute(&mut *tx)
             .await?
             .rows_affected();
+        if n == 1 {
+            audit::append_one(&mut tx, Stream::Data, ws, audit).await?;
+        }
+        tx.commit().await?;
         Ok(n == 1)
     }
 

@@ -1,10 +1,11 @@
 //! The control plane's tables on SQLite: workspaces, API key metadata, delivery analytics.
 
 use chimatic_crypto::ApiKeyDigest;
-use chimatic_domain::{ApiKeyId, Region, Scopes, Timestamp, WorkspaceId};
+use chimatic_domain::{ApiKeyId, Plan, Region, Scopes, Timestamp, WorkspaceId};
 use rusqlite::{OptionalExtension, Row, Transaction, params};
 
-use super::SqliteBackend;
+use super::{SqliteBackend, audit};
+use chimatic_audit::{AuditEvent, Stream};
 use crate::StoreError;
 use crate::backend::*;
 
@@ -63,33 +64,69 @@ impl ControlBackend for SqliteBackend {
         DataBackend::ping(self).await
     }
 
-    async fn create_workspace(&self, row: &WorkspaceRow, owner_key: &ApiKeyRow) -> Result<(), StoreError> {
-        let (row, owner_key) = (row.clone(), owner_key.clone());
+    async fn create_workspace(&self, row: &WorkspaceRow, owner_key: &ApiKeyRow, audit: &AuditEvent) -> Result<(), StoreError> {
+        let (row, owner_key, audit) = (row.clone(), owner_key.clone(), audit.clone());
         self.write(move |tx| {
             tx.execute(
-                "INSERT INTO workspaces (id, name, region, created_at) VALUES (?1, ?2, ?3, ?4)",
-                params![row.id.to_string(), row.name, row.region.as_str(), row.created_at.0],
+                "INSERT INTO workspaces (id, name, region, created_at, plan, audit_retention_days) \
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                params![
+                    row.id.to_string(),
+                    row.name,
+                    row.region.as_str(),
+                    row.created_at.0,
+                    row.plan.name(),
+                    row.plan.custom_retention_days()
+                ],
             )?;
-            insert_api_key(tx, &owner_key)
+            insert_api_key(tx, &owner_key)?;
+            audit::append_one(tx, Stream::Control, row.id, &audit)
+        })
+        .await
+    }
+
+    async fn set_plan(&self, ws: WorkspaceId, plan: &Plan, audit: &AuditEvent) -> Result<bool, StoreError> {
+        let (plan, audit) = (*plan, audit.clone());
+        self.write(move |tx| {
+            let n = tx.execute(
+                "UPDATE workspaces SET plan = ?2, audit_retention_days = ?3 WHERE id = ?1",
+                params![ws.to_string(), plan.name(), plan.custom_retention_days()],
+            )?;
+            if n == 1 {
+                audit::append_one(tx, Stream::Control, ws, &audit)?;
+            }
+            Ok(n == 1)
         })
         .await
     }
 
     async fn workspace(&self, id: WorkspaceId) -> Result<Option<WorkspaceRow>, StoreError> {
-        let raw: Option<(String, String, i64)> = self.read(|c| {
-            Ok(c.prepare_cached("SELECT name, region, created_at FROM workspaces WHERE id = ?1")?
-                .query_row([id.to_string()], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
-                .optional()?)
+        let raw: Option<(String, String, i64, String, Option<i64>)> = self.read(|c| {
+            Ok(c.prepare_cached(
+                "SELECT name, region, created_at, plan, audit_retention_days FROM workspaces WHERE id = ?1",
+            )?
+            .query_row([id.to_string()], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?)))
+            .optional()?)
         })?;
-        raw.map(|(name, region, created)| {
-            Ok(WorkspaceRow { id, name, region: parse(&region, "region")?, created_at: Timestamp(created) })
+        raw.map(|(name, region, created, plan, days)| {
+            Ok(WorkspaceRow {
+                id,
+                name,
+                region: parse(&region, "region")?,
+                created_at: Timestamp(created),
+                plan: stored_plan(&plan, days)?,
+            })
         })
         .transpose()
     }
 
-    async fn insert_api_key(&self, row: &ApiKeyRow) -> Result<(), StoreError> {
-        let row = row.clone();
-        self.write(move |tx| insert_api_key(tx, &row)).await
+    async fn insert_api_key(&self, row: &ApiKeyRow, audit: &AuditEvent) -> Result<(), StoreError> {
+        let (row, audit) = (row.clone(), audit.clone());
+        self.write(move |tx| {
+            insert_api_key(tx, &row)?;
+            audit::append_one(tx, Stream::Control, row.workspace_id, &audit)
+        })
+        .await
     }
 
     async fn api_key_by_digest(&self, digest: &ApiKeyDigest) -> Result<Option<(ApiKeyRow, Region)>, StoreError> {
@@ -115,12 +152,22 @@ impl ControlBackend for SqliteBackend {
         raws.into_iter().map(to_api_key).collect()
     }
 
-    async fn revoke_api_key(&self, ws: WorkspaceId, id: ApiKeyId, now: Timestamp) -> Result<bool, StoreError> {
+    async fn revoke_api_key(
+        &self,
+        ws: WorkspaceId,
+        id: ApiKeyId,
+        now: Timestamp,
+        audit: &AuditEvent,
+    ) -> Result<bool, StoreError> {
+        let audit = audit.clone();
         self.write(move |tx| {
             let n = tx.execute(
                 "UPDATE api_keys SET revoked_at = COALESCE(revoked_at, ?3) WHERE workspace_id = ?1 AND id = ?2",
                 params![ws.to_string(), id.to_string(), now.0],
             )?;
+            if n == 1 {
+                audit::append_one(tx, Stream::Control, ws, &audit)?;
+            }
             Ok(n == 1)
         })
         .await

@@ -3,7 +3,8 @@
 use chimatic_domain::{IntegrationId, SubscriberChannelId, SubscriberId, Timestamp, TopicId, WorkflowId, WorkspaceId};
 use rusqlite::{OptionalExtension, Row, params};
 
-use super::{SqliteBackend, insert_notification};
+use super::{SqliteBackend, audit, insert_notification};
+use chimatic_audit::{AuditEvent, Stream};
 use crate::StoreError;
 use crate::backend::*;
 
@@ -190,7 +191,13 @@ impl DirectoryBackend for SqliteBackend {
         .await
     }
 
-    async fn erase_subscriber(&self, ws: WorkspaceId, id: SubscriberId) -> Result<ErasureCounts, StoreError> {
+    async fn erase_subscriber(
+        &self,
+        ws: WorkspaceId,
+        id: SubscriberId,
+        audit: &AuditEvent,
+    ) -> Result<ErasureCounts, StoreError> {
+        let audit = audit.clone();
         self.write(move |tx| {
             let (w, s) = (ws.to_string(), id.to_string());
             let of_subscriber = "SELECT id FROM notifications WHERE workspace_id = ?1 AND subscriber_id = ?2";
@@ -213,12 +220,14 @@ impl DirectoryBackend for SqliteBackend {
                 params![w, s],
             )?;
             tx.execute("DELETE FROM subscribers WHERE workspace_id = ?1 AND id = ?2", params![w, s])?;
-            Ok(ErasureCounts {
+            let counts = ErasureCounts {
                 channels: channels as u64,
                 messages: messages as u64,
                 attempts: attempts as u64,
                 topics: topics as u64,
-            })
+            };
+            audit::append_one(tx, Stream::Data, ws, &counts.audited(audit))?;
+            Ok(counts)
         })
         .await
     }
@@ -241,8 +250,13 @@ impl DirectoryBackend for SqliteBackend {
         raws.into_iter().map(to_subscriber).collect()
     }
 
-    async fn insert_subscriber_channel(&self, ws: WorkspaceId, row: &SubscriberChannelRow) -> Result<(), StoreError> {
-        let row = row.clone();
+    async fn insert_subscriber_channel(
+        &self,
+        ws: WorkspaceId,
+        row: &SubscriberChannelRow,
+        audit: &AuditEvent,
+    ) -> Result<(), StoreError> {
+        let (row, audit) = (row.clone(), audit.clone());
         self.write(move |tx| {
             tx.execute(
                 "INSERT INTO subscriber_channels (id, workspace_id, subscriber_id, kind, address, created_at) \
@@ -256,7 +270,7 @@ impl DirectoryBackend for SqliteBackend {
                     row.created_at.0
                 ],
             )?;
-            Ok(())
+            audit::append_one(tx, Stream::Data, ws, &audit)
         })
         .await
     }
@@ -284,19 +298,24 @@ impl DirectoryBackend for SqliteBackend {
         ws: WorkspaceId,
         subscriber: SubscriberId,
         id: SubscriberChannelId,
+        audit: &AuditEvent,
     ) -> Result<bool, StoreError> {
+        let audit = audit.clone();
         self.write(move |tx| {
             let n = tx.execute(
                 "DELETE FROM subscriber_channels WHERE workspace_id = ?1 AND subscriber_id = ?2 AND id = ?3",
                 params![ws.to_string(), subscriber.to_string(), id.to_string()],
             )?;
+            if n == 1 {
+                audit::append_one(tx, Stream::Data, ws, &audit)?;
+            }
             Ok(n == 1)
         })
         .await
     }
 
-    async fn insert_integration(&self, ws: WorkspaceId, row: &IntegrationRow) -> Result<(), StoreError> {
-        let row = row.clone();
+    async fn insert_integration(&self, ws: WorkspaceId, row: &IntegrationRow, audit: &AuditEvent) -> Result<(), StoreError> {
+        let (row, audit) = (row.clone(), audit.clone());
         self.write(move |tx| {
             tx.execute(
                 "INSERT INTO integrations (id, workspace_id, kind, name, settings, created_at, updated_at) \
@@ -311,7 +330,7 @@ impl DirectoryBackend for SqliteBackend {
                     row.updated_at.0
                 ],
             )?;
-            Ok(())
+            audit::append_one(tx, Stream::Data, ws, &audit)
         })
         .await
     }
@@ -334,24 +353,31 @@ impl DirectoryBackend for SqliteBackend {
         raws.into_iter().map(to_integration).collect()
     }
 
-    async fn update_integration(&self, ws: WorkspaceId, row: &IntegrationRow) -> Result<bool, StoreError> {
-        let row = row.clone();
+    async fn update_integration(&self, ws: WorkspaceId, row: &IntegrationRow, audit: &AuditEvent) -> Result<bool, StoreError> {
+        let (row, audit) = (row.clone(), audit.clone());
         self.write(move |tx| {
             let n = tx.execute(
                 "UPDATE integrations SET name = ?3, settings = ?4, updated_at = ?5 WHERE workspace_id = ?1 AND id = ?2",
                 params![ws.to_string(), row.id.to_string(), row.name, row.settings, row.updated_at.0],
             )?;
+            if n == 1 {
+                audit::append_one(tx, Stream::Data, ws, &audit)?;
+            }
             Ok(n == 1)
         })
         .await
     }
 
-    async fn delete_integration(&self, ws: WorkspaceId, id: IntegrationId) -> Result<bool, StoreError> {
+    async fn delete_integration(&self, ws: WorkspaceId, id: IntegrationId, audit: &AuditEvent) -> Result<bool, StoreError> {
+        let audit = audit.clone();
         self.write(move |tx| {
             let n = tx.execute(
                 "DELETE FROM integrations WHERE workspace_id = ?1 AND id = ?2",
                 params![ws.to_string(), id.to_string()],
             )?;
+            if n == 1 {
+                audit::append_one(tx, Stream::Data, ws, &audit)?;
+            }
             Ok(n == 1)
         })
         .await

@@ -112,6 +112,7 @@ impl Store {
         ws: WorkspaceId,
         config: WorkspaceKms,
         now: Timestamp,
+        by: &chimatic_audit::AuditContext,
     ) -> Result<String, StoreError> {
         let kek = kek_of_config(&config)?;
         let ws_text = ws.to_string();
@@ -146,6 +147,12 @@ impl Store {
         }
         // Cached before the switch, the DEKs would outlive a revocation of the new key.
         self.keyring.evict(ws);
+        // After the switch (it spans the vault and the data store, so no one transaction holds
+        // both); a failure here is reported, and the switch is idempotent to retry.
+        let event = by
+            .event(now, chimatic_audit::actions::WORKSPACE_KMS_CHANGED, "workspace", ws)
+            .with_detail(serde_json::json!({ "kek_id": kek.kek_id() }));
+        self.audit.record(ws, event).await?;
         Ok(kek.kek_id().to_string())
     }
 }

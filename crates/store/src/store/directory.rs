@@ -1,6 +1,7 @@
 //! The directory part of a region's [`Store`]: subscribers and their channels, encrypted under
 //! each subscriber's own key, and provider integrations, whose credentials go only to the vault.
 
+use chimatic_audit::{AuditContext, actions};
 use chimatic_crypto::{Aad, Dek};
 use chimatic_domain::{
     ChannelAddress, EventId, FanoutId, IntegrationCredentials, IntegrationId, IntegrationKind, IntegrationSettings,
@@ -126,12 +127,18 @@ impl Store {
     /// GDPR erasure: destroys the subscriber's key first (its data is unreadable everywhere from
     /// then on, copies included), then deletes its channels, messages and their attempts, inbox
     /// and topic memberships, in one transaction. Other subscribers are untouched.
-    pub async fn erase_subscriber(&self, ws: WorkspaceId, id: SubscriberId) -> Result<ErasureCounts, StoreError> {
+    pub async fn erase_subscriber(
+        &self,
+        ws: WorkspaceId,
+        id: SubscriberId,
+        now: Timestamp,
+        by: &AuditContext,
+    ) -> Result<ErasureCounts, StoreError> {
         if self.data.subscriber(ws, id).await?.is_none() {
             return Err(StoreError::NotFound);
         }
         self.vault.delete_secret(ws, &id.to_string(), SUBSCRIBER_KEY_KIND).await?;
-        self.data.erase_subscriber(ws, id).await
+        self.data.erase_subscriber(ws, id, &by.event(now, actions::SUBSCRIBER_ERASED, "subscriber", id)).await
     }
 
     pub async fn subscriber(&self, ws: WorkspaceId, id: SubscriberId) -> Result<Subscriber, StoreError> {
@@ -228,6 +235,7 @@ impl Store {
         subscriber: SubscriberId,
         address: ChannelAddress,
         now: Timestamp,
+        by: &AuditContext,
     ) -> Result<SubscriberChannel, StoreError> {
         let sub = self.data.subscriber(ws, subscriber).await?.ok_or(StoreError::NotFound)?;
         let key = self.subscriber_key(ws, &sub).await?;
@@ -243,7 +251,10 @@ impl Store {
             address: sealed,
             created_at: now,
         };
-        self.data.insert_subscriber_channel(ws, &row).await?;
+        let audit = by
+            .event(now, actions::SUBSCRIBER_CHANNEL_CREATED, "subscriber_channel", id)
+            .with_detail(serde_json::json!({ "subscriber_id": subscriber, "kind": row.kind }));
+        self.data.insert_subscriber_channel(ws, &row, &audit).await?;
         Ok(SubscriberChannel { id, subscriber_id: subscriber, address, created_at: now })
     }
 
@@ -263,8 +274,17 @@ impl Store {
         ws: WorkspaceId,
         subscriber: SubscriberId,
         id: SubscriberChannelId,
+        now: Timestamp,
+        by: &AuditContext,
     ) -> Result<(), StoreError> {
-        if self.data.delete_subscriber_channel(ws, subscriber, id).await? { Ok(()) } else { Err(StoreError::NotFound) }
+        let audit = by
+            .event(now, actions::SUBSCRIBER_CHANNEL_DELETED, "subscriber_channel", id)
+            .with_detail(serde_json::json!({ "subscriber_id": subscriber }));
+        if self.data.delete_subscriber_channel(ws, subscriber, id, &audit).await? {
+            Ok(())
+        } else {
+            Err(StoreError::NotFound)
+        }
     }
 
     // ---- integrations -------------------------------------------------------------------------
@@ -333,6 +353,7 @@ impl Store {
         settings: IntegrationSettings,
         credentials: &IntegrationCredentials,
         now: Timestamp,
+        by: &AuditContext,
     ) -> Result<Integration, StoreError> {
         if settings.kind() != credentials.kind() {
             return Err(StoreError::Conflict("settings and credentials are for different kinds of integration"));
@@ -348,7 +369,10 @@ impl Store {
             updated_at: now,
             last_check: None,
         };
-        self.data.insert_integration(ws, &row).await?;
+        let audit = by
+            .event(now, actions::INTEGRATION_CREATED, "integration", id)
+            .with_detail(serde_json::json!({ "kind": row.kind }));
+        self.data.insert_integration(ws, &row, &audit).await?;
         Ok(Integration {
             id,
             kind: settings.kind(),
@@ -383,8 +407,14 @@ impl Store {
         settings: Option<IntegrationSettings>,
         credentials: Option<&IntegrationCredentials>,
         now: Timestamp,
+        by: &AuditContext,
     ) -> Result<Integration, StoreError> {
         let current = self.integration(ws, id).await?;
+        let audit = by.event(now, actions::INTEGRATION_UPDATED, "integration", id).with_detail(serde_json::json!({
+            "name_changed": name.is_some(),
+            "settings_changed": settings.is_some(),
+            "credentials_changed": credentials.is_some(),
+        }));
         let kind_changes = settings.as_ref().is_some_and(|s| s.kind() != current.kind)
             || credentials.is_some_and(|c| c.kind() != current.kind);
         if kind_changes {
@@ -404,7 +434,7 @@ impl Store {
             updated_at: now,
             last_check: current.last_check.clone(),
         };
-        if !self.data.update_integration(ws, &row).await? {
+        if !self.data.update_integration(ws, &row, &audit).await? {
             return Err(StoreError::NotFound);
         }
         Ok(Integration {
@@ -419,8 +449,15 @@ impl Store {
     }
 
     /// Deletes an integration and then its credentials from the vault.
-    pub async fn delete_integration(&self, ws: WorkspaceId, id: IntegrationId) -> Result<(), StoreError> {
-        if !self.data.delete_integration(ws, id).await? {
+    pub async fn delete_integration(
+        &self,
+        ws: WorkspaceId,
+        id: IntegrationId,
+        now: Timestamp,
+        by: &AuditContext,
+    ) -> Result<(), StoreError> {
+        let audit = by.event(now, actions::INTEGRATION_DELETED, "integration", id);
+        if !self.data.delete_integration(ws, id, &audit).await? {
             return Err(StoreError::NotFound);
         }
         self.vault.delete_secret(ws, &id.to_string(), CREDENTIALS_KIND).await?;
