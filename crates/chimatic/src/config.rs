@@ -42,6 +42,11 @@ pub enum Command {
         #[command(flatten)]
         store: StoreArgs,
     },
+    /// The audit log: verify its hash chains (in the stores, or an export), sign chain heads.
+    Audit {
+        #[command(subcommand)]
+        command: AuditCommand,
+    },
     /// Key-encryption key administration.
     Keys {
         #[command(subcommand)]
@@ -54,6 +59,31 @@ pub enum Command {
         store: StoreArgs,
         #[arg(long, env = "CHIMATIC_PRODUCTION", value_parser = BoolishValueParser::new())]
         production: bool,
+    },
+}
+
+#[derive(Subcommand)]
+pub enum AuditCommand {
+    /// Verify every audit chain offline (links, hashes, sequence, signed heads) and report the
+    /// first broken entry of each; exits non-zero if any chain is broken. Reads the stores
+    /// (the data directory by default), or a JSON Lines export with --file.
+    Verify {
+        /// Only this workspace's chains.
+        #[arg(long)]
+        workspace: Option<chimatic_domain::WorkspaceId>,
+        /// An export from `GET /v1/audit/export` instead of the stores.
+        #[arg(long)]
+        file: Option<PathBuf>,
+        /// Hex Ed25519 public key heads must be signed with (repeatable; `GET /v1/audit/public-key`).
+        #[arg(long)]
+        public_key: Vec<String>,
+        #[command(flatten)]
+        store: StoreArgs,
+    },
+    /// Sign every chain's head now (nodes also do so every CHIMATIC_AUDIT_SIGN_INTERVAL_SECS).
+    Sign {
+        #[command(flatten)]
+        store: StoreArgs,
     },
 }
 
@@ -90,6 +120,20 @@ pub enum WorkspaceCommand {
         /// Fixed for the workspace's lifetime.
         #[arg(long)]
         region: Option<Region>,
+        #[command(flatten)]
+        store: StoreArgs,
+    },
+    /// Set a workspace's plan, which sets how long its audit log is kept: free 7 days, pro 30,
+    /// scale 90, enterprise as given by --audit-retention-days.
+    SetPlan {
+        #[arg(long)]
+        workspace: chimatic_domain::WorkspaceId,
+        /// free, pro, scale or enterprise.
+        #[arg(long)]
+        plan: String,
+        /// Enterprise only: days to keep the audit log (1 to 3650).
+        #[arg(long)]
+        audit_retention_days: Option<u32>,
         #[command(flatten)]
         store: StoreArgs,
     },
@@ -193,6 +237,9 @@ pub struct ServeArgs {
     /// it off). Applies to HSM and development keys; an injected key is rotated by its operator.
     #[arg(long, env = "CHIMATIC_KEK_ROTATION_INTERVAL", default_value = "90d", value_parser = rotation_interval)]
     pub kek_rotation_interval: Duration,
+    /// Seconds between signatures of the audit chains' heads (chains that grew are signed).
+    #[arg(long, env = "CHIMATIC_AUDIT_SIGN_INTERVAL_SECS", default_value_t = 60)]
+    pub audit_sign_interval_secs: u64,
     /// Seconds between health checks of each provider integration.
     #[arg(long, env = "CHIMATIC_HEALTH_CHECK_INTERVAL_SECS", default_value_t = 900)]
     pub health_check_interval_secs: u64,

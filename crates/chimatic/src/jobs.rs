@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use chimatic_domain::{Clock, Timestamp};
 use chimatic_providers::ProviderClient;
-use chimatic_store::Store;
+use chimatic_store::{ControlStore, Store};
 use tokio::sync::watch;
 
 /// How often expired idempotency keys are purged.
@@ -25,10 +25,15 @@ const CHECK_BATCH: u32 = 20;
 
 pub struct Jobs {
     pub store: Arc<Store>,
+    /// Workspaces' plans (audit retention); its audit chains are kept by the primary region's nodes.
+    pub control: Arc<ControlStore>,
+    pub primary: bool,
     pub clock: Arc<dyn Clock>,
     pub health: ProviderClient,
     /// How often each integration is checked.
     pub health_check_interval: Duration,
+    /// How often grown audit chains get a signed head.
+    pub audit_sign_interval: Duration,
 }
 
 impl Jobs {
@@ -36,6 +41,7 @@ impl Jobs {
         let tick_every = self.health_check_interval.clamp(Duration::from_secs(1), Duration::from_secs(60));
         let mut tick = tokio::time::interval(tick_every);
         let mut last_purge: Option<Timestamp> = None;
+        let mut last_signature: Option<Timestamp> = None;
         loop {
             tokio::select! {
                 _ = tick.tick() => {}
@@ -45,6 +51,15 @@ impl Jobs {
             if last_purge.is_none_or(|t| t.plus(PURGE_INTERVAL) <= now) {
                 self.purge(now).await;
                 last_purge = Some(now);
+            }
+            if last_signature.is_none_or(|t| t.plus(self.audit_sign_interval) <= now) {
+                let control = self.primary.then_some(&*self.control);
+                match crate::audit::sign_heads(&self.store, control, now).await {
+                    Ok(0) => {}
+                    Ok(n) => tracing::debug!(region = %self.store.region(), chains = n, "audit chain heads signed"),
+                    Err(e) => tracing::warn!(region = %self.store.region(), error = %e, "signing audit chain heads failed"),
+                }
+                last_signature = Some(now);
             }
             self.rewrap_keys().await;
             self.check_integrations().await;
@@ -64,6 +79,11 @@ impl Jobs {
             Ok(0) => {}
             Ok(n) => tracing::info!(region = %region, removed = n, "inbound webhooks past 30 days purged"),
             Err(e) => tracing::warn!(region = %region, error = %e, "purging inbound webhooks failed"),
+        }
+        match crate::audit::prune(&self.store, &self.control, self.primary, now).await {
+            Ok(0) => {}
+            Ok(n) => tracing::info!(region = %region, removed = n, "audit entries past their plan's retention pruned"),
+            Err(e) => tracing::warn!(region = %region, error = %e, "pruning the audit log failed"),
         }
     }
 

@@ -168,8 +168,24 @@ impl StoreArgs {
 /// `chimatic keys rotate-kek`.
 pub async fn rotate_kek(store: &StoreArgs) -> anyhow::Result<()> {
     let (kek_id, place) = rotate(store).await?;
+    let topology = store.topology()?;
+    let (keks, _) = store.kek().await?;
+    let primary = crate::stores::open_region(&topology.regions[0], &keks, &store.kek).await?;
+    record_rotation(&primary, &kek_id, &crate::workspace::operator()).await?;
     println!("current KEK: {kek_id} ({place})");
     Ok(())
+}
+
+/// KEK rotations are deployment events: they go to the system chain of the primary region.
+async fn record_rotation(
+    store: &chimatic_store::Store,
+    kek_id: &str,
+    by: &chimatic_audit::AuditContext,
+) -> Result<(), chimatic_store::StoreError> {
+    let event = by
+        .event(chimatic_domain::Clock::now(&chimatic_domain::SystemClock), chimatic_audit::actions::KEK_ROTATED, "kek", kek_id)
+        .with_detail(serde_json::json!({ "kek_id": kek_id }));
+    store.audit().record(chimatic_audit::system_workspace(), event).await
 }
 
 /// Makes a new KEK version current: the next key generated in the PKCS#11 token, or the next
@@ -235,7 +251,13 @@ pub async fn follow_rotations(
         let now = clock.now();
         match store.kek_current_since(now).await {
             Ok(since) if since.plus(after) <= now => match rotate(&args).await {
-                Ok((new_id, _)) => tracing::info!(kek = new_id, "the KEK reached its rotation interval; rotated"),
+                Ok((new_id, _)) => {
+                    tracing::info!(kek = new_id, "the KEK reached its rotation interval; rotated");
+                    let by = chimatic_audit::AuditContext::system();
+                    if let Err(e) = record_rotation(store, &new_id, &by).await {
+                        tracing::warn!(error = %e, "recording the KEK rotation in the audit log failed");
+                    }
+                }
                 Err(e) => tracing::warn!(error = format!("{e:#}"), "automatic KEK rotation failed; retrying"),
             },
             Ok(_) => {}

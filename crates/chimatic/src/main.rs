@@ -1,5 +1,6 @@
 //! `chimatic`: the server and its command-line tools.
 
+mod audit;
 mod config;
 mod fanout;
 mod jobs;
@@ -11,7 +12,7 @@ mod workspace;
 
 use clap::Parser;
 
-use config::{Cli, Command, KeysCommand, WorkspaceCommand};
+use config::{AuditCommand, Cli, Command, KeysCommand, WorkspaceCommand};
 
 fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
@@ -35,6 +36,13 @@ fn main() -> anyhow::Result<()> {
             };
             runtime.block_on(workspace::use_kms(workspace, kms, &store))
         }
+        Command::Workspace { command: WorkspaceCommand::SetPlan { workspace, plan, audit_retention_days, store } } => {
+            runtime.block_on(audit::set_plan(&store, workspace, &plan, audit_retention_days))
+        }
+        Command::Audit { command: AuditCommand::Verify { workspace, file, public_key, store } } => {
+            runtime.block_on(audit::verify(&store, workspace, file.as_deref(), &public_key))
+        }
+        Command::Audit { command: AuditCommand::Sign { store } } => runtime.block_on(audit::sign(&store)),
         Command::Migrate { store } => runtime.block_on(stores::migrate(&store)),
         Command::Keys { command: KeysCommand::InitPkcs11 { kek } } => runtime.block_on(keys::init_pkcs11(&kek)),
         Command::Keys { command: KeysCommand::RotateKek { store } } => runtime.block_on(keys::rotate_kek(&store)),

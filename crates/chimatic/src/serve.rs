@@ -111,12 +111,15 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
     };
     let (stop_tx, stop_rx) = watch::channel(false);
     let delivery: Vec<_> = dispatchers.into_iter().map(|d| tokio::spawn(d.run(stop_rx.clone()))).collect();
-    for plane in state.regions.values() {
+    for (region, plane) in state.regions.iter() {
         let jobs = crate::jobs::Jobs {
             store: plane.store.clone(),
+            control: control.clone(),
+            primary: region == &args.store.primary_region,
             clock: state.clock.clone(),
             health: state.providers.clone(),
             health_check_interval: Duration::from_secs(args.health_check_interval_secs.max(1)),
+            audit_sign_interval: Duration::from_secs(args.audit_sign_interval_secs.max(1)),
         };
         tokio::spawn(jobs.run(stop_rx.clone()));
         let fanout = crate::fanout::FanoutWorker {
@@ -167,7 +170,8 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
         }
         None => {
             tracing::info!("listening on http://{}", listener.local_addr()?);
-            axum::serve(listener, router).with_graceful_shutdown(shutdown).await?;
+            let service = router.into_make_service_with_connect_info::<std::net::SocketAddr>();
+            axum::serve(listener, service).with_graceful_shutdown(shutdown).await?;
         }
     }
 

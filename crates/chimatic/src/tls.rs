@@ -88,7 +88,7 @@ pub async fn serve(
     let builder = auto::Builder::new(TokioExecutor::new());
     tokio::pin!(shutdown);
     loop {
-        let (tcp, _) = tokio::select! {
+        let (tcp, peer) = tokio::select! {
             accepted = listener.accept() => match accepted {
                 Ok(c) => c,
                 Err(e) => {
@@ -99,7 +99,8 @@ pub async fn serve(
             _ = &mut shutdown => break,
         };
         let (acceptor, builder, watcher) = (acceptor.clone(), builder.clone(), graceful.watcher());
-        let service = TowerToHyperService::new(router.clone());
+        // The peer address, for the audit log, as `into_make_service_with_connect_info` gives it.
+        let service = TowerToHyperService::new(router.clone().layer(axum::Extension(axum::extract::ConnectInfo(peer))));
         tokio::spawn(async move {
             let tls = match tokio::time::timeout(Duration::from_secs(10), acceptor.accept(tcp)).await {
                 Ok(Ok(tls)) => tls,

@@ -29,6 +29,12 @@ impl Timestamp {
         Self(self.0.saturating_sub(i64::try_from(d.as_millis()).unwrap_or(i64::MAX)))
     }
 
+    /// Parses RFC 3339 (any offset), e.g. `2026-11-24T05:00:00Z`.
+    pub fn parse_rfc3339(text: &str) -> Option<Self> {
+        let dt = time::OffsetDateTime::parse(text, &time::format_description::well_known::Rfc3339).ok()?;
+        i64::try_from(dt.unix_timestamp_nanos() / 1_000_000).ok().map(Self)
+    }
+
     /// RFC 3339 with millisecond precision, e.g. `2026-11-24T05:00:00.123Z`.
     pub fn to_rfc3339(self) -> String {
         let nanos = i128::from(self.0) * 1_000_000;

@@ -88,6 +88,15 @@ impl Store {
         &self.audit
     }
 
+    /// The public half of [`Store::audit_head_signer`], without creating it: `None` if this
+    /// region has never signed a head.
+    pub async fn audit_head_public_key(&self) -> Result<Option<[u8; 32]>, StoreError> {
+        if self.data.data_key(chimatic_audit::system_workspace(), Some(1)).await?.is_none() {
+            return Ok(None);
+        }
+        Ok(Some(self.audit_head_signer(Timestamp(0)).await?.public_key()))
+    }
+
     /// The key that signs audit chain heads in this region (and, in the primary region, the
     /// control plane's). Its seed is derived from a DEK of the system workspace, which the KEK
     /// wraps like any other: only a node holding the KEK can sign.

@@ -2,6 +2,7 @@
 //! served at `/v1/openapi.json` by construction.
 
 mod api_keys;
+mod audit;
 mod channels;
 mod events;
 mod inbound;
@@ -73,6 +74,9 @@ pub fn router(state: AppState, planes: Planes) -> Router {
     }
     if planes.data {
         api = api
+            .routes(routes!(audit::list))
+            .routes(routes!(audit::export))
+            .routes(routes!(audit::public_key))
             .routes(routes!(channels::create, channels::list))
             .routes(routes!(channels::get))
             .routes(routes!(notifications::create))
