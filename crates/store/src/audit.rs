@@ -42,7 +42,7 @@ impl AuditLog {
     }
 
     pub async fn chain(&self, ws: WorkspaceId) -> Result<Option<ChainRow>, StoreError> {
-        self.backend.audit_chain(ws).await
+        self.backend.audit_chain(ws, self.stream).await
     }
 
     pub async fn heads(&self, ws: WorkspaceId) -> Result<Vec<SignedHead>, StoreError> {
@@ -51,7 +51,7 @@ impl AuditLog {
 
     /// Every workspace with a chain here.
     pub async fn workspaces(&self) -> Result<Vec<WorkspaceId>, StoreError> {
-        self.backend.audit_chains().await
+        self.backend.audit_chains(self.stream).await
     }
 
     /// All of a chain, for verification. The chain state is read first, so entries appended

@@ -644,6 +644,15 @@ pub trait VaultBackend: Send + Sync + 'static {
     async fn delete_secret(&self, ws: WorkspaceId, owner_id: &str, kind: &str) -> Result<bool, StoreError>;
 }
 
+/// Audit SQL for a stream's tables. The control store's are prefixed `control_`, so a control
+/// store sharing a PostgreSQL database with a region's data keeps its own chains.
+pub(crate) fn audit_sql(stream: Stream, template: &str) -> String {
+    match stream {
+        Stream::Control => template.replace("audit_", "control_audit_"),
+        Stream::Data => template.to_string(),
+    }
+}
+
 /// Where a chain stands, as stored.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct ChainRow {
@@ -676,10 +685,10 @@ pub trait AuditBackend: Send + Sync + 'static {
     /// Entries after `after_seq`, ascending (export and verification read a chain in pages).
     async fn audit_entries(&self, ws: WorkspaceId, stream: Stream, after_seq: u64, limit: u32)
     -> Result<Vec<AuditEntry>, StoreError>;
-    async fn audit_chain(&self, ws: WorkspaceId) -> Result<Option<ChainRow>, StoreError>;
+    async fn audit_chain(&self, ws: WorkspaceId, stream: Stream) -> Result<Option<ChainRow>, StoreError>;
     async fn audit_heads(&self, ws: WorkspaceId, stream: Stream) -> Result<Vec<SignedHead>, StoreError>;
     /// Every workspace with a chain in this store.
-    async fn audit_chains(&self) -> Result<Vec<WorkspaceId>, StoreError>;
+    async fn audit_chains(&self, stream: Stream) -> Result<Vec<WorkspaceId>, StoreError>;
     /// Signs the heads of up to `limit` chains that grew since their last signature; returns how many.
     async fn sign_audit_heads(
         &self,

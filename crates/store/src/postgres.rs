@@ -39,7 +39,7 @@ const DATA: Schema = Schema {
         (2, include_str!("../migrations/postgres/data/0002_directory.sql")),
         (3, include_str!("../migrations/postgres/data/0003_events.sql")),
         (4, include_str!("../migrations/postgres/data/0004_feedback.sql")),
-        (5, include_str!("../migrations/postgres/audit.sql")),
+        (5, include_str!("../migrations/postgres/data/0005_audit.sql")),
     ],
 };
 const VAULT: Schema = Schema {
@@ -56,7 +56,7 @@ const CONTROL: Schema = Schema {
     lock: "chimatic.control",
     migrations: &[
         (1, include_str!("../migrations/postgres/control/0001_control.sql")),
-        (2, include_str!("../migrations/postgres/audit.sql")),
+        (2, include_str!("../migrations/postgres/control/0002_audit.sql")),
         (3, include_str!("../migrations/postgres/control/0003_plans.sql")),
     ],
 };

@@ -43,7 +43,7 @@ const DATA: Schema = Schema {
         (2, include_str!("../migrations/sqlite/data/0002_directory.sql")),
         (3, include_str!("../migrations/sqlite/data/0003_events.sql")),
         (4, include_str!("../migrations/sqlite/data/0004_feedback.sql")),
-        (5, include_str!("../migrations/sqlite/audit.sql")),
+        (5, include_str!("../migrations/sqlite/data/0005_audit.sql")),
     ],
 };
 const VAULT: Schema = Schema {
@@ -57,7 +57,7 @@ const CONTROL: Schema = Schema {
     ledger: "chimatic_control_migrations",
     migrations: &[
         (1, include_str!("../migrations/sqlite/control/0001_control.sql")),
-        (2, include_str!("../migrations/sqlite/audit.sql")),
+        (2, include_str!("../migrations/sqlite/control/0002_audit.sql")),
         (3, include_str!("../migrations/sqlite/control/0003_plans.sql")),
     ],
 };

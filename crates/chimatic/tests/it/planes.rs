@@ -105,7 +105,15 @@ async fn a_control_plane_node_holds_no_notification_data_and_the_data_plane_deli
     assert_eq!(stats["days"].as_array().unwrap().len(), 1, "{stats}");
 
     // The control store has exactly the control tables, and no notification content.
-    let mut expected = vec!["api_keys", "chimatic_control_migrations", "delivery_stats", "workspaces"];
+    let mut expected = vec![
+        "api_keys",
+        "chimatic_control_migrations",
+        "control_audit_chains",
+        "control_audit_heads",
+        "control_audit_log",
+        "delivery_stats",
+        "workspaces",
+    ];
     expected.sort();
     assert_eq!(tables_at(&control_url), expected);
     assert_eq!(count_at(&control_url, "SELECT COUNT(*) FROM api_keys"), 2);

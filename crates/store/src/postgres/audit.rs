@@ -15,6 +15,7 @@ use sqlx::{Postgres, Row, Transaction};
 use super::{PostgresBackend, try_job_lock};
 use crate::StoreError;
 use crate::backend::*;
+use crate::backend::audit_sql;
 use crate::sqlite::audit::{hash_of, seq_col, seq_of};
 
 /// Appends `events` to their workspaces' chains within `tx`.
@@ -25,7 +26,7 @@ pub(crate) async fn append(
 ) -> Result<(), StoreError> {
     let mut tips: BTreeMap<WorkspaceId, ChainTip> = events.iter().map(|(ws, _)| (*ws, ChainTip::default())).collect();
     for (ws, tip) in tips.iter_mut() {
-        *tip = lock_tip(tx, *ws).await?;
+        *tip = lock_tip(tx, stream, *ws).await?;
     }
     let mut entries = Vec::with_capacity(events.len());
     for (ws, event) in events {
@@ -37,7 +38,7 @@ pub(crate) async fn append(
         insert_entry(tx, e).await?;
     }
     for (ws, tip) in tips {
-        sqlx::query("UPDATE audit_chains SET next_seq = $2, head_hash = $3 WHERE workspace_id = $1")
+        sqlx::query(sqlx::AssertSqlSafe(audit_sql(stream, "UPDATE audit_chains SET next_seq = $2, head_hash = $3 WHERE workspace_id = $1")))
             .bind(ws.to_string())
             .bind(seq_col(tip.next_seq))
             .bind(tip.head_hash.as_slice())
@@ -56,18 +57,18 @@ pub(crate) async fn append_one(
     append(tx, stream, &[(ws, event)]).await
 }
 
-async fn lock_tip(tx: &mut Transaction<'_, Postgres>, ws: WorkspaceId) -> Result<ChainTip, StoreError> {
+async fn lock_tip(tx: &mut Transaction<'_, Postgres>, stream: Stream, ws: WorkspaceId) -> Result<ChainTip, StoreError> {
     let id = ws.to_string();
     sqlx::query(
-        "INSERT INTO audit_chains (workspace_id, next_seq, head_hash, anchor_seq, anchor_hash, signed_seq) \
-         VALUES ($1, 1, $2, 0, $2, 0) ON CONFLICT DO NOTHING",
+        sqlx::AssertSqlSafe(audit_sql(stream, "INSERT INTO audit_chains (workspace_id, next_seq, head_hash, anchor_seq, anchor_hash, signed_seq) \
+         VALUES ($1, 1, $2, 0, $2, 0) ON CONFLICT DO NOTHING")),
     )
     .bind(&id)
     .bind(GENESIS.as_slice())
     .execute(&mut **tx)
     .await?;
     let (next, hash): (i64, Vec<u8>) =
-        sqlx::query_as("SELECT next_seq, head_hash FROM audit_chains WHERE workspace_id = $1 FOR UPDATE")
+        sqlx::query_as(sqlx::AssertSqlSafe(audit_sql(stream, "SELECT next_seq, head_hash FROM audit_chains WHERE workspace_id = $1 FOR UPDATE")))
             .bind(&id)
             .fetch_one(&mut **tx)
             .await?;
@@ -75,11 +76,11 @@ async fn lock_tip(tx: &mut Transaction<'_, Postgres>, ws: WorkspaceId) -> Result
 }
 
 async fn insert_entry(tx: &mut Transaction<'_, Postgres>, e: &AuditEntry) -> Result<(), StoreError> {
-    let ev = &e.event;
+    let (ev, stream) = (&e.event, e.stream);
     sqlx::query(
-        "INSERT INTO audit_log (workspace_id, seq, at, actor_kind, actor_id, actor_name, ip, user_agent, action, \
+        sqlx::AssertSqlSafe(audit_sql(stream, "INSERT INTO audit_log (workspace_id, seq, at, actor_kind, actor_id, actor_name, ip, user_agent, action, \
            target_kind, target_id, outcome, detail, prev_hash, hash) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)",
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)")),
     )
     .bind(e.workspace_id.to_string())
     .bind(seq_col(e.seq))
@@ -152,13 +153,14 @@ fn to_head(stream: Stream, r: &PgRow) -> Result<SignedHead, StoreError> {
 
 async fn chain_row<'e>(
     exec: impl sqlx::Executor<'e, Database = Postgres>,
+    stream: Stream,
     ws: &str,
     lock: bool,
 ) -> Result<Option<ChainRow>, StoreError> {
     let sql = if lock {
-        "SELECT next_seq, head_hash, anchor_seq, anchor_hash FROM audit_chains WHERE workspace_id = $1 FOR UPDATE"
+        sqlx::AssertSqlSafe(audit_sql(stream, "SELECT next_seq, head_hash, anchor_seq, anchor_hash FROM audit_chains WHERE workspace_id = $1 FOR UPDATE"))
     } else {
-        "SELECT next_seq, head_hash, anchor_seq, anchor_hash FROM audit_chains WHERE workspace_id = $1"
+        sqlx::AssertSqlSafe(audit_sql(stream, "SELECT next_seq, head_hash, anchor_seq, anchor_hash FROM audit_chains WHERE workspace_id = $1"))
     };
     let raw: Option<(i64, Vec<u8>, i64, Vec<u8>)> = sqlx::query_as(sql).bind(ws).fetch_optional(exec).await?;
     raw.map(|(next, head, anchor, anchor_hash)| {
@@ -180,11 +182,14 @@ async fn sign_chain(
     signer: &HeadSigner,
     now: Timestamp,
 ) -> Result<(), StoreError> {
-    let Some(c) = chain_row(&mut **tx, &ws.to_string(), true).await? else { return Ok(()) };
+    let Some(c) = chain_row(&mut **tx, stream, &ws.to_string(), true).await? else { return Ok(()) };
     let h = signer.sign(ws, stream, c.anchor_seq, c.anchor_hash, c.next_seq - 1, c.head_hash, now);
     sqlx::query(
-        "INSERT INTO audit_heads (workspace_id, seq, signed_at, anchor_seq, anchor_hash, hash, public_key, signature) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT DO NOTHING",
+        sqlx::AssertSqlSafe(audit_sql(stream, "INSERT INTO audit_heads (workspace_id, seq, signed_at, anchor_seq, anchor_hash, hash, public_key, signature) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8) \
+         ON CONFLICT (workspace_id, seq, signed_at) DO UPDATE SET anchor_seq = excluded.anchor_seq, \
+           anchor_hash = excluded.anchor_hash, hash = excluded.hash, public_key = excluded.public_key, \
+           signature = excluded.signature")),
     )
     .bind(ws.to_string())
     .bind(seq_col(h.seq))
@@ -196,7 +201,7 @@ async fn sign_chain(
     .bind(&h.signature)
     .execute(&mut **tx)
     .await?;
-    sqlx::query("UPDATE audit_chains SET signed_seq = $2 WHERE workspace_id = $1")
+    sqlx::query(sqlx::AssertSqlSafe(audit_sql(stream, "UPDATE audit_chains SET signed_seq = $2 WHERE workspace_id = $1")))
         .bind(ws.to_string())
         .bind(seq_col(h.seq))
         .execute(&mut **tx)
@@ -215,12 +220,10 @@ impl AuditBackend for PostgresBackend {
 
     async fn audit_page(&self, ws: WorkspaceId, stream: Stream, filter: &AuditFilter) -> Result<Vec<AuditEntry>, StoreError> {
         let (before_at, before_seq) = filter.before.map(|(t, s)| (t.0, seq_col(s))).unwrap_or((i64::MAX, i64::MAX));
-        let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
-            "SELECT {ENTRY_COLUMNS} FROM audit_log WHERE workspace_id = $1 \
+        let rows = sqlx::query(sqlx::AssertSqlSafe(audit_sql(stream, &format!("SELECT {ENTRY_COLUMNS} FROM audit_log WHERE workspace_id = $1 \
                AND (at < $2 OR (at = $2 AND seq < $3)) AND at >= $4 AND at < $5 \
                AND ($6::TEXT IS NULL OR action = $6) AND ($7::TEXT IS NULL OR actor_id = $7) \
-             ORDER BY at DESC, seq DESC LIMIT $8"
-        )))
+             ORDER BY at DESC, seq DESC LIMIT $8"))))
         .bind(ws.to_string())
         .bind(before_at)
         .bind(before_seq)
@@ -241,9 +244,7 @@ impl AuditBackend for PostgresBackend {
         after_seq: u64,
         limit: u32,
     ) -> Result<Vec<AuditEntry>, StoreError> {
-        let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
-            "SELECT {ENTRY_COLUMNS} FROM audit_log WHERE workspace_id = $1 AND seq > $2 ORDER BY seq LIMIT $3"
-        )))
+        let rows = sqlx::query(sqlx::AssertSqlSafe(audit_sql(stream, &format!("SELECT {ENTRY_COLUMNS} FROM audit_log WHERE workspace_id = $1 AND seq > $2 ORDER BY seq LIMIT $3"))))
         .bind(ws.to_string())
         .bind(seq_col(after_seq))
         .bind(i64::from(limit))
@@ -252,14 +253,14 @@ impl AuditBackend for PostgresBackend {
         rows.iter().map(|r| to_entry(stream, r)).collect()
     }
 
-    async fn audit_chain(&self, ws: WorkspaceId) -> Result<Option<ChainRow>, StoreError> {
-        chain_row(&self.pool, &ws.to_string(), false).await
+    async fn audit_chain(&self, ws: WorkspaceId, stream: Stream) -> Result<Option<ChainRow>, StoreError> {
+        chain_row(&self.pool, stream, &ws.to_string(), false).await
     }
 
     async fn audit_heads(&self, ws: WorkspaceId, stream: Stream) -> Result<Vec<SignedHead>, StoreError> {
         let rows = sqlx::query(
-            "SELECT workspace_id, seq, signed_at, anchor_seq, anchor_hash, hash, public_key, signature \
-             FROM audit_heads WHERE workspace_id = $1 ORDER BY seq, signed_at",
+            sqlx::AssertSqlSafe(audit_sql(stream, "SELECT workspace_id, seq, signed_at, anchor_seq, anchor_hash, hash, public_key, signature \
+             FROM audit_heads WHERE workspace_id = $1 ORDER BY seq, signed_at")),
         )
         .bind(ws.to_string())
         .fetch_all(&self.pool)
@@ -267,8 +268,8 @@ impl AuditBackend for PostgresBackend {
         rows.iter().map(|r| to_head(stream, r)).collect()
     }
 
-    async fn audit_chains(&self) -> Result<Vec<WorkspaceId>, StoreError> {
-        let ids: Vec<String> = sqlx::query_scalar("SELECT workspace_id FROM audit_chains ORDER BY workspace_id")
+    async fn audit_chains(&self, stream: Stream) -> Result<Vec<WorkspaceId>, StoreError> {
+        let ids: Vec<String> = sqlx::query_scalar(sqlx::AssertSqlSafe(audit_sql(stream, "SELECT workspace_id FROM audit_chains ORDER BY workspace_id")))
             .fetch_all(&self.pool)
             .await?;
         ids.iter().map(|id| parse(id, "workspace id")).collect()
@@ -284,8 +285,8 @@ impl AuditBackend for PostgresBackend {
         let mut tx = self.pool.begin().await?;
         // Chains being appended to right now are skipped and signed next time.
         let stale: Vec<String> = sqlx::query_scalar(
-            "SELECT workspace_id FROM audit_chains WHERE signed_seq < next_seq - 1 \
-             ORDER BY workspace_id LIMIT $1 FOR UPDATE SKIP LOCKED",
+            sqlx::AssertSqlSafe(audit_sql(stream, "SELECT workspace_id FROM audit_chains WHERE signed_seq < next_seq - 1 \
+             ORDER BY workspace_id LIMIT $1 FOR UPDATE SKIP LOCKED")),
         )
         .bind(i64::from(limit))
         .fetch_all(&mut *tx)
@@ -311,28 +312,28 @@ impl AuditBackend for PostgresBackend {
             return Ok(None);
         }
         let id = ws.to_string();
-        if chain_row(&mut *tx, &id, true).await?.is_none() {
+        if chain_row(&mut *tx, stream, &id, true).await?.is_none() {
             return Ok(Some(0));
         }
         let oldest: Vec<(i64, i64, Vec<u8>)> =
-            sqlx::query_as("SELECT seq, at, hash FROM audit_log WHERE workspace_id = $1 ORDER BY seq LIMIT $2")
+            sqlx::query_as(sqlx::AssertSqlSafe(audit_sql(stream, "SELECT seq, at, hash FROM audit_log WHERE workspace_id = $1 ORDER BY seq LIMIT $2")))
                 .bind(&id)
                 .bind(i64::from(limit))
                 .fetch_all(&mut *tx)
                 .await?;
         let expired: Vec<_> = oldest.iter().take_while(|(_, at, _)| *at < before.0).collect();
         let Some((last_seq, _, last_hash)) = expired.last() else { return Ok(Some(0)) };
-        sqlx::query("DELETE FROM audit_log WHERE workspace_id = $1 AND seq <= $2")
+        sqlx::query(sqlx::AssertSqlSafe(audit_sql(stream, "DELETE FROM audit_log WHERE workspace_id = $1 AND seq <= $2")))
             .bind(&id)
             .bind(last_seq)
             .execute(&mut *tx)
             .await?;
-        sqlx::query("DELETE FROM audit_heads WHERE workspace_id = $1 AND seq <= $2")
+        sqlx::query(sqlx::AssertSqlSafe(audit_sql(stream, "DELETE FROM audit_heads WHERE workspace_id = $1 AND seq <= $2")))
             .bind(&id)
             .bind(last_seq)
             .execute(&mut *tx)
             .await?;
-        sqlx::query("UPDATE audit_chains SET anchor_seq = $2, anchor_hash = $3 WHERE workspace_id = $1")
+        sqlx::query(sqlx::AssertSqlSafe(audit_sql(stream, "UPDATE audit_chains SET anchor_seq = $2, anchor_hash = $3 WHERE workspace_id = $1")))
             .bind(&id)
             .bind(last_seq)
             .bind(last_hash)

@@ -1,7 +1,7 @@
 -- The audit trail of this store: one hash chain per workspace (see crates/audit). Entries hold
 -- ids, never values, and are kept in plaintext so the chain can be verified without keys.
--- Shared by the control store and every region's data store.
-CREATE TABLE audit_log (
+-- The control store's tables; a region's data store has the same without the prefix.
+CREATE TABLE control_audit_log (
     workspace_id TEXT NOT NULL,
     seq          INTEGER NOT NULL,
     at           INTEGER NOT NULL,
@@ -19,11 +19,11 @@ CREATE TABLE audit_log (
     hash         BLOB NOT NULL,
     PRIMARY KEY (workspace_id, seq)
 ) WITHOUT ROWID;
-CREATE INDEX audit_log_by_time ON audit_log (workspace_id, at);
+CREATE INDEX control_audit_log_by_time ON control_audit_log (workspace_id, at);
 
 -- Where each chain stands. Appenders lock the row, so a chain is extended by one writer at a
 -- time; the anchor is the last entry removed by retention.
-CREATE TABLE audit_chains (
+CREATE TABLE control_audit_chains (
     workspace_id TEXT PRIMARY KEY,
     next_seq     INTEGER NOT NULL,
     head_hash    BLOB NOT NULL,
@@ -33,7 +33,7 @@ CREATE TABLE audit_chains (
 ) WITHOUT ROWID;
 
 -- Signed chain heads (Ed25519 over anchor and head).
-CREATE TABLE audit_heads (
+CREATE TABLE control_audit_heads (
     workspace_id TEXT NOT NULL,
     seq          INTEGER NOT NULL,
     signed_at    INTEGER NOT NULL,

@@ -1,6 +1,6 @@
 -- The audit trail of this store: one hash chain per workspace (see crates/audit). Entries hold
 -- ids, never values, and are kept in plaintext so the chain can be verified without keys.
--- Shared by the control store and every region's data store.
+-- The control store has the same tables, prefixed `control_`.
 CREATE TABLE audit_log (
     workspace_id TEXT NOT NULL,
     seq          BIGINT NOT NULL,
