@@ -7,6 +7,7 @@ mod harness;
 mod store_probe;
 
 mod api_keys;
+mod audit;
 mod batch;
 mod byok;
 mod delivery;
