@@ -31,7 +31,9 @@ impl SignedHead {
             &self.hash,
             self.signed_at,
         );
-        signature::UnparsedPublicKey::new(&signature::ED25519, &self.public_key).verify(&message, &self.signature).is_ok()
+        signature::UnparsedPublicKey::new(&signature::ED25519, &self.public_key)
+            .verify(&message, &self.signature)
+            .is_ok()
     }
 }
 

@@ -70,7 +70,9 @@ impl ActorKind {
     }
 
     pub fn parse(s: &str) -> Option<Self> {
-        [ActorKind::ApiKey, ActorKind::User, ActorKind::Operator, ActorKind::System].into_iter().find(|k| k.as_str() == s)
+        [ActorKind::ApiKey, ActorKind::User, ActorKind::Operator, ActorKind::System]
+            .into_iter()
+            .find(|k| k.as_str() == s)
     }
 }
 
@@ -175,7 +177,14 @@ pub struct AuditEvent {
 }
 
 impl AuditEvent {
-    pub fn new(at: Timestamp, actor: Actor, origin: Origin, action: &str, target_kind: &str, target_id: impl ToString) -> Self {
+    pub fn new(
+        at: Timestamp,
+        actor: Actor,
+        origin: Origin,
+        action: &str,
+        target_kind: &str,
+        target_id: impl ToString,
+    ) -> Self {
         Self {
             at,
             actor,

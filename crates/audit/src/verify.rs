@@ -62,7 +62,10 @@ pub fn verify_chain(chain: &ChainRecord, trusted: Option<&[[u8; 32]]>) -> Result
             return Err(broken(e.seq, "is out of order or duplicated"));
         }
         if e.prev_hash != prev {
-            return Err(broken(e.seq, format!("does not link to entry {} (removed, inserted or reordered)", e.seq - 1)));
+            return Err(broken(
+                e.seq,
+                format!("does not link to entry {} (removed, inserted or reordered)", e.seq - 1),
+            ));
         }
         if entry_hash(e.workspace_id, e.stream, e.seq, &e.prev_hash, &e.event) != e.hash {
             return Err(broken(e.seq, "was altered (its hash does not match its content)"));
@@ -75,7 +78,10 @@ pub fn verify_chain(chain: &ChainRecord, trusted: Option<&[[u8; 32]]>) -> Result
     if let Some(next) = chain.next_seq
         && next > expected
     {
-        return Err(broken(expected, format!("is missing: entries {expected} to {} were removed from the end", next - 1)));
+        return Err(broken(
+            expected,
+            format!("is missing: entries {expected} to {} were removed from the end", next - 1),
+        ));
     }
 
     let mut newest: Option<&SignedHead> = None;
@@ -89,7 +95,10 @@ pub fn verify_chain(chain: &ChainRecord, trusted: Option<&[[u8; 32]]>) -> Result
         if let Some(keys) = trusted
             && !keys.contains(&h.public_key)
         {
-            return Err(broken(h.seq, format!("the head at this entry is signed by an unknown key {}", to_hex(&h.public_key))));
+            return Err(broken(
+                h.seq,
+                format!("the head at this entry is signed by an unknown key {}", to_hex(&h.public_key)),
+            ));
         }
         if h.seq > chain.anchor_seq {
             if h.seq > last_seq {
@@ -208,7 +217,15 @@ mod tests {
         pruned.entries.drain(..2);
         assert!(verify_chain(&pruned, Some(&keys)).is_err(), "anchor moved without a new signature");
         let last = &c.entries[5];
-        pruned.heads.push(signer.sign(c.workspace_id, Stream::Data, 2, c.entries[1].hash, 6, last.hash, Timestamp(6_000)));
+        pruned.heads.push(signer.sign(
+            c.workspace_id,
+            Stream::Data,
+            2,
+            c.entries[1].hash,
+            6,
+            last.hash,
+            Timestamp(6_000),
+        ));
         let ok = verify_chain(&pruned, Some(&keys)).unwrap();
         assert_eq!((ok.entries, ok.first_seq), (4, Some(3)));
     }

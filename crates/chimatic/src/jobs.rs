@@ -57,7 +57,9 @@ impl Jobs {
                 match crate::audit::sign_heads(&self.store, control, now).await {
                     Ok(0) => {}
                     Ok(n) => tracing::debug!(region = %self.store.region(), chains = n, "audit chain heads signed"),
-                    Err(e) => tracing::warn!(region = %self.store.region(), error = %e, "signing audit chain heads failed"),
+                    Err(e) => {
+                        tracing::warn!(region = %self.store.region(), error = %e, "signing audit chain heads failed")
+                    }
                 }
                 last_signature = Some(now);
             }

@@ -183,7 +183,12 @@ async fn record_rotation(
     by: &chimatic_audit::AuditContext,
 ) -> Result<(), chimatic_store::StoreError> {
     let event = by
-        .event(chimatic_domain::Clock::now(&chimatic_domain::SystemClock), chimatic_audit::actions::KEK_ROTATED, "kek", kek_id)
+        .event(
+            chimatic_domain::Clock::now(&chimatic_domain::SystemClock),
+            chimatic_audit::actions::KEK_ROTATED,
+            "kek",
+            kek_id,
+        )
         .with_detail(serde_json::json!({ "kek_id": kek_id }));
     store.audit().record(chimatic_audit::system_workspace(), event).await
 }

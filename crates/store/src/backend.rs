@@ -3,8 +3,8 @@
 
 use chimatic_crypto::ApiKeyDigest;
 use chimatic_domain::{
-    ApiKeyId, ChannelId, ChannelKind, EventId, FanoutId, InboundEventId, IntegrationId, NotificationId, Plan,
-    NotificationStatus, Region, Scopes, SubscriberChannelId, SubscriberId, SuppressionId, Timestamp, TopicId,
+    ApiKeyId, ChannelId, ChannelKind, EventId, FanoutId, InboundEventId, IntegrationId, NotificationId,
+    NotificationStatus, Plan, Region, Scopes, SubscriberChannelId, SubscriberId, SuppressionId, Timestamp, TopicId,
     WorkflowId, WorkspaceId,
 };
 
@@ -366,12 +366,27 @@ pub trait DirectoryBackend: Send + Sync + 'static {
         audit: &AuditEvent,
     ) -> Result<bool, StoreError>;
 
-    async fn insert_integration(&self, ws: WorkspaceId, row: &IntegrationRow, audit: &AuditEvent) -> Result<(), StoreError>;
+    async fn insert_integration(
+        &self,
+        ws: WorkspaceId,
+        row: &IntegrationRow,
+        audit: &AuditEvent,
+    ) -> Result<(), StoreError>;
     async fn integration(&self, ws: WorkspaceId, id: IntegrationId) -> Result<Option<IntegrationRow>, StoreError>;
     async fn list_integrations(&self, ws: WorkspaceId) -> Result<Vec<IntegrationRow>, StoreError>;
     /// Replaces name, settings and `updated_at`; `false` if there is no such integration.
-    async fn update_integration(&self, ws: WorkspaceId, row: &IntegrationRow, audit: &AuditEvent) -> Result<bool, StoreError>;
-    async fn delete_integration(&self, ws: WorkspaceId, id: IntegrationId, audit: &AuditEvent) -> Result<bool, StoreError>;
+    async fn update_integration(
+        &self,
+        ws: WorkspaceId,
+        row: &IntegrationRow,
+        audit: &AuditEvent,
+    ) -> Result<bool, StoreError>;
+    async fn delete_integration(
+        &self,
+        ws: WorkspaceId,
+        id: IntegrationId,
+        audit: &AuditEvent,
+    ) -> Result<bool, StoreError>;
     /// Records a finished health check; `false` if there is no such integration.
     async fn record_integration_check(
         &self,
@@ -681,10 +696,20 @@ pub struct AuditFilter {
 pub trait AuditBackend: Send + Sync + 'static {
     /// Entries for actions that write nothing else (exports, rotations).
     async fn append_audit(&self, stream: Stream, events: &[(WorkspaceId, AuditEvent)]) -> Result<(), StoreError>;
-    async fn audit_page(&self, ws: WorkspaceId, stream: Stream, filter: &AuditFilter) -> Result<Vec<AuditEntry>, StoreError>;
+    async fn audit_page(
+        &self,
+        ws: WorkspaceId,
+        stream: Stream,
+        filter: &AuditFilter,
+    ) -> Result<Vec<AuditEntry>, StoreError>;
     /// Entries after `after_seq`, ascending (export and verification read a chain in pages).
-    async fn audit_entries(&self, ws: WorkspaceId, stream: Stream, after_seq: u64, limit: u32)
-    -> Result<Vec<AuditEntry>, StoreError>;
+    async fn audit_entries(
+        &self,
+        ws: WorkspaceId,
+        stream: Stream,
+        after_seq: u64,
+        limit: u32,
+    ) -> Result<Vec<AuditEntry>, StoreError>;
     async fn audit_chain(&self, ws: WorkspaceId, stream: Stream) -> Result<Option<ChainRow>, StoreError>;
     async fn audit_heads(&self, ws: WorkspaceId, stream: Stream) -> Result<Vec<SignedHead>, StoreError>;
     /// Every workspace with a chain in this store.
@@ -716,7 +741,12 @@ pub trait AuditBackend: Send + Sync + 'static {
 pub trait ControlBackend: AuditBackend {
     async fn ping(&self) -> Result<(), StoreError>;
 
-    async fn create_workspace(&self, row: &WorkspaceRow, owner_key: &ApiKeyRow, audit: &AuditEvent) -> Result<(), StoreError>;
+    async fn create_workspace(
+        &self,
+        row: &WorkspaceRow,
+        owner_key: &ApiKeyRow,
+        audit: &AuditEvent,
+    ) -> Result<(), StoreError>;
     /// Sets the plan (and, for enterprise, the audit retention); `false` if there is no such workspace.
     async fn set_plan(&self, ws: WorkspaceId, plan: &Plan, audit: &AuditEvent) -> Result<bool, StoreError>;
     async fn workspace(&self, id: WorkspaceId) -> Result<Option<WorkspaceRow>, StoreError>;

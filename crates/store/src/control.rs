@@ -5,8 +5,8 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use chimatic_crypto::{ApiKeyDigest, GeneratedApiKey};
 use chimatic_audit::{AuditContext, Stream, actions};
+use chimatic_crypto::{ApiKeyDigest, GeneratedApiKey};
 use chimatic_domain::{ApiKeyId, Plan, Region, Scopes, Sensitive, Timestamp, WorkspaceId};
 
 use crate::{ApiKeyRow, AuditLog, ControlBackend, StatsRow, Store, StoreError, WorkspaceRow};
@@ -37,7 +37,13 @@ impl ControlStore {
     }
 
     /// Changes a workspace's plan (and so its audit retention).
-    pub async fn set_plan(&self, ws: WorkspaceId, plan: Plan, now: Timestamp, by: &AuditContext) -> Result<(), StoreError> {
+    pub async fn set_plan(
+        &self,
+        ws: WorkspaceId,
+        plan: Plan,
+        now: Timestamp,
+        by: &AuditContext,
+    ) -> Result<(), StoreError> {
         let audit = by.event(now, actions::WORKSPACE_PLAN_CHANGED, "workspace", ws).with_detail(serde_json::json!({
             "plan": plan.name(),
             "audit_retention_days": plan.audit_retention_days(),

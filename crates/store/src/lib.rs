@@ -21,11 +21,11 @@ mod store;
 
 pub use audit::AuditLog;
 pub use backend::{
-    ApiKeyRow, AuditBackend, AuditFilter, ChainRow, AttemptRow, ChannelRow, CheckRecord, ClaimedJob, CompletedAttempt, ControlBackend, DataBackend,
-    DirectoryBackend, ErasureCounts, Failover, FanoutProgress, FanoutRow, FeedbackBackend, InboundEventRow,
-    InsertOutcome, IntegrationRow, MessageRoute, NewEvent, NewNotificationRow, NotificationRow, QueueOutcome, StatsRow,
-    SubscriberChannelRow, SubscriberRow, SuppressionRow, Target, TopicRow, VaultBackend, WorkflowRow, WorkspaceRow,
-    WrappedKeyRow,
+    ApiKeyRow, AttemptRow, AuditBackend, AuditFilter, ChainRow, ChannelRow, CheckRecord, ClaimedJob, CompletedAttempt,
+    ControlBackend, DataBackend, DirectoryBackend, ErasureCounts, Failover, FanoutProgress, FanoutRow, FeedbackBackend,
+    InboundEventRow, InsertOutcome, IntegrationRow, MessageRoute, NewEvent, NewNotificationRow, NotificationRow,
+    QueueOutcome, StatsRow, SubscriberChannelRow, SubscriberRow, SuppressionRow, Target, TopicRow, VaultBackend,
+    WorkflowRow, WorkspaceRow, WrappedKeyRow,
 };
 pub use control::{Authenticated, ControlStore};
 pub use error::StoreError;
@@ -34,5 +34,6 @@ pub use postgres::PostgresBackend;
 pub use sqlite::{SqliteBackend, SqliteFiles};
 pub use stats::{DeliveryEvent, DeliveryStats, day_of, start_of_day};
 pub use store::{
-    InboundEvent, NewInbound, NewNotification, Store, Suppression, WorkspaceKms, subscriber_token_workspace,
+    InboundEvent, IntegrationChange, NewInbound, NewNotification, Store, Suppression, WorkspaceKms,
+    subscriber_token_workspace,
 };

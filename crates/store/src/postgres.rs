@@ -7,10 +7,10 @@
 use std::str::FromStr;
 use std::time::Duration;
 
+use chimatic_audit::{AuditEvent, Stream};
 use chimatic_domain::{
     ChannelId, EventId, NotificationId, NotificationStatus, Region, SubscriberId, Timestamp, WorkspaceId,
 };
-use chimatic_audit::{AuditEvent, Stream};
 use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions, PgRow};
 use sqlx::{Postgres, Row, Transaction};
 

@@ -11,10 +11,10 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 
+use chimatic_audit::{AuditEvent, Stream};
 use chimatic_domain::{
     ChannelId, EventId, NotificationId, NotificationStatus, Region, SubscriberId, Timestamp, WorkspaceId,
 };
-use chimatic_audit::{AuditEvent, Stream};
 use rusqlite::{Connection, OptionalExtension, Row, Transaction, TransactionBehavior, params};
 
 use crate::StoreError;

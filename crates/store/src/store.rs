@@ -16,6 +16,7 @@ mod feedback;
 mod tokens;
 
 pub use byok::WorkspaceKms;
+pub use directory::IntegrationChange;
 pub use feedback::{InboundEvent, NewInbound, Suppression};
 pub use tokens::subscriber_token_workspace;
 
@@ -217,7 +218,12 @@ impl Store {
     /// Makes a new DEK version current for the workspace's notification data and its vault:
     /// new writes use it (on every node within a minute), data written before stays readable
     /// under the version its ciphertext names. Returns the new data and vault versions.
-    pub async fn rotate_dek(&self, ws: WorkspaceId, now: Timestamp, by: &AuditContext) -> Result<(u32, u32), StoreError> {
+    pub async fn rotate_dek(
+        &self,
+        ws: WorkspaceId,
+        now: Timestamp,
+        by: &AuditContext,
+    ) -> Result<(u32, u32), StoreError> {
         self.load_workspace_kek(ws).await?;
         let data_now = self.data.data_key(ws, None).await?.ok_or(StoreError::NotFound)?.version;
         let (row, dek) = self.keyring.new_dek(KeyDomain::Data, ws, data_now + 1).await?;

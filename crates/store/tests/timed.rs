@@ -43,7 +43,10 @@ async fn with_claims(store: &Store, t0: Timestamp, n: usize) -> (WorkspaceId, ch
     let ws = WorkspaceId::generate();
     store.provision_workspace(ws, t0).await.unwrap();
     let url = WebhookUrl::parse("https://receiver.example/hook", false).unwrap();
-    let (channel, _) = store.create_channel(ws, url, OutboundTls::default(), t0, &chimatic_audit::AuditContext::system()).await.unwrap();
+    let (channel, _) = store
+        .create_channel(ws, url, OutboundTls::default(), t0, &chimatic_audit::AuditContext::system())
+        .await
+        .unwrap();
     let out = store.enqueue_batch(ws, (0..n).map(|i| keyed(channel.id, i)).collect(), t0).await.unwrap();
     assert!(out.iter().all(|o| matches!(o, Enqueued::Created(_))));
     (ws, channel.id)
@@ -73,7 +76,10 @@ async fn inbound_history_is_kept_thirty_days(store: &Store) {
         from: "+14155550100".into(),
     };
     let credentials = IntegrationCredentials::Sms { auth_token: "t".into() };
-    let integration = store.create_integration(ws, "sms", settings, &credentials, t0, &chimatic_audit::AuditContext::system()).await.unwrap();
+    let integration = store
+        .create_integration(ws, "sms", settings, &credentials, t0, &chimatic_audit::AuditContext::system())
+        .await
+        .unwrap();
     let phone = [ChannelAddress::Sms(PhoneNumber::parse("+14155550123").unwrap())];
     for (i, at) in [t0, t0.plus(day), t0.plus(20 * day)].into_iter().enumerate() {
         let event_id = format!("SM{i}:failed");

@@ -74,7 +74,8 @@ pub async fn create(
     }
     let scopes = Scopes::new(req.scopes)
         .ok_or_else(|| ApiError::unprocessable("invalid_scopes", "`scopes` must name at least one scope"))?;
-    let (row, key) = state.control.create_api_key(caller.workspace_id, name, scopes, state.clock.now(), &caller.audit).await?;
+    let (row, key) =
+        state.control.create_api_key(caller.workspace_id, name, scopes, state.clock.now(), &caller.audit).await?;
     tracing::info!(workspace = %caller.workspace_id, api_key = %row.id, by = %caller.key_id, "API key created");
     Ok((StatusCode::CREATED, Json(ApiKeyCreated { view: ApiKeyView::from(&row), key: key.into_inner() })))
 }

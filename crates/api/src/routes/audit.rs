@@ -120,7 +120,10 @@ pub async fn list(
     let cursor = q
         .cursor
         .as_deref()
-        .map(|c| Cursor::decode(c).ok_or_else(|| ApiError::bad_request("invalid_cursor", "`cursor` is not a cursor from this API")))
+        .map(|c| {
+            Cursor::decode(c)
+                .ok_or_else(|| ApiError::bad_request("invalid_cursor", "`cursor` is not a cursor from this API"))
+        })
         .transpose()?;
     let mut merged = Vec::new();
     for log in [state.control.audit(), tenant.store.audit()] {

@@ -133,7 +133,8 @@ pub async fn create(
         .check(url.expose())
         .await
         .map_err(|e| ApiError::unprocessable("forbidden_destination", e.to_string()))?;
-    let (channel, secret) = tenant.store.create_channel(tenant.workspace_id, url, tls, state.clock.now(), &tenant.audit).await?;
+    let (channel, secret) =
+        tenant.store.create_channel(tenant.workspace_id, url, tls, state.clock.now(), &tenant.audit).await?;
     tracing::info!(workspace = %tenant.workspace_id, channel = %channel.id, "channel created");
     if channel.tls.allow_tls12() {
         tracing::warn!(workspace = %tenant.workspace_id, channel = %channel.id, "channel allows TLS 1.2 (legacy receiver override)");

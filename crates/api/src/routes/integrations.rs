@@ -253,8 +253,10 @@ pub async fn create(
         (kind, Some(value)) => (checked_credentials(kind, value)?, None),
         (_, None) => return Err(invalid("`credentials` are required for this kind of integration")),
     };
-    let integration =
-        tenant.store.create_integration(tenant.workspace_id, name, settings, &credentials, state.clock.now(), &tenant.audit).await?;
+    let integration = tenant
+        .store
+        .create_integration(tenant.workspace_id, name, settings, &credentials, state.clock.now(), &tenant.audit)
+        .await?;
     tracing::info!(workspace = %tenant.workspace_id, integration = %integration.id, kind = integration.kind.as_str(), "integration created");
     Ok((StatusCode::CREATED, Json(IntegrationCreated { view: view(&integration), signing_secret: shown_once })))
 }
@@ -299,7 +301,13 @@ pub async fn update(
     let credentials = req.credentials.map(|c| checked_credentials(current.kind, c)).transpose()?;
     let updated = tenant
         .store
-        .update_integration(tenant.workspace_id, id, name, settings, credentials.as_ref(), state.clock.now(), &tenant.audit)
+        .update_integration(
+            tenant.workspace_id,
+            id,
+            chimatic_store::IntegrationChange { name, settings, credentials: credentials.as_ref() },
+            state.clock.now(),
+            &tenant.audit,
+        )
         .await?;
     tracing::info!(workspace = %tenant.workspace_id, integration = %id, "integration updated");
     Ok(Json(view(&updated)))

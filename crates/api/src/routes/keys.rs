@@ -25,7 +25,8 @@ pub struct DekRotated {
     responses((status = 200, body = DekRotated), (status = "4XX", body = crate::error::Problem)))]
 pub async fn rotate_dek(State(state): State<AppState>, tenant: Tenant) -> Result<Json<DekRotated>, ApiError> {
     tenant.require(Scope::Admin)?;
-    let (data_version, vault_version) = tenant.store.rotate_dek(tenant.workspace_id, state.clock.now(), &tenant.audit).await?;
+    let (data_version, vault_version) =
+        tenant.store.rotate_dek(tenant.workspace_id, state.clock.now(), &tenant.audit).await?;
     tracing::info!(workspace = %tenant.workspace_id, data_version, vault_version, "data encryption keys rotated");
     Ok(Json(DekRotated { data_version, vault_version }))
 }

@@ -311,7 +311,8 @@ pub async fn add_channel(
     tenant.require(Scope::SubscribersWrite)?;
     let id: SubscriberId = parse_id(&id)?;
     let address = address_of(req, &state).await?;
-    let channel = tenant.store.add_subscriber_channel(tenant.workspace_id, id, address, state.clock.now(), &tenant.audit).await?;
+    let channel =
+        tenant.store.add_subscriber_channel(tenant.workspace_id, id, address, state.clock.now(), &tenant.audit).await?;
     Ok((StatusCode::CREATED, Json(SubscriberChannelView::from(&channel))))
 }
 
@@ -339,7 +340,10 @@ pub async fn remove_channel(
     tenant.require(Scope::SubscribersWrite)?;
     let id: SubscriberId = parse_id(&id)?;
     let channel_id: SubscriberChannelId = parse_id(&channel_id)?;
-    tenant.store.remove_subscriber_channel(tenant.workspace_id, id, channel_id, state.clock.now(), &tenant.audit).await?;
+    tenant
+        .store
+        .remove_subscriber_channel(tenant.workspace_id, id, channel_id, state.clock.now(), &tenant.audit)
+        .await?;
     Ok(StatusCode::NO_CONTENT)
 }
 

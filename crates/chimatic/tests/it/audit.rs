@@ -41,7 +41,8 @@ fn actions(entries: &[Value]) -> Vec<&str> {
 async fn actions_are_recorded_listed_per_tenant_exported_and_verified_offline() {
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path().join("data");
-    let server = TestServer::spawn_in(&dir, ServerOptions::default().env("CHIMATIC_AUDIT_SIGN_INTERVAL_SECS", "1")).await;
+    let server =
+        TestServer::spawn_in(&dir, ServerOptions::default().env("CHIMATIC_AUDIT_SIGN_INTERVAL_SECS", "1")).await;
     let a = crate::harness::create_workspace(&dir, "audited");
     let b = crate::harness::create_workspace(&dir, "other");
     let receiver = Receiver::start().await;
@@ -72,13 +73,20 @@ async fn actions_are_recorded_listed_per_tenant_exported_and_verified_offline() 
     // Keys without `audit:read` cannot read it.
     server.get("/v1/audit", temp.json["key"].as_str().unwrap()).await.assert_problem(401, "unauthorized");
     let channels_only = server.post("/v1/api-keys", &a.key, json!({"name": "ch", "scopes": ["channels:read"]})).await;
-    server.get("/v1/audit", channels_only.json["key"].as_str().unwrap()).await.assert_problem(403, "insufficient_scope");
+    server
+        .get("/v1/audit", channels_only.json["key"].as_str().unwrap())
+        .await
+        .assert_problem(403, "insufficient_scope");
 
     let entries = all_entries(&server, &auditor, "").await;
     let acts = actions(&entries);
-    for expected in
-        ["workspace.created", "channel.created", "notification.delivery_attempted", "api_key.created", "api_key.revoked"]
-    {
+    for expected in [
+        "workspace.created",
+        "channel.created",
+        "notification.delivery_attempted",
+        "api_key.created",
+        "api_key.revoked",
+    ] {
         assert!(acts.contains(&expected), "{expected} missing from {acts:?}");
     }
     // Newest first, no duplicates across pages.
@@ -123,7 +131,8 @@ async fn actions_are_recorded_listed_per_tenant_exported_and_verified_offline() 
     assert!(!theirs.iter().any(|e| e["target"]["id"] == channel_id.as_str()));
 
     // The export verifies offline against the pinned key, and names an edited line.
-    let public_key = server.get("/v1/audit/public-key", &auditor).await.json["public_key"].as_str().unwrap().to_string();
+    let public_key =
+        server.get("/v1/audit/public-key", &auditor).await.json["public_key"].as_str().unwrap().to_string();
     let export = server.http.get(server.url("/v1/audit/export")).bearer_auth(&auditor).send().await.unwrap();
     assert_eq!(export.status(), 200);
     let jsonl = export.text().await.unwrap();
@@ -133,7 +142,8 @@ async fn actions_are_recorded_listed_per_tenant_exported_and_verified_offline() 
     let (ok, out) = audit_cli(&dir, &["verify", "--file", file.to_str().unwrap(), "--public-key", &public_key]);
     assert!(ok, "{out}");
     assert!(out.contains(&format!("{} data: ok", a.id)) && out.contains(&format!("{} control: ok", a.id)), "{out}");
-    let edited = jsonl.replacen(&format!("\"id\":\"{channel_id}\""), "\"id\":\"ch_00000000000000000000000000000000\"", 1);
+    let edited =
+        jsonl.replacen(&format!("\"id\":\"{channel_id}\""), "\"id\":\"ch_00000000000000000000000000000000\"", 1);
     assert_ne!(edited, jsonl);
     std::fs::write(&file, &edited).unwrap();
     let (ok, out) = audit_cli(&dir, &["verify", "--file", file.to_str().unwrap(), "--public-key", &public_key]);
@@ -231,8 +241,10 @@ async fn edited_removed_reordered_and_cut_rows_are_each_caught() {
 
 fn audit_seqs(probe: &crate::store_probe::StoreProbe, ws: &str) -> Vec<i64> {
     let (data_url, _) = probe.urls();
-    let n = crate::store_probe::count_at(&data_url, &format!("SELECT COUNT(*) FROM audit_log WHERE workspace_id = '{ws}'"));
-    let min = crate::store_probe::count_at(&data_url, &format!("SELECT MIN(seq) FROM audit_log WHERE workspace_id = '{ws}'"));
+    let n =
+        crate::store_probe::count_at(&data_url, &format!("SELECT COUNT(*) FROM audit_log WHERE workspace_id = '{ws}'"));
+    let min =
+        crate::store_probe::count_at(&data_url, &format!("SELECT MIN(seq) FROM audit_log WHERE workspace_id = '{ws}'"));
     (min..min + n).collect()
 }
 

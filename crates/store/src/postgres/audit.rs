@@ -14,8 +14,8 @@ use sqlx::{Postgres, Row, Transaction};
 
 use super::{PostgresBackend, try_job_lock};
 use crate::StoreError;
-use crate::backend::*;
 use crate::backend::audit_sql;
+use crate::backend::*;
 use crate::sqlite::audit::{hash_of, seq_col, seq_of};
 
 /// Appends `events` to their workspaces' chains within `tx`.
@@ -38,12 +38,15 @@ pub(crate) async fn append(
         insert_entry(tx, e).await?;
     }
     for (ws, tip) in tips {
-        sqlx::query(sqlx::AssertSqlSafe(audit_sql(stream, "UPDATE audit_chains SET next_seq = $2, head_hash = $3 WHERE workspace_id = $1")))
-            .bind(ws.to_string())
-            .bind(seq_col(tip.next_seq))
-            .bind(tip.head_hash.as_slice())
-            .execute(&mut **tx)
-            .await?;
+        sqlx::query(sqlx::AssertSqlSafe(audit_sql(
+            stream,
+            "UPDATE audit_chains SET next_seq = $2, head_hash = $3 WHERE workspace_id = $1",
+        )))
+        .bind(ws.to_string())
+        .bind(seq_col(tip.next_seq))
+        .bind(tip.head_hash.as_slice())
+        .execute(&mut **tx)
+        .await?;
     }
     Ok(())
 }
@@ -59,29 +62,33 @@ pub(crate) async fn append_one(
 
 async fn lock_tip(tx: &mut Transaction<'_, Postgres>, stream: Stream, ws: WorkspaceId) -> Result<ChainTip, StoreError> {
     let id = ws.to_string();
-    sqlx::query(
-        sqlx::AssertSqlSafe(audit_sql(stream, "INSERT INTO audit_chains (workspace_id, next_seq, head_hash, anchor_seq, anchor_hash, signed_seq) \
-         VALUES ($1, 1, $2, 0, $2, 0) ON CONFLICT DO NOTHING")),
-    )
+    sqlx::query(sqlx::AssertSqlSafe(audit_sql(
+        stream,
+        "INSERT INTO audit_chains (workspace_id, next_seq, head_hash, anchor_seq, anchor_hash, signed_seq) \
+         VALUES ($1, 1, $2, 0, $2, 0) ON CONFLICT DO NOTHING",
+    )))
     .bind(&id)
     .bind(GENESIS.as_slice())
     .execute(&mut **tx)
     .await?;
-    let (next, hash): (i64, Vec<u8>) =
-        sqlx::query_as(sqlx::AssertSqlSafe(audit_sql(stream, "SELECT next_seq, head_hash FROM audit_chains WHERE workspace_id = $1 FOR UPDATE")))
-            .bind(&id)
-            .fetch_one(&mut **tx)
-            .await?;
+    let (next, hash): (i64, Vec<u8>) = sqlx::query_as(sqlx::AssertSqlSafe(audit_sql(
+        stream,
+        "SELECT next_seq, head_hash FROM audit_chains WHERE workspace_id = $1 FOR UPDATE",
+    )))
+    .bind(&id)
+    .fetch_one(&mut **tx)
+    .await?;
     Ok(ChainTip { next_seq: seq_of(next)?, head_hash: hash_of(&hash)? })
 }
 
 async fn insert_entry(tx: &mut Transaction<'_, Postgres>, e: &AuditEntry) -> Result<(), StoreError> {
     let (ev, stream) = (&e.event, e.stream);
-    sqlx::query(
-        sqlx::AssertSqlSafe(audit_sql(stream, "INSERT INTO audit_log (workspace_id, seq, at, actor_kind, actor_id, actor_name, ip, user_agent, action, \
+    sqlx::query(sqlx::AssertSqlSafe(audit_sql(
+        stream,
+        "INSERT INTO audit_log (workspace_id, seq, at, actor_kind, actor_id, actor_name, ip, user_agent, action, \
            target_kind, target_id, outcome, detail, prev_hash, hash) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)")),
-    )
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)",
+    )))
     .bind(e.workspace_id.to_string())
     .bind(seq_col(e.seq))
     .bind(ev.at.0)
@@ -158,9 +165,15 @@ async fn chain_row<'e>(
     lock: bool,
 ) -> Result<Option<ChainRow>, StoreError> {
     let sql = if lock {
-        sqlx::AssertSqlSafe(audit_sql(stream, "SELECT next_seq, head_hash, anchor_seq, anchor_hash FROM audit_chains WHERE workspace_id = $1 FOR UPDATE"))
+        sqlx::AssertSqlSafe(audit_sql(
+            stream,
+            "SELECT next_seq, head_hash, anchor_seq, anchor_hash FROM audit_chains WHERE workspace_id = $1 FOR UPDATE",
+        ))
     } else {
-        sqlx::AssertSqlSafe(audit_sql(stream, "SELECT next_seq, head_hash, anchor_seq, anchor_hash FROM audit_chains WHERE workspace_id = $1"))
+        sqlx::AssertSqlSafe(audit_sql(
+            stream,
+            "SELECT next_seq, head_hash, anchor_seq, anchor_hash FROM audit_chains WHERE workspace_id = $1",
+        ))
     };
     let raw: Option<(i64, Vec<u8>, i64, Vec<u8>)> = sqlx::query_as(sql).bind(ws).fetch_optional(exec).await?;
     raw.map(|(next, head, anchor, anchor_hash)| {
@@ -184,13 +197,14 @@ async fn sign_chain(
 ) -> Result<(), StoreError> {
     let Some(c) = chain_row(&mut **tx, stream, &ws.to_string(), true).await? else { return Ok(()) };
     let h = signer.sign(ws, stream, c.anchor_seq, c.anchor_hash, c.next_seq - 1, c.head_hash, now);
-    sqlx::query(
-        sqlx::AssertSqlSafe(audit_sql(stream, "INSERT INTO audit_heads (workspace_id, seq, signed_at, anchor_seq, anchor_hash, hash, public_key, signature) \
+    sqlx::query(sqlx::AssertSqlSafe(audit_sql(
+        stream,
+        "INSERT INTO audit_heads (workspace_id, seq, signed_at, anchor_seq, anchor_hash, hash, public_key, signature) \
          VALUES ($1, $2, $3, $4, $5, $6, $7, $8) \
          ON CONFLICT (workspace_id, seq, signed_at) DO UPDATE SET anchor_seq = excluded.anchor_seq, \
            anchor_hash = excluded.anchor_hash, hash = excluded.hash, public_key = excluded.public_key, \
-           signature = excluded.signature")),
-    )
+           signature = excluded.signature",
+    )))
     .bind(ws.to_string())
     .bind(seq_col(h.seq))
     .bind(h.signed_at.0)
@@ -201,11 +215,14 @@ async fn sign_chain(
     .bind(&h.signature)
     .execute(&mut **tx)
     .await?;
-    sqlx::query(sqlx::AssertSqlSafe(audit_sql(stream, "UPDATE audit_chains SET signed_seq = $2 WHERE workspace_id = $1")))
-        .bind(ws.to_string())
-        .bind(seq_col(h.seq))
-        .execute(&mut **tx)
-        .await?;
+    sqlx::query(sqlx::AssertSqlSafe(audit_sql(
+        stream,
+        "UPDATE audit_chains SET signed_seq = $2 WHERE workspace_id = $1",
+    )))
+    .bind(ws.to_string())
+    .bind(seq_col(h.seq))
+    .execute(&mut **tx)
+    .await?;
     Ok(())
 }
 
@@ -218,12 +235,22 @@ impl AuditBackend for PostgresBackend {
         Ok(())
     }
 
-    async fn audit_page(&self, ws: WorkspaceId, stream: Stream, filter: &AuditFilter) -> Result<Vec<AuditEntry>, StoreError> {
+    async fn audit_page(
+        &self,
+        ws: WorkspaceId,
+        stream: Stream,
+        filter: &AuditFilter,
+    ) -> Result<Vec<AuditEntry>, StoreError> {
         let (before_at, before_seq) = filter.before.map(|(t, s)| (t.0, seq_col(s))).unwrap_or((i64::MAX, i64::MAX));
-        let rows = sqlx::query(sqlx::AssertSqlSafe(audit_sql(stream, &format!("SELECT {ENTRY_COLUMNS} FROM audit_log WHERE workspace_id = $1 \
+        let rows = sqlx::query(sqlx::AssertSqlSafe(audit_sql(
+            stream,
+            &format!(
+                "SELECT {ENTRY_COLUMNS} FROM audit_log WHERE workspace_id = $1 \
                AND (at < $2 OR (at = $2 AND seq < $3)) AND at >= $4 AND at < $5 \
                AND ($6::TEXT IS NULL OR action = $6) AND ($7::TEXT IS NULL OR actor_id = $7) \
-             ORDER BY at DESC, seq DESC LIMIT $8"))))
+             ORDER BY at DESC, seq DESC LIMIT $8"
+            ),
+        )))
         .bind(ws.to_string())
         .bind(before_at)
         .bind(before_seq)
@@ -244,7 +271,12 @@ impl AuditBackend for PostgresBackend {
         after_seq: u64,
         limit: u32,
     ) -> Result<Vec<AuditEntry>, StoreError> {
-        let rows = sqlx::query(sqlx::AssertSqlSafe(audit_sql(stream, &format!("SELECT {ENTRY_COLUMNS} FROM audit_log WHERE workspace_id = $1 AND seq > $2 ORDER BY seq LIMIT $3"))))
+        let rows = sqlx::query(sqlx::AssertSqlSafe(audit_sql(
+            stream,
+            &format!(
+                "SELECT {ENTRY_COLUMNS} FROM audit_log WHERE workspace_id = $1 AND seq > $2 ORDER BY seq LIMIT $3"
+            ),
+        )))
         .bind(ws.to_string())
         .bind(seq_col(after_seq))
         .bind(i64::from(limit))
@@ -258,10 +290,11 @@ impl AuditBackend for PostgresBackend {
     }
 
     async fn audit_heads(&self, ws: WorkspaceId, stream: Stream) -> Result<Vec<SignedHead>, StoreError> {
-        let rows = sqlx::query(
-            sqlx::AssertSqlSafe(audit_sql(stream, "SELECT workspace_id, seq, signed_at, anchor_seq, anchor_hash, hash, public_key, signature \
-             FROM audit_heads WHERE workspace_id = $1 ORDER BY seq, signed_at")),
-        )
+        let rows = sqlx::query(sqlx::AssertSqlSafe(audit_sql(
+            stream,
+            "SELECT workspace_id, seq, signed_at, anchor_seq, anchor_hash, hash, public_key, signature \
+             FROM audit_heads WHERE workspace_id = $1 ORDER BY seq, signed_at",
+        )))
         .bind(ws.to_string())
         .fetch_all(&self.pool)
         .await?;
@@ -269,9 +302,12 @@ impl AuditBackend for PostgresBackend {
     }
 
     async fn audit_chains(&self, stream: Stream) -> Result<Vec<WorkspaceId>, StoreError> {
-        let ids: Vec<String> = sqlx::query_scalar(sqlx::AssertSqlSafe(audit_sql(stream, "SELECT workspace_id FROM audit_chains ORDER BY workspace_id")))
-            .fetch_all(&self.pool)
-            .await?;
+        let ids: Vec<String> = sqlx::query_scalar(sqlx::AssertSqlSafe(audit_sql(
+            stream,
+            "SELECT workspace_id FROM audit_chains ORDER BY workspace_id",
+        )))
+        .fetch_all(&self.pool)
+        .await?;
         ids.iter().map(|id| parse(id, "workspace id")).collect()
     }
 
@@ -284,10 +320,11 @@ impl AuditBackend for PostgresBackend {
     ) -> Result<u64, StoreError> {
         let mut tx = self.pool.begin().await?;
         // Chains being appended to right now are skipped and signed next time.
-        let stale: Vec<String> = sqlx::query_scalar(
-            sqlx::AssertSqlSafe(audit_sql(stream, "SELECT workspace_id FROM audit_chains WHERE signed_seq < next_seq - 1 \
-             ORDER BY workspace_id LIMIT $1 FOR UPDATE SKIP LOCKED")),
-        )
+        let stale: Vec<String> = sqlx::query_scalar(sqlx::AssertSqlSafe(audit_sql(
+            stream,
+            "SELECT workspace_id FROM audit_chains WHERE signed_seq < next_seq - 1 \
+             ORDER BY workspace_id LIMIT $1 FOR UPDATE SKIP LOCKED",
+        )))
         .bind(i64::from(limit))
         .fetch_all(&mut *tx)
         .await?;
@@ -315,30 +352,41 @@ impl AuditBackend for PostgresBackend {
         if chain_row(&mut *tx, stream, &id, true).await?.is_none() {
             return Ok(Some(0));
         }
-        let oldest: Vec<(i64, i64, Vec<u8>)> =
-            sqlx::query_as(sqlx::AssertSqlSafe(audit_sql(stream, "SELECT seq, at, hash FROM audit_log WHERE workspace_id = $1 ORDER BY seq LIMIT $2")))
-                .bind(&id)
-                .bind(i64::from(limit))
-                .fetch_all(&mut *tx)
-                .await?;
+        let oldest: Vec<(i64, i64, Vec<u8>)> = sqlx::query_as(sqlx::AssertSqlSafe(audit_sql(
+            stream,
+            "SELECT seq, at, hash FROM audit_log WHERE workspace_id = $1 ORDER BY seq LIMIT $2",
+        )))
+        .bind(&id)
+        .bind(i64::from(limit))
+        .fetch_all(&mut *tx)
+        .await?;
         let expired: Vec<_> = oldest.iter().take_while(|(_, at, _)| *at < before.0).collect();
         let Some((last_seq, _, last_hash)) = expired.last() else { return Ok(Some(0)) };
-        sqlx::query(sqlx::AssertSqlSafe(audit_sql(stream, "DELETE FROM audit_log WHERE workspace_id = $1 AND seq <= $2")))
-            .bind(&id)
-            .bind(last_seq)
-            .execute(&mut *tx)
-            .await?;
-        sqlx::query(sqlx::AssertSqlSafe(audit_sql(stream, "DELETE FROM audit_heads WHERE workspace_id = $1 AND seq <= $2")))
-            .bind(&id)
-            .bind(last_seq)
-            .execute(&mut *tx)
-            .await?;
-        sqlx::query(sqlx::AssertSqlSafe(audit_sql(stream, "UPDATE audit_chains SET anchor_seq = $2, anchor_hash = $3 WHERE workspace_id = $1")))
-            .bind(&id)
-            .bind(last_seq)
-            .bind(last_hash)
-            .execute(&mut *tx)
-            .await?;
+        sqlx::query(sqlx::AssertSqlSafe(audit_sql(
+            stream,
+            "DELETE FROM audit_log WHERE workspace_id = $1 AND seq <= $2",
+        )))
+        .bind(&id)
+        .bind(last_seq)
+        .execute(&mut *tx)
+        .await?;
+        sqlx::query(sqlx::AssertSqlSafe(audit_sql(
+            stream,
+            "DELETE FROM audit_heads WHERE workspace_id = $1 AND seq <= $2",
+        )))
+        .bind(&id)
+        .bind(last_seq)
+        .execute(&mut *tx)
+        .await?;
+        sqlx::query(sqlx::AssertSqlSafe(audit_sql(
+            stream,
+            "UPDATE audit_chains SET anchor_seq = $2, anchor_hash = $3 WHERE workspace_id = $1",
+        )))
+        .bind(&id)
+        .bind(last_seq)
+        .bind(last_hash)
+        .execute(&mut *tx)
+        .await?;
         sign_chain(&mut tx, ws, stream, &signer, now).await?;
         tx.commit().await?;
         Ok(Some(expired.len() as u64))

@@ -6,9 +6,9 @@ use sqlx::postgres::PgRow;
 use sqlx::{Postgres, Row, Transaction};
 
 use super::{PostgresBackend, audit};
-use chimatic_audit::{AuditEvent, Stream};
 use crate::StoreError;
 use crate::backend::*;
+use chimatic_audit::{AuditEvent, Stream};
 
 fn api_key_row(r: &PgRow) -> Result<ApiKeyRow, StoreError> {
     let digest: Vec<u8> = r.try_get("digest")?;
@@ -56,7 +56,12 @@ impl ControlBackend for PostgresBackend {
         DataBackend::ping(self).await
     }
 
-    async fn create_workspace(&self, row: &WorkspaceRow, owner_key: &ApiKeyRow, audit: &AuditEvent) -> Result<(), StoreError> {
+    async fn create_workspace(
+        &self,
+        row: &WorkspaceRow,
+        owner_key: &ApiKeyRow,
+        audit: &AuditEvent,
+    ) -> Result<(), StoreError> {
         let mut tx = self.pool.begin().await?;
         sqlx::query(
             "INSERT INTO workspaces (id, name, region, created_at, plan, audit_retention_days) \
@@ -93,10 +98,11 @@ impl ControlBackend for PostgresBackend {
     }
 
     async fn workspace(&self, id: WorkspaceId) -> Result<Option<WorkspaceRow>, StoreError> {
-        let row = sqlx::query("SELECT name, region, created_at, plan, audit_retention_days FROM workspaces WHERE id = $1")
-            .bind(id.to_string())
-            .fetch_optional(&self.pool)
-            .await?;
+        let row =
+            sqlx::query("SELECT name, region, created_at, plan, audit_retention_days FROM workspaces WHERE id = $1")
+                .bind(id.to_string())
+                .fetch_optional(&self.pool)
+                .await?;
         row.map(|r| {
             Ok(WorkspaceRow {
                 id,

@@ -5,9 +5,9 @@ use sqlx::Row;
 use sqlx::postgres::PgRow;
 
 use super::{PostgresBackend, audit, insert_notification};
-use chimatic_audit::{AuditEvent, Stream};
 use crate::StoreError;
 use crate::backend::*;
+use chimatic_audit::{AuditEvent, Stream};
 
 const SUBSCRIBER_COLUMNS: &str =
     "id, external_key, external_id, subscriber_key, attributes, created_at, updated_at, preferences";
@@ -320,7 +320,12 @@ impl DirectoryBackend for PostgresBackend {
         Ok(n == 1)
     }
 
-    async fn insert_integration(&self, ws: WorkspaceId, row: &IntegrationRow, audit: &AuditEvent) -> Result<(), StoreError> {
+    async fn insert_integration(
+        &self,
+        ws: WorkspaceId,
+        row: &IntegrationRow,
+        audit: &AuditEvent,
+    ) -> Result<(), StoreError> {
         let mut tx = self.pool.begin().await?;
         sqlx::query(
             "INSERT INTO integrations (id, workspace_id, kind, name, settings, created_at, updated_at) \
@@ -356,7 +361,12 @@ impl DirectoryBackend for PostgresBackend {
         rows.iter().map(integration_row).collect()
     }
 
-    async fn update_integration(&self, ws: WorkspaceId, row: &IntegrationRow, audit: &AuditEvent) -> Result<bool, StoreError> {
+    async fn update_integration(
+        &self,
+        ws: WorkspaceId,
+        row: &IntegrationRow,
+        audit: &AuditEvent,
+    ) -> Result<bool, StoreError> {
         let mut tx = self.pool.begin().await?;
         let n = sqlx::query(
             "UPDATE integrations SET name = $3, settings = $4, updated_at = $5 WHERE workspace_id = $1 AND id = $2",
@@ -376,7 +386,12 @@ impl DirectoryBackend for PostgresBackend {
         Ok(n == 1)
     }
 
-    async fn delete_integration(&self, ws: WorkspaceId, id: IntegrationId, audit: &AuditEvent) -> Result<bool, StoreError> {
+    async fn delete_integration(
+        &self,
+        ws: WorkspaceId,
+        id: IntegrationId,
+        audit: &AuditEvent,
+    ) -> Result<bool, StoreError> {
         let mut tx = self.pool.begin().await?;
         let n = sqlx::query("DELETE FROM integrations WHERE workspace_id = $1 AND id = $2")
             .bind(ws.to_string())

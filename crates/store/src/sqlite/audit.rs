@@ -12,11 +12,15 @@ use rusqlite::{OptionalExtension, Row, Transaction, params};
 
 use super::SqliteBackend;
 use crate::StoreError;
-use crate::backend::*;
 use crate::backend::audit_sql;
+use crate::backend::*;
 
 /// Appends `events` to their workspaces' chains within `tx`.
-pub(crate) fn append(tx: &Transaction<'_>, stream: Stream, events: &[(WorkspaceId, &AuditEvent)]) -> Result<(), StoreError> {
+pub(crate) fn append(
+    tx: &Transaction<'_>,
+    stream: Stream,
+    events: &[(WorkspaceId, &AuditEvent)],
+) -> Result<(), StoreError> {
     let mut tips: BTreeMap<WorkspaceId, ChainTip> = BTreeMap::new();
     for (ws, _) in events {
         if !tips.contains_key(ws) {
@@ -29,17 +33,28 @@ pub(crate) fn append(tx: &Transaction<'_>, stream: Stream, events: &[(WorkspaceI
         insert_entry(tx, &entry)?;
     }
     for (ws, tip) in tips {
-        tx.prepare_cached(
-            &audit_sql(stream, "INSERT INTO audit_chains (workspace_id, next_seq, head_hash, anchor_seq, anchor_hash, signed_seq) \
+        tx.prepare_cached(&audit_sql(
+            stream,
+            "INSERT INTO audit_chains (workspace_id, next_seq, head_hash, anchor_seq, anchor_hash, signed_seq) \
              VALUES (?1, ?2, ?3, 0, ?4, 0) \
-             ON CONFLICT (workspace_id) DO UPDATE SET next_seq = excluded.next_seq, head_hash = excluded.head_hash"),
-        )?
-        .execute(params![ws.to_string(), seq_col(tip.next_seq), tip.head_hash.as_slice(), GENESIS.as_slice()])?;
+             ON CONFLICT (workspace_id) DO UPDATE SET next_seq = excluded.next_seq, head_hash = excluded.head_hash",
+        ))?
+        .execute(params![
+            ws.to_string(),
+            seq_col(tip.next_seq),
+            tip.head_hash.as_slice(),
+            GENESIS.as_slice()
+        ])?;
     }
     Ok(())
 }
 
-pub(crate) fn append_one(tx: &Transaction<'_>, stream: Stream, ws: WorkspaceId, event: &AuditEvent) -> Result<(), StoreError> {
+pub(crate) fn append_one(
+    tx: &Transaction<'_>,
+    stream: Stream,
+    ws: WorkspaceId,
+    event: &AuditEvent,
+) -> Result<(), StoreError> {
     append(tx, stream, &[(ws, event)])
 }
 
@@ -56,11 +71,12 @@ fn tip(tx: &Transaction<'_>, stream: Stream, ws: WorkspaceId) -> Result<ChainTip
 
 fn insert_entry(tx: &Transaction<'_>, e: &AuditEntry) -> Result<(), StoreError> {
     let (ev, stream) = (&e.event, e.stream);
-    tx.prepare_cached(
-        &audit_sql(stream, "INSERT INTO audit_log (workspace_id, seq, at, actor_kind, actor_id, actor_name, ip, user_agent, action, \
+    tx.prepare_cached(&audit_sql(
+        stream,
+        "INSERT INTO audit_log (workspace_id, seq, at, actor_kind, actor_id, actor_name, ip, user_agent, action, \
            target_kind, target_id, outcome, detail, prev_hash, hash) \
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)"),
-    )?
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)",
+    ))?
     .execute(params![
         e.workspace_id.to_string(),
         seq_col(e.seq),
@@ -96,7 +112,23 @@ pub(crate) fn hash_of(bytes: &[u8]) -> Result<Hash, StoreError> {
 const ENTRY_COLUMNS: &str = "workspace_id, seq, at, actor_kind, actor_id, actor_name, ip, user_agent, action, \
      target_kind, target_id, outcome, detail, prev_hash, hash";
 
-type RawEntry = (String, i64, i64, String, String, String, String, String, String, String, String, String, String, Vec<u8>, Vec<u8>);
+type RawEntry = (
+    String,
+    i64,
+    i64,
+    String,
+    String,
+    String,
+    String,
+    String,
+    String,
+    String,
+    String,
+    String,
+    String,
+    Vec<u8>,
+    Vec<u8>,
+);
 
 fn raw_entry(r: &Row<'_>) -> rusqlite::Result<RawEntry> {
     Ok((
@@ -120,8 +152,23 @@ fn raw_entry(r: &Row<'_>) -> rusqlite::Result<RawEntry> {
 
 /// A stored entry; the stream is the store's own.
 pub(crate) fn to_entry(stream: Stream, raw: RawEntry) -> Result<AuditEntry, StoreError> {
-    let (ws, seq, at, actor_kind, actor_id, actor_name, ip, user_agent, action, target_kind, target_id, outcome, detail, prev, hash) =
-        raw;
+    let (
+        ws,
+        seq,
+        at,
+        actor_kind,
+        actor_id,
+        actor_name,
+        ip,
+        user_agent,
+        action,
+        target_kind,
+        target_id,
+        outcome,
+        detail,
+        prev,
+        hash,
+    ) = raw;
     Ok(AuditEntry {
         workspace_id: parse(&ws, "workspace id")?,
         stream,
@@ -163,7 +210,10 @@ fn to_head(stream: Stream, raw: RawHead) -> Result<SignedHead, StoreError> {
 
 fn chain_row(tx: &rusqlite::Connection, stream: Stream, ws: &str) -> Result<Option<ChainRow>, StoreError> {
     let raw: Option<(i64, Vec<u8>, i64, Vec<u8>)> = tx
-        .prepare_cached(&audit_sql(stream, "SELECT next_seq, head_hash, anchor_seq, anchor_hash FROM audit_chains WHERE workspace_id = ?1"))?
+        .prepare_cached(&audit_sql(
+            stream,
+            "SELECT next_seq, head_hash, anchor_seq, anchor_hash FROM audit_chains WHERE workspace_id = ?1",
+        ))?
         .query_row([ws], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))
         .optional()?;
     raw.map(|(next, head, anchor, anchor_hash)| {
@@ -179,13 +229,14 @@ fn chain_row(tx: &rusqlite::Connection, stream: Stream, ws: &str) -> Result<Opti
 
 fn insert_head(tx: &Transaction<'_>, h: &SignedHead) -> Result<(), StoreError> {
     let stream = h.stream;
-    tx.prepare_cached(
-        &audit_sql(stream, "INSERT INTO audit_heads (workspace_id, seq, signed_at, anchor_seq, anchor_hash, hash, public_key, signature) \
+    tx.prepare_cached(&audit_sql(
+        stream,
+        "INSERT INTO audit_heads (workspace_id, seq, signed_at, anchor_seq, anchor_hash, hash, public_key, signature) \
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8) \
          ON CONFLICT (workspace_id, seq, signed_at) DO UPDATE SET anchor_seq = excluded.anchor_seq, \
            anchor_hash = excluded.anchor_hash, hash = excluded.hash, public_key = excluded.public_key, \
-           signature = excluded.signature"),
-    )?
+           signature = excluded.signature",
+    ))?
     .execute(params![
         h.workspace_id.to_string(),
         seq_col(h.seq),
@@ -201,7 +252,13 @@ fn insert_head(tx: &Transaction<'_>, h: &SignedHead) -> Result<(), StoreError> {
     Ok(())
 }
 
-fn sign_chain(tx: &Transaction<'_>, ws: WorkspaceId, stream: Stream, signer: &HeadSigner, now: Timestamp) -> Result<(), StoreError> {
+fn sign_chain(
+    tx: &Transaction<'_>,
+    ws: WorkspaceId,
+    stream: Stream,
+    signer: &HeadSigner,
+    now: Timestamp,
+) -> Result<(), StoreError> {
     if let Some(c) = chain_row(tx, stream, &ws.to_string())? {
         let head = signer.sign(ws, stream, c.anchor_seq, c.anchor_hash, c.next_seq - 1, c.head_hash, now);
         insert_head(tx, &head)?;
@@ -216,13 +273,23 @@ impl AuditBackend for SqliteBackend {
         self.write(move |tx| append(tx, stream, &events.iter().map(|(ws, e)| (*ws, e)).collect::<Vec<_>>())).await
     }
 
-    async fn audit_page(&self, ws: WorkspaceId, stream: Stream, filter: &AuditFilter) -> Result<Vec<AuditEntry>, StoreError> {
+    async fn audit_page(
+        &self,
+        ws: WorkspaceId,
+        stream: Stream,
+        filter: &AuditFilter,
+    ) -> Result<Vec<AuditEntry>, StoreError> {
         let (before_at, before_seq) = filter.before.map(|(t, s)| (t.0, seq_col(s))).unwrap_or((i64::MAX, i64::MAX));
         let raws = self.read(|c| {
-            let mut stmt = c.prepare_cached(&audit_sql(stream, &format!("SELECT {ENTRY_COLUMNS} FROM audit_log WHERE workspace_id = ?1 \
+            let mut stmt = c.prepare_cached(&audit_sql(
+                stream,
+                &format!(
+                    "SELECT {ENTRY_COLUMNS} FROM audit_log WHERE workspace_id = ?1 \
                    AND (at < ?2 OR (at = ?2 AND seq < ?3)) AND at >= ?4 AND at < ?5 \
                    AND (?6 IS NULL OR action = ?6) AND (?7 IS NULL OR actor_id = ?7) \
-                 ORDER BY at DESC, seq DESC LIMIT ?8")))?;
+                 ORDER BY at DESC, seq DESC LIMIT ?8"
+                ),
+            ))?;
             let rows = stmt.query_map(
                 params![
                     ws.to_string(),
@@ -249,7 +316,12 @@ impl AuditBackend for SqliteBackend {
         limit: u32,
     ) -> Result<Vec<AuditEntry>, StoreError> {
         let raws = self.read(|c| {
-            let mut stmt = c.prepare_cached(&audit_sql(stream, &format!("SELECT {ENTRY_COLUMNS} FROM audit_log WHERE workspace_id = ?1 AND seq > ?2 ORDER BY seq LIMIT ?3")))?;
+            let mut stmt = c.prepare_cached(&audit_sql(
+                stream,
+                &format!(
+                    "SELECT {ENTRY_COLUMNS} FROM audit_log WHERE workspace_id = ?1 AND seq > ?2 ORDER BY seq LIMIT ?3"
+                ),
+            ))?;
             let rows = stmt.query_map(params![ws.to_string(), seq_col(after_seq), limit], raw_entry)?;
             Ok(rows.collect::<Result<Vec<_>, _>>()?)
         })?;
@@ -262,10 +334,11 @@ impl AuditBackend for SqliteBackend {
 
     async fn audit_heads(&self, ws: WorkspaceId, stream: Stream) -> Result<Vec<SignedHead>, StoreError> {
         let raws: Vec<RawHead> = self.read(|c| {
-            let mut stmt = c.prepare_cached(
-                &audit_sql(stream, "SELECT workspace_id, seq, signed_at, anchor_seq, anchor_hash, hash, public_key, signature \
-                 FROM audit_heads WHERE workspace_id = ?1 ORDER BY seq, signed_at"),
-            )?;
+            let mut stmt = c.prepare_cached(&audit_sql(
+                stream,
+                "SELECT workspace_id, seq, signed_at, anchor_seq, anchor_hash, hash, public_key, signature \
+                 FROM audit_heads WHERE workspace_id = ?1 ORDER BY seq, signed_at",
+            ))?;
             let rows = stmt.query_map([ws.to_string()], |r| {
                 Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?, r.get(5)?, r.get(6)?, r.get(7)?))
             })?;
@@ -276,7 +349,8 @@ impl AuditBackend for SqliteBackend {
 
     async fn audit_chains(&self, stream: Stream) -> Result<Vec<WorkspaceId>, StoreError> {
         let ids: Vec<String> = self.read(|c| {
-            let mut stmt = c.prepare_cached(&audit_sql(stream, "SELECT workspace_id FROM audit_chains ORDER BY workspace_id"))?;
+            let mut stmt =
+                c.prepare_cached(&audit_sql(stream, "SELECT workspace_id FROM audit_chains ORDER BY workspace_id"))?;
             let rows = stmt.query_map([], |r| r.get(0))?;
             Ok(rows.collect::<Result<Vec<_>, _>>()?)
         })?;
@@ -292,7 +366,10 @@ impl AuditBackend for SqliteBackend {
     ) -> Result<u64, StoreError> {
         self.write(move |tx| {
             let stale: Vec<String> = tx
-                .prepare_cached(&audit_sql(stream, "SELECT workspace_id FROM audit_chains WHERE signed_seq < next_seq - 1 LIMIT ?1"))?
+                .prepare_cached(&audit_sql(
+                    stream,
+                    "SELECT workspace_id FROM audit_chains WHERE signed_seq < next_seq - 1 LIMIT ?1",
+                ))?
                 .query_map([limit], |r| r.get(0))?
                 .collect::<Result<_, _>>()?;
             for ws in &stale {
@@ -317,15 +394,23 @@ impl AuditBackend for SqliteBackend {
             // Only a prefix goes: entries are removed from the old end, up to the first one
             // that is still within retention.
             let oldest: Vec<(i64, i64, Vec<u8>)> = tx
-                .prepare_cached(&audit_sql(stream, "SELECT seq, at, hash FROM audit_log WHERE workspace_id = ?1 ORDER BY seq LIMIT ?2"))?
+                .prepare_cached(&audit_sql(
+                    stream,
+                    "SELECT seq, at, hash FROM audit_log WHERE workspace_id = ?1 ORDER BY seq LIMIT ?2",
+                ))?
                 .query_map(params![id, limit], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?
                 .collect::<Result<_, _>>()?;
             let expired: Vec<_> = oldest.iter().take_while(|(_, at, _)| *at < before.0).collect();
             let Some((last_seq, _, last_hash)) = expired.last() else { return Ok(Some(0)) };
-            tx.prepare_cached(&audit_sql(stream, "DELETE FROM audit_log WHERE workspace_id = ?1 AND seq <= ?2"))?.execute(params![id, last_seq])?;
-            tx.prepare_cached(&audit_sql(stream, "DELETE FROM audit_heads WHERE workspace_id = ?1 AND seq <= ?2"))?.execute(params![id, last_seq])?;
-            tx.prepare_cached(&audit_sql(stream, "UPDATE audit_chains SET anchor_seq = ?2, anchor_hash = ?3 WHERE workspace_id = ?1"))?
-                .execute(params![id, last_seq, last_hash])?;
+            tx.prepare_cached(&audit_sql(stream, "DELETE FROM audit_log WHERE workspace_id = ?1 AND seq <= ?2"))?
+                .execute(params![id, last_seq])?;
+            tx.prepare_cached(&audit_sql(stream, "DELETE FROM audit_heads WHERE workspace_id = ?1 AND seq <= ?2"))?
+                .execute(params![id, last_seq])?;
+            tx.prepare_cached(&audit_sql(
+                stream,
+                "UPDATE audit_chains SET anchor_seq = ?2, anchor_hash = ?3 WHERE workspace_id = ?1",
+            ))?
+            .execute(params![id, last_seq, last_hash])?;
             sign_chain(tx, ws, stream, &signer, now)?;
             Ok(Some(expired.len() as u64))
         })

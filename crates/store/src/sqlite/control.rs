@@ -5,9 +5,9 @@ use chimatic_domain::{ApiKeyId, Plan, Region, Scopes, Timestamp, WorkspaceId};
 use rusqlite::{OptionalExtension, Row, Transaction, params};
 
 use super::{SqliteBackend, audit};
-use chimatic_audit::{AuditEvent, Stream};
 use crate::StoreError;
 use crate::backend::*;
+use chimatic_audit::{AuditEvent, Stream};
 
 type RawApiKey = (String, String, String, String, Vec<u8>, String, i64, Option<i64>, Option<i64>);
 
@@ -64,7 +64,12 @@ impl ControlBackend for SqliteBackend {
         DataBackend::ping(self).await
     }
 
-    async fn create_workspace(&self, row: &WorkspaceRow, owner_key: &ApiKeyRow, audit: &AuditEvent) -> Result<(), StoreError> {
+    async fn create_workspace(
+        &self,
+        row: &WorkspaceRow,
+        owner_key: &ApiKeyRow,
+        audit: &AuditEvent,
+    ) -> Result<(), StoreError> {
         let (row, owner_key, audit) = (row.clone(), owner_key.clone(), audit.clone());
         self.write(move |tx| {
             tx.execute(

@@ -4,9 +4,9 @@ use chimatic_domain::{IntegrationId, SubscriberChannelId, SubscriberId, Timestam
 use rusqlite::{OptionalExtension, Row, params};
 
 use super::{SqliteBackend, audit, insert_notification};
-use chimatic_audit::{AuditEvent, Stream};
 use crate::StoreError;
 use crate::backend::*;
+use chimatic_audit::{AuditEvent, Stream};
 
 const SUBSCRIBER_COLUMNS: &str =
     "id, external_key, external_id, subscriber_key, attributes, created_at, updated_at, preferences";
@@ -314,7 +314,12 @@ impl DirectoryBackend for SqliteBackend {
         .await
     }
 
-    async fn insert_integration(&self, ws: WorkspaceId, row: &IntegrationRow, audit: &AuditEvent) -> Result<(), StoreError> {
+    async fn insert_integration(
+        &self,
+        ws: WorkspaceId,
+        row: &IntegrationRow,
+        audit: &AuditEvent,
+    ) -> Result<(), StoreError> {
         let (row, audit) = (row.clone(), audit.clone());
         self.write(move |tx| {
             tx.execute(
@@ -353,7 +358,12 @@ impl DirectoryBackend for SqliteBackend {
         raws.into_iter().map(to_integration).collect()
     }
 
-    async fn update_integration(&self, ws: WorkspaceId, row: &IntegrationRow, audit: &AuditEvent) -> Result<bool, StoreError> {
+    async fn update_integration(
+        &self,
+        ws: WorkspaceId,
+        row: &IntegrationRow,
+        audit: &AuditEvent,
+    ) -> Result<bool, StoreError> {
         let (row, audit) = (row.clone(), audit.clone());
         self.write(move |tx| {
             let n = tx.execute(
@@ -368,7 +378,12 @@ impl DirectoryBackend for SqliteBackend {
         .await
     }
 
-    async fn delete_integration(&self, ws: WorkspaceId, id: IntegrationId, audit: &AuditEvent) -> Result<bool, StoreError> {
+    async fn delete_integration(
+        &self,
+        ws: WorkspaceId,
+        id: IntegrationId,
+        audit: &AuditEvent,
+    ) -> Result<bool, StoreError> {
         let audit = audit.clone();
         self.write(move |tx| {
             let n = tx.execute(

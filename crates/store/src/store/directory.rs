@@ -10,6 +10,13 @@ use chimatic_domain::{
 };
 
 use super::Store;
+
+/// What `update_integration` changes; `None` keeps the current value.
+pub struct IntegrationChange<'a> {
+    pub name: Option<&'a str>,
+    pub settings: Option<IntegrationSettings>,
+    pub credentials: Option<&'a IntegrationCredentials>,
+}
 use crate::keyring::KeyDomain;
 use crate::records::{Integration, Notification, PlannedMessage, Subscriber, SubscriberChannel, Workflow};
 use crate::{
@@ -403,12 +410,11 @@ impl Store {
         &self,
         ws: WorkspaceId,
         id: IntegrationId,
-        name: Option<&str>,
-        settings: Option<IntegrationSettings>,
-        credentials: Option<&IntegrationCredentials>,
+        change: IntegrationChange<'_>,
         now: Timestamp,
         by: &AuditContext,
     ) -> Result<Integration, StoreError> {
+        let IntegrationChange { name, settings, credentials } = change;
         let current = self.integration(ws, id).await?;
         let audit = by.event(now, actions::INTEGRATION_UPDATED, "integration", id).with_detail(serde_json::json!({
             "name_changed": name.is_some(),
