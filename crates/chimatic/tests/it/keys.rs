@@ -270,12 +270,14 @@ async fn the_kek_rotates_under_load_without_a_failed_request_or_a_lost_notificat
         server.wait_notification(key, id, |n| n["status"] == "delivered").await;
     }
     assert!(server.log().contains("a new KEK version is current"), "{}", server.log());
-    // Every DEK (four workspaces, one of them with two versions, in both stores) is wrapped by
+    // Every DEK (four workspaces, one of them with two versions, in both stores, and the
+    // system workspace's data DEK that the audit head-signing key derives from) is wrapped by
     // one KEK: the new one.
     let status_after = rotation_completes(&dir, &local).await;
     let wrapped_by: Vec<&str> = status_after.lines().filter(|l| l.contains("DEKs wrapped by")).collect();
     assert_eq!(wrapped_by.len(), 2, "{status_after}");
-    assert!(wrapped_by.iter().all(|l| l.ends_with(": 5 (current)")), "{status_after}");
+    assert!(wrapped_by[0].starts_with("  data") && wrapped_by[0].ends_with(": 6 (current)"), "{status_after}");
+    assert!(wrapped_by[1].starts_with("  vault") && wrapped_by[1].ends_with(": 5 (current)"), "{status_after}");
     // After the DEK rotation: new data is under version 2, old lookups still match.
     let again = server.post("/v1/subscribers", &a_key, json!({"external_id": "ann@example.com"})).await;
     assert_eq!((again.status, &again.json["id"]), (200, &ann.json["id"]), "{}", again.text);

@@ -809,6 +809,10 @@ async fn the_openapi_document_lists_exactly_the_served_routes() {
         // Data keys (crates/api/src/routes/keys.rs).
         ("POST", "/v1/workspace/rotate-dek"),
         ("PUT", "/v1/workspace/kms"),
+        // The audit log (crates/api/src/routes/audit.rs).
+        ("GET", "/v1/audit"),
+        ("GET", "/v1/audit/export"),
+        ("GET", "/v1/audit/public-key"),
         ("GET", "/healthz"),
         ("GET", "/readyz"),
         ("GET", "/metrics"),
@@ -860,7 +864,8 @@ async fn the_openapi_document_lists_exactly_the_served_routes() {
         }
     }
     // Plausible but undocumented paths fall through to the 404 problem.
-    for path in ["/v1/workspaces", "/v1/notifications/{id}/attempts", "/v1/audit", "/v1/admin", "/v1/secrets", "/debug"]
+    for path in
+        ["/v1/workspaces", "/v1/notifications/{id}/attempts", "/v1/audit/entries", "/v1/admin", "/v1/secrets", "/debug"]
     {
         let r = server.get(&sample_path(path), &ws.key).await;
         expect_problem(path, &r, 404, "not_found");
