@@ -117,13 +117,14 @@ pub async fn verify(
             (chains, Some(trusted))
         }
     };
-    let (chains, trusted) = chains;
+    let (mut chains, trusted) = chains;
+    chains.retain(|c| workspace.is_none_or(|w| c.workspace_id == w));
     let mut ok = true;
-    for chain in chains.iter().filter(|c| workspace.is_none_or(|w| c.workspace_id == w)) {
+    for chain in &chains {
         ok &= report(chain, trusted.as_deref());
     }
     anyhow::ensure!(ok, "the audit log has been tampered with (see above)");
-    println!("verified {} chains", chains.iter().filter(|c| workspace.is_none_or(|w| c.workspace_id == w)).count());
+    println!("verified {} chains", chains.len());
     Ok(())
 }
 

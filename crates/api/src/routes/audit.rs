@@ -202,11 +202,10 @@ pub async fn export(
     tenant.store.audit().sign_heads(&signer, now).await?;
     state.control.audit().sign_heads(&signer, now).await?;
 
-    let logs: Vec<Arc<dyn LogSource>> =
-        vec![Arc::new(ControlSource(state.control.clone())), Arc::new(DataSource(tenant.store.clone()))];
-    let body = futures_util::stream::unfold(Export::new(ws, format, logs), |mut ex| async move {
-        ex.next_chunk().await.map(|chunk| (chunk, ex))
-    });
+    let body = futures_util::stream::unfold(
+        Export::new(ws, format, state.control.clone(), tenant.store.clone()),
+        |mut ex| async move { ex.next_chunk().await.map(|chunk| (chunk, ex)) },
+    );
     tracing::info!(workspace = %ws, by = %tenant.key_id, "audit log exported");
     let content_type = if format == Format::Csv { "text/csv; charset=utf-8" } else { "application/x-ndjson" };
     let name = if format == Format::Csv { "audit.csv" } else { "audit.jsonl" };
@@ -218,30 +217,13 @@ pub async fn export(
         .map_err(ApiError::internal)
 }
 
-trait LogSource: Send + Sync {
-    fn log(&self) -> &AuditLog;
-}
-
-struct ControlSource(Arc<chimatic_store::ControlStore>);
-struct DataSource(Arc<chimatic_store::Store>);
-
-impl LogSource for ControlSource {
-    fn log(&self) -> &AuditLog {
-        self.0.audit()
-    }
-}
-
-impl LogSource for DataSource {
-    fn log(&self) -> &AuditLog {
-        self.0.audit()
-    }
-}
-
 /// Walks the chains one page at a time, so an export of any size holds one page in memory.
 struct Export {
     ws: WorkspaceId,
     format: Format,
-    logs: Vec<Arc<dyn LogSource>>,
+    control: Arc<chimatic_store::ControlStore>,
+    store: Arc<chimatic_store::Store>,
+    /// 0: the control store's chain, 1: the region's, 2: done.
     current: usize,
     /// `None` until the current chain's preamble (anchor, heads) is written; then the last
     /// sequence number written and the chain's end.
@@ -252,8 +234,19 @@ struct Export {
 type Chunk = Result<Vec<u8>, std::io::Error>;
 
 impl Export {
-    fn new(ws: WorkspaceId, format: Format, logs: Vec<Arc<dyn LogSource>>) -> Self {
-        Self { ws, format, logs, current: 0, position: None, header_written: false }
+    const CHAINS: usize = 2;
+
+    fn new(
+        ws: WorkspaceId,
+        format: Format,
+        control: Arc<chimatic_store::ControlStore>,
+        store: Arc<chimatic_store::Store>,
+    ) -> Self {
+        Self { ws, format, control, store, current: 0, position: None, header_written: false }
+    }
+
+    fn log(&self) -> &AuditLog {
+        if self.current == 0 { self.control.audit() } else { self.store.audit() }
     }
 
     async fn next_chunk(&mut self) -> Option<Chunk> {
@@ -264,7 +257,7 @@ impl Export {
                 // The body is already streaming; ending it early is the only signal left, and a
                 // truncated export fails verification.
                 tracing::warn!(workspace = %self.ws, "audit export stopped by a storage error");
-                self.current = self.logs.len();
+                self.current = Self::CHAINS;
                 Some(Err(std::io::Error::other("audit export interrupted")))
             }
         }
@@ -278,9 +271,8 @@ impl Export {
                 b"stream,seq,at,actor_kind,actor_id,actor_name,ip,user_agent,action,target_kind,target_id,outcome,detail,hash\n",
             );
         }
-        while self.current < self.logs.len() {
-            let source = self.logs[self.current].clone();
-            let log = source.log();
+        while self.current < Self::CHAINS {
+            let log = self.log();
             match self.position {
                 None => {
                     let chain = log.chain(self.ws).await?;
