@@ -385,14 +385,22 @@ fn context(module: &Path) -> Result<Pkcs11, Pkcs11Error> {
 }
 
 fn find_token(ctx: &Pkcs11, label: &str) -> Result<Slot, Pkcs11Error> {
-    // A slot whose token cannot be read (being removed, say) must not hide ours; if ours is
-    // not found, that error says more than "not found".
+    // A slot whose token cannot be read (being removed, or its files being rewritten by
+    // another process, which SoftHSM2 reports as a general error) must not hide ours: the scan
+    // is repeated a few times before that error is reported, which says more than "not found".
     let mut unreadable = None;
-    for slot in ctx.get_slots_with_initialized_token()? {
-        match ctx.get_token_info(slot) {
-            Ok(info) if info.label() == label => return Ok(slot),
-            Ok(_) => {}
-            Err(e) => unreadable = Some(e),
+    for pause_ms in [0, 20, 100, 400] {
+        std::thread::sleep(std::time::Duration::from_millis(pause_ms));
+        unreadable = None;
+        for slot in ctx.get_slots_with_initialized_token()? {
+            match ctx.get_token_info(slot) {
+                Ok(info) if info.label() == label => return Ok(slot),
+                Ok(_) => {}
+                Err(e) => unreadable = Some(e),
+            }
+        }
+        if unreadable.is_none() {
+            break;
         }
     }
     Err(unreadable.map_or_else(|| Pkcs11Error::TokenNotFound(label.into()), Pkcs11Error::Token))

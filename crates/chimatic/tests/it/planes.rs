@@ -146,6 +146,7 @@ async fn a_workspaces_data_is_written_only_to_its_regions_store() {
     assert_eq!(server.get("/v1/workspace", &eu.key).await.json["region"], "eu");
 
     let receiver = Receiver::start().await;
+    let mut sent: std::collections::HashMap<String, Vec<String>> = Default::default();
     for ws in [&us, &eu] {
         let (channel, _) = server.channel(&ws.key, &receiver.url).await;
         for i in 0..3 {
@@ -153,10 +154,17 @@ async fn a_workspaces_data_is_written_only_to_its_regions_store() {
                 .post("/v1/notifications", &ws.key, json!({"channel_id": channel, "payload": {"ws": ws.id, "i": i}}))
                 .await;
             assert_eq!(r.status, 202, "{}", r.text);
+            sent.entry(ws.id.clone()).or_default().push(r.json["id"].as_str().unwrap().to_string());
         }
     }
     let got = receiver.wait_for(6, Duration::from_secs(30)).await;
     assert_eq!(got.len(), 6);
+    // An attempt is recorded after its receiver answered: wait until every one is.
+    for ws in [&us, &eu] {
+        for id in &sent[&ws.id] {
+            server.wait_notification(&ws.key, id, |n| n["status"] == "delivered").await;
+        }
+    }
 
     // Each region's stores hold exactly their own workspace's rows.
     let probe = server.probe();
