@@ -125,16 +125,17 @@ pub async fn list(
                 .ok_or_else(|| ApiError::bad_request("invalid_cursor", "`cursor` is not a cursor from this API"))
         })
         .transpose()?;
+    let mut filter = AuditFilter {
+        from: time(&q.from, "from")?,
+        to: time(&q.to, "to")?,
+        action: q.action,
+        actor_id: q.actor,
+        before: None,
+        limit,
+    };
     let mut merged = Vec::new();
     for log in [state.control.audit(), tenant.store.audit()] {
-        let filter = AuditFilter {
-            from: time(&q.from, "from")?,
-            to: time(&q.to, "to")?,
-            action: q.action.clone(),
-            actor_id: q.actor.clone(),
-            before: cursor.map(|c| c.bound_for(log.stream())),
-            limit,
-        };
+        filter.before = cursor.map(|c| c.bound_for(log.stream()));
         merged.extend(log.page(tenant.workspace_id, &filter).await?);
     }
     merged.sort_by(newest_first);
