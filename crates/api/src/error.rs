@@ -79,6 +79,15 @@ impl ApiError {
         )
     }
 
+    /// The workspace is frozen by the operator (incident isolation): nothing is read or written.
+    pub fn frozen() -> Self {
+        Self::new(
+            StatusCode::LOCKED,
+            "workspace_frozen",
+            "this workspace is frozen by the operator: no reads, writes or deliveries until it is unfrozen",
+        )
+    }
+
     pub fn internal(cause: impl std::fmt::Display) -> Self {
         Self::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", "internal error").caused_by(cause)
     }

@@ -67,6 +67,9 @@ impl FromRequestParts<AppState> for Caller {
         let token = token.trim();
         let found = state.control.authenticate(token, state.clock.now()).await?.ok_or_else(ApiError::unauthorized)?;
         let row = found.key;
+        if found.frozen {
+            return Err(ApiError::frozen());
+        }
         if let Some(limiter) = &state.rate_limiter
             && let Err(not_until) = limiter.check_key(&row.workspace_id)
         {
@@ -81,6 +84,45 @@ impl FromRequestParts<AppState> for Caller {
         }
         let audit = AuditContext { actor: Actor::api_key(row.id, row.name.clone()), origin: request_origin(parts) };
         Ok(Caller { workspace_id: row.workspace_id, key_id: row.id, scopes: row.scopes, region: found.region, audit })
+    }
+}
+
+/// The deployment operator, authenticated by the operator token (`CHIMATIC_OPERATOR_TOKEN`).
+pub struct Operator {
+    pub audit: AuditContext,
+}
+
+impl FromRequestParts<AppState> for Operator {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+        let credential = state.operator.as_ref().ok_or_else(|| {
+            ApiError::new(
+                StatusCode::FORBIDDEN,
+                "operator_disabled",
+                "operator endpoints are disabled: start the server with CHIMATIC_OPERATOR_TOKEN or \
+                 CHIMATIC_OPERATOR_TOKEN_FILE",
+            )
+        })?;
+        let refused = || {
+            ApiError::new(
+                StatusCode::UNAUTHORIZED,
+                "unauthorized",
+                "the operator token is required: `Authorization: Bearer …`",
+            )
+        };
+        let presented = parts
+            .headers
+            .get(header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.split_once(' '))
+            .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
+            .map(|(_, token)| token.trim())
+            .ok_or_else(refused)?;
+        if !credential.matches(presented) {
+            return Err(refused());
+        }
+        Ok(Operator { audit: AuditContext { actor: Actor::operator(), origin: request_origin(parts) } })
     }
 }
 
@@ -115,6 +157,17 @@ impl FromRequestParts<AppState> for Tenant {
             )
         })?;
         Ok(Tenant { store: plane.store.clone(), delivery_waker: plane.delivery_waker.clone(), caller })
+    }
+}
+
+/// Refuses requests for a frozen workspace (callers without an API key: inbox tokens, inbound
+/// provider webhooks).
+pub async fn ensure_not_frozen(state: &AppState, ws: WorkspaceId) -> Result<(), ApiError> {
+    match state.control.workspace(ws).await {
+        Ok(w) if w.frozen_at.is_some() => Err(ApiError::frozen()),
+        Ok(_) => Ok(()),
+        Err(chimatic_store::StoreError::NotFound) => Err(ApiError::not_found()),
+        Err(e) => Err(e.into()),
     }
 }
 

@@ -10,4 +10,6 @@ mod state;
 
 pub use error::ApiError;
 pub use routes::router;
-pub use state::{AppState, Limits, Planes, RegionPlane, WorkspaceRateLimiter};
+pub use state::{
+    AppState, Limits, MIN_OPERATOR_TOKEN_CHARS, OperatorCredential, Planes, RegionPlane, WorkspaceRateLimiter,
+};

@@ -64,4 +64,30 @@ pub struct AppState {
     pub limits: Limits,
     /// `None` disables rate limiting.
     pub rate_limiter: Option<Arc<WorkspaceRateLimiter>>,
+    /// The operator's credential for `/v1/admin/…`; `None`: those endpoints are disabled.
+    pub operator: Option<OperatorCredential>,
+}
+
+/// The deployment operator's bearer token for `/v1/admin/…` (freezing workspaces). Only its
+/// SHA-256 is held, and it is compared in constant time.
+#[derive(Clone)]
+pub struct OperatorCredential(chimatic_crypto::ApiKeyDigest);
+
+/// Shorter operator tokens are refused: the token guards every workspace at once.
+pub const MIN_OPERATOR_TOKEN_CHARS: usize = 32;
+
+impl OperatorCredential {
+    pub fn new(token: &str) -> Result<Self, String> {
+        let token = token.trim();
+        if token.chars().count() < MIN_OPERATOR_TOKEN_CHARS {
+            return Err(format!(
+                "the operator token must be at least {MIN_OPERATOR_TOKEN_CHARS} characters (e.g. `openssl rand -hex 32`)"
+            ));
+        }
+        Ok(Self(chimatic_crypto::ApiKeyDigest::of(token)))
+    }
+
+    pub fn matches(&self, presented: &str) -> bool {
+        self.0.matches(&chimatic_crypto::ApiKeyDigest::of(presented))
+    }
 }

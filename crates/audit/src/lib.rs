@@ -227,4 +227,9 @@ pub mod actions {
     pub const DEK_ROTATED: &str = "workspace.dek_rotated";
     pub const KEK_ROTATED: &str = "deployment.kek_rotated";
     pub const AUDIT_EXPORTED: &str = "audit.exported";
+    pub const WORKSPACE_FROZEN: &str = "workspace.frozen";
+    pub const WORKSPACE_UNFROZEN: &str = "workspace.unfrozen";
+    pub const CHANNEL_DEACTIVATED: &str = "channel.deactivated";
+    pub const CHANNEL_REACTIVATED: &str = "channel.reactivated";
+    pub const CHANNEL_PURGED: &str = "channel.purged";
 }

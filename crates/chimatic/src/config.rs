@@ -137,6 +137,21 @@ pub enum WorkspaceCommand {
         #[command(flatten)]
         store: StoreArgs,
     },
+    /// Freeze a workspace (incident isolation), as `POST /v1/admin/workspaces/{id}/freeze` does:
+    /// every request for it gets 423 and its deliveries are held until it is unfrozen.
+    Freeze {
+        #[arg(long)]
+        workspace: chimatic_domain::WorkspaceId,
+        #[command(flatten)]
+        store: StoreArgs,
+    },
+    /// Unfreeze a workspace: requests are served again and held deliveries resume.
+    Unfreeze {
+        #[arg(long)]
+        workspace: chimatic_domain::WorkspaceId,
+        #[command(flatten)]
+        store: StoreArgs,
+    },
     /// Bring your own key: switch a workspace to its own AWS KMS (or compatible) key, as
     /// `PUT /v1/workspace/kms` does. The secret access key comes from
     /// CHIMATIC_KMS_SECRET_ACCESS_KEY, never a flag.
@@ -250,6 +265,23 @@ pub struct ServeArgs {
     /// Log format: `text` or `json`.
     #[arg(long, env = "CHIMATIC_LOG_FORMAT", default_value = "text")]
     pub log_format: LogFormat,
+    /// A file (mode 0600) holding the operator token for `/v1/admin/…` (freezing workspaces),
+    /// at least 32 characters; or set CHIMATIC_OPERATOR_TOKEN. Without either, those endpoints
+    /// are disabled.
+    #[arg(long, env = "CHIMATIC_OPERATOR_TOKEN_FILE")]
+    pub operator_token_file: Option<PathBuf>,
+}
+
+impl ServeArgs {
+    /// The operator credential, from CHIMATIC_OPERATOR_TOKEN or the token file.
+    pub fn operator(&self) -> anyhow::Result<Option<chimatic_api::OperatorCredential>> {
+        let token = match (std::env::var("CHIMATIC_OPERATOR_TOKEN").ok(), &self.operator_token_file) {
+            (Some(token), _) => zeroize::Zeroizing::new(token),
+            (None, Some(path)) => crate::keys::read_private_file(path)?,
+            (None, None) => return Ok(None),
+        };
+        chimatic_api::OperatorCredential::new(&token).map(Some).map_err(anyhow::Error::msg)
+    }
 }
 
 #[derive(Clone, Copy, PartialEq, Eq, clap::ValueEnum)]

@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use chimatic_api::fanout::{Recipient, plan};
 use chimatic_domain::{Clock, NotificationStatus, SubscriberId};
-use chimatic_store::{DeliveryEvent, DeliveryStats, FanoutProgress, FanoutRow, Store, StoreError};
+use chimatic_store::{ControlStore, DeliveryEvent, DeliveryStats, FanoutProgress, FanoutRow, Store, StoreError};
 use chimatic_templates::Renderer;
 use tokio::sync::{Notify, watch};
 
@@ -19,6 +19,8 @@ const LEASE: Duration = Duration::from_secs(60);
 
 pub struct FanoutWorker {
     pub store: Arc<Store>,
+    /// Freezes: a frozen workspace's fan-outs wait (their lease is renewed by each claim).
+    pub control: Arc<ControlStore>,
     pub clock: Arc<dyn Clock>,
     pub templates: Arc<Renderer>,
     pub stats: Arc<DeliveryStats>,
@@ -31,6 +33,9 @@ impl FanoutWorker {
         loop {
             loop {
                 match self.store.claim_fanout(self.clock.now(), LEASE).await {
+                    Ok(Some((ws, row, _))) if self.frozen(ws).await => {
+                        tracing::info!(fanout = %row.id, "fan-out of a frozen workspace waits");
+                    }
                     Ok(Some((ws, row, data))) => {
                         if let Err(e) = self.fan_out(ws, &row, data.expose()).await {
                             tracing::warn!(fanout = %row.id, error = %e, "a fan-out batch failed; it resumes when its lease ends");
@@ -52,6 +57,12 @@ impl FanoutWorker {
                 _ = stop.changed() => return,
             }
         }
+    }
+
+    /// Whether the workspace is frozen; if that cannot be read, it is taken as frozen (the
+    /// fan-out waits for its lease and is tried again).
+    async fn frozen(&self, ws: chimatic_domain::WorkspaceId) -> bool {
+        self.control.frozen_workspaces().await.map(|f| f.contains(&ws)).unwrap_or(true)
     }
 
     fn progress(&self, cursor: &str, done: bool) -> FanoutProgress {

@@ -102,6 +102,14 @@ impl Jobs {
 
     /// Checks every integration whose last check is older than the interval.
     async fn check_integrations(&self) {
+        // A frozen workspace's integrations are not called either (their claim still moves on).
+        let frozen = match self.control.frozen_workspaces().await {
+            Ok(f) => f,
+            Err(e) => {
+                tracing::warn!(error = %e, "reading frozen workspaces failed; integration checks wait");
+                return;
+            }
+        };
         loop {
             let now = self.clock.now();
             let claimed = match self.store.claim_integration_checks(now, self.health_check_interval, CHECK_BATCH).await
@@ -115,7 +123,7 @@ impl Jobs {
             if claimed.is_empty() {
                 return;
             }
-            for (ws, id) in claimed {
+            for (ws, id) in claimed.into_iter().filter(|(ws, _)| !frozen.contains(ws)) {
                 let loaded = async {
                     let integration = self.store.integration(ws, id).await?;
                     let credentials = self.store.integration_credentials(ws, id).await?;

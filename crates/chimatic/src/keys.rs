@@ -88,7 +88,7 @@ impl KekArgs {
 }
 
 /// Reads a secret file, refusing one that group or others can read.
-fn read_private_file(path: &Path) -> anyhow::Result<Zeroizing<String>> {
+pub(crate) fn read_private_file(path: &Path) -> anyhow::Result<Zeroizing<String>> {
     let mode = std::fs::metadata(path).with_context(|| format!("cannot read {}", path.display()))?.permissions().mode();
     anyhow::ensure!(
         mode & 0o077 == 0,

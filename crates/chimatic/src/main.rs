@@ -36,6 +36,12 @@ fn main() -> anyhow::Result<()> {
             };
             runtime.block_on(workspace::use_kms(workspace, kms, &store))
         }
+        Command::Workspace { command: WorkspaceCommand::Freeze { workspace, store } } => {
+            runtime.block_on(workspace::set_frozen(&store, workspace, true))
+        }
+        Command::Workspace { command: WorkspaceCommand::Unfreeze { workspace, store } } => {
+            runtime.block_on(workspace::set_frozen(&store, workspace, false))
+        }
         Command::Workspace { command: WorkspaceCommand::SetPlan { workspace, plan, audit_retention_days, store } } => {
             runtime.block_on(audit::set_plan(&store, workspace, &plan, audit_retention_days))
         }

@@ -65,6 +65,7 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
             let store = open_region(config, &kek, &args.store.kek).await?;
             let dispatcher = Arc::new(Dispatcher::new(
                 store.clone(),
+                control.clone(),
                 stats.clone(),
                 providers.clone(),
                 clock.clone(),
@@ -108,6 +109,7 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
         metrics: Some(metrics),
         limits: Limits::default(),
         rate_limiter,
+        operator: args.operator()?,
     };
     let (stop_tx, stop_rx) = watch::channel(false);
     let delivery: Vec<_> = dispatchers.into_iter().map(|d| tokio::spawn(d.run(stop_rx.clone()))).collect();
@@ -124,6 +126,7 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
         tokio::spawn(jobs.run(stop_rx.clone()));
         let fanout = crate::fanout::FanoutWorker {
             store: plane.store.clone(),
+            control: state.control.clone(),
             clock: state.clock.clone(),
             templates: templates.clone(),
             stats: stats.clone(),

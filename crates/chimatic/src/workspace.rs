@@ -45,3 +45,18 @@ pub async fn use_kms(
     println!("{}", serde_json::json!({ "workspace_id": id.to_string(), "kek_id": kek_id }));
     Ok(())
 }
+
+/// Freezes or unfreezes a workspace in the control store; running nodes see it on their next
+/// request and their next delivery claim.
+pub async fn set_frozen(args: &StoreArgs, id: chimatic_domain::WorkspaceId, frozen: bool) -> anyhow::Result<()> {
+    let topology = args.topology()?;
+    let control = open_control(&topology.control).await?;
+    let now = SystemClock.now();
+    let changed = if frozen {
+        control.freeze(id, now, &operator()).await?
+    } else {
+        control.unfreeze(id, now, &operator()).await?
+    };
+    println!("{}", serde_json::json!({ "workspace_id": id.to_string(), "frozen": frozen, "changed": changed }));
+    Ok(())
+}

@@ -2,14 +2,14 @@
 //! records each attempt. A crash at any point leaves the job leased; when the lease runs out
 //! it is due again, so every accepted notification is delivered at least once.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::{BTreeSet, HashMap, VecDeque};
 use std::sync::Arc;
 use std::time::Duration;
 
 use chimatic_crypto::CryptoError;
 use chimatic_domain::{Clock, RetrySchedule, WorkspaceId};
 use chimatic_store::records::{AttemptDetail, Delivery};
-use chimatic_store::{ClaimedJob, DeliveryEvent, DeliveryStats, QueueOutcome, Store, StoreError};
+use chimatic_store::{ClaimedJob, ControlStore, DeliveryEvent, DeliveryStats, QueueOutcome, Store, StoreError};
 use tokio::sync::{Notify, Semaphore, watch};
 
 use chimatic_providers::{MessageMeta, ProviderClient};
@@ -33,6 +33,10 @@ pub struct DispatcherConfig {
 /// Delivers from one region's store.
 pub struct Dispatcher {
     store: Arc<Store>,
+    /// Where freezes are recorded: a frozen workspace's deliveries are held, not attempted.
+    control: Arc<ControlStore>,
+    /// The frozen workspaces as last read, refreshed before every claim.
+    frozen: std::sync::RwLock<BTreeSet<WorkspaceId>>,
     stats: Arc<DeliveryStats>,
     providers: ProviderClient,
     clock: Arc<dyn Clock>,
@@ -43,12 +47,22 @@ pub struct Dispatcher {
 impl Dispatcher {
     pub fn new(
         store: Arc<Store>,
+        control: Arc<ControlStore>,
         stats: Arc<DeliveryStats>,
         providers: ProviderClient,
         clock: Arc<dyn Clock>,
         config: DispatcherConfig,
     ) -> Self {
-        Self { store, stats, providers, clock, config, wake: Arc::new(Notify::new()) }
+        Self {
+            store,
+            control,
+            frozen: Default::default(),
+            stats,
+            providers,
+            clock,
+            config,
+            wake: Arc::new(Notify::new()),
+        }
     }
 
     /// Notified by the API after a notification is queued, so delivery starts without polling delay.
@@ -72,6 +86,7 @@ impl Dispatcher {
         // they go back to the queue, so claiming goes on and other tenants' jobs reach the free
         // workers.
         let mut parked: VecDeque<(ClaimedJob, tokio::time::Instant)> = VecDeque::new();
+        let mut last_resume: Option<tokio::time::Instant> = None;
         loop {
             if *shutdown.borrow() {
                 break;
@@ -83,11 +98,21 @@ impl Dispatcher {
                 self.defer(stale.into_iter().map(|(job, _)| job).collect()).await;
             }
             if buffer.len() + parked.len() <= concurrency / 2 {
+                self.refresh_frozen().await;
                 let want = u32::try_from(2 * concurrency - buffer.len()).unwrap_or(u32::MAX);
                 match self.store.claim_due(self.clock.now(), self.config.lease, want).await {
-                    Ok(jobs) => buffer.extend(jobs),
+                    Ok(jobs) => {
+                        let (held, jobs): (Vec<_>, Vec<_>) =
+                            jobs.into_iter().partition(|j| self.is_frozen(&j.workspace_id));
+                        self.hold(&held).await;
+                        buffer.extend(jobs);
+                    }
                     Err(e) => tracing::warn!(error = %e, "claiming due deliveries failed"),
                 }
+            }
+            if last_resume.is_none_or(|t| t.elapsed() >= self.config.poll_interval) {
+                last_resume = Some(tokio::time::Instant::now());
+                self.resume_unfrozen().await;
             }
             // A parked job whose workspace has a free worker again goes first.
             let has_room = |ws: &WorkspaceId| lock(&busy).get(ws).copied().unwrap_or(0) < per_workspace;
@@ -146,8 +171,56 @@ impl Dispatcher {
         }
     }
 
+    /// Reads which workspaces are frozen. If the control store cannot be read, the last known
+    /// set stays in force.
+    async fn refresh_frozen(&self) {
+        match self.control.frozen_workspaces().await {
+            Ok(set) => *self.frozen.write().unwrap_or_else(std::sync::PoisonError::into_inner) = set,
+            Err(e) => tracing::warn!(error = %e, "reading frozen workspaces failed; keeping the last known set"),
+        }
+    }
+
+    fn is_frozen(&self, ws: &WorkspaceId) -> bool {
+        self.frozen.read().unwrap_or_else(std::sync::PoisonError::into_inner).contains(ws)
+    }
+
+    async fn hold(&self, jobs: &[ClaimedJob]) {
+        if jobs.is_empty() {
+            return;
+        }
+        tracing::info!(held = jobs.len(), "deliveries of a frozen workspace held");
+        if let Err(e) = self.store.hold_claims(jobs).await {
+            tracing::warn!(error = %e, "holding deliveries of a frozen workspace failed; they stay leased until their lease ends");
+        }
+    }
+
+    /// Releases the held deliveries of workspaces that were unfrozen (by any node). Only a fresh
+    /// read of the freezes may release anything.
+    async fn resume_unfrozen(&self) {
+        let frozen = match self.control.frozen_workspaces().await {
+            Ok(set) => set,
+            Err(e) => {
+                tracing::warn!(error = %e, "reading frozen workspaces failed; held deliveries stay held");
+                return;
+            }
+        };
+        match self.store.resume_held(&frozen, self.clock.now()).await {
+            Ok(0) => {}
+            Ok(n) => {
+                tracing::info!(resumed = n, "held deliveries of an unfrozen workspace resumed");
+                self.wake.notify_one();
+            }
+            Err(e) => tracing::warn!(error = %e, "resuming held deliveries failed"),
+        }
+    }
+
     async fn deliver(&self, job: ClaimedJob) {
         let ws = job.workspace_id;
+        // Claimed before its workspace was frozen: held now, not sent.
+        if self.is_frozen(&ws) {
+            self.hold(std::slice::from_ref(&job)).await;
+            return;
+        }
         let id_text = job.notification_id.to_string();
         let started_at = self.clock.now();
         let timestamp = started_at.as_secs();

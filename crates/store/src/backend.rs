@@ -41,6 +41,15 @@ pub struct WorkspaceRow {
     pub region: Region,
     pub created_at: Timestamp,
     pub plan: Plan,
+    /// Set while the workspace is frozen (incident isolation).
+    pub frozen_at: Option<Timestamp>,
+}
+
+/// The live key behind a presented digest, with what the request needs of its workspace.
+pub struct KeyOwner {
+    pub key: ApiKeyRow,
+    pub region: Region,
+    pub frozen: bool,
 }
 
 /// Delivery counts of one workspace on one UTC day (days since the Unix epoch).
@@ -172,6 +181,9 @@ pub(crate) fn stored_plan(name: &str, audit_retention_days: Option<i64>) -> Resu
 pub(crate) fn u32_of(v: i64, what: &'static str) -> Result<u32, StoreError> {
     u32::try_from(v).map_err(|_| StoreError::Corrupt(what))
 }
+
+/// The due time of a delivery held while its workspace is frozen: never due until released.
+pub const HELD: Timestamp = Timestamp(i64::MAX);
 
 /// What happens to a job after an attempt.
 #[derive(Clone, Copy)]
@@ -622,6 +634,10 @@ pub trait DataBackend: DirectoryBackend + FeedbackBackend + AuditBackend {
     ) -> Result<Vec<ClaimedJob>, StoreError>;
     /// Gives claimed-but-unstarted jobs back, due at `now`, if their lease is still ours.
     async fn release_claims(&self, jobs: &[ClaimedJob], now: Timestamp) -> Result<(), StoreError>;
+    /// Workspaces with deliveries held (due at [`HELD`]) while they were frozen.
+    async fn held_workspaces(&self) -> Result<Vec<WorkspaceId>, StoreError>;
+    /// Makes a workspace's held deliveries due at `now`; returns how many.
+    async fn release_held(&self, ws: WorkspaceId, now: Timestamp) -> Result<u64, StoreError>;
     /// Records attempts and moves their jobs on, all in one transaction.
     async fn complete_attempts(&self, done: &[(ClaimedJob, CompletedAttempt)]) -> Result<Vec<()>, StoreError>;
 }
@@ -754,7 +770,16 @@ pub trait ControlBackend: AuditBackend {
     async fn insert_api_key(&self, row: &ApiKeyRow, audit: &AuditEvent) -> Result<(), StoreError>;
     /// Authentication: the one lookup that is not scoped, because it discovers the workspace
     /// (and so its region).
-    async fn api_key_by_digest(&self, digest: &ApiKeyDigest) -> Result<Option<(ApiKeyRow, Region)>, StoreError>;
+    async fn api_key_by_digest(&self, digest: &ApiKeyDigest) -> Result<Option<KeyOwner>, StoreError>;
+    /// Freezes (`Some(at)`) or unfreezes (`None`) a workspace; the audit entry is written only
+    /// when the state changes. `None`: no such workspace; `Some(changed)`.
+    async fn set_frozen(
+        &self,
+        ws: WorkspaceId,
+        at: Option<Timestamp>,
+        audit: &AuditEvent,
+    ) -> Result<Option<bool>, StoreError>;
+    async fn frozen_workspaces(&self) -> Result<Vec<WorkspaceId>, StoreError>;
     async fn list_api_keys(&self, ws: WorkspaceId) -> Result<Vec<ApiKeyRow>, StoreError>;
     async fn revoke_api_key(
         &self,

@@ -9,6 +9,7 @@ use chimatic_audit::{AuditContext, Stream, actions};
 use chimatic_crypto::{ApiKeyDigest, GeneratedApiKey};
 use chimatic_domain::{ApiKeyId, Plan, Region, Scopes, Sensitive, Timestamp, WorkspaceId};
 
+use crate::backend::KeyOwner;
 use crate::{ApiKeyRow, AuditLog, ControlBackend, StatsRow, Store, StoreError, WorkspaceRow};
 
 /// `last_used_at` is written at most this often per key, so authentication is not a write.
@@ -23,6 +24,8 @@ pub struct ControlStore {
 pub struct Authenticated {
     pub key: ApiKeyRow,
     pub region: Region,
+    /// The workspace is frozen: the caller is known, but nothing may be read or written.
+    pub frozen: bool,
 }
 
 impl ControlStore {
@@ -51,6 +54,24 @@ impl ControlStore {
         if self.backend.set_plan(ws, &plan, &audit).await? { Ok(()) } else { Err(StoreError::NotFound) }
     }
 
+    /// Freezes a workspace (incident isolation): from the next request on, its API keys, inbox
+    /// tokens and inbound webhooks get 423 and its deliveries are held. Returns whether the state
+    /// changed (freezing a frozen workspace changes nothing and records nothing).
+    pub async fn freeze(&self, ws: WorkspaceId, now: Timestamp, by: &AuditContext) -> Result<bool, StoreError> {
+        let audit = by.event(now, actions::WORKSPACE_FROZEN, "workspace", ws);
+        self.backend.set_frozen(ws, Some(now), &audit).await?.ok_or(StoreError::NotFound)
+    }
+
+    /// Lifts a freeze: requests are served again and held deliveries resume.
+    pub async fn unfreeze(&self, ws: WorkspaceId, now: Timestamp, by: &AuditContext) -> Result<bool, StoreError> {
+        let audit = by.event(now, actions::WORKSPACE_UNFROZEN, "workspace", ws);
+        self.backend.set_frozen(ws, None, &audit).await?.ok_or(StoreError::NotFound)
+    }
+
+    pub async fn frozen_workspaces(&self) -> Result<std::collections::BTreeSet<WorkspaceId>, StoreError> {
+        Ok(self.backend.frozen_workspaces().await?.into_iter().collect())
+    }
+
     pub async fn ping(&self) -> Result<(), StoreError> {
         self.backend.ping().await
     }
@@ -74,6 +95,7 @@ impl ControlStore {
             region: region_store.region().clone(),
             created_at: now,
             plan: Plan::default(),
+            frozen_at: None,
         };
         let audit = by.event(now, actions::WORKSPACE_CREATED, "workspace", id).with_detail(serde_json::json!({
             "region": row.region.as_str(),
@@ -93,15 +115,18 @@ impl ControlStore {
             return Ok(None);
         }
         let digest = ApiKeyDigest::of(presented);
-        let Some((key, region)) = self.backend.api_key_by_digest(&digest).await? else { return Ok(None) };
+        let Some(KeyOwner { key, region, frozen }) = self.backend.api_key_by_digest(&digest).await? else {
+            return Ok(None);
+        };
         if !key.digest.matches(&digest) || key.revoked_at.is_some() {
             return Ok(None);
         }
         let stale = key.last_used_at.is_none_or(|t| t.plus(LAST_USED_RESOLUTION) <= now);
-        if stale {
+        // A frozen workspace is completely still: not even `last_used_at` moves.
+        if stale && !frozen {
             self.backend.touch_api_key(key.workspace_id, key.id, now).await?;
         }
-        Ok(Some(Authenticated { key, region }))
+        Ok(Some(Authenticated { key, region, frozen }))
     }
 
     pub async fn create_api_key(

@@ -58,6 +58,7 @@ const CONTROL: Schema = Schema {
         (1, include_str!("../migrations/postgres/control/0001_control.sql")),
         (2, include_str!("../migrations/postgres/control/0002_audit.sql")),
         (3, include_str!("../migrations/postgres/control/0003_plans.sql")),
+        (4, include_str!("../migrations/postgres/control/0004_freeze.sql")),
     ],
 };
 
@@ -811,6 +812,25 @@ impl DataBackend for PostgresBackend {
         }
         tx.commit().await?;
         Ok(())
+    }
+
+    async fn held_workspaces(&self) -> Result<Vec<WorkspaceId>, StoreError> {
+        let ids: Vec<String> = sqlx::query_scalar("SELECT DISTINCT workspace_id FROM delivery_queue WHERE due_at = $1")
+            .bind(HELD.0)
+            .fetch_all(&self.pool)
+            .await?;
+        ids.iter().map(|id| parse(id, "workspace id")).collect()
+    }
+
+    async fn release_held(&self, ws: WorkspaceId, now: Timestamp) -> Result<u64, StoreError> {
+        let n = sqlx::query("UPDATE delivery_queue SET due_at = $3 WHERE workspace_id = $1 AND due_at = $2")
+            .bind(ws.to_string())
+            .bind(HELD.0)
+            .bind(now.0)
+            .execute(&self.pool)
+            .await?
+            .rows_affected();
+        Ok(n)
     }
 
     async fn complete_attempts(&self, done: &[(ClaimedJob, CompletedAttempt)]) -> Result<Vec<()>, StoreError> {

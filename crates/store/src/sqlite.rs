@@ -59,6 +59,7 @@ const CONTROL: Schema = Schema {
         (1, include_str!("../migrations/sqlite/control/0001_control.sql")),
         (2, include_str!("../migrations/sqlite/control/0002_audit.sql")),
         (3, include_str!("../migrations/sqlite/control/0003_plans.sql")),
+        (4, include_str!("../migrations/sqlite/control/0004_freeze.sql")),
     ],
 };
 
@@ -686,6 +687,26 @@ impl DataBackend for SqliteBackend {
                 release.execute(params![now.0, job.notification_id.to_string(), job.lease_token])?;
             }
             Ok(())
+        })
+        .await
+    }
+
+    async fn held_workspaces(&self) -> Result<Vec<WorkspaceId>, StoreError> {
+        let ids: Vec<String> = self.read(|c| {
+            let mut stmt = c.prepare_cached("SELECT DISTINCT workspace_id FROM delivery_queue WHERE due_at = ?1")?;
+            let rows = stmt.query_map([HELD.0], |r| r.get(0))?;
+            Ok(rows.collect::<Result<Vec<_>, _>>()?)
+        })?;
+        ids.iter().map(|id| parse(id, "workspace id")).collect()
+    }
+
+    async fn release_held(&self, ws: WorkspaceId, now: Timestamp) -> Result<u64, StoreError> {
+        self.write(move |tx| {
+            let n = tx.execute(
+                "UPDATE delivery_queue SET due_at = ?3 WHERE workspace_id = ?1 AND due_at = ?2",
+                params![ws.to_string(), HELD.0, now.0],
+            )?;
+            Ok(n as u64)
         })
         .await
     }

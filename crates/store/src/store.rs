@@ -496,7 +496,7 @@ impl Store {
             attempt_count: row.attempt_count,
             created_at: row.created_at,
             updated_at: row.updated_at,
-            next_attempt_at: row.queued_due_at.filter(|_| !row.leased),
+            next_attempt_at: row.queued_due_at.filter(|t| !row.leased && *t != crate::backend::HELD),
             read_at: row.read_at,
             archived_at: row.archived_at,
         })
@@ -555,6 +555,30 @@ impl Store {
 
     pub async fn release_claims(&self, jobs: &[ClaimedJob], now: Timestamp) -> Result<(), StoreError> {
         self.data.release_claims(jobs, now).await
+    }
+
+    /// Holds claimed deliveries of a frozen workspace: back in the queue, never due, attempt
+    /// counts untouched, until [`Store::resume_held`] sees the workspace unfrozen.
+    pub async fn hold_claims(&self, jobs: &[ClaimedJob]) -> Result<(), StoreError> {
+        if jobs.is_empty() {
+            return Ok(());
+        }
+        self.data.release_claims(jobs, crate::backend::HELD).await
+    }
+
+    /// Makes held deliveries of workspaces no longer frozen due now; returns how many.
+    pub async fn resume_held(
+        &self,
+        frozen: &std::collections::BTreeSet<WorkspaceId>,
+        now: Timestamp,
+    ) -> Result<u64, StoreError> {
+        let mut resumed = 0;
+        for ws in self.data.held_workspaces().await? {
+            if !frozen.contains(&ws) {
+                resumed += self.data.release_held(ws, now).await?;
+            }
+        }
+        Ok(resumed)
     }
 
     pub async fn complete_attempt(

@@ -88,6 +88,9 @@ pub async fn receive(
         _ => return Err(unverified()),
     }
     .map_err(|e| ApiError::unprocessable("invalid_event", e.to_string()))?;
+    // Checked once the sender is verified. The provider retries a refused webhook, so nothing is
+    // lost while the workspace is frozen.
+    crate::extract::ensure_not_frozen(&state, ws).await?;
     record(&state, &store, ws, id, report).await
 }
 

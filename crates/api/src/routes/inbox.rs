@@ -26,6 +26,8 @@ pub struct SubscriberSession {
     pub workspace_id: WorkspaceId,
     pub subscriber_id: SubscriberId,
     pub store: Arc<Store>,
+    /// To end a live stream when the workspace is frozen.
+    pub control: Arc<chimatic_store::ControlStore>,
 }
 
 #[derive(Deserialize)]
@@ -47,8 +49,8 @@ impl FromRequestParts<AppState> for SubscriberSession {
         let from_query = || parts.uri.query().and_then(token_from_query);
         let token = from_header.or_else(from_query).ok_or_else(ApiError::unauthorized)?;
         let ws = subscriber_token_workspace(&token).ok_or_else(ApiError::unauthorized)?;
-        let region = match state.control.workspace(ws).await {
-            Ok(w) => w.region,
+        let (region, frozen) = match state.control.workspace(ws).await {
+            Ok(w) => (w.region, w.frozen_at.is_some()),
             Err(chimatic_store::StoreError::NotFound) => return Err(ApiError::unauthorized()),
             Err(e) => return Err(e.into()),
         };
@@ -61,6 +63,10 @@ impl FromRequestParts<AppState> for SubscriberSession {
         })?;
         let (workspace_id, subscriber_id) =
             plane.store.verify_subscriber_token(&token, state.clock.now()).await?.ok_or_else(ApiError::unauthorized)?;
+        // Only a valid token learns that its workspace is frozen.
+        if frozen {
+            return Err(ApiError::frozen());
+        }
         if let Some(limiter) = &state.rate_limiter
             && limiter.check_key(&workspace_id).is_err()
         {
@@ -70,7 +76,12 @@ impl FromRequestParts<AppState> for SubscriberSession {
                 "this workspace is over its request rate limit",
             ));
         }
-        Ok(SubscriberSession { workspace_id, subscriber_id, store: plane.store.clone() })
+        Ok(SubscriberSession {
+            workspace_id,
+            subscriber_id,
+            store: plane.store.clone(),
+            control: state.control.clone(),
+        })
     }
 }
 
@@ -126,6 +137,10 @@ pub async fn stream(
                 return Some((Ok(event), (session, newest, pending)));
             }
             tokio::time::sleep(POLL).await;
+            // A freeze ends the stream; the client's reconnect then gets 423.
+            if session.control.workspace(session.workspace_id).await.is_ok_and(|w| w.frozen_at.is_some()) {
+                return None;
+            }
             let Ok((page, unread)) =
                 session.store.inbox(session.workspace_id, session.subscriber_id, None, 50, false).await
             else {

@@ -1,6 +1,7 @@
 //! The router. Every endpoint is registered through `routes!`, so it is in the OpenAPI document
 //! served at `/v1/openapi.json` by construction.
 
+mod admin;
 mod api_keys;
 mod audit;
 mod channels;
@@ -54,6 +55,15 @@ impl utoipa::Modify for BearerAuth {
             SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).bearer_format("chm_…").build()),
         );
         components.add_security_scheme(
+            "operator",
+            SecurityScheme::Http(
+                HttpBuilder::new()
+                    .scheme(HttpAuthScheme::Bearer)
+                    .description(Some("The deployment operator's token (CHIMATIC_OPERATOR_TOKEN), for /v1/admin only"))
+                    .build(),
+            ),
+        );
+        components.add_security_scheme(
             "subscriber",
             SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).bearer_format("sbt_…").build()),
         );
@@ -70,7 +80,9 @@ pub fn router(state: AppState, planes: Planes) -> Router {
             .routes(routes!(api_keys::create, api_keys::list))
             .routes(routes!(api_keys::revoke))
             .routes(routes!(workspace::get))
-            .routes(routes!(workspace::stats));
+            .routes(routes!(workspace::stats))
+            .routes(routes!(admin::freeze))
+            .routes(routes!(admin::unfreeze));
     }
     if planes.data {
         api = api

@@ -19,6 +19,7 @@ mod feedback;
 mod inbox;
 mod input;
 mod keys;
+mod lifecycle;
 mod nodes;
 mod outbound_tls;
 mod planes;

@@ -750,6 +750,8 @@ async fn the_openapi_document_lists_exactly_the_served_routes() {
         }
     }
     let expected: BTreeSet<(String, String)> = [
+        ("POST", "/v1/admin/workspaces/{id}/freeze"),
+        ("POST", "/v1/admin/workspaces/{id}/unfreeze"),
         ("POST", "/v1/api-keys"),
         ("GET", "/v1/api-keys"),
         ("DELETE", "/v1/api-keys/{id}"),

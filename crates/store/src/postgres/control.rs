@@ -1,7 +1,7 @@
 //! The control plane's tables on PostgreSQL: workspaces, API key metadata, delivery analytics.
 
 use chimatic_crypto::ApiKeyDigest;
-use chimatic_domain::{ApiKeyId, Plan, Region, Scopes, Timestamp, WorkspaceId};
+use chimatic_domain::{ApiKeyId, Plan, Scopes, Timestamp, WorkspaceId};
 use sqlx::postgres::PgRow;
 use sqlx::{Postgres, Row, Transaction};
 
@@ -98,11 +98,12 @@ impl ControlBackend for PostgresBackend {
     }
 
     async fn workspace(&self, id: WorkspaceId) -> Result<Option<WorkspaceRow>, StoreError> {
-        let row =
-            sqlx::query("SELECT name, region, created_at, plan, audit_retention_days FROM workspaces WHERE id = $1")
-                .bind(id.to_string())
-                .fetch_optional(&self.pool)
-                .await?;
+        let row = sqlx::query(
+            "SELECT name, region, created_at, plan, audit_retention_days, frozen_at FROM workspaces WHERE id = $1",
+        )
+        .bind(id.to_string())
+        .fetch_optional(&self.pool)
+        .await?;
         row.map(|r| {
             Ok(WorkspaceRow {
                 id,
@@ -110,9 +111,42 @@ impl ControlBackend for PostgresBackend {
                 region: parse(r.try_get("region")?, "region")?,
                 created_at: Timestamp(r.try_get("created_at")?),
                 plan: stored_plan(r.try_get("plan")?, r.try_get("audit_retention_days")?)?,
+                frozen_at: r.try_get::<Option<i64>, _>("frozen_at")?.map(Timestamp),
             })
         })
         .transpose()
+    }
+
+    async fn set_frozen(
+        &self,
+        ws: WorkspaceId,
+        at: Option<Timestamp>,
+        audit: &AuditEvent,
+    ) -> Result<Option<bool>, StoreError> {
+        let mut tx = self.pool.begin().await?;
+        let current: Option<Option<i64>> =
+            sqlx::query_scalar("SELECT frozen_at FROM workspaces WHERE id = $1 FOR UPDATE")
+                .bind(ws.to_string())
+                .fetch_optional(&mut *tx)
+                .await?;
+        let Some(current) = current else { return Ok(None) };
+        if current.is_some() == at.is_some() {
+            return Ok(Some(false));
+        }
+        sqlx::query("UPDATE workspaces SET frozen_at = $2 WHERE id = $1")
+            .bind(ws.to_string())
+            .bind(at.map(|t| t.0))
+            .execute(&mut *tx)
+            .await?;
+        audit::append_one(&mut tx, Stream::Control, ws, audit).await?;
+        tx.commit().await?;
+        Ok(Some(true))
+    }
+
+    async fn frozen_workspaces(&self) -> Result<Vec<WorkspaceId>, StoreError> {
+        let ids: Vec<String> =
+            sqlx::query_scalar("SELECT id FROM workspaces WHERE frozen_at IS NOT NULL").fetch_all(&self.pool).await?;
+        ids.iter().map(|id| parse(id, "workspace id")).collect()
     }
 
     async fn insert_api_key(&self, row: &ApiKeyRow, audit: &AuditEvent) -> Result<(), StoreError> {
@@ -123,16 +157,23 @@ impl ControlBackend for PostgresBackend {
         Ok(())
     }
 
-    async fn api_key_by_digest(&self, digest: &ApiKeyDigest) -> Result<Option<(ApiKeyRow, Region)>, StoreError> {
+    async fn api_key_by_digest(&self, digest: &ApiKeyDigest) -> Result<Option<KeyOwner>, StoreError> {
         let row = sqlx::query(
             "SELECT k.id, k.workspace_id, k.name, k.scopes, k.digest, k.last4, k.created_at, k.last_used_at, \
-                    k.revoked_at, w.region \
+                    k.revoked_at, w.region, w.frozen_at IS NOT NULL AS frozen \
              FROM api_keys k JOIN workspaces w ON w.id = k.workspace_id WHERE k.digest = $1",
         )
         .bind(digest.0.as_slice())
         .fetch_optional(&self.pool)
         .await?;
-        row.map(|r| Ok((api_key_row(&r)?, parse(r.try_get("region")?, "region")?))).transpose()
+        row.map(|r| {
+            Ok(KeyOwner {
+                key: api_key_row(&r)?,
+                region: parse(r.try_get("region")?, "region")?,
+                frozen: r.try_get("frozen")?,
+            })
+        })
+        .transpose()
     }
 
     async fn list_api_keys(&self, ws: WorkspaceId) -> Result<Vec<ApiKeyRow>, StoreError> {

@@ -1,7 +1,7 @@
 //! The control plane's tables on SQLite: workspaces, API key metadata, delivery analytics.
 
 use chimatic_crypto::ApiKeyDigest;
-use chimatic_domain::{ApiKeyId, Plan, Region, Scopes, Timestamp, WorkspaceId};
+use chimatic_domain::{ApiKeyId, Plan, Scopes, Timestamp, WorkspaceId};
 use rusqlite::{OptionalExtension, Row, Transaction, params};
 
 use super::{SqliteBackend, audit};
@@ -106,23 +106,57 @@ impl ControlBackend for SqliteBackend {
     }
 
     async fn workspace(&self, id: WorkspaceId) -> Result<Option<WorkspaceRow>, StoreError> {
-        let raw: Option<(String, String, i64, String, Option<i64>)> = self.read(|c| {
+        type Raw = (String, String, i64, String, Option<i64>, Option<i64>);
+        let raw: Option<Raw> = self.read(|c| {
             Ok(c.prepare_cached(
-                "SELECT name, region, created_at, plan, audit_retention_days FROM workspaces WHERE id = ?1",
+                "SELECT name, region, created_at, plan, audit_retention_days, frozen_at FROM workspaces WHERE id = ?1",
             )?
-            .query_row([id.to_string()], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?)))
+            .query_row([id.to_string()], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?, r.get(5)?)))
             .optional()?)
         })?;
-        raw.map(|(name, region, created, plan, days)| {
+        raw.map(|(name, region, created, plan, days, frozen)| {
             Ok(WorkspaceRow {
                 id,
                 name,
                 region: parse(&region, "region")?,
                 created_at: Timestamp(created),
                 plan: stored_plan(&plan, days)?,
+                frozen_at: frozen.map(Timestamp),
             })
         })
         .transpose()
+    }
+
+    async fn set_frozen(
+        &self,
+        ws: WorkspaceId,
+        at: Option<Timestamp>,
+        audit: &AuditEvent,
+    ) -> Result<Option<bool>, StoreError> {
+        let audit = audit.clone();
+        self.write(move |tx| {
+            let current: Option<Option<i64>> = tx
+                .prepare_cached("SELECT frozen_at FROM workspaces WHERE id = ?1")?
+                .query_row([ws.to_string()], |r| r.get(0))
+                .optional()?;
+            let Some(current) = current else { return Ok(None) };
+            if current.is_some() == at.is_some() {
+                return Ok(Some(false));
+            }
+            tx.execute("UPDATE workspaces SET frozen_at = ?2 WHERE id = ?1", params![ws.to_string(), at.map(|t| t.0)])?;
+            audit::append_one(tx, Stream::Control, ws, &audit)?;
+            Ok(Some(true))
+        })
+        .await
+    }
+
+    async fn frozen_workspaces(&self) -> Result<Vec<WorkspaceId>, StoreError> {
+        let ids: Vec<String> = self.read(|c| {
+            let mut stmt = c.prepare_cached("SELECT id FROM workspaces WHERE frozen_at IS NOT NULL")?;
+            let rows = stmt.query_map([], |r| r.get(0))?;
+            Ok(rows.collect::<Result<Vec<_>, _>>()?)
+        })?;
+        ids.iter().map(|id| parse(id, "workspace id")).collect()
     }
 
     async fn insert_api_key(&self, row: &ApiKeyRow, audit: &AuditEvent) -> Result<(), StoreError> {
@@ -134,17 +168,22 @@ impl ControlBackend for SqliteBackend {
         .await
     }
 
-    async fn api_key_by_digest(&self, digest: &ApiKeyDigest) -> Result<Option<(ApiKeyRow, Region)>, StoreError> {
+    async fn api_key_by_digest(&self, digest: &ApiKeyDigest) -> Result<Option<KeyOwner>, StoreError> {
         let raw = self.read(|c| {
             let sql = format!(
-                "SELECT {API_KEY_COLUMNS}, w.region FROM api_keys k JOIN workspaces w ON w.id = k.workspace_id \
-                 WHERE k.digest = ?1"
+                "SELECT {API_KEY_COLUMNS}, w.region, w.frozen_at IS NOT NULL \
+                 FROM api_keys k JOIN workspaces w ON w.id = k.workspace_id WHERE k.digest = ?1"
             );
             Ok(c.prepare_cached(&sql)?
-                .query_row([digest.0.as_slice()], |r| Ok((raw_api_key(r)?, r.get::<_, String>(9)?)))
+                .query_row([digest.0.as_slice()], |r| {
+                    Ok((raw_api_key(r)?, r.get::<_, String>(9)?, r.get::<_, bool>(10)?))
+                })
                 .optional()?)
         })?;
-        raw.map(|(key, region)| Ok((to_api_key(key)?, parse(&region, "region")?))).transpose()
+        raw.map(|(key, region, frozen)| {
+            Ok(KeyOwner { key: to_api_key(key)?, region: parse(&region, "region")?, frozen })
+        })
+        .transpose()
     }
 
     async fn list_api_keys(&self, ws: WorkspaceId) -> Result<Vec<ApiKeyRow>, StoreError> {

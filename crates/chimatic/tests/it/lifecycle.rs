@@ -1,0 +1,142 @@
+//! Data lifecycle and incident isolation: freezing a workspace, channel deactivation and purge,
+//! payload retention.
+
+use std::time::Duration;
+
+use serde_json::{Value, json};
+
+use crate::harness::{Receiver, ServerOptions, TestServer, cli};
+
+const OPERATOR_TOKEN: &str = "op-test-token-0123456789abcdef0123456789abcdef";
+
+async fn operator_call(server: &TestServer, path: &str, token: Option<&str>) -> (u16, Value) {
+    let mut req = server.http.post(server.url(path));
+    if let Some(t) = token {
+        req = req.bearer_auth(t);
+    }
+    let r = req.send().await.unwrap();
+    let status = r.status().as_u16();
+    (status, r.json().await.unwrap_or(Value::Null))
+}
+
+async fn attempts_of(server: &TestServer, key: &str, id: &str) -> u64 {
+    let r = server.get(&format!("/v1/notifications/{id}"), key).await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    r.json["attempt_count"].as_u64().unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_frozen_workspace_is_completely_still_until_it_is_unfrozen() {
+    let server = TestServer::spawn_with(
+        ServerOptions::default()
+            .env("CHIMATIC_OPERATOR_TOKEN", OPERATOR_TOKEN)
+            .env("CHIMATIC_RETRY_SCHEDULE", "300ms,300ms,300ms,300ms,300ms,300ms,300ms,300ms,300ms,300ms"),
+    )
+    .await;
+    let a = server.workspace("frozen");
+    let b = server.workspace("neighbour");
+    let failing = Receiver::start().await;
+    failing.set_status(503);
+    let healthy = Receiver::start().await;
+    let (a_channel, _) = server.channel(&a.key, &failing.url).await;
+    let (b_channel, _) = server.channel(&b.key, &healthy.url).await;
+    let sub = server.post("/v1/subscribers", &a.key, json!({"external_id": "ann"})).await;
+    let sub = sub.json["id"].as_str().unwrap().to_string();
+    let token = server.post(&format!("/v1/subscribers/{sub}/token"), &a.key, json!({"ttl_seconds": 600})).await;
+    let token = token.json["token"].as_str().unwrap().to_string();
+    let r = server.post("/v1/notifications", &a.key, json!({"channel_id": a_channel, "payload": {"n": 1}})).await;
+    let queued = r.json["id"].as_str().unwrap().to_string();
+    failing.wait_for(2, Duration::from_secs(10)).await;
+
+    // Only the operator token freezes; an API key (even the owner's) is not it.
+    let path = format!("/v1/admin/workspaces/{}/freeze", a.id);
+    assert_eq!(operator_call(&server, &path, None).await.0, 401);
+    assert_eq!(operator_call(&server, &path, Some(&a.key)).await.0, 401);
+    assert_eq!(operator_call(&server, &path, Some("op-test-token-0123456789abcdef0123456789abcdeX")).await.0, 401);
+    let (status, body) = operator_call(&server, "/v1/admin/workspaces/nope/freeze", Some(OPERATOR_TOKEN)).await;
+    assert_eq!((status, body["code"].as_str()), (400, Some("invalid_id")));
+    let unknown = "ws_0196b7f0a3c97d2e8f4b5a6c7d8e9f01";
+    assert_eq!(
+        operator_call(&server, &format!("/v1/admin/workspaces/{unknown}/freeze"), Some(OPERATOR_TOKEN)).await.0,
+        404
+    );
+
+    let (status, body) = operator_call(&server, &path, Some(OPERATOR_TOKEN)).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!((body["frozen"].as_bool(), body["changed"].as_bool()), (Some(true), Some(true)));
+    let (_, again) = operator_call(&server, &path, Some(OPERATOR_TOKEN)).await;
+    assert_eq!(again["changed"], false, "freezing a frozen workspace changes nothing");
+
+    // Every read and write of the workspace gets 423, whatever the credential.
+    for (method, path, body) in [
+        ("GET", "/v1/workspace".to_string(), None),
+        ("GET", "/v1/channels".to_string(), None),
+        ("GET", format!("/v1/notifications/{queued}"), None),
+        ("POST", "/v1/notifications".to_string(), Some(json!({"channel_id": a_channel, "payload": {"n": 2}}))),
+        ("GET", "/v1/audit".to_string(), None),
+        ("GET", "/v1/api-keys".to_string(), None),
+        ("POST", "/v1/subscribers".to_string(), Some(json!({"external_id": "bob"}))),
+    ] {
+        let r = server.call(method, &path, Some(&a.key), body).await;
+        r.assert_problem(423, "workspace_frozen");
+    }
+    let inbox = server.http.get(server.url("/v1/inbox")).bearer_auth(&token).send().await.unwrap();
+    assert_eq!(inbox.status().as_u16(), 423);
+    // A forged token does not learn that the workspace is frozen.
+    let forged = server.http.get(server.url("/v1/inbox")).bearer_auth(format!("{token}x")).send().await.unwrap();
+    assert_eq!(forged.status().as_u16(), 401);
+
+    // Deliveries stop: the failing receiver hears nothing more, and the attempts made so far stay.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let heard = failing.received().len();
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    assert_eq!(failing.received().len(), heard, "a frozen workspace's deliveries are held");
+
+    // The neighbour is untouched.
+    let r = server.post("/v1/notifications", &b.key, json!({"channel_id": b_channel, "payload": {"n": 3}})).await;
+    assert_eq!(r.status, 202, "{}", r.text);
+    let id = r.json["id"].as_str().unwrap();
+    server.wait_notification(&b.key, id, |n| n["status"] == "delivered").await;
+
+    // Unfreezing resumes: the held notification is delivered with one more attempt, none lost.
+    failing.set_status(200);
+    let (status, body) =
+        operator_call(&server, &format!("/v1/admin/workspaces/{}/unfreeze", a.id), Some(OPERATOR_TOKEN)).await;
+    assert_eq!((status, body["frozen"].as_bool()), (200, Some(false)), "{body}");
+    let n = server.wait_notification(&a.key, &queued, |n| n["status"] == "delivered").await;
+    assert_eq!(n["attempt_count"].as_u64().unwrap() as usize, heard + 1, "holding costs no attempt");
+
+    // Both changes are in the workspace's audit log, by the operator, from the caller's address.
+    let log = server.get("/v1/audit?action=workspace.frozen", &a.key).await;
+    let entries = log.json["data"].as_array().unwrap();
+    assert_eq!(entries.len(), 1, "{}", log.text);
+    assert_eq!(entries[0]["actor"]["kind"], "operator");
+    assert_eq!(entries[0]["ip"], "127.0.0.1");
+    let log = server.get("/v1/audit?action=workspace.unfrozen", &a.key).await;
+    assert_eq!(log.json["data"].as_array().unwrap().len(), 1, "{}", log.text);
+
+    // The CLI freezes and unfreezes the same way.
+    let run = |cmd: &str| {
+        let out = cli(&server.data_dir)
+            .args(["workspace", cmd, "--workspace", &a.id, "--data-dir"])
+            .arg(&server.data_dir)
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    };
+    run("freeze");
+    server.get("/v1/channels", &a.key).await.assert_problem(423, "workspace_frozen");
+    run("unfreeze");
+    assert_eq!(server.get("/v1/channels", &a.key).await.status, 200);
+    assert_eq!(attempts_of(&server, &a.key, &queued).await as usize, heard + 1);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn operator_endpoints_are_disabled_without_an_operator_token() {
+    let server = TestServer::spawn().await;
+    let a = server.workspace("acme");
+    let (status, body) =
+        operator_call(&server, &format!("/v1/admin/workspaces/{}/freeze", a.id), Some(OPERATOR_TOKEN)).await;
+    assert_eq!((status, body["code"].as_str()), (403, Some("operator_disabled")));
+    assert_eq!(server.get("/v1/channels", &a.key).await.status, 200);
+}
