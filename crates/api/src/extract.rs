@@ -96,14 +96,6 @@ impl FromRequestParts<AppState> for Operator {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
-        let credential = state.operator.as_ref().ok_or_else(|| {
-            ApiError::new(
-                StatusCode::FORBIDDEN,
-                "operator_disabled",
-                "operator endpoints are disabled: start the server with CHIMATIC_OPERATOR_TOKEN or \
-                 CHIMATIC_OPERATOR_TOKEN_FILE",
-            )
-        })?;
         let refused = || {
             ApiError::new(
                 StatusCode::UNAUTHORIZED,
@@ -119,6 +111,14 @@ impl FromRequestParts<AppState> for Operator {
             .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
             .map(|(_, token)| token.trim())
             .ok_or_else(refused)?;
+        let credential = state.operator.as_ref().ok_or_else(|| {
+            ApiError::new(
+                StatusCode::FORBIDDEN,
+                "operator_disabled",
+                "operator endpoints are disabled: start the server with CHIMATIC_OPERATOR_TOKEN or \
+                 CHIMATIC_OPERATOR_TOKEN_FILE",
+            )
+        })?;
         if !credential.matches(presented) {
             return Err(refused());
         }
