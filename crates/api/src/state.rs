@@ -64,6 +64,8 @@ pub struct AppState {
     pub limits: Limits,
     /// `None` disables rate limiting.
     pub rate_limiter: Option<Arc<WorkspaceRateLimiter>>,
+    /// How long a deactivated channel can be reactivated before it is purged.
+    pub channel_retention: std::time::Duration,
     /// The operator's credential for `/v1/admin/…`; `None`: those endpoints are disabled.
     pub operator: Option<OperatorCredential>,
 }

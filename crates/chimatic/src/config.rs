@@ -265,6 +265,14 @@ pub struct ServeArgs {
     /// Log format: `text` or `json`.
     #[arg(long, env = "CHIMATIC_LOG_FORMAT", default_value = "text")]
     pub log_format: LogFormat,
+    /// How long a deactivated channel can be reactivated before the purger deletes it with its
+    /// notifications and attempts (e.g. 30d, 12h).
+    #[arg(long, env = "CHIMATIC_CHANNEL_RETENTION", default_value = "30d", value_parser = positive_duration)]
+    pub channel_retention: Duration,
+    /// How often the purge jobs run (deactivated channels past their window, idempotency claims
+    /// past 24 h, inbound webhooks past 30 days, audit entries past their plan's retention).
+    #[arg(long, env = "CHIMATIC_PURGE_INTERVAL", default_value = "10m", value_parser = positive_duration)]
+    pub purge_interval: Duration,
     /// A file (mode 0600) holding the operator token for `/v1/admin/…` (freezing workspaces),
     /// at least 32 characters; or set CHIMATIC_OPERATOR_TOKEN. Without either, those endpoints
     /// are disabled.
@@ -304,6 +312,12 @@ pub enum LogFormat {
 }
 
 /// A duration like `90d`; `0`: off (zero).
+fn positive_duration(text: &str) -> Result<Duration, String> {
+    chimatic_domain::parse_duration(text)
+        .filter(|d| !d.is_zero())
+        .ok_or_else(|| format!("`{text}` is not a duration like 30d, 12h, 10m or 5s"))
+}
+
 fn rotation_interval(text: &str) -> Result<Duration, String> {
     if text == "0" {
         return Ok(Duration::ZERO);

@@ -1,7 +1,9 @@
 //! Background jobs of a data-plane node, for one region's store. Each job works in small
-//! batches and is safe with many nodes: the purges (idempotency keys past 24 h, inbound provider
-//! webhooks past 30 days) run each batch under the job's advisory lock (PostgreSQL); integration checks are claimed row by row, so no integration is
-//! checked by two nodes at once.
+//! batches and is safe with many nodes: the purges (deactivated channels past their window,
+//! idempotency keys past 24 h, inbound provider webhooks past 30 days, audit entries past their
+//! plan's retention) run each batch under the job's advisory lock (PostgreSQL) and skip frozen
+//! workspaces; integration checks are claimed row by row, so no integration is checked by two
+//! nodes at once. Time comes from the injected clock.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -11,8 +13,6 @@ use chimatic_providers::ProviderClient;
 use chimatic_store::{ControlStore, Store};
 use tokio::sync::watch;
 
-/// How often expired idempotency keys are purged.
-const PURGE_INTERVAL: Duration = Duration::from_secs(600);
 /// Rows per purge batch: small enough that no write lock is held for long.
 const PURGE_BATCH: u32 = 1000;
 /// Inbound provider webhooks are kept this long.
@@ -28,6 +28,8 @@ pub struct Jobs {
     /// Workspaces' plans (audit retention); its audit chains are kept by the primary region's nodes.
     pub control: Arc<ControlStore>,
     pub primary: bool,
+    /// How often the purges run.
+    pub purge_interval: Duration,
     pub clock: Arc<dyn Clock>,
     pub health: ProviderClient,
     /// How often each integration is checked.
@@ -38,7 +40,8 @@ pub struct Jobs {
 
 impl Jobs {
     pub async fn run(self, mut stop: watch::Receiver<bool>) {
-        let tick_every = self.health_check_interval.clamp(Duration::from_secs(1), Duration::from_secs(60));
+        let tick_every =
+            self.health_check_interval.min(self.purge_interval).clamp(Duration::from_secs(1), Duration::from_secs(60));
         let mut tick = tokio::time::interval(tick_every);
         let mut last_purge: Option<Timestamp> = None;
         let mut last_signature: Option<Timestamp> = None;
@@ -48,7 +51,7 @@ impl Jobs {
                 _ = stop.changed() => return,
             }
             let now = self.clock.now();
-            if last_purge.is_none_or(|t| t.plus(PURGE_INTERVAL) <= now) {
+            if last_purge.is_none_or(|t| t.plus(self.purge_interval) <= now) {
                 self.purge(now).await;
                 last_purge = Some(now);
             }
@@ -70,6 +73,20 @@ impl Jobs {
 
     async fn purge(&self, now: Timestamp) {
         let region = self.store.region();
+        // A frozen workspace's data is left exactly as it is (evidence in an incident).
+        let frozen = match self.control.frozen_workspaces().await {
+            Ok(f) => f,
+            Err(e) => {
+                tracing::warn!(region = %region, error = %e, "reading frozen workspaces failed; purges wait");
+                return;
+            }
+        };
+        let purged = drain(|| self.store.purge_deactivated_channels(now, &frozen, PURGE_BATCH)).await;
+        match purged {
+            Ok(0) => {}
+            Ok(n) => tracing::info!(region = %region, channels = n, "deactivated channels past their window purged"),
+            Err(e) => tracing::warn!(region = %region, error = %e, "purging deactivated channels failed"),
+        }
         let removed = drain(|| self.store.purge_expired_idempotency_keys(now, PURGE_BATCH)).await;
         match removed {
             Ok(0) => {}

@@ -110,6 +110,7 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
         limits: Limits::default(),
         rate_limiter,
         operator: args.operator()?,
+        channel_retention: args.channel_retention,
     };
     let (stop_tx, stop_rx) = watch::channel(false);
     let delivery: Vec<_> = dispatchers.into_iter().map(|d| tokio::spawn(d.run(stop_rx.clone()))).collect();
@@ -118,6 +119,7 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
             store: plane.store.clone(),
             control: control.clone(),
             primary: region == &args.store.primary_region,
+            purge_interval: args.purge_interval,
             clock: state.clock.clone(),
             health: state.providers.clone(),
             health_check_interval: Duration::from_secs(args.health_check_interval_secs.max(1)),

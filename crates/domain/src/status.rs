@@ -5,6 +5,7 @@ use serde::{Deserialize, Serialize};
 /// `skipped`: a message the subscriber opted out of, recorded but never sent.
 /// `suppressed`: a message to an address on the workspace's suppression list (it bounced hard or
 /// its owner complained), recorded but never sent.
+/// `cancelled`: was queued when its channel was deactivated; taken out of the queue, never sent.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum NotificationStatus {
@@ -14,6 +15,7 @@ pub enum NotificationStatus {
     Failed,
     Skipped,
     Suppressed,
+    Cancelled,
 }
 
 impl NotificationStatus {
@@ -25,12 +27,21 @@ impl NotificationStatus {
             Self::Failed => "failed",
             Self::Skipped => "skipped",
             Self::Suppressed => "suppressed",
+            Self::Cancelled => "cancelled",
         }
     }
 
     pub fn parse(s: &str) -> Option<Self> {
-        [Self::Queued, Self::Delivering, Self::Delivered, Self::Failed, Self::Skipped, Self::Suppressed]
-            .into_iter()
-            .find(|v| v.as_str() == s)
+        [
+            Self::Queued,
+            Self::Delivering,
+            Self::Delivered,
+            Self::Failed,
+            Self::Skipped,
+            Self::Suppressed,
+            Self::Cancelled,
+        ]
+        .into_iter()
+        .find(|v| v.as_str() == s)
     }
 }

@@ -68,6 +68,9 @@ pub struct ChannelRow {
     /// Ciphertext of the destination (URL and TLS policy).
     pub destination: Vec<u8>,
     pub created_at: Timestamp,
+    /// Set while the channel is deactivated; it is purged at `purge_at` unless reactivated.
+    pub deactivated_at: Option<Timestamp>,
+    pub purge_at: Option<Timestamp>,
 }
 
 /// Where a message to a subscriber goes: which event made it, the subscriber's channel, and the
@@ -180,6 +183,16 @@ pub(crate) fn stored_plan(name: &str, audit_retention_days: Option<i64>) -> Resu
 
 pub(crate) fn u32_of(v: i64, what: &'static str) -> Result<u32, StoreError> {
     u32::try_from(v).map_err(|_| StoreError::Corrupt(what))
+}
+
+/// `event` with `key: n` added to its JSON detail (a count known only inside the transaction).
+pub(crate) fn with_count(mut event: AuditEvent, key: &str, n: u64) -> AuditEvent {
+    let mut detail: serde_json::Value = serde_json::from_str(&event.detail).unwrap_or_else(|_| serde_json::json!({}));
+    if let Some(map) = detail.as_object_mut() {
+        map.insert(key.to_string(), n.into());
+    }
+    event.detail = detail.to_string();
+    event
 }
 
 /// The due time of a delivery held while its workspace is frozen: never due until released.
@@ -566,6 +579,40 @@ pub trait DataBackend: DirectoryBackend + FeedbackBackend + AuditBackend {
     async fn data_keys_per_kek(&self) -> Result<Vec<(String, u64)>, StoreError>;
 
     async fn insert_channel(&self, ws: WorkspaceId, row: &ChannelRow, audit: &AuditEvent) -> Result<(), StoreError>;
+    /// Deactivates an active channel and takes its queued notifications out of the queue
+    /// (`cancelled`), with the audit entry (its detail gains the count). `None`: no active channel
+    /// with that id.
+    async fn deactivate_channel(
+        &self,
+        ws: WorkspaceId,
+        id: ChannelId,
+        now: Timestamp,
+        purge_at: Timestamp,
+        audit: &AuditEvent,
+    ) -> Result<Option<u64>, StoreError>;
+    /// Reactivates a deactivated channel that is not purged yet; `false`: none.
+    async fn reactivate_channel(&self, ws: WorkspaceId, id: ChannelId, audit: &AuditEvent) -> Result<bool, StoreError>;
+    /// Deactivated channels whose purge time has come, oldest first.
+    async fn channels_to_purge(&self, now: Timestamp, limit: u32) -> Result<Vec<(WorkspaceId, ChannelId)>, StoreError>;
+    /// Removes up to `limit` notifications of a channel due for purge, with their attempts, queue
+    /// rows and idempotency claims; returns (notifications, attempts) removed. `None`: the
+    /// channel is not due (reactivated meanwhile) or another node holds the job (PostgreSQL).
+    async fn purge_channel_batch(
+        &self,
+        ws: WorkspaceId,
+        id: ChannelId,
+        now: Timestamp,
+        limit: u32,
+    ) -> Result<Option<(u64, u64)>, StoreError>;
+    /// Deletes a channel due for purge once none of its notifications is left, with the audit
+    /// entry; `false` if it is not (any more) due or still has notifications.
+    async fn delete_purged_channel(
+        &self,
+        ws: WorkspaceId,
+        id: ChannelId,
+        now: Timestamp,
+        audit: &AuditEvent,
+    ) -> Result<bool, StoreError>;
     async fn channel(&self, ws: WorkspaceId, id: ChannelId) -> Result<Option<ChannelRow>, StoreError>;
     async fn list_channels(
         &self,

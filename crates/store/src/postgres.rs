@@ -40,6 +40,7 @@ const DATA: Schema = Schema {
         (3, include_str!("../migrations/postgres/data/0003_events.sql")),
         (4, include_str!("../migrations/postgres/data/0004_feedback.sql")),
         (5, include_str!("../migrations/postgres/data/0005_audit.sql")),
+        (6, include_str!("../migrations/postgres/data/0006_lifecycle.sql")),
     ],
 };
 const VAULT: Schema = Schema {
@@ -189,6 +190,8 @@ fn channel_row(r: &PgRow) -> Result<ChannelRow, StoreError> {
         kind: r.try_get("kind")?,
         destination: r.try_get("destination")?,
         created_at: Timestamp(r.try_get("created_at")?),
+        deactivated_at: r.try_get::<Option<i64>, _>("deactivated_at")?.map(Timestamp),
+        purge_at: r.try_get::<Option<i64>, _>("purge_at")?.map(Timestamp),
     })
 }
 
@@ -482,13 +485,171 @@ impl DataBackend for PostgresBackend {
         Ok(())
     }
 
-    async fn channel(&self, ws: WorkspaceId, id: ChannelId) -> Result<Option<ChannelRow>, StoreError> {
-        let row =
-            sqlx::query("SELECT id, kind, destination, created_at FROM channels WHERE workspace_id = $1 AND id = $2")
-                .bind(ws.to_string())
-                .bind(id.to_string())
-                .fetch_optional(&self.pool)
+    async fn deactivate_channel(
+        &self,
+        ws: WorkspaceId,
+        id: ChannelId,
+        now: Timestamp,
+        purge_at: Timestamp,
+        audit: &AuditEvent,
+    ) -> Result<Option<u64>, StoreError> {
+        let (w, c) = (ws.to_string(), id.to_string());
+        let mut tx = self.pool.begin().await?;
+        let n = sqlx::query(
+            "UPDATE channels SET deactivated_at = $3, purge_at = $4 \
+             WHERE workspace_id = $1 AND id = $2 AND deactivated_at IS NULL",
+        )
+        .bind(&w)
+        .bind(&c)
+        .bind(now.0)
+        .bind(purge_at.0)
+        .execute(&mut *tx)
+        .await?
+        .rows_affected();
+        if n == 0 {
+            return Ok(None);
+        }
+        // Queue rows are locked first, as a claim would, so a worker cannot take one meanwhile.
+        let queued: Vec<String> = sqlx::query_scalar(
+            "SELECT q.notification_id FROM delivery_queue q JOIN notifications n ON n.id = q.notification_id \
+             WHERE q.workspace_id = $1 AND n.channel_id = $2 FOR UPDATE OF q",
+        )
+        .bind(&w)
+        .bind(&c)
+        .fetch_all(&mut *tx)
+        .await?;
+        sqlx::query("DELETE FROM delivery_queue WHERE notification_id = ANY($1)")
+            .bind(&queued)
+            .execute(&mut *tx)
+            .await?;
+        let cancelled = sqlx::query(
+            "UPDATE notifications SET status = 'cancelled', updated_at = $3 WHERE workspace_id = $1 AND id = ANY($2)",
+        )
+        .bind(&w)
+        .bind(&queued)
+        .bind(now.0)
+        .execute(&mut *tx)
+        .await?
+        .rows_affected();
+        audit::append_one(&mut tx, Stream::Data, ws, &with_count(audit.clone(), "cancelled", cancelled)).await?;
+        tx.commit().await?;
+        Ok(Some(cancelled))
+    }
+
+    async fn reactivate_channel(&self, ws: WorkspaceId, id: ChannelId, audit: &AuditEvent) -> Result<bool, StoreError> {
+        let mut tx = self.pool.begin().await?;
+        let n = sqlx::query(
+            "UPDATE channels SET deactivated_at = NULL, purge_at = NULL \
+             WHERE workspace_id = $1 AND id = $2 AND deactivated_at IS NOT NULL",
+        )
+        .bind(ws.to_string())
+        .bind(id.to_string())
+        .execute(&mut *tx)
+        .await?
+        .rows_affected();
+        if n == 1 {
+            audit::append_one(&mut tx, Stream::Data, ws, audit).await?;
+        }
+        tx.commit().await?;
+        Ok(n == 1)
+    }
+
+    async fn channels_to_purge(&self, now: Timestamp, limit: u32) -> Result<Vec<(WorkspaceId, ChannelId)>, StoreError> {
+        let rows = sqlx::query("SELECT workspace_id, id FROM channels WHERE purge_at <= $1 ORDER BY purge_at LIMIT $2")
+            .bind(now.0)
+            .bind(i64::from(limit))
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter()
+            .map(|r| Ok((parse(r.try_get("workspace_id")?, "workspace id")?, parse(r.try_get("id")?, "channel id")?)))
+            .collect()
+    }
+
+    async fn purge_channel_batch(
+        &self,
+        ws: WorkspaceId,
+        id: ChannelId,
+        now: Timestamp,
+        limit: u32,
+    ) -> Result<Option<(u64, u64)>, StoreError> {
+        let (w, c) = (ws.to_string(), id.to_string());
+        let mut tx = self.pool.begin().await?;
+        if !try_job_lock(&mut tx, "channel_purge").await? {
+            return Ok(None);
+        }
+        // The channel row is locked, so a reactivation waits for this batch or wins before it.
+        let due: Option<Option<i64>> =
+            sqlx::query_scalar("SELECT purge_at FROM channels WHERE workspace_id = $1 AND id = $2 FOR UPDATE")
+                .bind(&w)
+                .bind(&c)
+                .fetch_optional(&mut *tx)
                 .await?;
+        if !due.flatten().is_some_and(|t| t <= now.0) {
+            return Ok(None);
+        }
+        let ids: Vec<String> =
+            sqlx::query_scalar("SELECT id FROM notifications WHERE workspace_id = $1 AND channel_id = $2 LIMIT $3")
+                .bind(&w)
+                .bind(&c)
+                .bind(i64::from(limit))
+                .fetch_all(&mut *tx)
+                .await?;
+        let attempts = sqlx::query("DELETE FROM attempts WHERE workspace_id = $1 AND notification_id = ANY($2)")
+            .bind(&w)
+            .bind(&ids)
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
+        sqlx::query("DELETE FROM idempotency_keys WHERE workspace_id = $1 AND notification_id = ANY($2)")
+            .bind(&w)
+            .bind(&ids)
+            .execute(&mut *tx)
+            .await?;
+        sqlx::query("DELETE FROM delivery_queue WHERE notification_id = ANY($1)").bind(&ids).execute(&mut *tx).await?;
+        let notifications = sqlx::query("DELETE FROM notifications WHERE workspace_id = $1 AND id = ANY($2)")
+            .bind(&w)
+            .bind(&ids)
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
+        tx.commit().await?;
+        Ok(Some((notifications, attempts)))
+    }
+
+    async fn delete_purged_channel(
+        &self,
+        ws: WorkspaceId,
+        id: ChannelId,
+        now: Timestamp,
+        audit: &AuditEvent,
+    ) -> Result<bool, StoreError> {
+        let mut tx = self.pool.begin().await?;
+        let n = sqlx::query(
+            "DELETE FROM channels WHERE workspace_id = $1 AND id = $2 AND purge_at <= $3 \
+               AND NOT EXISTS (SELECT 1 FROM notifications WHERE channel_id = $2)",
+        )
+        .bind(ws.to_string())
+        .bind(id.to_string())
+        .bind(now.0)
+        .execute(&mut *tx)
+        .await?
+        .rows_affected();
+        if n == 1 {
+            audit::append_one(&mut tx, Stream::Data, ws, audit).await?;
+        }
+        tx.commit().await?;
+        Ok(n == 1)
+    }
+
+    async fn channel(&self, ws: WorkspaceId, id: ChannelId) -> Result<Option<ChannelRow>, StoreError> {
+        let row = sqlx::query(
+            "SELECT id, kind, destination, created_at, deactivated_at, purge_at FROM channels \
+                 WHERE workspace_id = $1 AND id = $2",
+        )
+        .bind(ws.to_string())
+        .bind(id.to_string())
+        .fetch_optional(&self.pool)
+        .await?;
         row.as_ref().map(channel_row).transpose()
     }
 
@@ -499,7 +660,8 @@ impl DataBackend for PostgresBackend {
         limit: u32,
     ) -> Result<Vec<ChannelRow>, StoreError> {
         let rows = sqlx::query(
-            "SELECT id, kind, destination, created_at FROM channels WHERE workspace_id = $1 AND id > $2 ORDER BY id LIMIT $3",
+            "SELECT id, kind, destination, created_at, deactivated_at, purge_at FROM channels \
+             WHERE workspace_id = $1 AND id > $2 ORDER BY id LIMIT $3",
         )
         .bind(ws.to_string())
         .bind(after.map(|a| a.to_string()).unwrap_or_default())
@@ -601,9 +763,10 @@ impl DataBackend for PostgresBackend {
         let row = sqlx::query(concat!(
             "SELECT n.payload, ",
             route_columns!(),
-            ", c.id, c.kind, c.destination, c.created_at \
+            ", c.id, c.kind, c.destination, c.created_at, c.deactivated_at, c.purge_at \
              FROM notifications n \
              LEFT JOIN channels c ON c.id = n.channel_id AND c.workspace_id = n.workspace_id \
+                                  AND c.deactivated_at IS NULL \
              WHERE n.workspace_id = $1 AND n.id = $2"
         ))
         .bind(ws.to_string())

@@ -15,6 +15,30 @@ pub struct Channel {
     pub created_at: Timestamp,
 }
 
+/// A channel as the API shows it: an active one with its (decrypted) destination, or a
+/// deactivated one, whose destination is not decrypted at all.
+pub enum ChannelEntry {
+    Active(Channel),
+    Deactivated(DeactivatedChannel),
+}
+
+pub struct DeactivatedChannel {
+    pub id: ChannelId,
+    pub kind: String,
+    pub created_at: Timestamp,
+    pub deactivated_at: Timestamp,
+    /// When the background purger deletes it for good, unless reactivated before.
+    pub purge_at: Timestamp,
+}
+
+/// Whether a channel can take notifications.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ChannelUse {
+    Active,
+    Deactivated,
+    Missing,
+}
+
 pub struct Notification {
     pub id: NotificationId,
     pub target: crate::Target,

@@ -23,7 +23,9 @@ pub use tokens::subscriber_token_workspace;
 use crate::audit::AuditLog;
 use crate::committer::GroupCommit;
 use crate::keyring::KeyDomain;
-use crate::records::{Attempt, AttemptDetail, Channel, Delivery, Enqueued, Notification};
+use crate::records::{
+    Attempt, AttemptDetail, Channel, ChannelEntry, ChannelUse, DeactivatedChannel, Delivery, Enqueued, Notification,
+};
 use crate::{
     AttemptRow, ChannelRow, ClaimedJob, CompletedAttempt, DataBackend, InsertOutcome, Keyring, NewNotificationRow,
     NotificationRow, QueueOutcome, StoreError, Target, VaultBackend,
@@ -58,6 +60,10 @@ pub struct NewNotification {
     pub payload: Sensitive<Vec<u8>>,
     pub idempotency_key: Option<Sensitive<String>>,
 }
+
+/// Notifications to a deactivated channel are refused.
+const CHANNEL_DEACTIVATED: StoreError =
+    StoreError::Conflict("the channel is deactivated; reactivate it before sending to it");
 
 impl Store {
     /// Opens `region`'s store over its two backends, refusing databases that belong to another
@@ -303,7 +309,14 @@ impl Store {
                 &plain,
             )
             .await?;
-        let row = ChannelRow { id, kind: "webhook".into(), destination: sealed, created_at: now };
+        let row = ChannelRow {
+            id,
+            kind: "webhook".into(),
+            destination: sealed,
+            created_at: now,
+            deactivated_at: None,
+            purge_at: None,
+        };
         let audit = by.event(now, actions::CHANNEL_CREATED, "channel", id).with_detail(serde_json::json!({
             "kind": "webhook",
             "tls12_allowed": tls.allow_tls12(),
@@ -324,9 +337,24 @@ impl Store {
         Ok(Channel { id: row.id, kind: row.kind, url, tls: stored.tls, created_at: row.created_at })
     }
 
-    pub async fn channel(&self, ws: WorkspaceId, id: ChannelId) -> Result<Channel, StoreError> {
+    /// The channel; a deactivated one's destination is never decrypted.
+    async fn channel_entry(&self, ws: WorkspaceId, row: ChannelRow) -> Result<ChannelEntry, StoreError> {
+        match (row.deactivated_at, row.purge_at) {
+            (Some(deactivated_at), Some(purge_at)) => Ok(ChannelEntry::Deactivated(DeactivatedChannel {
+                id: row.id,
+                kind: row.kind,
+                created_at: row.created_at,
+                deactivated_at,
+                purge_at,
+            })),
+            (None, None) => Ok(ChannelEntry::Active(self.open_channel(ws, row).await?)),
+            _ => Err(StoreError::Corrupt("channel state")),
+        }
+    }
+
+    pub async fn channel(&self, ws: WorkspaceId, id: ChannelId) -> Result<ChannelEntry, StoreError> {
         let row = self.data.channel(ws, id).await?.ok_or(StoreError::NotFound)?;
-        self.open_channel(ws, row).await
+        self.channel_entry(ws, row).await
     }
 
     pub async fn list_channels(
@@ -334,13 +362,104 @@ impl Store {
         ws: WorkspaceId,
         after: Option<ChannelId>,
         limit: u32,
-    ) -> Result<Vec<Channel>, StoreError> {
+    ) -> Result<Vec<ChannelEntry>, StoreError> {
         let rows = self.data.list_channels(ws, after, limit).await?;
         let mut out = Vec::with_capacity(rows.len());
         for row in rows {
-            out.push(self.open_channel(ws, row).await?);
+            out.push(self.channel_entry(ws, row).await?);
         }
         Ok(out)
+    }
+
+    /// Deactivates a channel: from this commit on nothing is sent to it, its queued
+    /// notifications are `cancelled`, and its destination is no longer decrypted for the API. It
+    /// can be reactivated until `now + keep_for`; then the purger deletes it with its
+    /// notifications. Returns the channel and how many notifications were cancelled.
+    pub async fn deactivate_channel(
+        &self,
+        ws: WorkspaceId,
+        id: ChannelId,
+        now: Timestamp,
+        keep_for: Duration,
+        by: &AuditContext,
+    ) -> Result<(DeactivatedChannel, u64), StoreError> {
+        let purge_at = now.plus(keep_for);
+        let audit = by
+            .event(now, actions::CHANNEL_DEACTIVATED, "channel", id)
+            .with_detail(serde_json::json!({ "purge_at": purge_at.to_rfc3339() }));
+        match self.data.deactivate_channel(ws, id, now, purge_at, &audit).await? {
+            Some(cancelled) => match self.channel(ws, id).await? {
+                ChannelEntry::Deactivated(channel) => Ok((channel, cancelled)),
+                ChannelEntry::Active(_) => Err(StoreError::Conflict("the channel was reactivated meanwhile")),
+            },
+            None => match self.channel_use(ws, id).await? {
+                ChannelUse::Missing => Err(StoreError::NotFound),
+                _ => Err(StoreError::Conflict("the channel is already deactivated")),
+            },
+        }
+    }
+
+    /// Puts a deactivated channel back in use (before its purge). Notifications cancelled by the
+    /// deactivation stay cancelled.
+    pub async fn reactivate_channel(
+        &self,
+        ws: WorkspaceId,
+        id: ChannelId,
+        now: Timestamp,
+        by: &AuditContext,
+    ) -> Result<Channel, StoreError> {
+        let audit = by.event(now, actions::CHANNEL_REACTIVATED, "channel", id);
+        if !self.data.reactivate_channel(ws, id, &audit).await? {
+            return match self.channel_use(ws, id).await? {
+                ChannelUse::Missing => Err(StoreError::NotFound),
+                _ => Err(StoreError::Conflict("the channel is active")),
+            };
+        }
+        match self.channel(ws, id).await? {
+            ChannelEntry::Active(channel) => Ok(channel),
+            ChannelEntry::Deactivated(_) => Err(StoreError::Conflict("the channel was deactivated meanwhile")),
+        }
+    }
+
+    /// Purges deactivated channels whose time has come (skipping `frozen` workspaces): the
+    /// signing secret, then the notifications and attempts a batch at a time, then the channel
+    /// row with its audit entry. Returns how many channels were purged.
+    pub async fn purge_deactivated_channels(
+        &self,
+        now: Timestamp,
+        frozen: &std::collections::BTreeSet<WorkspaceId>,
+        batch: u32,
+    ) -> Result<u64, StoreError> {
+        let mut purged = 0;
+        for (ws, id) in self.data.channels_to_purge(now, batch).await? {
+            if frozen.contains(&ws) {
+                continue;
+            }
+            self.vault.delete_secret(ws, &id.to_string(), SIGNING_SECRET_KIND).await?;
+            let (mut notifications, mut attempts) = (0, 0);
+            while let Some((n, a)) = self.data.purge_channel_batch(ws, id, now, batch).await? {
+                notifications += n;
+                attempts += a;
+                if n < u64::from(batch) {
+                    break;
+                }
+            }
+            let audit = AuditContext::system()
+                .event(now, actions::CHANNEL_PURGED, "channel", id)
+                .with_detail(serde_json::json!({ "notifications": notifications, "attempts": attempts }));
+            if self.data.delete_purged_channel(ws, id, now, &audit).await? {
+                purged += 1;
+            }
+        }
+        Ok(purged)
+    }
+
+    async fn channel_use(&self, ws: WorkspaceId, id: ChannelId) -> Result<ChannelUse, StoreError> {
+        Ok(match self.data.channel(ws, id).await? {
+            None => ChannelUse::Missing,
+            Some(row) if row.deactivated_at.is_some() => ChannelUse::Deactivated,
+            Some(_) => ChannelUse::Active,
+        })
     }
 
     pub async fn signing_secret(&self, ws: WorkspaceId, channel: ChannelId) -> Result<SigningSecret, StoreError> {
@@ -390,8 +509,10 @@ impl Store {
         item: NewNotification,
         now: Timestamp,
     ) -> Result<Enqueued, StoreError> {
-        if self.data.channel(ws, item.channel_id).await?.is_none() {
-            return Err(StoreError::NotFound);
+        match self.channel_use(ws, item.channel_id).await? {
+            ChannelUse::Active => {}
+            ChannelUse::Missing => return Err(StoreError::NotFound),
+            ChannelUse::Deactivated => return Err(CHANNEL_DEACTIVATED),
         }
         let row = self.seal_notification(ws, item, now).await?;
         let id = row.id;
@@ -414,8 +535,10 @@ impl Store {
         channels.sort();
         channels.dedup();
         for channel in channels {
-            if !self.channel_exists(ws, channel).await? {
-                return Err(StoreError::NotFound);
+            match self.channel_use(ws, channel).await? {
+                ChannelUse::Active => {}
+                ChannelUse::Missing => return Err(StoreError::NotFound),
+                ChannelUse::Deactivated => return Err(CHANNEL_DEACTIVATED),
             }
         }
         let mut rows = Vec::with_capacity(items.len());
@@ -433,9 +556,9 @@ impl Store {
             .collect())
     }
 
-    /// Whether a channel exists in this workspace.
-    pub async fn channel_exists(&self, ws: WorkspaceId, id: ChannelId) -> Result<bool, StoreError> {
-        Ok(self.data.channel(ws, id).await?.is_some())
+    /// Whether a channel can take notifications.
+    pub async fn channel_usable(&self, ws: WorkspaceId, id: ChannelId) -> Result<ChannelUse, StoreError> {
+        self.channel_use(ws, id).await
     }
 
     /// Everything a delivery needs, decrypted: the payload and channel of a direct webhook, or

@@ -133,6 +133,100 @@ async fn audit_retention_keeps_the_chain_verifiable(store: &Store) {
     assert_eq!(verify_chain(&chain, Some(&keys)).unwrap().last_seq, 11);
 }
 
+/// Channel deactivation and purge with driven time: queued notifications are cancelled at once
+/// and nothing more is sent; the channel can be reactivated inside its window; the purge leaves
+/// a frozen workspace alone, does nothing before the window ends, then removes the channel, its
+/// secret and its notifications (in batches) and nothing else; every step is in the audit chain.
+async fn deactivated_channels_are_purged_after_their_window(store: &Store) {
+    use chimatic_audit::AuditContext;
+    use chimatic_store::StoreError;
+    use chimatic_store::records::ChannelEntry;
+    use std::collections::BTreeSet;
+    let day = 24 * HOUR;
+    let by = AuditContext::system();
+    let t0 = Timestamp(1_795_478_400_000);
+    let (ws, channel) = with_claims(store, t0, 1500).await;
+    let url = WebhookUrl::parse("https://other.example/hook", false).unwrap();
+    let (kept, _) = store.create_channel(ws, url, OutboundTls::default(), t0, &by).await.unwrap();
+    store.enqueue_batch(ws, (0..3).map(|i| keyed(kept.id, 5000 + i)).collect(), t0).await.unwrap();
+
+    let (deactivated, cancelled) = store.deactivate_channel(ws, channel, t0.plus(HOUR), 30 * day, &by).await.unwrap();
+    assert_eq!(cancelled, 1500);
+    assert_eq!(deactivated.purge_at, t0.plus(HOUR).plus(30 * day));
+    assert!(matches!(store.channel(ws, channel).await.unwrap(), ChannelEntry::Deactivated(_)));
+    assert!(matches!(store.enqueue(ws, keyed(channel, 9999), t0.plus(HOUR)).await, Err(StoreError::Conflict(_))));
+    assert!(matches!(
+        store.deactivate_channel(ws, channel, t0.plus(HOUR), 30 * day, &by).await,
+        Err(StoreError::Conflict(_))
+    ));
+    // Only the other channel's notifications are still due.
+    let claimed = store.claim_due(t0.plus(2 * HOUR), Duration::from_secs(60), 5000).await.unwrap();
+    assert_eq!(claimed.len(), 3);
+    store.release_claims(&claimed, t0.plus(2 * HOUR)).await.unwrap();
+
+    let none_frozen = BTreeSet::new();
+    assert_eq!(store.purge_deactivated_channels(t0.plus(30 * day), &none_frozen, 1000).await.unwrap(), 0);
+    assert!(matches!(store.reactivate_channel(ws, channel, t0.plus(2 * day), &by).await, Ok(_)));
+    assert!(matches!(store.reactivate_channel(ws, channel, t0.plus(2 * day), &by).await, Err(StoreError::Conflict(_))));
+    // Reactivated: a new window starts at the next deactivation.
+    let t1 = t0.plus(3 * day);
+    let (_, cancelled) = store.deactivate_channel(ws, channel, t1, 30 * day, &by).await.unwrap();
+    assert_eq!(cancelled, 0);
+    assert_eq!(store.purge_deactivated_channels(t1.plus(30 * day).minus(HOUR), &none_frozen, 1000).await.unwrap(), 0);
+    let frozen: BTreeSet<WorkspaceId> = [ws].into();
+    assert_eq!(store.purge_deactivated_channels(t1.plus(30 * day), &frozen, 1000).await.unwrap(), 0);
+    assert!(matches!(store.channel(ws, channel).await.unwrap(), ChannelEntry::Deactivated(_)));
+
+    assert_eq!(store.purge_deactivated_channels(t1.plus(30 * day), &none_frozen, 1000).await.unwrap(), 1);
+    assert!(matches!(store.channel(ws, channel).await, Err(StoreError::NotFound)));
+    assert!(matches!(store.signing_secret(ws, channel).await, Err(StoreError::NotFound)));
+    assert!(matches!(store.channel(ws, kept.id).await.unwrap(), ChannelEntry::Active(_)));
+    assert!(store.signing_secret(ws, kept.id).await.is_ok());
+    let claimed = store.claim_due(t1.plus(31 * day), Duration::from_secs(60), 5000).await.unwrap();
+    assert_eq!(claimed.len(), 3, "the other channel's notifications are untouched");
+
+    let chain = store.audit().chain_record(ws).await.unwrap();
+    let actions: Vec<(&str, &str)> = chain
+        .entries
+        .iter()
+        .filter(|e| e.event.action.starts_with("channel."))
+        .map(|e| (e.event.action.as_str(), e.event.detail.as_str()))
+        .collect();
+    let purge_at = t0.plus(HOUR).plus(30 * day).to_rfc3339();
+    let second_purge_at = t1.plus(30 * day).to_rfc3339();
+    assert_eq!(
+        actions,
+        vec![
+            ("channel.created", actions[0].1),
+            ("channel.created", actions[1].1),
+            ("channel.deactivated", format!(r#"{{"cancelled":1500,"purge_at":"{purge_at}"}}"#).as_str()),
+            ("channel.reactivated", "{}"),
+            ("channel.deactivated", format!(r#"{{"cancelled":0,"purge_at":"{second_purge_at}"}}"#).as_str()),
+            ("channel.purged", r#"{"attempts":0,"notifications":1500}"#),
+        ]
+    );
+    chimatic_audit::verify_chain(&chain, None).unwrap();
+}
+
+#[tokio::test]
+async fn sqlite_deactivated_channels_are_purged_after_their_window() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = SqliteBackend::open_data(&dir.path().join("data.db")).unwrap();
+    let vault = SqliteBackend::open_vault(&dir.path().join("vault.db")).unwrap();
+    deactivated_channels_are_purged_after_their_window(&store(Arc::new(data), Arc::new(vault)).await).await;
+}
+
+#[tokio::test]
+async fn postgres_deactivated_channels_are_purged_after_their_window() {
+    let admin = std::env::var("CHIMATIC_TEST_POSTGRES_URL")
+        .expect("CHIMATIC_TEST_POSTGRES_URL must name a PostgreSQL admin URL (scripts/test starts one)");
+    let (data_url, vault_url) = fresh_pg_databases(&admin).await;
+    let data = PostgresBackend::open_data(&data_url).await.unwrap();
+    let vault = PostgresBackend::open_vault(&vault_url).await.unwrap();
+    deactivated_channels_are_purged_after_their_window(&store(Arc::new(data), Arc::new(vault)).await).await;
+    drop_pg_databases(&admin, &[&data_url, &vault_url]).await;
+}
+
 #[tokio::test]
 async fn sqlite_audit_retention_prunes_from_the_old_end_and_the_rest_verifies() {
     let dir = tempfile::tempdir().unwrap();

@@ -2,7 +2,7 @@ use axum::Json;
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use chimatic_domain::{ChannelId, OutboundTls, Scope, SpkiPin, WebhookUrl};
-use chimatic_store::records::Channel;
+use chimatic_store::records::{Channel, ChannelEntry, DeactivatedChannel};
 use serde::{Deserialize, Serialize};
 
 use crate::extract::{ApiJson, Tenant, parse_id};
@@ -70,10 +70,26 @@ pub struct ChannelView {
     pub id: ChannelId,
     #[serde(rename = "type")]
     pub kind: String,
+    /// `active`, or `deactivated`: nothing is sent to it and its destination is not shown.
+    pub status: &'static str,
     /// Scheme and a host prefix only, e.g. `https://hoo…`; the full URL is never returned.
-    pub url_masked: String,
-    pub tls: ChannelTls,
+    /// Absent while the channel is deactivated.
+    pub url_masked: Option<String>,
+    /// Absent while the channel is deactivated.
+    pub tls: Option<ChannelTls>,
     pub created_at: String,
+    /// While deactivated: since when.
+    pub deactivated_at: Option<String>,
+    /// While deactivated: when it is purged for good, with its notifications, unless reactivated.
+    pub purge_at: Option<String>,
+}
+
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct ChannelDeactivated {
+    #[serde(flatten)]
+    pub view: ChannelView,
+    /// Queued notifications taken out of the queue (now `cancelled`).
+    pub cancelled_notifications: u64,
 }
 
 #[derive(Serialize, utoipa::ToSchema)]
@@ -105,9 +121,36 @@ impl From<&Channel> for ChannelView {
         Self {
             id: c.id,
             kind: c.kind.clone(),
-            url_masked: c.url.masked(),
-            tls: ChannelTls::from(&c.tls),
+            status: "active",
+            url_masked: Some(c.url.masked()),
+            tls: Some(ChannelTls::from(&c.tls)),
             created_at: c.created_at.to_rfc3339(),
+            deactivated_at: None,
+            purge_at: None,
+        }
+    }
+}
+
+impl From<&DeactivatedChannel> for ChannelView {
+    fn from(c: &DeactivatedChannel) -> Self {
+        Self {
+            id: c.id,
+            kind: c.kind.clone(),
+            status: "deactivated",
+            url_masked: None,
+            tls: None,
+            created_at: c.created_at.to_rfc3339(),
+            deactivated_at: Some(c.deactivated_at.to_rfc3339()),
+            purge_at: Some(c.purge_at.to_rfc3339()),
+        }
+    }
+}
+
+impl From<&ChannelEntry> for ChannelView {
+    fn from(c: &ChannelEntry) -> Self {
+        match c {
+            ChannelEntry::Active(c) => c.into(),
+            ChannelEntry::Deactivated(c) => c.into(),
         }
     }
 }
@@ -154,6 +197,47 @@ pub async fn get(tenant: Tenant, Path(id): Path<String>) -> Result<Json<ChannelV
     Ok(Json(ChannelView::from(&channel)))
 }
 
+/// Deactivate a channel (scope `channels:write`): at once nothing more is sent to it, its queued
+/// notifications are cancelled and its destination is no longer shown. It can be reactivated
+/// until `purge_at` (30 days by default); then it is purged for good with its notifications and
+/// attempts. Audited.
+#[utoipa::path(post, path = "/v1/channels/{id}/deactivate", tag = "channels",
+    params(("id" = String, Path, description = "Channel id (`ch_…`)")),
+    responses((status = 200, body = ChannelDeactivated), (status = 409, body = crate::error::Problem),
+              (status = "4XX", body = crate::error::Problem)))]
+pub async fn deactivate(
+    State(state): State<AppState>,
+    tenant: Tenant,
+    Path(id): Path<String>,
+) -> Result<Json<ChannelDeactivated>, ApiError> {
+    tenant.require(Scope::ChannelsWrite)?;
+    let id: ChannelId = parse_id(&id)?;
+    let (channel, cancelled) = tenant
+        .store
+        .deactivate_channel(tenant.workspace_id, id, state.clock.now(), state.channel_retention, &tenant.audit)
+        .await?;
+    tracing::info!(workspace = %tenant.workspace_id, channel = %id, cancelled, "channel deactivated");
+    Ok(Json(ChannelDeactivated { view: ChannelView::from(&channel), cancelled_notifications: cancelled }))
+}
+
+/// Reactivate a deactivated channel before its purge (scope `channels:write`). Notifications
+/// cancelled by the deactivation stay cancelled. Audited.
+#[utoipa::path(post, path = "/v1/channels/{id}/reactivate", tag = "channels",
+    params(("id" = String, Path, description = "Channel id (`ch_…`)")),
+    responses((status = 200, body = ChannelView), (status = 409, body = crate::error::Problem),
+              (status = "4XX", body = crate::error::Problem)))]
+pub async fn reactivate(
+    State(state): State<AppState>,
+    tenant: Tenant,
+    Path(id): Path<String>,
+) -> Result<Json<ChannelView>, ApiError> {
+    tenant.require(Scope::ChannelsWrite)?;
+    let id: ChannelId = parse_id(&id)?;
+    let channel = tenant.store.reactivate_channel(tenant.workspace_id, id, state.clock.now(), &tenant.audit).await?;
+    tracing::info!(workspace = %tenant.workspace_id, channel = %id, "channel reactivated");
+    Ok(Json(ChannelView::from(&channel)))
+}
+
 /// List channels (scope `channels:read`), URLs masked, cursor-paginated.
 #[utoipa::path(get, path = "/v1/channels", tag = "channels", params(ListParams),
     responses((status = 200, body = ChannelList), (status = "4XX", body = crate::error::Problem)))]
@@ -171,6 +255,13 @@ pub async fn list(
         return Err(ApiError::bad_request("invalid_query", "`limit` must be between 1 and 200"));
     }
     let channels = tenant.store.list_channels(tenant.workspace_id, after, limit).await?;
-    let next_cursor = (channels.len() == limit as usize).then(|| channels.last().map(|c| c.id)).flatten();
+    let next_cursor = (channels.len() == limit as usize).then(|| channels.last().map(entry_id)).flatten();
     Ok(Json(ChannelList { data: channels.iter().map(ChannelView::from).collect(), next_cursor }))
+}
+
+fn entry_id(c: &ChannelEntry) -> ChannelId {
+    match c {
+        ChannelEntry::Active(c) => c.id,
+        ChannelEntry::Deactivated(c) => c.id,
+    }
 }

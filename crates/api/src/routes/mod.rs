@@ -91,6 +91,8 @@ pub fn router(state: AppState, planes: Planes) -> Router {
             .routes(routes!(audit::public_key))
             .routes(routes!(channels::create, channels::list))
             .routes(routes!(channels::get))
+            .routes(routes!(channels::deactivate))
+            .routes(routes!(channels::reactivate))
             .routes(routes!(notifications::create))
             .routes(routes!(notifications::create_batch))
             .routes(routes!(notifications::get))

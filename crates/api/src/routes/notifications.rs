@@ -5,6 +5,7 @@ use chimatic_domain::{
     ChannelId, ChannelKind, EventId, NotificationId, NotificationStatus, Scope, Sensitive, SubscriberChannelId,
     SubscriberId,
 };
+use chimatic_store::records::ChannelUse;
 use chimatic_store::records::Enqueued;
 use chimatic_store::{DeliveryEvent, NewNotification, Target};
 use serde::{Deserialize, Serialize};
@@ -178,11 +179,24 @@ pub async fn create_batch(
     let mut items = Vec::with_capacity(req.items.len());
     for (index, item) in req.items.into_iter().enumerate() {
         if !known.contains(&item.channel_id) {
-            if tenant.store.channel_exists(ws, item.channel_id).await? {
-                known.push(item.channel_id);
-            } else {
-                errors.push(ItemError { index, code: "not_found", detail: "no such channel in this workspace".into() });
-                continue;
+            match tenant.store.channel_usable(ws, item.channel_id).await? {
+                ChannelUse::Active => known.push(item.channel_id),
+                ChannelUse::Missing => {
+                    errors.push(ItemError {
+                        index,
+                        code: "not_found",
+                        detail: "no such channel in this workspace".into(),
+                    });
+                    continue;
+                }
+                ChannelUse::Deactivated => {
+                    errors.push(ItemError {
+                        index,
+                        code: "channel_deactivated",
+                        detail: "the channel is deactivated; reactivate it before sending to it".into(),
+                    });
+                    continue;
+                }
             }
         }
         match prepare(item, &state) {

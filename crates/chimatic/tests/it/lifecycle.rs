@@ -140,3 +140,100 @@ async fn operator_endpoints_are_disabled_without_an_operator_token() {
     assert_eq!((status, body["code"].as_str()), (403, Some("operator_disabled")));
     assert_eq!(server.get("/v1/channels", &a.key).await.status, 200);
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_deactivated_channel_is_out_of_use_at_once_and_purged_after_its_window() {
+    let server = TestServer::spawn_with(
+        ServerOptions::default()
+            .env("CHIMATIC_CHANNEL_RETENTION", "3s")
+            .env("CHIMATIC_PURGE_INTERVAL", "1s")
+            .env("CHIMATIC_RETRY_SCHEDULE", "30s"),
+    )
+    .await;
+    let ws = server.workspace("acme");
+    let other = server.workspace("other");
+    let receiver = Receiver::start().await;
+    receiver.set_status(503);
+    let (channel, _) = server.channel(&ws.key, &receiver.url).await;
+    let (kept, _) = server.channel(&ws.key, &format!("{}/kept", receiver.url)).await;
+    let r = server.post("/v1/notifications", &ws.key, json!({"channel_id": channel, "payload": {"n": 1}})).await;
+    let waiting = r.json["id"].as_str().unwrap().to_string();
+    // The first attempt fails; the retry is 30 s away, so the notification waits in the queue.
+    server.wait_notification(&ws.key, &waiting, |n| n["attempt_count"] == 1 && n["status"] == "queued").await;
+
+    // Another workspace cannot touch it.
+    let path = format!("/v1/channels/{channel}/deactivate");
+    server.post(&path, &other.key, json!({})).await.assert_problem(404, "not_found");
+    let r = server.post(&path, &ws.key, json!({})).await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    assert_eq!(r.json["status"], "deactivated");
+    assert_eq!(r.json["cancelled_notifications"], 1);
+    assert!(r.json["url_masked"].is_null() && r.json["tls"].is_null(), "{}", r.text);
+    assert!(r.json["purge_at"].is_string());
+    server.post(&path, &ws.key, json!({})).await.assert_problem(409, "conflict");
+
+    // Out of use at once: the queued notification is cancelled, new ones are refused, and the
+    // destination is shown nowhere.
+    let n = server.get(&format!("/v1/notifications/{waiting}"), &ws.key).await;
+    assert_eq!(n.json["status"], "cancelled", "{}", n.text);
+    assert!(n.json["next_attempt_at"].is_null());
+    let r = server.post("/v1/notifications", &ws.key, json!({"channel_id": channel, "payload": {"n": 2}})).await;
+    r.assert_problem(409, "conflict");
+    let batch = json!({"items": [{"channel_id": kept, "payload": {}}, {"channel_id": channel, "payload": {}}]});
+    let r = server.post("/v1/notifications/batch", &ws.key, batch).await;
+    assert_eq!(r.status, 422, "{}", r.text);
+    assert_eq!(r.json["errors"][0]["index"], 1);
+    assert_eq!(r.json["errors"][0]["code"], "channel_deactivated");
+    let shown = server.get(&format!("/v1/channels/{channel}"), &ws.key).await;
+    assert_eq!(shown.json["status"], "deactivated");
+    assert!(shown.json["url_masked"].is_null());
+    let list = server.get("/v1/channels", &ws.key).await;
+    let listed: Vec<&str> =
+        list.json["data"].as_array().unwrap().iter().map(|c| c["status"].as_str().unwrap()).collect();
+    assert_eq!(listed.len(), 2);
+    assert!(listed.contains(&"deactivated") && listed.contains(&"active"));
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(receiver.received().len(), 1, "nothing more was sent to the channel");
+
+    // Reactivated inside its window, it takes notifications again.
+    let r = server.post(&format!("/v1/channels/{channel}/reactivate"), &ws.key, json!({})).await;
+    assert_eq!((r.status, r.json["status"].as_str()), (200, Some("active")), "{}", r.text);
+    assert!(r.json["url_masked"].as_str().unwrap().starts_with("http://127"));
+    server
+        .post(&format!("/v1/channels/{channel}/reactivate"), &ws.key, json!({}))
+        .await
+        .assert_problem(409, "conflict");
+    receiver.set_status(200);
+    let r = server.post("/v1/notifications", &ws.key, json!({"channel_id": channel, "payload": {"n": 3}})).await;
+    let delivered = r.json["id"].as_str().unwrap().to_string();
+    server.wait_notification(&ws.key, &delivered, |n| n["status"] == "delivered").await;
+
+    // Deactivated again and left: the purger removes it with its notifications after 3 s.
+    assert_eq!(server.post(&path, &ws.key, json!({})).await.status, 200);
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    loop {
+        let r = server.get(&format!("/v1/channels/{channel}"), &ws.key).await;
+        if r.status == 404 {
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "the channel was not purged: {}", r.text);
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    for id in [&waiting, &delivered] {
+        server.get(&format!("/v1/notifications/{id}"), &ws.key).await.assert_problem(404, "not_found");
+    }
+    assert_eq!(server.get(&format!("/v1/channels/{kept}"), &ws.key).await.status, 200);
+
+    // Every step is in the audit log, the purge by the system with what it removed.
+    let log = server.get("/v1/audit?limit=50", &ws.key).await;
+    let entries = log.json["data"].as_array().unwrap();
+    let of = |action: &str| entries.iter().filter(|e| e["action"] == action).collect::<Vec<_>>();
+    assert_eq!(of("channel.deactivated").len(), 2);
+    assert_eq!(of("channel.reactivated").len(), 1);
+    let purged = of("channel.purged");
+    assert_eq!(purged.len(), 1, "{}", log.text);
+    assert_eq!(purged[0]["actor"]["kind"], "system");
+    assert_eq!(purged[0]["target"]["id"], channel.as_str());
+    assert_eq!(purged[0]["detail"]["notifications"], 2);
+    assert_eq!(of("channel.deactivated")[0]["actor"]["kind"], "api_key");
+}

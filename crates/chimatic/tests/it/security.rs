@@ -119,6 +119,14 @@ async fn another_workspace_cannot_see_use_or_change_any_resource_by_id() {
             server.call("POST", &format!("/v1/notifications/{a_msg}/replay"), Some(&b.key), None).await,
         ),
         ("GET A's channel".into(), server.get(&format!("/v1/channels/{a_channel}"), &b.key).await),
+        (
+            "deactivate A's channel".into(),
+            server.post(&format!("/v1/channels/{a_channel}/deactivate"), &b.key, json!({})).await,
+        ),
+        (
+            "reactivate A's channel".into(),
+            server.post(&format!("/v1/channels/{a_channel}/reactivate"), &b.key, json!({})).await,
+        ),
         ("revoke A's extra key".into(), server.delete(&format!("/v1/api-keys/{a_extra_id}"), &b.key).await),
         ("revoke A's owner key".into(), server.delete(&format!("/v1/api-keys/{a_owner_id}"), &b.key).await),
         (
@@ -758,6 +766,8 @@ async fn the_openapi_document_lists_exactly_the_served_routes() {
         ("POST", "/v1/channels"),
         ("GET", "/v1/channels"),
         ("GET", "/v1/channels/{id}"),
+        ("POST", "/v1/channels/{id}/deactivate"),
+        ("POST", "/v1/channels/{id}/reactivate"),
         ("POST", "/v1/notifications"),
         ("GET", "/v1/notifications/{id}"),
         ("POST", "/v1/notifications/{id}/replay"),
