@@ -137,6 +137,17 @@ pub enum WorkspaceCommand {
         #[command(flatten)]
         store: StoreArgs,
     },
+    /// Set how many days a workspace's notification content is kept (default 30): finished
+    /// notifications older than that lose their payload; their delivery metadata stays.
+    SetPayloadRetention {
+        #[arg(long)]
+        workspace: chimatic_domain::WorkspaceId,
+        /// 1 to 3650.
+        #[arg(long)]
+        days: u32,
+        #[command(flatten)]
+        store: StoreArgs,
+    },
     /// Freeze a workspace (incident isolation), as `POST /v1/admin/workspaces/{id}/freeze` does:
     /// every request for it gets 423 and its deliveries are held until it is unfrozen.
     Freeze {

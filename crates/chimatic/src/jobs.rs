@@ -87,6 +87,16 @@ impl Jobs {
             Ok(n) => tracing::info!(region = %region, channels = n, "deactivated channels past their window purged"),
             Err(e) => tracing::warn!(region = %region, error = %e, "purging deactivated channels failed"),
         }
+        match self.control.payload_retentions(region).await {
+            Ok(retentions) => match self.store.remove_expired_payloads(now, &retentions, &frozen, PURGE_BATCH).await {
+                Ok(0) => {}
+                Ok(n) => {
+                    tracing::info!(region = %region, removed = n, "notification content past its retention removed")
+                }
+                Err(e) => tracing::warn!(region = %region, error = %e, "removing notification content failed"),
+            },
+            Err(e) => tracing::warn!(region = %region, error = %e, "reading payload retentions failed"),
+        }
         let removed = drain(|| self.store.purge_expired_idempotency_keys(now, PURGE_BATCH)).await;
         match removed {
             Ok(0) => {}

@@ -36,6 +36,9 @@ fn main() -> anyhow::Result<()> {
             };
             runtime.block_on(workspace::use_kms(workspace, kms, &store))
         }
+        Command::Workspace { command: WorkspaceCommand::SetPayloadRetention { workspace, days, store } } => {
+            runtime.block_on(workspace::set_payload_retention(&store, workspace, days))
+        }
         Command::Workspace { command: WorkspaceCommand::Freeze { workspace, store } } => {
             runtime.block_on(workspace::set_frozen(&store, workspace, true))
         }

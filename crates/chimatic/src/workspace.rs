@@ -60,3 +60,16 @@ pub async fn set_frozen(args: &StoreArgs, id: chimatic_domain::WorkspaceId, froz
     println!("{}", serde_json::json!({ "workspace_id": id.to_string(), "frozen": frozen, "changed": changed }));
     Ok(())
 }
+
+/// Sets a workspace's payload retention in days.
+pub async fn set_payload_retention(
+    args: &StoreArgs,
+    id: chimatic_domain::WorkspaceId,
+    days: u32,
+) -> anyhow::Result<()> {
+    let topology = args.topology()?;
+    let control = open_control(&topology.control).await?;
+    control.set_payload_retention(id, days, SystemClock.now(), &operator()).await?;
+    println!("{}", serde_json::json!({ "workspace_id": id.to_string(), "payload_retention_days": days }));
+    Ok(())
+}

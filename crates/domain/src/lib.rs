@@ -25,7 +25,7 @@ pub use ids::{
     SubscriberChannelId, SubscriberId, SuppressionId, TopicId, WorkflowId, WorkspaceId,
 };
 pub use outbound_tls::{MAX_SPKI_PINS, OutboundTls, OutboundTlsError, SpkiPin, SpkiPinError};
-pub use plan::{Plan, PlanError};
+pub use plan::{DEFAULT_PAYLOAD_RETENTION_DAYS, PAYLOAD_RETENTION_DAYS, Plan, PlanError};
 pub use region::{Region, RegionError};
 pub use retry::{RetrySchedule, RetryScheduleError, parse_duration};
 pub use scope::{Scope, ScopeError, Scopes};

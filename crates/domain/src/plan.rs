@@ -7,6 +7,12 @@ const DAY: u64 = 24 * 3600;
 /// Enterprise retention bounds, in days.
 pub const ENTERPRISE_RETENTION_DAYS: std::ops::RangeInclusive<u32> = 1..=3650;
 
+/// How long a finished notification's content is kept unless the workspace says otherwise;
+/// its delivery metadata stays.
+pub const DEFAULT_PAYLOAD_RETENTION_DAYS: u32 = 30;
+/// The payload retention a workspace may choose.
+pub const PAYLOAD_RETENTION_DAYS: std::ops::RangeInclusive<u32> = 1..=3650;
+
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
 pub enum Plan {
     #[default]

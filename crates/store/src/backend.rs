@@ -43,6 +43,8 @@ pub struct WorkspaceRow {
     pub plan: Plan,
     /// Set while the workspace is frozen (incident isolation).
     pub frozen_at: Option<Timestamp>,
+    /// Days a finished notification's content is kept.
+    pub payload_retention_days: u32,
 }
 
 /// The live key behind a presented digest, with what the request needs of its workspace.
@@ -681,6 +683,16 @@ pub trait DataBackend: DirectoryBackend + FeedbackBackend + AuditBackend {
     ) -> Result<Vec<ClaimedJob>, StoreError>;
     /// Gives claimed-but-unstarted jobs back, due at `now`, if their lease is still ours.
     async fn release_claims(&self, jobs: &[ClaimedJob], now: Timestamp) -> Result<(), StoreError>;
+    /// Empties the payload of up to `limit` finished notifications of `ws` created before
+    /// `before` (their metadata and attempts stay), and drops its finished fan-outs' event data
+    /// from before then. `None`: another node holds the job (PostgreSQL).
+    async fn remove_payloads(
+        &self,
+        ws: WorkspaceId,
+        before: Timestamp,
+        now: Timestamp,
+        limit: u32,
+    ) -> Result<Option<u64>, StoreError>;
     /// Workspaces with deliveries held (due at [`HELD`]) while they were frozen.
     async fn held_workspaces(&self) -> Result<Vec<WorkspaceId>, StoreError>;
     /// Makes a workspace's held deliveries due at `now`; returns how many.
@@ -827,6 +839,9 @@ pub trait ControlBackend: AuditBackend {
         audit: &AuditEvent,
     ) -> Result<Option<bool>, StoreError>;
     async fn frozen_workspaces(&self) -> Result<Vec<WorkspaceId>, StoreError>;
+    async fn set_payload_retention(&self, ws: WorkspaceId, days: u32, audit: &AuditEvent) -> Result<bool, StoreError>;
+    /// Each workspace of a region with its payload retention in days.
+    async fn payload_retentions(&self, region: &Region) -> Result<Vec<(WorkspaceId, u32)>, StoreError>;
     async fn list_api_keys(&self, ws: WorkspaceId) -> Result<Vec<ApiKeyRow>, StoreError>;
     async fn revoke_api_key(
         &self,

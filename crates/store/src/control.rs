@@ -68,6 +68,27 @@ impl ControlStore {
         self.backend.set_frozen(ws, None, &audit).await?.ok_or(StoreError::NotFound)
     }
 
+    /// Sets how many days a finished notification's content is kept (1 to 3650).
+    pub async fn set_payload_retention(
+        &self,
+        ws: WorkspaceId,
+        days: u32,
+        now: Timestamp,
+        by: &AuditContext,
+    ) -> Result<(), StoreError> {
+        if !chimatic_domain::PAYLOAD_RETENTION_DAYS.contains(&days) {
+            return Err(StoreError::Invalid("the payload retention must be 1 to 3650 days"));
+        }
+        let audit = by
+            .event(now, actions::WORKSPACE_PAYLOAD_RETENTION_CHANGED, "workspace", ws)
+            .with_detail(serde_json::json!({ "payload_retention_days": days }));
+        if self.backend.set_payload_retention(ws, days, &audit).await? { Ok(()) } else { Err(StoreError::NotFound) }
+    }
+
+    pub async fn payload_retentions(&self, region: &Region) -> Result<Vec<(WorkspaceId, u32)>, StoreError> {
+        self.backend.payload_retentions(region).await
+    }
+
     pub async fn frozen_workspaces(&self) -> Result<std::collections::BTreeSet<WorkspaceId>, StoreError> {
         Ok(self.backend.frozen_workspaces().await?.into_iter().collect())
     }
@@ -96,6 +117,7 @@ impl ControlStore {
             created_at: now,
             plan: Plan::default(),
             frozen_at: None,
+            payload_retention_days: chimatic_domain::DEFAULT_PAYLOAD_RETENTION_DAYS,
         };
         let audit = by.event(now, actions::WORKSPACE_CREATED, "workspace", id).with_detail(serde_json::json!({
             "region": row.region.as_str(),

@@ -60,6 +60,7 @@ const CONTROL: Schema = Schema {
         (2, include_str!("../migrations/postgres/control/0002_audit.sql")),
         (3, include_str!("../migrations/postgres/control/0003_plans.sql")),
         (4, include_str!("../migrations/postgres/control/0004_freeze.sql")),
+        (5, include_str!("../migrations/postgres/control/0005_payload_retention.sql")),
     ],
 };
 
@@ -795,7 +796,7 @@ impl DataBackend for PostgresBackend {
     ) -> Result<Vec<NotificationRow>, StoreError> {
         let sql = format!(
             "SELECT {NOTIFICATION_COLUMNS}, NULL::BIGINT AS due_at, NULL::TEXT AS lease_token FROM notifications n \
-             WHERE n.workspace_id = $1 AND n.subscriber_id = $2 AND n.kind = 'inapp' AND n.status <> 'skipped' AND n.id < $3 \
+             WHERE n.workspace_id = $1 AND n.subscriber_id = $2 AND n.kind = 'inapp' AND n.status <> 'skipped' AND n.payload_removed_at IS NULL AND n.id < $3 \
                AND ($4 OR n.archived_at IS NULL) \
              ORDER BY n.id DESC LIMIT $5"
         );
@@ -813,7 +814,7 @@ impl DataBackend for PostgresBackend {
     async fn inbox_unread(&self, ws: WorkspaceId, subscriber: SubscriberId) -> Result<u64, StoreError> {
         let n: i64 = sqlx::query_scalar(
             "SELECT COUNT(*) FROM notifications WHERE workspace_id = $1 AND subscriber_id = $2 AND kind = 'inapp' \
-             AND status <> 'skipped' AND read_at IS NULL AND archived_at IS NULL",
+             AND status <> 'skipped' AND payload_removed_at IS NULL AND read_at IS NULL AND archived_at IS NULL",
         )
         .bind(ws.to_string())
         .bind(subscriber.to_string())
@@ -871,7 +872,7 @@ impl DataBackend for PostgresBackend {
     async fn replay(&self, ws: WorkspaceId, id: NotificationId, now: Timestamp) -> Result<bool, StoreError> {
         let mut tx = self.pool.begin().await?;
         let changed = sqlx::query(
-            "UPDATE notifications SET status = 'queued', updated_at = $3 WHERE workspace_id = $1 AND id = $2 AND status = 'failed'",
+            "UPDATE notifications SET status = 'queued', updated_at = $3 WHERE workspace_id = $1 AND id = $2 AND status = 'failed' AND payload_removed_at IS NULL",
         )
         .bind(ws.to_string())
         .bind(id.to_string())
@@ -975,6 +976,39 @@ impl DataBackend for PostgresBackend {
         }
         tx.commit().await?;
         Ok(())
+    }
+
+    async fn remove_payloads(
+        &self,
+        ws: WorkspaceId,
+        before: Timestamp,
+        now: Timestamp,
+        limit: u32,
+    ) -> Result<Option<u64>, StoreError> {
+        let mut tx = self.pool.begin().await?;
+        if !try_job_lock(&mut tx, "payload_retention").await? {
+            return Ok(None);
+        }
+        let n = sqlx::query(
+            "UPDATE notifications SET payload = ''::bytea, payload_removed_at = $3 WHERE id IN ( \
+               SELECT id FROM notifications WHERE workspace_id = $1 AND created_at < $2 \
+                 AND payload_removed_at IS NULL AND status IN ('delivered', 'failed', 'skipped', 'suppressed', 'cancelled') \
+               LIMIT $4 FOR UPDATE SKIP LOCKED)",
+        )
+        .bind(ws.to_string())
+        .bind(before.0)
+        .bind(now.0)
+        .bind(i64::from(limit))
+        .execute(&mut *tx)
+        .await?
+        .rows_affected();
+        sqlx::query("DELETE FROM fanouts WHERE workspace_id = $1 AND done_at IS NOT NULL AND done_at < $2")
+            .bind(ws.to_string())
+            .bind(before.0)
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(Some(n))
     }
 
     async fn held_workspaces(&self) -> Result<Vec<WorkspaceId>, StoreError> {

@@ -43,8 +43,8 @@ pub struct Notification {
     pub id: NotificationId,
     pub target: crate::Target,
     /// For a direct webhook the JSON payload; for a message to a subscriber its rendered content
-    /// (a [`RenderedMessage`] as JSON).
-    pub payload: Sensitive<Vec<u8>>,
+    /// (a [`RenderedMessage`] as JSON). `None` once removed by the workspace's payload retention.
+    pub payload: Option<Sensitive<Vec<u8>>>,
     /// In-app messages only: when read and archived in the inbox.
     pub read_at: Option<Timestamp>,
     pub archived_at: Option<Timestamp>,

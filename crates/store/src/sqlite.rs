@@ -61,6 +61,7 @@ const CONTROL: Schema = Schema {
         (2, include_str!("../migrations/sqlite/control/0002_audit.sql")),
         (3, include_str!("../migrations/sqlite/control/0003_plans.sql")),
         (4, include_str!("../migrations/sqlite/control/0004_freeze.sql")),
+        (5, include_str!("../migrations/sqlite/control/0005_payload_retention.sql")),
     ],
 };
 
@@ -715,7 +716,7 @@ impl DataBackend for SqliteBackend {
         let raws = self.read(|c| {
             let sql = format!(
                 "SELECT {NOTIFICATION_COLUMNS}, NULL, NULL FROM notifications n \
-                 WHERE n.workspace_id = ?1 AND n.subscriber_id = ?2 AND n.kind = 'inapp' AND n.status <> 'skipped' AND n.id < ?3 \
+                 WHERE n.workspace_id = ?1 AND n.subscriber_id = ?2 AND n.kind = 'inapp' AND n.status <> 'skipped' AND n.payload_removed_at IS NULL AND n.id < ?3 \
                    AND (?4 OR n.archived_at IS NULL) \
                  ORDER BY n.id DESC LIMIT ?5"
             );
@@ -734,7 +735,7 @@ impl DataBackend for SqliteBackend {
         let n: i64 = self.read(|c| {
             Ok(c.prepare_cached(
                 "SELECT COUNT(*) FROM notifications WHERE workspace_id = ?1 AND subscriber_id = ?2 AND kind = 'inapp' \
-                 AND status <> 'skipped' AND read_at IS NULL AND archived_at IS NULL",
+                 AND status <> 'skipped' AND payload_removed_at IS NULL AND read_at IS NULL AND archived_at IS NULL",
             )?
             .query_row([ws.to_string(), subscriber.to_string()], |r| r.get(0))?)
         })?;
@@ -789,7 +790,7 @@ impl DataBackend for SqliteBackend {
         self.write(move |tx| {
             let changed = tx.execute(
                 "UPDATE notifications SET status = 'queued', updated_at = ?3 \
-                 WHERE workspace_id = ?1 AND id = ?2 AND status = 'failed'",
+                 WHERE workspace_id = ?1 AND id = ?2 AND status = 'failed' AND payload_removed_at IS NULL",
                 params![ws.to_string(), id.to_string(), now.0],
             )?;
             if changed == 1 {
@@ -831,6 +832,30 @@ impl DataBackend for SqliteBackend {
                 release.execute(params![now.0, job.notification_id.to_string(), job.lease_token])?;
             }
             Ok(())
+        })
+        .await
+    }
+
+    async fn remove_payloads(
+        &self,
+        ws: WorkspaceId,
+        before: Timestamp,
+        now: Timestamp,
+        limit: u32,
+    ) -> Result<Option<u64>, StoreError> {
+        self.write(move |tx| {
+            let w = ws.to_string();
+            let n = tx.execute(
+                "UPDATE notifications SET payload = X'', payload_removed_at = ?3 WHERE id IN ( \
+                   SELECT id FROM notifications WHERE workspace_id = ?1 AND created_at < ?2 \
+                     AND payload_removed_at IS NULL AND status IN ('delivered', 'failed', 'skipped', 'suppressed', 'cancelled') LIMIT ?4)",
+                params![w, before.0, now.0, i64::from(limit)],
+            )?;
+            tx.execute(
+                "DELETE FROM fanouts WHERE workspace_id = ?1 AND done_at IS NOT NULL AND done_at < ?2",
+                params![w, before.0],
+            )?;
+            Ok(Some(n as u64))
         })
         .await
     }

@@ -609,7 +609,12 @@ impl Store {
         ws: WorkspaceId,
         row: NotificationRow,
     ) -> Result<Notification, StoreError> {
-        let payload = self.open_payload(ws, row.id, &row.target, &row.payload).await?;
+        // An empty payload was removed by retention: nothing to decrypt.
+        let payload = if row.payload.is_empty() {
+            None
+        } else {
+            Some(self.open_payload(ws, row.id, &row.target, &row.payload).await?)
+        };
         let status = if row.leased { chimatic_domain::NotificationStatus::Delivering } else { row.status };
         Ok(Notification {
             id: row.id,
@@ -649,7 +654,7 @@ impl Store {
         if self.data.replay(ws, id, now).await? {
             Ok(())
         } else {
-            Err(StoreError::Conflict("only a failed notification can be replayed"))
+            Err(StoreError::Conflict("only a failed notification whose content is still kept can be replayed"))
         }
     }
 
@@ -665,6 +670,32 @@ impl Store {
             removed += n;
             if n < u64::from(batch) {
                 break;
+            }
+        }
+        Ok(removed)
+    }
+
+    /// Removes the content of finished notifications older than their workspace's payload
+    /// retention (`retentions`: workspace and days), a batch at a time, skipping frozen
+    /// workspaces; delivery metadata and attempts stay. Returns how many were emptied.
+    pub async fn remove_expired_payloads(
+        &self,
+        now: Timestamp,
+        retentions: &[(WorkspaceId, u32)],
+        frozen: &std::collections::BTreeSet<WorkspaceId>,
+        batch: u32,
+    ) -> Result<u64, StoreError> {
+        let mut removed = 0;
+        for (ws, days) in retentions {
+            if frozen.contains(ws) {
+                continue;
+            }
+            let before = now.minus(Duration::from_secs(u64::from(*days) * 24 * 3600));
+            while let Some(n) = self.data.remove_payloads(*ws, before, now, batch).await? {
+                removed += n;
+                if n < u64::from(batch) {
+                    break;
+                }
             }
         }
         Ok(removed)

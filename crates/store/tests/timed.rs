@@ -208,6 +208,83 @@ async fn deactivated_channels_are_purged_after_their_window(store: &Store) {
     chimatic_audit::verify_chain(&chain, None).unwrap();
 }
 
+/// Payload retention with driven time: a finished notification's content goes once it is older
+/// than its workspace's retention, its status and attempts stay; pending ones, newer ones,
+/// another workspace with a longer retention and a frozen workspace keep theirs.
+async fn notification_content_is_removed_after_its_retention(store: &Store) {
+    use chimatic_store::QueueOutcome;
+    use chimatic_store::records::AttemptDetail;
+    use std::collections::BTreeSet;
+    let day = 24 * HOUR;
+    let t0 = Timestamp(1_795_478_400_000);
+    let (ws, channel) = with_claims(store, t0, 3).await;
+    let (long_ws, _) = with_claims(store, t0, 2).await;
+    let detail = AttemptDetail { status_code: Some(200), latency_ms: 5, error_class: None, integration_id: None };
+    // Everything accepted so far is delivered, except one of `ws`'s, which stays queued.
+    let mut claimed = store.claim_due(t0, Duration::from_secs(60), 100).await.unwrap();
+    let pending = claimed.iter().position(|j| j.workspace_id == ws).unwrap();
+    let pending = claimed.remove(pending);
+    store.release_claims(std::slice::from_ref(&pending), t0.plus(365 * day)).await.unwrap();
+    for job in &claimed {
+        store.complete_attempt(job, t0, true, &detail, QueueOutcome::Delivered, t0).await.unwrap();
+    }
+    // Committed by the group committer; wait until all four are recorded.
+    for _ in 0..100 {
+        let mut done = 0;
+        for job in &claimed {
+            if store.notification(job.workspace_id, job.notification_id).await.unwrap().status
+                == chimatic_domain::NotificationStatus::Delivered
+            {
+                done += 1;
+            }
+        }
+        if done == claimed.len() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let newer = match store.enqueue(ws, keyed(channel, 99), t0.plus(20 * day)).await.unwrap() {
+        Enqueued::Created(id) => id,
+        Enqueued::Existing(_) => unreachable!(),
+    };
+    let retentions = [(ws, 30), (long_ws, 90)];
+    let none_frozen = BTreeSet::new();
+    assert_eq!(store.remove_expired_payloads(t0.plus(30 * day), &retentions, &none_frozen, 1).await.unwrap(), 0);
+    let frozen: BTreeSet<WorkspaceId> = [ws].into();
+    let later = t0.plus(30 * day).plus(HOUR);
+    assert_eq!(store.remove_expired_payloads(later, &retentions, &frozen, 1).await.unwrap(), 0);
+    // Batches of one: the job goes on until the backlog is done.
+    assert_eq!(store.remove_expired_payloads(later, &retentions, &none_frozen, 1).await.unwrap(), 2);
+    for job in &claimed {
+        let n = store.notification(job.workspace_id, job.notification_id).await.unwrap();
+        assert_eq!(n.payload.is_none(), job.workspace_id == ws, "only the 30-day workspace's content goes");
+        assert_eq!(n.status, chimatic_domain::NotificationStatus::Delivered);
+        assert_eq!(store.attempts(job.workspace_id, job.notification_id).await.unwrap().len(), 1);
+    }
+    assert!(store.notification(ws, pending.notification_id).await.unwrap().payload.is_some(), "pending keeps it");
+    assert!(store.notification(ws, newer).await.unwrap().payload.is_some(), "newer keeps it");
+    assert_eq!(store.remove_expired_payloads(later, &retentions, &none_frozen, 1).await.unwrap(), 0);
+}
+
+#[tokio::test]
+async fn sqlite_notification_content_is_removed_after_its_retention() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = SqliteBackend::open_data(&dir.path().join("data.db")).unwrap();
+    let vault = SqliteBackend::open_vault(&dir.path().join("vault.db")).unwrap();
+    notification_content_is_removed_after_its_retention(&store(Arc::new(data), Arc::new(vault)).await).await;
+}
+
+#[tokio::test]
+async fn postgres_notification_content_is_removed_after_its_retention() {
+    let admin = std::env::var("CHIMATIC_TEST_POSTGRES_URL")
+        .expect("CHIMATIC_TEST_POSTGRES_URL must name a PostgreSQL admin URL (scripts/test starts one)");
+    let (data_url, vault_url) = fresh_pg_databases(&admin).await;
+    let data = PostgresBackend::open_data(&data_url).await.unwrap();
+    let vault = PostgresBackend::open_vault(&vault_url).await.unwrap();
+    notification_content_is_removed_after_its_retention(&store(Arc::new(data), Arc::new(vault)).await).await;
+    drop_pg_databases(&admin, &[&data_url, &vault_url]).await;
+}
+
 #[tokio::test]
 async fn sqlite_deactivated_channels_are_purged_after_their_window() {
     let dir = tempfile::tempdir().unwrap();

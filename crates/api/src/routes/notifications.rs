@@ -68,9 +68,10 @@ pub struct NotificationView {
     pub event_id: Option<EventId>,
     pub status: NotificationStatus,
     /// The payload's shape with values masked (string prefixes only); for a message, its
-    /// rendered content (`subject`, `text`, `html`, `title`).
-    #[schema(value_type = Object)]
-    pub payload_masked: serde_json::Value,
+    /// rendered content (`subject`, `text`, `html`, `title`). `null` once the content is removed
+    /// by the workspace's payload retention (default 30 days); the rest stays.
+    #[schema(value_type = Option<Object>)]
+    pub payload_masked: Option<serde_json::Value>,
     pub attempt_count: u32,
     pub created_at: String,
     pub updated_at: String,
@@ -238,7 +239,10 @@ pub async fn get(tenant: Tenant, Path(id): Path<String>) -> Result<Json<Notifica
     let id: NotificationId = parse_id(&id)?;
     let n = tenant.store.notification(tenant.workspace_id, id).await?;
     let attempts = tenant.store.attempts(tenant.workspace_id, id).await?;
-    let payload: serde_json::Value = serde_json::from_slice(n.payload.expose()).map_err(ApiError::internal)?;
+    let payload = match &n.payload {
+        Some(p) => Some(serde_json::from_slice::<serde_json::Value>(p.expose()).map_err(ApiError::internal)?),
+        None => None,
+    };
     Ok(Json(NotificationView {
         id: n.id,
         kind: match &n.target {
@@ -262,7 +266,7 @@ pub async fn get(tenant: Tenant, Path(id): Path<String>) -> Result<Json<Notifica
             Target::Channel(_) => None,
         },
         status: n.status,
-        payload_masked: mask_json(&payload),
+        payload_masked: payload.as_ref().map(mask_json),
         attempt_count: n.attempt_count,
         created_at: n.created_at.to_rfc3339(),
         updated_at: n.updated_at.to_rfc3339(),

@@ -388,8 +388,10 @@ pub struct MarkInboxMessage {
 }
 
 pub(crate) fn inbox_message(n: &chimatic_store::records::Notification) -> Result<InboxMessage, ApiError> {
+    // A message whose content retention removed is no longer in the inbox.
+    let content = n.payload.as_ref().ok_or_else(ApiError::not_found)?;
     let content: chimatic_domain::RenderedMessage =
-        serde_json::from_slice(n.payload.expose()).map_err(ApiError::internal)?;
+        serde_json::from_slice(content.expose()).map_err(ApiError::internal)?;
     Ok(InboxMessage {
         id: n.id,
         title: content.title,

@@ -15,6 +15,11 @@ pub struct WorkspaceView {
     /// creation (`chimatic workspace create --region`).
     pub region: Region,
     pub created_at: String,
+    /// `free`, `pro`, `scale` or `enterprise`: sets how long the audit log is kept.
+    pub plan: String,
+    pub audit_retention_days: u32,
+    /// Days a finished notification's content is kept; its delivery metadata stays.
+    pub payload_retention_days: u32,
 }
 
 /// The caller's workspace (any valid API key).
@@ -22,7 +27,15 @@ pub struct WorkspaceView {
     responses((status = 200, body = WorkspaceView), (status = "4XX", body = crate::error::Problem)))]
 pub async fn get(State(state): State<AppState>, caller: Caller) -> Result<Json<WorkspaceView>, ApiError> {
     let w = state.control.workspace(caller.workspace_id).await?;
-    Ok(Json(WorkspaceView { id: w.id, name: w.name, region: w.region, created_at: w.created_at.to_rfc3339() }))
+    Ok(Json(WorkspaceView {
+        id: w.id,
+        name: w.name,
+        region: w.region,
+        created_at: w.created_at.to_rfc3339(),
+        plan: w.plan.name().to_string(),
+        audit_retention_days: w.plan.audit_retention_days(),
+        payload_retention_days: w.payload_retention_days,
+    }))
 }
 
 pub const MAX_STATS_DAYS: u32 = 90;

@@ -1,7 +1,7 @@
 //! The control plane's tables on PostgreSQL: workspaces, API key metadata, delivery analytics.
 
 use chimatic_crypto::ApiKeyDigest;
-use chimatic_domain::{ApiKeyId, Plan, Scopes, Timestamp, WorkspaceId};
+use chimatic_domain::{ApiKeyId, Plan, Region, Scopes, Timestamp, WorkspaceId};
 use sqlx::postgres::PgRow;
 use sqlx::{Postgres, Row, Transaction};
 
@@ -99,7 +99,8 @@ impl ControlBackend for PostgresBackend {
 
     async fn workspace(&self, id: WorkspaceId) -> Result<Option<WorkspaceRow>, StoreError> {
         let row = sqlx::query(
-            "SELECT name, region, created_at, plan, audit_retention_days, frozen_at FROM workspaces WHERE id = $1",
+            "SELECT name, region, created_at, plan, audit_retention_days, frozen_at, payload_retention_days \
+             FROM workspaces WHERE id = $1",
         )
         .bind(id.to_string())
         .fetch_optional(&self.pool)
@@ -112,6 +113,7 @@ impl ControlBackend for PostgresBackend {
                 created_at: Timestamp(r.try_get("created_at")?),
                 plan: stored_plan(r.try_get("plan")?, r.try_get("audit_retention_days")?)?,
                 frozen_at: r.try_get::<Option<i64>, _>("frozen_at")?.map(Timestamp),
+                payload_retention_days: u32_of(r.try_get("payload_retention_days")?, "payload retention")?,
             })
         })
         .transpose()
@@ -141,6 +143,36 @@ impl ControlBackend for PostgresBackend {
         audit::append_one(&mut tx, Stream::Control, ws, audit).await?;
         tx.commit().await?;
         Ok(Some(true))
+    }
+
+    async fn set_payload_retention(&self, ws: WorkspaceId, days: u32, audit: &AuditEvent) -> Result<bool, StoreError> {
+        let mut tx = self.pool.begin().await?;
+        let n = sqlx::query("UPDATE workspaces SET payload_retention_days = $2 WHERE id = $1")
+            .bind(ws.to_string())
+            .bind(i64::from(days))
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
+        if n == 1 {
+            audit::append_one(&mut tx, Stream::Control, ws, audit).await?;
+        }
+        tx.commit().await?;
+        Ok(n == 1)
+    }
+
+    async fn payload_retentions(&self, region: &Region) -> Result<Vec<(WorkspaceId, u32)>, StoreError> {
+        let rows = sqlx::query("SELECT id, payload_retention_days FROM workspaces WHERE region = $1")
+            .bind(region.as_str())
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter()
+            .map(|r| {
+                Ok((
+                    parse(r.try_get("id")?, "workspace id")?,
+                    u32_of(r.try_get("payload_retention_days")?, "payload retention")?,
+                ))
+            })
+            .collect()
     }
 
     async fn frozen_workspaces(&self) -> Result<Vec<WorkspaceId>, StoreError> {

@@ -1,7 +1,7 @@
 //! The control plane's tables on SQLite: workspaces, API key metadata, delivery analytics.
 
 use chimatic_crypto::ApiKeyDigest;
-use chimatic_domain::{ApiKeyId, Plan, Scopes, Timestamp, WorkspaceId};
+use chimatic_domain::{ApiKeyId, Plan, Region, Scopes, Timestamp, WorkspaceId};
 use rusqlite::{OptionalExtension, Row, Transaction, params};
 
 use super::{SqliteBackend, audit};
@@ -106,15 +106,18 @@ impl ControlBackend for SqliteBackend {
     }
 
     async fn workspace(&self, id: WorkspaceId) -> Result<Option<WorkspaceRow>, StoreError> {
-        type Raw = (String, String, i64, String, Option<i64>, Option<i64>);
+        type Raw = (String, String, i64, String, Option<i64>, Option<i64>, i64);
         let raw: Option<Raw> = self.read(|c| {
             Ok(c.prepare_cached(
-                "SELECT name, region, created_at, plan, audit_retention_days, frozen_at FROM workspaces WHERE id = ?1",
+                "SELECT name, region, created_at, plan, audit_retention_days, frozen_at, payload_retention_days \
+                 FROM workspaces WHERE id = ?1",
             )?
-            .query_row([id.to_string()], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?, r.get(5)?)))
+            .query_row([id.to_string()], |r| {
+                Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?, r.get(5)?, r.get(6)?))
+            })
             .optional()?)
         })?;
-        raw.map(|(name, region, created, plan, days, frozen)| {
+        raw.map(|(name, region, created, plan, days, frozen, payload_days)| {
             Ok(WorkspaceRow {
                 id,
                 name,
@@ -122,6 +125,7 @@ impl ControlBackend for SqliteBackend {
                 created_at: Timestamp(created),
                 plan: stored_plan(&plan, days)?,
                 frozen_at: frozen.map(Timestamp),
+                payload_retention_days: u32_of(payload_days, "payload retention")?,
             })
         })
         .transpose()
@@ -148,6 +152,31 @@ impl ControlBackend for SqliteBackend {
             Ok(Some(true))
         })
         .await
+    }
+
+    async fn set_payload_retention(&self, ws: WorkspaceId, days: u32, audit: &AuditEvent) -> Result<bool, StoreError> {
+        let audit = audit.clone();
+        self.write(move |tx| {
+            let n = tx.execute(
+                "UPDATE workspaces SET payload_retention_days = ?2 WHERE id = ?1",
+                params![ws.to_string(), i64::from(days)],
+            )?;
+            if n == 1 {
+                audit::append_one(tx, Stream::Control, ws, &audit)?;
+            }
+            Ok(n == 1)
+        })
+        .await
+    }
+
+    async fn payload_retentions(&self, region: &Region) -> Result<Vec<(WorkspaceId, u32)>, StoreError> {
+        let region = region.as_str().to_string();
+        let raws: Vec<(String, i64)> = self.read(|c| {
+            let mut stmt = c.prepare_cached("SELECT id, payload_retention_days FROM workspaces WHERE region = ?1")?;
+            let rows = stmt.query_map([region], |r| Ok((r.get(0)?, r.get(1)?)))?;
+            Ok(rows.collect::<Result<Vec<_>, _>>()?)
+        })?;
+        raws.iter().map(|(id, days)| Ok((parse(id, "workspace id")?, u32_of(*days, "payload retention")?))).collect()
     }
 
     async fn frozen_workspaces(&self) -> Result<Vec<WorkspaceId>, StoreError> {
