@@ -228,6 +228,7 @@ pub mod actions {
     pub const KEK_ROTATED: &str = "deployment.kek_rotated";
     pub const AUDIT_EXPORTED: &str = "audit.exported";
     pub const WORKSPACE_PAYLOAD_RETENTION_CHANGED: &str = "workspace.payload_retention_changed";
+    pub const WORKSPACE_DELETED: &str = "workspace.deleted";
     pub const WORKSPACE_FROZEN: &str = "workspace.frozen";
     pub const WORKSPACE_UNFROZEN: &str = "workspace.unfrozen";
     pub const CHANNEL_DEACTIVATED: &str = "channel.deactivated";

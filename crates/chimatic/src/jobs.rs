@@ -81,6 +81,11 @@ impl Jobs {
                 return;
             }
         };
+        match self.control.resume_deletions(&self.store, now).await {
+            Ok(0) => {}
+            Ok(n) => tracing::info!(region = %region, workspaces = n, "interrupted workspace deletions finished"),
+            Err(e) => tracing::warn!(region = %region, error = %e, "finishing workspace deletions failed"),
+        }
         let purged = drain(|| self.store.purge_deactivated_channels(now, &frozen, PURGE_BATCH)).await;
         match purged {
             Ok(0) => {}

@@ -43,6 +43,10 @@ pub struct WorkspaceRow {
     pub plan: Plan,
     /// Set while the workspace is frozen (incident isolation).
     pub frozen_at: Option<Timestamp>,
+    /// The key created with the workspace: the only one that may delete it.
+    pub owner_key_id: Option<ApiKeyId>,
+    /// Set once its deletion has started.
+    pub deleting_at: Option<Timestamp>,
     /// Days a finished notification's content is kept.
     pub payload_retention_days: u32,
 }
@@ -136,7 +140,8 @@ pub struct NotificationRow {
     pub target: Target,
     pub read_at: Option<Timestamp>,
     pub archived_at: Option<Timestamp>,
-    pub payload: Vec<u8>,
+    /// `None` once removed by the workspace's payload retention.
+    pub payload: Option<Vec<u8>>,
     pub status: NotificationStatus,
     pub attempt_count: u32,
     pub created_at: Timestamp,
@@ -195,6 +200,60 @@ pub(crate) fn with_count(mut event: AuditEvent, key: &str, n: u64) -> AuditEvent
     }
     event.detail = detail.to_string();
     event
+}
+
+/// Removes a deleted workspace's rows, table by table, a batch at a time.
+#[async_trait::async_trait]
+pub trait WorkspaceEraser: Send + Sync + 'static {
+    /// Deletes up to `limit` rows of `table` (one of the `*_TABLES` lists below, never input)
+    /// whose `workspace_id` is `ws`; `key` names the table's primary key columns.
+    async fn delete_workspace_rows(
+        &self,
+        table: &'static str,
+        key: &'static str,
+        ws: WorkspaceId,
+        limit: u32,
+    ) -> Result<u64, StoreError>;
+}
+
+/// A workspace's tables in a region's data store with their keys, children before parents. The
+/// DEKs go first, on their own: once they are gone every ciphertext of the workspace is noise.
+pub(crate) const DATA_KEY_TABLE: (&str, &str) = ("data_keys", "workspace_id, version");
+pub(crate) const DATA_TABLES: &[(&str, &str)] = &[
+    ("attempts", "id"),
+    ("delivery_queue", "notification_id"),
+    ("idempotency_keys", "workspace_id, key_digest"),
+    ("notifications", "id"),
+    ("fanouts", "id"),
+    ("topic_subscribers", "workspace_id, topic_id, subscriber_id"),
+    ("topics", "id"),
+    ("subscriber_channels", "id"),
+    ("subscribers", "id"),
+    ("integrations", "id"),
+    ("workflows", "id"),
+    ("suppressions", "id"),
+    ("inbound_events", "id"),
+    ("channels", "id"),
+    ("audit_heads", "workspace_id, seq, signed_at"),
+    ("audit_log", "workspace_id, seq"),
+    ("audit_chains", "workspace_id"),
+];
+/// The vault: the workspace's DEKs first, then its credentials.
+pub(crate) const VAULT_TABLES: &[(&str, &str)] =
+    &[("vault_keys", "workspace_id, version"), ("secrets", "workspace_id, owner_id, kind")];
+/// The control store, before the workspace's own row.
+pub(crate) const CONTROL_TABLES: &[(&str, &str)] = &[
+    ("api_keys", "id"),
+    ("delivery_stats", "workspace_id, day"),
+    ("control_audit_heads", "workspace_id, seq, signed_at"),
+    ("control_audit_log", "workspace_id, seq"),
+    ("control_audit_chains", "workspace_id"),
+];
+
+/// The statement behind [`WorkspaceEraser::delete_workspace_rows`]; `$1` is the workspace, `$2`
+/// the batch size (SQLite reads `$n` as a numbered parameter too).
+pub(crate) fn delete_rows_sql(table: &str, key: &str) -> String {
+    format!("DELETE FROM {table} WHERE ({key}) IN (SELECT {key} FROM {table} WHERE workspace_id = $1 LIMIT $2)")
 }
 
 /// The due time of a delivery held while its workspace is frozen: never due until released.
@@ -554,7 +613,7 @@ pub trait FeedbackBackend: Send + Sync + 'static {
 }
 
 #[async_trait::async_trait]
-pub trait DataBackend: DirectoryBackend + FeedbackBackend + AuditBackend {
+pub trait DataBackend: DirectoryBackend + FeedbackBackend + AuditBackend + WorkspaceEraser {
     async fn ping(&self) -> Result<(), StoreError>;
 
     /// Records `region` as this database's region on first use; refuses a database that
@@ -702,7 +761,7 @@ pub trait DataBackend: DirectoryBackend + FeedbackBackend + AuditBackend {
 }
 
 #[async_trait::async_trait]
-pub trait VaultBackend: Send + Sync + 'static {
+pub trait VaultBackend: WorkspaceEraser {
     async fn ping(&self) -> Result<(), StoreError>;
     async fn bind_region(&self, region: &Region) -> Result<(), StoreError>;
     async fn insert_vault_key(&self, ws: WorkspaceId, key: WrappedKeyRow, now: Timestamp) -> Result<(), StoreError>;
@@ -813,7 +872,7 @@ pub trait AuditBackend: Send + Sync + 'static {
 /// The control plane's store: workspaces, API key metadata and delivery analytics. Nothing in
 /// it is notification content, an address or a credential.
 #[async_trait::async_trait]
-pub trait ControlBackend: AuditBackend {
+pub trait ControlBackend: AuditBackend + WorkspaceEraser {
     async fn ping(&self) -> Result<(), StoreError>;
 
     async fn create_workspace(
@@ -838,7 +897,15 @@ pub trait ControlBackend: AuditBackend {
         at: Option<Timestamp>,
         audit: &AuditEvent,
     ) -> Result<Option<bool>, StoreError>;
+    /// Workspaces frozen or being deleted: nothing of theirs is delivered or purged.
     async fn frozen_workspaces(&self) -> Result<Vec<WorkspaceId>, StoreError>;
+    /// Marks a workspace as being deleted (its keys stop working); `false`: no such workspace.
+    async fn start_deletion(&self, ws: WorkspaceId, now: Timestamp) -> Result<bool, StoreError>;
+    /// Workspaces of a region whose deletion has started and not finished.
+    async fn deletions(&self, region: &Region) -> Result<Vec<WorkspaceId>, StoreError>;
+    /// Deletes the workspace's row (its other rows are gone) and records `audit` in the
+    /// deployment's system chain, in one transaction; `false`: nothing to finish.
+    async fn finish_deletion(&self, ws: WorkspaceId, audit: &AuditEvent) -> Result<bool, StoreError>;
     async fn set_payload_retention(&self, ws: WorkspaceId, days: u32, audit: &AuditEvent) -> Result<bool, StoreError>;
     /// Each workspace of a region with its payload retention in days.
     async fn payload_retentions(&self, region: &Region) -> Result<Vec<(WorkspaceId, u32)>, StoreError>;

@@ -9,7 +9,7 @@ use chimatic_audit::{AuditContext, Stream, actions};
 use chimatic_crypto::{ApiKeyDigest, GeneratedApiKey};
 use chimatic_domain::{ApiKeyId, Plan, Region, Scopes, Sensitive, Timestamp, WorkspaceId};
 
-use crate::backend::KeyOwner;
+use crate::backend::{CONTROL_TABLES, KeyOwner, WorkspaceEraser};
 use crate::{ApiKeyRow, AuditLog, ControlBackend, StatsRow, Store, StoreError, WorkspaceRow};
 
 /// `last_used_at` is written at most this often per key, so authentication is not a write.
@@ -118,6 +118,8 @@ impl ControlStore {
             plan: Plan::default(),
             frozen_at: None,
             payload_retention_days: chimatic_domain::DEFAULT_PAYLOAD_RETENTION_DAYS,
+            owner_key_id: Some(owner.id),
+            deleting_at: None,
         };
         let audit = by.event(now, actions::WORKSPACE_CREATED, "workspace", id).with_detail(serde_json::json!({
             "region": row.region.as_str(),
@@ -127,8 +129,56 @@ impl ControlStore {
         Ok((row, owner, generated.key))
     }
 
+    /// A workspace; one being deleted is gone already.
     pub async fn workspace(&self, id: WorkspaceId) -> Result<WorkspaceRow, StoreError> {
-        self.backend.workspace(id).await?.ok_or(StoreError::NotFound)
+        self.backend.workspace(id).await?.filter(|w| w.deleting_at.is_none()).ok_or(StoreError::NotFound)
+    }
+
+    /// Deletes a workspace and everything of it: its keys stop working at once; its region's
+    /// vault keys, credentials and DEKs are destroyed before any other row (so whatever a
+    /// backup still holds cannot be decrypted), then its rows go table by table in batches; the
+    /// deletion is recorded in the deployment's system audit chain with what was removed.
+    pub async fn delete_workspace(
+        &self,
+        ws: WorkspaceId,
+        region_store: &Store,
+        now: Timestamp,
+        by: &AuditContext,
+    ) -> Result<DeletionReceipt, StoreError> {
+        if !self.backend.start_deletion(ws, now).await? {
+            return Err(StoreError::NotFound);
+        }
+        self.finish_deletion(ws, region_store, now, by).await
+    }
+
+    /// Finishes the deletions of `region_store`'s workspaces that were started but not finished
+    /// (the node doing them stopped); returns how many.
+    pub async fn resume_deletions(&self, region_store: &Store, now: Timestamp) -> Result<u64, StoreError> {
+        let mut finished = 0;
+        for ws in self.backend.deletions(region_store.region()).await? {
+            self.finish_deletion(ws, region_store, now, &AuditContext::system()).await?;
+            finished += 1;
+        }
+        Ok(finished)
+    }
+
+    async fn finish_deletion(
+        &self,
+        ws: WorkspaceId,
+        region_store: &Store,
+        now: Timestamp,
+        by: &AuditContext,
+    ) -> Result<DeletionReceipt, StoreError> {
+        let mut receipt = region_store.erase_workspace(ws).await?;
+        for (table, key) in CONTROL_TABLES {
+            let name = table.trim_start_matches("control_");
+            receipt.insert(format!("control.{name}"), erase_rows(&*self.backend, table, key, ws).await?);
+        }
+        let audit = by
+            .event(now, actions::WORKSPACE_DELETED, "workspace", ws)
+            .with_detail(serde_json::to_value(&receipt).map_err(|_| StoreError::Corrupt("deletion receipt"))?);
+        self.backend.finish_deletion(ws, &audit).await?;
+        Ok(receipt)
     }
 
     /// Resolves a presented key to its live row. Unknown, malformed and revoked keys are all `None`.
@@ -192,6 +242,30 @@ impl ControlStore {
 
     pub async fn stats(&self, ws: WorkspaceId, from_day: i64, to_day: i64) -> Result<Vec<StatsRow>, StoreError> {
         self.backend.stats(ws, from_day, to_day).await
+    }
+}
+
+/// What a workspace deletion removed: rows per store and table (`vault.secrets`,
+/// `data.notifications`, `control.api_keys`, …).
+pub type DeletionReceipt = std::collections::BTreeMap<String, u64>;
+
+/// Rows per deletion batch: no write lock is held for long.
+const ERASE_BATCH: u32 = 1000;
+
+/// Deletes every row of `ws` in `table`, a batch at a time; returns how many.
+pub(crate) async fn erase_rows(
+    eraser: &dyn WorkspaceEraser,
+    table: &'static str,
+    key: &'static str,
+    ws: WorkspaceId,
+) -> Result<u64, StoreError> {
+    let mut total = 0;
+    loop {
+        let n = eraser.delete_workspace_rows(table, key, ws, ERASE_BATCH).await?;
+        total += n;
+        if n < u64::from(ERASE_BATCH) {
+            return Ok(total);
+        }
     }
 }
 

@@ -61,6 +61,7 @@ const CONTROL: Schema = Schema {
         (3, include_str!("../migrations/postgres/control/0003_plans.sql")),
         (4, include_str!("../migrations/postgres/control/0004_freeze.sql")),
         (5, include_str!("../migrations/postgres/control/0005_payload_retention.sql")),
+        (6, include_str!("../migrations/postgres/control/0006_workspace_deletion.sql")),
     ],
 };
 
@@ -273,8 +274,8 @@ async fn insert_notification(
 }
 
 const NOTIFICATION_COLUMNS: &str = concat!(
-    "n.id AS notification_id, n.payload, n.status, n.attempt_count, n.created_at, n.updated_at, n.read_at, \
-     n.archived_at, ",
+    "n.id AS notification_id, CASE WHEN n.payload_removed_at IS NULL THEN n.payload END AS payload, n.status, \
+     n.attempt_count, n.created_at, n.updated_at, n.read_at, n.archived_at, ",
     route_columns!()
 );
 
@@ -1103,6 +1104,25 @@ async fn complete_attempt(
             .await?;
     }
     Ok(())
+}
+
+#[async_trait::async_trait]
+impl WorkspaceEraser for PostgresBackend {
+    async fn delete_workspace_rows(
+        &self,
+        table: &'static str,
+        key: &'static str,
+        ws: WorkspaceId,
+        limit: u32,
+    ) -> Result<u64, StoreError> {
+        let n = sqlx::query(sqlx::AssertSqlSafe(delete_rows_sql(table, key)))
+            .bind(ws.to_string())
+            .bind(i64::from(limit))
+            .execute(&self.pool)
+            .await?
+            .rows_affected();
+        Ok(n)
+    }
 }
 
 #[async_trait::async_trait]

@@ -62,6 +62,7 @@ const CONTROL: Schema = Schema {
         (3, include_str!("../migrations/sqlite/control/0003_plans.sql")),
         (4, include_str!("../migrations/sqlite/control/0004_freeze.sql")),
         (5, include_str!("../migrations/sqlite/control/0005_payload_retention.sql")),
+        (6, include_str!("../migrations/sqlite/control/0006_workspace_deletion.sql")),
     ],
 };
 
@@ -956,7 +957,8 @@ fn insert_notification(tx: &Transaction<'_>, ws: &str, row: &NewNotificationRow)
 }
 
 const NOTIFICATION_COLUMNS: &str = concat!(
-    "n.id, n.payload, n.status, n.attempt_count, n.created_at, n.updated_at, n.read_at, n.archived_at, ",
+    "n.id, CASE WHEN n.payload_removed_at IS NULL THEN n.payload END, n.status, n.attempt_count, n.created_at, \
+     n.updated_at, n.read_at, n.archived_at, ",
     route_columns!()
 );
 
@@ -976,7 +978,7 @@ fn raw_route(r: &Row<'_>, at: usize) -> rusqlite::Result<RouteColumns> {
 
 struct RawNotification {
     id: String,
-    payload: Vec<u8>,
+    payload: Option<Vec<u8>>,
     status: String,
     attempts: i64,
     created: i64,
@@ -1123,6 +1125,23 @@ fn complete_attempt(tx: &Transaction<'_>, job: &ClaimedJob, done: &CompletedAtte
         .execute(params![ws, nid, done.now.0])?;
     }
     Ok(())
+}
+
+#[async_trait::async_trait]
+impl WorkspaceEraser for SqliteBackend {
+    async fn delete_workspace_rows(
+        &self,
+        table: &'static str,
+        key: &'static str,
+        ws: WorkspaceId,
+        limit: u32,
+    ) -> Result<u64, StoreError> {
+        self.write(move |tx| {
+            let n = tx.execute(&delete_rows_sql(table, key), params![ws.to_string(), i64::from(limit)])?;
+            Ok(n as u64)
+        })
+        .await
+    }
 }
 
 #[async_trait::async_trait]

@@ -609,11 +609,11 @@ impl Store {
         ws: WorkspaceId,
         row: NotificationRow,
     ) -> Result<Notification, StoreError> {
-        // An empty payload was removed by retention: nothing to decrypt.
-        let payload = if row.payload.is_empty() {
-            None
-        } else {
-            Some(self.open_payload(ws, row.id, &row.target, &row.payload).await?)
+        // Removed by retention: nothing to decrypt. (An emptied payload without that mark is
+        // tampering and fails its integrity check.)
+        let payload = match &row.payload {
+            Some(sealed) => Some(self.open_payload(ws, row.id, &row.target, sealed).await?),
+            None => None,
         };
         let status = if row.leased { chimatic_domain::NotificationStatus::Delivering } else { row.status };
         Ok(Notification {
@@ -699,6 +699,26 @@ impl Store {
             }
         }
         Ok(removed)
+    }
+
+    /// Removes everything of a workspace from this region's vault and data store: vault keys
+    /// and credentials, then the data DEKs (dropped from memory too), then every other row,
+    /// table by table. Counts per table, keyed `vault.…` and `data.…`.
+    pub(crate) async fn erase_workspace(&self, ws: WorkspaceId) -> Result<crate::DeletionReceipt, StoreError> {
+        use crate::backend::{DATA_KEY_TABLE, DATA_TABLES, VAULT_TABLES};
+        use crate::control::erase_rows;
+        let mut receipt = crate::DeletionReceipt::new();
+        for (table, key) in VAULT_TABLES {
+            receipt.insert(format!("vault.{table}"), erase_rows(&*self.vault, table, key, ws).await?);
+        }
+        let (table, key) = DATA_KEY_TABLE;
+        receipt.insert(format!("data.{table}"), erase_rows(&*self.data, table, key, ws).await?);
+        self.keyring.evict(ws);
+        self.keyring.forget_workspace_kek(ws);
+        for (table, key) in DATA_TABLES {
+            receipt.insert(format!("data.{table}"), erase_rows(&*self.data, table, key, ws).await?);
+        }
+        Ok(receipt)
     }
 
     // ---- delivery queue -----------------------------------------------------------------------

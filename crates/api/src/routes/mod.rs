@@ -120,6 +120,7 @@ pub fn router(state: AppState, planes: Planes) -> Router {
             .routes(routes!(inbound::receive))
             .routes(routes!(suppressions::create, suppressions::list))
             .routes(routes!(suppressions::delete))
+            .routes(routes!(workspace::delete))
             .routes(routes!(keys::rotate_dek))
             .routes(routes!(keys::use_kms))
             .routes(routes!(workflows::create, workflows::list))

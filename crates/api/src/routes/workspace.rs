@@ -1,10 +1,11 @@
 use axum::Json;
 use axum::extract::{Query, State};
+use axum::http::StatusCode;
 use chimatic_domain::{Region, Scope, WorkspaceId};
 use chimatic_store::{StatsRow, day_of, start_of_day};
 use serde::{Deserialize, Serialize};
 
-use crate::extract::Caller;
+use crate::extract::{ApiJson, Caller, Tenant};
 use crate::{ApiError, AppState};
 
 #[derive(Serialize, utoipa::ToSchema)]
@@ -36,6 +37,50 @@ pub async fn get(State(state): State<AppState>, caller: Caller) -> Result<Json<W
         audit_retention_days: w.plan.audit_retention_days(),
         payload_retention_days: w.payload_retention_days,
     }))
+}
+
+#[derive(Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct DeleteWorkspace {
+    /// The workspace's id (`ws_…`), to confirm which workspace is deleted.
+    pub confirm: String,
+}
+
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct WorkspaceDeleted {
+    pub workspace_id: WorkspaceId,
+    /// Rows removed per store and table (`vault.secrets`, `data.notifications`,
+    /// `control.api_keys`, …); the same counts are in the deployment's audit log.
+    pub deleted: std::collections::BTreeMap<String, u64>,
+}
+
+/// Delete the workspace and everything of it, for good (the owner key only, created with the
+/// workspace; `confirm` must be the workspace's id). Its keys stop working at once; its DEKs,
+/// credentials and vault keys are destroyed first, then every row in every store. Recorded in
+/// the deployment's audit log.
+#[utoipa::path(delete, path = "/v1/workspace", tag = "workspace", request_body = DeleteWorkspace,
+    responses((status = 200, body = WorkspaceDeleted), (status = 403, body = crate::error::Problem),
+              (status = "4XX", body = crate::error::Problem)))]
+pub async fn delete(
+    State(state): State<AppState>,
+    tenant: Tenant,
+    ApiJson(req): ApiJson<DeleteWorkspace>,
+) -> Result<Json<WorkspaceDeleted>, ApiError> {
+    let ws = tenant.workspace_id;
+    let workspace = state.control.workspace(ws).await?;
+    if workspace.owner_key_id != Some(tenant.key_id) {
+        return Err(ApiError::new(
+            StatusCode::FORBIDDEN,
+            "owner_only",
+            "only the workspace's owner key (the one created with it) can delete the workspace",
+        ));
+    }
+    if req.confirm != ws.to_string() {
+        return Err(ApiError::unprocessable("confirmation_mismatch", "`confirm` must be this workspace's id"));
+    }
+    let deleted = state.control.delete_workspace(ws, &tenant.store, state.clock.now(), &tenant.audit).await?;
+    tracing::warn!(workspace = %ws, "workspace deleted");
+    Ok(Json(WorkspaceDeleted { workspace_id: ws, deleted }))
 }
 
 pub const MAX_STATS_DAYS: u32 = 90;

@@ -6,6 +6,7 @@ use std::time::Duration;
 use serde_json::{Value, json};
 
 use crate::harness::{Receiver, ServerOptions, TestServer, cli};
+use crate::store_probe::Db;
 
 const OPERATOR_TOKEN: &str = "op-test-token-0123456789abcdef0123456789abcdef";
 
@@ -236,4 +237,78 @@ async fn a_deactivated_channel_is_out_of_use_at_once_and_purged_after_its_window
     assert_eq!(purged[0]["target"]["id"], channel.as_str());
     assert_eq!(purged[0]["detail"]["notifications"], 2);
     assert_eq!(of("channel.deactivated")[0]["actor"]["kind"], "api_key");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn deleting_a_workspace_removes_everything_of_it_and_nothing_else() {
+    let server = TestServer::spawn().await;
+    let doomed = server.workspace("doomed");
+    let kept = server.workspace("kept");
+    let receiver = Receiver::start().await;
+    let canary = format!("canary-{}", std::process::id());
+    let mut delivered = Vec::new();
+    for ws in [&doomed, &kept] {
+        let (channel, _) = server.channel(&ws.key, &format!("{}/{canary}", receiver.url)).await;
+        let r =
+            server.post("/v1/notifications", &ws.key, json!({"channel_id": channel, "payload": {"c": canary}})).await;
+        let id = r.json["id"].as_str().unwrap().to_string();
+        server.wait_notification(&ws.key, &id, |n| n["status"] == "delivered").await;
+        let r = server.post("/v1/subscribers", &ws.key, json!({"external_id": format!("{canary}@example.com")})).await;
+        assert_eq!(r.status, 201, "{}", r.text);
+        delivered.push(id);
+    }
+    let extra = server.post("/v1/api-keys", &doomed.key, json!({"name": "ci", "scopes": ["admin"]})).await;
+    assert_eq!(extra.status, 201, "{}", extra.text);
+    let extra_key = extra.json["key"].as_str().unwrap().to_string();
+
+    // Only the owner key, and only with the workspace's id as confirmation.
+    server
+        .call("DELETE", "/v1/workspace", Some(&extra_key), Some(json!({"confirm": doomed.id})))
+        .await
+        .assert_problem(403, "owner_only");
+    server
+        .call("DELETE", "/v1/workspace", Some(&doomed.key), Some(json!({"confirm": kept.id})))
+        .await
+        .assert_problem(422, "confirmation_mismatch");
+    server
+        .call("DELETE", "/v1/workspace", Some(&doomed.key), Some(json!({})))
+        .await
+        .assert_problem(422, "invalid_body");
+    assert_eq!(server.get("/v1/workspace", &doomed.key).await.status, 200, "a refused deletion changes nothing");
+
+    let r = server.call("DELETE", "/v1/workspace", Some(&doomed.key), Some(json!({"confirm": doomed.id}))).await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    let deleted = &r.json["deleted"];
+    assert_eq!(deleted["data.notifications"], 1);
+    assert_eq!(deleted["data.channels"], 1);
+    assert_eq!(deleted["data.subscribers"], 1);
+    assert_eq!(deleted["control.api_keys"], 2);
+    assert!(deleted["data.data_keys"].as_u64().unwrap() >= 1 && deleted["vault.vault_keys"].as_u64().unwrap() >= 1);
+    assert_eq!(deleted["data.audit_log"], 2, "channel created, delivery attempted: {}", r.text);
+    assert_eq!(deleted["control.audit_log"], 2, "workspace created, key created: {}", r.text);
+
+    // Its keys are dead at once; the other workspace is untouched.
+    for key in [&doomed.key, &extra_key] {
+        server.get("/v1/workspace", key).await.assert_problem(401, "unauthorized");
+    }
+    let n = server.get(&format!("/v1/notifications/{}", delivered[1]), &kept.key).await;
+    assert_eq!((n.status, n.json["status"].as_str()), (200, Some("delivered")), "{}", n.text);
+    assert_eq!(server.get("/v1/subscribers", &kept.key).await.json["data"].as_array().unwrap().len(), 1);
+
+    // No row of the workspace is left in any store.
+    let probe = server.probe();
+    for (table, rows) in probe.rows_of_workspace(&doomed.id) {
+        assert_eq!(rows, 0, "{table} still holds rows of the deleted workspace");
+    }
+    assert!(probe.rows_of_workspace(&kept.id).iter().any(|(_, rows)| *rows > 0));
+
+    // The deletion is recorded in the deployment's audit chain, which still verifies.
+    let out = cli(&server.data_dir).args(["audit", "verify", "--data-dir"]).arg(&server.data_dir).output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let system = "ws_00000000000000000000000000000000";
+    let recorded = probe.count_sql(
+        Db::Control,
+        &format!("SELECT COUNT(*) FROM control_audit_log WHERE workspace_id = '{system}' AND action = 'workspace.deleted' AND target_id = '{}'", doomed.id),
+    );
+    assert_eq!(recorded, 1);
 }

@@ -817,6 +817,7 @@ async fn the_openapi_document_lists_exactly_the_served_routes() {
         ("POST", "/v1/workflows/{id}/preview"),
         // Control plane (crates/api/src/routes/workspace.rs).
         ("GET", "/v1/workspace"),
+        ("DELETE", "/v1/workspace"),
         ("GET", "/v1/stats"),
         // Data keys (crates/api/src/routes/keys.rs).
         ("POST", "/v1/workspace/rotate-dek"),

@@ -262,6 +262,53 @@ impl StoreProbe {
         }
     }
 
+    /// `SELECT COUNT(*) …`, valid SQL on both backends.
+    pub fn count_sql(&self, db: Db, sql: &str) -> i64 {
+        match backend() {
+            Backend::Sqlite => self.sqlite(db).query_row(sql, [], |r| r.get(0)).unwrap(),
+            Backend::Postgres { admin } => psql(admin, &self.pg_db(db), sql).parse().unwrap(),
+        }
+    }
+
+    /// Rows of workspace `ws` in every table of every store that has a `workspace_id` column (so
+    /// a table added later is covered too), and its row in `workspaces`.
+    pub fn rows_of_workspace(&self, ws: &str) -> Vec<(String, i64)> {
+        let mut out = Vec::new();
+        for db in [Db::Control, Db::Data, Db::Vault] {
+            let tables: Vec<String> = match backend() {
+                Backend::Sqlite => {
+                    let c = self.sqlite(db);
+                    let mut stmt = c
+                        .prepare(
+                            "SELECT m.name FROM sqlite_master m JOIN pragma_table_info(m.name) p \
+                             WHERE m.type = 'table' AND p.name = 'workspace_id'",
+                        )
+                        .unwrap();
+                    stmt.query_map([], |r| r.get(0)).unwrap().map(Result::unwrap).collect()
+                }
+                Backend::Postgres { admin } => psql(
+                    admin,
+                    &self.pg_db(db),
+                    "SELECT table_name FROM information_schema.columns \
+                     WHERE table_schema = 'public' AND column_name = 'workspace_id'",
+                )
+                .lines()
+                .map(str::to_string)
+                .collect(),
+            };
+            assert!(!tables.is_empty(), "{db:?} has tables with a workspace_id column");
+            for table in tables {
+                let n = self.count_sql(db, &format!("SELECT COUNT(*) FROM {table} WHERE workspace_id = '{ws}'"));
+                out.push((format!("{db:?}.{table}"), n));
+            }
+        }
+        out.push((
+            "Control.workspaces".into(),
+            self.count_sql(Db::Control, &format!("SELECT COUNT(*) FROM workspaces WHERE id = '{ws}'")),
+        ));
+        out
+    }
+
     /// Runs one statement that is valid SQL on both backends.
     pub fn execute(&self, db: Db, sql: &str) {
         match backend() {

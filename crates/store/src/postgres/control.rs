@@ -64,8 +64,8 @@ impl ControlBackend for PostgresBackend {
     ) -> Result<(), StoreError> {
         let mut tx = self.pool.begin().await?;
         sqlx::query(
-            "INSERT INTO workspaces (id, name, region, created_at, plan, audit_retention_days) \
-             VALUES ($1, $2, $3, $4, $5, $6)",
+            "INSERT INTO workspaces (id, name, region, created_at, plan, audit_retention_days, owner_key_id) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7)",
         )
         .bind(row.id.to_string())
         .bind(&row.name)
@@ -73,6 +73,7 @@ impl ControlBackend for PostgresBackend {
         .bind(row.created_at.0)
         .bind(row.plan.name())
         .bind(row.plan.custom_retention_days().map(i64::from))
+        .bind(owner_key.id.to_string())
         .execute(&mut *tx)
         .await?;
         insert_api_key(&mut tx, owner_key).await?;
@@ -99,7 +100,8 @@ impl ControlBackend for PostgresBackend {
 
     async fn workspace(&self, id: WorkspaceId) -> Result<Option<WorkspaceRow>, StoreError> {
         let row = sqlx::query(
-            "SELECT name, region, created_at, plan, audit_retention_days, frozen_at, payload_retention_days \
+            "SELECT name, region, created_at, plan, audit_retention_days, frozen_at, payload_retention_days, \
+                    owner_key_id, deleting_at \
              FROM workspaces WHERE id = $1",
         )
         .bind(id.to_string())
@@ -114,6 +116,11 @@ impl ControlBackend for PostgresBackend {
                 plan: stored_plan(r.try_get("plan")?, r.try_get("audit_retention_days")?)?,
                 frozen_at: r.try_get::<Option<i64>, _>("frozen_at")?.map(Timestamp),
                 payload_retention_days: u32_of(r.try_get("payload_retention_days")?, "payload retention")?,
+                owner_key_id: r
+                    .try_get::<Option<String>, _>("owner_key_id")?
+                    .map(|o| parse(&o, "owner key id"))
+                    .transpose()?,
+                deleting_at: r.try_get::<Option<i64>, _>("deleting_at")?.map(Timestamp),
             })
         })
         .transpose()
@@ -175,9 +182,44 @@ impl ControlBackend for PostgresBackend {
             .collect()
     }
 
+    async fn start_deletion(&self, ws: WorkspaceId, now: Timestamp) -> Result<bool, StoreError> {
+        let n = sqlx::query("UPDATE workspaces SET deleting_at = COALESCE(deleting_at, $2) WHERE id = $1")
+            .bind(ws.to_string())
+            .bind(now.0)
+            .execute(&self.pool)
+            .await?
+            .rows_affected();
+        Ok(n == 1)
+    }
+
+    async fn deletions(&self, region: &Region) -> Result<Vec<WorkspaceId>, StoreError> {
+        let ids: Vec<String> =
+            sqlx::query_scalar("SELECT id FROM workspaces WHERE region = $1 AND deleting_at IS NOT NULL")
+                .bind(region.as_str())
+                .fetch_all(&self.pool)
+                .await?;
+        ids.iter().map(|id| parse(id, "workspace id")).collect()
+    }
+
+    async fn finish_deletion(&self, ws: WorkspaceId, audit: &AuditEvent) -> Result<bool, StoreError> {
+        let mut tx = self.pool.begin().await?;
+        let n = sqlx::query("DELETE FROM workspaces WHERE id = $1 AND deleting_at IS NOT NULL")
+            .bind(ws.to_string())
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
+        if n == 1 {
+            audit::append_one(&mut tx, Stream::Control, chimatic_audit::system_workspace(), audit).await?;
+        }
+        tx.commit().await?;
+        Ok(n == 1)
+    }
+
     async fn frozen_workspaces(&self) -> Result<Vec<WorkspaceId>, StoreError> {
         let ids: Vec<String> =
-            sqlx::query_scalar("SELECT id FROM workspaces WHERE frozen_at IS NOT NULL").fetch_all(&self.pool).await?;
+            sqlx::query_scalar("SELECT id FROM workspaces WHERE frozen_at IS NOT NULL OR deleting_at IS NOT NULL")
+                .fetch_all(&self.pool)
+                .await?;
         ids.iter().map(|id| parse(id, "workspace id")).collect()
     }
 
@@ -193,7 +235,8 @@ impl ControlBackend for PostgresBackend {
         let row = sqlx::query(
             "SELECT k.id, k.workspace_id, k.name, k.scopes, k.digest, k.last4, k.created_at, k.last_used_at, \
                     k.revoked_at, w.region, w.frozen_at IS NOT NULL AS frozen \
-             FROM api_keys k JOIN workspaces w ON w.id = k.workspace_id WHERE k.digest = $1",
+             FROM api_keys k JOIN workspaces w ON w.id = k.workspace_id \
+             WHERE k.digest = $1 AND w.deleting_at IS NULL",
         )
         .bind(digest.0.as_slice())
         .fetch_optional(&self.pool)

@@ -73,15 +73,16 @@ impl ControlBackend for SqliteBackend {
         let (row, owner_key, audit) = (row.clone(), owner_key.clone(), audit.clone());
         self.write(move |tx| {
             tx.execute(
-                "INSERT INTO workspaces (id, name, region, created_at, plan, audit_retention_days) \
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                "INSERT INTO workspaces (id, name, region, created_at, plan, audit_retention_days, owner_key_id) \
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
                 params![
                     row.id.to_string(),
                     row.name,
                     row.region.as_str(),
                     row.created_at.0,
                     row.plan.name(),
-                    row.plan.custom_retention_days()
+                    row.plan.custom_retention_days(),
+                    owner_key.id.to_string()
                 ],
             )?;
             insert_api_key(tx, &owner_key)?;
@@ -106,18 +107,19 @@ impl ControlBackend for SqliteBackend {
     }
 
     async fn workspace(&self, id: WorkspaceId) -> Result<Option<WorkspaceRow>, StoreError> {
-        type Raw = (String, String, i64, String, Option<i64>, Option<i64>, i64);
+        type Raw = (String, String, i64, String, Option<i64>, Option<i64>, i64, Option<String>, Option<i64>);
         let raw: Option<Raw> = self.read(|c| {
             Ok(c.prepare_cached(
-                "SELECT name, region, created_at, plan, audit_retention_days, frozen_at, payload_retention_days \
+                "SELECT name, region, created_at, plan, audit_retention_days, frozen_at, payload_retention_days, \
+                        owner_key_id, deleting_at \
                  FROM workspaces WHERE id = ?1",
             )?
             .query_row([id.to_string()], |r| {
-                Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?, r.get(5)?, r.get(6)?))
+                Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?, r.get(5)?, r.get(6)?, r.get(7)?, r.get(8)?))
             })
             .optional()?)
         })?;
-        raw.map(|(name, region, created, plan, days, frozen, payload_days)| {
+        raw.map(|(name, region, created, plan, days, frozen, payload_days, owner, deleting)| {
             Ok(WorkspaceRow {
                 id,
                 name,
@@ -126,6 +128,8 @@ impl ControlBackend for SqliteBackend {
                 plan: stored_plan(&plan, days)?,
                 frozen_at: frozen.map(Timestamp),
                 payload_retention_days: u32_of(payload_days, "payload retention")?,
+                owner_key_id: owner.map(|o| parse(&o, "owner key id")).transpose()?,
+                deleting_at: deleting.map(Timestamp),
             })
         })
         .transpose()
@@ -179,9 +183,44 @@ impl ControlBackend for SqliteBackend {
         raws.iter().map(|(id, days)| Ok((parse(id, "workspace id")?, u32_of(*days, "payload retention")?))).collect()
     }
 
+    async fn start_deletion(&self, ws: WorkspaceId, now: Timestamp) -> Result<bool, StoreError> {
+        self.write(move |tx| {
+            let n = tx.execute(
+                "UPDATE workspaces SET deleting_at = COALESCE(deleting_at, ?2) WHERE id = ?1",
+                params![ws.to_string(), now.0],
+            )?;
+            Ok(n == 1)
+        })
+        .await
+    }
+
+    async fn deletions(&self, region: &Region) -> Result<Vec<WorkspaceId>, StoreError> {
+        let region = region.as_str().to_string();
+        let ids: Vec<String> = self.read(|c| {
+            let mut stmt =
+                c.prepare_cached("SELECT id FROM workspaces WHERE region = ?1 AND deleting_at IS NOT NULL")?;
+            let rows = stmt.query_map([region], |r| r.get(0))?;
+            Ok(rows.collect::<Result<Vec<_>, _>>()?)
+        })?;
+        ids.iter().map(|id| parse(id, "workspace id")).collect()
+    }
+
+    async fn finish_deletion(&self, ws: WorkspaceId, audit: &AuditEvent) -> Result<bool, StoreError> {
+        let audit = audit.clone();
+        self.write(move |tx| {
+            let n = tx.execute("DELETE FROM workspaces WHERE id = ?1 AND deleting_at IS NOT NULL", [ws.to_string()])?;
+            if n == 1 {
+                audit::append_one(tx, Stream::Control, chimatic_audit::system_workspace(), &audit)?;
+            }
+            Ok(n == 1)
+        })
+        .await
+    }
+
     async fn frozen_workspaces(&self) -> Result<Vec<WorkspaceId>, StoreError> {
         let ids: Vec<String> = self.read(|c| {
-            let mut stmt = c.prepare_cached("SELECT id FROM workspaces WHERE frozen_at IS NOT NULL")?;
+            let mut stmt =
+                c.prepare_cached("SELECT id FROM workspaces WHERE frozen_at IS NOT NULL OR deleting_at IS NOT NULL")?;
             let rows = stmt.query_map([], |r| r.get(0))?;
             Ok(rows.collect::<Result<Vec<_>, _>>()?)
         })?;
@@ -201,7 +240,8 @@ impl ControlBackend for SqliteBackend {
         let raw = self.read(|c| {
             let sql = format!(
                 "SELECT {API_KEY_COLUMNS}, w.region, w.frozen_at IS NOT NULL \
-                 FROM api_keys k JOIN workspaces w ON w.id = k.workspace_id WHERE k.digest = ?1"
+                 FROM api_keys k JOIN workspaces w ON w.id = k.workspace_id \
+                 WHERE k.digest = ?1 AND w.deleting_at IS NULL"
             );
             Ok(c.prepare_cached(&sql)?
                 .query_row([digest.0.as_slice()], |r| {
