@@ -78,7 +78,9 @@ async fn a_control_plane_node_holds_no_notification_data_and_the_data_plane_deli
     assert_eq!(created.status, 201, "{}", created.text);
     let svc = created.json["key"].as_str().unwrap().to_string();
     data.get("/v1/api-keys", &ws.key).await.assert_problem(404, "not_found");
-    data.get("/v1/workspace", &ws.key).await.assert_problem(404, "not_found");
+    data.get("/v1/stats", &ws.key).await.assert_problem(404, "not_found");
+    // A data node serves only the deletion of the workspace (it needs the region's stores).
+    data.get("/v1/workspace", &ws.key).await.assert_problem(405, "method_not_allowed");
 
     // Channels and notifications are served by the data plane only.
     let receiver = Receiver::start().await;
