@@ -586,7 +586,7 @@ impl DataBackend for PostgresBackend {
                 .bind(&c)
                 .fetch_optional(&mut *tx)
                 .await?;
-        if !due.flatten().is_some_and(|t| t <= now.0) {
+        if due.flatten().is_none_or(|t| t > now.0) {
             return Ok(None);
         }
         let ids: Vec<String> =

@@ -497,7 +497,7 @@ impl DataBackend for SqliteBackend {
                 .prepare_cached("SELECT purge_at FROM channels WHERE workspace_id = ?1 AND id = ?2")?
                 .query_row([&w, &c], |r| r.get(0))
                 .optional()?;
-            if !due.flatten().is_some_and(|t| t <= now.0) {
+            if due.flatten().is_none_or(|t| t > now.0) {
                 return Ok(None);
             }
             let ids: Vec<String> = {
