@@ -651,8 +651,14 @@ pub trait DataBackend: DirectoryBackend + FeedbackBackend + AuditBackend + Works
         purge_at: Timestamp,
         audit: &AuditEvent,
     ) -> Result<Option<u64>, StoreError>;
-    /// Reactivates a deactivated channel that is not purged yet; `false`: none.
-    async fn reactivate_channel(&self, ws: WorkspaceId, id: ChannelId, audit: &AuditEvent) -> Result<bool, StoreError>;
+    /// Reactivates a deactivated channel whose window has not ended at `now`; `false`: none.
+    async fn reactivate_channel(
+        &self,
+        ws: WorkspaceId,
+        id: ChannelId,
+        now: Timestamp,
+        audit: &AuditEvent,
+    ) -> Result<bool, StoreError>;
     /// Deactivated channels whose purge time has come, oldest first.
     async fn channels_to_purge(&self, now: Timestamp, limit: u32) -> Result<Vec<(WorkspaceId, ChannelId)>, StoreError>;
     /// Removes up to `limit` notifications of a channel due for purge, with their attempts, queue

@@ -538,14 +538,21 @@ impl DataBackend for PostgresBackend {
         Ok(Some(cancelled))
     }
 
-    async fn reactivate_channel(&self, ws: WorkspaceId, id: ChannelId, audit: &AuditEvent) -> Result<bool, StoreError> {
+    async fn reactivate_channel(
+        &self,
+        ws: WorkspaceId,
+        id: ChannelId,
+        now: Timestamp,
+        audit: &AuditEvent,
+    ) -> Result<bool, StoreError> {
         let mut tx = self.pool.begin().await?;
         let n = sqlx::query(
             "UPDATE channels SET deactivated_at = NULL, purge_at = NULL \
-             WHERE workspace_id = $1 AND id = $2 AND deactivated_at IS NOT NULL",
+             WHERE workspace_id = $1 AND id = $2 AND deactivated_at IS NOT NULL AND purge_at > $3",
         )
         .bind(ws.to_string())
         .bind(id.to_string())
+        .bind(now.0)
         .execute(&mut *tx)
         .await?
         .rows_affected();

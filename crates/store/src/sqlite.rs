@@ -457,13 +457,19 @@ impl DataBackend for SqliteBackend {
         .await
     }
 
-    async fn reactivate_channel(&self, ws: WorkspaceId, id: ChannelId, audit: &AuditEvent) -> Result<bool, StoreError> {
+    async fn reactivate_channel(
+        &self,
+        ws: WorkspaceId,
+        id: ChannelId,
+        now: Timestamp,
+        audit: &AuditEvent,
+    ) -> Result<bool, StoreError> {
         let audit = audit.clone();
         self.write(move |tx| {
             let n = tx.execute(
                 "UPDATE channels SET deactivated_at = NULL, purge_at = NULL \
-                 WHERE workspace_id = ?1 AND id = ?2 AND deactivated_at IS NOT NULL",
-                params![ws.to_string(), id.to_string()],
+                 WHERE workspace_id = ?1 AND id = ?2 AND deactivated_at IS NOT NULL AND purge_at > ?3",
+                params![ws.to_string(), id.to_string(), now.0],
             )?;
             if n == 1 {
                 audit::append_one(tx, Stream::Data, ws, &audit)?;

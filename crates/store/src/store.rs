@@ -399,8 +399,8 @@ impl Store {
         }
     }
 
-    /// Puts a deactivated channel back in use (before its purge). Notifications cancelled by the
-    /// deactivation stay cancelled.
+    /// Puts a deactivated channel back in use, before its `purge_at` (after it, the purger may
+    /// already be removing it). Notifications cancelled by the deactivation stay cancelled.
     pub async fn reactivate_channel(
         &self,
         ws: WorkspaceId,
@@ -409,10 +409,13 @@ impl Store {
         by: &AuditContext,
     ) -> Result<Channel, StoreError> {
         let audit = by.event(now, actions::CHANNEL_REACTIVATED, "channel", id);
-        if !self.data.reactivate_channel(ws, id, &audit).await? {
+        if !self.data.reactivate_channel(ws, id, now, &audit).await? {
             return match self.channel_use(ws, id).await? {
                 ChannelUse::Missing => Err(StoreError::NotFound),
-                _ => Err(StoreError::Conflict("the channel is active")),
+                ChannelUse::Active => Err(StoreError::Conflict("the channel is active")),
+                ChannelUse::Deactivated => {
+                    Err(StoreError::Conflict("the channel's reactivation window has ended; it is being purged"))
+                }
             };
         }
         match self.channel(ws, id).await? {

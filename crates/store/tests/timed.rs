@@ -166,7 +166,7 @@ async fn deactivated_channels_are_purged_after_their_window(store: &Store) {
 
     let none_frozen = BTreeSet::new();
     assert_eq!(store.purge_deactivated_channels(t0.plus(30 * day), &none_frozen, 1000).await.unwrap(), 0);
-    assert!(matches!(store.reactivate_channel(ws, channel, t0.plus(2 * day), &by).await, Ok(_)));
+    store.reactivate_channel(ws, channel, t0.plus(2 * day), &by).await.unwrap();
     assert!(matches!(store.reactivate_channel(ws, channel, t0.plus(2 * day), &by).await, Err(StoreError::Conflict(_))));
     // Reactivated: a new window starts at the next deactivation.
     let t1 = t0.plus(3 * day);
@@ -176,6 +176,11 @@ async fn deactivated_channels_are_purged_after_their_window(store: &Store) {
     let frozen: BTreeSet<WorkspaceId> = [ws].into();
     assert_eq!(store.purge_deactivated_channels(t1.plus(30 * day), &frozen, 1000).await.unwrap(), 0);
     assert!(matches!(store.channel(ws, channel).await.unwrap(), ChannelEntry::Deactivated(_)));
+    // Once its window has ended it can no longer be reactivated, even before the purger runs.
+    assert!(matches!(
+        store.reactivate_channel(ws, channel, t1.plus(30 * day), &by).await,
+        Err(StoreError::Conflict(_))
+    ));
 
     assert_eq!(store.purge_deactivated_channels(t1.plus(30 * day), &none_frozen, 1000).await.unwrap(), 1);
     assert!(matches!(store.channel(ws, channel).await, Err(StoreError::NotFound)));
