@@ -457,7 +457,8 @@ impl Store {
         Ok(purged)
     }
 
-    async fn channel_use(&self, ws: WorkspaceId, id: ChannelId) -> Result<ChannelUse, StoreError> {
+    /// Whether a channel can take notifications.
+    pub async fn channel_use(&self, ws: WorkspaceId, id: ChannelId) -> Result<ChannelUse, StoreError> {
         Ok(match self.data.channel(ws, id).await? {
             None => ChannelUse::Missing,
             Some(row) if row.deactivated_at.is_some() => ChannelUse::Deactivated,
@@ -557,11 +558,6 @@ impl Store {
                 InsertOutcome::Existing(original) => Enqueued::Existing(original),
             })
             .collect())
-    }
-
-    /// Whether a channel can take notifications.
-    pub async fn channel_usable(&self, ws: WorkspaceId, id: ChannelId) -> Result<ChannelUse, StoreError> {
-        self.channel_use(ws, id).await
     }
 
     /// Everything a delivery needs, decrypted: the payload and channel of a direct webhook, or

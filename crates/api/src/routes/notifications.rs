@@ -180,7 +180,7 @@ pub async fn create_batch(
     let mut items = Vec::with_capacity(req.items.len());
     for (index, item) in req.items.into_iter().enumerate() {
         if !known.contains(&item.channel_id) {
-            match tenant.store.channel_usable(ws, item.channel_id).await? {
+            match tenant.store.channel_use(ws, item.channel_id).await? {
                 ChannelUse::Active => known.push(item.channel_id),
                 ChannelUse::Missing => {
                     errors.push(ItemError {

@@ -11,13 +11,8 @@ use crate::store_probe::Db;
 const OPERATOR_TOKEN: &str = "op-test-token-0123456789abcdef0123456789abcdef";
 
 async fn operator_call(server: &TestServer, path: &str, token: Option<&str>) -> (u16, Value) {
-    let mut req = server.http.post(server.url(path));
-    if let Some(t) = token {
-        req = req.bearer_auth(t);
-    }
-    let r = req.send().await.unwrap();
-    let status = r.status().as_u16();
-    (status, r.json().await.unwrap_or(Value::Null))
+    let r = server.call("POST", path, token, None).await;
+    (r.status, r.json)
 }
 
 async fn attempts_of(server: &TestServer, key: &str, id: &str) -> u64 {
