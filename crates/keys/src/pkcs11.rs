@@ -387,9 +387,11 @@ fn context(module: &Path) -> Result<Pkcs11, Pkcs11Error> {
 fn find_token(ctx: &Pkcs11, label: &str) -> Result<Slot, Pkcs11Error> {
     // A slot whose token cannot be read (being removed, or its files being rewritten by
     // another process, which SoftHSM2 reports as a general error) must not hide ours: the scan
-    // is repeated a few times before that error is reported, which says more than "not found".
+    // is repeated, backing off for up to about 3 s in all (many processes logging in to one
+    // token at once were seen to need more than half a second), before that error is reported,
+    // which says more than "not found".
     let mut unreadable = None;
-    for pause_ms in [0, 20, 100, 400] {
+    for pause_ms in [0, 20, 50, 100, 200, 400, 800, 1600] {
         std::thread::sleep(std::time::Duration::from_millis(pause_ms));
         unreadable = None;
         for slot in ctx.get_slots_with_initialized_token()? {
