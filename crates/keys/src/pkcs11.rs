@@ -7,7 +7,7 @@
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex, OnceLock, PoisonError};
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock, PoisonError};
 
 use chimatic_crypto::kek::{KekProvider, WrapContext};
 use chimatic_crypto::{CryptoError, DEK_LEN};
@@ -100,7 +100,7 @@ pub struct Pkcs11Kek {
 }
 
 struct Inner {
-    ctx: Pkcs11,
+    ctx: Arc<Pkcs11>,
     slot: Slot,
     token_label: String,
     key_label: String,
@@ -184,7 +184,7 @@ impl Pkcs11Kek {
     }
 
     /// `session` goes to the pool: while one stays open the login and the key handle hold.
-    fn with_key(ctx: Pkcs11, slot: Slot, key: ObjectHandle, session: Session, config: Pkcs11Config) -> Self {
+    fn with_key(ctx: Arc<Pkcs11>, slot: Slot, key: ObjectHandle, session: Session, config: Pkcs11Config) -> Self {
         let id = format!("pkcs11:{}/{}", config.token_label, config.key_label);
         let inner = Inner {
             ctx,
@@ -367,29 +367,52 @@ where
 
 /// One context per module for the life of the process: C_Initialize may run once per
 /// application, and all sessions on a module share that state.
-fn context(module: &Path) -> Result<Pkcs11, Pkcs11Error> {
-    static CONTEXTS: OnceLock<Mutex<HashMap<PathBuf, Pkcs11>>> = OnceLock::new();
-    let mut contexts = CONTEXTS.get_or_init(Default::default).lock().unwrap_or_else(PoisonError::into_inner);
+fn contexts() -> MutexGuard<'static, HashMap<PathBuf, Arc<Pkcs11>>> {
+    static CONTEXTS: OnceLock<Mutex<HashMap<PathBuf, Arc<Pkcs11>>>> = OnceLock::new();
+    CONTEXTS.get_or_init(Default::default).lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+fn initialize(ctx: &Pkcs11) -> Result<(), CkError> {
+    match ctx.initialize(CInitializeArgs::new(CInitializeFlags::OS_LOCKING_OK)) {
+        // Another path to the same library, or another user in this process, initialized it.
+        Ok(()) | Err(CkError::Pkcs11(RvError::CryptokiAlreadyInitialized, _)) => Ok(()),
+        Err(e) => Err(e),
+    }
+}
+
+fn context(module: &Path) -> Result<Arc<Pkcs11>, Pkcs11Error> {
+    let mut contexts = contexts();
     if let Some(ctx) = contexts.get(module) {
         return Ok(ctx.clone());
     }
     let err = |source| Pkcs11Error::Module { path: module.into(), source };
-    let ctx = Pkcs11::new(module).map_err(err)?;
-    match ctx.initialize(CInitializeArgs::new(CInitializeFlags::OS_LOCKING_OK)) {
-        // Another path to the same library, or another user in this process, initialized it.
-        Ok(()) | Err(CkError::Pkcs11(RvError::CryptokiAlreadyInitialized, _)) => {}
-        Err(e) => return Err(err(e)),
-    }
+    let ctx = Arc::new(Pkcs11::new(module).map_err(err)?);
+    initialize(&ctx).map_err(err)?;
     contexts.insert(module.into(), ctx.clone());
     Ok(ctx)
 }
 
-fn find_token(ctx: &Pkcs11, label: &str) -> Result<Slot, Pkcs11Error> {
+/// Starts the library afresh, so it reads its token state again, if no KEK of this process uses
+/// it (only the cache and the caller hold it); returns whether it did. SoftHSM2 keeps a token it
+/// once failed to read (another process rewrote its files, as every login does) unusable until
+/// then.
+fn restart_if_unused(ctx: &Arc<Pkcs11>) -> bool {
+    let contexts = contexts();
+    if Arc::strong_count(ctx) > 2 {
+        return false;
+    }
+    let _ = (**ctx).clone().finalize();
+    let restarted = initialize(ctx).is_ok();
+    drop(contexts);
+    restarted
+}
+
+fn find_token(ctx: &Arc<Pkcs11>, label: &str) -> Result<Slot, Pkcs11Error> {
     // A slot whose token cannot be read (being removed, or its files being rewritten by
     // another process, which SoftHSM2 reports as a general error) must not hide ours: the scan
-    // is repeated, backing off for up to about 3 s in all (many processes logging in to one
-    // token at once were seen to need more than half a second), before that error is reported,
-    // which says more than "not found".
+    // is repeated, backing off for up to about 3 s in all and starting the library afresh when
+    // nothing else in this process uses it, before that error is reported, which says more than
+    // "not found".
     let mut unreadable = None;
     for pause_ms in [0, 20, 50, 100, 200, 400, 800, 1600] {
         std::thread::sleep(std::time::Duration::from_millis(pause_ms));
@@ -404,6 +427,7 @@ fn find_token(ctx: &Pkcs11, label: &str) -> Result<Slot, Pkcs11Error> {
         if unreadable.is_none() {
             break;
         }
+        restart_if_unused(ctx);
     }
     Err(unreadable.map_or_else(|| Pkcs11Error::TokenNotFound(label.into()), Pkcs11Error::Token))
 }
