@@ -124,63 +124,65 @@ impl Pkcs11Kek {
     /// Refuses if a secret key with that label already exists.
     pub async fn create_key(config: &Pkcs11Config) -> Result<Self, Pkcs11Error> {
         let config = config.clone();
-        blocking(move || {
-            let ctx = context(&config.module)?;
-            let slot = find_token(&ctx, &config.token_label)?;
-            let session = ctx.open_rw_session(slot)?;
-            login(&session, &config)?;
-            let existing = session.find_objects(&key_template(&config.key_label))?;
-            if !existing.is_empty() {
-                return Err(Pkcs11Error::KeyExists { token: config.token_label, key: config.key_label });
-            }
-            let template = [
-                Attribute::Class(ObjectClass::SECRET_KEY),
-                Attribute::KeyType(KeyType::AES),
-                Attribute::ValueLen(32.into()),
-                Attribute::Token(true),
-                Attribute::Private(true),
-                Attribute::Sensitive(true),
-                Attribute::Extractable(false),
-                Attribute::Encrypt(true),
-                Attribute::Decrypt(true),
-                // Only encrypt/decrypt: C_WrapKey or C_DeriveKey could otherwise move the key's
-                // secret into another object.
-                Attribute::Wrap(false),
-                Attribute::Unwrap(false),
-                Attribute::Derive(false),
-                Attribute::Label(config.key_label.as_bytes().to_vec()),
-            ];
-            let key = session.generate_key(&Mechanism::AesKeyGen, &template)?;
-            Ok(Self::with_key(ctx, slot, key, session, config))
-        })
-        .await
+        blocking(move || retrying_unreadable_token(&config.module, |ctx| Self::create_key_now(ctx, &config))).await
+    }
+
+    fn create_key_now(ctx: &Arc<Pkcs11>, config: &Pkcs11Config) -> Result<Self, Pkcs11Error> {
+        let config = config.clone();
+        let slot = find_token(ctx, &config.token_label)?;
+        let session = ctx.open_rw_session(slot)?;
+        login(&session, &config)?;
+        let existing = session.find_objects(&key_template(&config.key_label))?;
+        if !existing.is_empty() {
+            return Err(Pkcs11Error::KeyExists { token: config.token_label, key: config.key_label });
+        }
+        let template = [
+            Attribute::Class(ObjectClass::SECRET_KEY),
+            Attribute::KeyType(KeyType::AES),
+            Attribute::ValueLen(32.into()),
+            Attribute::Token(true),
+            Attribute::Private(true),
+            Attribute::Sensitive(true),
+            Attribute::Extractable(false),
+            Attribute::Encrypt(true),
+            Attribute::Decrypt(true),
+            // Only encrypt/decrypt: C_WrapKey or C_DeriveKey could otherwise move the key's
+            // secret into another object.
+            Attribute::Wrap(false),
+            Attribute::Unwrap(false),
+            Attribute::Derive(false),
+            Attribute::Label(config.key_label.as_bytes().to_vec()),
+        ];
+        let key = session.generate_key(&Mechanism::AesKeyGen, &template)?;
+        Ok(Self::with_key(ctx.clone(), slot, key, session, config))
     }
 
     /// Opens an existing KEK by token and key label, checking the PIN and that the key is an
     /// AES-256 key the token will not let out.
     pub async fn open(config: &Pkcs11Config) -> Result<Self, Pkcs11Error> {
         let config = config.clone();
-        blocking(move || {
-            let ctx = context(&config.module)?;
-            let slot = find_token(&ctx, &config.token_label)?;
-            let session = ctx.open_ro_session(slot)?;
-            login(&session, &config)?;
-            let key = find_key(&session, &config.token_label, &config.key_label)?;
-            let props = read_properties(&session, key)?;
-            let refuse = |reason| Pkcs11Error::KeyNotProtected {
-                token: config.token_label.clone(),
-                key: config.key_label.clone(),
-                reason,
-            };
-            if !props.key_type_aes || props.value_len != DEK_LEN as u64 {
-                return Err(refuse("not an AES-256 key"));
-            }
-            if !props.sensitive || props.extractable || props.value_readable {
-                return Err(refuse("the key can leave the token (CKA_SENSITIVE false or CKA_EXTRACTABLE true)"));
-            }
-            Ok(Self::with_key(ctx, slot, key, session, config))
-        })
-        .await
+        blocking(move || retrying_unreadable_token(&config.module, |ctx| Self::open_now(ctx, &config))).await
+    }
+
+    fn open_now(ctx: &Arc<Pkcs11>, config: &Pkcs11Config) -> Result<Self, Pkcs11Error> {
+        let config = config.clone();
+        let slot = find_token(ctx, &config.token_label)?;
+        let session = ctx.open_ro_session(slot)?;
+        login(&session, &config)?;
+        let key = find_key(&session, &config.token_label, &config.key_label)?;
+        let props = read_properties(&session, key)?;
+        let refuse = |reason| Pkcs11Error::KeyNotProtected {
+            token: config.token_label.clone(),
+            key: config.key_label.clone(),
+            reason,
+        };
+        if !props.key_type_aes || props.value_len != DEK_LEN as u64 {
+            return Err(refuse("not an AES-256 key"));
+        }
+        if !props.sensitive || props.extractable || props.value_readable {
+            return Err(refuse("the key can leave the token (CKA_SENSITIVE false or CKA_EXTRACTABLE true)"));
+        }
+        Ok(Self::with_key(ctx.clone(), slot, key, session, config))
     }
 
     /// `session` goes to the pool: while one stays open the login and the key handle hold.
@@ -407,27 +409,39 @@ fn restart_if_unused(ctx: &Arc<Pkcs11>) -> bool {
     restarted
 }
 
-fn find_token(ctx: &Arc<Pkcs11>, label: &str) -> Result<Slot, Pkcs11Error> {
-    // A slot whose token cannot be read (being removed, or its files being rewritten by
-    // another process, which SoftHSM2 reports as a general error) must not hide ours: the scan
-    // is repeated, backing off for up to about 3 s in all and starting the library afresh when
-    // nothing else in this process uses it, before that error is reported, which says more than
-    // "not found".
-    let mut unreadable = None;
-    for pause_ms in [0, 20, 50, 100, 200, 400, 800, 1600] {
-        std::thread::sleep(std::time::Duration::from_millis(pause_ms));
-        unreadable = None;
-        for slot in ctx.get_slots_with_initialized_token()? {
-            match ctx.get_token_info(slot) {
-                Ok(info) if info.label() == label => return Ok(slot),
-                Ok(_) => {}
-                Err(e) => unreadable = Some(e),
-            }
-        }
-        if unreadable.is_none() {
+/// Runs `open` against the module's library; while it fails with a general error, tries again,
+/// backing off for about 3 s in all and restarting the library in between when nothing else in
+/// this process uses it. SoftHSM2 reports a general error for a token whose files another process
+/// was rewriting (every login rewrites them) and keeps that token unusable in this process until
+/// the library is restarted.
+fn retrying_unreadable_token<T>(
+    module: &Path,
+    open: impl Fn(&Arc<Pkcs11>) -> Result<T, Pkcs11Error>,
+) -> Result<T, Pkcs11Error> {
+    let ctx = context(module)?;
+    let mut result = open(&ctx);
+    for pause_ms in [20, 50, 100, 200, 400, 800, 1600] {
+        let unreadable = matches!(&result, Err(Pkcs11Error::Token(CkError::Pkcs11(RvError::GeneralError, _))));
+        if !unreadable {
             break;
         }
-        restart_if_unused(ctx);
+        std::thread::sleep(std::time::Duration::from_millis(pause_ms));
+        restart_if_unused(&ctx);
+        result = open(&ctx);
+    }
+    result
+}
+
+fn find_token(ctx: &Pkcs11, label: &str) -> Result<Slot, Pkcs11Error> {
+    // A slot whose token cannot be read must not hide ours; if ours is not found, that error
+    // says more than "not found" (and is retried by the caller).
+    let mut unreadable = None;
+    for slot in ctx.get_slots_with_initialized_token()? {
+        match ctx.get_token_info(slot) {
+            Ok(info) if info.label() == label => return Ok(slot),
+            Ok(_) => {}
+            Err(e) => unreadable = Some(e),
+        }
     }
     Err(unreadable.map_or_else(|| Pkcs11Error::TokenNotFound(label.into()), Pkcs11Error::Token))
 }

@@ -202,7 +202,8 @@ async fn edited_removed_reordered_and_cut_rows_are_each_caught() {
     let out = broken(&dir, &ws.id);
     assert!(out.contains(&format!("BROKEN — entry {}: was altered", first + 1)), "{out}");
     probe.execute(Db::Data, &format!("UPDATE audit_log SET actor_name = 'owner' WHERE {w} AND seq = {}", first + 1));
-    assert!(audit_cli(&dir, &["verify", "--workspace", &ws.id]).0, "restored");
+    let (ok, out) = audit_cli(&dir, &["verify", "--workspace", &ws.id]);
+    assert!(ok, "restored: {out}");
 
     // A removed entry.
     probe.execute(Db::Data, &format!("CREATE TABLE kept AS SELECT * FROM audit_log WHERE {w} AND seq = {}", first + 2));
@@ -211,7 +212,8 @@ async fn edited_removed_reordered_and_cut_rows_are_each_caught() {
     assert!(out.contains(&format!("entry {}: is missing", first + 2)), "{out}");
     probe.execute(Db::Data, "INSERT INTO audit_log SELECT * FROM kept");
     probe.execute(Db::Data, "DROP TABLE kept");
-    assert!(audit_cli(&dir, &["verify", "--workspace", &ws.id]).0, "restored");
+    let (ok, out) = audit_cli(&dir, &["verify", "--workspace", &ws.id]);
+    assert!(ok, "restored: {out}");
 
     // Two entries swapped.
     let (x, y) = (first + 1, first + 2);
@@ -223,7 +225,8 @@ async fn edited_removed_reordered_and_cut_rows_are_each_caught() {
     probe.execute(Db::Data, &format!("UPDATE audit_log SET seq = -1 WHERE {w} AND seq = {x}"));
     probe.execute(Db::Data, &format!("UPDATE audit_log SET seq = {x} WHERE {w} AND seq = {y}"));
     probe.execute(Db::Data, &format!("UPDATE audit_log SET seq = {y} WHERE {w} AND seq = -1"));
-    assert!(audit_cli(&dir, &["verify", "--workspace", &ws.id]).0, "restored");
+    let (ok, out) = audit_cli(&dir, &["verify", "--workspace", &ws.id]);
+    assert!(ok, "restored: {out}");
 
     // The tail cut, and the chain's own record of its end rolled back to match: the signed
     // head still covers the removed entry.
