@@ -5,10 +5,11 @@
 //! workspaces; integration checks are claimed row by row, so no integration is checked by two
 //! nodes at once. Time comes from the injected clock.
 
+use std::collections::BTreeSet;
 use std::sync::Arc;
 use std::time::Duration;
 
-use chimatic_domain::{Clock, Timestamp};
+use chimatic_domain::{Clock, Timestamp, WorkspaceId};
 use chimatic_providers::ProviderClient;
 use chimatic_store::{ControlStore, Store};
 use tokio::sync::watch;
@@ -51,8 +52,19 @@ impl Jobs {
                 _ = stop.changed() => return,
             }
             let now = self.clock.now();
+            // Frozen workspaces are left alone by the purges and the integration checks; if the
+            // freezes cannot be read, both wait for the next tick.
+            let frozen = match self.control.frozen_workspaces().await {
+                Ok(f) => Some(f),
+                Err(e) => {
+                    tracing::warn!(region = %self.store.region(), error = %e, "reading frozen workspaces failed; purges and checks wait");
+                    None
+                }
+            };
             if last_purge.is_none_or(|t| t.plus(self.purge_interval) <= now) {
-                self.purge(now).await;
+                if let Some(frozen) = &frozen {
+                    self.purge(now, frozen).await;
+                }
                 last_purge = Some(now);
             }
             if last_signature.is_none_or(|t| t.plus(self.audit_sign_interval) <= now) {
@@ -67,33 +79,28 @@ impl Jobs {
                 last_signature = Some(now);
             }
             self.rewrap_keys().await;
-            self.check_integrations().await;
+            if let Some(frozen) = &frozen {
+                self.check_integrations(frozen).await;
+            }
         }
     }
 
-    async fn purge(&self, now: Timestamp) {
+    /// `frozen`: workspaces whose data is left exactly as it is (evidence in an incident).
+    async fn purge(&self, now: Timestamp, frozen: &BTreeSet<WorkspaceId>) {
         let region = self.store.region();
-        // A frozen workspace's data is left exactly as it is (evidence in an incident).
-        let frozen = match self.control.frozen_workspaces().await {
-            Ok(f) => f,
-            Err(e) => {
-                tracing::warn!(region = %region, error = %e, "reading frozen workspaces failed; purges wait");
-                return;
-            }
-        };
         match self.control.resume_deletions(&self.store, now).await {
             Ok(0) => {}
             Ok(n) => tracing::info!(region = %region, workspaces = n, "interrupted workspace deletions finished"),
             Err(e) => tracing::warn!(region = %region, error = %e, "finishing workspace deletions failed"),
         }
-        let purged = drain(|| self.store.purge_deactivated_channels(now, &frozen, PURGE_BATCH)).await;
+        let purged = drain(|| self.store.purge_deactivated_channels(now, frozen, PURGE_BATCH)).await;
         match purged {
             Ok(0) => {}
             Ok(n) => tracing::info!(region = %region, channels = n, "deactivated channels past their window purged"),
             Err(e) => tracing::warn!(region = %region, error = %e, "purging deactivated channels failed"),
         }
         match self.control.payload_retentions(region).await {
-            Ok(retentions) => match self.store.remove_expired_payloads(now, &retentions, &frozen, PURGE_BATCH).await {
+            Ok(retentions) => match self.store.remove_expired_payloads(now, &retentions, frozen, PURGE_BATCH).await {
                 Ok(0) => {}
                 Ok(n) => {
                     tracing::info!(region = %region, removed = n, "notification content past its retention removed")
@@ -133,15 +140,8 @@ impl Jobs {
     }
 
     /// Checks every integration whose last check is older than the interval.
-    async fn check_integrations(&self) {
-        // A frozen workspace's integrations are not called either (their claim still moves on).
-        let frozen = match self.control.frozen_workspaces().await {
-            Ok(f) => f,
-            Err(e) => {
-                tracing::warn!(error = %e, "reading frozen workspaces failed; integration checks wait");
-                return;
-            }
-        };
+    /// A `frozen` workspace's integrations are not called (their claim still moves on).
+    async fn check_integrations(&self, frozen: &BTreeSet<WorkspaceId>) {
         loop {
             let now = self.clock.now();
             let claimed = match self.store.claim_integration_checks(now, self.health_check_interval, CHECK_BATCH).await

@@ -97,8 +97,9 @@ impl Dispatcher {
                 parked.extend(fresh);
                 self.defer(stale.into_iter().map(|(job, _)| job).collect()).await;
             }
+            let mut freezes_read = false;
             if buffer.len() + parked.len() <= concurrency / 2 {
-                self.refresh_frozen().await;
+                freezes_read = self.refresh_frozen().await;
                 let want = u32::try_from(2 * concurrency - buffer.len()).unwrap_or(u32::MAX);
                 match self.store.claim_due(self.clock.now(), self.config.lease, want).await {
                     Ok(jobs) => {
@@ -110,9 +111,12 @@ impl Dispatcher {
                     Err(e) => tracing::warn!(error = %e, "claiming due deliveries failed"),
                 }
             }
+            // Only a fresh read of the freezes may release held deliveries.
             if last_resume.is_none_or(|t| t.elapsed() >= self.config.poll_interval) {
                 last_resume = Some(tokio::time::Instant::now());
-                self.resume_unfrozen().await;
+                if freezes_read || self.refresh_frozen().await {
+                    self.resume_unfrozen().await;
+                }
             }
             // A parked job whose workspace has a free worker again goes first.
             let has_room = |ws: &WorkspaceId| lock(&busy).get(ws).copied().unwrap_or(0) < per_workspace;
@@ -171,12 +175,18 @@ impl Dispatcher {
         }
     }
 
-    /// Reads which workspaces are frozen. If the control store cannot be read, the last known
-    /// set stays in force.
-    async fn refresh_frozen(&self) {
+    /// Reads which workspaces are frozen; returns whether it could. If the control store cannot
+    /// be read, the last known set stays in force.
+    async fn refresh_frozen(&self) -> bool {
         match self.control.frozen_workspaces().await {
-            Ok(set) => *self.frozen.write().unwrap_or_else(std::sync::PoisonError::into_inner) = set,
-            Err(e) => tracing::warn!(error = %e, "reading frozen workspaces failed; keeping the last known set"),
+            Ok(set) => {
+                *self.frozen.write().unwrap_or_else(std::sync::PoisonError::into_inner) = set;
+                true
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "reading frozen workspaces failed; keeping the last known set");
+                false
+            }
         }
     }
 
@@ -194,16 +204,10 @@ impl Dispatcher {
         }
     }
 
-    /// Releases the held deliveries of workspaces that were unfrozen (by any node). Only a fresh
-    /// read of the freezes may release anything.
+    /// Releases the held deliveries of workspaces that were unfrozen (by any node), as of the
+    /// freezes just read.
     async fn resume_unfrozen(&self) {
-        let frozen = match self.control.frozen_workspaces().await {
-            Ok(set) => set,
-            Err(e) => {
-                tracing::warn!(error = %e, "reading frozen workspaces failed; held deliveries stay held");
-                return;
-            }
-        };
+        let frozen = self.frozen.read().unwrap_or_else(std::sync::PoisonError::into_inner).clone();
         match self.store.resume_held(&frozen, self.clock.now()).await {
             Ok(0) => {}
             Ok(n) => {

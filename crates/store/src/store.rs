@@ -457,6 +457,15 @@ impl Store {
         Ok(purged)
     }
 
+    /// Notifications go only to an active channel of the workspace.
+    async fn require_active_channel(&self, ws: WorkspaceId, id: ChannelId) -> Result<(), StoreError> {
+        match self.channel_use(ws, id).await? {
+            ChannelUse::Active => Ok(()),
+            ChannelUse::Missing => Err(StoreError::NotFound),
+            ChannelUse::Deactivated => Err(CHANNEL_DEACTIVATED),
+        }
+    }
+
     /// Whether a channel can take notifications.
     pub async fn channel_use(&self, ws: WorkspaceId, id: ChannelId) -> Result<ChannelUse, StoreError> {
         Ok(match self.data.channel(ws, id).await? {
@@ -513,11 +522,7 @@ impl Store {
         item: NewNotification,
         now: Timestamp,
     ) -> Result<Enqueued, StoreError> {
-        match self.channel_use(ws, item.channel_id).await? {
-            ChannelUse::Active => {}
-            ChannelUse::Missing => return Err(StoreError::NotFound),
-            ChannelUse::Deactivated => return Err(CHANNEL_DEACTIVATED),
-        }
+        self.require_active_channel(ws, item.channel_id).await?;
         let row = self.seal_notification(ws, item, now).await?;
         let id = row.id;
         Ok(match self.accepted.submit((ws, row)).await? {
@@ -539,11 +544,7 @@ impl Store {
         channels.sort();
         channels.dedup();
         for channel in channels {
-            match self.channel_use(ws, channel).await? {
-                ChannelUse::Active => {}
-                ChannelUse::Missing => return Err(StoreError::NotFound),
-                ChannelUse::Deactivated => return Err(CHANNEL_DEACTIVATED),
-            }
+            self.require_active_channel(ws, channel).await?;
         }
         let mut rows = Vec::with_capacity(items.len());
         for item in items {
