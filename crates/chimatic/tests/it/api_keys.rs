@@ -71,16 +71,22 @@ async fn each_workspace_has_its_own_request_rate_limit() {
     use crate::harness::ServerOptions;
     let server = TestServer::spawn_with(ServerOptions::default().env("CHIMATIC_RATE_LIMIT_PER_WORKSPACE", "5")).await;
     let (busy, other) = (server.workspace("busy"), server.workspace("other"));
-    let mut limited = None;
+    // The burst is sent all at once: sent one by one on a loaded machine, requests slower than
+    // 200 ms would each find a token refilled and the limit would never be reached.
+    let mut burst = tokio::task::JoinSet::new();
     for _ in 0..20 {
-        let r = server.get("/v1/channels", &busy.key).await;
-        if r.status == 429 {
-            limited = Some(r);
-            break;
-        }
-        assert_eq!(r.status, 200, "{}", r.text);
+        let request = server.http.get(server.url("/v1/channels")).bearer_auth(&busy.key);
+        burst.spawn(async move { crate::harness::Resp::from(request.send().await.expect("request")).await });
     }
-    let r = limited.expect("a burst of 20 requests against a limit of 5/s must be limited");
+    let mut limited = None;
+    while let Some(r) = burst.join_next().await {
+        let r = r.expect("request task");
+        match r.status {
+            429 => limited = Some(r),
+            status => assert_eq!(status, 200, "{}", r.text),
+        }
+    }
+    let r = limited.expect("a burst of 20 simultaneous requests against a limit of 5/s must be limited");
     r.assert_problem(429, "rate_limited");
     let retry: u64 = r.headers["retry-after"].to_str().unwrap().parse().unwrap();
     assert!(retry >= 1);
