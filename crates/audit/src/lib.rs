@@ -229,6 +229,8 @@ pub mod actions {
     pub const AUDIT_EXPORTED: &str = "audit.exported";
     pub const WORKSPACE_PAYLOAD_RETENTION_CHANGED: &str = "workspace.payload_retention_changed";
     pub const WORKSPACE_DELETED: &str = "workspace.deleted";
+    /// The last sweep of a deleted workspace's stores, with what it still found.
+    pub const WORKSPACE_ERASURE_SWEPT: &str = "workspace.erasure_swept";
     pub const WORKSPACE_FROZEN: &str = "workspace.frozen";
     pub const WORKSPACE_UNFROZEN: &str = "workspace.unfrozen";
     pub const CHANNEL_DEACTIVATED: &str = "channel.deactivated";

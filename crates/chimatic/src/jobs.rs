@@ -1,5 +1,6 @@
 //! Background jobs of a data-plane node, for one region's store. Each job works in small
-//! batches and is safe with many nodes: the purges (deactivated channels past their window,
+//! batches and is safe with many nodes: the purges (deleted workspaces' last sweep, deactivated
+//! channels past their window,
 //! idempotency keys past 24 h, inbound provider webhooks past 30 days, audit entries past their
 //! plan's retention) run each batch under the job's advisory lock (PostgreSQL) and skip frozen
 //! workspaces; integration checks are claimed row by row, so no integration is checked by two
@@ -92,6 +93,19 @@ impl Jobs {
             Ok(0) => {}
             Ok(n) => tracing::info!(region = %region, workspaces = n, "interrupted workspace deletions finished"),
             Err(e) => tracing::warn!(region = %region, error = %e, "finishing workspace deletions failed"),
+        }
+        match self.control.sweep_deletions(&self.store, now).await {
+            Ok(swept) => {
+                for (ws, found) in swept {
+                    let rows: u64 = found.values().sum();
+                    if rows > 0 {
+                        tracing::warn!(region = %region, workspace = %ws, rows, "rows written after a workspace's deletion erased by its last sweep");
+                    } else {
+                        tracing::info!(region = %region, workspace = %ws, "deleted workspace swept a last time");
+                    }
+                }
+            }
+            Err(e) => tracing::warn!(region = %region, error = %e, "sweeping deleted workspaces failed"),
         }
         let purged = drain(|| self.store.purge_deactivated_channels(now, frozen, PURGE_BATCH)).await;
         match purged {

@@ -305,8 +305,14 @@ impl Dispatcher {
             error_class: outcome.error_class.map(str::to_string),
             integration_id: via,
         };
-        if let Err(e) = self.store.complete_attempt(&job, started_at, outcome.succeeded(), &detail, next, now).await {
-            tracing::warn!(notification = %id_text, error = %e, "recording an attempt failed; the lease will expire and it is retried");
+        match self.store.complete_attempt(&job, started_at, outcome.succeeded(), &detail, next, now).await {
+            Ok(true) => {}
+            Ok(false) => {
+                tracing::info!(notification = %id_text, "the notification was erased during its delivery; no attempt recorded")
+            }
+            Err(e) => {
+                tracing::warn!(notification = %id_text, error = %e, "recording an attempt failed; the lease will expire and it is retried")
+            }
         }
     }
 

@@ -220,10 +220,13 @@ pub trait WorkspaceEraser: Send + Sync + 'static {
 /// DEKs go first, on their own: once they are gone every ciphertext of the workspace is noise.
 pub(crate) const DATA_KEY_TABLE: (&str, &str) = ("data_keys", "workspace_id, version");
 pub(crate) const DATA_TABLES: &[(&str, &str)] = &[
-    ("attempts", "id"),
+    // Queue rows, then notifications, then attempts: a delivery finishing during the deletion
+    // either committed its attempt before the notifications went (and the attempt goes next) or
+    // finds no notification and records nothing.
     ("delivery_queue", "notification_id"),
-    ("idempotency_keys", "workspace_id, key_digest"),
     ("notifications", "id"),
+    ("attempts", "id"),
+    ("idempotency_keys", "workspace_id, key_digest"),
     ("fanouts", "id"),
     ("topic_subscribers", "workspace_id, topic_id, subscriber_id"),
     ("topics", "id"),
@@ -762,8 +765,9 @@ pub trait DataBackend: DirectoryBackend + FeedbackBackend + AuditBackend + Works
     async fn held_workspaces(&self) -> Result<Vec<WorkspaceId>, StoreError>;
     /// Makes a workspace's held deliveries due at `now`; returns how many.
     async fn release_held(&self, ws: WorkspaceId, now: Timestamp) -> Result<u64, StoreError>;
-    /// Records attempts and moves their jobs on, all in one transaction.
-    async fn complete_attempts(&self, done: &[(ClaimedJob, CompletedAttempt)]) -> Result<Vec<()>, StoreError>;
+    /// Records attempts and moves their jobs on, all in one transaction; per attempt, whether it
+    /// was recorded (not when its notification was erased meanwhile).
+    async fn complete_attempts(&self, done: &[(ClaimedJob, CompletedAttempt)]) -> Result<Vec<bool>, StoreError>;
 }
 
 #[async_trait::async_trait]
@@ -905,13 +909,20 @@ pub trait ControlBackend: AuditBackend + WorkspaceEraser {
     ) -> Result<Option<bool>, StoreError>;
     /// Workspaces frozen or being deleted: nothing of theirs is delivered or purged.
     async fn frozen_workspaces(&self) -> Result<Vec<WorkspaceId>, StoreError>;
-    /// Marks a workspace as being deleted (its keys stop working); `false`: no such workspace.
+    /// Marks a workspace as being deleted (its keys stop working); `false`: no such workspace
+    /// (or only its tombstone).
     async fn start_deletion(&self, ws: WorkspaceId, now: Timestamp) -> Result<bool, StoreError>;
-    /// Workspaces of a region whose deletion has started and not finished.
+    /// Workspaces of a region whose deletion has started and whose rows are not yet erased.
     async fn deletions(&self, region: &Region) -> Result<Vec<WorkspaceId>, StoreError>;
-    /// Deletes the workspace's row (its other rows are gone) and records `audit` in the
-    /// deployment's system chain, in one transaction; `false`: nothing to finish.
-    async fn finish_deletion(&self, ws: WorkspaceId, audit: &AuditEvent) -> Result<bool, StoreError>;
+    /// Turns the workspace's row into a tombstone erased at `now` (its name goes; its other rows
+    /// are gone) and records `audit` in the deployment's system chain, in one transaction;
+    /// `false`: nothing to finish.
+    async fn finish_deletion(&self, ws: WorkspaceId, now: Timestamp, audit: &AuditEvent) -> Result<bool, StoreError>;
+    /// Tombstones of a region erased at or before `cutoff`.
+    async fn erased_before(&self, region: &Region, cutoff: Timestamp) -> Result<Vec<WorkspaceId>, StoreError>;
+    /// Deletes a tombstone and records `audit` in the system chain, in one transaction; `false`:
+    /// no such tombstone (another node swept it).
+    async fn forget_workspace(&self, ws: WorkspaceId, audit: &AuditEvent) -> Result<bool, StoreError>;
     async fn set_payload_retention(&self, ws: WorkspaceId, days: u32, audit: &AuditEvent) -> Result<bool, StoreError>;
     /// Each workspace of a region with its payload retention in days.
     async fn payload_retentions(&self, region: &Region) -> Result<Vec<(WorkspaceId, u32)>, StoreError>;
@@ -925,7 +936,8 @@ pub trait ControlBackend: AuditBackend + WorkspaceEraser {
     ) -> Result<bool, StoreError>;
     async fn touch_api_key(&self, ws: WorkspaceId, id: ApiKeyId, now: Timestamp) -> Result<(), StoreError>;
 
-    /// Adds the counts to the stored ones (one transaction for all rows).
+    /// Adds the counts to the stored ones (one transaction for all rows); counts of a workspace
+    /// being deleted are dropped.
     async fn add_stats(&self, rows: &[(WorkspaceId, StatsRow)]) -> Result<(), StoreError>;
     /// Days `from_day..=to_day` that have counts, oldest first.
     async fn stats(&self, ws: WorkspaceId, from_day: i64, to_day: i64) -> Result<Vec<StatsRow>, StoreError>;

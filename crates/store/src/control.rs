@@ -12,6 +12,10 @@ use chimatic_domain::{ApiKeyId, Plan, Region, Scopes, Sensitive, Timestamp, Work
 use crate::backend::{CONTROL_TABLES, KeyOwner, WorkspaceEraser};
 use crate::{ApiKeyRow, AuditLog, ControlBackend, StatsRow, Store, StoreError, WorkspaceRow};
 
+/// How long after a workspace's deletion its stores are swept once more: longer than any request
+/// or delivery lease that could have been under way when it started.
+pub const ERASURE_SWEEP_DELAY: Duration = Duration::from_secs(3600);
+
 /// `last_used_at` is written at most this often per key, so authentication is not a write.
 const LAST_USED_RESOLUTION: Duration = Duration::from_secs(60);
 
@@ -137,7 +141,8 @@ impl ControlStore {
     /// Deletes a workspace and everything of it: its keys stop working at once; its region's
     /// vault keys, credentials and DEKs are destroyed before any other row (so whatever a
     /// backup still holds cannot be decrypted), then its rows go table by table in batches; the
-    /// deletion is recorded in the deployment's system audit chain with what was removed.
+    /// deletion is recorded in the deployment's system audit chain with what was removed. What
+    /// is left is a nameless tombstone, until [`ControlStore::sweep_deletions`].
     pub async fn delete_workspace(
         &self,
         ws: WorkspaceId,
@@ -162,6 +167,28 @@ impl ControlStore {
         Ok(finished)
     }
 
+    /// Sweeps the stores of `region_store`'s workspaces erased at least [`ERASURE_SWEEP_DELAY`]
+    /// ago once more, then forgets their tombstones: a request or delivery that was already past
+    /// its checks when the deletion started may have written a row after the erasure. Each sweep
+    /// is recorded in the system chain with what it found, and returned.
+    pub async fn sweep_deletions(
+        &self,
+        region_store: &Store,
+        now: Timestamp,
+    ) -> Result<Vec<(WorkspaceId, DeletionReceipt)>, StoreError> {
+        let mut swept = Vec::new();
+        for ws in self.backend.erased_before(region_store.region(), now.minus(ERASURE_SWEEP_DELAY)).await? {
+            let found = self.erase_everywhere(ws, region_store).await?;
+            let audit = AuditContext::system()
+                .event(now, actions::WORKSPACE_ERASURE_SWEPT, "workspace", ws)
+                .with_detail(serde_json::to_value(&found).map_err(|_| StoreError::Corrupt("deletion receipt"))?);
+            if self.backend.forget_workspace(ws, &audit).await? {
+                swept.push((ws, found));
+            }
+        }
+        Ok(swept)
+    }
+
     async fn finish_deletion(
         &self,
         ws: WorkspaceId,
@@ -169,15 +196,22 @@ impl ControlStore {
         now: Timestamp,
         by: &AuditContext,
     ) -> Result<DeletionReceipt, StoreError> {
+        let receipt = self.erase_everywhere(ws, region_store).await?;
+        let audit = by
+            .event(now, actions::WORKSPACE_DELETED, "workspace", ws)
+            .with_detail(serde_json::to_value(&receipt).map_err(|_| StoreError::Corrupt("deletion receipt"))?);
+        self.backend.finish_deletion(ws, now, &audit).await?;
+        Ok(receipt)
+    }
+
+    /// Every row of the workspace in its region's vault and data store and in this store, except
+    /// its own row here; counts per table.
+    async fn erase_everywhere(&self, ws: WorkspaceId, region_store: &Store) -> Result<DeletionReceipt, StoreError> {
         let mut receipt = region_store.erase_workspace(ws).await?;
         for (table, key) in CONTROL_TABLES {
             let name = table.trim_start_matches("control_");
             receipt.insert(format!("control.{name}"), erase_rows(&*self.backend, table, key, ws).await?);
         }
-        let audit = by
-            .event(now, actions::WORKSPACE_DELETED, "workspace", ws)
-            .with_detail(serde_json::to_value(&receipt).map_err(|_| StoreError::Corrupt("deletion receipt"))?);
-        self.backend.finish_deletion(ws, &audit).await?;
         Ok(receipt)
     }
 

@@ -27,7 +27,7 @@ pub use backend::{
     QueueOutcome, StatsRow, SubscriberChannelRow, SubscriberRow, SuppressionRow, Target, TopicRow, VaultBackend,
     WorkflowRow, WorkspaceRow, WrappedKeyRow,
 };
-pub use control::{Authenticated, ControlStore, DeletionReceipt};
+pub use control::{Authenticated, ControlStore, DeletionReceipt, ERASURE_SWEEP_DELAY};
 pub use error::StoreError;
 pub use keyring::{DEK_CACHE_TTL, KekSet, Keyring};
 pub use postgres::PostgresBackend;

@@ -62,6 +62,7 @@ const CONTROL: Schema = Schema {
         (4, include_str!("../migrations/postgres/control/0004_freeze.sql")),
         (5, include_str!("../migrations/postgres/control/0005_payload_retention.sql")),
         (6, include_str!("../migrations/postgres/control/0006_workspace_deletion.sql")),
+        (7, include_str!("../migrations/postgres/control/0007_erasure_sweep.sql")),
     ],
 };
 
@@ -1038,42 +1039,37 @@ impl DataBackend for PostgresBackend {
         Ok(n)
     }
 
-    async fn complete_attempts(&self, done: &[(ClaimedJob, CompletedAttempt)]) -> Result<Vec<()>, StoreError> {
+    async fn complete_attempts(&self, done: &[(ClaimedJob, CompletedAttempt)]) -> Result<Vec<bool>, StoreError> {
         let mut tx = self.pool.begin().await?;
+        let mut recorded = Vec::with_capacity(done.len());
         for (job, attempt) in done {
-            complete_attempt(&mut tx, job, attempt).await?;
+            recorded.push(complete_attempt(&mut tx, job, attempt).await?);
         }
-        let events: Vec<_> = done.iter().map(|(job, a)| (job.workspace_id, &a.audit)).collect();
+        let events: Vec<_> =
+            done.iter().zip(&recorded).filter(|(_, r)| **r).map(|((job, a), _)| (job.workspace_id, &a.audit)).collect();
         audit::append(&mut tx, Stream::Data, &events).await?;
         tx.commit().await?;
-        Ok(vec![(); done.len()])
+        Ok(recorded)
     }
 }
 
+/// Records one attempt and moves its job on; `false` (and nothing written) when the notification
+/// is gone: a subscriber or workspace erased while the delivery was on the wire leaves no attempt.
 async fn complete_attempt(
     tx: &mut Transaction<'_, Postgres>,
     job: &ClaimedJob,
     done: &CompletedAttempt,
-) -> Result<(), StoreError> {
+) -> Result<bool, StoreError> {
     let ws = job.workspace_id.to_string();
     let nid = job.notification_id.to_string();
-    sqlx::query(
-        "INSERT INTO attempts (id, notification_id, workspace_id, started_at, succeeded, detail) VALUES ($1, $2, $3, $4, $5, $6)",
-    )
-    .bind(&done.attempt.id)
-    .bind(&nid)
-    .bind(&ws)
-    .bind(done.attempt.started_at.0)
-    .bind(done.attempt.succeeded)
-    .bind(&done.attempt.detail)
-    .execute(&mut **tx)
-    .await?;
     let status = match done.outcome {
         QueueOutcome::Delivered => "delivered",
         QueueOutcome::RetryAt(_) => "queued",
         QueueOutcome::Failed => "failed",
     };
-    // Only the holder of the current lease moves the job on.
+    // Only the holder of the current lease moves the job on. The queue row is locked before the
+    // notification, in the same order as the erasures take them, so the two cannot deadlock; an
+    // erasure that got there first leaves no notification to count the attempt on.
     let moved = match done.outcome {
         QueueOutcome::RetryAt(at) => sqlx::query(
             "UPDATE delivery_queue SET due_at = $1, lease_token = NULL, round_attempts = round_attempts + 1 \
@@ -1094,23 +1090,40 @@ async fn complete_attempt(
                 .rows_affected()
         }
     };
-    if moved == 1 {
+    let counted = if moved == 1 {
         sqlx::query("UPDATE notifications SET attempt_count = attempt_count + 1, status = $3, updated_at = $4 WHERE workspace_id = $1 AND id = $2")
             .bind(&ws)
             .bind(&nid)
             .bind(status)
             .bind(done.now.0)
             .execute(&mut **tx)
-            .await?;
+            .await?
+            .rows_affected()
     } else {
         sqlx::query("UPDATE notifications SET attempt_count = attempt_count + 1, updated_at = $3 WHERE workspace_id = $1 AND id = $2")
             .bind(&ws)
             .bind(&nid)
             .bind(done.now.0)
             .execute(&mut **tx)
-            .await?;
+            .await?
+            .rows_affected()
+    };
+    if counted == 0 {
+        sqlx::query("DELETE FROM delivery_queue WHERE notification_id = $1").bind(&nid).execute(&mut **tx).await?;
+        return Ok(false);
     }
-    Ok(())
+    sqlx::query(
+        "INSERT INTO attempts (id, notification_id, workspace_id, started_at, succeeded, detail) VALUES ($1, $2, $3, $4, $5, $6)",
+    )
+    .bind(&done.attempt.id)
+    .bind(&nid)
+    .bind(&ws)
+    .bind(done.attempt.started_at.0)
+    .bind(done.attempt.succeeded)
+    .bind(&done.attempt.detail)
+    .execute(&mut **tx)
+    .await?;
+    Ok(true)
 }
 
 #[async_trait::async_trait]

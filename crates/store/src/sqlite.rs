@@ -63,6 +63,7 @@ const CONTROL: Schema = Schema {
         (4, include_str!("../migrations/sqlite/control/0004_freeze.sql")),
         (5, include_str!("../migrations/sqlite/control/0005_payload_retention.sql")),
         (6, include_str!("../migrations/sqlite/control/0006_workspace_deletion.sql")),
+        (7, include_str!("../migrations/sqlite/control/0007_erasure_sweep.sql")),
     ],
 };
 
@@ -887,15 +888,21 @@ impl DataBackend for SqliteBackend {
         .await
     }
 
-    async fn complete_attempts(&self, done: &[(ClaimedJob, CompletedAttempt)]) -> Result<Vec<()>, StoreError> {
+    async fn complete_attempts(&self, done: &[(ClaimedJob, CompletedAttempt)]) -> Result<Vec<bool>, StoreError> {
         let done = done.to_vec();
         self.write(move |tx| {
+            let mut recorded = Vec::with_capacity(done.len());
             for (job, attempt) in &done {
-                complete_attempt(tx, job, attempt)?;
+                recorded.push(complete_attempt(tx, job, attempt)?);
             }
-            let events: Vec<_> = done.iter().map(|(job, a)| (job.workspace_id, &a.audit)).collect();
+            let events: Vec<_> = done
+                .iter()
+                .zip(&recorded)
+                .filter(|(_, r)| **r)
+                .map(|((job, a), _)| (job.workspace_id, &a.audit))
+                .collect();
             audit::append(tx, Stream::Data, &events)?;
-            Ok(vec![(); done.len()])
+            Ok(recorded)
         })
         .await
     }
@@ -1085,9 +1092,47 @@ fn fair_claim(
     Ok((claimed, last_served))
 }
 
-fn complete_attempt(tx: &Transaction<'_>, job: &ClaimedJob, done: &CompletedAttempt) -> Result<(), StoreError> {
+/// Records one attempt and moves its job on; `false` (and nothing written) when the notification
+/// is gone: a subscriber or workspace erased while the delivery was on the wire leaves no attempt.
+fn complete_attempt(tx: &Transaction<'_>, job: &ClaimedJob, done: &CompletedAttempt) -> Result<bool, StoreError> {
     let ws = job.workspace_id.to_string();
     let nid = job.notification_id.to_string();
+    let status = match done.outcome {
+        QueueOutcome::Delivered => "delivered",
+        QueueOutcome::RetryAt(_) => "queued",
+        QueueOutcome::Failed => "failed",
+    };
+    // Only the holder of the current lease moves the job; a worker whose lease ran out and was
+    // taken over still records its attempt but leaves the queue to the new holder. The queue row
+    // is touched before the notification, in the same order as the erasures, so the two never
+    // wait for each other.
+    let moved = match done.outcome {
+        QueueOutcome::RetryAt(at) => tx
+            .prepare_cached(
+                "UPDATE delivery_queue SET due_at = ?1, lease_token = NULL, round_attempts = round_attempts + 1 \
+                 WHERE notification_id = ?2 AND lease_token = ?3",
+            )?
+            .execute(params![at.0, nid, job.lease_token])?,
+        QueueOutcome::Delivered | QueueOutcome::Failed => tx
+            .prepare_cached("DELETE FROM delivery_queue WHERE notification_id = ?1 AND lease_token = ?2")?
+            .execute(params![nid, job.lease_token])?,
+    };
+    let counted = if moved == 1 {
+        tx.prepare_cached(
+            "UPDATE notifications SET attempt_count = attempt_count + 1, status = ?3, updated_at = ?4 \
+             WHERE workspace_id = ?1 AND id = ?2",
+        )?
+        .execute(params![ws, nid, status, done.now.0])?
+    } else {
+        tx.prepare_cached(
+            "UPDATE notifications SET attempt_count = attempt_count + 1, updated_at = ?3 WHERE workspace_id = ?1 AND id = ?2",
+        )?
+        .execute(params![ws, nid, done.now.0])?
+    };
+    if counted == 0 {
+        tx.prepare_cached("DELETE FROM delivery_queue WHERE notification_id = ?1")?.execute([&nid])?;
+        return Ok(false);
+    }
     tx.prepare_cached(
         "INSERT INTO attempts (id, notification_id, workspace_id, started_at, succeeded, detail) \
          VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
@@ -1100,37 +1145,7 @@ fn complete_attempt(tx: &Transaction<'_>, job: &ClaimedJob, done: &CompletedAtte
         i64::from(done.attempt.succeeded),
         done.attempt.detail
     ])?;
-    let status = match done.outcome {
-        QueueOutcome::Delivered => "delivered",
-        QueueOutcome::RetryAt(_) => "queued",
-        QueueOutcome::Failed => "failed",
-    };
-    // Only the holder of the current lease moves the job; a worker whose lease ran out and was
-    // taken over still records its attempt but leaves the queue to the new holder.
-    let moved = match done.outcome {
-        QueueOutcome::RetryAt(at) => tx
-            .prepare_cached(
-                "UPDATE delivery_queue SET due_at = ?1, lease_token = NULL, round_attempts = round_attempts + 1 \
-                 WHERE notification_id = ?2 AND lease_token = ?3",
-            )?
-            .execute(params![at.0, nid, job.lease_token])?,
-        QueueOutcome::Delivered | QueueOutcome::Failed => tx
-            .prepare_cached("DELETE FROM delivery_queue WHERE notification_id = ?1 AND lease_token = ?2")?
-            .execute(params![nid, job.lease_token])?,
-    };
-    if moved == 1 {
-        tx.prepare_cached(
-            "UPDATE notifications SET attempt_count = attempt_count + 1, status = ?3, updated_at = ?4 \
-             WHERE workspace_id = ?1 AND id = ?2",
-        )?
-        .execute(params![ws, nid, status, done.now.0])?;
-    } else {
-        tx.prepare_cached(
-            "UPDATE notifications SET attempt_count = attempt_count + 1, updated_at = ?3 WHERE workspace_id = ?1 AND id = ?2",
-        )?
-        .execute(params![ws, nid, done.now.0])?;
-    }
-    Ok(())
+    Ok(true)
 }
 
 #[async_trait::async_trait]

@@ -42,7 +42,7 @@ pub struct Store {
     vault: Arc<dyn VaultBackend>,
     keyring: Keyring,
     accepted: GroupCommit<(WorkspaceId, NewNotificationRow), InsertOutcome>,
-    attempts: GroupCommit<(ClaimedJob, CompletedAttempt), ()>,
+    attempts: GroupCommit<(ClaimedJob, CompletedAttempt), bool>,
     audit: AuditLog,
     head_signer: tokio::sync::OnceCell<Arc<HeadSigner>>,
 }
@@ -755,6 +755,8 @@ impl Store {
         Ok(resumed)
     }
 
+    /// Records a delivery attempt with its audit entry and moves the job on. `false`: the
+    /// notification was erased while it was being delivered, and nothing was recorded.
     pub async fn complete_attempt(
         &self,
         job: &ClaimedJob,
@@ -763,7 +765,7 @@ impl Store {
         detail: &AttemptDetail,
         outcome: QueueOutcome,
         now: Timestamp,
-    ) -> Result<(), StoreError> {
+    ) -> Result<bool, StoreError> {
         let id = uuid::Uuid::now_v7().simple().to_string();
         let ws = job.workspace_id;
         let plain = serde_json::to_vec(detail).map_err(|_| StoreError::Corrupt("attempt detail"))?;

@@ -16,7 +16,8 @@ use chimatic_domain::{
 };
 use chimatic_store::records::Enqueued;
 use chimatic_store::{
-    DataBackend, Keyring, NewInbound, NewNotification, PostgresBackend, SqliteBackend, Store, VaultBackend,
+    ControlStore, DataBackend, Keyring, NewInbound, NewNotification, PostgresBackend, SqliteBackend, Store,
+    VaultBackend,
 };
 use sqlx::Connection;
 
@@ -271,6 +272,113 @@ async fn notification_content_is_removed_after_its_retention(store: &Store) {
     assert_eq!(store.remove_expired_payloads(later, &retentions, &none_frozen, 1).await.unwrap(), 0);
 }
 
+/// Workspace deletion with driven time, with a second node: deliveries on the wire when it
+/// starts record nothing once it is done; a row another node writes afterwards (with the keys it
+/// still held in memory) is erased by the last sweep an hour later, which then forgets the
+/// tombstone; the other workspace is untouched and the system chain records both steps.
+async fn deleted_workspaces_are_swept_once_more_then_forgotten(
+    node: &Store,
+    other_node: &Store,
+    control: &ControlStore,
+) {
+    use chimatic_audit::AuditContext;
+    use chimatic_store::records::{AttemptDetail, ChannelEntry};
+    use chimatic_store::{ERASURE_SWEEP_DELAY, QueueOutcome, StatsRow, StoreError};
+    let by = AuditContext::system();
+    let t0 = Timestamp(1_795_478_400_000);
+    let url = |host: &str| WebhookUrl::parse(&format!("https://{host}.example/hook"), false).unwrap();
+    let (doomed, _, _) = control.create_workspace("doomed", node, t0, &by).await.unwrap();
+    let (kept, _, _) = control.create_workspace("kept", node, t0, &by).await.unwrap();
+    let ws = doomed.id;
+    let (channel, _) = node.create_channel(ws, url("a"), OutboundTls::default(), t0, &by).await.unwrap();
+    let (kept_channel, _) = node.create_channel(kept.id, url("b"), OutboundTls::default(), t0, &by).await.unwrap();
+    node.enqueue_batch(ws, (0..2).map(|i| keyed(channel.id, i)).collect(), t0).await.unwrap();
+    node.enqueue(kept.id, keyed(kept_channel.id, 0), t0).await.unwrap();
+    // The other node serves the workspace too, so it holds its DEKs in memory, and it is
+    // delivering its notifications when the deletion starts.
+    other_node.create_channel(ws, url("c"), OutboundTls::default(), t0, &by).await.unwrap();
+    let on_the_wire = other_node.claim_due(t0, Duration::from_secs(60), 10).await.unwrap();
+    assert_eq!(on_the_wire.len(), 3);
+
+    let t1 = t0.plus(HOUR);
+    let receipt = control.delete_workspace(ws, node, t1, &by).await.unwrap();
+    assert_eq!((receipt["data.notifications"], receipt["data.channels"], receipt["vault.secrets"]), (2, 2, 2));
+    assert!(matches!(control.workspace(ws).await, Err(StoreError::NotFound)));
+    // The deliveries finish after the deletion: only the other workspace's is recorded.
+    let detail = AttemptDetail { status_code: Some(200), latency_ms: 5, error_class: None, integration_id: None };
+    for job in &on_the_wire {
+        let recorded = other_node.complete_attempt(job, t1, true, &detail, QueueOutcome::Delivered, t1).await.unwrap();
+        assert_eq!(recorded, job.workspace_id == kept.id);
+    }
+    // A request the other node had let through before the deletion writes after it.
+    let (straggler, _) = other_node.create_channel(ws, url("d"), OutboundTls::default(), t1, &by).await.unwrap();
+    // Delivery counts gathered before the deletion and written after it are dropped.
+    let counts = StatsRow { day: 20_000, accepted: 2, attempts: 0, delivered: 0, failed: 0 };
+    control.add_stats(&[(ws, counts), (kept.id, counts)]).await.unwrap();
+    assert_eq!(control.stats(kept.id, 20_000, 20_000).await.unwrap().len(), 1);
+
+    // Not before the delay: the tombstone and the straggler stay.
+    let early = t1.plus(ERASURE_SWEEP_DELAY).minus(Duration::from_secs(1));
+    assert!(control.sweep_deletions(node, early).await.unwrap().is_empty());
+    assert!(matches!(other_node.channel(ws, straggler.id).await.unwrap(), ChannelEntry::Active(_)));
+    let swept = control.sweep_deletions(node, t1.plus(ERASURE_SWEEP_DELAY)).await.unwrap();
+    assert_eq!(swept.len(), 1);
+    let (swept_ws, found) = &swept[0];
+    assert_eq!(*swept_ws, ws);
+    let stragglers: Vec<(&str, u64)> =
+        found.iter().filter(|(_, n)| **n > 0).map(|(table, n)| (table.as_str(), *n)).collect();
+    assert_eq!(
+        stragglers,
+        vec![("data.audit_chains", 1), ("data.audit_log", 1), ("data.channels", 1), ("vault.secrets", 1)],
+        "exactly the straggler's rows: no attempt, no audit entry of a delivery"
+    );
+    assert!(matches!(other_node.channel(ws, straggler.id).await, Err(StoreError::NotFound)));
+    // Forgotten: the next sweep has nothing to do.
+    assert!(control.sweep_deletions(node, t1.plus(2 * ERASURE_SWEEP_DELAY)).await.unwrap().is_empty());
+
+    let kept_job = on_the_wire.iter().find(|j| j.workspace_id == kept.id).unwrap();
+    assert_eq!(node.attempts(kept.id, kept_job.notification_id).await.unwrap().len(), 1);
+    assert!(matches!(node.channel(kept.id, kept_channel.id).await.unwrap(), ChannelEntry::Active(_)));
+    let system = control.audit().chain_record(chimatic_audit::system_workspace()).await.unwrap();
+    let steps: Vec<&str> = system
+        .entries
+        .iter()
+        .filter(|e| e.event.target.id == ws.to_string())
+        .map(|e| e.event.action.as_str())
+        .collect();
+    assert_eq!(steps, vec!["workspace.deleted", "workspace.erasure_swept"]);
+    chimatic_audit::verify_chain(&system, None).unwrap();
+}
+
+/// Two nodes of one region over the same backends, each with its own key cache.
+async fn two_nodes(data: Arc<dyn DataBackend>, vault: Arc<dyn VaultBackend>) -> (Store, Store) {
+    (store(data.clone(), vault.clone()).await, store(data, vault).await)
+}
+
+#[tokio::test]
+async fn sqlite_deleted_workspaces_are_swept_once_more_then_forgotten() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = Arc::new(SqliteBackend::open_data(&dir.path().join("data.db")).unwrap());
+    let vault = Arc::new(SqliteBackend::open_vault(&dir.path().join("vault.db")).unwrap());
+    let control = ControlStore::new(Arc::new(SqliteBackend::open_control(&dir.path().join("control.db")).unwrap()));
+    let (node, other_node) = two_nodes(data, vault).await;
+    deleted_workspaces_are_swept_once_more_then_forgotten(&node, &other_node, &control).await;
+}
+
+#[tokio::test]
+async fn postgres_deleted_workspaces_are_swept_once_more_then_forgotten() {
+    let admin = std::env::var("CHIMATIC_TEST_POSTGRES_URL")
+        .expect("CHIMATIC_TEST_POSTGRES_URL must name a PostgreSQL admin URL (scripts/test starts one)");
+    let (data_url, vault_url) = fresh_pg_databases(&admin).await;
+    let control_url = fresh_pg_database(&admin, "control").await;
+    let data = Arc::new(PostgresBackend::open_data(&data_url).await.unwrap());
+    let vault = Arc::new(PostgresBackend::open_vault(&vault_url).await.unwrap());
+    let control = ControlStore::new(Arc::new(PostgresBackend::open_control(&control_url).await.unwrap()));
+    let (node, other_node) = two_nodes(data, vault).await;
+    deleted_workspaces_are_swept_once_more_then_forgotten(&node, &other_node, &control).await;
+    drop_pg_databases(&admin, &[&data_url, &vault_url, &control_url]).await;
+}
+
 #[tokio::test]
 async fn sqlite_notification_content_is_removed_after_its_retention() {
     let dir = tempfile::tempdir().unwrap();
@@ -339,15 +447,14 @@ async fn sqlite_purge_removes_only_expired_idempotency_claims() {
 }
 
 async fn fresh_pg_databases(admin: &str) -> (String, String) {
+    (fresh_pg_database(admin, "data").await, fresh_pg_database(admin, "vault").await)
+}
+
+async fn fresh_pg_database(admin: &str, part: &str) -> String {
     let mut conn = sqlx::PgConnection::connect(&format!("{admin}/postgres")).await.unwrap();
-    let id = uuid::Uuid::new_v4().simple().to_string();
-    let mut urls = Vec::new();
-    for part in ["data", "vault"] {
-        let db = format!("chimatic_jobs_{id}_{part}");
-        sqlx::raw_sql(sqlx::AssertSqlSafe(format!("CREATE DATABASE {db}"))).execute(&mut conn).await.unwrap();
-        urls.push(format!("{admin}/{db}"));
-    }
-    (urls[0].clone(), urls[1].clone())
+    let db = format!("chimatic_jobs_{}_{part}", uuid::Uuid::new_v4().simple());
+    sqlx::raw_sql(sqlx::AssertSqlSafe(format!("CREATE DATABASE {db}"))).execute(&mut conn).await.unwrap();
+    format!("{admin}/{db}")
 }
 
 async fn drop_pg_databases(admin: &str, urls: &[&str]) {

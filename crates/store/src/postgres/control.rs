@@ -183,27 +183,57 @@ impl ControlBackend for PostgresBackend {
     }
 
     async fn start_deletion(&self, ws: WorkspaceId, now: Timestamp) -> Result<bool, StoreError> {
-        let n = sqlx::query("UPDATE workspaces SET deleting_at = COALESCE(deleting_at, $2) WHERE id = $1")
-            .bind(ws.to_string())
-            .bind(now.0)
-            .execute(&self.pool)
-            .await?
-            .rows_affected();
+        let n = sqlx::query(
+            "UPDATE workspaces SET deleting_at = COALESCE(deleting_at, $2) WHERE id = $1 AND erased_at IS NULL",
+        )
+        .bind(ws.to_string())
+        .bind(now.0)
+        .execute(&self.pool)
+        .await?
+        .rows_affected();
         Ok(n == 1)
     }
 
     async fn deletions(&self, region: &Region) -> Result<Vec<WorkspaceId>, StoreError> {
-        let ids: Vec<String> =
-            sqlx::query_scalar("SELECT id FROM workspaces WHERE region = $1 AND deleting_at IS NOT NULL")
-                .bind(region.as_str())
-                .fetch_all(&self.pool)
-                .await?;
+        let ids: Vec<String> = sqlx::query_scalar(
+            "SELECT id FROM workspaces WHERE region = $1 AND deleting_at IS NOT NULL AND erased_at IS NULL",
+        )
+        .bind(region.as_str())
+        .fetch_all(&self.pool)
+        .await?;
         ids.iter().map(|id| parse(id, "workspace id")).collect()
     }
 
-    async fn finish_deletion(&self, ws: WorkspaceId, audit: &AuditEvent) -> Result<bool, StoreError> {
+    async fn finish_deletion(&self, ws: WorkspaceId, now: Timestamp, audit: &AuditEvent) -> Result<bool, StoreError> {
         let mut tx = self.pool.begin().await?;
-        let n = sqlx::query("DELETE FROM workspaces WHERE id = $1 AND deleting_at IS NOT NULL")
+        let n = sqlx::query(
+            "UPDATE workspaces SET erased_at = $2, name = '' \
+             WHERE id = $1 AND deleting_at IS NOT NULL AND erased_at IS NULL",
+        )
+        .bind(ws.to_string())
+        .bind(now.0)
+        .execute(&mut *tx)
+        .await?
+        .rows_affected();
+        if n == 1 {
+            audit::append_one(&mut tx, Stream::Control, chimatic_audit::system_workspace(), audit).await?;
+        }
+        tx.commit().await?;
+        Ok(n == 1)
+    }
+
+    async fn erased_before(&self, region: &Region, cutoff: Timestamp) -> Result<Vec<WorkspaceId>, StoreError> {
+        let ids: Vec<String> = sqlx::query_scalar("SELECT id FROM workspaces WHERE region = $1 AND erased_at <= $2")
+            .bind(region.as_str())
+            .bind(cutoff.0)
+            .fetch_all(&self.pool)
+            .await?;
+        ids.iter().map(|id| parse(id, "workspace id")).collect()
+    }
+
+    async fn forget_workspace(&self, ws: WorkspaceId, audit: &AuditEvent) -> Result<bool, StoreError> {
+        let mut tx = self.pool.begin().await?;
+        let n = sqlx::query("DELETE FROM workspaces WHERE id = $1 AND erased_at IS NOT NULL")
             .bind(ws.to_string())
             .execute(&mut *tx)
             .await?
@@ -301,7 +331,8 @@ impl ControlBackend for PostgresBackend {
         for (ws, s) in rows {
             sqlx::query(
                 "INSERT INTO delivery_stats AS d (workspace_id, day, accepted, attempts, delivered, failed) \
-                 VALUES ($1, $2, $3, $4, $5, $6) \
+                 SELECT $1, $2, $3, $4, $5, $6 \
+                 WHERE EXISTS (SELECT 1 FROM workspaces WHERE id = $1 AND deleting_at IS NULL) \
                  ON CONFLICT (workspace_id, day) DO UPDATE SET \
                    accepted = d.accepted + excluded.accepted, attempts = d.attempts + excluded.attempts, \
                    delivered = d.delivered + excluded.delivered, failed = d.failed + excluded.failed",

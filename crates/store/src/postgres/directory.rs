@@ -193,15 +193,9 @@ impl DirectoryBackend for PostgresBackend {
     ) -> Result<ErasureCounts, StoreError> {
         let (w, s) = (ws.to_string(), id.to_string());
         let mut tx = self.pool.begin().await?;
-        let attempts = sqlx::query(
-            "DELETE FROM attempts WHERE workspace_id = $1 AND notification_id IN \
-               (SELECT id FROM notifications WHERE workspace_id = $1 AND subscriber_id = $2)",
-        )
-        .bind(&w)
-        .bind(&s)
-        .execute(&mut *tx)
-        .await?
-        .rows_affected();
+        // Queue rows, then notifications, then their attempts: the order in which a finishing
+        // delivery locks them, so the two wait for each other instead of deadlocking, and an
+        // attempt committed meanwhile is seen (and deleted) by the last statement.
         sqlx::query(
             "DELETE FROM delivery_queue WHERE notification_id IN \
                (SELECT id FROM notifications WHERE workspace_id = $1 AND subscriber_id = $2)",
@@ -210,9 +204,16 @@ impl DirectoryBackend for PostgresBackend {
         .bind(&s)
         .execute(&mut *tx)
         .await?;
-        let messages = sqlx::query("DELETE FROM notifications WHERE workspace_id = $1 AND subscriber_id = $2")
+        let erased: Vec<String> =
+            sqlx::query_scalar("DELETE FROM notifications WHERE workspace_id = $1 AND subscriber_id = $2 RETURNING id")
+                .bind(&w)
+                .bind(&s)
+                .fetch_all(&mut *tx)
+                .await?;
+        let messages = erased.len() as u64;
+        let attempts = sqlx::query("DELETE FROM attempts WHERE workspace_id = $1 AND notification_id = ANY($2)")
             .bind(&w)
-            .bind(&s)
+            .bind(&erased)
             .execute(&mut *tx)
             .await?
             .rows_affected();

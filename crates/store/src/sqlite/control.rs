@@ -186,7 +186,7 @@ impl ControlBackend for SqliteBackend {
     async fn start_deletion(&self, ws: WorkspaceId, now: Timestamp) -> Result<bool, StoreError> {
         self.write(move |tx| {
             let n = tx.execute(
-                "UPDATE workspaces SET deleting_at = COALESCE(deleting_at, ?2) WHERE id = ?1",
+                "UPDATE workspaces SET deleting_at = COALESCE(deleting_at, ?2) WHERE id = ?1 AND erased_at IS NULL",
                 params![ws.to_string(), now.0],
             )?;
             Ok(n == 1)
@@ -197,18 +197,45 @@ impl ControlBackend for SqliteBackend {
     async fn deletions(&self, region: &Region) -> Result<Vec<WorkspaceId>, StoreError> {
         let region = region.as_str().to_string();
         let ids: Vec<String> = self.read(|c| {
-            let mut stmt =
-                c.prepare_cached("SELECT id FROM workspaces WHERE region = ?1 AND deleting_at IS NOT NULL")?;
+            let mut stmt = c.prepare_cached(
+                "SELECT id FROM workspaces WHERE region = ?1 AND deleting_at IS NOT NULL AND erased_at IS NULL",
+            )?;
             let rows = stmt.query_map([region], |r| r.get(0))?;
             Ok(rows.collect::<Result<Vec<_>, _>>()?)
         })?;
         ids.iter().map(|id| parse(id, "workspace id")).collect()
     }
 
-    async fn finish_deletion(&self, ws: WorkspaceId, audit: &AuditEvent) -> Result<bool, StoreError> {
+    async fn finish_deletion(&self, ws: WorkspaceId, now: Timestamp, audit: &AuditEvent) -> Result<bool, StoreError> {
         let audit = audit.clone();
         self.write(move |tx| {
-            let n = tx.execute("DELETE FROM workspaces WHERE id = ?1 AND deleting_at IS NOT NULL", [ws.to_string()])?;
+            let n = tx.execute(
+                "UPDATE workspaces SET erased_at = ?2, name = '' \
+                 WHERE id = ?1 AND deleting_at IS NOT NULL AND erased_at IS NULL",
+                params![ws.to_string(), now.0],
+            )?;
+            if n == 1 {
+                audit::append_one(tx, Stream::Control, chimatic_audit::system_workspace(), &audit)?;
+            }
+            Ok(n == 1)
+        })
+        .await
+    }
+
+    async fn erased_before(&self, region: &Region, cutoff: Timestamp) -> Result<Vec<WorkspaceId>, StoreError> {
+        let region = region.as_str().to_string();
+        let ids: Vec<String> = self.read(|c| {
+            let mut stmt = c.prepare_cached("SELECT id FROM workspaces WHERE region = ?1 AND erased_at <= ?2")?;
+            let rows = stmt.query_map(params![region, cutoff.0], |r| r.get(0))?;
+            Ok(rows.collect::<Result<Vec<_>, _>>()?)
+        })?;
+        ids.iter().map(|id| parse(id, "workspace id")).collect()
+    }
+
+    async fn forget_workspace(&self, ws: WorkspaceId, audit: &AuditEvent) -> Result<bool, StoreError> {
+        let audit = audit.clone();
+        self.write(move |tx| {
+            let n = tx.execute("DELETE FROM workspaces WHERE id = ?1 AND erased_at IS NOT NULL", [ws.to_string()])?;
             if n == 1 {
                 audit::append_one(tx, Stream::Control, chimatic_audit::system_workspace(), &audit)?;
             }
@@ -302,7 +329,8 @@ impl ControlBackend for SqliteBackend {
         self.write(move |tx| {
             let mut add = tx.prepare_cached(
                 "INSERT INTO delivery_stats (workspace_id, day, accepted, attempts, delivered, failed) \
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6) \
+                 SELECT ?1, ?2, ?3, ?4, ?5, ?6 \
+                 WHERE EXISTS (SELECT 1 FROM workspaces WHERE id = ?1 AND deleting_at IS NULL) \
                  ON CONFLICT (workspace_id, day) DO UPDATE SET \
                    accepted = accepted + excluded.accepted, attempts = attempts + excluded.attempts, \
                    delivered = delivered + excluded.delivered, failed = failed + excluded.failed",

@@ -200,6 +200,7 @@ impl DirectoryBackend for SqliteBackend {
         let audit = audit.clone();
         self.write(move |tx| {
             let (w, s) = (ws.to_string(), id.to_string());
+            // One writer at a time: no delivery can record an attempt between these statements.
             let of_subscriber = "SELECT id FROM notifications WHERE workspace_id = ?1 AND subscriber_id = ?2";
             let attempts = tx.execute(
                 &format!("DELETE FROM attempts WHERE workspace_id = ?1 AND notification_id IN ({of_subscriber})"),
