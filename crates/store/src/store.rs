@@ -769,9 +769,13 @@ impl Store {
         let id = uuid::Uuid::now_v7().simple().to_string();
         let ws = job.workspace_id;
         let plain = serde_json::to_vec(detail).map_err(|_| StoreError::Corrupt("attempt detail"))?;
-        let sealed = self
-            .seal(KeyDomain::Data, Aad { workspace: ws, table: "attempts", column: "detail", row: &id }, &plain)
-            .await?;
+        let aad = Aad { workspace: ws, table: "attempts", column: "detail", row: &id };
+        let sealed = match self.seal(KeyDomain::Data, aad, &plain).await {
+            Ok(sealed) => sealed,
+            // No DEK: the workspace was deleted while this was being delivered.
+            Err(StoreError::NotFound) => return Ok(false),
+            Err(e) => return Err(e),
+        };
         let attempt = AttemptRow { id, started_at, succeeded, detail: sealed };
         let mut audit = AuditContext::system()
             .event(now, actions::DELIVERY_ATTEMPTED, "notification", job.notification_id)

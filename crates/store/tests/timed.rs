@@ -309,6 +309,10 @@ async fn deleted_workspaces_are_swept_once_more_then_forgotten(
     for job in &on_the_wire {
         let recorded = other_node.complete_attempt(job, t1, true, &detail, QueueOutcome::Delivered, t1).await.unwrap();
         assert_eq!(recorded, job.workspace_id == kept.id);
+        // On the node that deleted it, where the workspace's keys are gone from memory too.
+        if job.workspace_id == ws {
+            assert!(!node.complete_attempt(job, t1, false, &detail, QueueOutcome::Failed, t1).await.unwrap());
+        }
     }
     // A request the other node had let through before the deletion writes after it.
     let (straggler, _) = other_node.create_channel(ws, url("d"), OutboundTls::default(), t1, &by).await.unwrap();
