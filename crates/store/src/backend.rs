@@ -654,7 +654,8 @@ pub trait DataBackend: DirectoryBackend + FeedbackBackend + AuditBackend + Works
         purge_at: Timestamp,
         audit: &AuditEvent,
     ) -> Result<Option<u64>, StoreError>;
-    /// Reactivates a deactivated channel whose window has not ended at `now`; `false`: none.
+    /// Reactivates a deactivated channel whose window has not ended at `now` and whose purge has
+    /// not started; `false`: none.
     async fn reactivate_channel(
         &self,
         ws: WorkspaceId,
@@ -662,6 +663,9 @@ pub trait DataBackend: DirectoryBackend + FeedbackBackend + AuditBackend + Works
         now: Timestamp,
         audit: &AuditEvent,
     ) -> Result<bool, StoreError>;
+    /// Marks a deactivated channel whose purge time has come as being purged, which ends its
+    /// reactivation for good; `false`: it is not due (reactivated meanwhile, or gone).
+    async fn start_channel_purge(&self, ws: WorkspaceId, id: ChannelId, now: Timestamp) -> Result<bool, StoreError>;
     /// Deactivated channels whose purge time has come, oldest first.
     async fn channels_to_purge(&self, now: Timestamp, limit: u32) -> Result<Vec<(WorkspaceId, ChannelId)>, StoreError>;
     /// Removes up to `limit` notifications of a channel due for purge, with their attempts, queue

@@ -41,6 +41,7 @@ const DATA: Schema = Schema {
         (4, include_str!("../migrations/postgres/data/0004_feedback.sql")),
         (5, include_str!("../migrations/postgres/data/0005_audit.sql")),
         (6, include_str!("../migrations/postgres/data/0006_lifecycle.sql")),
+        (7, include_str!("../migrations/postgres/data/0007_channel_purge_start.sql")),
     ],
 };
 const VAULT: Schema = Schema {
@@ -549,7 +550,8 @@ impl DataBackend for PostgresBackend {
         let mut tx = self.pool.begin().await?;
         let n = sqlx::query(
             "UPDATE channels SET deactivated_at = NULL, purge_at = NULL \
-             WHERE workspace_id = $1 AND id = $2 AND deactivated_at IS NOT NULL AND purge_at > $3",
+             WHERE workspace_id = $1 AND id = $2 AND deactivated_at IS NOT NULL AND purge_at > $3 \
+               AND purge_started_at IS NULL",
         )
         .bind(ws.to_string())
         .bind(id.to_string())
@@ -561,6 +563,20 @@ impl DataBackend for PostgresBackend {
             audit::append_one(&mut tx, Stream::Data, ws, audit).await?;
         }
         tx.commit().await?;
+        Ok(n == 1)
+    }
+
+    async fn start_channel_purge(&self, ws: WorkspaceId, id: ChannelId, now: Timestamp) -> Result<bool, StoreError> {
+        let n = sqlx::query(
+            "UPDATE channels SET purge_started_at = COALESCE(purge_started_at, $3) \
+             WHERE workspace_id = $1 AND id = $2 AND deactivated_at IS NOT NULL AND purge_at <= $3",
+        )
+        .bind(ws.to_string())
+        .bind(id.to_string())
+        .bind(now.0)
+        .execute(&self.pool)
+        .await?
+        .rows_affected();
         Ok(n == 1)
     }
 

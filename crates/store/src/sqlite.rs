@@ -45,6 +45,7 @@ const DATA: Schema = Schema {
         (4, include_str!("../migrations/sqlite/data/0004_feedback.sql")),
         (5, include_str!("../migrations/sqlite/data/0005_audit.sql")),
         (6, include_str!("../migrations/sqlite/data/0006_lifecycle.sql")),
+        (7, include_str!("../migrations/sqlite/data/0007_channel_purge_start.sql")),
     ],
 };
 const VAULT: Schema = Schema {
@@ -469,12 +470,25 @@ impl DataBackend for SqliteBackend {
         self.write(move |tx| {
             let n = tx.execute(
                 "UPDATE channels SET deactivated_at = NULL, purge_at = NULL \
-                 WHERE workspace_id = ?1 AND id = ?2 AND deactivated_at IS NOT NULL AND purge_at > ?3",
+                 WHERE workspace_id = ?1 AND id = ?2 AND deactivated_at IS NOT NULL AND purge_at > ?3 \
+               AND purge_started_at IS NULL",
                 params![ws.to_string(), id.to_string(), now.0],
             )?;
             if n == 1 {
                 audit::append_one(tx, Stream::Data, ws, &audit)?;
             }
+            Ok(n == 1)
+        })
+        .await
+    }
+
+    async fn start_channel_purge(&self, ws: WorkspaceId, id: ChannelId, now: Timestamp) -> Result<bool, StoreError> {
+        self.write(move |tx| {
+            let n = tx.execute(
+                "UPDATE channels SET purge_started_at = COALESCE(purge_started_at, ?3) \
+                 WHERE workspace_id = ?1 AND id = ?2 AND deactivated_at IS NOT NULL AND purge_at <= ?3",
+                params![ws.to_string(), id.to_string(), now.0],
+            )?;
             Ok(n == 1)
         })
         .await

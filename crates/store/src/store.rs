@@ -435,7 +435,9 @@ impl Store {
     ) -> Result<u64, StoreError> {
         let mut purged = 0;
         for (ws, id) in self.data.channels_to_purge(now, batch).await? {
-            if frozen.contains(&ws) {
+            // Marked first: a node whose clock is behind can no longer reactivate the channel
+            // once its secret may be gone.
+            if frozen.contains(&ws) || !self.data.start_channel_purge(ws, id, now).await? {
                 continue;
             }
             self.vault.delete_secret(ws, &id.to_string(), SIGNING_SECRET_KIND).await?;

@@ -383,6 +383,44 @@ async fn postgres_deleted_workspaces_are_swept_once_more_then_forgotten() {
     drop_pg_databases(&admin, &[&data_url, &vault_url, &control_url]).await;
 }
 
+/// Once the purger has begun on a channel, a node whose clock is behind (and so still sees the
+/// window open) cannot reactivate it: its secret may already be gone.
+async fn a_channel_being_purged_cannot_be_reactivated(store: &Store, data: &dyn DataBackend) {
+    use chimatic_audit::AuditContext;
+    use chimatic_store::StoreError;
+    use chimatic_store::records::ChannelEntry;
+    let (day, by) = (24 * HOUR, AuditContext::system());
+    let t0 = Timestamp(1_795_478_400_000);
+    let (ws, channel) = with_claims(store, t0, 1).await;
+    store.deactivate_channel(ws, channel, t0, 30 * day, &by).await.unwrap();
+    assert!(!data.start_channel_purge(ws, channel, t0.plus(29 * day)).await.unwrap(), "not due yet");
+    assert!(data.start_channel_purge(ws, channel, t0.plus(30 * day)).await.unwrap());
+    let behind = t0.plus(29 * day);
+    assert!(matches!(store.reactivate_channel(ws, channel, behind, &by).await, Err(StoreError::Conflict(_))));
+    assert!(matches!(store.channel(ws, channel).await.unwrap(), ChannelEntry::Deactivated(_)));
+}
+
+#[tokio::test]
+async fn sqlite_a_channel_being_purged_cannot_be_reactivated() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = Arc::new(SqliteBackend::open_data(&dir.path().join("data.db")).unwrap());
+    let vault = SqliteBackend::open_vault(&dir.path().join("vault.db")).unwrap();
+    let store = store(data.clone(), Arc::new(vault)).await;
+    a_channel_being_purged_cannot_be_reactivated(&store, &*data).await;
+}
+
+#[tokio::test]
+async fn postgres_a_channel_being_purged_cannot_be_reactivated() {
+    let admin = std::env::var("CHIMATIC_TEST_POSTGRES_URL")
+        .expect("CHIMATIC_TEST_POSTGRES_URL must name a PostgreSQL admin URL (scripts/test starts one)");
+    let (data_url, vault_url) = fresh_pg_databases(&admin).await;
+    let data = Arc::new(PostgresBackend::open_data(&data_url).await.unwrap());
+    let vault = PostgresBackend::open_vault(&vault_url).await.unwrap();
+    let store = store(data.clone(), Arc::new(vault)).await;
+    a_channel_being_purged_cannot_be_reactivated(&store, &*data).await;
+    drop_pg_databases(&admin, &[&data_url, &vault_url]).await;
+}
+
 #[tokio::test]
 async fn sqlite_notification_content_is_removed_after_its_retention() {
     let dir = tempfile::tempdir().unwrap();
