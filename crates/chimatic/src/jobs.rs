@@ -1,10 +1,9 @@
 //! Background jobs of a data-plane node, for one region's store. Each job works in small
 //! batches and is safe with many nodes: the purges (deleted workspaces' last sweep, deactivated
-//! channels past their window,
-//! idempotency keys past 24 h, inbound provider webhooks past 30 days, audit entries past their
-//! plan's retention) run each batch under the job's advisory lock (PostgreSQL) and skip frozen
-//! workspaces; integration checks are claimed row by row, so no integration is checked by two
-//! nodes at once. Time comes from the injected clock.
+//! channels past their window, idempotency keys past 24 h, inbound provider webhooks past 30
+//! days, audit entries past their plan's retention) run each batch under the job's advisory
+//! lock (PostgreSQL) and skip frozen workspaces; integration checks are claimed row by row, so no
+//! integration is checked by two nodes at once. Time comes from the injected clock.
 
 use std::collections::BTreeSet;
 use std::sync::Arc;
