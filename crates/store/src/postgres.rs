@@ -547,23 +547,15 @@ impl DataBackend for PostgresBackend {
         now: Timestamp,
         audit: &AuditEvent,
     ) -> Result<bool, StoreError> {
-        let mut tx = self.pool.begin().await?;
-        let n = sqlx::query(
+        let statement = sqlx::query(
             "UPDATE channels SET deactivated_at = NULL, purge_at = NULL \
              WHERE workspace_id = $1 AND id = $2 AND deactivated_at IS NOT NULL AND purge_at > $3 \
                AND purge_started_at IS NULL",
         )
         .bind(ws.to_string())
         .bind(id.to_string())
-        .bind(now.0)
-        .execute(&mut *tx)
-        .await?
-        .rows_affected();
-        if n == 1 {
-            audit::append_one(&mut tx, Stream::Data, ws, audit).await?;
-        }
-        tx.commit().await?;
-        Ok(n == 1)
+        .bind(now.0);
+        audit::change_one(&self.pool, statement, Stream::Data, ws, audit).await
     }
 
     async fn start_channel_purge(&self, ws: WorkspaceId, id: ChannelId, now: Timestamp) -> Result<bool, StoreError> {
@@ -649,22 +641,14 @@ impl DataBackend for PostgresBackend {
         now: Timestamp,
         audit: &AuditEvent,
     ) -> Result<bool, StoreError> {
-        let mut tx = self.pool.begin().await?;
-        let n = sqlx::query(
+        let statement = sqlx::query(
             "DELETE FROM channels WHERE workspace_id = $1 AND id = $2 AND purge_at <= $3 \
                AND NOT EXISTS (SELECT 1 FROM notifications WHERE channel_id = $2)",
         )
         .bind(ws.to_string())
         .bind(id.to_string())
-        .bind(now.0)
-        .execute(&mut *tx)
-        .await?
-        .rows_affected();
-        if n == 1 {
-            audit::append_one(&mut tx, Stream::Data, ws, audit).await?;
-        }
-        tx.commit().await?;
-        Ok(n == 1)
+        .bind(now.0);
+        audit::change_one(&self.pool, statement, Stream::Data, ws, audit).await
     }
 
     async fn channel(&self, ws: WorkspaceId, id: ChannelId) -> Result<Option<ChannelRow>, StoreError> {

@@ -474,10 +474,7 @@ impl DataBackend for SqliteBackend {
                AND purge_started_at IS NULL",
                 params![ws.to_string(), id.to_string(), now.0],
             )?;
-            if n == 1 {
-                audit::append_one(tx, Stream::Data, ws, &audit)?;
-            }
-            Ok(n == 1)
+            audit::audit_one_change(tx, n, Stream::Data, ws, &audit)
         })
         .await
     }
@@ -564,10 +561,7 @@ impl DataBackend for SqliteBackend {
                    AND NOT EXISTS (SELECT 1 FROM notifications WHERE channel_id = ?2)",
                 params![ws.to_string(), id.to_string(), now.0],
             )?;
-            if n == 1 {
-                audit::append_one(tx, Stream::Data, ws, &audit)?;
-            }
-            Ok(n == 1)
+            audit::audit_one_change(tx, n, Stream::Data, ws, &audit)
         })
         .await
     }

@@ -83,19 +83,11 @@ impl ControlBackend for PostgresBackend {
     }
 
     async fn set_plan(&self, ws: WorkspaceId, plan: &Plan, audit: &AuditEvent) -> Result<bool, StoreError> {
-        let mut tx = self.pool.begin().await?;
-        let n = sqlx::query("UPDATE workspaces SET plan = $2, audit_retention_days = $3 WHERE id = $1")
+        let statement = sqlx::query("UPDATE workspaces SET plan = $2, audit_retention_days = $3 WHERE id = $1")
             .bind(ws.to_string())
             .bind(plan.name())
-            .bind(plan.custom_retention_days().map(i64::from))
-            .execute(&mut *tx)
-            .await?
-            .rows_affected();
-        if n == 1 {
-            audit::append_one(&mut tx, Stream::Control, ws, audit).await?;
-        }
-        tx.commit().await?;
-        Ok(n == 1)
+            .bind(plan.custom_retention_days().map(i64::from));
+        audit::change_one(&self.pool, statement, Stream::Control, ws, audit).await
     }
 
     async fn workspace(&self, id: WorkspaceId) -> Result<Option<WorkspaceRow>, StoreError> {
@@ -153,18 +145,10 @@ impl ControlBackend for PostgresBackend {
     }
 
     async fn set_payload_retention(&self, ws: WorkspaceId, days: u32, audit: &AuditEvent) -> Result<bool, StoreError> {
-        let mut tx = self.pool.begin().await?;
-        let n = sqlx::query("UPDATE workspaces SET payload_retention_days = $2 WHERE id = $1")
+        let statement = sqlx::query("UPDATE workspaces SET payload_retention_days = $2 WHERE id = $1")
             .bind(ws.to_string())
-            .bind(i64::from(days))
-            .execute(&mut *tx)
-            .await?
-            .rows_affected();
-        if n == 1 {
-            audit::append_one(&mut tx, Stream::Control, ws, audit).await?;
-        }
-        tx.commit().await?;
-        Ok(n == 1)
+            .bind(i64::from(days));
+        audit::change_one(&self.pool, statement, Stream::Control, ws, audit).await
     }
 
     async fn payload_retentions(&self, region: &Region) -> Result<Vec<(WorkspaceId, u32)>, StoreError> {
@@ -205,21 +189,13 @@ impl ControlBackend for PostgresBackend {
     }
 
     async fn finish_deletion(&self, ws: WorkspaceId, now: Timestamp, audit: &AuditEvent) -> Result<bool, StoreError> {
-        let mut tx = self.pool.begin().await?;
-        let n = sqlx::query(
+        let statement = sqlx::query(
             "UPDATE workspaces SET erased_at = $2, name = '' \
              WHERE id = $1 AND deleting_at IS NOT NULL AND erased_at IS NULL",
         )
         .bind(ws.to_string())
-        .bind(now.0)
-        .execute(&mut *tx)
-        .await?
-        .rows_affected();
-        if n == 1 {
-            audit::append_one(&mut tx, Stream::Control, chimatic_audit::system_workspace(), audit).await?;
-        }
-        tx.commit().await?;
-        Ok(n == 1)
+        .bind(now.0);
+        audit::change_one(&self.pool, statement, Stream::Control, chimatic_audit::system_workspace(), audit).await
     }
 
     async fn erased_before(&self, region: &Region, cutoff: Timestamp) -> Result<Vec<WorkspaceId>, StoreError> {
@@ -232,17 +208,9 @@ impl ControlBackend for PostgresBackend {
     }
 
     async fn forget_workspace(&self, ws: WorkspaceId, audit: &AuditEvent) -> Result<bool, StoreError> {
-        let mut tx = self.pool.begin().await?;
-        let n = sqlx::query("DELETE FROM workspaces WHERE id = $1 AND erased_at IS NOT NULL")
-            .bind(ws.to_string())
-            .execute(&mut *tx)
-            .await?
-            .rows_affected();
-        if n == 1 {
-            audit::append_one(&mut tx, Stream::Control, chimatic_audit::system_workspace(), audit).await?;
-        }
-        tx.commit().await?;
-        Ok(n == 1)
+        let statement =
+            sqlx::query("DELETE FROM workspaces WHERE id = $1 AND erased_at IS NOT NULL").bind(ws.to_string());
+        audit::change_one(&self.pool, statement, Stream::Control, chimatic_audit::system_workspace(), audit).await
     }
 
     async fn frozen_workspaces(&self) -> Result<Vec<WorkspaceId>, StoreError> {
@@ -299,21 +267,13 @@ impl ControlBackend for PostgresBackend {
         now: Timestamp,
         audit: &AuditEvent,
     ) -> Result<bool, StoreError> {
-        let mut tx = self.pool.begin().await?;
-        let n = sqlx::query(
+        let statement = sqlx::query(
             "UPDATE api_keys SET revoked_at = COALESCE(revoked_at, $3) WHERE workspace_id = $1 AND id = $2",
         )
         .bind(ws.to_string())
         .bind(id.to_string())
-        .bind(now.0)
-        .execute(&mut *tx)
-        .await?
-        .rows_affected();
-        if n == 1 {
-            audit::append_one(&mut tx, Stream::Control, ws, audit).await?;
-        }
-        tx.commit().await?;
-        Ok(n == 1)
+        .bind(now.0);
+        audit::change_one(&self.pool, statement, Stream::Control, ws, audit).await
     }
 
     async fn touch_api_key(&self, ws: WorkspaceId, id: ApiKeyId, now: Timestamp) -> Result<(), StoreError> {

@@ -305,20 +305,12 @@ impl DirectoryBackend for PostgresBackend {
         id: SubscriberChannelId,
         audit: &AuditEvent,
     ) -> Result<bool, StoreError> {
-        let mut tx = self.pool.begin().await?;
-        let n =
+        let statement =
             sqlx::query("DELETE FROM subscriber_channels WHERE workspace_id = $1 AND subscriber_id = $2 AND id = $3")
                 .bind(ws.to_string())
                 .bind(subscriber.to_string())
-                .bind(id.to_string())
-                .execute(&mut *tx)
-                .await?
-                .rows_affected();
-        if n == 1 {
-            audit::append_one(&mut tx, Stream::Data, ws, audit).await?;
-        }
-        tx.commit().await?;
-        Ok(n == 1)
+                .bind(id.to_string());
+        audit::change_one(&self.pool, statement, Stream::Data, ws, audit).await
     }
 
     async fn insert_integration(
@@ -368,23 +360,15 @@ impl DirectoryBackend for PostgresBackend {
         row: &IntegrationRow,
         audit: &AuditEvent,
     ) -> Result<bool, StoreError> {
-        let mut tx = self.pool.begin().await?;
-        let n = sqlx::query(
+        let statement = sqlx::query(
             "UPDATE integrations SET name = $3, settings = $4, updated_at = $5 WHERE workspace_id = $1 AND id = $2",
         )
         .bind(ws.to_string())
         .bind(row.id.to_string())
         .bind(&row.name)
         .bind(&row.settings)
-        .bind(row.updated_at.0)
-        .execute(&mut *tx)
-        .await?
-        .rows_affected();
-        if n == 1 {
-            audit::append_one(&mut tx, Stream::Data, ws, audit).await?;
-        }
-        tx.commit().await?;
-        Ok(n == 1)
+        .bind(row.updated_at.0);
+        audit::change_one(&self.pool, statement, Stream::Data, ws, audit).await
     }
 
     async fn delete_integration(
@@ -393,18 +377,10 @@ impl DirectoryBackend for PostgresBackend {
         id: IntegrationId,
         audit: &AuditEvent,
     ) -> Result<bool, StoreError> {
-        let mut tx = self.pool.begin().await?;
-        let n = sqlx::query("DELETE FROM integrations WHERE workspace_id = $1 AND id = $2")
+        let statement = sqlx::query("DELETE FROM integrations WHERE workspace_id = $1 AND id = $2")
             .bind(ws.to_string())
-            .bind(id.to_string())
-            .execute(&mut *tx)
-            .await?
-            .rows_affected();
-        if n == 1 {
-            audit::append_one(&mut tx, Stream::Data, ws, audit).await?;
-        }
-        tx.commit().await?;
-        Ok(n == 1)
+            .bind(id.to_string());
+        audit::change_one(&self.pool, statement, Stream::Data, ws, audit).await
     }
 
     async fn record_integration_check(

@@ -58,6 +58,21 @@ pub(crate) fn append_one(
     append(tx, stream, &[(ws, event)])
 }
 
+/// After a statement that changed `changed` rows: when that is exactly one, appends `event` to
+/// `ws`'s chain in the same transaction (an audited change of one row). Whether it was one.
+pub(crate) fn audit_one_change(
+    tx: &Transaction<'_>,
+    changed: usize,
+    stream: Stream,
+    ws: WorkspaceId,
+    event: &AuditEvent,
+) -> Result<bool, StoreError> {
+    if changed == 1 {
+        append_one(tx, stream, ws, event)?;
+    }
+    Ok(changed == 1)
+}
+
 fn tip(tx: &Transaction<'_>, stream: Stream, ws: WorkspaceId) -> Result<ChainTip, StoreError> {
     let row: Option<(i64, Vec<u8>)> = tx
         .prepare_cached(&audit_sql(stream, "SELECT next_seq, head_hash FROM audit_chains WHERE workspace_id = ?1"))?

@@ -98,10 +98,7 @@ impl ControlBackend for SqliteBackend {
                 "UPDATE workspaces SET plan = ?2, audit_retention_days = ?3 WHERE id = ?1",
                 params![ws.to_string(), plan.name(), plan.custom_retention_days()],
             )?;
-            if n == 1 {
-                audit::append_one(tx, Stream::Control, ws, &audit)?;
-            }
-            Ok(n == 1)
+            audit::audit_one_change(tx, n, Stream::Control, ws, &audit)
         })
         .await
     }
@@ -165,10 +162,7 @@ impl ControlBackend for SqliteBackend {
                 "UPDATE workspaces SET payload_retention_days = ?2 WHERE id = ?1",
                 params![ws.to_string(), i64::from(days)],
             )?;
-            if n == 1 {
-                audit::append_one(tx, Stream::Control, ws, &audit)?;
-            }
-            Ok(n == 1)
+            audit::audit_one_change(tx, n, Stream::Control, ws, &audit)
         })
         .await
     }
@@ -214,10 +208,7 @@ impl ControlBackend for SqliteBackend {
                  WHERE id = ?1 AND deleting_at IS NOT NULL AND erased_at IS NULL",
                 params![ws.to_string(), now.0],
             )?;
-            if n == 1 {
-                audit::append_one(tx, Stream::Control, chimatic_audit::system_workspace(), &audit)?;
-            }
-            Ok(n == 1)
+            audit::audit_one_change(tx, n, Stream::Control, chimatic_audit::system_workspace(), &audit)
         })
         .await
     }
@@ -236,10 +227,7 @@ impl ControlBackend for SqliteBackend {
         let audit = audit.clone();
         self.write(move |tx| {
             let n = tx.execute("DELETE FROM workspaces WHERE id = ?1 AND erased_at IS NOT NULL", [ws.to_string()])?;
-            if n == 1 {
-                audit::append_one(tx, Stream::Control, chimatic_audit::system_workspace(), &audit)?;
-            }
-            Ok(n == 1)
+            audit::audit_one_change(tx, n, Stream::Control, chimatic_audit::system_workspace(), &audit)
         })
         .await
     }
@@ -305,10 +293,7 @@ impl ControlBackend for SqliteBackend {
                 "UPDATE api_keys SET revoked_at = COALESCE(revoked_at, ?3) WHERE workspace_id = ?1 AND id = ?2",
                 params![ws.to_string(), id.to_string(), now.0],
             )?;
-            if n == 1 {
-                audit::append_one(tx, Stream::Control, ws, &audit)?;
-            }
-            Ok(n == 1)
+            audit::audit_one_change(tx, n, Stream::Control, ws, &audit)
         })
         .await
     }

@@ -307,10 +307,7 @@ impl DirectoryBackend for SqliteBackend {
                 "DELETE FROM subscriber_channels WHERE workspace_id = ?1 AND subscriber_id = ?2 AND id = ?3",
                 params![ws.to_string(), subscriber.to_string(), id.to_string()],
             )?;
-            if n == 1 {
-                audit::append_one(tx, Stream::Data, ws, &audit)?;
-            }
-            Ok(n == 1)
+            audit::audit_one_change(tx, n, Stream::Data, ws, &audit)
         })
         .await
     }
@@ -371,10 +368,7 @@ impl DirectoryBackend for SqliteBackend {
                 "UPDATE integrations SET name = ?3, settings = ?4, updated_at = ?5 WHERE workspace_id = ?1 AND id = ?2",
                 params![ws.to_string(), row.id.to_string(), row.name, row.settings, row.updated_at.0],
             )?;
-            if n == 1 {
-                audit::append_one(tx, Stream::Data, ws, &audit)?;
-            }
-            Ok(n == 1)
+            audit::audit_one_change(tx, n, Stream::Data, ws, &audit)
         })
         .await
     }
@@ -391,10 +385,7 @@ impl DirectoryBackend for SqliteBackend {
                 "DELETE FROM integrations WHERE workspace_id = ?1 AND id = ?2",
                 params![ws.to_string(), id.to_string()],
             )?;
-            if n == 1 {
-                audit::append_one(tx, Stream::Data, ws, &audit)?;
-            }
-            Ok(n == 1)
+            audit::audit_one_change(tx, n, Stream::Data, ws, &audit)
         })
         .await
     }
