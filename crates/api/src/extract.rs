@@ -29,6 +29,13 @@ pub struct Caller {
 }
 
 /// The peer address and user agent of a request.
+/// The token of an `Authorization: Bearer …` header. RFC 9110 §11.1: the scheme is
+/// case-insensitive.
+pub fn bearer_token(parts: &Parts) -> Option<&str> {
+    let (scheme, token) = parts.headers.get(header::AUTHORIZATION)?.to_str().ok()?.split_once(' ')?;
+    scheme.eq_ignore_ascii_case("bearer").then(|| token.trim())
+}
+
 pub fn request_origin(parts: &Parts) -> Origin {
     let ip = parts
         .extensions
@@ -57,14 +64,7 @@ impl FromRequestParts<AppState> for Caller {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
-        let header = parts.headers.get(header::AUTHORIZATION).ok_or_else(ApiError::unauthorized)?;
-        let text = header.to_str().map_err(|_| ApiError::unauthorized())?;
-        // RFC 9110 §11.1: the scheme is case-insensitive.
-        let (scheme, token) = text.split_once(' ').ok_or_else(ApiError::unauthorized)?;
-        if !scheme.eq_ignore_ascii_case("bearer") {
-            return Err(ApiError::unauthorized());
-        }
-        let token = token.trim();
+        let token = bearer_token(parts).ok_or_else(ApiError::unauthorized)?;
         let found = state.control.authenticate(token, state.clock.now()).await?.ok_or_else(ApiError::unauthorized)?;
         let row = found.key;
         if found.frozen {
@@ -103,14 +103,7 @@ impl FromRequestParts<AppState> for Operator {
                 "the operator token is required: `Authorization: Bearer …`",
             )
         };
-        let presented = parts
-            .headers
-            .get(header::AUTHORIZATION)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.split_once(' '))
-            .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
-            .map(|(_, token)| token.trim())
-            .ok_or_else(refused)?;
+        let presented = bearer_token(parts).ok_or_else(refused)?;
         let credential = state.operator.as_ref().ok_or_else(|| {
             ApiError::new(
                 StatusCode::FORBIDDEN,

@@ -322,13 +322,14 @@ pub enum LogFormat {
     Json,
 }
 
-/// A duration like `90d`; `0`: off (zero).
+/// A duration like `30d`, above zero.
 fn positive_duration(text: &str) -> Result<Duration, String> {
     chimatic_domain::parse_duration(text)
         .filter(|d| !d.is_zero())
         .ok_or_else(|| format!("`{text}` is not a duration like 30d, 12h, 10m or 5s"))
 }
 
+/// A duration like `90d`; `0`: off (zero).
 fn rotation_interval(text: &str) -> Result<Duration, String> {
     if text == "0" {
         return Ok(Duration::ZERO);

@@ -255,13 +255,7 @@ pub async fn list(
         return Err(ApiError::bad_request("invalid_query", "`limit` must be between 1 and 200"));
     }
     let channels = tenant.store.list_channels(tenant.workspace_id, after, limit).await?;
-    let next_cursor = (channels.len() == limit as usize).then(|| channels.last().map(entry_id)).flatten();
-    Ok(Json(ChannelList { data: channels.iter().map(ChannelView::from).collect(), next_cursor }))
-}
-
-fn entry_id(c: &ChannelEntry) -> ChannelId {
-    match c {
-        ChannelEntry::Active(c) => c.id,
-        ChannelEntry::Deactivated(c) => c.id,
-    }
+    let data: Vec<ChannelView> = channels.iter().map(ChannelView::from).collect();
+    let next_cursor = (data.len() == limit as usize).then(|| data.last().map(|c| c.id)).flatten();
+    Ok(Json(ChannelList { data, next_cursor }))
 }

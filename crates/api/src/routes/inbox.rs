@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use axum::Json;
 use axum::extract::{FromRequestParts, Path, Query, State};
-use axum::http::{StatusCode, header, request::Parts};
+use axum::http::{StatusCode, request::Parts};
 use axum::response::sse::{Event, KeepAlive, Sse};
 use chimatic_domain::{NotificationId, SubscriberId, WorkspaceId};
 use chimatic_store::{Store, subscriber_token_workspace};
@@ -39,13 +39,7 @@ impl FromRequestParts<AppState> for SubscriberSession {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
-        let from_header = parts
-            .headers
-            .get(header::AUTHORIZATION)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.split_once(' '))
-            .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
-            .map(|(_, token)| token.trim().to_string());
+        let from_header = crate::extract::bearer_token(parts).map(str::to_string);
         let from_query = || parts.uri.query().and_then(token_from_query);
         let token = from_header.or_else(from_query).ok_or_else(ApiError::unauthorized)?;
         let ws = subscriber_token_workspace(&token).ok_or_else(ApiError::unauthorized)?;
