@@ -8,7 +8,7 @@ use std::sync::Arc;
 
 use anyhow::Context;
 use chimatic_crypto::{KekProvider, KekSource, LocalKek};
-use chimatic_keys::{Pkcs11Config, Pkcs11Error, Pkcs11Kek};
+use chimatic_keys::{Pkcs11Config, Pkcs11Kek};
 use chimatic_store::KekSet;
 use clap::{Args, ValueEnum};
 use secrecy::SecretString;
@@ -105,10 +105,6 @@ fn dev_key_path(dir: &Path, version: u32) -> PathBuf {
     if version == 1 { dir.join(chimatic_crypto::kek::DEV_KEK_FILE) } else { dir.join(format!("kek-v{version}.key")) }
 }
 
-fn pkcs11_label(base: &str, version: u32) -> String {
-    if version == 1 { base.to_string() } else { format!("{base}-v{version}") }
-}
-
 /// Earlier local KEKs still accepted for unwrapping (`CHIMATIC_KEK_PREVIOUS`, comma-separated
 /// base64), while their DEKs are re-wrapped under the current one.
 fn previous_local_keks() -> anyhow::Result<Vec<Arc<dyn KekProvider>>> {
@@ -148,16 +144,12 @@ impl StoreArgs {
             }
             KekProviderKind::Pkcs11 => {
                 let config = self.kek.pkcs11_config()?;
-                let mut keks: Vec<Arc<dyn KekProvider>> = Vec::new();
-                for version in 1.. {
-                    let versioned =
-                        Pkcs11Config { key_label: pkcs11_label(&config.key_label, version), ..config.clone() };
-                    match Pkcs11Kek::open(&versioned).await {
-                        Ok(kek) => keks.push(Arc::new(kek)),
-                        Err(Pkcs11Error::KeyNotFound { .. }) if version > 1 => break,
-                        Err(e) => return Err(e).context("opening the KEK in the PKCS#11 token"),
-                    }
-                }
+                let mut keks: Vec<Arc<dyn KekProvider>> = Pkcs11Kek::open_versions(&config)
+                    .await
+                    .context("opening the KEK in the PKCS#11 token")?
+                    .into_iter()
+                    .map(|kek| Arc::new(kek) as Arc<dyn KekProvider>)
+                    .collect();
                 let current = keks.pop().context("no KEK")?;
                 Ok((KekSet::new(current, keks), KekOrigin::Pkcs11))
             }
@@ -203,7 +195,10 @@ pub async fn rotate(store: &StoreArgs) -> anyhow::Result<(String, String)> {
     match (store.kek.kek_provider, origin) {
         (KekProviderKind::Pkcs11, _) => {
             let config = store.kek.pkcs11_config()?;
-            let next = Pkcs11Config { key_label: pkcs11_label(&config.key_label, versions + 1), ..config };
+            let next = Pkcs11Config {
+                key_label: chimatic_keys::pkcs11::version_label(&config.key_label, versions + 1),
+                ..config
+            };
             let kek = Pkcs11Kek::create_key(&next).await.context("creating the new KEK in the PKCS#11 token")?;
             Ok((kek.kek_id().to_string(), "generated in the token".into()))
         }
@@ -245,6 +240,13 @@ pub async fn follow_rotations(
             }
         };
         let id = keks.current().kek_id().to_string();
+        let found = keks.ids();
+        if let Some(lost) = stores.iter().map(|s| s.kek_id()).find(|current| !found.contains(current)) {
+            // Never step back to an older KEK: the re-wrap would follow it. A token read at a
+            // bad moment can hide a key; the next look finds it again.
+            tracing::warn!(current = lost, "the current KEK was not found in this look; keeping it");
+            continue;
+        }
         if stores.iter().any(|s| s.kek_id() != id) {
             for store in &stores {
                 store.set_keks(keks.clone());

@@ -161,12 +161,41 @@ impl Pkcs11Kek {
     /// AES-256 key the token will not let out.
     pub async fn open(config: &Pkcs11Config) -> Result<Self, Pkcs11Error> {
         let config = config.clone();
-        blocking(move || retrying_unreadable_token(&config.module, |ctx| Self::open_now(ctx, &config))).await
+        blocking(move || {
+            retrying_unreadable_token(&config.module, |ctx| {
+                Self::open_in(ctx, find_token(ctx, &config.token_label)?, &config)
+            })
+        })
+        .await
     }
 
-    fn open_now(ctx: &Arc<Pkcs11>, config: &Pkcs11Config) -> Result<Self, Pkcs11Error> {
+    /// Opens every version of a KEK, oldest first: `key_label`, then `key_label-v2`, `-v3`, …
+    /// up to the first one missing. One unit for the retry, so a token read badly while opening
+    /// version 3 can still restart the library: the versions already opened are dropped first.
+    /// The token is looked up once: each lookup is a read SoftHSM2 can find torn.
+    pub async fn open_versions(config: &Pkcs11Config) -> Result<Vec<Self>, Pkcs11Error> {
         let config = config.clone();
-        let slot = find_token(ctx, &config.token_label)?;
+        blocking(move || {
+            retrying_unreadable_token(&config.module, |ctx| {
+                let slot = find_token(ctx, &config.token_label)?;
+                let mut keks = Vec::new();
+                for version in 1.. {
+                    let versioned =
+                        Pkcs11Config { key_label: version_label(&config.key_label, version), ..config.clone() };
+                    match Self::open_in(ctx, slot, &versioned) {
+                        Ok(kek) => keks.push(kek),
+                        Err(Pkcs11Error::KeyNotFound { .. }) if version > 1 => break,
+                        Err(e) => return Err(e),
+                    }
+                }
+                Ok(keks)
+            })
+        })
+        .await
+    }
+
+    fn open_in(ctx: &Arc<Pkcs11>, slot: Slot, config: &Pkcs11Config) -> Result<Self, Pkcs11Error> {
+        let config = config.clone();
         let session = ctx.open_ro_session(slot)?;
         login(&session, &config)?;
         let key = find_key(&session, &config.token_label, &config.key_label)?;
@@ -409,11 +438,13 @@ fn restart_if_unused(ctx: &Arc<Pkcs11>) -> bool {
     restarted
 }
 
-/// Runs `open` against the module's library; while it fails with a general error, tries again,
-/// backing off for about 3 s in all and restarting the library in between when nothing else in
-/// this process uses it. SoftHSM2 reports a general error for a token whose files another process
-/// was rewriting (every login rewrites them) and keeps that token unusable in this process until
-/// the library is restarted.
+/// Runs `open` against the module's library; while it fails as a token read mid-rewrite does,
+/// tries again, backing off for about 3 s in all and restarting the library in between when
+/// nothing else in this process uses it. SoftHSM2 reads a token whose file another process is
+/// rewriting (every login rewrites it) as broken, and keeps it so in this process until the
+/// library is restarted: left out of the slot list if the library was starting, otherwise a
+/// general error, or a user PIN "not initialized" at login. A token or PIN that is really
+/// missing is therefore reported after the retries.
 fn retrying_unreadable_token<T>(
     module: &Path,
     open: impl Fn(&Arc<Pkcs11>) -> Result<T, Pkcs11Error>,
@@ -421,8 +452,12 @@ fn retrying_unreadable_token<T>(
     let ctx = context(module)?;
     let mut result = open(&ctx);
     for pause_ms in [20, 50, 100, 200, 400, 800, 1600] {
-        let unreadable = matches!(&result, Err(Pkcs11Error::Token(CkError::Pkcs11(RvError::GeneralError, _))));
-        if !unreadable {
+        let read_mid_rewrite = matches!(
+            &result,
+            Err(Pkcs11Error::TokenNotFound(_)
+                | Pkcs11Error::Token(CkError::Pkcs11(RvError::GeneralError | RvError::UserPinNotInitialized, _)))
+        );
+        if !read_mid_rewrite {
             break;
         }
         std::thread::sleep(std::time::Duration::from_millis(pause_ms));
@@ -430,6 +465,12 @@ fn retrying_unreadable_token<T>(
         result = open(&ctx);
     }
     result
+}
+
+/// The token label of a KEK's `version`: the configured label for the first, `-v2`, `-v3`, …
+/// after it for each rotation.
+pub fn version_label(base: &str, version: u32) -> String {
+    if version == 1 { base.to_string() } else { format!("{base}-v{version}") }
 }
 
 fn find_token(ctx: &Pkcs11, label: &str) -> Result<Slot, Pkcs11Error> {

@@ -262,3 +262,42 @@ fn deleted_token_gives_key_unavailable_not_unwrap() {
         assert_eq!(kek.unwrap(&wrapped, &ctx("ws_a")).await.unwrap_err(), CryptoError::KeyUnavailable);
     });
 }
+
+/// Empties the token's file, as a SoftHSM2 writer in another process does before it writes
+/// the new contents, and puts the contents back after `for_ms`.
+fn token_file_rewritten_for(for_ms: u64) -> std::thread::JoinHandle<()> {
+    let conf = PathBuf::from(std::env::var_os("SOFTHSM2_CONF").unwrap());
+    let tokens = conf.parent().unwrap().join("tokens");
+    let token_dir = std::fs::read_dir(&tokens).unwrap().next().unwrap().unwrap().path();
+    let file = token_dir.join("token.object");
+    let contents = std::fs::read(&file).unwrap();
+    std::fs::write(&file, b"").unwrap();
+    std::thread::spawn(move || {
+        std::thread::sleep(std::time::Duration::from_millis(for_ms));
+        std::fs::write(&file, contents).unwrap();
+    })
+}
+
+#[test]
+fn a_token_read_while_another_process_rewrites_it_is_read_again() {
+    softhsm_test("a_token_read_while_another_process_rewrites_it_is_read_again", |token| async move {
+        // The library starts while the file is empty: SoftHSM2 leaves the token out of its slots.
+        let rewrite = token_file_rewritten_for(300);
+        let first = Pkcs11Kek::create_key(&config(&token, "kek")).await.unwrap();
+        rewrite.join().unwrap();
+        let second = Pkcs11Kek::create_key(&config(&token, "kek-v2")).await.unwrap();
+        let wrapped =
+            [first.wrap(&dek(), &ctx("ws_a")).await.unwrap(), second.wrap(&dek(), &ctx("ws_a")).await.unwrap()];
+        drop((first, second));
+
+        // Once started, the library reads the token's flags again on each call.
+        let rewrite = token_file_rewritten_for(300);
+        let versions = Pkcs11Kek::open_versions(&config(&token, "kek")).await.unwrap();
+        rewrite.join().unwrap();
+        let ids: Vec<_> = versions.iter().map(|k| k.kek_id().to_string()).collect();
+        assert_eq!(ids, [format!("pkcs11:{token}/kek"), format!("pkcs11:{token}/kek-v2")]);
+        for (kek, wrapped) in versions.iter().zip(&wrapped) {
+            kek.unwrap(wrapped, &ctx("ws_a")).await.unwrap();
+        }
+    });
+}
