@@ -124,12 +124,11 @@ impl Pkcs11Kek {
     /// Refuses if a secret key with that label already exists.
     pub async fn create_key(config: &Pkcs11Config) -> Result<Self, Pkcs11Error> {
         let config = config.clone();
-        blocking(move || retrying_unreadable_token(&config.module, |ctx| Self::create_key_now(ctx, &config))).await
+        blocking(move || on_token(&config, |ctx, slot| Self::create_key_in(ctx, slot, &config))).await
     }
 
-    fn create_key_now(ctx: &Arc<Pkcs11>, config: &Pkcs11Config) -> Result<Self, Pkcs11Error> {
+    fn create_key_in(ctx: &Arc<Pkcs11>, slot: Slot, config: &Pkcs11Config) -> Result<Self, Pkcs11Error> {
         let config = config.clone();
-        let slot = find_token(ctx, &config.token_label)?;
         let session = ctx.open_rw_session(slot)?;
         login(&session, &config)?;
         let existing = session.find_objects(&key_template(&config.key_label))?;
@@ -161,23 +160,16 @@ impl Pkcs11Kek {
     /// AES-256 key the token will not let out.
     pub async fn open(config: &Pkcs11Config) -> Result<Self, Pkcs11Error> {
         let config = config.clone();
-        blocking(move || {
-            retrying_unreadable_token(&config.module, |ctx| {
-                Self::open_in(ctx, find_token(ctx, &config.token_label)?, &config)
-            })
-        })
-        .await
+        blocking(move || on_token(&config, |ctx, slot| Self::open_in(ctx, slot, &config))).await
     }
 
     /// Opens every version of a KEK, oldest first: `key_label`, then `key_label-v2`, `-v3`, …
     /// up to the first one missing. One unit for the retry, so a token read badly while opening
     /// version 3 can still restart the library: the versions already opened are dropped first.
-    /// The token is looked up once: each lookup is a read SoftHSM2 can find torn.
     pub async fn open_versions(config: &Pkcs11Config) -> Result<Vec<Self>, Pkcs11Error> {
         let config = config.clone();
         blocking(move || {
-            retrying_unreadable_token(&config.module, |ctx| {
-                let slot = find_token(ctx, &config.token_label)?;
+            on_token(&config, |ctx, slot| {
                 let mut keks = Vec::new();
                 for version in 1.. {
                     let versioned =
@@ -423,46 +415,80 @@ fn context(module: &Path) -> Result<Arc<Pkcs11>, Pkcs11Error> {
     Ok(ctx)
 }
 
+/// The slot each token (module, label) was found in. Looking a token up again is avoided:
+/// after one bad read SoftHSM2 answers every later lookup with a general error until the library
+/// restarts, while sessions on the slot keep working, so a node whose keys hold the library
+/// could otherwise never open a new KEK version.
+fn known_slots() -> MutexGuard<'static, HashMap<(PathBuf, String), Slot>> {
+    static SLOTS: OnceLock<Mutex<HashMap<(PathBuf, String), Slot>>> = OnceLock::new();
+    SLOTS.get_or_init(Default::default).lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+fn token_slot(ctx: &Pkcs11, module: &Path, label: &str) -> Result<Slot, Pkcs11Error> {
+    let key = (module.to_path_buf(), label.to_string());
+    if let Some(slot) = known_slots().get(&key) {
+        return Ok(*slot);
+    }
+    let slot = find_token(ctx, label)?;
+    known_slots().insert(key, slot);
+    Ok(slot)
+}
+
 /// Starts the library afresh, so it reads its token state again, if no KEK of this process uses
 /// it (only the cache and the caller hold it); returns whether it did. SoftHSM2 keeps a token it
 /// once failed to read (another process rewrote its files, as every login does) unusable until
-/// then.
-fn restart_if_unused(ctx: &Arc<Pkcs11>) -> bool {
+/// then. Slot numbers may change with a restart, so those found are forgotten.
+fn restart_if_unused(ctx: &Arc<Pkcs11>, module: &Path) -> bool {
     let contexts = contexts();
     if Arc::strong_count(ctx) > 2 {
         return false;
     }
     let _ = (**ctx).clone().finalize();
     let restarted = initialize(ctx).is_ok();
+    known_slots().retain(|(m, _), _| m != module);
     drop(contexts);
     restarted
 }
 
-/// Runs `open` against the module's library; while it fails as a token read mid-rewrite does,
+/// Runs `open` on the configured token's slot; while it fails as a token read mid-rewrite does,
 /// tries again, backing off for about 3 s in all and restarting the library in between when
 /// nothing else in this process uses it. SoftHSM2 reads a token whose file another process is
 /// rewriting (every login rewrites it) as broken, and keeps it so in this process until the
 /// library is restarted: left out of the slot list if the library was starting, otherwise a
 /// general error, or a user PIN "not initialized" at login. A token or PIN that is really
-/// missing is therefore reported after the retries.
-fn retrying_unreadable_token<T>(
-    module: &Path,
-    open: impl Fn(&Arc<Pkcs11>) -> Result<T, Pkcs11Error>,
+/// missing is therefore reported after the retries. A slot that is gone is looked up again.
+fn on_token<T>(
+    config: &Pkcs11Config,
+    open: impl Fn(&Arc<Pkcs11>, Slot) -> Result<T, Pkcs11Error>,
 ) -> Result<T, Pkcs11Error> {
+    let (module, label) = (config.module.as_path(), config.token_label.as_str());
     let ctx = context(module)?;
-    let mut result = open(&ctx);
+    let attempt = || open(&ctx, token_slot(&ctx, module, label)?);
+    let mut result = attempt();
     for pause_ms in [20, 50, 100, 200, 400, 800, 1600] {
+        let slot_gone = matches!(
+            &result,
+            Err(Pkcs11Error::Token(CkError::Pkcs11(
+                RvError::SlotIdInvalid
+                    | RvError::TokenNotPresent
+                    | RvError::TokenNotRecognized
+                    | RvError::DeviceRemoved,
+                _
+            )))
+        );
         let read_mid_rewrite = matches!(
             &result,
             Err(Pkcs11Error::TokenNotFound(_)
                 | Pkcs11Error::Token(CkError::Pkcs11(RvError::GeneralError | RvError::UserPinNotInitialized, _)))
         );
-        if !read_mid_rewrite {
+        if slot_gone {
+            known_slots().remove(&(module.to_path_buf(), label.to_string()));
+        } else if !read_mid_rewrite {
             break;
         }
         std::thread::sleep(std::time::Duration::from_millis(pause_ms));
-        restart_if_unused(&ctx);
-        result = open(&ctx);
+        restart_if_unused(&ctx, module);
+        result = attempt();
     }
     result
 }

@@ -299,5 +299,17 @@ fn a_token_read_while_another_process_rewrites_it_is_read_again() {
         for (kek, wrapped) in versions.iter().zip(&wrapped) {
             kek.unwrap(wrapped, &ctx("ws_a")).await.unwrap();
         }
+
+        // A node's open keys keep the library from restarting, and after a bad read SoftHSM2
+        // answers no token lookup until it does: the node still finds a new version, and its
+        // keys still work.
+        let rewrite = token_file_rewritten_for(300);
+        let lookup = Pkcs11Kek::open(&config("another-token", "kek")).await.unwrap_err();
+        rewrite.join().unwrap();
+        assert!(lookup.to_string().contains("GetTokenInfo"), "the bad read happened: {lookup}");
+        Pkcs11Kek::create_key(&config(&token, "kek-v3")).await.unwrap();
+        let found = Pkcs11Kek::open_versions(&config(&token, "kek")).await.unwrap();
+        assert_eq!(found.len(), 3);
+        versions[1].unwrap(&wrapped[1], &ctx("ws_a")).await.unwrap();
     });
 }
