@@ -493,8 +493,8 @@ fn on_token<T>(
     result
 }
 
-/// The token label of a KEK's `version`: the configured label for the first, `-v2`, `-v3`, …
-/// after it for each rotation.
+/// The key label of a KEK's `version` in its token: the configured label for the first, then
+/// `-v2`, `-v3`, … appended for each rotation.
 pub fn version_label(base: &str, version: u32) -> String {
     if version == 1 { base.to_string() } else { format!("{base}-v{version}") }
 }
