@@ -28,7 +28,6 @@ pub struct Caller {
     pub audit: AuditContext,
 }
 
-/// The peer address and user agent of a request.
 /// The token of an `Authorization: Bearer …` header. RFC 9110 §11.1: the scheme is
 /// case-insensitive.
 pub fn bearer_token(parts: &Parts) -> Option<&str> {
@@ -36,6 +35,7 @@ pub fn bearer_token(parts: &Parts) -> Option<&str> {
     scheme.eq_ignore_ascii_case("bearer").then(|| token.trim())
 }
 
+/// The peer address and user agent of a request.
 pub fn request_origin(parts: &Parts) -> Origin {
     let ip = parts
         .extensions

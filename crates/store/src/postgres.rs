@@ -1053,8 +1053,9 @@ impl DataBackend for PostgresBackend {
     }
 }
 
-/// Records one attempt and moves its job on; `false` (and nothing written) when the notification
-/// is gone: a subscriber or workspace erased while the delivery was on the wire leaves no attempt.
+/// Records one attempt and moves its job on; `false` when the notification is gone (a subscriber
+/// or workspace erased while the delivery was on the wire): no attempt is recorded, and the queue
+/// row left for it, if any, is removed.
 async fn complete_attempt(
     tx: &mut Transaction<'_, Postgres>,
     job: &ClaimedJob,

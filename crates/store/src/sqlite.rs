@@ -1100,8 +1100,9 @@ fn fair_claim(
     Ok((claimed, last_served))
 }
 
-/// Records one attempt and moves its job on; `false` (and nothing written) when the notification
-/// is gone: a subscriber or workspace erased while the delivery was on the wire leaves no attempt.
+/// Records one attempt and moves its job on; `false` when the notification is gone (a subscriber
+/// or workspace erased while the delivery was on the wire): no attempt is recorded, and the queue
+/// row left for it, if any, is removed.
 fn complete_attempt(tx: &Transaction<'_>, job: &ClaimedJob, done: &CompletedAttempt) -> Result<bool, StoreError> {
     let ws = job.workspace_id.to_string();
     let nid = job.notification_id.to_string();
