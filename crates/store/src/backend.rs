@@ -312,15 +312,6 @@ pub struct IntegrationRow {
 }
 
 #[derive(Clone)]
-pub struct WorkflowRow {
-    pub id: WorkflowId,
-    pub key: String,
-    pub definition: Vec<u8>,
-    pub created_at: Timestamp,
-    pub updated_at: Timestamp,
-}
-
-#[derive(Clone)]
 pub struct TopicRow {
     pub id: TopicId,
     pub key: String,
@@ -529,14 +520,6 @@ pub trait DirectoryBackend: Send + Sync + 'static {
         rows: &[NewNotificationRow],
         progress: &FanoutProgress,
     ) -> Result<bool, StoreError>;
-    /// `false` when the workspace already has a workflow with this key.
-    async fn insert_workflow(&self, ws: WorkspaceId, row: &WorkflowRow) -> Result<bool, StoreError>;
-    async fn workflow(&self, ws: WorkspaceId, id: WorkflowId) -> Result<Option<WorkflowRow>, StoreError>;
-    async fn workflow_by_key(&self, ws: WorkspaceId, key: &str) -> Result<Option<WorkflowRow>, StoreError>;
-    async fn list_workflows(&self, ws: WorkspaceId) -> Result<Vec<WorkflowRow>, StoreError>;
-    /// Replaces the definition and `updated_at`; `false` if there is no such workflow.
-    async fn update_workflow(&self, ws: WorkspaceId, row: &WorkflowRow) -> Result<bool, StoreError>;
-    async fn delete_workflow(&self, ws: WorkspaceId, id: WorkflowId) -> Result<bool, StoreError>;
     /// Claims up to `limit` integrations (of every workspace) whose last check started before
     /// `due_before`, by marking their check as started at `now`: several nodes never check the
     /// same integration at once. Kinds without a provider endpoint (`webhook`) are skipped.
@@ -616,7 +599,9 @@ pub trait FeedbackBackend: Send + Sync + 'static {
 }
 
 #[async_trait::async_trait]
-pub trait DataBackend: DirectoryBackend + FeedbackBackend + AuditBackend + WorkspaceEraser {
+pub trait DataBackend:
+    DirectoryBackend + FeedbackBackend + AuditBackend + WorkspaceEraser + crate::workflows::WorkflowRows
+{
     async fn ping(&self) -> Result<(), StoreError>;
 
     /// Records `region` as this database's region on first use; refuses a database that

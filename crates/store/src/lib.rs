@@ -10,6 +10,7 @@ mod audit;
 mod backend;
 mod committer;
 mod control;
+mod db;
 mod error;
 mod fairness;
 mod keyring;
@@ -18,6 +19,7 @@ pub mod records;
 mod sqlite;
 mod stats;
 mod store;
+mod workflows;
 
 pub use audit::AuditLog;
 pub use backend::{
@@ -25,7 +27,7 @@ pub use backend::{
     ControlBackend, DataBackend, DirectoryBackend, ErasureCounts, Failover, FanoutProgress, FanoutRow, FeedbackBackend,
     InboundEventRow, InsertOutcome, IntegrationRow, MessageRoute, NewEvent, NewNotificationRow, NotificationRow,
     QueueOutcome, StatsRow, SubscriberChannelRow, SubscriberRow, SuppressionRow, Target, TopicRow, VaultBackend,
-    WorkflowRow, WorkspaceRow, WrappedKeyRow,
+    WorkspaceRow, WrappedKeyRow,
 };
 pub use control::{Authenticated, ControlStore, DeletionReceipt, ERASURE_SWEEP_DELAY};
 pub use error::StoreError;
@@ -37,3 +39,4 @@ pub use store::{
     InboundEvent, IntegrationChange, NewInbound, NewNotification, Store, Suppression, WorkspaceKms,
     subscriber_token_workspace,
 };
+pub use workflows::{WorkflowRow, WorkflowRows};

@@ -16,6 +16,7 @@ use sqlx::{Postgres, Row, Transaction};
 
 use crate::StoreError;
 use crate::backend::*;
+use crate::db::{Arg, Audited, Db, EachRow, Sql, bind_all};
 use crate::fairness::WorkspaceWalk;
 
 mod audit;
@@ -69,7 +70,7 @@ const CONTROL: Schema = Schema {
 
 #[derive(Clone)]
 pub struct PostgresBackend {
-    pool: PgPool,
+    pub(crate) pool: PgPool,
     claim_cursor: std::sync::Arc<std::sync::Mutex<String>>,
 }
 
@@ -133,6 +134,30 @@ async fn try_job_lock(tx: &mut Transaction<'_, Postgres>, job: &str) -> Result<b
         .fetch_one(&mut **tx)
         .await?;
     Ok(locked)
+}
+
+#[async_trait::async_trait]
+impl Db for PostgresBackend {
+    async fn each_row(&self, sql: &'static Sql, args: Vec<Arg>, each: &mut EachRow<'_>) -> Result<(), StoreError> {
+        for row in bind_all(sqlx::query(sql.postgres()), args).fetch_all(&self.pool).await? {
+            each(&row)?;
+        }
+        Ok(())
+    }
+
+    async fn execute(&self, sql: &'static Sql, args: Vec<Arg>, audit: Option<Audited>) -> Result<u64, StoreError> {
+        let statement = bind_all(sqlx::query(sql.postgres()), args);
+        let Some(a) = audit else {
+            return Ok(statement.execute(&self.pool).await?.rows_affected());
+        };
+        let mut tx = self.pool.begin().await?;
+        let n = statement.execute(&mut *tx).await?.rows_affected();
+        if n == 1 {
+            audit::append_one(&mut tx, a.stream, a.ws, &a.event).await?;
+        }
+        tx.commit().await?;
+        Ok(n)
+    }
 }
 
 impl PostgresBackend {

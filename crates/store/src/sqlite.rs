@@ -19,6 +19,7 @@ use rusqlite::{Connection, OptionalExtension, Row, Transaction, TransactionBehav
 
 use crate::StoreError;
 use crate::backend::*;
+use crate::db::{Arg, Audited, Db, EachRow, Sql};
 use crate::fairness::WorkspaceWalk;
 
 pub(crate) mod audit;
@@ -36,7 +37,7 @@ pub(crate) struct Schema {
     pub(crate) migrations: &'static [(i64, &'static str)],
 }
 
-const DATA: Schema = Schema {
+pub(crate) const DATA: Schema = Schema {
     ledger: "chimatic_migrations",
     migrations: &[
         (1, include_str!("../migrations/sqlite/data/0001_spine.sql")),
@@ -48,14 +49,14 @@ const DATA: Schema = Schema {
         (7, include_str!("../migrations/sqlite/data/0007_channel_purge_start.sql")),
     ],
 };
-const VAULT: Schema = Schema {
+pub(crate) const VAULT: Schema = Schema {
     ledger: "chimatic_migrations",
     migrations: &[
         (1, include_str!("../migrations/sqlite/vault/0001_vault.sql")),
         (2, include_str!("../migrations/sqlite/vault/0002_kek_versions.sql")),
     ],
 };
-const CONTROL: Schema = Schema {
+pub(crate) const CONTROL: Schema = Schema {
     ledger: "chimatic_control_migrations",
     migrations: &[
         (1, include_str!("../migrations/sqlite/control/0001_control.sql")),
@@ -172,6 +173,31 @@ impl SqliteBackend {
     }
 }
 
+#[async_trait::async_trait]
+impl Db for SqliteBackend {
+    async fn each_row(&self, sql: &'static Sql, args: Vec<Arg>, each: &mut EachRow<'_>) -> Result<(), StoreError> {
+        self.read(|c| {
+            let mut stmt = c.prepare_cached(sql.sqlite())?;
+            let mut rows = stmt.query(rusqlite::params_from_iter(args.iter()))?;
+            while let Some(row) = rows.next()? {
+                each(row)?;
+            }
+            Ok(())
+        })
+    }
+
+    async fn execute(&self, sql: &'static Sql, args: Vec<Arg>, audit: Option<Audited>) -> Result<u64, StoreError> {
+        self.write(move |tx| {
+            let n = tx.prepare_cached(sql.sqlite())?.execute(rusqlite::params_from_iter(args.iter()))?;
+            if let Some(a) = &audit {
+                audit::audit_one_change(tx, n, a.stream, a.ws, &a.event)?;
+            }
+            Ok(n as u64)
+        })
+        .await
+    }
+}
+
 impl SqliteBackend {
     async fn bind_region_once(&self, region: &Region) -> Result<(), StoreError> {
         let region = region.clone();
@@ -200,7 +226,7 @@ fn connect(path: &Path) -> Result<Connection, StoreError> {
 
 /// Applies embedded migrations in order, each in its own transaction, and refuses to run
 /// against a database migrated by a newer build.
-fn migrate(conn: &mut Connection, schema: &Schema) -> Result<(), StoreError> {
+pub(crate) fn migrate(conn: &mut Connection, schema: &Schema) -> Result<(), StoreError> {
     let ledger = schema.ledger;
     conn.execute_batch(&format!(
         "CREATE TABLE IF NOT EXISTS {ledger} (version INTEGER PRIMARY KEY, applied_at INTEGER NOT NULL)"

@@ -37,10 +37,10 @@ const SIGNING_SECRET_KIND: &str = "webhook_signing_secret";
 
 /// One region's store: its notification data and its credential vault.
 pub struct Store {
-    region: Region,
-    data: Arc<dyn DataBackend>,
-    vault: Arc<dyn VaultBackend>,
-    keyring: Keyring,
+    pub(crate) region: Region,
+    pub(crate) data: Arc<dyn DataBackend>,
+    pub(crate) vault: Arc<dyn VaultBackend>,
+    pub(crate) keyring: Keyring,
     accepted: GroupCommit<(WorkspaceId, NewNotificationRow), InsertOutcome>,
     attempts: GroupCommit<(ClaimedJob, CompletedAttempt), bool>,
     audit: AuditLog,
@@ -251,12 +251,12 @@ impl Store {
         Ok((data_now + 1, vault_now + 1))
     }
 
-    async fn seal(&self, domain: KeyDomain, aad: Aad<'_>, plaintext: &[u8]) -> Result<Vec<u8>, StoreError> {
+    pub(crate) async fn seal(&self, domain: KeyDomain, aad: Aad<'_>, plaintext: &[u8]) -> Result<Vec<u8>, StoreError> {
         let dek = self.write_key(domain, aad.workspace).await?;
         Ok(dek.encrypt(&aad, plaintext)?)
     }
 
-    async fn open(&self, domain: KeyDomain, aad: Aad<'_>, ciphertext: &[u8]) -> Result<Vec<u8>, StoreError> {
+    pub(crate) async fn open(&self, domain: KeyDomain, aad: Aad<'_>, ciphertext: &[u8]) -> Result<Vec<u8>, StoreError> {
         let dek = self.read_key(domain, aad.workspace, ciphertext).await?;
         let plain = dek.decrypt(&aad, ciphertext)?;
         Ok(plain.to_vec())

@@ -1,6 +1,6 @@
 //! The directory's tables on PostgreSQL: subscribers, their channels, provider integrations.
 
-use chimatic_domain::{IntegrationId, SubscriberChannelId, SubscriberId, Timestamp, TopicId, WorkflowId, WorkspaceId};
+use chimatic_domain::{IntegrationId, SubscriberChannelId, SubscriberId, Timestamp, TopicId, WorkspaceId};
 use sqlx::Row;
 use sqlx::postgres::PgRow;
 
@@ -57,16 +57,6 @@ fn integration_row(r: &PgRow) -> Result<IntegrationRow, StoreError> {
             }),
             None => None,
         },
-    })
-}
-
-fn workflow_row(r: &PgRow) -> Result<WorkflowRow, StoreError> {
-    Ok(WorkflowRow {
-        id: parse(r.try_get("id")?, "workflow id")?,
-        key: r.try_get("key")?,
-        definition: r.try_get("definition")?,
-        created_at: Timestamp(r.try_get("created_at")?),
-        updated_at: Timestamp(r.try_get("updated_at")?),
     })
 }
 
@@ -429,78 +419,6 @@ impl DirectoryBackend for PostgresBackend {
                 Ok((parse(r.try_get("workspace_id")?, "workspace id")?, parse(r.try_get("id")?, "integration id")?))
             })
             .collect()
-    }
-
-    async fn insert_workflow(&self, ws: WorkspaceId, row: &WorkflowRow) -> Result<bool, StoreError> {
-        let n = sqlx::query(
-            "INSERT INTO workflows (id, workspace_id, key, definition, created_at, updated_at) \
-             VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (workspace_id, key) DO NOTHING",
-        )
-        .bind(row.id.to_string())
-        .bind(ws.to_string())
-        .bind(&row.key)
-        .bind(&row.definition)
-        .bind(row.created_at.0)
-        .bind(row.updated_at.0)
-        .execute(&self.pool)
-        .await?
-        .rows_affected();
-        Ok(n == 1)
-    }
-
-    async fn workflow(&self, ws: WorkspaceId, id: WorkflowId) -> Result<Option<WorkflowRow>, StoreError> {
-        let row = sqlx::query(
-            "SELECT id, key, definition, created_at, updated_at FROM workflows WHERE workspace_id = $1 AND id = $2",
-        )
-        .bind(ws.to_string())
-        .bind(id.to_string())
-        .fetch_optional(&self.pool)
-        .await?;
-        row.as_ref().map(workflow_row).transpose()
-    }
-
-    async fn workflow_by_key(&self, ws: WorkspaceId, key: &str) -> Result<Option<WorkflowRow>, StoreError> {
-        let row = sqlx::query(
-            "SELECT id, key, definition, created_at, updated_at FROM workflows WHERE workspace_id = $1 AND key = $2",
-        )
-        .bind(ws.to_string())
-        .bind(key)
-        .fetch_optional(&self.pool)
-        .await?;
-        row.as_ref().map(workflow_row).transpose()
-    }
-
-    async fn list_workflows(&self, ws: WorkspaceId) -> Result<Vec<WorkflowRow>, StoreError> {
-        let rows = sqlx::query(
-            "SELECT id, key, definition, created_at, updated_at FROM workflows WHERE workspace_id = $1 ORDER BY key",
-        )
-        .bind(ws.to_string())
-        .fetch_all(&self.pool)
-        .await?;
-        rows.iter().map(workflow_row).collect()
-    }
-
-    async fn update_workflow(&self, ws: WorkspaceId, row: &WorkflowRow) -> Result<bool, StoreError> {
-        let n =
-            sqlx::query("UPDATE workflows SET definition = $3, updated_at = $4 WHERE workspace_id = $1 AND id = $2")
-                .bind(ws.to_string())
-                .bind(row.id.to_string())
-                .bind(&row.definition)
-                .bind(row.updated_at.0)
-                .execute(&self.pool)
-                .await?
-                .rows_affected();
-        Ok(n == 1)
-    }
-
-    async fn delete_workflow(&self, ws: WorkspaceId, id: WorkflowId) -> Result<bool, StoreError> {
-        let n = sqlx::query("DELETE FROM workflows WHERE workspace_id = $1 AND id = $2")
-            .bind(ws.to_string())
-            .bind(id.to_string())
-            .execute(&self.pool)
-            .await?
-            .rows_affected();
-        Ok(n == 1)
     }
 
     async fn insert_topic(&self, ws: WorkspaceId, row: &TopicRow) -> Result<bool, StoreError> {

@@ -1,6 +1,6 @@
 //! The directory's tables on SQLite: subscribers, their channels, provider integrations.
 
-use chimatic_domain::{IntegrationId, SubscriberChannelId, SubscriberId, Timestamp, TopicId, WorkflowId, WorkspaceId};
+use chimatic_domain::{IntegrationId, SubscriberChannelId, SubscriberId, Timestamp, TopicId, WorkspaceId};
 use rusqlite::{OptionalExtension, Row, params};
 
 use super::{SqliteBackend, audit, insert_notification};
@@ -62,22 +62,6 @@ fn to_integration(raw: RawIntegration) -> Result<IntegrationRow, StoreError> {
         created_at: Timestamp(created),
         updated_at: Timestamp(updated),
         last_check: check_at.map(|at| CheckRecord { at: Timestamp(at), healthy: healthy.map(|h| h != 0), error_class }),
-    })
-}
-
-type RawWorkflow = (String, String, Vec<u8>, i64, i64);
-
-fn raw_workflow(r: &Row<'_>) -> rusqlite::Result<RawWorkflow> {
-    Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?))
-}
-
-fn to_workflow((id, key, definition, created, updated): RawWorkflow) -> Result<WorkflowRow, StoreError> {
-    Ok(WorkflowRow {
-        id: parse(&id, "workflow id")?,
-        key,
-        definition,
-        created_at: Timestamp(created),
-        updated_at: Timestamp(updated),
     })
 }
 
@@ -430,82 +414,6 @@ impl DirectoryBackend for SqliteBackend {
             })
             .await?;
         raws.iter().map(|(ws, id)| Ok((parse(ws, "workspace id")?, parse(id, "integration id")?))).collect()
-    }
-
-    async fn insert_workflow(&self, ws: WorkspaceId, row: &WorkflowRow) -> Result<bool, StoreError> {
-        let row = row.clone();
-        self.write(move |tx| {
-            let n = tx.execute(
-                "INSERT INTO workflows (id, workspace_id, key, definition, created_at, updated_at) \
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6) ON CONFLICT (workspace_id, key) DO NOTHING",
-                params![
-                    row.id.to_string(),
-                    ws.to_string(),
-                    row.key,
-                    row.definition,
-                    row.created_at.0,
-                    row.updated_at.0
-                ],
-            )?;
-            Ok(n == 1)
-        })
-        .await
-    }
-
-    async fn workflow(&self, ws: WorkspaceId, id: WorkflowId) -> Result<Option<WorkflowRow>, StoreError> {
-        let raw = self.read(|c| {
-            Ok(c.prepare_cached(
-                "SELECT id, key, definition, created_at, updated_at FROM workflows WHERE workspace_id = ?1 AND id = ?2",
-            )?
-            .query_row([ws.to_string(), id.to_string()], raw_workflow)
-            .optional()?)
-        })?;
-        raw.map(to_workflow).transpose()
-    }
-
-    async fn workflow_by_key(&self, ws: WorkspaceId, key: &str) -> Result<Option<WorkflowRow>, StoreError> {
-        let raw = self.read(|c| {
-            Ok(c.prepare_cached(
-                "SELECT id, key, definition, created_at, updated_at FROM workflows WHERE workspace_id = ?1 AND key = ?2",
-            )?
-            .query_row([ws.to_string(), key.to_string()], raw_workflow)
-            .optional()?)
-        })?;
-        raw.map(to_workflow).transpose()
-    }
-
-    async fn list_workflows(&self, ws: WorkspaceId) -> Result<Vec<WorkflowRow>, StoreError> {
-        let raws = self.read(|c| {
-            let mut stmt = c.prepare_cached(
-                "SELECT id, key, definition, created_at, updated_at FROM workflows WHERE workspace_id = ?1 ORDER BY key",
-            )?;
-            let rows = stmt.query_map([ws.to_string()], raw_workflow)?;
-            Ok(rows.collect::<Result<Vec<_>, _>>()?)
-        })?;
-        raws.into_iter().map(to_workflow).collect()
-    }
-
-    async fn update_workflow(&self, ws: WorkspaceId, row: &WorkflowRow) -> Result<bool, StoreError> {
-        let row = row.clone();
-        self.write(move |tx| {
-            let n = tx.execute(
-                "UPDATE workflows SET definition = ?3, updated_at = ?4 WHERE workspace_id = ?1 AND id = ?2",
-                params![ws.to_string(), row.id.to_string(), row.definition, row.updated_at.0],
-            )?;
-            Ok(n == 1)
-        })
-        .await
-    }
-
-    async fn delete_workflow(&self, ws: WorkspaceId, id: WorkflowId) -> Result<bool, StoreError> {
-        self.write(move |tx| {
-            let n = tx.execute(
-                "DELETE FROM workflows WHERE workspace_id = ?1 AND id = ?2",
-                params![ws.to_string(), id.to_string()],
-            )?;
-            Ok(n == 1)
-        })
-        .await
     }
 
     async fn insert_topic(&self, ws: WorkspaceId, row: &TopicRow) -> Result<bool, StoreError> {

@@ -1,0 +1,198 @@
+//! Dialect plumbing, with no domain knowledge: the statement catalogue ([`sql`]), row access
+//! ([`columns`]), bound values ([`Arg`]), the primitives every aggregate's shared operations run
+//! on ([`Db`]), and the two backends' connections, writer, migrations and locks.
+
+pub(crate) mod columns;
+#[cfg(test)]
+mod guards;
+pub(crate) mod sql;
+
+use chimatic_audit::{AuditEvent, Stream};
+use chimatic_domain::{
+    ApiKeyId, ChannelId, EventId, FanoutId, InboundEventId, IntegrationId, NotificationId, SubscriberChannelId,
+    SubscriberId, SuppressionId, Timestamp, TopicId, WorkflowId, WorkspaceId,
+};
+
+pub use columns::Columns;
+pub use sql::Sql;
+
+use crate::StoreError;
+
+/// A value bound to a statement parameter. Owned, because SQLite's writes run on the blocking
+/// pool; typed, because PostgreSQL needs a type even for a NULL.
+#[derive(Clone, Debug)]
+pub enum Arg {
+    Int(i64),
+    OptInt(Option<i64>),
+    Text(String),
+    OptText(Option<String>),
+    Blob(Vec<u8>),
+    OptBlob(Option<Vec<u8>>),
+    Bool(bool),
+}
+
+/// The parameters `?1, ?2, …` of a statement, in order.
+macro_rules! args {
+    ($($value:expr),* $(,)?) => { vec![$($crate::db::Arg::from($value)),*] };
+}
+pub(crate) use args;
+
+macro_rules! arg_from {
+    ($($t:ty => |$v:ident| $e:expr),* $(,)?) => { $(impl From<$t> for Arg { fn from($v: $t) -> Self { $e } })* };
+}
+arg_from! {
+    i64 => |v| Arg::Int(v),
+    u32 => |v| Arg::Int(i64::from(v)),
+    bool => |v| Arg::Bool(v),
+    Option<i64> => |v| Arg::OptInt(v),
+    Option<u32> => |v| Arg::OptInt(v.map(i64::from)),
+    Timestamp => |v| Arg::Int(v.0),
+    Option<Timestamp> => |v| Arg::OptInt(v.map(|t| t.0)),
+    String => |v| Arg::Text(v),
+    &str => |v| Arg::Text(v.to_string()),
+    &String => |v| Arg::Text(v.clone()),
+    Option<String> => |v| Arg::OptText(v),
+    Option<&str> => |v| Arg::OptText(v.map(str::to_string)),
+    Vec<u8> => |v| Arg::Blob(v),
+    &[u8] => |v| Arg::Blob(v.to_vec()),
+    &Vec<u8> => |v| Arg::Blob(v.clone()),
+    &[u8; 32] => |v| Arg::Blob(v.to_vec()),
+    Option<Vec<u8>> => |v| Arg::OptBlob(v),
+    Option<&[u8]> => |v| Arg::OptBlob(v.map(<[u8]>::to_vec)),
+}
+
+macro_rules! id_args {
+    ($($id:ty),*) => {$(
+        impl From<$id> for Arg { fn from(v: $id) -> Self { Arg::Text(v.to_string()) } }
+        impl From<Option<$id>> for Arg { fn from(v: Option<$id>) -> Self { Arg::OptText(v.map(|v| v.to_string())) } }
+    )*};
+}
+id_args!(
+    WorkspaceId,
+    ApiKeyId,
+    ChannelId,
+    NotificationId,
+    SubscriberId,
+    SubscriberChannelId,
+    IntegrationId,
+    WorkflowId,
+    EventId,
+    TopicId,
+    FanoutId,
+    SuppressionId,
+    InboundEventId
+);
+
+impl rusqlite::ToSql for Arg {
+    fn to_sql(&self) -> rusqlite::Result<rusqlite::types::ToSqlOutput<'_>> {
+        use rusqlite::types::{ToSqlOutput::Borrowed, ValueRef};
+        Ok(Borrowed(match self {
+            Arg::Int(v) | Arg::OptInt(Some(v)) => ValueRef::Integer(*v),
+            Arg::Bool(v) => ValueRef::Integer(i64::from(*v)),
+            Arg::Text(v) | Arg::OptText(Some(v)) => ValueRef::Text(v.as_bytes()),
+            Arg::Blob(v) | Arg::OptBlob(Some(v)) => ValueRef::Blob(v),
+            Arg::OptInt(None) | Arg::OptText(None) | Arg::OptBlob(None) => ValueRef::Null,
+        }))
+    }
+}
+
+pub(crate) type PgQuery<'q> = sqlx::query::Query<'q, sqlx::Postgres, sqlx::postgres::PgArguments>;
+
+/// `args` bound to a PostgreSQL statement in order.
+pub(crate) fn bind_all(mut query: PgQuery<'_>, args: Vec<Arg>) -> PgQuery<'_> {
+    for arg in args {
+        query = match arg {
+            Arg::Int(v) => query.bind(v),
+            Arg::OptInt(v) => query.bind(v),
+            Arg::Text(v) => query.bind(v),
+            Arg::OptText(v) => query.bind(v),
+            Arg::Blob(v) => query.bind(v),
+            Arg::OptBlob(v) => query.bind(v),
+            Arg::Bool(v) => query.bind(v),
+        };
+    }
+    query
+}
+
+/// An audit entry to append in the same transaction as the change it records.
+pub struct Audited {
+    pub stream: Stream,
+    pub ws: WorkspaceId,
+    pub event: AuditEvent,
+}
+
+impl Audited {
+    pub fn data(ws: WorkspaceId, event: &AuditEvent) -> Option<Self> {
+        Some(Self { stream: Stream::Data, ws, event: event.clone() })
+    }
+
+    pub fn control(ws: WorkspaceId, event: &AuditEvent) -> Option<Self> {
+        Some(Self { stream: Stream::Control, ws, event: event.clone() })
+    }
+}
+
+/// Called once per result row.
+pub type EachRow<'a> = dyn FnMut(&dyn Columns) -> Result<(), StoreError> + Send + 'a;
+
+/// What both backends do for the operations that are the same on both: a read, and a write of
+/// one statement (audited when it changed exactly one row). Operations that differ on purpose
+/// (locking, statement order, arrays) are written per backend next to each other.
+#[async_trait::async_trait]
+pub trait Db: Send + Sync + 'static {
+    /// Runs a read and calls `each` for every row.
+    async fn each_row(&self, sql: &'static Sql, args: Vec<Arg>, each: &mut EachRow<'_>) -> Result<(), StoreError>;
+
+    /// Runs one statement in its own transaction; with `audit`, appends it in the same
+    /// transaction when the statement changed exactly one row. The rows changed.
+    async fn execute(&self, sql: &'static Sql, args: Vec<Arg>, audit: Option<Audited>) -> Result<u64, StoreError>;
+}
+
+/// Every row of a read, mapped.
+pub async fn fetch_all<T: Send, D: Db + ?Sized>(
+    db: &D,
+    sql: &'static Sql,
+    args: Vec<Arg>,
+    map: fn(&dyn Columns) -> Result<T, StoreError>,
+) -> Result<Vec<T>, StoreError> {
+    let mut out = Vec::new();
+    db.each_row(sql, args, &mut |r| {
+        out.push(map(r)?);
+        Ok(())
+    })
+    .await?;
+    Ok(out)
+}
+
+/// The first row of a read, mapped.
+pub async fn fetch_optional<T: Send, D: Db + ?Sized>(
+    db: &D,
+    sql: &'static Sql,
+    args: Vec<Arg>,
+    map: fn(&dyn Columns) -> Result<T, StoreError>,
+) -> Result<Option<T>, StoreError> {
+    let mut out = None;
+    db.each_row(sql, args, &mut |r| {
+        if out.is_none() {
+            out = Some(map(r)?);
+        }
+        Ok(())
+    })
+    .await?;
+    Ok(out)
+}
+
+/// Whether a write changed exactly one row.
+pub async fn execute_one<D: Db + ?Sized>(
+    db: &D,
+    sql: &'static Sql,
+    args: Vec<Arg>,
+    audit: Option<Audited>,
+) -> Result<bool, StoreError> {
+    Ok(db.execute(sql, args, audit).await? == 1)
+}
+
+/// Every statement of the catalogue, for the drift tests.
+#[cfg(test)]
+pub(crate) fn catalogue() -> Vec<&'static Sql> {
+    [crate::workflows::sql::ALL].concat()
+}
