@@ -311,13 +311,6 @@ pub struct IntegrationRow {
     pub last_check: Option<CheckRecord>,
 }
 
-#[derive(Clone)]
-pub struct TopicRow {
-    pub id: TopicId,
-    pub key: String,
-    pub created_at: Timestamp,
-}
-
 /// An event's fan-out to a topic, done in batches.
 #[derive(Clone)]
 pub struct FanoutRow {
@@ -476,35 +469,6 @@ pub trait DirectoryBackend: Send + Sync + 'static {
         healthy: bool,
         error_class: Option<&str>,
     ) -> Result<bool, StoreError>;
-    /// `false` when the workspace already has a topic with this key.
-    async fn insert_topic(&self, ws: WorkspaceId, row: &TopicRow) -> Result<bool, StoreError>;
-    async fn topic(&self, ws: WorkspaceId, id: TopicId) -> Result<Option<TopicRow>, StoreError>;
-    async fn topic_by_key(&self, ws: WorkspaceId, key: &str) -> Result<Option<TopicRow>, StoreError>;
-    async fn list_topics(&self, ws: WorkspaceId) -> Result<Vec<TopicRow>, StoreError>;
-    /// Adds those of `subscribers` that exist in this workspace and are not members yet;
-    /// returns how many were added.
-    async fn add_topic_subscribers(
-        &self,
-        ws: WorkspaceId,
-        topic: TopicId,
-        subscribers: &[SubscriberId],
-        now: Timestamp,
-    ) -> Result<u64, StoreError>;
-    async fn remove_topic_subscribers(
-        &self,
-        ws: WorkspaceId,
-        topic: TopicId,
-        subscribers: &[SubscriberId],
-    ) -> Result<u64, StoreError>;
-    /// Members in subscriber-id order after `after`.
-    async fn topic_subscribers(
-        &self,
-        ws: WorkspaceId,
-        topic: TopicId,
-        after: &str,
-        limit: u32,
-    ) -> Result<Vec<SubscriberId>, StoreError>;
-    async fn topic_size(&self, ws: WorkspaceId, topic: TopicId) -> Result<u64, StoreError>;
     /// Claims one unfinished fan-out (of any workspace) under a lease.
     async fn claim_fanout(
         &self,
@@ -600,7 +564,12 @@ pub trait FeedbackBackend: Send + Sync + 'static {
 
 #[async_trait::async_trait]
 pub trait DataBackend:
-    DirectoryBackend + FeedbackBackend + AuditBackend + WorkspaceEraser + crate::workflows::WorkflowRows
+    DirectoryBackend
+    + FeedbackBackend
+    + AuditBackend
+    + WorkspaceEraser
+    + crate::workflows::WorkflowRows
+    + crate::topics::TopicRows
 {
     async fn ping(&self) -> Result<(), StoreError>;
 

@@ -19,6 +19,7 @@ pub mod records;
 mod sqlite;
 mod stats;
 mod store;
+mod topics;
 mod workflows;
 
 pub use audit::AuditLog;
@@ -26,8 +27,8 @@ pub use backend::{
     ApiKeyRow, AttemptRow, AuditBackend, AuditFilter, ChainRow, ChannelRow, CheckRecord, ClaimedJob, CompletedAttempt,
     ControlBackend, DataBackend, DirectoryBackend, ErasureCounts, Failover, FanoutProgress, FanoutRow, FeedbackBackend,
     InboundEventRow, InsertOutcome, IntegrationRow, MessageRoute, NewEvent, NewNotificationRow, NotificationRow,
-    QueueOutcome, StatsRow, SubscriberChannelRow, SubscriberRow, SuppressionRow, Target, TopicRow, VaultBackend,
-    WorkspaceRow, WrappedKeyRow,
+    QueueOutcome, StatsRow, SubscriberChannelRow, SubscriberRow, SuppressionRow, Target, VaultBackend, WorkspaceRow,
+    WrappedKeyRow,
 };
 pub use control::{Authenticated, ControlStore, DeletionReceipt, ERASURE_SWEEP_DELAY};
 pub use error::StoreError;
@@ -39,4 +40,5 @@ pub use store::{
     InboundEvent, IntegrationChange, NewInbound, NewNotification, Store, Suppression, WorkspaceKms,
     subscriber_token_workspace,
 };
+pub use topics::{TopicRow, TopicRows};
 pub use workflows::{WorkflowRow, WorkflowRows};

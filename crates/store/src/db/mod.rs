@@ -29,6 +29,8 @@ pub enum Arg {
     Blob(Vec<u8>),
     OptBlob(Option<Vec<u8>>),
     Bool(bool),
+    /// A list: a JSON array on SQLite (read with `json_each`), an array on PostgreSQL (`ANY`).
+    TextList(Vec<String>),
 }
 
 /// The parameters `?1, ?2, …` of a statement, in order.
@@ -92,6 +94,10 @@ impl rusqlite::ToSql for Arg {
             Arg::Text(v) | Arg::OptText(Some(v)) => ValueRef::Text(v.as_bytes()),
             Arg::Blob(v) | Arg::OptBlob(Some(v)) => ValueRef::Blob(v),
             Arg::OptInt(None) | Arg::OptText(None) | Arg::OptBlob(None) => ValueRef::Null,
+            Arg::TextList(v) => {
+                let json = serde_json::to_string(v).map_err(|e| rusqlite::Error::ToSqlConversionFailure(e.into()))?;
+                return Ok(rusqlite::types::ToSqlOutput::from(json));
+            }
         }))
     }
 }
@@ -109,6 +115,7 @@ pub(crate) fn bind_all(mut query: PgQuery<'_>, args: Vec<Arg>) -> PgQuery<'_> {
             Arg::Blob(v) => query.bind(v),
             Arg::OptBlob(v) => query.bind(v),
             Arg::Bool(v) => query.bind(v),
+            Arg::TextList(v) => query.bind(v),
         };
     }
     query
@@ -194,5 +201,5 @@ pub async fn execute_one<D: Db + ?Sized>(
 /// Every statement of the catalogue, for the drift tests.
 #[cfg(test)]
 pub(crate) fn catalogue() -> Vec<&'static Sql> {
-    [crate::workflows::sql::ALL].concat()
+    [crate::workflows::sql::ALL, crate::topics::sql::ALL].concat()
 }

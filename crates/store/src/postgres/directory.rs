@@ -1,6 +1,6 @@
 //! The directory's tables on PostgreSQL: subscribers, their channels, provider integrations.
 
-use chimatic_domain::{IntegrationId, SubscriberChannelId, SubscriberId, Timestamp, TopicId, WorkspaceId};
+use chimatic_domain::{IntegrationId, SubscriberChannelId, SubscriberId, Timestamp, WorkspaceId};
 use sqlx::Row;
 use sqlx::postgres::PgRow;
 
@@ -57,14 +57,6 @@ fn integration_row(r: &PgRow) -> Result<IntegrationRow, StoreError> {
             }),
             None => None,
         },
-    })
-}
-
-fn topic_row(r: &PgRow) -> Result<TopicRow, StoreError> {
-    Ok(TopicRow {
-        id: parse(r.try_get("id")?, "topic id")?,
-        key: r.try_get("key")?,
-        created_at: Timestamp(r.try_get("created_at")?),
     })
 }
 
@@ -419,120 +411,6 @@ impl DirectoryBackend for PostgresBackend {
                 Ok((parse(r.try_get("workspace_id")?, "workspace id")?, parse(r.try_get("id")?, "integration id")?))
             })
             .collect()
-    }
-
-    async fn insert_topic(&self, ws: WorkspaceId, row: &TopicRow) -> Result<bool, StoreError> {
-        let n = sqlx::query(
-            "INSERT INTO topics (id, workspace_id, key, created_at) VALUES ($1, $2, $3, $4) \
-             ON CONFLICT (workspace_id, key) DO NOTHING",
-        )
-        .bind(row.id.to_string())
-        .bind(ws.to_string())
-        .bind(&row.key)
-        .bind(row.created_at.0)
-        .execute(&self.pool)
-        .await?
-        .rows_affected();
-        Ok(n == 1)
-    }
-
-    async fn topic(&self, ws: WorkspaceId, id: TopicId) -> Result<Option<TopicRow>, StoreError> {
-        let row = sqlx::query("SELECT id, key, created_at FROM topics WHERE workspace_id = $1 AND id = $2")
-            .bind(ws.to_string())
-            .bind(id.to_string())
-            .fetch_optional(&self.pool)
-            .await?;
-        row.as_ref().map(topic_row).transpose()
-    }
-
-    async fn topic_by_key(&self, ws: WorkspaceId, key: &str) -> Result<Option<TopicRow>, StoreError> {
-        let row = sqlx::query("SELECT id, key, created_at FROM topics WHERE workspace_id = $1 AND key = $2")
-            .bind(ws.to_string())
-            .bind(key)
-            .fetch_optional(&self.pool)
-            .await?;
-        row.as_ref().map(topic_row).transpose()
-    }
-
-    async fn list_topics(&self, ws: WorkspaceId) -> Result<Vec<TopicRow>, StoreError> {
-        let rows = sqlx::query("SELECT id, key, created_at FROM topics WHERE workspace_id = $1 ORDER BY key")
-            .bind(ws.to_string())
-            .fetch_all(&self.pool)
-            .await?;
-        rows.iter().map(topic_row).collect()
-    }
-
-    async fn add_topic_subscribers(
-        &self,
-        ws: WorkspaceId,
-        topic: TopicId,
-        subscribers: &[SubscriberId],
-        now: Timestamp,
-    ) -> Result<u64, StoreError> {
-        let ids: Vec<String> = subscribers.iter().map(ToString::to_string).collect();
-        // Only this workspace's subscribers can join: the SELECT is the tenant check.
-        let n = sqlx::query(
-            "INSERT INTO topic_subscribers (workspace_id, topic_id, subscriber_id, added_at) \
-             SELECT $1, $2, id, $4 FROM subscribers WHERE workspace_id = $1 AND id = ANY($3) \
-             ON CONFLICT DO NOTHING",
-        )
-        .bind(ws.to_string())
-        .bind(topic.to_string())
-        .bind(&ids)
-        .bind(now.0)
-        .execute(&self.pool)
-        .await?
-        .rows_affected();
-        Ok(n)
-    }
-
-    async fn remove_topic_subscribers(
-        &self,
-        ws: WorkspaceId,
-        topic: TopicId,
-        subscribers: &[SubscriberId],
-    ) -> Result<u64, StoreError> {
-        let ids: Vec<String> = subscribers.iter().map(ToString::to_string).collect();
-        let n = sqlx::query(
-            "DELETE FROM topic_subscribers WHERE workspace_id = $1 AND topic_id = $2 AND subscriber_id = ANY($3)",
-        )
-        .bind(ws.to_string())
-        .bind(topic.to_string())
-        .bind(&ids)
-        .execute(&self.pool)
-        .await?
-        .rows_affected();
-        Ok(n)
-    }
-
-    async fn topic_subscribers(
-        &self,
-        ws: WorkspaceId,
-        topic: TopicId,
-        after: &str,
-        limit: u32,
-    ) -> Result<Vec<SubscriberId>, StoreError> {
-        let rows: Vec<String> = sqlx::query_scalar(
-            "SELECT subscriber_id FROM topic_subscribers WHERE workspace_id = $1 AND topic_id = $2 \
-             AND subscriber_id > $3 ORDER BY subscriber_id LIMIT $4",
-        )
-        .bind(ws.to_string())
-        .bind(topic.to_string())
-        .bind(after)
-        .bind(i64::from(limit))
-        .fetch_all(&self.pool)
-        .await?;
-        rows.iter().map(|s| parse(s, "subscriber id")).collect()
-    }
-
-    async fn topic_size(&self, ws: WorkspaceId, topic: TopicId) -> Result<u64, StoreError> {
-        let n: i64 =
-            sqlx::query_scalar("SELECT COUNT(*) FROM topic_subscribers WHERE workspace_id = $1 AND topic_id = $2")
-                .bind(ws.to_string())
-                .bind(topic.to_string())
-                .fetch_one(&self.pool)
-                .await?;
-        Ok(n as u64)
     }
 
     async fn claim_fanout(

@@ -1,6 +1,6 @@
 //! The directory's tables on SQLite: subscribers, their channels, provider integrations.
 
-use chimatic_domain::{IntegrationId, SubscriberChannelId, SubscriberId, Timestamp, TopicId, WorkspaceId};
+use chimatic_domain::{IntegrationId, SubscriberChannelId, SubscriberId, Timestamp, WorkspaceId};
 use rusqlite::{OptionalExtension, Row, params};
 
 use super::{SqliteBackend, audit, insert_notification};
@@ -63,14 +63,6 @@ fn to_integration(raw: RawIntegration) -> Result<IntegrationRow, StoreError> {
         updated_at: Timestamp(updated),
         last_check: check_at.map(|at| CheckRecord { at: Timestamp(at), healthy: healthy.map(|h| h != 0), error_class }),
     })
-}
-
-fn raw_topic(r: &Row<'_>) -> rusqlite::Result<(String, String, i64)> {
-    Ok((r.get(0)?, r.get(1)?, r.get(2)?))
-}
-
-fn to_topic((id, key, created): (String, String, i64)) -> Result<TopicRow, StoreError> {
-    Ok(TopicRow { id: parse(&id, "topic id")?, key, created_at: Timestamp(created) })
 }
 
 /// Inserts a fan-out row (inside the event's transaction).
@@ -414,118 +406,6 @@ impl DirectoryBackend for SqliteBackend {
             })
             .await?;
         raws.iter().map(|(ws, id)| Ok((parse(ws, "workspace id")?, parse(id, "integration id")?))).collect()
-    }
-
-    async fn insert_topic(&self, ws: WorkspaceId, row: &TopicRow) -> Result<bool, StoreError> {
-        let row = row.clone();
-        self.write(move |tx| {
-            let n = tx.execute(
-                "INSERT INTO topics (id, workspace_id, key, created_at) VALUES (?1, ?2, ?3, ?4) \
-                 ON CONFLICT (workspace_id, key) DO NOTHING",
-                params![row.id.to_string(), ws.to_string(), row.key, row.created_at.0],
-            )?;
-            Ok(n == 1)
-        })
-        .await
-    }
-
-    async fn topic(&self, ws: WorkspaceId, id: TopicId) -> Result<Option<TopicRow>, StoreError> {
-        let raw = self.read(|c| {
-            Ok(c.prepare_cached("SELECT id, key, created_at FROM topics WHERE workspace_id = ?1 AND id = ?2")?
-                .query_row([ws.to_string(), id.to_string()], raw_topic)
-                .optional()?)
-        })?;
-        raw.map(to_topic).transpose()
-    }
-
-    async fn topic_by_key(&self, ws: WorkspaceId, key: &str) -> Result<Option<TopicRow>, StoreError> {
-        let raw = self.read(|c| {
-            Ok(c.prepare_cached("SELECT id, key, created_at FROM topics WHERE workspace_id = ?1 AND key = ?2")?
-                .query_row([ws.to_string(), key.to_string()], raw_topic)
-                .optional()?)
-        })?;
-        raw.map(to_topic).transpose()
-    }
-
-    async fn list_topics(&self, ws: WorkspaceId) -> Result<Vec<TopicRow>, StoreError> {
-        let raws = self.read(|c| {
-            let mut stmt =
-                c.prepare_cached("SELECT id, key, created_at FROM topics WHERE workspace_id = ?1 ORDER BY key")?;
-            let rows = stmt.query_map([ws.to_string()], raw_topic)?;
-            Ok(rows.collect::<Result<Vec<_>, _>>()?)
-        })?;
-        raws.into_iter().map(to_topic).collect()
-    }
-
-    async fn add_topic_subscribers(
-        &self,
-        ws: WorkspaceId,
-        topic: TopicId,
-        subscribers: &[SubscriberId],
-        now: Timestamp,
-    ) -> Result<u64, StoreError> {
-        let subscribers = subscribers.to_vec();
-        self.write(move |tx| {
-            // Only this workspace's subscribers can join: the SELECT is the tenant check.
-            let mut add = tx.prepare_cached(
-                "INSERT INTO topic_subscribers (workspace_id, topic_id, subscriber_id, added_at) \
-                 SELECT ?1, ?2, id, ?4 FROM subscribers WHERE workspace_id = ?1 AND id = ?3 \
-                 ON CONFLICT DO NOTHING",
-            )?;
-            let mut added = 0u64;
-            for s in &subscribers {
-                added += add.execute(params![ws.to_string(), topic.to_string(), s.to_string(), now.0])? as u64;
-            }
-            Ok(added)
-        })
-        .await
-    }
-
-    async fn remove_topic_subscribers(
-        &self,
-        ws: WorkspaceId,
-        topic: TopicId,
-        subscribers: &[SubscriberId],
-    ) -> Result<u64, StoreError> {
-        let subscribers = subscribers.to_vec();
-        self.write(move |tx| {
-            let mut remove = tx.prepare_cached(
-                "DELETE FROM topic_subscribers WHERE workspace_id = ?1 AND topic_id = ?2 AND subscriber_id = ?3",
-            )?;
-            let mut removed = 0u64;
-            for s in &subscribers {
-                removed += remove.execute(params![ws.to_string(), topic.to_string(), s.to_string()])? as u64;
-            }
-            Ok(removed)
-        })
-        .await
-    }
-
-    async fn topic_subscribers(
-        &self,
-        ws: WorkspaceId,
-        topic: TopicId,
-        after: &str,
-        limit: u32,
-    ) -> Result<Vec<SubscriberId>, StoreError> {
-        let raws: Vec<String> = self.read(|c| {
-            let mut stmt = c.prepare_cached(
-                "SELECT subscriber_id FROM topic_subscribers WHERE workspace_id = ?1 AND topic_id = ?2 \
-                 AND subscriber_id > ?3 ORDER BY subscriber_id LIMIT ?4",
-            )?;
-            let rows =
-                stmt.query_map(params![ws.to_string(), topic.to_string(), after, i64::from(limit)], |r| r.get(0))?;
-            Ok(rows.collect::<Result<Vec<_>, _>>()?)
-        })?;
-        raws.iter().map(|s| parse(s, "subscriber id")).collect()
-    }
-
-    async fn topic_size(&self, ws: WorkspaceId, topic: TopicId) -> Result<u64, StoreError> {
-        let n: i64 = self.read(|c| {
-            Ok(c.prepare_cached("SELECT COUNT(*) FROM topic_subscribers WHERE workspace_id = ?1 AND topic_id = ?2")?
-                .query_row([ws.to_string(), topic.to_string()], |r| r.get(0))?)
-        })?;
-        Ok(n as u64)
     }
 
     async fn claim_fanout(
