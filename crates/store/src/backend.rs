@@ -300,17 +300,6 @@ pub struct SubscriberChannelRow {
     pub created_at: Timestamp,
 }
 
-#[derive(Clone)]
-pub struct IntegrationRow {
-    pub id: IntegrationId,
-    pub kind: String,
-    pub name: String,
-    pub settings: Vec<u8>,
-    pub created_at: Timestamp,
-    pub updated_at: Timestamp,
-    pub last_check: Option<CheckRecord>,
-}
-
 /// An event's fan-out to a topic, done in batches.
 #[derive(Clone)]
 pub struct FanoutRow {
@@ -344,15 +333,6 @@ pub struct NewEvent {
     pub rows: Vec<NewNotificationRow>,
     pub fanouts: Vec<FanoutRow>,
     pub created_at: Timestamp,
-}
-
-/// The result of an integration's last health check.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct CheckRecord {
-    pub at: Timestamp,
-    /// `None` while a check that started at `at` has not finished.
-    pub healthy: Option<bool>,
-    pub error_class: Option<String>,
 }
 
 /// What an erasure removed.
@@ -439,36 +419,6 @@ pub trait DirectoryBackend: Send + Sync + 'static {
         audit: &AuditEvent,
     ) -> Result<bool, StoreError>;
 
-    async fn insert_integration(
-        &self,
-        ws: WorkspaceId,
-        row: &IntegrationRow,
-        audit: &AuditEvent,
-    ) -> Result<(), StoreError>;
-    async fn integration(&self, ws: WorkspaceId, id: IntegrationId) -> Result<Option<IntegrationRow>, StoreError>;
-    async fn list_integrations(&self, ws: WorkspaceId) -> Result<Vec<IntegrationRow>, StoreError>;
-    /// Replaces name, settings and `updated_at`; `false` if there is no such integration.
-    async fn update_integration(
-        &self,
-        ws: WorkspaceId,
-        row: &IntegrationRow,
-        audit: &AuditEvent,
-    ) -> Result<bool, StoreError>;
-    async fn delete_integration(
-        &self,
-        ws: WorkspaceId,
-        id: IntegrationId,
-        audit: &AuditEvent,
-    ) -> Result<bool, StoreError>;
-    /// Records a finished health check; `false` if there is no such integration.
-    async fn record_integration_check(
-        &self,
-        ws: WorkspaceId,
-        id: IntegrationId,
-        at: Timestamp,
-        healthy: bool,
-        error_class: Option<&str>,
-    ) -> Result<bool, StoreError>;
     /// Claims one unfinished fan-out (of any workspace) under a lease.
     async fn claim_fanout(
         &self,
@@ -484,15 +434,6 @@ pub trait DirectoryBackend: Send + Sync + 'static {
         rows: &[NewNotificationRow],
         progress: &FanoutProgress,
     ) -> Result<bool, StoreError>;
-    /// Claims up to `limit` integrations (of every workspace) whose last check started before
-    /// `due_before`, by marking their check as started at `now`: several nodes never check the
-    /// same integration at once. Kinds without a provider endpoint (`webhook`) are skipped.
-    async fn claim_integration_checks(
-        &self,
-        due_before: Timestamp,
-        now: Timestamp,
-        limit: u32,
-    ) -> Result<Vec<(WorkspaceId, IntegrationId)>, StoreError>;
 }
 
 /// An address on a workspace's suppression list.
@@ -526,10 +467,6 @@ pub struct InboundEventRow {
 /// What providers report back: inbound webhook history and the suppression list it feeds.
 #[async_trait::async_trait]
 pub trait FeedbackBackend: Send + Sync + 'static {
-    /// The workspace an integration belongs to. Unscoped, like API key lookup: an inbound
-    /// webhook carries only the integration id, and its signature is checked with that
-    /// integration's credentials before anything else happens.
-    async fn integration_workspace(&self, id: IntegrationId) -> Result<Option<WorkspaceId>, StoreError>;
     /// `false` when the address is already suppressed.
     async fn insert_suppression(&self, ws: WorkspaceId, row: &SuppressionRow) -> Result<bool, StoreError>;
     /// Those of `keys` that are on the workspace's suppression list.
@@ -570,6 +507,7 @@ pub trait DataBackend:
     + WorkspaceEraser
     + crate::workflows::WorkflowRows
     + crate::topics::TopicRows
+    + crate::integrations::IntegrationRows
 {
     async fn ping(&self) -> Result<(), StoreError>;
 

@@ -13,6 +13,7 @@ mod control;
 mod db;
 mod error;
 mod fairness;
+mod integrations;
 mod keyring;
 mod postgres;
 pub mod records;
@@ -24,21 +25,20 @@ mod workflows;
 
 pub use audit::AuditLog;
 pub use backend::{
-    ApiKeyRow, AttemptRow, AuditBackend, AuditFilter, ChainRow, ChannelRow, CheckRecord, ClaimedJob, CompletedAttempt,
+    ApiKeyRow, AttemptRow, AuditBackend, AuditFilter, ChainRow, ChannelRow, ClaimedJob, CompletedAttempt,
     ControlBackend, DataBackend, DirectoryBackend, ErasureCounts, Failover, FanoutProgress, FanoutRow, FeedbackBackend,
-    InboundEventRow, InsertOutcome, IntegrationRow, MessageRoute, NewEvent, NewNotificationRow, NotificationRow,
-    QueueOutcome, StatsRow, SubscriberChannelRow, SubscriberRow, SuppressionRow, Target, VaultBackend, WorkspaceRow,
-    WrappedKeyRow,
+    InboundEventRow, InsertOutcome, MessageRoute, NewEvent, NewNotificationRow, NotificationRow, QueueOutcome,
+    StatsRow, SubscriberChannelRow, SubscriberRow, SuppressionRow, Target, VaultBackend, WorkspaceRow, WrappedKeyRow,
 };
 pub use control::{Authenticated, ControlStore, DeletionReceipt, ERASURE_SWEEP_DELAY};
 pub use error::StoreError;
+pub use integrations::{CheckRecord, IntegrationChange, IntegrationRow, IntegrationRows};
 pub use keyring::{DEK_CACHE_TTL, KekSet, Keyring};
 pub use postgres::PostgresBackend;
 pub use sqlite::{SqliteBackend, SqliteFiles};
 pub use stats::{DeliveryEvent, DeliveryStats, day_of, start_of_day};
 pub use store::{
-    InboundEvent, IntegrationChange, NewInbound, NewNotification, Store, Suppression, WorkspaceKms,
-    subscriber_token_workspace,
+    InboundEvent, NewInbound, NewNotification, Store, Suppression, WorkspaceKms, subscriber_token_workspace,
 };
 pub use topics::{TopicRow, TopicRows};
 pub use workflows::{WorkflowRow, WorkflowRows};

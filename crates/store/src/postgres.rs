@@ -16,7 +16,7 @@ use sqlx::{Postgres, Row, Transaction};
 
 use crate::StoreError;
 use crate::backend::*;
-use crate::db::{Arg, Audited, Db, EachRow, Sql, bind_all};
+use crate::db::{Arg, Audited, Db, EachRow, Returned, Sql, bind_all};
 use crate::fairness::WorkspaceWalk;
 
 mod audit;
@@ -157,6 +157,11 @@ impl Db for PostgresBackend {
         }
         tx.commit().await?;
         Ok(n)
+    }
+
+    async fn execute_returning(&self, sql: &'static Sql, args: Vec<Arg>) -> Result<Vec<Returned>, StoreError> {
+        let rows = bind_all(sqlx::query(sql.postgres()), args).fetch_all(&self.pool).await?;
+        Ok(rows.into_iter().map(|r| Box::new(r) as Returned).collect())
     }
 }
 

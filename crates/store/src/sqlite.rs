@@ -19,7 +19,8 @@ use rusqlite::{Connection, OptionalExtension, Row, Transaction, TransactionBehav
 
 use crate::StoreError;
 use crate::backend::*;
-use crate::db::{Arg, Audited, Db, EachRow, Sql};
+use crate::db::columns::OwnedRow;
+use crate::db::{Arg, Audited, Db, EachRow, Returned, Sql};
 use crate::fairness::WorkspaceWalk;
 
 pub(crate) mod audit;
@@ -193,6 +194,19 @@ impl Db for SqliteBackend {
                 audit::audit_one_change(tx, n, a.stream, a.ws, &a.event)?;
             }
             Ok(n as u64)
+        })
+        .await
+    }
+
+    async fn execute_returning(&self, sql: &'static Sql, args: Vec<Arg>) -> Result<Vec<Returned>, StoreError> {
+        self.write(move |tx| {
+            let mut stmt = tx.prepare_cached(sql.sqlite())?;
+            let mut rows = stmt.query(rusqlite::params_from_iter(args.iter()))?;
+            let mut out: Vec<Returned> = Vec::new();
+            while let Some(row) = rows.next()? {
+                out.push(Box::new(OwnedRow::of(row)?));
+            }
+            Ok(out)
         })
         .await
     }

@@ -16,7 +16,6 @@ mod feedback;
 mod tokens;
 
 pub use byok::WorkspaceKms;
-pub use directory::IntegrationChange;
 pub use feedback::{InboundEvent, NewInbound, Suppression};
 pub use tokens::subscriber_token_workspace;
 

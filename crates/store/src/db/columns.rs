@@ -98,3 +98,56 @@ impl Columns for sqlx::postgres::PgRow {
         Ok(self.try_get(i)?)
     }
 }
+
+/// A SQLite row copied out of its statement (for rows a write returns, read on the writer's thread).
+pub struct OwnedRow(pub Vec<rusqlite::types::Value>);
+
+impl OwnedRow {
+    pub fn of(row: &rusqlite::Row<'_>) -> Result<Self, StoreError> {
+        let n = row.as_ref().column_count();
+        Ok(Self((0..n).map(|i| row.get::<_, rusqlite::types::Value>(i)).collect::<Result<_, _>>()?))
+    }
+
+    fn value(&self, i: usize) -> Result<&rusqlite::types::Value, StoreError> {
+        self.0.get(i).ok_or(StoreError::Corrupt("column index"))
+    }
+}
+
+impl Columns for OwnedRow {
+    fn int(&self, i: usize) -> Result<i64, StoreError> {
+        self.opt_int(i)?.ok_or(StoreError::Corrupt("null integer"))
+    }
+    fn opt_int(&self, i: usize) -> Result<Option<i64>, StoreError> {
+        use rusqlite::types::Value;
+        match self.value(i)? {
+            Value::Integer(v) => Ok(Some(*v)),
+            Value::Null => Ok(None),
+            _ => Err(StoreError::Corrupt("integer column")),
+        }
+    }
+    fn text(&self, i: usize) -> Result<String, StoreError> {
+        self.opt_text(i)?.ok_or(StoreError::Corrupt("null text"))
+    }
+    fn opt_text(&self, i: usize) -> Result<Option<String>, StoreError> {
+        use rusqlite::types::Value;
+        match self.value(i)? {
+            Value::Text(v) => Ok(Some(v.clone())),
+            Value::Null => Ok(None),
+            _ => Err(StoreError::Corrupt("text column")),
+        }
+    }
+    fn blob(&self, i: usize) -> Result<Vec<u8>, StoreError> {
+        self.opt_blob(i)?.ok_or(StoreError::Corrupt("null blob"))
+    }
+    fn opt_blob(&self, i: usize) -> Result<Option<Vec<u8>>, StoreError> {
+        use rusqlite::types::Value;
+        match self.value(i)? {
+            Value::Blob(v) => Ok(Some(v.clone())),
+            Value::Null => Ok(None),
+            _ => Err(StoreError::Corrupt("blob column")),
+        }
+    }
+    fn flag(&self, i: usize) -> Result<bool, StoreError> {
+        Ok(self.int(i)? != 0)
+    }
+}

@@ -152,6 +152,22 @@ pub trait Db: Send + Sync + 'static {
     /// Runs one statement in its own transaction; with `audit`, appends it in the same
     /// transaction when the statement changed exactly one row. The rows changed.
     async fn execute(&self, sql: &'static Sql, args: Vec<Arg>, audit: Option<Audited>) -> Result<u64, StoreError>;
+
+    /// Runs one write that returns rows (`… RETURNING`) in its own transaction.
+    async fn execute_returning(&self, sql: &'static Sql, args: Vec<Arg>) -> Result<Vec<Returned>, StoreError>;
+}
+
+/// A row a write returned.
+pub type Returned = Box<dyn Columns + Send>;
+
+/// Every row a write returned, mapped.
+pub async fn write_all<T, D: Db + ?Sized>(
+    db: &D,
+    sql: &'static Sql,
+    args: Vec<Arg>,
+    map: fn(&dyn Columns) -> Result<T, StoreError>,
+) -> Result<Vec<T>, StoreError> {
+    db.execute_returning(sql, args).await?.iter().map(|r| map(&**r)).collect()
 }
 
 /// Every row of a read, mapped.
@@ -201,5 +217,5 @@ pub async fn execute_one<D: Db + ?Sized>(
 /// Every statement of the catalogue, for the drift tests.
 #[cfg(test)]
 pub(crate) fn catalogue() -> Vec<&'static Sql> {
-    [crate::workflows::sql::ALL, crate::topics::sql::ALL].concat()
+    [crate::workflows::sql::ALL, crate::topics::sql::ALL, crate::integrations::sql::ALL].concat()
 }

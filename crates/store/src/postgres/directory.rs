@@ -1,6 +1,6 @@
 //! The directory's tables on PostgreSQL: subscribers, their channels, provider integrations.
 
-use chimatic_domain::{IntegrationId, SubscriberChannelId, SubscriberId, Timestamp, WorkspaceId};
+use chimatic_domain::{SubscriberChannelId, SubscriberId, Timestamp, WorkspaceId};
 use sqlx::Row;
 use sqlx::postgres::PgRow;
 
@@ -33,30 +33,6 @@ fn channel_row(r: &PgRow) -> Result<SubscriberChannelRow, StoreError> {
         kind: r.try_get("kind")?,
         address: r.try_get("address")?,
         created_at: Timestamp(r.try_get("created_at")?),
-    })
-}
-
-const INTEGRATION_COLUMNS: &str =
-    "id, kind, name, settings, created_at, updated_at, last_check_at, last_check_healthy, last_check_error";
-
-fn integration_row(r: &PgRow) -> Result<IntegrationRow, StoreError> {
-    let check_at: Option<i64> = r.try_get("last_check_at")?;
-    let healthy: Option<i64> = r.try_get("last_check_healthy")?;
-    Ok(IntegrationRow {
-        id: parse(r.try_get("id")?, "integration id")?,
-        kind: r.try_get("kind")?,
-        name: r.try_get("name")?,
-        settings: r.try_get("settings")?,
-        created_at: Timestamp(r.try_get("created_at")?),
-        updated_at: Timestamp(r.try_get("updated_at")?),
-        last_check: match check_at {
-            Some(at) => Some(CheckRecord {
-                at: Timestamp(at),
-                healthy: healthy.map(|h| h != 0),
-                error_class: r.try_get("last_check_error")?,
-            }),
-            None => None,
-        },
     })
 }
 
@@ -293,124 +269,6 @@ impl DirectoryBackend for PostgresBackend {
                 .bind(subscriber.to_string())
                 .bind(id.to_string());
         audit::change_one(&self.pool, statement, Stream::Data, ws, audit).await
-    }
-
-    async fn insert_integration(
-        &self,
-        ws: WorkspaceId,
-        row: &IntegrationRow,
-        audit: &AuditEvent,
-    ) -> Result<(), StoreError> {
-        let mut tx = self.pool.begin().await?;
-        sqlx::query(
-            "INSERT INTO integrations (id, workspace_id, kind, name, settings, created_at, updated_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7)",
-        )
-        .bind(row.id.to_string())
-        .bind(ws.to_string())
-        .bind(&row.kind)
-        .bind(&row.name)
-        .bind(&row.settings)
-        .bind(row.created_at.0)
-        .bind(row.updated_at.0)
-        .execute(&mut *tx)
-        .await?;
-        audit::append_one(&mut tx, Stream::Data, ws, audit).await?;
-        tx.commit().await?;
-        Ok(())
-    }
-
-    async fn integration(&self, ws: WorkspaceId, id: IntegrationId) -> Result<Option<IntegrationRow>, StoreError> {
-        let sql = format!("SELECT {INTEGRATION_COLUMNS} FROM integrations WHERE workspace_id = $1 AND id = $2");
-        let row = sqlx::query(sqlx::AssertSqlSafe(sql))
-            .bind(ws.to_string())
-            .bind(id.to_string())
-            .fetch_optional(&self.pool)
-            .await?;
-        row.as_ref().map(integration_row).transpose()
-    }
-
-    async fn list_integrations(&self, ws: WorkspaceId) -> Result<Vec<IntegrationRow>, StoreError> {
-        let sql = format!("SELECT {INTEGRATION_COLUMNS} FROM integrations WHERE workspace_id = $1 ORDER BY id");
-        let rows = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(ws.to_string()).fetch_all(&self.pool).await?;
-        rows.iter().map(integration_row).collect()
-    }
-
-    async fn update_integration(
-        &self,
-        ws: WorkspaceId,
-        row: &IntegrationRow,
-        audit: &AuditEvent,
-    ) -> Result<bool, StoreError> {
-        let statement = sqlx::query(
-            "UPDATE integrations SET name = $3, settings = $4, updated_at = $5 WHERE workspace_id = $1 AND id = $2",
-        )
-        .bind(ws.to_string())
-        .bind(row.id.to_string())
-        .bind(&row.name)
-        .bind(&row.settings)
-        .bind(row.updated_at.0);
-        audit::change_one(&self.pool, statement, Stream::Data, ws, audit).await
-    }
-
-    async fn delete_integration(
-        &self,
-        ws: WorkspaceId,
-        id: IntegrationId,
-        audit: &AuditEvent,
-    ) -> Result<bool, StoreError> {
-        let statement = sqlx::query("DELETE FROM integrations WHERE workspace_id = $1 AND id = $2")
-            .bind(ws.to_string())
-            .bind(id.to_string());
-        audit::change_one(&self.pool, statement, Stream::Data, ws, audit).await
-    }
-
-    async fn record_integration_check(
-        &self,
-        ws: WorkspaceId,
-        id: IntegrationId,
-        at: Timestamp,
-        healthy: bool,
-        error_class: Option<&str>,
-    ) -> Result<bool, StoreError> {
-        let n = sqlx::query(
-            "UPDATE integrations SET last_check_at = $3, last_check_healthy = $4, last_check_error = $5 \
-             WHERE workspace_id = $1 AND id = $2",
-        )
-        .bind(ws.to_string())
-        .bind(id.to_string())
-        .bind(at.0)
-        .bind(i64::from(healthy))
-        .bind(error_class)
-        .execute(&self.pool)
-        .await?
-        .rows_affected();
-        Ok(n == 1)
-    }
-
-    async fn claim_integration_checks(
-        &self,
-        due_before: Timestamp,
-        now: Timestamp,
-        limit: u32,
-    ) -> Result<Vec<(WorkspaceId, IntegrationId)>, StoreError> {
-        let rows = sqlx::query(
-            "UPDATE integrations SET last_check_at = $2, last_check_healthy = NULL, last_check_error = NULL \
-             WHERE id IN (SELECT id FROM integrations WHERE kind <> 'webhook' \
-               AND (last_check_at IS NULL OR last_check_at < $1) ORDER BY last_check_at NULLS FIRST LIMIT $3 \
-               FOR UPDATE SKIP LOCKED) \
-             RETURNING workspace_id, id",
-        )
-        .bind(due_before.0)
-        .bind(now.0)
-        .bind(i64::from(limit))
-        .fetch_all(&self.pool)
-        .await?;
-        rows.iter()
-            .map(|r| {
-                Ok((parse(r.try_get("workspace_id")?, "workspace id")?, parse(r.try_get("id")?, "integration id")?))
-            })
-            .collect()
     }
 
     async fn claim_fanout(

@@ -63,14 +63,6 @@ async fn insert_suppression(
 
 #[async_trait::async_trait]
 impl FeedbackBackend for PostgresBackend {
-    async fn integration_workspace(&self, id: IntegrationId) -> Result<Option<WorkspaceId>, StoreError> {
-        let ws: Option<String> = sqlx::query_scalar("SELECT workspace_id FROM integrations WHERE id = $1")
-            .bind(id.to_string())
-            .fetch_optional(&self.pool)
-            .await?;
-        ws.map(|w| parse(&w, "workspace id")).transpose()
-    }
-
     async fn insert_suppression(&self, ws: WorkspaceId, row: &SuppressionRow) -> Result<bool, StoreError> {
         let mut tx = self.pool.begin().await?;
         let inserted = insert_suppression(&mut tx, &ws.to_string(), row).await?;

@@ -1,6 +1,6 @@
 //! The directory's tables on SQLite: subscribers, their channels, provider integrations.
 
-use chimatic_domain::{IntegrationId, SubscriberChannelId, SubscriberId, Timestamp, WorkspaceId};
+use chimatic_domain::{SubscriberChannelId, SubscriberId, Timestamp, WorkspaceId};
 use rusqlite::{OptionalExtension, Row, params};
 
 use super::{SqliteBackend, audit, insert_notification};
@@ -40,28 +40,6 @@ fn to_channel((id, subscriber, kind, address, created): RawChannel) -> Result<Su
         kind,
         address,
         created_at: Timestamp(created),
-    })
-}
-
-type RawIntegration = (String, String, String, Vec<u8>, i64, i64, Option<i64>, Option<i64>, Option<String>);
-
-const INTEGRATION_COLUMNS: &str =
-    "id, kind, name, settings, created_at, updated_at, last_check_at, last_check_healthy, last_check_error";
-
-fn raw_integration(r: &Row<'_>) -> rusqlite::Result<RawIntegration> {
-    Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?, r.get(5)?, r.get(6)?, r.get(7)?, r.get(8)?))
-}
-
-fn to_integration(raw: RawIntegration) -> Result<IntegrationRow, StoreError> {
-    let (id, kind, name, settings, created, updated, check_at, healthy, error_class) = raw;
-    Ok(IntegrationRow {
-        id: parse(&id, "integration id")?,
-        kind,
-        name,
-        settings,
-        created_at: Timestamp(created),
-        updated_at: Timestamp(updated),
-        last_check: check_at.map(|at| CheckRecord { at: Timestamp(at), healthy: healthy.map(|h| h != 0), error_class }),
     })
 }
 
@@ -286,126 +264,6 @@ impl DirectoryBackend for SqliteBackend {
             audit::audit_one_change(tx, n, Stream::Data, ws, &audit)
         })
         .await
-    }
-
-    async fn insert_integration(
-        &self,
-        ws: WorkspaceId,
-        row: &IntegrationRow,
-        audit: &AuditEvent,
-    ) -> Result<(), StoreError> {
-        let (row, audit) = (row.clone(), audit.clone());
-        self.write(move |tx| {
-            tx.execute(
-                "INSERT INTO integrations (id, workspace_id, kind, name, settings, created_at, updated_at) \
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
-                params![
-                    row.id.to_string(),
-                    ws.to_string(),
-                    row.kind,
-                    row.name,
-                    row.settings,
-                    row.created_at.0,
-                    row.updated_at.0
-                ],
-            )?;
-            audit::append_one(tx, Stream::Data, ws, &audit)
-        })
-        .await
-    }
-
-    async fn integration(&self, ws: WorkspaceId, id: IntegrationId) -> Result<Option<IntegrationRow>, StoreError> {
-        let raw = self.read(|c| {
-            let sql = format!("SELECT {INTEGRATION_COLUMNS} FROM integrations WHERE workspace_id = ?1 AND id = ?2");
-            Ok(c.prepare_cached(&sql)?.query_row([ws.to_string(), id.to_string()], raw_integration).optional()?)
-        })?;
-        raw.map(to_integration).transpose()
-    }
-
-    async fn list_integrations(&self, ws: WorkspaceId) -> Result<Vec<IntegrationRow>, StoreError> {
-        let raws = self.read(|c| {
-            let sql = format!("SELECT {INTEGRATION_COLUMNS} FROM integrations WHERE workspace_id = ?1 ORDER BY id");
-            let mut stmt = c.prepare_cached(&sql)?;
-            let rows = stmt.query_map([ws.to_string()], raw_integration)?;
-            Ok(rows.collect::<Result<Vec<_>, _>>()?)
-        })?;
-        raws.into_iter().map(to_integration).collect()
-    }
-
-    async fn update_integration(
-        &self,
-        ws: WorkspaceId,
-        row: &IntegrationRow,
-        audit: &AuditEvent,
-    ) -> Result<bool, StoreError> {
-        let (row, audit) = (row.clone(), audit.clone());
-        self.write(move |tx| {
-            let n = tx.execute(
-                "UPDATE integrations SET name = ?3, settings = ?4, updated_at = ?5 WHERE workspace_id = ?1 AND id = ?2",
-                params![ws.to_string(), row.id.to_string(), row.name, row.settings, row.updated_at.0],
-            )?;
-            audit::audit_one_change(tx, n, Stream::Data, ws, &audit)
-        })
-        .await
-    }
-
-    async fn delete_integration(
-        &self,
-        ws: WorkspaceId,
-        id: IntegrationId,
-        audit: &AuditEvent,
-    ) -> Result<bool, StoreError> {
-        let audit = audit.clone();
-        self.write(move |tx| {
-            let n = tx.execute(
-                "DELETE FROM integrations WHERE workspace_id = ?1 AND id = ?2",
-                params![ws.to_string(), id.to_string()],
-            )?;
-            audit::audit_one_change(tx, n, Stream::Data, ws, &audit)
-        })
-        .await
-    }
-
-    async fn record_integration_check(
-        &self,
-        ws: WorkspaceId,
-        id: IntegrationId,
-        at: Timestamp,
-        healthy: bool,
-        error_class: Option<&str>,
-    ) -> Result<bool, StoreError> {
-        let error_class = error_class.map(str::to_string);
-        self.write(move |tx| {
-            let n = tx.execute(
-                "UPDATE integrations SET last_check_at = ?3, last_check_healthy = ?4, last_check_error = ?5 \
-                 WHERE workspace_id = ?1 AND id = ?2",
-                params![ws.to_string(), id.to_string(), at.0, i64::from(healthy), error_class],
-            )?;
-            Ok(n == 1)
-        })
-        .await
-    }
-
-    async fn claim_integration_checks(
-        &self,
-        due_before: Timestamp,
-        now: Timestamp,
-        limit: u32,
-    ) -> Result<Vec<(WorkspaceId, IntegrationId)>, StoreError> {
-        let raws: Vec<(String, String)> = self
-            .write(move |tx| {
-                let mut stmt = tx.prepare_cached(
-                    "UPDATE integrations SET last_check_at = ?2, last_check_healthy = NULL, last_check_error = NULL \
-                     WHERE id IN (SELECT id FROM integrations WHERE kind != 'webhook' \
-                       AND (last_check_at IS NULL OR last_check_at < ?1) ORDER BY last_check_at LIMIT ?3) \
-                     RETURNING workspace_id, id",
-                )?;
-                let rows =
-                    stmt.query_map(params![due_before.0, now.0, i64::from(limit)], |r| Ok((r.get(0)?, r.get(1)?)))?;
-                Ok(rows.collect::<Result<Vec<_>, _>>()?)
-            })
-            .await?;
-        raws.iter().map(|(ws, id)| Ok((parse(ws, "workspace id")?, parse(id, "integration id")?))).collect()
     }
 
     async fn claim_fanout(

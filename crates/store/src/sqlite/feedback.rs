@@ -1,7 +1,7 @@
 //! Provider feedback on SQLite: the suppression list and inbound webhook history.
 
 use chimatic_domain::{ChannelKind, InboundEventId, IntegrationId, SuppressionId, Timestamp, WorkspaceId};
-use rusqlite::{OptionalExtension, Row, Transaction, params};
+use rusqlite::{Row, Transaction, params};
 
 use super::SqliteBackend;
 use crate::StoreError;
@@ -70,15 +70,6 @@ fn insert_suppression(tx: &Transaction<'_>, ws: &str, row: &SuppressionRow) -> R
 
 #[async_trait::async_trait]
 impl FeedbackBackend for SqliteBackend {
-    async fn integration_workspace(&self, id: IntegrationId) -> Result<Option<WorkspaceId>, StoreError> {
-        let ws: Option<String> = self.read(|c| {
-            Ok(c.prepare_cached("SELECT workspace_id FROM integrations WHERE id = ?1")?
-                .query_row([id.to_string()], |r| r.get(0))
-                .optional()?)
-        })?;
-        ws.map(|w| parse(&w, "workspace id")).transpose()
-    }
-
     async fn insert_suppression(&self, ws: WorkspaceId, row: &SuppressionRow) -> Result<bool, StoreError> {
         let row = row.clone();
         self.write(move |tx| insert_suppression(tx, &ws.to_string(), &row)).await

@@ -183,12 +183,6 @@ impl Store {
         if self.data.delete_suppression(ws, id).await? { Ok(()) } else { Err(StoreError::NotFound) }
     }
 
-    /// The workspace an integration belongs to, for an inbound webhook that names only the
-    /// integration. The caller must verify the webhook with that integration's credentials.
-    pub async fn integration_workspace(&self, id: IntegrationId) -> Result<Option<WorkspaceId>, StoreError> {
-        self.data.integration_workspace(id).await
-    }
-
     /// Records a verified inbound webhook and, if it says so, suppresses its recipients, in one
     /// transaction. `false`: this provider event was recorded before (a redelivery); nothing
     /// changes.
