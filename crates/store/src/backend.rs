@@ -3,9 +3,8 @@
 
 use chimatic_crypto::ApiKeyDigest;
 use chimatic_domain::{
-    ApiKeyId, ChannelId, ChannelKind, EventId, FanoutId, InboundEventId, IntegrationId, NotificationId,
-    NotificationStatus, Plan, Region, Scopes, SubscriberChannelId, SubscriberId, SuppressionId, Timestamp, TopicId,
-    WorkflowId, WorkspaceId,
+    ApiKeyId, ChannelId, ChannelKind, EventId, FanoutId, IntegrationId, NotificationId, NotificationStatus, Plan,
+    Region, Scopes, SubscriberChannelId, SubscriberId, Timestamp, TopicId, WorkflowId, WorkspaceId,
 };
 
 use std::sync::Arc;
@@ -436,73 +435,10 @@ pub trait DirectoryBackend: Send + Sync + 'static {
     ) -> Result<bool, StoreError>;
 }
 
-/// An address on a workspace's suppression list.
-#[derive(Clone)]
-pub struct SuppressionRow {
-    pub id: SuppressionId,
-    pub kind: ChannelKind,
-    /// Keyed digest of kind and normalised address.
-    pub address_key: [u8; 32],
-    /// The address, under the workspace DEK.
-    pub address: Vec<u8>,
-    pub reason: String,
-    pub integration_id: Option<IntegrationId>,
-    pub created_at: Timestamp,
-}
-
-/// A verified inbound provider webhook.
-#[derive(Clone)]
-pub struct InboundEventRow {
-    pub id: InboundEventId,
-    pub integration_id: IntegrationId,
-    /// Keyed digest of the provider's event id, to recognise redeliveries.
-    pub provider_event_key: [u8; 32],
-    pub kind: String,
-    pub outcome: String,
-    /// Recipient and provider codes (JSON), under the workspace DEK.
-    pub detail: Vec<u8>,
-    pub received_at: Timestamp,
-}
-
-/// What providers report back: inbound webhook history and the suppression list it feeds.
-#[async_trait::async_trait]
-pub trait FeedbackBackend: Send + Sync + 'static {
-    /// `false` when the address is already suppressed.
-    async fn insert_suppression(&self, ws: WorkspaceId, row: &SuppressionRow) -> Result<bool, StoreError>;
-    /// Those of `keys` that are on the workspace's suppression list.
-    async fn suppressed_keys(&self, ws: WorkspaceId, keys: &[[u8; 32]]) -> Result<Vec<[u8; 32]>, StoreError>;
-    async fn list_suppressions(
-        &self,
-        ws: WorkspaceId,
-        after: Option<SuppressionId>,
-        limit: u32,
-    ) -> Result<Vec<SuppressionRow>, StoreError>;
-    async fn delete_suppression(&self, ws: WorkspaceId, id: SuppressionId) -> Result<bool, StoreError>;
-    /// Records an inbound webhook and the suppressions it causes, in one transaction; `false`
-    /// (nothing written) when the same provider event was recorded before.
-    async fn record_inbound(
-        &self,
-        ws: WorkspaceId,
-        event: &InboundEventRow,
-        suppressions: &[SuppressionRow],
-    ) -> Result<bool, StoreError>;
-    /// An integration's inbound webhooks, newest first, before `before`.
-    async fn inbound_events(
-        &self,
-        ws: WorkspaceId,
-        integration: IntegrationId,
-        before: Option<InboundEventId>,
-        limit: u32,
-    ) -> Result<Vec<InboundEventRow>, StoreError>;
-    /// Deletes up to `limit` inbound webhooks received before `before`; `None` when another node
-    /// holds this job's lock.
-    async fn purge_inbound_events(&self, before: Timestamp, limit: u32) -> Result<Option<u64>, StoreError>;
-}
-
 #[async_trait::async_trait]
 pub trait DataBackend:
     DirectoryBackend
-    + FeedbackBackend
+    + crate::feedback::FeedbackRows
     + AuditBackend
     + WorkspaceEraser
     + crate::workflows::WorkflowRows

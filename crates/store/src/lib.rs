@@ -13,6 +13,7 @@ mod control;
 mod db;
 mod error;
 mod fairness;
+mod feedback;
 mod integrations;
 mod keyring;
 mod postgres;
@@ -26,19 +27,18 @@ mod workflows;
 pub use audit::AuditLog;
 pub use backend::{
     ApiKeyRow, AttemptRow, AuditBackend, AuditFilter, ChainRow, ChannelRow, ClaimedJob, CompletedAttempt,
-    ControlBackend, DataBackend, DirectoryBackend, ErasureCounts, Failover, FanoutProgress, FanoutRow, FeedbackBackend,
-    InboundEventRow, InsertOutcome, MessageRoute, NewEvent, NewNotificationRow, NotificationRow, QueueOutcome,
-    StatsRow, SubscriberChannelRow, SubscriberRow, SuppressionRow, Target, VaultBackend, WorkspaceRow, WrappedKeyRow,
+    ControlBackend, DataBackend, DirectoryBackend, ErasureCounts, Failover, FanoutProgress, FanoutRow, InsertOutcome,
+    MessageRoute, NewEvent, NewNotificationRow, NotificationRow, QueueOutcome, StatsRow, SubscriberChannelRow,
+    SubscriberRow, Target, VaultBackend, WorkspaceRow, WrappedKeyRow,
 };
 pub use control::{Authenticated, ControlStore, DeletionReceipt, ERASURE_SWEEP_DELAY};
 pub use error::StoreError;
+pub use feedback::{FeedbackRows, InboundEvent, InboundEventRow, NewInbound, Suppression, SuppressionRow};
 pub use integrations::{CheckRecord, IntegrationChange, IntegrationRow, IntegrationRows};
 pub use keyring::{DEK_CACHE_TTL, KekSet, Keyring};
 pub use postgres::PostgresBackend;
 pub use sqlite::{SqliteBackend, SqliteFiles};
 pub use stats::{DeliveryEvent, DeliveryStats, day_of, start_of_day};
-pub use store::{
-    InboundEvent, NewInbound, NewNotification, Store, Suppression, WorkspaceKms, subscriber_token_workspace,
-};
+pub use store::{NewNotification, Store, WorkspaceKms, subscriber_token_workspace};
 pub use topics::{TopicRow, TopicRows};
 pub use workflows::{WorkflowRow, WorkflowRows};

@@ -16,13 +16,12 @@ use sqlx::{Postgres, Row, Transaction};
 
 use crate::StoreError;
 use crate::backend::*;
-use crate::db::{Arg, Audited, Db, EachRow, Returned, Sql, bind_all};
+use crate::db::{Arg, Audited, Db, EachRow, Returned, Sql, Step, bind_all};
 use crate::fairness::WorkspaceWalk;
 
 mod audit;
 mod control;
 mod directory;
-mod feedback;
 
 /// A set of migrations, the table that records which of them a database has, and the advisory
 /// lock that serialises nodes migrating at once.
@@ -157,6 +156,38 @@ impl Db for PostgresBackend {
         }
         tx.commit().await?;
         Ok(n)
+    }
+
+    async fn transaction(&self, steps: Vec<Step>, audit: Option<Audited>) -> Result<Vec<u64>, StoreError> {
+        let mut tx = self.pool.begin().await?;
+        let mut changed = Vec::with_capacity(steps.len());
+        for step in steps {
+            let n = bind_all(sqlx::query(step.sql.postgres()), step.args).execute(&mut *tx).await?.rows_affected();
+            changed.push(n);
+            if step.required && n == 0 {
+                return Ok(changed);
+            }
+        }
+        if let Some(a) = audit {
+            audit::append_one(&mut tx, a.stream, a.ws, &a.event).await?;
+        }
+        tx.commit().await?;
+        Ok(changed)
+    }
+
+    async fn execute_job(
+        &self,
+        job: &'static str,
+        sql: &'static Sql,
+        args: Vec<Arg>,
+    ) -> Result<Option<u64>, StoreError> {
+        let mut tx = self.pool.begin().await?;
+        if !try_job_lock(&mut tx, job).await? {
+            return Ok(None);
+        }
+        let n = bind_all(sqlx::query(sql.postgres()), args).execute(&mut *tx).await?.rows_affected();
+        tx.commit().await?;
+        Ok(Some(n))
     }
 
     async fn execute_returning(&self, sql: &'static Sql, args: Vec<Arg>) -> Result<Vec<Returned>, StoreError> {

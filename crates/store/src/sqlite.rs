@@ -20,13 +20,12 @@ use rusqlite::{Connection, OptionalExtension, Row, Transaction, TransactionBehav
 use crate::StoreError;
 use crate::backend::*;
 use crate::db::columns::OwnedRow;
-use crate::db::{Arg, Audited, Db, EachRow, Returned, Sql};
+use crate::db::{Arg, Audited, Db, EachRow, Returned, Sql, Step};
 use crate::fairness::WorkspaceWalk;
 
 pub(crate) mod audit;
 mod control;
 mod directory;
-mod feedback;
 
 pub const CONTROL_FILE: &str = "control.db";
 pub const DATA_FILE: &str = "data.db";
@@ -142,7 +141,7 @@ impl SqliteBackend {
     }
 
     /// Runs a read on a pooled connection, inline.
-    fn read<T>(&self, f: impl FnOnce(&Connection) -> Result<T, StoreError>) -> Result<T, StoreError> {
+    pub(crate) fn read<T>(&self, f: impl FnOnce(&Connection) -> Result<T, StoreError>) -> Result<T, StoreError> {
         let pooled = lock(&self.inner.readers).pop();
         let conn = match pooled {
             Some(c) => c,
@@ -196,6 +195,33 @@ impl Db for SqliteBackend {
             Ok(n as u64)
         })
         .await
+    }
+
+    async fn transaction(&self, steps: Vec<Step>, audit: Option<Audited>) -> Result<Vec<u64>, StoreError> {
+        self.write(move |tx| {
+            let mut changed = Vec::with_capacity(steps.len());
+            for step in &steps {
+                let n = tx.prepare_cached(step.sql.sqlite())?.execute(rusqlite::params_from_iter(step.args.iter()))?;
+                changed.push(n as u64);
+                if step.required && n == 0 {
+                    return Ok(changed);
+                }
+            }
+            if let Some(a) = &audit {
+                audit::append_one(tx, a.stream, a.ws, &a.event)?;
+            }
+            Ok(changed)
+        })
+        .await
+    }
+
+    async fn execute_job(
+        &self,
+        _job: &'static str,
+        sql: &'static Sql,
+        args: Vec<Arg>,
+    ) -> Result<Option<u64>, StoreError> {
+        self.execute(sql, args, None).await.map(Some)
     }
 
     async fn execute_returning(&self, sql: &'static Sql, args: Vec<Arg>) -> Result<Vec<Returned>, StoreError> {

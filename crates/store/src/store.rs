@@ -12,11 +12,9 @@ use chimatic_domain::{
 
 mod byok;
 mod directory;
-mod feedback;
 mod tokens;
 
 pub use byok::WorkspaceKms;
-pub use feedback::{InboundEvent, NewInbound, Suppression};
 pub use tokens::subscriber_token_workspace;
 
 use crate::audit::AuditLog;
@@ -181,7 +179,7 @@ impl Store {
 
     // ---- keys -------------------------------------------------------------------------------
 
-    async fn write_key(&self, domain: KeyDomain, ws: WorkspaceId) -> Result<Arc<Dek>, StoreError> {
+    pub(crate) async fn write_key(&self, domain: KeyDomain, ws: WorkspaceId) -> Result<Arc<Dek>, StoreError> {
         if let Some(d) = self.keyring.cached_current(domain, ws) {
             return Ok(d);
         }

@@ -102,9 +102,14 @@ fn statements_on_tenant_tables_filter_by_workspace_or_say_why_not() {
     let tables = tenant_tables();
     let mut failures = Vec::new();
     for sql in catalogue() {
-        let text = if sql.dialects == Dialects::PostgresOnly { sql.postgres() } else { sql.sqlite() };
-        let on_tenant_table = tables.iter().any(|t| names_table(text, t));
-        match (on_tenant_table && !is_scoped(text), sql.unscoped) {
+        // Both dialects' texts, in `?N` form.
+        let texts: Vec<String> = match sql.dialects {
+            Dialects::SqliteOnly => vec![sql.sqlite().to_string()],
+            Dialects::PostgresOnly => vec![sql.postgres().replace('$', "?")],
+            Dialects::Both => vec![sql.sqlite().to_string(), sql.postgres().replace('$', "?")],
+        };
+        let unscoped_text = texts.iter().any(|text| tables.iter().any(|t| names_table(text, t)) && !is_scoped(text));
+        match (unscoped_text, sql.unscoped) {
             (true, None) => failures.push(format!("{}: no `workspace_id = ?` and no #[unscoped] reason", sql.name)),
             (false, Some(_)) => failures.push(format!("{}: marked #[unscoped] but is scoped: drop the mark", sql.name)),
             (true, Some(why)) if why.trim().is_empty() => {

@@ -153,8 +153,41 @@ pub trait Db: Send + Sync + 'static {
     /// transaction when the statement changed exactly one row. The rows changed.
     async fn execute(&self, sql: &'static Sql, args: Vec<Arg>, audit: Option<Audited>) -> Result<u64, StoreError>;
 
+    /// Runs `steps` in order in one transaction. A `required` step that changes no row ends it
+    /// there: nothing after it runs and nothing is audited. Otherwise `audit`, if any, is
+    /// appended last. The rows each step that ran changed.
+    async fn transaction(&self, steps: Vec<Step>, audit: Option<Audited>) -> Result<Vec<u64>, StoreError>;
+
+    /// Runs one batch of a background job (a maintenance statement over every workspace): on
+    /// PostgreSQL under the job's advisory lock, taken without waiting (`None` when another
+    /// node holds it); SQLite's single writer makes every batch exclusive already.
+    async fn execute_job(
+        &self,
+        job: &'static str,
+        sql: &'static Sql,
+        args: Vec<Arg>,
+    ) -> Result<Option<u64>, StoreError>;
+
     /// Runs one write that returns rows (`… RETURNING`) in its own transaction.
     async fn execute_returning(&self, sql: &'static Sql, args: Vec<Arg>) -> Result<Vec<Returned>, StoreError>;
+}
+
+/// One statement of a [`Db::transaction`].
+pub struct Step {
+    pub sql: &'static Sql,
+    pub args: Vec<Arg>,
+    /// Changing no row ends the transaction here.
+    pub required: bool,
+}
+
+impl Step {
+    pub fn new(sql: &'static Sql, args: Vec<Arg>) -> Self {
+        Self { sql, args, required: false }
+    }
+
+    pub fn required(sql: &'static Sql, args: Vec<Arg>) -> Self {
+        Self { sql, args, required: true }
+    }
 }
 
 /// A row a write returned.
@@ -217,5 +250,6 @@ pub async fn execute_one<D: Db + ?Sized>(
 /// Every statement of the catalogue, for the drift tests.
 #[cfg(test)]
 pub(crate) fn catalogue() -> Vec<&'static Sql> {
-    [crate::workflows::sql::ALL, crate::topics::sql::ALL, crate::integrations::sql::ALL].concat()
+    [crate::workflows::sql::ALL, crate::topics::sql::ALL, crate::integrations::sql::ALL, crate::feedback::sql::ALL]
+        .concat()
 }

@@ -10,10 +10,14 @@ use chimatic_domain::{
 };
 use serde::{Deserialize, Serialize};
 
-use super::Store;
 use crate::keyring::KeyDomain;
 use crate::records::SubscriberChannel;
-use crate::{InboundEventRow, StoreError, SuppressionRow};
+use crate::{Store, StoreError};
+
+mod rows;
+pub(crate) mod sql;
+
+pub use rows::{FeedbackRows, InboundEventRow, SuppressionRow};
 
 const ADDRESS_INDEX: &[u8] = b"suppression-address";
 const PROVIDER_EVENT_INDEX: &[u8] = b"inbound-provider-event";
