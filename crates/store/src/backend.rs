@@ -278,27 +278,6 @@ pub struct CompletedAttempt {
     pub audit: AuditEvent,
 }
 
-#[derive(Clone)]
-pub struct SubscriberRow {
-    pub id: SubscriberId,
-    pub external_key: [u8; 32],
-    pub external_id: Vec<u8>,
-    pub subscriber_key: Vec<u8>,
-    pub attributes: Vec<u8>,
-    pub preferences: Option<Vec<u8>>,
-    pub created_at: Timestamp,
-    pub updated_at: Timestamp,
-}
-
-#[derive(Clone)]
-pub struct SubscriberChannelRow {
-    pub id: SubscriberChannelId,
-    pub subscriber_id: SubscriberId,
-    pub kind: String,
-    pub address: Vec<u8>,
-    pub created_at: Timestamp,
-}
-
 /// An event's fan-out to a topic, done in batches.
 #[derive(Clone)]
 pub struct FanoutRow {
@@ -334,90 +313,9 @@ pub struct NewEvent {
     pub created_at: Timestamp,
 }
 
-/// What an erasure removed.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct ErasureCounts {
-    pub channels: u64,
-    pub messages: u64,
-    pub attempts: u64,
-    pub topics: u64,
-}
-
-impl ErasureCounts {
-    /// The erasure's audit entry, with these counts as its detail.
-    pub(crate) fn audited(&self, mut event: AuditEvent) -> AuditEvent {
-        event.detail = serde_json::json!({
-            "channels": self.channels,
-            "messages": self.messages,
-            "attempts": self.attempts,
-            "topics": self.topics,
-        })
-        .to_string();
-        event
-    }
-}
-
-/// A workspace's directory in a region's notification store: subscribers, their channels and
-/// provider integrations (settings only; credentials are in the vault).
+/// Topic fan-outs: claimed under a lease and done in batches.
 #[async_trait::async_trait]
 pub trait DirectoryBackend: Send + Sync + 'static {
-    /// `false` when the workspace already has a subscriber with this external key.
-    async fn insert_subscriber(&self, ws: WorkspaceId, row: &SubscriberRow) -> Result<bool, StoreError>;
-    async fn subscriber(&self, ws: WorkspaceId, id: SubscriberId) -> Result<Option<SubscriberRow>, StoreError>;
-    async fn subscriber_by_external_key(
-        &self,
-        ws: WorkspaceId,
-        key: &[u8; 32],
-    ) -> Result<Option<SubscriberRow>, StoreError>;
-    async fn update_subscriber_attributes(
-        &self,
-        ws: WorkspaceId,
-        id: SubscriberId,
-        attributes: &[u8],
-        now: Timestamp,
-    ) -> Result<bool, StoreError>;
-    async fn update_subscriber_preferences(
-        &self,
-        ws: WorkspaceId,
-        id: SubscriberId,
-        preferences: &[u8],
-        now: Timestamp,
-    ) -> Result<bool, StoreError>;
-    async fn list_subscribers(
-        &self,
-        ws: WorkspaceId,
-        after: Option<SubscriberId>,
-        limit: u32,
-    ) -> Result<Vec<SubscriberRow>, StoreError>;
-    /// Deletes a subscriber with its channels, messages (queue entries and attempts too) and
-    /// topic memberships, in one transaction.
-    /// Appends `audit` with the counts as its detail, in the same transaction.
-    async fn erase_subscriber(
-        &self,
-        ws: WorkspaceId,
-        id: SubscriberId,
-        audit: &AuditEvent,
-    ) -> Result<ErasureCounts, StoreError>;
-
-    async fn insert_subscriber_channel(
-        &self,
-        ws: WorkspaceId,
-        row: &SubscriberChannelRow,
-        audit: &AuditEvent,
-    ) -> Result<(), StoreError>;
-    async fn subscriber_channels(
-        &self,
-        ws: WorkspaceId,
-        subscriber: SubscriberId,
-    ) -> Result<Vec<SubscriberChannelRow>, StoreError>;
-    async fn delete_subscriber_channel(
-        &self,
-        ws: WorkspaceId,
-        subscriber: SubscriberId,
-        id: SubscriberChannelId,
-        audit: &AuditEvent,
-    ) -> Result<bool, StoreError>;
-
     /// Claims one unfinished fan-out (of any workspace) under a lease.
     async fn claim_fanout(
         &self,
@@ -438,6 +336,7 @@ pub trait DirectoryBackend: Send + Sync + 'static {
 #[async_trait::async_trait]
 pub trait DataBackend:
     DirectoryBackend
+    + crate::subscribers::SubscriberRows
     + crate::feedback::FeedbackRows
     + AuditBackend
     + WorkspaceEraser

@@ -21,15 +21,16 @@ pub mod records;
 mod sqlite;
 mod stats;
 mod store;
+mod subscribers;
 mod topics;
 mod workflows;
 
 pub use audit::AuditLog;
 pub use backend::{
     ApiKeyRow, AttemptRow, AuditBackend, AuditFilter, ChainRow, ChannelRow, ClaimedJob, CompletedAttempt,
-    ControlBackend, DataBackend, DirectoryBackend, ErasureCounts, Failover, FanoutProgress, FanoutRow, InsertOutcome,
-    MessageRoute, NewEvent, NewNotificationRow, NotificationRow, QueueOutcome, StatsRow, SubscriberChannelRow,
-    SubscriberRow, Target, VaultBackend, WorkspaceRow, WrappedKeyRow,
+    ControlBackend, DataBackend, DirectoryBackend, Failover, FanoutProgress, FanoutRow, InsertOutcome, MessageRoute,
+    NewEvent, NewNotificationRow, NotificationRow, QueueOutcome, StatsRow, Target, VaultBackend, WorkspaceRow,
+    WrappedKeyRow,
 };
 pub use control::{Authenticated, ControlStore, DeletionReceipt, ERASURE_SWEEP_DELAY};
 pub use error::StoreError;
@@ -39,6 +40,7 @@ pub use keyring::{DEK_CACHE_TTL, KekSet, Keyring};
 pub use postgres::PostgresBackend;
 pub use sqlite::{SqliteBackend, SqliteFiles};
 pub use stats::{DeliveryEvent, DeliveryStats, day_of, start_of_day};
-pub use store::{NewNotification, Store, WorkspaceKms, subscriber_token_workspace};
+pub use store::{NewNotification, Store, WorkspaceKms};
+pub use subscribers::{ErasureCounts, SubscriberChannelRow, SubscriberRow, SubscriberRows, subscriber_token_workspace};
 pub use topics::{TopicRow, TopicRows};
 pub use workflows::{WorkflowRow, WorkflowRows};

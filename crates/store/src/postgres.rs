@@ -19,7 +19,7 @@ use crate::backend::*;
 use crate::db::{Arg, Audited, Db, EachRow, Returned, Sql, Step, bind_all};
 use crate::fairness::WorkspaceWalk;
 
-mod audit;
+pub(crate) mod audit;
 mod control;
 mod directory;
 

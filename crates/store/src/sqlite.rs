@@ -156,7 +156,7 @@ impl SqliteBackend {
     }
 
     /// Runs a write transaction on the blocking pool (it fsyncs on commit).
-    async fn write<T: Send + 'static>(
+    pub(crate) async fn write<T: Send + 'static>(
         &self,
         f: impl FnOnce(&Transaction<'_>) -> Result<T, StoreError> + Send + 'static,
     ) -> Result<T, StoreError> {

@@ -12,10 +12,8 @@ use chimatic_domain::{
 
 mod byok;
 mod directory;
-mod tokens;
 
 pub use byok::WorkspaceKms;
-pub use tokens::subscriber_token_workspace;
 
 use crate::audit::AuditLog;
 use crate::committer::GroupCommit;

@@ -250,6 +250,12 @@ pub async fn execute_one<D: Db + ?Sized>(
 /// Every statement of the catalogue, for the drift tests.
 #[cfg(test)]
 pub(crate) fn catalogue() -> Vec<&'static Sql> {
-    [crate::workflows::sql::ALL, crate::topics::sql::ALL, crate::integrations::sql::ALL, crate::feedback::sql::ALL]
-        .concat()
+    [
+        crate::workflows::sql::ALL,
+        crate::topics::sql::ALL,
+        crate::integrations::sql::ALL,
+        crate::feedback::sql::ALL,
+        crate::subscribers::sql::ALL,
+    ]
+    .concat()
 }

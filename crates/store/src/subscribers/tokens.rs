@@ -9,7 +9,7 @@ use chimatic_domain::{Sensitive, SubscriberId, Timestamp, WorkspaceId};
 use serde::{Deserialize, Serialize};
 use subtle::ConstantTimeEq;
 
-use super::Store;
+use crate::Store;
 use crate::StoreError;
 
 const PREFIX: &str = "sbt_";
