@@ -67,17 +67,6 @@ pub struct StatsRow {
     pub failed: u64,
 }
 
-pub struct ChannelRow {
-    pub id: ChannelId,
-    pub kind: String,
-    /// Ciphertext of the destination (URL and TLS policy).
-    pub destination: Vec<u8>,
-    pub created_at: Timestamp,
-    /// Set while the channel is deactivated; it is purged at `purge_at` unless reactivated.
-    pub deactivated_at: Option<Timestamp>,
-    pub purge_at: Option<Timestamp>,
-}
-
 /// Where a message to a subscriber goes: which event made it, the subscriber's channel, and the
 /// integration that delivers it (none for in-app).
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -336,6 +325,7 @@ pub trait DirectoryBackend: Send + Sync + 'static {
 #[async_trait::async_trait]
 pub trait DataBackend:
     DirectoryBackend
+    + crate::channels::ChannelRows
     + crate::subscribers::SubscriberRows
     + crate::feedback::FeedbackRows
     + AuditBackend
@@ -369,59 +359,6 @@ pub trait DataBackend:
     /// How many DEKs each KEK wraps.
     async fn data_keys_per_kek(&self) -> Result<Vec<(String, u64)>, StoreError>;
 
-    async fn insert_channel(&self, ws: WorkspaceId, row: &ChannelRow, audit: &AuditEvent) -> Result<(), StoreError>;
-    /// Deactivates an active channel and takes its queued notifications out of the queue
-    /// (`cancelled`), with the audit entry (its detail gains the count). `None`: no active channel
-    /// with that id.
-    async fn deactivate_channel(
-        &self,
-        ws: WorkspaceId,
-        id: ChannelId,
-        now: Timestamp,
-        purge_at: Timestamp,
-        audit: &AuditEvent,
-    ) -> Result<Option<u64>, StoreError>;
-    /// Reactivates a deactivated channel whose window has not ended at `now` and whose purge has
-    /// not started; `false`: none.
-    async fn reactivate_channel(
-        &self,
-        ws: WorkspaceId,
-        id: ChannelId,
-        now: Timestamp,
-        audit: &AuditEvent,
-    ) -> Result<bool, StoreError>;
-    /// Marks a deactivated channel whose purge time has come as being purged, which ends its
-    /// reactivation for good; `false`: it is not due (reactivated meanwhile, or gone).
-    async fn start_channel_purge(&self, ws: WorkspaceId, id: ChannelId, now: Timestamp) -> Result<bool, StoreError>;
-    /// Deactivated channels whose purge time has come, oldest first.
-    async fn channels_to_purge(&self, now: Timestamp, limit: u32) -> Result<Vec<(WorkspaceId, ChannelId)>, StoreError>;
-    /// Removes up to `limit` notifications of a channel due for purge, with their attempts, queue
-    /// rows and idempotency claims; returns (notifications, attempts) removed. `None`: the
-    /// channel is not due (reactivated meanwhile) or another node holds the job (PostgreSQL).
-    async fn purge_channel_batch(
-        &self,
-        ws: WorkspaceId,
-        id: ChannelId,
-        now: Timestamp,
-        limit: u32,
-    ) -> Result<Option<(u64, u64)>, StoreError>;
-    /// Deletes a channel due for purge once none of its notifications is left, with the audit
-    /// entry; `false` if it is not (any more) due or still has notifications.
-    async fn delete_purged_channel(
-        &self,
-        ws: WorkspaceId,
-        id: ChannelId,
-        now: Timestamp,
-        audit: &AuditEvent,
-    ) -> Result<bool, StoreError>;
-    async fn channel(&self, ws: WorkspaceId, id: ChannelId) -> Result<Option<ChannelRow>, StoreError>;
-    async fn list_channels(
-        &self,
-        ws: WorkspaceId,
-        after: Option<ChannelId>,
-        limit: u32,
-    ) -> Result<Vec<ChannelRow>, StoreError>;
-
     /// Inserts notifications and their queue entries in one transaction: durable when it returns.
     /// An idempotency digest claimed less than `idempotency_window` before a row's `created_at`
     /// yields [`InsertOutcome::Existing`] for that row instead.
@@ -438,7 +375,7 @@ pub trait DataBackend:
         &self,
         ws: WorkspaceId,
         id: NotificationId,
-    ) -> Result<Option<(Vec<u8>, Target, Option<ChannelRow>)>, StoreError>;
+    ) -> Result<Option<(Vec<u8>, Target, Option<crate::ChannelRow>)>, StoreError>;
     /// Inserts an event's messages and their queue entries in one transaction, unless the
     /// event's idempotency digest was claimed within the window: then nothing is inserted and
     /// the original event's id is returned.

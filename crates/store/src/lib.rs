@@ -8,6 +8,7 @@
 
 mod audit;
 mod backend;
+mod channels;
 mod committer;
 mod control;
 mod db;
@@ -27,11 +28,11 @@ mod workflows;
 
 pub use audit::AuditLog;
 pub use backend::{
-    ApiKeyRow, AttemptRow, AuditBackend, AuditFilter, ChainRow, ChannelRow, ClaimedJob, CompletedAttempt,
-    ControlBackend, DataBackend, DirectoryBackend, Failover, FanoutProgress, FanoutRow, InsertOutcome, MessageRoute,
-    NewEvent, NewNotificationRow, NotificationRow, QueueOutcome, StatsRow, Target, VaultBackend, WorkspaceRow,
-    WrappedKeyRow,
+    ApiKeyRow, AttemptRow, AuditBackend, AuditFilter, ChainRow, ClaimedJob, CompletedAttempt, ControlBackend,
+    DataBackend, DirectoryBackend, Failover, FanoutProgress, FanoutRow, InsertOutcome, MessageRoute, NewEvent,
+    NewNotificationRow, NotificationRow, QueueOutcome, StatsRow, Target, VaultBackend, WorkspaceRow, WrappedKeyRow,
 };
+pub use channels::{ChannelRow, ChannelRows};
 pub use control::{Authenticated, ControlStore, DeletionReceipt, ERASURE_SWEEP_DELAY};
 pub use error::StoreError;
 pub use feedback::{FeedbackRows, InboundEvent, InboundEventRow, NewInbound, Suppression, SuppressionRow};

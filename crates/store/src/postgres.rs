@@ -8,9 +8,7 @@ use std::str::FromStr;
 use std::time::Duration;
 
 use chimatic_audit::{AuditEvent, Stream};
-use chimatic_domain::{
-    ChannelId, EventId, NotificationId, NotificationStatus, Region, SubscriberId, Timestamp, WorkspaceId,
-};
+use chimatic_domain::{EventId, NotificationId, NotificationStatus, Region, SubscriberId, Timestamp, WorkspaceId};
 use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions, PgRow};
 use sqlx::{Postgres, Row, Transaction};
 
@@ -127,7 +125,7 @@ async fn require_tls13(conn: &mut sqlx::PgConnection) -> Result<(), sqlx::Error>
 /// Takes a background job's lock for the rest of the transaction, without waiting: `false`
 /// when another node holds it. Each batch of a job runs in one such transaction, so exactly one
 /// node works on a job at a time and a node that dies releases it with its connection.
-async fn try_job_lock(tx: &mut Transaction<'_, Postgres>, job: &str) -> Result<bool, StoreError> {
+pub(crate) async fn try_job_lock(tx: &mut Transaction<'_, Postgres>, job: &str) -> Result<bool, StoreError> {
     let locked: bool = sqlx::query_scalar("SELECT pg_try_advisory_xact_lock(hashtext($1))")
         .bind(format!("chimatic.job.{job}"))
         .fetch_one(&mut **tx)
@@ -246,17 +244,6 @@ fn key_row(r: &PgRow) -> Result<WrappedKeyRow, StoreError> {
         version: u32_of(r.try_get("version")?, "key version")?,
         kek_id: r.try_get("kek_id")?,
         wrapped: r.try_get("wrapped")?,
-    })
-}
-
-fn channel_row(r: &PgRow) -> Result<ChannelRow, StoreError> {
-    Ok(ChannelRow {
-        id: parse(r.try_get("id")?, "channel id")?,
-        kind: r.try_get("kind")?,
-        destination: r.try_get("destination")?,
-        created_at: Timestamp(r.try_get("created_at")?),
-        deactivated_at: r.try_get::<Option<i64>, _>("deactivated_at")?.map(Timestamp),
-        purge_at: r.try_get::<Option<i64>, _>("purge_at")?.map(Timestamp),
     })
 }
 
@@ -533,215 +520,6 @@ impl DataBackend for PostgresBackend {
         wrapped_key(&self.pool, KeyTable::Data, ws, version).await
     }
 
-    async fn insert_channel(&self, ws: WorkspaceId, row: &ChannelRow, audit: &AuditEvent) -> Result<(), StoreError> {
-        let mut tx = self.pool.begin().await?;
-        sqlx::query(
-            "INSERT INTO channels (id, workspace_id, kind, destination, created_at) VALUES ($1, $2, $3, $4, $5)",
-        )
-        .bind(row.id.to_string())
-        .bind(ws.to_string())
-        .bind(&row.kind)
-        .bind(&row.destination)
-        .bind(row.created_at.0)
-        .execute(&mut *tx)
-        .await?;
-        audit::append_one(&mut tx, Stream::Data, ws, audit).await?;
-        tx.commit().await?;
-        Ok(())
-    }
-
-    async fn deactivate_channel(
-        &self,
-        ws: WorkspaceId,
-        id: ChannelId,
-        now: Timestamp,
-        purge_at: Timestamp,
-        audit: &AuditEvent,
-    ) -> Result<Option<u64>, StoreError> {
-        let (w, c) = (ws.to_string(), id.to_string());
-        let mut tx = self.pool.begin().await?;
-        let n = sqlx::query(
-            "UPDATE channels SET deactivated_at = $3, purge_at = $4 \
-             WHERE workspace_id = $1 AND id = $2 AND deactivated_at IS NULL",
-        )
-        .bind(&w)
-        .bind(&c)
-        .bind(now.0)
-        .bind(purge_at.0)
-        .execute(&mut *tx)
-        .await?
-        .rows_affected();
-        if n == 0 {
-            return Ok(None);
-        }
-        // Queue rows are locked first, as a claim would, so a worker cannot take one meanwhile.
-        let queued: Vec<String> = sqlx::query_scalar(
-            "SELECT q.notification_id FROM delivery_queue q JOIN notifications n ON n.id = q.notification_id \
-             WHERE q.workspace_id = $1 AND n.channel_id = $2 FOR UPDATE OF q",
-        )
-        .bind(&w)
-        .bind(&c)
-        .fetch_all(&mut *tx)
-        .await?;
-        sqlx::query("DELETE FROM delivery_queue WHERE notification_id = ANY($1)")
-            .bind(&queued)
-            .execute(&mut *tx)
-            .await?;
-        let cancelled = sqlx::query(
-            "UPDATE notifications SET status = 'cancelled', updated_at = $3 WHERE workspace_id = $1 AND id = ANY($2)",
-        )
-        .bind(&w)
-        .bind(&queued)
-        .bind(now.0)
-        .execute(&mut *tx)
-        .await?
-        .rows_affected();
-        audit::append_one(&mut tx, Stream::Data, ws, &with_count(audit.clone(), "cancelled", cancelled)).await?;
-        tx.commit().await?;
-        Ok(Some(cancelled))
-    }
-
-    async fn reactivate_channel(
-        &self,
-        ws: WorkspaceId,
-        id: ChannelId,
-        now: Timestamp,
-        audit: &AuditEvent,
-    ) -> Result<bool, StoreError> {
-        let statement = sqlx::query(
-            "UPDATE channels SET deactivated_at = NULL, purge_at = NULL \
-             WHERE workspace_id = $1 AND id = $2 AND deactivated_at IS NOT NULL AND purge_at > $3 \
-               AND purge_started_at IS NULL",
-        )
-        .bind(ws.to_string())
-        .bind(id.to_string())
-        .bind(now.0);
-        audit::change_one(&self.pool, statement, Stream::Data, ws, audit).await
-    }
-
-    async fn start_channel_purge(&self, ws: WorkspaceId, id: ChannelId, now: Timestamp) -> Result<bool, StoreError> {
-        let n = sqlx::query(
-            "UPDATE channels SET purge_started_at = COALESCE(purge_started_at, $3) \
-             WHERE workspace_id = $1 AND id = $2 AND deactivated_at IS NOT NULL AND purge_at <= $3",
-        )
-        .bind(ws.to_string())
-        .bind(id.to_string())
-        .bind(now.0)
-        .execute(&self.pool)
-        .await?
-        .rows_affected();
-        Ok(n == 1)
-    }
-
-    async fn channels_to_purge(&self, now: Timestamp, limit: u32) -> Result<Vec<(WorkspaceId, ChannelId)>, StoreError> {
-        let rows = sqlx::query("SELECT workspace_id, id FROM channels WHERE purge_at <= $1 ORDER BY purge_at LIMIT $2")
-            .bind(now.0)
-            .bind(i64::from(limit))
-            .fetch_all(&self.pool)
-            .await?;
-        rows.iter()
-            .map(|r| Ok((parse(r.try_get("workspace_id")?, "workspace id")?, parse(r.try_get("id")?, "channel id")?)))
-            .collect()
-    }
-
-    async fn purge_channel_batch(
-        &self,
-        ws: WorkspaceId,
-        id: ChannelId,
-        now: Timestamp,
-        limit: u32,
-    ) -> Result<Option<(u64, u64)>, StoreError> {
-        let (w, c) = (ws.to_string(), id.to_string());
-        let mut tx = self.pool.begin().await?;
-        if !try_job_lock(&mut tx, "channel_purge").await? {
-            return Ok(None);
-        }
-        // The channel row is locked, so a reactivation waits for this batch or wins before it.
-        let due: Option<Option<i64>> =
-            sqlx::query_scalar("SELECT purge_at FROM channels WHERE workspace_id = $1 AND id = $2 FOR UPDATE")
-                .bind(&w)
-                .bind(&c)
-                .fetch_optional(&mut *tx)
-                .await?;
-        if due.flatten().is_none_or(|t| t > now.0) {
-            return Ok(None);
-        }
-        let ids: Vec<String> =
-            sqlx::query_scalar("SELECT id FROM notifications WHERE workspace_id = $1 AND channel_id = $2 LIMIT $3")
-                .bind(&w)
-                .bind(&c)
-                .bind(i64::from(limit))
-                .fetch_all(&mut *tx)
-                .await?;
-        let attempts = sqlx::query("DELETE FROM attempts WHERE workspace_id = $1 AND notification_id = ANY($2)")
-            .bind(&w)
-            .bind(&ids)
-            .execute(&mut *tx)
-            .await?
-            .rows_affected();
-        sqlx::query("DELETE FROM idempotency_keys WHERE workspace_id = $1 AND notification_id = ANY($2)")
-            .bind(&w)
-            .bind(&ids)
-            .execute(&mut *tx)
-            .await?;
-        sqlx::query("DELETE FROM delivery_queue WHERE notification_id = ANY($1)").bind(&ids).execute(&mut *tx).await?;
-        let notifications = sqlx::query("DELETE FROM notifications WHERE workspace_id = $1 AND id = ANY($2)")
-            .bind(&w)
-            .bind(&ids)
-            .execute(&mut *tx)
-            .await?
-            .rows_affected();
-        tx.commit().await?;
-        Ok(Some((notifications, attempts)))
-    }
-
-    async fn delete_purged_channel(
-        &self,
-        ws: WorkspaceId,
-        id: ChannelId,
-        now: Timestamp,
-        audit: &AuditEvent,
-    ) -> Result<bool, StoreError> {
-        let statement = sqlx::query(
-            "DELETE FROM channels WHERE workspace_id = $1 AND id = $2 AND purge_at <= $3 \
-               AND NOT EXISTS (SELECT 1 FROM notifications WHERE channel_id = $2)",
-        )
-        .bind(ws.to_string())
-        .bind(id.to_string())
-        .bind(now.0);
-        audit::change_one(&self.pool, statement, Stream::Data, ws, audit).await
-    }
-
-    async fn channel(&self, ws: WorkspaceId, id: ChannelId) -> Result<Option<ChannelRow>, StoreError> {
-        let row = sqlx::query(
-            "SELECT id, kind, destination, created_at, deactivated_at, purge_at FROM channels \
-                 WHERE workspace_id = $1 AND id = $2",
-        )
-        .bind(ws.to_string())
-        .bind(id.to_string())
-        .fetch_optional(&self.pool)
-        .await?;
-        row.as_ref().map(channel_row).transpose()
-    }
-
-    async fn list_channels(
-        &self,
-        ws: WorkspaceId,
-        after: Option<ChannelId>,
-        limit: u32,
-    ) -> Result<Vec<ChannelRow>, StoreError> {
-        let rows = sqlx::query(
-            "SELECT id, kind, destination, created_at, deactivated_at, purge_at FROM channels \
-             WHERE workspace_id = $1 AND id > $2 ORDER BY id LIMIT $3",
-        )
-        .bind(ws.to_string())
-        .bind(after.map(|a| a.to_string()).unwrap_or_default())
-        .bind(i64::from(limit))
-        .fetch_all(&self.pool)
-        .await?;
-        rows.iter().map(channel_row).collect()
-    }
-
     async fn insert_notifications(
         &self,
         rows: &[(WorkspaceId, NewNotificationRow)],
@@ -830,7 +608,7 @@ impl DataBackend for PostgresBackend {
         &self,
         ws: WorkspaceId,
         id: NotificationId,
-    ) -> Result<Option<(Vec<u8>, Target, Option<ChannelRow>)>, StoreError> {
+    ) -> Result<Option<(Vec<u8>, Target, Option<crate::ChannelRow>)>, StoreError> {
         let row = sqlx::query(concat!(
             "SELECT n.payload, ",
             route_columns!(),
@@ -850,7 +628,8 @@ impl DataBackend for PostgresBackend {
         let channel_id = route.channel_id;
         let channel = match channel_id {
             Some(_) if r.try_get::<Option<String>, _>("id")?.is_none() => return Ok(None),
-            Some(_) => Some(channel_row(&r)?),
+            // After the payload and the route columns.
+            Some(_) => Some(crate::channels::channel_row(&r, 9)?),
             None => None,
         };
         Ok(Some((r.try_get("payload")?, target, channel)))

@@ -12,9 +12,7 @@ use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 
 use chimatic_audit::{AuditEvent, Stream};
-use chimatic_domain::{
-    ChannelId, EventId, NotificationId, NotificationStatus, Region, SubscriberId, Timestamp, WorkspaceId,
-};
+use chimatic_domain::{EventId, NotificationId, NotificationStatus, Region, SubscriberId, Timestamp, WorkspaceId};
 use rusqlite::{Connection, OptionalExtension, Row, Transaction, TransactionBehavior, params};
 
 use crate::StoreError;
@@ -302,25 +300,6 @@ fn to_key_row((version, kek_id, wrapped): (i64, String, Vec<u8>)) -> Result<Wrap
     Ok(WrappedKeyRow { version: u32_of(version, "key version")?, kek_id, wrapped })
 }
 
-type RawChannel = (String, String, Vec<u8>, i64, Option<i64>, Option<i64>);
-
-const CHANNEL_COLUMNS: &str = "id, kind, destination, created_at, deactivated_at, purge_at";
-
-fn raw_channel(r: &Row<'_>) -> rusqlite::Result<RawChannel> {
-    Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?, r.get(5)?))
-}
-
-fn to_channel((id, kind, destination, created, deactivated, purge): RawChannel) -> Result<ChannelRow, StoreError> {
-    Ok(ChannelRow {
-        id: parse(&id, "channel id")?,
-        kind,
-        destination,
-        created_at: Timestamp(created),
-        deactivated_at: deactivated.map(Timestamp),
-        purge_at: purge.map(Timestamp),
-    })
-}
-
 fn wrapped_key(
     conn: &Connection,
     table: KeyTable,
@@ -475,191 +454,6 @@ impl DataBackend for SqliteBackend {
         self.read(|c| keys_per_kek(c, KeyTable::Data))
     }
 
-    async fn insert_channel(&self, ws: WorkspaceId, row: &ChannelRow, audit: &AuditEvent) -> Result<(), StoreError> {
-        let (id, kind, destination, created) =
-            (row.id.to_string(), row.kind.clone(), row.destination.clone(), row.created_at.0);
-        let audit = audit.clone();
-        self.write(move |tx| {
-            tx.execute(
-                "INSERT INTO channels (id, workspace_id, kind, destination, created_at) VALUES (?1, ?2, ?3, ?4, ?5)",
-                params![id, ws.to_string(), kind, destination, created],
-            )?;
-            audit::append_one(tx, Stream::Data, ws, &audit)
-        })
-        .await
-    }
-
-    async fn deactivate_channel(
-        &self,
-        ws: WorkspaceId,
-        id: ChannelId,
-        now: Timestamp,
-        purge_at: Timestamp,
-        audit: &AuditEvent,
-    ) -> Result<Option<u64>, StoreError> {
-        let audit = audit.clone();
-        self.write(move |tx| {
-            let (w, c) = (ws.to_string(), id.to_string());
-            let n = tx.execute(
-                "UPDATE channels SET deactivated_at = ?3, purge_at = ?4 \
-                 WHERE workspace_id = ?1 AND id = ?2 AND deactivated_at IS NULL",
-                params![w, c, now.0, purge_at.0],
-            )?;
-            if n == 0 {
-                return Ok(None);
-            }
-            let cancelled = tx.execute(
-                "UPDATE notifications SET status = 'cancelled', updated_at = ?3 \
-                 WHERE workspace_id = ?1 AND channel_id = ?2 \
-                   AND id IN (SELECT notification_id FROM delivery_queue WHERE workspace_id = ?1)",
-                params![w, c, now.0],
-            )? as u64;
-            tx.execute(
-                "DELETE FROM delivery_queue WHERE workspace_id = ?1 AND notification_id IN ( \
-                   SELECT id FROM notifications WHERE workspace_id = ?1 AND channel_id = ?2 AND status = 'cancelled')",
-                params![w, c],
-            )?;
-            audit::append_one(tx, Stream::Data, ws, &with_count(audit, "cancelled", cancelled))?;
-            Ok(Some(cancelled))
-        })
-        .await
-    }
-
-    async fn reactivate_channel(
-        &self,
-        ws: WorkspaceId,
-        id: ChannelId,
-        now: Timestamp,
-        audit: &AuditEvent,
-    ) -> Result<bool, StoreError> {
-        let audit = audit.clone();
-        self.write(move |tx| {
-            let n = tx.execute(
-                "UPDATE channels SET deactivated_at = NULL, purge_at = NULL \
-                 WHERE workspace_id = ?1 AND id = ?2 AND deactivated_at IS NOT NULL AND purge_at > ?3 \
-               AND purge_started_at IS NULL",
-                params![ws.to_string(), id.to_string(), now.0],
-            )?;
-            audit::audit_one_change(tx, n, Stream::Data, ws, &audit)
-        })
-        .await
-    }
-
-    async fn start_channel_purge(&self, ws: WorkspaceId, id: ChannelId, now: Timestamp) -> Result<bool, StoreError> {
-        self.write(move |tx| {
-            let n = tx.execute(
-                "UPDATE channels SET purge_started_at = COALESCE(purge_started_at, ?3) \
-                 WHERE workspace_id = ?1 AND id = ?2 AND deactivated_at IS NOT NULL AND purge_at <= ?3",
-                params![ws.to_string(), id.to_string(), now.0],
-            )?;
-            Ok(n == 1)
-        })
-        .await
-    }
-
-    async fn channels_to_purge(&self, now: Timestamp, limit: u32) -> Result<Vec<(WorkspaceId, ChannelId)>, StoreError> {
-        let raws: Vec<(String, String)> = self.read(|c| {
-            let mut stmt = c.prepare_cached(
-                "SELECT workspace_id, id FROM channels WHERE purge_at <= ?1 ORDER BY purge_at LIMIT ?2",
-            )?;
-            let rows = stmt.query_map(params![now.0, i64::from(limit)], |r| Ok((r.get(0)?, r.get(1)?)))?;
-            Ok(rows.collect::<Result<Vec<_>, _>>()?)
-        })?;
-        raws.iter().map(|(ws, id)| Ok((parse(ws, "workspace id")?, parse(id, "channel id")?))).collect()
-    }
-
-    async fn purge_channel_batch(
-        &self,
-        ws: WorkspaceId,
-        id: ChannelId,
-        now: Timestamp,
-        limit: u32,
-    ) -> Result<Option<(u64, u64)>, StoreError> {
-        self.write(move |tx| {
-            let (w, c) = (ws.to_string(), id.to_string());
-            let due: Option<Option<i64>> = tx
-                .prepare_cached("SELECT purge_at FROM channels WHERE workspace_id = ?1 AND id = ?2")?
-                .query_row([&w, &c], |r| r.get(0))
-                .optional()?;
-            if due.flatten().is_none_or(|t| t > now.0) {
-                return Ok(None);
-            }
-            let ids: Vec<String> = {
-                let mut stmt = tx.prepare_cached(
-                    "SELECT id FROM notifications WHERE workspace_id = ?1 AND channel_id = ?2 LIMIT ?3",
-                )?;
-                let rows = stmt.query_map(params![w, c, i64::from(limit)], |r| r.get(0))?;
-                rows.collect::<Result<Vec<_>, _>>()?
-            };
-            let ids_json = serde_json::to_string(&ids).map_err(|_| StoreError::Corrupt("notification ids"))?;
-            let attempts = tx.execute(
-                "DELETE FROM attempts WHERE workspace_id = ?1 AND notification_id IN (SELECT value FROM json_each(?2))",
-                params![w, ids_json],
-            )? as u64;
-            tx.execute(
-                "DELETE FROM idempotency_keys WHERE workspace_id = ?1 AND notification_id IN (SELECT value FROM json_each(?2))",
-                params![w, ids_json],
-            )?;
-            tx.execute(
-                "DELETE FROM delivery_queue WHERE notification_id IN (SELECT value FROM json_each(?1))",
-                params![ids_json],
-            )?;
-            let notifications = tx.execute(
-                "DELETE FROM notifications WHERE workspace_id = ?1 AND id IN (SELECT value FROM json_each(?2))",
-                params![w, ids_json],
-            )? as u64;
-            Ok(Some((notifications, attempts)))
-        })
-        .await
-    }
-
-    async fn delete_purged_channel(
-        &self,
-        ws: WorkspaceId,
-        id: ChannelId,
-        now: Timestamp,
-        audit: &AuditEvent,
-    ) -> Result<bool, StoreError> {
-        let audit = audit.clone();
-        self.write(move |tx| {
-            let n = tx.execute(
-                "DELETE FROM channels WHERE workspace_id = ?1 AND id = ?2 AND purge_at <= ?3 \
-                   AND NOT EXISTS (SELECT 1 FROM notifications WHERE channel_id = ?2)",
-                params![ws.to_string(), id.to_string(), now.0],
-            )?;
-            audit::audit_one_change(tx, n, Stream::Data, ws, &audit)
-        })
-        .await
-    }
-
-    async fn channel(&self, ws: WorkspaceId, id: ChannelId) -> Result<Option<ChannelRow>, StoreError> {
-        let raw = self.read(|c| {
-            Ok(c.prepare_cached(&format!(
-                "SELECT {CHANNEL_COLUMNS} FROM channels WHERE workspace_id = ?1 AND id = ?2"
-            ))?
-            .query_row([ws.to_string(), id.to_string()], raw_channel)
-            .optional()?)
-        })?;
-        raw.map(to_channel).transpose()
-    }
-
-    async fn list_channels(
-        &self,
-        ws: WorkspaceId,
-        after: Option<ChannelId>,
-        limit: u32,
-    ) -> Result<Vec<ChannelRow>, StoreError> {
-        let raws = self.read(|c| {
-            let mut stmt = c.prepare_cached(&format!(
-                "SELECT {CHANNEL_COLUMNS} FROM channels WHERE workspace_id = ?1 AND id > ?2 ORDER BY id LIMIT ?3"
-            ))?;
-            let after = after.map(|a| a.to_string()).unwrap_or_default();
-            let rows = stmt.query_map(params![ws.to_string(), after, i64::from(limit)], raw_channel)?;
-            Ok(rows.collect::<Result<Vec<_>, _>>()?)
-        })?;
-        raws.into_iter().map(to_channel).collect()
-    }
-
     async fn insert_notifications(
         &self,
         rows: &[(WorkspaceId, NewNotificationRow)],
@@ -745,7 +539,7 @@ impl DataBackend for SqliteBackend {
         &self,
         ws: WorkspaceId,
         id: NotificationId,
-    ) -> Result<Option<(Vec<u8>, Target, Option<ChannelRow>)>, StoreError> {
+    ) -> Result<Option<(Vec<u8>, Target, Option<crate::ChannelRow>)>, StoreError> {
         // Point lookups: in-process they cost less than a join, which SQLite plans poorly
         // without statistics (measured: ~20% less throughput with the join).
         let raw = self.read(|c| {
@@ -761,15 +555,12 @@ impl DataBackend for SqliteBackend {
                 return Ok(None);
             };
             let channel = match &route.channel_id {
-                Some(channel_id) => Some(
+                Some(channel_id) => {
                     // A deactivated channel is out of use: nothing is delivered to it.
-                    c.prepare_cached(&format!(
-                        "SELECT {CHANNEL_COLUMNS} FROM channels \
-                         WHERE workspace_id = ?1 AND id = ?2 AND deactivated_at IS NULL"
-                    ))?
-                    .query_row([ws.to_string(), channel_id.clone()], raw_channel)
-                    .optional()?,
-                ),
+                    let mut stmt = c.prepare_cached(crate::channels::sql::ACTIVE_BY_ID.sqlite())?;
+                    let mut rows = stmt.query([ws.to_string(), channel_id.clone()])?;
+                    Some(rows.next()?.map(|r| crate::channels::channel_row(r, 0)).transpose()?)
+                }
                 None => None,
             };
             Ok(Some((payload, route, channel)))
@@ -781,7 +572,7 @@ impl DataBackend for SqliteBackend {
         let channel = match channel {
             // A direct webhook whose channel is gone is not deliverable.
             Some(None) => return Ok(None),
-            Some(Some(raw)) => Some(to_channel(raw)?),
+            Some(Some(channel)) => Some(channel),
             None => None,
         };
         Ok(Some((payload, target, channel)))
