@@ -14,13 +14,6 @@ use chimatic_audit::{AuditEntry, AuditEvent, HeadSigner, SignedHead, Stream};
 use crate::StoreError;
 
 #[derive(Clone)]
-pub struct WrappedKeyRow {
-    pub version: u32,
-    pub kek_id: String,
-    pub wrapped: Vec<u8>,
-}
-
-#[derive(Clone)]
 pub struct ApiKeyRow {
     pub id: ApiKeyId,
     pub workspace_id: WorkspaceId,
@@ -325,6 +318,7 @@ pub trait DirectoryBackend: Send + Sync + 'static {
 #[async_trait::async_trait]
 pub trait DataBackend:
     DirectoryBackend
+    + crate::keys::DataKeyRows
     + crate::channels::ChannelRows
     + crate::subscribers::SubscriberRows
     + crate::feedback::FeedbackRows
@@ -339,26 +333,6 @@ pub trait DataBackend:
     /// Records `region` as this database's region on first use; refuses a database that
     /// already belongs to another region.
     async fn bind_region(&self, region: &Region) -> Result<(), StoreError>;
-    async fn insert_data_key(
-        &self,
-        ws: WorkspaceId,
-        key: WrappedKeyRow,
-        now: Timestamp,
-        audit: Option<&AuditEvent>,
-    ) -> Result<(), StoreError>;
-    async fn data_key(&self, ws: WorkspaceId, version: Option<u32>) -> Result<Option<WrappedKeyRow>, StoreError>;
-    /// Up to `limit` DEKs (of any workspace) that `kek_id` did not wrap: to re-wrap after a rotation.
-    async fn data_keys_not_wrapped_by(
-        &self,
-        kek_id: &str,
-        limit: u32,
-    ) -> Result<Vec<(WorkspaceId, WrappedKeyRow)>, StoreError>;
-    /// Replaces a DEK's wrapping if `old_kek_id` still wraps it; `false` if another node did first.
-    async fn rewrap_data_key(&self, ws: WorkspaceId, old_kek_id: &str, key: &WrappedKeyRow)
-    -> Result<bool, StoreError>;
-    /// How many DEKs each KEK wraps.
-    async fn data_keys_per_kek(&self) -> Result<Vec<(String, u64)>, StoreError>;
-
     /// Inserts notifications and their queue entries in one transaction: durable when it returns.
     /// An idempotency digest claimed less than `idempotency_window` before a row's `created_at`
     /// yields [`InsertOutcome::Existing`] for that row instead.
@@ -439,36 +413,9 @@ pub trait DataBackend:
 }
 
 #[async_trait::async_trait]
-pub trait VaultBackend: WorkspaceEraser {
+pub trait VaultBackend: WorkspaceEraser + crate::keys::VaultKeyRows + crate::vault::SecretRows {
     async fn ping(&self) -> Result<(), StoreError>;
     async fn bind_region(&self, region: &Region) -> Result<(), StoreError>;
-    async fn insert_vault_key(&self, ws: WorkspaceId, key: WrappedKeyRow, now: Timestamp) -> Result<(), StoreError>;
-    async fn vault_key(&self, ws: WorkspaceId, version: Option<u32>) -> Result<Option<WrappedKeyRow>, StoreError>;
-    async fn vault_keys_not_wrapped_by(
-        &self,
-        kek_id: &str,
-        limit: u32,
-    ) -> Result<Vec<(WorkspaceId, WrappedKeyRow)>, StoreError>;
-    async fn rewrap_vault_key(
-        &self,
-        ws: WorkspaceId,
-        old_kek_id: &str,
-        key: &WrappedKeyRow,
-    ) -> Result<bool, StoreError>;
-    async fn vault_keys_per_kek(&self) -> Result<Vec<(String, u64)>, StoreError>;
-    /// When `kek_id` was first used here (recording `now` if this is the first time).
-    async fn kek_first_used(&self, kek_id: &str, now: Timestamp) -> Result<Timestamp, StoreError>;
-    /// Stores a secret, replacing any previous one of the same owner and kind.
-    async fn put_secret(
-        &self,
-        ws: WorkspaceId,
-        owner_id: &str,
-        kind: &str,
-        secret: &[u8],
-        now: Timestamp,
-    ) -> Result<(), StoreError>;
-    async fn secret(&self, ws: WorkspaceId, owner_id: &str, kind: &str) -> Result<Option<Vec<u8>>, StoreError>;
-    async fn delete_secret(&self, ws: WorkspaceId, owner_id: &str, kind: &str) -> Result<bool, StoreError>;
 }
 
 /// Audit SQL for a stream's tables. The control store's are prefixed `control_`, so a control

@@ -16,7 +16,7 @@ mod error;
 mod fairness;
 mod feedback;
 mod integrations;
-mod keyring;
+mod keys;
 mod postgres;
 pub mod records;
 mod sqlite;
@@ -24,24 +24,26 @@ mod stats;
 mod store;
 mod subscribers;
 mod topics;
+mod vault;
 mod workflows;
 
 pub use audit::AuditLog;
 pub use backend::{
     ApiKeyRow, AttemptRow, AuditBackend, AuditFilter, ChainRow, ClaimedJob, CompletedAttempt, ControlBackend,
     DataBackend, DirectoryBackend, Failover, FanoutProgress, FanoutRow, InsertOutcome, MessageRoute, NewEvent,
-    NewNotificationRow, NotificationRow, QueueOutcome, StatsRow, Target, VaultBackend, WorkspaceRow, WrappedKeyRow,
+    NewNotificationRow, NotificationRow, QueueOutcome, StatsRow, Target, VaultBackend, WorkspaceRow,
 };
 pub use channels::{ChannelRow, ChannelRows};
 pub use control::{Authenticated, ControlStore, DeletionReceipt, ERASURE_SWEEP_DELAY};
 pub use error::StoreError;
 pub use feedback::{FeedbackRows, InboundEvent, InboundEventRow, NewInbound, Suppression, SuppressionRow};
 pub use integrations::{CheckRecord, IntegrationChange, IntegrationRow, IntegrationRows};
-pub use keyring::{DEK_CACHE_TTL, KekSet, Keyring};
+pub use keys::{DEK_CACHE_TTL, DataKeyRows, KekSet, Keyring, VaultKeyRows, WorkspaceKms, WrappedKeyRow};
 pub use postgres::PostgresBackend;
 pub use sqlite::{SqliteBackend, SqliteFiles};
 pub use stats::{DeliveryEvent, DeliveryStats, day_of, start_of_day};
-pub use store::{NewNotification, Store, WorkspaceKms};
+pub use store::{NewNotification, Store};
 pub use subscribers::{ErasureCounts, SubscriberChannelRow, SubscriberRow, SubscriberRows, subscriber_token_workspace};
 pub use topics::{TopicRow, TopicRows};
+pub use vault::SecretRows;
 pub use workflows::{WorkflowRow, WorkflowRows};

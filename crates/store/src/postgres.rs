@@ -7,7 +7,7 @@
 use std::str::FromStr;
 use std::time::Duration;
 
-use chimatic_audit::{AuditEvent, Stream};
+use chimatic_audit::Stream;
 use chimatic_domain::{EventId, NotificationId, NotificationStatus, Region, SubscriberId, Timestamp, WorkspaceId};
 use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions, PgRow};
 use sqlx::{Postgres, Row, Transaction};
@@ -239,14 +239,6 @@ async fn migrate(pool: &PgPool, schema: &Schema) -> Result<(), StoreError> {
     Ok(())
 }
 
-fn key_row(r: &PgRow) -> Result<WrappedKeyRow, StoreError> {
-    Ok(WrappedKeyRow {
-        version: u32_of(r.try_get("version")?, "key version")?,
-        kek_id: r.try_get("kek_id")?,
-        wrapped: r.try_get("wrapped")?,
-    })
-}
-
 /// Claims an idempotency key for `holder` unless a live claim (younger than the window) holds
 /// it; returns that claim's holder.
 async fn claim_idempotency(
@@ -365,110 +357,6 @@ fn claim_row(r: &PgRow) -> Result<(String, String, i64), StoreError> {
     Ok((r.try_get("notification_id")?, r.try_get("workspace_id")?, r.try_get("round_attempts")?))
 }
 
-#[derive(Clone, Copy)]
-enum KeyTable {
-    Data,
-    Vault,
-}
-
-async fn wrapped_key(
-    pool: &PgPool,
-    table: KeyTable,
-    ws: WorkspaceId,
-    version: Option<u32>,
-) -> Result<Option<WrappedKeyRow>, StoreError> {
-    let sql = match table {
-        KeyTable::Data => {
-            "SELECT version, kek_id, wrapped FROM data_keys WHERE workspace_id = $1 AND ($2::BIGINT IS NULL OR version = $2) \
-             ORDER BY version DESC LIMIT 1"
-        }
-        KeyTable::Vault => {
-            "SELECT version, kek_id, wrapped FROM vault_keys WHERE workspace_id = $1 AND ($2::BIGINT IS NULL OR version = $2) \
-             ORDER BY version DESC LIMIT 1"
-        }
-    };
-    let row = sqlx::query(sql).bind(ws.to_string()).bind(version.map(i64::from)).fetch_optional(pool).await?;
-    row.as_ref().map(key_row).transpose()
-}
-
-async fn insert_wrapped_key(
-    ex: impl sqlx::PgExecutor<'_>,
-    table: KeyTable,
-    ws: WorkspaceId,
-    key: &WrappedKeyRow,
-    now: Timestamp,
-) -> Result<(), StoreError> {
-    let sql = match table {
-        KeyTable::Data => {
-            "INSERT INTO data_keys (workspace_id, version, kek_id, wrapped, created_at) VALUES ($1, $2, $3, $4, $5)"
-        }
-        KeyTable::Vault => {
-            "INSERT INTO vault_keys (workspace_id, version, kek_id, wrapped, created_at) VALUES ($1, $2, $3, $4, $5)"
-        }
-    };
-    sqlx::query(sql)
-        .bind(ws.to_string())
-        .bind(i64::from(key.version))
-        .bind(&key.kek_id)
-        .bind(&key.wrapped)
-        .bind(now.0)
-        .execute(ex)
-        .await?;
-    Ok(())
-}
-
-async fn keys_not_wrapped_by(
-    pool: &PgPool,
-    table: KeyTable,
-    kek_id: &str,
-    limit: u32,
-) -> Result<Vec<(WorkspaceId, WrappedKeyRow)>, StoreError> {
-    let sql = match table {
-        KeyTable::Data => {
-            "SELECT workspace_id, version, kek_id, wrapped FROM data_keys WHERE kek_id <> $1 AND kek_id NOT LIKE 'aws-kms:%' LIMIT $2"
-        }
-        KeyTable::Vault => "SELECT workspace_id, version, kek_id, wrapped FROM vault_keys WHERE kek_id <> $1 LIMIT $2",
-    };
-    let rows = sqlx::query(sql).bind(kek_id).bind(i64::from(limit)).fetch_all(pool).await?;
-    rows.iter().map(|r| Ok((parse(r.try_get("workspace_id")?, "workspace id")?, key_row(r)?))).collect()
-}
-
-async fn rewrap_key(
-    pool: &PgPool,
-    table: KeyTable,
-    ws: WorkspaceId,
-    old_kek_id: &str,
-    key: &WrappedKeyRow,
-) -> Result<bool, StoreError> {
-    let sql = match table {
-        KeyTable::Data => {
-            "UPDATE data_keys SET kek_id = $4, wrapped = $5 WHERE workspace_id = $1 AND version = $2 AND kek_id = $3"
-        }
-        KeyTable::Vault => {
-            "UPDATE vault_keys SET kek_id = $4, wrapped = $5 WHERE workspace_id = $1 AND version = $2 AND kek_id = $3"
-        }
-    };
-    let n = sqlx::query(sql)
-        .bind(ws.to_string())
-        .bind(i64::from(key.version))
-        .bind(old_kek_id)
-        .bind(&key.kek_id)
-        .bind(&key.wrapped)
-        .execute(pool)
-        .await?
-        .rows_affected();
-    Ok(n == 1)
-}
-
-async fn keys_per_kek(pool: &PgPool, table: KeyTable) -> Result<Vec<(String, u64)>, StoreError> {
-    let sql = match table {
-        KeyTable::Data => "SELECT kek_id, COUNT(*) AS n FROM data_keys GROUP BY kek_id ORDER BY kek_id",
-        KeyTable::Vault => "SELECT kek_id, COUNT(*) AS n FROM vault_keys GROUP BY kek_id ORDER BY kek_id",
-    };
-    let rows = sqlx::query(sql).fetch_all(pool).await?;
-    rows.iter().map(|r| Ok((r.try_get("kek_id")?, r.try_get::<i64, _>("n")?.max(0) as u64))).collect()
-}
-
 #[async_trait::async_trait]
 impl DataBackend for PostgresBackend {
     async fn ping(&self) -> Result<(), StoreError> {
@@ -478,46 +366,6 @@ impl DataBackend for PostgresBackend {
 
     async fn bind_region(&self, region: &Region) -> Result<(), StoreError> {
         self.bind_region_once(region).await
-    }
-
-    async fn insert_data_key(
-        &self,
-        ws: WorkspaceId,
-        key: WrappedKeyRow,
-        now: Timestamp,
-        audit: Option<&AuditEvent>,
-    ) -> Result<(), StoreError> {
-        let Some(event) = audit else { return insert_wrapped_key(&self.pool, KeyTable::Data, ws, &key, now).await };
-        let mut tx = self.pool.begin().await?;
-        insert_wrapped_key(&mut *tx, KeyTable::Data, ws, &key, now).await?;
-        audit::append_one(&mut tx, Stream::Data, ws, event).await?;
-        tx.commit().await?;
-        Ok(())
-    }
-
-    async fn data_keys_not_wrapped_by(
-        &self,
-        kek_id: &str,
-        limit: u32,
-    ) -> Result<Vec<(WorkspaceId, WrappedKeyRow)>, StoreError> {
-        keys_not_wrapped_by(&self.pool, KeyTable::Data, kek_id, limit).await
-    }
-
-    async fn rewrap_data_key(
-        &self,
-        ws: WorkspaceId,
-        old_kek_id: &str,
-        key: &WrappedKeyRow,
-    ) -> Result<bool, StoreError> {
-        rewrap_key(&self.pool, KeyTable::Data, ws, old_kek_id, key).await
-    }
-
-    async fn data_keys_per_kek(&self) -> Result<Vec<(String, u64)>, StoreError> {
-        keys_per_kek(&self.pool, KeyTable::Data).await
-    }
-
-    async fn data_key(&self, ws: WorkspaceId, version: Option<u32>) -> Result<Option<WrappedKeyRow>, StoreError> {
-        wrapped_key(&self.pool, KeyTable::Data, ws, version).await
     }
 
     async fn insert_notifications(
@@ -994,89 +842,5 @@ impl VaultBackend for PostgresBackend {
 
     async fn bind_region(&self, region: &Region) -> Result<(), StoreError> {
         self.bind_region_once(region).await
-    }
-
-    async fn insert_vault_key(&self, ws: WorkspaceId, key: WrappedKeyRow, now: Timestamp) -> Result<(), StoreError> {
-        insert_wrapped_key(&self.pool, KeyTable::Vault, ws, &key, now).await
-    }
-
-    async fn vault_key(&self, ws: WorkspaceId, version: Option<u32>) -> Result<Option<WrappedKeyRow>, StoreError> {
-        wrapped_key(&self.pool, KeyTable::Vault, ws, version).await
-    }
-
-    async fn vault_keys_not_wrapped_by(
-        &self,
-        kek_id: &str,
-        limit: u32,
-    ) -> Result<Vec<(WorkspaceId, WrappedKeyRow)>, StoreError> {
-        keys_not_wrapped_by(&self.pool, KeyTable::Vault, kek_id, limit).await
-    }
-
-    async fn rewrap_vault_key(
-        &self,
-        ws: WorkspaceId,
-        old_kek_id: &str,
-        key: &WrappedKeyRow,
-    ) -> Result<bool, StoreError> {
-        rewrap_key(&self.pool, KeyTable::Vault, ws, old_kek_id, key).await
-    }
-
-    async fn vault_keys_per_kek(&self) -> Result<Vec<(String, u64)>, StoreError> {
-        keys_per_kek(&self.pool, KeyTable::Vault).await
-    }
-
-    async fn kek_first_used(&self, kek_id: &str, now: Timestamp) -> Result<Timestamp, StoreError> {
-        sqlx::query("INSERT INTO kek_versions (kek_id, first_used_at) VALUES ($1, $2) ON CONFLICT (kek_id) DO NOTHING")
-            .bind(kek_id)
-            .bind(now.0)
-            .execute(&self.pool)
-            .await?;
-        let at: i64 = sqlx::query_scalar("SELECT first_used_at FROM kek_versions WHERE kek_id = $1")
-            .bind(kek_id)
-            .fetch_one(&self.pool)
-            .await?;
-        Ok(Timestamp(at))
-    }
-
-    async fn put_secret(
-        &self,
-        ws: WorkspaceId,
-        owner_id: &str,
-        kind: &str,
-        secret: &[u8],
-        now: Timestamp,
-    ) -> Result<(), StoreError> {
-        sqlx::query(
-            "INSERT INTO secrets (workspace_id, owner_id, kind, secret, created_at) VALUES ($1, $2, $3, $4, $5) \
-             ON CONFLICT (workspace_id, owner_id, kind) DO UPDATE SET secret = excluded.secret, created_at = excluded.created_at",
-        )
-        .bind(ws.to_string())
-        .bind(owner_id)
-        .bind(kind)
-        .bind(secret)
-        .bind(now.0)
-        .execute(&self.pool)
-        .await?;
-        Ok(())
-    }
-
-    async fn secret(&self, ws: WorkspaceId, owner_id: &str, kind: &str) -> Result<Option<Vec<u8>>, StoreError> {
-        Ok(sqlx::query_scalar("SELECT secret FROM secrets WHERE workspace_id = $1 AND owner_id = $2 AND kind = $3")
-            .bind(ws.to_string())
-            .bind(owner_id)
-            .bind(kind)
-            .fetch_optional(&self.pool)
-            .await?)
-    }
-
-    async fn delete_secret(&self, ws: WorkspaceId, owner_id: &str, kind: &str) -> Result<bool, StoreError> {
-        let n = sqlx::query("DELETE FROM secrets WHERE workspace_id = $1 AND owner_id = $2 AND kind = $3")
-            .bind(ws.to_string())
-            .bind(owner_id)
-            .bind(kind)
-            .execute(&self.pool)
-            .await?
-            .rows_affected();
-        Ok(n == 1)
     }
 }

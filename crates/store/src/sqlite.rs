@@ -11,7 +11,7 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 
-use chimatic_audit::{AuditEvent, Stream};
+use chimatic_audit::Stream;
 use chimatic_domain::{EventId, NotificationId, NotificationStatus, Region, SubscriberId, Timestamp, WorkspaceId};
 use rusqlite::{Connection, OptionalExtension, Row, Transaction, TransactionBehavior, params};
 
@@ -292,114 +292,6 @@ pub(crate) fn migrate(conn: &mut Connection, schema: &Schema) -> Result<(), Stor
     Ok(())
 }
 
-fn key_row(r: &Row<'_>) -> rusqlite::Result<(i64, String, Vec<u8>)> {
-    Ok((r.get(0)?, r.get(1)?, r.get(2)?))
-}
-
-fn to_key_row((version, kek_id, wrapped): (i64, String, Vec<u8>)) -> Result<WrappedKeyRow, StoreError> {
-    Ok(WrappedKeyRow { version: u32_of(version, "key version")?, kek_id, wrapped })
-}
-
-fn wrapped_key(
-    conn: &Connection,
-    table: KeyTable,
-    ws: WorkspaceId,
-    version: Option<u32>,
-) -> Result<Option<WrappedKeyRow>, StoreError> {
-    let sql = match (table, version.is_some()) {
-        (KeyTable::Data, true) => {
-            "SELECT version, kek_id, wrapped FROM data_keys WHERE workspace_id = ?1 AND version = ?2"
-        }
-        (KeyTable::Data, false) => {
-            "SELECT version, kek_id, wrapped FROM data_keys WHERE workspace_id = ?1 AND ?2 IS NULL ORDER BY version DESC LIMIT 1"
-        }
-        (KeyTable::Vault, true) => {
-            "SELECT version, kek_id, wrapped FROM vault_keys WHERE workspace_id = ?1 AND version = ?2"
-        }
-        (KeyTable::Vault, false) => {
-            "SELECT version, kek_id, wrapped FROM vault_keys WHERE workspace_id = ?1 AND ?2 IS NULL ORDER BY version DESC LIMIT 1"
-        }
-    };
-    let raw =
-        conn.prepare_cached(sql)?.query_row(params![ws.to_string(), version.map(i64::from)], key_row).optional()?;
-    raw.map(to_key_row).transpose()
-}
-
-fn insert_wrapped_key(
-    tx: &Transaction<'_>,
-    table: KeyTable,
-    ws: WorkspaceId,
-    key: &WrappedKeyRow,
-    now: Timestamp,
-) -> Result<(), StoreError> {
-    let sql = match table {
-        KeyTable::Data => {
-            "INSERT INTO data_keys (workspace_id, version, kek_id, wrapped, created_at) VALUES (?1, ?2, ?3, ?4, ?5)"
-        }
-        KeyTable::Vault => {
-            "INSERT INTO vault_keys (workspace_id, version, kek_id, wrapped, created_at) VALUES (?1, ?2, ?3, ?4, ?5)"
-        }
-    };
-    tx.execute(sql, params![ws.to_string(), i64::from(key.version), key.kek_id, key.wrapped, now.0])?;
-    Ok(())
-}
-
-fn keys_not_wrapped_by(
-    conn: &Connection,
-    table: KeyTable,
-    kek_id: &str,
-    limit: u32,
-) -> Result<Vec<(WorkspaceId, WrappedKeyRow)>, StoreError> {
-    let sql = match table {
-        KeyTable::Data => {
-            "SELECT workspace_id, version, kek_id, wrapped FROM data_keys WHERE kek_id <> ?1 AND kek_id NOT LIKE 'aws-kms:%' LIMIT ?2"
-        }
-        KeyTable::Vault => "SELECT workspace_id, version, kek_id, wrapped FROM vault_keys WHERE kek_id <> ?1 LIMIT ?2",
-    };
-    let mut stmt = conn.prepare_cached(sql)?;
-    let rows = stmt.query_map(params![kek_id, i64::from(limit)], |r| {
-        Ok((r.get::<_, String>(0)?, (r.get(1)?, r.get(2)?, r.get(3)?)))
-    })?;
-    let raws = rows.collect::<Result<Vec<_>, _>>()?;
-    raws.into_iter().map(|(ws, key)| Ok((parse(&ws, "workspace id")?, to_key_row(key)?))).collect()
-}
-
-fn rewrap_key(
-    tx: &Transaction<'_>,
-    table: KeyTable,
-    ws: WorkspaceId,
-    old_kek_id: &str,
-    key: &WrappedKeyRow,
-) -> Result<bool, StoreError> {
-    let sql = match table {
-        KeyTable::Data => {
-            "UPDATE data_keys SET kek_id = ?4, wrapped = ?5 WHERE workspace_id = ?1 AND version = ?2 AND kek_id = ?3"
-        }
-        KeyTable::Vault => {
-            "UPDATE vault_keys SET kek_id = ?4, wrapped = ?5 WHERE workspace_id = ?1 AND version = ?2 AND kek_id = ?3"
-        }
-    };
-    let n = tx.execute(sql, params![ws.to_string(), i64::from(key.version), old_kek_id, key.kek_id, key.wrapped])?;
-    Ok(n == 1)
-}
-
-fn keys_per_kek(conn: &Connection, table: KeyTable) -> Result<Vec<(String, u64)>, StoreError> {
-    let sql = match table {
-        KeyTable::Data => "SELECT kek_id, COUNT(*) FROM data_keys GROUP BY kek_id ORDER BY kek_id",
-        KeyTable::Vault => "SELECT kek_id, COUNT(*) FROM vault_keys GROUP BY kek_id ORDER BY kek_id",
-    };
-    let mut stmt = conn.prepare_cached(sql)?;
-    let rows = stmt.query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?)))?;
-    Ok(rows.collect::<Result<Vec<_>, _>>()?.into_iter().map(|(k, n)| (k, n.max(0) as u64)).collect())
-}
-
-/// The two key tables (`data_keys` in the data file, `vault_keys` in the vault) share a shape.
-#[derive(Clone, Copy)]
-enum KeyTable {
-    Data,
-    Vault,
-}
-
 #[async_trait::async_trait]
 impl DataBackend for SqliteBackend {
     async fn ping(&self) -> Result<(), StoreError> {
@@ -408,50 +300,6 @@ impl DataBackend for SqliteBackend {
 
     async fn bind_region(&self, region: &Region) -> Result<(), StoreError> {
         self.bind_region_once(region).await
-    }
-
-    async fn insert_data_key(
-        &self,
-        ws: WorkspaceId,
-        key: WrappedKeyRow,
-        now: Timestamp,
-        audit: Option<&AuditEvent>,
-    ) -> Result<(), StoreError> {
-        let audit = audit.cloned();
-        self.write(move |tx| {
-            insert_wrapped_key(tx, KeyTable::Data, ws, &key, now)?;
-            match &audit {
-                Some(event) => audit::append_one(tx, Stream::Data, ws, event),
-                None => Ok(()),
-            }
-        })
-        .await
-    }
-
-    async fn data_key(&self, ws: WorkspaceId, version: Option<u32>) -> Result<Option<WrappedKeyRow>, StoreError> {
-        self.read(|c| wrapped_key(c, KeyTable::Data, ws, version))
-    }
-
-    async fn data_keys_not_wrapped_by(
-        &self,
-        kek_id: &str,
-        limit: u32,
-    ) -> Result<Vec<(WorkspaceId, WrappedKeyRow)>, StoreError> {
-        self.read(|c| keys_not_wrapped_by(c, KeyTable::Data, kek_id, limit))
-    }
-
-    async fn rewrap_data_key(
-        &self,
-        ws: WorkspaceId,
-        old_kek_id: &str,
-        key: &WrappedKeyRow,
-    ) -> Result<bool, StoreError> {
-        let (old, key) = (old_kek_id.to_string(), key.clone());
-        self.write(move |tx| rewrap_key(tx, KeyTable::Data, ws, &old, &key)).await
-    }
-
-    async fn data_keys_per_kek(&self) -> Result<Vec<(String, u64)>, StoreError> {
-        self.read(|c| keys_per_kek(c, KeyTable::Data))
     }
 
     async fn insert_notifications(
@@ -1039,90 +887,6 @@ impl VaultBackend for SqliteBackend {
 
     async fn bind_region(&self, region: &Region) -> Result<(), StoreError> {
         self.bind_region_once(region).await
-    }
-
-    async fn insert_vault_key(&self, ws: WorkspaceId, key: WrappedKeyRow, now: Timestamp) -> Result<(), StoreError> {
-        self.write(move |tx| insert_wrapped_key(tx, KeyTable::Vault, ws, &key, now)).await
-    }
-
-    async fn vault_key(&self, ws: WorkspaceId, version: Option<u32>) -> Result<Option<WrappedKeyRow>, StoreError> {
-        self.read(|c| wrapped_key(c, KeyTable::Vault, ws, version))
-    }
-
-    async fn vault_keys_not_wrapped_by(
-        &self,
-        kek_id: &str,
-        limit: u32,
-    ) -> Result<Vec<(WorkspaceId, WrappedKeyRow)>, StoreError> {
-        self.read(|c| keys_not_wrapped_by(c, KeyTable::Vault, kek_id, limit))
-    }
-
-    async fn rewrap_vault_key(
-        &self,
-        ws: WorkspaceId,
-        old_kek_id: &str,
-        key: &WrappedKeyRow,
-    ) -> Result<bool, StoreError> {
-        let (old, key) = (old_kek_id.to_string(), key.clone());
-        self.write(move |tx| rewrap_key(tx, KeyTable::Vault, ws, &old, &key)).await
-    }
-
-    async fn vault_keys_per_kek(&self) -> Result<Vec<(String, u64)>, StoreError> {
-        self.read(|c| keys_per_kek(c, KeyTable::Vault))
-    }
-
-    async fn kek_first_used(&self, kek_id: &str, now: Timestamp) -> Result<Timestamp, StoreError> {
-        let kek_id = kek_id.to_string();
-        self.write(move |tx| {
-            tx.execute(
-                "INSERT INTO kek_versions (kek_id, first_used_at) VALUES (?1, ?2) ON CONFLICT (kek_id) DO NOTHING",
-                params![kek_id, now.0],
-            )?;
-            let at: i64 =
-                tx.query_row("SELECT first_used_at FROM kek_versions WHERE kek_id = ?1", [&kek_id], |r| r.get(0))?;
-            Ok(Timestamp(at))
-        })
-        .await
-    }
-
-    async fn put_secret(
-        &self,
-        ws: WorkspaceId,
-        owner_id: &str,
-        kind: &str,
-        secret: &[u8],
-        now: Timestamp,
-    ) -> Result<(), StoreError> {
-        let (owner_id, kind, secret) = (owner_id.to_string(), kind.to_string(), secret.to_vec());
-        self.write(move |tx| {
-            tx.execute(
-                "INSERT INTO secrets (workspace_id, owner_id, kind, secret, created_at) VALUES (?1, ?2, ?3, ?4, ?5) \
-                 ON CONFLICT (workspace_id, owner_id, kind) DO UPDATE SET secret = excluded.secret, created_at = excluded.created_at",
-                params![ws.to_string(), owner_id, kind, secret, now.0],
-            )?;
-            Ok(())
-        })
-        .await
-    }
-
-    async fn secret(&self, ws: WorkspaceId, owner_id: &str, kind: &str) -> Result<Option<Vec<u8>>, StoreError> {
-        self.read(|c| {
-            Ok(c.prepare_cached("SELECT secret FROM secrets WHERE workspace_id = ?1 AND owner_id = ?2 AND kind = ?3")?
-                .query_row([ws.to_string(), owner_id.to_string(), kind.to_string()], |r| r.get(0))
-                .optional()?)
-        })
-    }
-
-    async fn delete_secret(&self, ws: WorkspaceId, owner_id: &str, kind: &str) -> Result<bool, StoreError> {
-        let (owner_id, kind) = (owner_id.to_string(), kind.to_string());
-        self.write(move |tx| {
-            let n = tx.execute(
-                "DELETE FROM secrets WHERE workspace_id = ?1 AND owner_id = ?2 AND kind = ?3",
-                params![ws.to_string(), owner_id, kind],
-            )?;
-            Ok(n == 1)
-        })
-        .await
     }
 }
 

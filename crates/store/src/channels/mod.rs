@@ -14,7 +14,7 @@ use chimatic_audit::{AuditContext, actions};
 use chimatic_crypto::{Aad, SigningSecret};
 use chimatic_domain::{ChannelId, OutboundTls, Timestamp, WebhookUrl, WorkspaceId};
 
-use crate::keyring::KeyDomain;
+use crate::keys::KeyDomain;
 use crate::records::{Channel, ChannelEntry, ChannelUse, DeactivatedChannel};
 use crate::{Store, StoreError};
 

@@ -10,7 +10,7 @@ use chimatic_domain::{
 };
 use serde::{Deserialize, Serialize};
 
-use crate::keyring::KeyDomain;
+use crate::keys::KeyDomain;
 use crate::records::SubscriberChannel;
 use crate::{Store, StoreError};
 

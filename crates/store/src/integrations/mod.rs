@@ -12,7 +12,7 @@ use chimatic_domain::{
     IntegrationCredentials, IntegrationId, IntegrationKind, IntegrationSettings, Sensitive, Timestamp, WorkspaceId,
 };
 
-use crate::keyring::KeyDomain;
+use crate::keys::KeyDomain;
 use crate::records::Integration;
 use crate::{Store, StoreError};
 

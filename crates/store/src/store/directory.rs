@@ -9,7 +9,7 @@ use chimatic_domain::{
 
 use super::Store;
 
-use crate::keyring::KeyDomain;
+use crate::keys::KeyDomain;
 use crate::records::{Notification, PlannedMessage};
 use crate::{FanoutProgress, FanoutRow, MessageRoute, NewEvent, NewNotificationRow, StoreError, Target};
 

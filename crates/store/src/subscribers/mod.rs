@@ -15,7 +15,7 @@ use chimatic_domain::{
     ChannelAddress, Preferences, Sensitive, StoredAddress, SubscriberChannelId, SubscriberId, Timestamp, WorkspaceId,
 };
 
-use crate::keyring::KeyDomain;
+use crate::keys::KeyDomain;
 use crate::records::{Subscriber, SubscriberChannel};
 use crate::{Store, StoreError};
 

@@ -8,7 +8,7 @@ pub use rows::{WorkflowRow, WorkflowRows};
 use chimatic_crypto::Aad;
 use chimatic_domain::{Timestamp, WorkflowDefinition, WorkflowId, WorkspaceId};
 
-use crate::keyring::KeyDomain;
+use crate::keys::KeyDomain;
 use crate::records::Workflow;
 use crate::{Store, StoreError};
 

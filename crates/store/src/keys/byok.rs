@@ -13,8 +13,8 @@ use chimatic_keys::{AwsKmsConfig, AwsKmsKek};
 use secrecy::SecretString;
 use serde::{Deserialize, Serialize};
 
-use super::Store;
-use crate::keyring::KeyDomain;
+use crate::Store;
+use crate::keys::KeyDomain;
 use crate::{StoreError, WrappedKeyRow};
 
 const KMS_KIND: &str = "workspace_kms";
