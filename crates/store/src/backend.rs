@@ -1,10 +1,9 @@
 //! The backend traits: ciphertext rows in, ciphertext rows out. Every tenant-owned operation
 //! takes the workspace id, so a backend cannot be asked for a row without its tenant.
 
-use chimatic_crypto::ApiKeyDigest;
 use chimatic_domain::{
-    ApiKeyId, ChannelId, ChannelKind, EventId, FanoutId, IntegrationId, NotificationId, NotificationStatus, Plan,
-    Region, Scopes, SubscriberChannelId, SubscriberId, Timestamp, TopicId, WorkflowId, WorkspaceId,
+    ChannelId, ChannelKind, EventId, FanoutId, IntegrationId, NotificationId, NotificationStatus, Plan, Region,
+    SubscriberChannelId, SubscriberId, Timestamp, TopicId, WorkflowId, WorkspaceId,
 };
 
 use std::sync::Arc;
@@ -12,53 +11,6 @@ use std::sync::Arc;
 use chimatic_audit::{AuditEntry, AuditEvent, HeadSigner, SignedHead, Stream};
 
 use crate::StoreError;
-
-#[derive(Clone)]
-pub struct ApiKeyRow {
-    pub id: ApiKeyId,
-    pub workspace_id: WorkspaceId,
-    pub name: String,
-    pub scopes: Scopes,
-    pub digest: ApiKeyDigest,
-    pub last4: String,
-    pub created_at: Timestamp,
-    pub last_used_at: Option<Timestamp>,
-    pub revoked_at: Option<Timestamp>,
-}
-
-#[derive(Clone)]
-pub struct WorkspaceRow {
-    pub id: WorkspaceId,
-    pub name: String,
-    pub region: Region,
-    pub created_at: Timestamp,
-    pub plan: Plan,
-    /// Set while the workspace is frozen (incident isolation).
-    pub frozen_at: Option<Timestamp>,
-    /// The key created with the workspace: the only one that may delete it.
-    pub owner_key_id: Option<ApiKeyId>,
-    /// Set once its deletion has started.
-    pub deleting_at: Option<Timestamp>,
-    /// Days a finished notification's content is kept.
-    pub payload_retention_days: u32,
-}
-
-/// The live key behind a presented digest, with what the request needs of its workspace.
-pub struct KeyOwner {
-    pub key: ApiKeyRow,
-    pub region: Region,
-    pub frozen: bool,
-}
-
-/// Delivery counts of one workspace on one UTC day (days since the Unix epoch).
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct StatsRow {
-    pub day: i64,
-    pub accepted: u64,
-    pub attempts: u64,
-    pub delivered: u64,
-    pub failed: u64,
-}
 
 /// Where a message to a subscriber goes: which event made it, the subscriber's channel, and the
 /// integration that delivers it (none for in-app).
@@ -497,65 +449,8 @@ pub trait AuditBackend: Send + Sync + 'static {
 /// The control plane's store: workspaces, API key metadata and delivery analytics. Nothing in
 /// it is notification content, an address or a credential.
 #[async_trait::async_trait]
-pub trait ControlBackend: AuditBackend + WorkspaceEraser {
+pub trait ControlBackend: AuditBackend + WorkspaceEraser + crate::workspaces::ControlRows {
     async fn ping(&self) -> Result<(), StoreError>;
-
-    async fn create_workspace(
-        &self,
-        row: &WorkspaceRow,
-        owner_key: &ApiKeyRow,
-        audit: &AuditEvent,
-    ) -> Result<(), StoreError>;
-    /// Sets the plan (and, for enterprise, the audit retention); `false` if there is no such workspace.
-    async fn set_plan(&self, ws: WorkspaceId, plan: &Plan, audit: &AuditEvent) -> Result<bool, StoreError>;
-    async fn workspace(&self, id: WorkspaceId) -> Result<Option<WorkspaceRow>, StoreError>;
-
-    async fn insert_api_key(&self, row: &ApiKeyRow, audit: &AuditEvent) -> Result<(), StoreError>;
-    /// Authentication: the one lookup that is not scoped, because it discovers the workspace
-    /// (and so its region).
-    async fn api_key_by_digest(&self, digest: &ApiKeyDigest) -> Result<Option<KeyOwner>, StoreError>;
-    /// Freezes (`Some(at)`) or unfreezes (`None`) a workspace; the audit entry is written only
-    /// when the state changes. `None`: no such workspace; `Some(changed)`.
-    async fn set_frozen(
-        &self,
-        ws: WorkspaceId,
-        at: Option<Timestamp>,
-        audit: &AuditEvent,
-    ) -> Result<Option<bool>, StoreError>;
-    /// Workspaces frozen or being deleted: nothing of theirs is delivered or purged.
-    async fn frozen_workspaces(&self) -> Result<Vec<WorkspaceId>, StoreError>;
-    /// Marks a workspace as being deleted (its keys stop working); `false`: no such workspace
-    /// (or only its tombstone).
-    async fn start_deletion(&self, ws: WorkspaceId, now: Timestamp) -> Result<bool, StoreError>;
-    /// Workspaces of a region whose deletion has started and whose rows are not yet erased.
-    async fn deletions(&self, region: &Region) -> Result<Vec<WorkspaceId>, StoreError>;
-    /// Turns the workspace's row into a tombstone erased at `now` (its name goes; its other rows
-    /// are gone) and records `audit` in the deployment's system chain, in one transaction;
-    /// `false`: nothing to finish.
-    async fn finish_deletion(&self, ws: WorkspaceId, now: Timestamp, audit: &AuditEvent) -> Result<bool, StoreError>;
-    /// Tombstones of a region erased at or before `cutoff`.
-    async fn erased_before(&self, region: &Region, cutoff: Timestamp) -> Result<Vec<WorkspaceId>, StoreError>;
-    /// Deletes a tombstone and records `audit` in the system chain, in one transaction; `false`:
-    /// no such tombstone (another node swept it).
-    async fn forget_workspace(&self, ws: WorkspaceId, audit: &AuditEvent) -> Result<bool, StoreError>;
-    async fn set_payload_retention(&self, ws: WorkspaceId, days: u32, audit: &AuditEvent) -> Result<bool, StoreError>;
-    /// Each workspace of a region with its payload retention in days.
-    async fn payload_retentions(&self, region: &Region) -> Result<Vec<(WorkspaceId, u32)>, StoreError>;
-    async fn list_api_keys(&self, ws: WorkspaceId) -> Result<Vec<ApiKeyRow>, StoreError>;
-    async fn revoke_api_key(
-        &self,
-        ws: WorkspaceId,
-        id: ApiKeyId,
-        now: Timestamp,
-        audit: &AuditEvent,
-    ) -> Result<bool, StoreError>;
-    async fn touch_api_key(&self, ws: WorkspaceId, id: ApiKeyId, now: Timestamp) -> Result<(), StoreError>;
-
-    /// Adds the counts to the stored ones (one transaction for all rows); counts of a workspace
-    /// being deleted are dropped.
-    async fn add_stats(&self, rows: &[(WorkspaceId, StatsRow)]) -> Result<(), StoreError>;
-    /// Days `from_day..=to_day` that have counts, oldest first.
-    async fn stats(&self, ws: WorkspaceId, from_day: i64, to_day: i64) -> Result<Vec<StatsRow>, StoreError>;
 }
 
 /// The route columns of `notifications n`, in [`RouteColumns`] order (`kind` as `route_kind`,

@@ -10,7 +10,6 @@ mod audit;
 mod backend;
 mod channels;
 mod committer;
-mod control;
 mod db;
 mod error;
 mod fairness;
@@ -26,15 +25,15 @@ mod subscribers;
 mod topics;
 mod vault;
 mod workflows;
+mod workspaces;
 
 pub use audit::AuditLog;
 pub use backend::{
-    ApiKeyRow, AttemptRow, AuditBackend, AuditFilter, ChainRow, ClaimedJob, CompletedAttempt, ControlBackend,
-    DataBackend, DirectoryBackend, Failover, FanoutProgress, FanoutRow, InsertOutcome, MessageRoute, NewEvent,
-    NewNotificationRow, NotificationRow, QueueOutcome, StatsRow, Target, VaultBackend, WorkspaceRow,
+    AttemptRow, AuditBackend, AuditFilter, ChainRow, ClaimedJob, CompletedAttempt, ControlBackend, DataBackend,
+    DirectoryBackend, Failover, FanoutProgress, FanoutRow, InsertOutcome, MessageRoute, NewEvent, NewNotificationRow,
+    NotificationRow, QueueOutcome, Target, VaultBackend,
 };
 pub use channels::{ChannelRow, ChannelRows};
-pub use control::{Authenticated, ControlStore, DeletionReceipt, ERASURE_SWEEP_DELAY};
 pub use error::StoreError;
 pub use feedback::{FeedbackRows, InboundEvent, InboundEventRow, NewInbound, Suppression, SuppressionRow};
 pub use integrations::{CheckRecord, IntegrationChange, IntegrationRow, IntegrationRows};
@@ -47,3 +46,6 @@ pub use subscribers::{ErasureCounts, SubscriberChannelRow, SubscriberRow, Subscr
 pub use topics::{TopicRow, TopicRows};
 pub use vault::SecretRows;
 pub use workflows::{WorkflowRow, WorkflowRows};
+pub use workspaces::{
+    ApiKeyRow, Authenticated, ControlRows, ControlStore, DeletionReceipt, ERASURE_SWEEP_DELAY, StatsRow, WorkspaceRow,
+};

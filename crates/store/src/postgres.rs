@@ -18,7 +18,6 @@ use crate::db::{Arg, Audited, Db, EachRow, Returned, Sql, Step, bind_all};
 use crate::fairness::WorkspaceWalk;
 
 pub(crate) mod audit;
-mod control;
 mod directory;
 
 /// A set of migrations, the table that records which of them a database has, and the advisory
@@ -831,6 +830,13 @@ impl WorkspaceEraser for PostgresBackend {
             .await?
             .rows_affected();
         Ok(n)
+    }
+}
+
+#[async_trait::async_trait]
+impl ControlBackend for PostgresBackend {
+    async fn ping(&self) -> Result<(), StoreError> {
+        DataBackend::ping(self).await
     }
 }
 

@@ -22,7 +22,6 @@ use crate::db::{Arg, Audited, Db, EachRow, Returned, Sql, Step};
 use crate::fairness::WorkspaceWalk;
 
 pub(crate) mod audit;
-mod control;
 mod directory;
 
 pub const CONTROL_FILE: &str = "control.db";
@@ -876,6 +875,13 @@ impl WorkspaceEraser for SqliteBackend {
             Ok(n as u64)
         })
         .await
+    }
+}
+
+#[async_trait::async_trait]
+impl ControlBackend for SqliteBackend {
+    async fn ping(&self) -> Result<(), StoreError> {
+        DataBackend::ping(self).await
     }
 }
 

@@ -332,7 +332,7 @@ impl Store {
     /// table by table. Counts per table, keyed `vault.…` and `data.…`.
     pub(crate) async fn erase_workspace(&self, ws: WorkspaceId) -> Result<crate::DeletionReceipt, StoreError> {
         use crate::backend::{DATA_KEY_TABLE, DATA_TABLES, VAULT_TABLES};
-        use crate::control::erase_rows;
+        use crate::workspaces::erase_rows;
         let mut receipt = crate::DeletionReceipt::new();
         for (table, key) in VAULT_TABLES {
             receipt.insert(format!("vault.{table}"), erase_rows(&*self.vault, table, key, ws).await?);

@@ -60,24 +60,6 @@ pub(crate) async fn append_one(
     append(tx, stream, &[(ws, event)]).await
 }
 
-/// Runs `statement` in a transaction and, when it changed exactly one row, appends `event` to
-/// `ws`'s chain in the same transaction: an audited change of one row. Whether it changed one.
-pub(crate) async fn change_one(
-    pool: &sqlx::PgPool,
-    statement: sqlx::query::Query<'_, Postgres, sqlx::postgres::PgArguments>,
-    stream: Stream,
-    ws: WorkspaceId,
-    event: &AuditEvent,
-) -> Result<bool, StoreError> {
-    let mut tx = pool.begin().await?;
-    let changed = statement.execute(&mut *tx).await?.rows_affected() == 1;
-    if changed {
-        append_one(&mut tx, stream, ws, event).await?;
-    }
-    tx.commit().await?;
-    Ok(changed)
-}
-
 async fn lock_tip(tx: &mut Transaction<'_, Postgres>, stream: Stream, ws: WorkspaceId) -> Result<ChainTip, StoreError> {
     let id = ws.to_string();
     sqlx::query(sqlx::AssertSqlSafe(audit_sql(

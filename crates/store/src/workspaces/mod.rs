@@ -9,8 +9,14 @@ use chimatic_audit::{AuditContext, Stream, actions};
 use chimatic_crypto::{ApiKeyDigest, GeneratedApiKey};
 use chimatic_domain::{ApiKeyId, Plan, Region, Scopes, Sensitive, Timestamp, WorkspaceId};
 
-use crate::backend::{CONTROL_TABLES, KeyOwner, WorkspaceEraser};
-use crate::{ApiKeyRow, AuditLog, ControlBackend, StatsRow, Store, StoreError, WorkspaceRow};
+mod rows;
+pub(crate) mod sql;
+
+pub(crate) use rows::KeyOwner;
+pub use rows::{ApiKeyRow, ControlRows, StatsRow, WorkspaceRow};
+
+use crate::backend::{CONTROL_TABLES, WorkspaceEraser};
+use crate::{AuditLog, ControlBackend, Store, StoreError};
 
 /// How long after a workspace's deletion its stores are swept once more: longer than any request
 /// or delivery lease that could have been under way when it started.
