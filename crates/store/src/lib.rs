@@ -16,6 +16,7 @@ mod fairness;
 mod feedback;
 mod integrations;
 mod keys;
+mod notifications;
 mod postgres;
 pub mod records;
 mod sqlite;
@@ -28,16 +29,16 @@ mod workflows;
 mod workspaces;
 
 pub use audit::AuditLog;
-pub use backend::{
-    AttemptRow, AuditBackend, AuditFilter, ChainRow, ClaimedJob, CompletedAttempt, ControlBackend, DataBackend,
-    DirectoryBackend, Failover, FanoutProgress, FanoutRow, InsertOutcome, MessageRoute, NewEvent, NewNotificationRow,
-    NotificationRow, QueueOutcome, Target, VaultBackend,
-};
+pub use backend::{AuditBackend, AuditFilter, ChainRow, ControlBackend, DataBackend, VaultBackend};
 pub use channels::{ChannelRow, ChannelRows};
 pub use error::StoreError;
 pub use feedback::{FeedbackRows, InboundEvent, InboundEventRow, NewInbound, Suppression, SuppressionRow};
 pub use integrations::{CheckRecord, IntegrationChange, IntegrationRow, IntegrationRows};
 pub use keys::{DEK_CACHE_TTL, DataKeyRows, KekSet, Keyring, VaultKeyRows, WorkspaceKms, WrappedKeyRow};
+pub use notifications::{
+    AttemptRow, ClaimedJob, CompletedAttempt, Failover, FanoutProgress, FanoutRow, HELD, InsertOutcome, MessageRoute,
+    NewEvent, NewNotificationRow, NotificationRow, NotificationRows, QueueOutcome, Target,
+};
 pub use postgres::PostgresBackend;
 pub use sqlite::{SqliteBackend, SqliteFiles};
 pub use stats::{DeliveryEvent, DeliveryStats, day_of, start_of_day};

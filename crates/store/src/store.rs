@@ -250,7 +250,7 @@ impl Store {
             attempt_count: row.attempt_count,
             created_at: row.created_at,
             updated_at: row.updated_at,
-            next_attempt_at: row.queued_due_at.filter(|t| !row.leased && *t != crate::backend::HELD),
+            next_attempt_at: row.queued_due_at.filter(|t| !row.leased && *t != crate::HELD),
             read_at: row.read_at,
             archived_at: row.archived_at,
         })
@@ -363,7 +363,7 @@ impl Store {
         if jobs.is_empty() {
             return Ok(());
         }
-        self.data.release_claims(jobs, crate::backend::HELD).await
+        self.data.release_claims(jobs, crate::HELD).await
     }
 
     /// Makes held deliveries of workspaces no longer frozen due now; returns how many.
