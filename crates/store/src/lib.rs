@@ -37,12 +37,12 @@ pub use integrations::{CheckRecord, IntegrationChange, IntegrationRow, Integrati
 pub use keys::{DEK_CACHE_TTL, DataKeyRows, KekSet, Keyring, VaultKeyRows, WorkspaceKms, WrappedKeyRow};
 pub use notifications::{
     AttemptRow, ClaimedJob, CompletedAttempt, Failover, FanoutProgress, FanoutRow, HELD, InsertOutcome, MessageRoute,
-    NewEvent, NewNotificationRow, NotificationRow, NotificationRows, QueueOutcome, Target,
+    NewEvent, NewNotification, NewNotificationRow, NotificationRow, NotificationRows, QueueOutcome, Target,
 };
 pub use postgres::PostgresBackend;
 pub use sqlite::{SqliteBackend, SqliteFiles};
 pub use stats::{DeliveryEvent, DeliveryStats, day_of, start_of_day};
-pub use store::{NewNotification, Store};
+pub use store::Store;
 pub use subscribers::{ErasureCounts, SubscriberChannelRow, SubscriberRow, SubscriberRows, subscriber_token_workspace};
 pub use topics::{TopicRow, TopicRows};
 pub use vault::SecretRows;

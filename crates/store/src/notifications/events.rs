@@ -1,5 +1,5 @@
-//! The directory part of a region's [`Store`]: subscribers and their channels, encrypted under
-//! each subscriber's own key, and provider integrations, whose credentials go only to the vault.
+//! Events: messages to subscribers sealed under each subscriber's key, topic fan-outs done in
+//! batches, and the in-app inbox.
 
 use chimatic_crypto::{Aad, Dek};
 use chimatic_domain::{
@@ -7,7 +7,7 @@ use chimatic_domain::{
     WorkflowId, WorkspaceId,
 };
 
-use super::Store;
+use crate::Store;
 
 use crate::keys::KeyDomain;
 use crate::records::{Notification, PlannedMessage};
@@ -118,7 +118,7 @@ impl Store {
         }
         let ids: Vec<NotificationId> = rows.iter().map(|r| r.id).collect();
         let event = NewEvent { id: event_id, idempotency_digest: digest, rows, fanouts, created_at: now };
-        let existing = self.data.insert_event(ws, &event, super::IDEMPOTENCY_WINDOW).await?;
+        let existing = self.data.insert_event(ws, &event, crate::store::IDEMPOTENCY_WINDOW).await?;
         let ids = if existing.is_some() { Vec::new() } else { ids };
         Ok((existing, ids))
     }
