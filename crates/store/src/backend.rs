@@ -1,11 +1,9 @@
 //! The backend traits: ciphertext rows in, ciphertext rows out. Every tenant-owned operation
 //! takes the workspace id, so a backend cannot be asked for a row without its tenant.
 
-use chimatic_domain::{Plan, Region, Timestamp, WorkspaceId};
+use chimatic_domain::{Plan, Region, WorkspaceId};
 
-use std::sync::Arc;
-
-use chimatic_audit::{AuditEntry, AuditEvent, HeadSigner, SignedHead, Stream};
+use chimatic_audit::AuditEvent;
 
 use crate::StoreError;
 
@@ -97,7 +95,7 @@ pub trait DataBackend:
     + crate::channels::ChannelRows
     + crate::subscribers::SubscriberRows
     + crate::feedback::FeedbackRows
-    + AuditBackend
+    + crate::audit::AuditBackend
     + WorkspaceEraser
     + crate::workflows::WorkflowRows
     + crate::topics::TopicRows
@@ -116,85 +114,9 @@ pub trait VaultBackend: WorkspaceEraser + crate::keys::VaultKeyRows + crate::vau
     async fn bind_region(&self, region: &Region) -> Result<(), StoreError>;
 }
 
-/// Audit SQL for a stream's tables. The control store's are prefixed `control_`, so a control
-/// store sharing a PostgreSQL database with a region's data keeps its own chains.
-pub(crate) fn audit_sql(stream: Stream, template: &str) -> String {
-    match stream {
-        Stream::Control => template.replace("audit_", "control_audit_"),
-        Stream::Data => template.to_string(),
-    }
-}
-
-/// Where a chain stands, as stored.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct ChainRow {
-    pub next_seq: u64,
-    pub head_hash: chimatic_audit::Hash,
-    pub anchor_seq: u64,
-    pub anchor_hash: chimatic_audit::Hash,
-}
-
-/// Filters of an audit page, newest first. `before` is an exclusive position `(at, seq)`: rows
-/// strictly older, or as old with a smaller sequence number.
-#[derive(Clone, Debug, Default)]
-pub struct AuditFilter {
-    pub from: Option<Timestamp>,
-    pub to: Option<Timestamp>,
-    pub action: Option<String>,
-    pub actor_id: Option<String>,
-    pub before: Option<(Timestamp, u64)>,
-    pub limit: u32,
-}
-
-/// The audit trail of a store (control or data). Audited actions append in their own
-/// transaction through the backend's other methods; this is the rest: reads, standalone
-/// entries, head signing and retention.
-#[async_trait::async_trait]
-pub trait AuditBackend: Send + Sync + 'static {
-    /// Entries for actions that write nothing else (exports, rotations).
-    async fn append_audit(&self, stream: Stream, events: &[(WorkspaceId, AuditEvent)]) -> Result<(), StoreError>;
-    async fn audit_page(
-        &self,
-        ws: WorkspaceId,
-        stream: Stream,
-        filter: &AuditFilter,
-    ) -> Result<Vec<AuditEntry>, StoreError>;
-    /// Entries after `after_seq`, ascending (export and verification read a chain in pages).
-    async fn audit_entries(
-        &self,
-        ws: WorkspaceId,
-        stream: Stream,
-        after_seq: u64,
-        limit: u32,
-    ) -> Result<Vec<AuditEntry>, StoreError>;
-    async fn audit_chain(&self, ws: WorkspaceId, stream: Stream) -> Result<Option<ChainRow>, StoreError>;
-    async fn audit_heads(&self, ws: WorkspaceId, stream: Stream) -> Result<Vec<SignedHead>, StoreError>;
-    /// Every workspace with a chain in this store.
-    async fn audit_chains(&self, stream: Stream) -> Result<Vec<WorkspaceId>, StoreError>;
-    /// Signs the heads of up to `limit` chains that grew since their last signature; returns how many.
-    async fn sign_audit_heads(
-        &self,
-        stream: Stream,
-        signer: Arc<HeadSigner>,
-        now: Timestamp,
-        limit: u32,
-    ) -> Result<u64, StoreError>;
-    /// Removes up to `limit` of the chain's oldest entries older than `before`, moves the anchor
-    /// past them and signs the new head, in one transaction. `None` if another node holds the job.
-    async fn prune_audit(
-        &self,
-        ws: WorkspaceId,
-        stream: Stream,
-        before: Timestamp,
-        limit: u32,
-        signer: Arc<HeadSigner>,
-        now: Timestamp,
-    ) -> Result<Option<u64>, StoreError>;
-}
-
 /// The control plane's store: workspaces, API key metadata and delivery analytics. Nothing in
 /// it is notification content, an address or a credential.
 #[async_trait::async_trait]
-pub trait ControlBackend: AuditBackend + WorkspaceEraser + crate::workspaces::ControlRows {
+pub trait ControlBackend: crate::audit::AuditBackend + WorkspaceEraser + crate::workspaces::ControlRows {
     async fn ping(&self) -> Result<(), StoreError>;
 }

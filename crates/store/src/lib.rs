@@ -28,8 +28,8 @@ mod vault;
 mod workflows;
 mod workspaces;
 
-pub use audit::AuditLog;
-pub use backend::{AuditBackend, AuditFilter, ChainRow, ControlBackend, DataBackend, VaultBackend};
+pub use audit::{AuditBackend, AuditFilter, AuditLog, ChainRow};
+pub use backend::{ControlBackend, DataBackend, VaultBackend};
 pub use channels::{ChannelRow, ChannelRows};
 pub use error::StoreError;
 pub use feedback::{FeedbackRows, InboundEvent, InboundEventRow, NewInbound, Suppression, SuppressionRow};

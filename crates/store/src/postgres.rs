@@ -12,10 +12,9 @@ use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
 use sqlx::{Postgres, Transaction};
 
 use crate::StoreError;
+use crate::audit::postgres as audit;
 use crate::backend::*;
 use crate::db::{Arg, Audited, Db, EachRow, Returned, Sql, Step, bind_all};
-
-pub(crate) mod audit;
 
 /// A set of migrations, the table that records which of them a database has, and the advisory
 /// lock that serialises nodes migrating at once.

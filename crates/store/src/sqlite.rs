@@ -15,11 +15,10 @@ use chimatic_domain::{Region, WorkspaceId};
 use rusqlite::{Connection, Transaction, TransactionBehavior, params};
 
 use crate::StoreError;
+use crate::audit::sqlite as audit;
 use crate::backend::*;
 use crate::db::columns::OwnedRow;
 use crate::db::{Arg, Audited, Db, EachRow, Returned, Sql, Step};
-
-pub(crate) mod audit;
 
 pub const CONTROL_FILE: &str = "control.db";
 pub const DATA_FILE: &str = "data.db";

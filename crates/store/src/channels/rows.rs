@@ -152,7 +152,7 @@ impl ChannelRows for SqliteBackend {
             }
             let cancelled = run(&sql::CANCEL_QUEUED, args![ws, id, now])?;
             run(&sql::DEQUEUE_CANCELLED, args![ws, id])?;
-            crate::sqlite::audit::append_one(tx, Stream::Data, ws, &with_count(audit, "cancelled", cancelled))?;
+            crate::audit::sqlite::append_one(tx, Stream::Data, ws, &with_count(audit, "cancelled", cancelled))?;
             Ok(Some(cancelled))
         })
         .await
@@ -212,7 +212,7 @@ impl ChannelRows for PostgresBackend {
         let queued = Arg::TextList(queued);
         query(&sql::DEQUEUE, vec![queued.clone()]).execute(&mut *tx).await?;
         let cancelled = query(&sql::CANCEL, args![ws, queued, now]).execute(&mut *tx).await?.rows_affected();
-        crate::postgres::audit::append_one(
+        crate::audit::postgres::append_one(
             &mut tx,
             Stream::Data,
             ws,

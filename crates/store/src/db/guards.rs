@@ -132,3 +132,35 @@ fn the_tenant_guard_reads_statements_as_intended() {
     assert!(!is_scoped("INSERT INTO t (id, name) VALUES (?1, ?2)"));
     assert!(!is_scoped("INSERT INTO t (id, workspace_id) SELECT id, workspace_id FROM u"));
 }
+
+/// Every file that declares statements is in the catalogue, so a new aggregate cannot slip
+/// past the guards above.
+#[test]
+fn the_catalogue_holds_every_statement_module() {
+    fn walk(dir: &std::path::Path, found: &mut Vec<std::path::PathBuf>) {
+        for entry in std::fs::read_dir(dir).unwrap() {
+            let path = entry.unwrap().path();
+            if path.is_dir() {
+                walk(&path, found);
+            } else if path.extension().is_some_and(|e| e == "rs")
+                && std::fs::read_to_string(&path).unwrap().contains("\nstatements! {")
+            {
+                found.push(path);
+            }
+        }
+    }
+    let src = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
+    let mut files = Vec::new();
+    walk(&src, &mut files);
+    let names: Vec<&str> = catalogue().iter().map(|s| s.name).collect();
+    let mut missing = Vec::new();
+    for file in &files {
+        let module = file.strip_prefix(&src).unwrap().with_extension("");
+        let module = format!("chimatic_store::{}::", module.to_string_lossy().replace('/', "::"));
+        if !names.iter().any(|n| n.starts_with(&module)) {
+            missing.push(module);
+        }
+    }
+    assert!(files.len() >= 11, "found only {files:?}");
+    assert!(missing.is_empty(), "statement modules missing from db::catalogue(): {missing:?}");
+}

@@ -250,12 +250,18 @@ pub async fn execute_one<D: Db + ?Sized>(
 /// Every statement of the catalogue, for the drift tests.
 #[cfg(test)]
 pub(crate) fn catalogue() -> Vec<&'static Sql> {
-    [
-        crate::workflows::sql::ALL,
-        crate::topics::sql::ALL,
-        crate::integrations::sql::ALL,
+    let aggregates: &[&[&'static Sql]] = &[
+        crate::channels::sql::ALL,
         crate::feedback::sql::ALL,
+        crate::integrations::sql::ALL,
+        crate::keys::sql::ALL,
+        crate::notifications::sql::ALL,
         crate::subscribers::sql::ALL,
-    ]
-    .concat()
+        crate::topics::sql::ALL,
+        crate::vault::sql::ALL,
+        crate::workflows::sql::ALL,
+        crate::workspaces::sql::ALL,
+    ];
+    // The audit tables' statements come in two sets, one per stream.
+    [aggregates.concat(), crate::audit::sql::catalogue()].concat()
 }

@@ -5,7 +5,7 @@
 //! Never the other way round: SQLite numbers `$NAME` parameters by order of first appearance,
 //! so `$2, $1` would bind in the wrong order there.
 
-use std::sync::LazyLock;
+use std::sync::OnceLock;
 
 /// Which dialects a statement is written for.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -20,7 +20,9 @@ pub struct Sql {
     /// `module::NAME`, for the drift tests' reports.
     pub name: &'static str,
     sqlite: &'static str,
-    postgres: LazyLock<String>,
+    /// The PostgreSQL text before `?N` → `$N`.
+    postgres_source: &'static str,
+    postgres: OnceLock<String>,
     pub dialects: Dialects,
     /// Why a statement on a tenant table may omit `workspace_id = ?` (discovery and maintenance
     /// queries); `None` for every other statement. The tenant-guard test reads it.
@@ -32,11 +34,24 @@ impl Sql {
     pub const fn new(
         name: &'static str,
         sqlite: &'static str,
-        postgres: LazyLock<String>,
+        postgres_source: &'static str,
         dialects: Dialects,
         unscoped: Option<&'static str>,
     ) -> Self {
-        Self { name, sqlite, postgres, dialects, unscoped }
+        Self { name, sqlite, postgres_source, postgres: OnceLock::new(), dialects, unscoped }
+    }
+
+    /// This statement with a table-name prefix replaced, made once and kept for the process
+    /// (the control store's audit tables are the data store's with a `control_` prefix).
+    pub fn renamed(&'static self, from: &str, to: &str) -> &'static Sql {
+        let leak = |s: String| -> &'static str { Box::leak(s.into_boxed_str()) };
+        Box::leak(Box::new(Sql::new(
+            leak(format!("{} ({to})", self.name)),
+            leak(self.sqlite.replace(from, to)),
+            leak(self.postgres_source.replace(from, to)),
+            self.dialects,
+            self.unscoped,
+        )))
     }
 
     pub fn sqlite(&'static self) -> &'static str {
@@ -46,7 +61,7 @@ impl Sql {
 
     pub fn postgres(&'static self) -> &'static str {
         debug_assert!(self.dialects != Dialects::SqliteOnly, "{} is SQLite only", self.name);
-        self.postgres.as_str()
+        self.postgres.get_or_init(|| to_postgres(self.postgres_source))
     }
 }
 
@@ -89,7 +104,7 @@ macro_rules! statements {
             pub(crate) static $name: $crate::db::sql::Sql = $crate::db::sql::Sql::new(
                 concat!(module_path!(), "::", stringify!($name)),
                 $text,
-                std::sync::LazyLock::new(|| $crate::db::sql::to_postgres(statements!(@pg $text $(, $pg)?))),
+                statements!(@pg $text $(, $pg)?),
                 statements!(@dialects $($dialect)? $(, $pg)?),
                 statements!(@why $($why)?),
             );

@@ -10,9 +10,10 @@ use rusqlite::{OptionalExtension, Transaction, params_from_iter};
 
 use super::rows::*;
 use super::sql;
+use crate::audit::sqlite as audit;
 use crate::db::{Arg, Sql, args};
 use crate::fairness::WorkspaceWalk;
-use crate::sqlite::{audit, lock};
+use crate::sqlite::lock;
 use crate::{ChannelRow, SqliteBackend, StoreError};
 
 /// Runs one statement of a write transaction; the rows it changed.

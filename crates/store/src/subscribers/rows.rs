@@ -198,7 +198,7 @@ impl SubscriberRows for SqliteBackend {
             let topics = delete(&sql::ERASE_MEMBERSHIPS)?;
             delete(&sql::DELETE)?;
             let counts = ErasureCounts { channels, messages, attempts, topics };
-            crate::sqlite::audit::append_one(tx, Stream::Data, ws, &counts.audited(audit))?;
+            crate::audit::sqlite::append_one(tx, Stream::Data, ws, &counts.audited(audit))?;
             Ok(counts)
         })
         .await
@@ -231,7 +231,7 @@ impl SubscriberRows for PostgresBackend {
         let topics = delete(&sql::ERASE_MEMBERSHIPS, &mut tx).await?;
         delete(&sql::DELETE, &mut tx).await?;
         let counts = ErasureCounts { channels, messages: erased.len() as u64, attempts, topics };
-        crate::postgres::audit::append_one(&mut tx, Stream::Data, ws, &counts.audited(audit.clone())).await?;
+        crate::audit::postgres::append_one(&mut tx, Stream::Data, ws, &counts.audited(audit.clone())).await?;
         tx.commit().await?;
         Ok(counts)
     }

@@ -10,7 +10,7 @@ statements! {
              owner_key_id, deleting_at FROM workspaces WHERE id = ?1";
     SET_PLAN = "UPDATE workspaces SET plan = ?2, audit_retention_days = ?3 WHERE id = ?1";
     // Changes only a workspace whose frozen state differs from the one asked for.
-    SET_FROZEN = "UPDATE workspaces SET frozen_at = ?2 WHERE id = ?1 AND (frozen_at IS NULL) <> (?2 IS NULL)";
+    SET_FROZEN = "UPDATE workspaces SET frozen_at = ?2 WHERE id = ?1 AND (frozen_at IS NULL) <> (CAST(?2 AS BIGINT) IS NULL)";
     EXISTS = "SELECT 1 FROM workspaces WHERE id = ?1";
     SET_PAYLOAD_RETENTION = "UPDATE workspaces SET payload_retention_days = ?2 WHERE id = ?1";
     PAYLOAD_RETENTIONS = "SELECT id, payload_retention_days FROM workspaces WHERE region = ?1";

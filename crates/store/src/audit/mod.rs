@@ -7,7 +7,14 @@ use std::sync::Arc;
 use chimatic_audit::{AuditEntry, AuditEvent, ChainRecord, HeadSigner, SignedHead, Stream};
 use chimatic_domain::{Timestamp, WorkspaceId};
 
-use crate::{AuditBackend, AuditFilter, ChainRow, StoreError};
+pub(crate) mod postgres;
+mod rows;
+pub(crate) mod sql;
+pub(crate) mod sqlite;
+
+pub use rows::{AuditBackend, AuditFilter, ChainRow};
+
+use crate::StoreError;
 
 /// Rows read or removed per round trip.
 const PAGE: u32 = 1000;
