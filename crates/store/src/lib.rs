@@ -9,17 +9,13 @@
 mod audit;
 mod backend;
 mod channels;
-mod committer;
 mod db;
 mod error;
-mod fairness;
 mod feedback;
 mod integrations;
 mod keys;
 mod notifications;
-mod postgres;
 pub mod records;
-mod sqlite;
 mod stats;
 mod store;
 mod subscribers;
@@ -31,6 +27,8 @@ mod workspaces;
 pub use audit::{AuditBackend, AuditFilter, AuditLog, ChainRow};
 pub use backend::{ControlBackend, DataBackend, VaultBackend};
 pub use channels::{ChannelRow, ChannelRows};
+pub use db::postgres::PostgresBackend;
+pub use db::sqlite::{SqliteBackend, SqliteFiles};
 pub use error::StoreError;
 pub use feedback::{FeedbackRows, InboundEvent, InboundEventRow, NewInbound, Suppression, SuppressionRow};
 pub use integrations::{CheckRecord, IntegrationChange, IntegrationRow, IntegrationRows};
@@ -39,8 +37,6 @@ pub use notifications::{
     AttemptRow, ClaimedJob, CompletedAttempt, Failover, FanoutProgress, FanoutRow, HELD, InsertOutcome, MessageRoute,
     NewEvent, NewNotification, NewNotificationRow, NotificationRow, NotificationRows, QueueOutcome, Target,
 };
-pub use postgres::PostgresBackend;
-pub use sqlite::{SqliteBackend, SqliteFiles};
 pub use stats::{DeliveryEvent, DeliveryStats, day_of, start_of_day};
 pub use store::Store;
 pub use subscribers::{ErasureCounts, SubscriberChannelRow, SubscriberRow, SubscriberRows, subscriber_token_workspace};

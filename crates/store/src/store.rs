@@ -8,7 +8,7 @@ use chimatic_audit::{HeadSigner, Stream};
 use chimatic_domain::{Region, Timestamp, WorkspaceId};
 
 use crate::audit::AuditLog;
-use crate::committer::GroupCommit;
+use crate::db::committer::GroupCommit;
 use crate::keys::KeyDomain;
 use crate::{
     ClaimedJob, CompletedAttempt, DataBackend, InsertOutcome, Keyring, NewNotificationRow, StoreError, VaultBackend,

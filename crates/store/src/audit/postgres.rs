@@ -11,8 +11,8 @@ use sqlx::{PgConnection, Postgres, Row, Transaction};
 
 use super::rows::*;
 use super::sql;
+use crate::db::postgres::try_job_lock;
 use crate::db::{Arg, PgQuery, Sql, args, bind_all};
-use crate::postgres::try_job_lock;
 use crate::{PostgresBackend, StoreError};
 
 fn query(statement: &'static Sql, args: Vec<Arg>) -> PgQuery<'static> {

@@ -231,7 +231,7 @@ impl ChannelRows for PostgresBackend {
         limit: u32,
     ) -> Result<Option<(u64, u64)>, StoreError> {
         let mut tx = self.pool.begin().await?;
-        if !crate::postgres::try_job_lock(&mut tx, "channel_purge").await? {
+        if !crate::db::postgres::try_job_lock(&mut tx, "channel_purge").await? {
             return Ok(None);
         }
         let due: Option<Option<i64>> = sqlx::query_scalar(sql::PURGE_DUE.postgres())

@@ -12,11 +12,11 @@ use crate::backend::{CONTROL_TABLES, DATA_KEY_TABLE, DATA_TABLES, VAULT_TABLES};
 
 /// One in-memory SQLite database per store, migrated.
 fn sqlite_stores() -> Vec<rusqlite::Connection> {
-    [&crate::sqlite::DATA, &crate::sqlite::VAULT, &crate::sqlite::CONTROL]
+    [&crate::db::sqlite::DATA, &crate::db::sqlite::VAULT, &crate::db::sqlite::CONTROL]
         .into_iter()
         .map(|schema| {
             let mut conn = rusqlite::Connection::open_in_memory().unwrap();
-            crate::sqlite::migrate(&mut conn, schema).unwrap();
+            crate::db::sqlite::migrate(&mut conn, schema).unwrap();
             conn
         })
         .collect()

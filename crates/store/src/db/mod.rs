@@ -3,9 +3,13 @@
 //! on ([`Db`]), and the two backends' connections, writer, migrations and locks.
 
 pub(crate) mod columns;
+pub(crate) mod committer;
+pub(crate) mod fairness;
 #[cfg(test)]
 mod guards;
+pub mod postgres;
 pub(crate) mod sql;
+pub mod sqlite;
 
 use chimatic_audit::{AuditEvent, Stream};
 use chimatic_domain::{

@@ -10,9 +10,9 @@ use sqlx::{PgConnection, Row};
 use super::rows::*;
 use super::sql;
 use crate::audit::postgres as audit;
+use crate::db::fairness::WorkspaceWalk;
+use crate::db::postgres::try_job_lock;
 use crate::db::{Arg, Columns, PgQuery, Sql, args, bind_all};
-use crate::fairness::WorkspaceWalk;
-use crate::postgres::try_job_lock;
 use crate::{ChannelRow, PostgresBackend, StoreError};
 
 fn query(statement: &'static Sql, args: Vec<Arg>) -> PgQuery<'static> {

@@ -11,9 +11,9 @@ use rusqlite::{OptionalExtension, Transaction, params_from_iter};
 use super::rows::*;
 use super::sql;
 use crate::audit::sqlite as audit;
+use crate::db::fairness::WorkspaceWalk;
+use crate::db::sqlite::lock;
 use crate::db::{Arg, Sql, args};
-use crate::fairness::WorkspaceWalk;
-use crate::sqlite::lock;
 use crate::{ChannelRow, SqliteBackend, StoreError};
 
 /// Runs one statement of a write transaction; the rows it changed.
@@ -258,7 +258,7 @@ mod tests {
     use rusqlite::Connection;
 
     use super::*;
-    use crate::sqlite::{DATA, connect, migrate};
+    use crate::db::sqlite::{DATA, connect, migrate};
 
     /// A workspace id made of one repeated hex digit, so ids sort as the digits do.
     fn ws(digit: char) -> String {

@@ -33,32 +33,32 @@ pub(crate) struct Schema {
 pub(crate) const DATA: Schema = Schema {
     ledger: "chimatic_migrations",
     migrations: &[
-        (1, include_str!("../migrations/sqlite/data/0001_spine.sql")),
-        (2, include_str!("../migrations/sqlite/data/0002_directory.sql")),
-        (3, include_str!("../migrations/sqlite/data/0003_events.sql")),
-        (4, include_str!("../migrations/sqlite/data/0004_feedback.sql")),
-        (5, include_str!("../migrations/sqlite/data/0005_audit.sql")),
-        (6, include_str!("../migrations/sqlite/data/0006_lifecycle.sql")),
-        (7, include_str!("../migrations/sqlite/data/0007_channel_purge_start.sql")),
+        (1, include_str!("../../migrations/sqlite/data/0001_spine.sql")),
+        (2, include_str!("../../migrations/sqlite/data/0002_directory.sql")),
+        (3, include_str!("../../migrations/sqlite/data/0003_events.sql")),
+        (4, include_str!("../../migrations/sqlite/data/0004_feedback.sql")),
+        (5, include_str!("../../migrations/sqlite/data/0005_audit.sql")),
+        (6, include_str!("../../migrations/sqlite/data/0006_lifecycle.sql")),
+        (7, include_str!("../../migrations/sqlite/data/0007_channel_purge_start.sql")),
     ],
 };
 pub(crate) const VAULT: Schema = Schema {
     ledger: "chimatic_migrations",
     migrations: &[
-        (1, include_str!("../migrations/sqlite/vault/0001_vault.sql")),
-        (2, include_str!("../migrations/sqlite/vault/0002_kek_versions.sql")),
+        (1, include_str!("../../migrations/sqlite/vault/0001_vault.sql")),
+        (2, include_str!("../../migrations/sqlite/vault/0002_kek_versions.sql")),
     ],
 };
 pub(crate) const CONTROL: Schema = Schema {
     ledger: "chimatic_control_migrations",
     migrations: &[
-        (1, include_str!("../migrations/sqlite/control/0001_control.sql")),
-        (2, include_str!("../migrations/sqlite/control/0002_audit.sql")),
-        (3, include_str!("../migrations/sqlite/control/0003_plans.sql")),
-        (4, include_str!("../migrations/sqlite/control/0004_freeze.sql")),
-        (5, include_str!("../migrations/sqlite/control/0005_payload_retention.sql")),
-        (6, include_str!("../migrations/sqlite/control/0006_workspace_deletion.sql")),
-        (7, include_str!("../migrations/sqlite/control/0007_erasure_sweep.sql")),
+        (1, include_str!("../../migrations/sqlite/control/0001_control.sql")),
+        (2, include_str!("../../migrations/sqlite/control/0002_audit.sql")),
+        (3, include_str!("../../migrations/sqlite/control/0003_plans.sql")),
+        (4, include_str!("../../migrations/sqlite/control/0004_freeze.sql")),
+        (5, include_str!("../../migrations/sqlite/control/0005_payload_retention.sql")),
+        (6, include_str!("../../migrations/sqlite/control/0006_workspace_deletion.sql")),
+        (7, include_str!("../../migrations/sqlite/control/0007_erasure_sweep.sql")),
     ],
 };
 

@@ -28,21 +28,21 @@ const DATA: Schema = Schema {
     ledger: "chimatic_migrations",
     lock: "chimatic.data",
     migrations: &[
-        (1, include_str!("../migrations/postgres/data/0001_spine.sql")),
-        (2, include_str!("../migrations/postgres/data/0002_directory.sql")),
-        (3, include_str!("../migrations/postgres/data/0003_events.sql")),
-        (4, include_str!("../migrations/postgres/data/0004_feedback.sql")),
-        (5, include_str!("../migrations/postgres/data/0005_audit.sql")),
-        (6, include_str!("../migrations/postgres/data/0006_lifecycle.sql")),
-        (7, include_str!("../migrations/postgres/data/0007_channel_purge_start.sql")),
+        (1, include_str!("../../migrations/postgres/data/0001_spine.sql")),
+        (2, include_str!("../../migrations/postgres/data/0002_directory.sql")),
+        (3, include_str!("../../migrations/postgres/data/0003_events.sql")),
+        (4, include_str!("../../migrations/postgres/data/0004_feedback.sql")),
+        (5, include_str!("../../migrations/postgres/data/0005_audit.sql")),
+        (6, include_str!("../../migrations/postgres/data/0006_lifecycle.sql")),
+        (7, include_str!("../../migrations/postgres/data/0007_channel_purge_start.sql")),
     ],
 };
 const VAULT: Schema = Schema {
     ledger: "chimatic_migrations",
     lock: "chimatic.vault",
     migrations: &[
-        (1, include_str!("../migrations/postgres/vault/0001_vault.sql")),
-        (2, include_str!("../migrations/postgres/vault/0002_kek_versions.sql")),
+        (1, include_str!("../../migrations/postgres/vault/0001_vault.sql")),
+        (2, include_str!("../../migrations/postgres/vault/0002_kek_versions.sql")),
     ],
 };
 // Its own ledger, so the control tables can share a database with a region's data.
@@ -50,13 +50,13 @@ const CONTROL: Schema = Schema {
     ledger: "chimatic_control_migrations",
     lock: "chimatic.control",
     migrations: &[
-        (1, include_str!("../migrations/postgres/control/0001_control.sql")),
-        (2, include_str!("../migrations/postgres/control/0002_audit.sql")),
-        (3, include_str!("../migrations/postgres/control/0003_plans.sql")),
-        (4, include_str!("../migrations/postgres/control/0004_freeze.sql")),
-        (5, include_str!("../migrations/postgres/control/0005_payload_retention.sql")),
-        (6, include_str!("../migrations/postgres/control/0006_workspace_deletion.sql")),
-        (7, include_str!("../migrations/postgres/control/0007_erasure_sweep.sql")),
+        (1, include_str!("../../migrations/postgres/control/0001_control.sql")),
+        (2, include_str!("../../migrations/postgres/control/0002_audit.sql")),
+        (3, include_str!("../../migrations/postgres/control/0003_plans.sql")),
+        (4, include_str!("../../migrations/postgres/control/0004_freeze.sql")),
+        (5, include_str!("../../migrations/postgres/control/0005_payload_retention.sql")),
+        (6, include_str!("../../migrations/postgres/control/0006_workspace_deletion.sql")),
+        (7, include_str!("../../migrations/postgres/control/0007_erasure_sweep.sql")),
     ],
 };
 
