@@ -354,35 +354,6 @@ async fn deleted_workspaces_are_swept_once_more_then_forgotten(
     chimatic_audit::verify_chain(&system, None).unwrap();
 }
 
-/// Two nodes of one region over the same backends, each with its own key cache.
-async fn two_nodes(data: Arc<dyn DataBackend>, vault: Arc<dyn VaultBackend>) -> (Store, Store) {
-    (store(data.clone(), vault.clone()).await, store(data, vault).await)
-}
-
-#[tokio::test]
-async fn sqlite_deleted_workspaces_are_swept_once_more_then_forgotten() {
-    let dir = tempfile::tempdir().unwrap();
-    let data = Arc::new(SqliteBackend::open_data(&dir.path().join("data.db")).unwrap());
-    let vault = Arc::new(SqliteBackend::open_vault(&dir.path().join("vault.db")).unwrap());
-    let control = ControlStore::new(Arc::new(SqliteBackend::open_control(&dir.path().join("control.db")).unwrap()));
-    let (node, other_node) = two_nodes(data, vault).await;
-    deleted_workspaces_are_swept_once_more_then_forgotten(&node, &other_node, &control).await;
-}
-
-#[tokio::test]
-async fn postgres_deleted_workspaces_are_swept_once_more_then_forgotten() {
-    let admin = std::env::var("CHIMATIC_TEST_POSTGRES_URL")
-        .expect("CHIMATIC_TEST_POSTGRES_URL must name a PostgreSQL admin URL (scripts/test starts one)");
-    let (data_url, vault_url) = fresh_pg_databases(&admin).await;
-    let control_url = fresh_pg_database(&admin, "control").await;
-    let data = Arc::new(PostgresBackend::open_data(&data_url).await.unwrap());
-    let vault = Arc::new(PostgresBackend::open_vault(&vault_url).await.unwrap());
-    let control = ControlStore::new(Arc::new(PostgresBackend::open_control(&control_url).await.unwrap()));
-    let (node, other_node) = two_nodes(data, vault).await;
-    deleted_workspaces_are_swept_once_more_then_forgotten(&node, &other_node, &control).await;
-    drop_pg_databases(&admin, &[&data_url, &vault_url, &control_url]).await;
-}
-
 /// Once the purger has begun on a channel, a node whose clock is behind (and so still sees the
 /// window open) cannot reactivate it: its secret may already be gone.
 async fn a_channel_being_purged_cannot_be_reactivated(store: &Store, data: &dyn DataBackend) {
@@ -400,96 +371,110 @@ async fn a_channel_being_purged_cannot_be_reactivated(store: &Store, data: &dyn 
     assert!(matches!(store.channel(ws, channel).await.unwrap(), ChannelEntry::Deactivated(_)));
 }
 
-#[tokio::test]
-async fn sqlite_a_channel_being_purged_cannot_be_reactivated() {
-    let dir = tempfile::tempdir().unwrap();
-    let data = Arc::new(SqliteBackend::open_data(&dir.path().join("data.db")).unwrap());
-    let vault = SqliteBackend::open_vault(&dir.path().join("vault.db")).unwrap();
-    let store = store(data.clone(), Arc::new(vault)).await;
-    a_channel_being_purged_cannot_be_reactivated(&store, &*data).await;
+/// Two nodes of one region over the same backends, each with its own key cache.
+async fn two_nodes(data: Arc<dyn DataBackend>, vault: Arc<dyn VaultBackend>) -> (Store, Store) {
+    (store(data.clone(), vault.clone()).await, store(data, vault).await)
 }
 
-#[tokio::test]
-async fn postgres_a_channel_being_purged_cannot_be_reactivated() {
-    let admin = std::env::var("CHIMATIC_TEST_POSTGRES_URL")
-        .expect("CHIMATIC_TEST_POSTGRES_URL must name a PostgreSQL admin URL (scripts/test starts one)");
-    let (data_url, vault_url) = fresh_pg_databases(&admin).await;
-    let data = Arc::new(PostgresBackend::open_data(&data_url).await.unwrap());
-    let vault = PostgresBackend::open_vault(&vault_url).await.unwrap();
-    let store = store(data.clone(), Arc::new(vault)).await;
-    a_channel_being_purged_cannot_be_reactivated(&store, &*data).await;
-    drop_pg_databases(&admin, &[&data_url, &vault_url]).await;
+/// A region's data and vault backends and a control store, on one dialect: SQLite files in a
+/// temporary directory, or fresh PostgreSQL databases dropped by [`Backends::close`].
+struct Backends {
+    data: Arc<dyn DataBackend>,
+    vault: Arc<dyn VaultBackend>,
+    control: ControlStore,
+    _dir: Option<tempfile::TempDir>,
+    /// The admin URL and the databases made for this test, on PostgreSQL.
+    postgres: Option<(String, [String; 3])>,
 }
 
-#[tokio::test]
-async fn sqlite_notification_content_is_removed_after_its_retention() {
-    let dir = tempfile::tempdir().unwrap();
-    let data = SqliteBackend::open_data(&dir.path().join("data.db")).unwrap();
-    let vault = SqliteBackend::open_vault(&dir.path().join("vault.db")).unwrap();
-    notification_content_is_removed_after_its_retention(&store(Arc::new(data), Arc::new(vault)).await).await;
+impl Backends {
+    async fn sqlite() -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let open = |name: &str| dir.path().join(name);
+        Self {
+            data: Arc::new(SqliteBackend::open_data(&open("data.db")).unwrap()),
+            vault: Arc::new(SqliteBackend::open_vault(&open("vault.db")).unwrap()),
+            control: ControlStore::new(Arc::new(SqliteBackend::open_control(&open("control.db")).unwrap())),
+            _dir: Some(dir),
+            postgres: None,
+        }
+    }
+
+    async fn postgres() -> Self {
+        let admin = std::env::var("CHIMATIC_TEST_POSTGRES_URL")
+            .expect("CHIMATIC_TEST_POSTGRES_URL must name a PostgreSQL admin URL (scripts/test starts one)");
+        let urls = [
+            fresh_pg_database(&admin, "data").await,
+            fresh_pg_database(&admin, "vault").await,
+            fresh_pg_database(&admin, "control").await,
+        ];
+        Self {
+            data: Arc::new(PostgresBackend::open_data(&urls[0]).await.unwrap()),
+            vault: Arc::new(PostgresBackend::open_vault(&urls[1]).await.unwrap()),
+            control: ControlStore::new(Arc::new(PostgresBackend::open_control(&urls[2]).await.unwrap())),
+            _dir: None,
+            postgres: Some((admin, urls)),
+        }
+    }
+
+    async fn store(&self) -> Store {
+        store(self.data.clone(), self.vault.clone()).await
+    }
+
+    async fn close(self) {
+        let Self { data, vault, control, postgres, .. } = self;
+        drop((data, vault, control));
+        if let Some((admin, urls)) = postgres {
+            drop_pg_databases(&admin, &urls.iter().map(String::as_str).collect::<Vec<_>>()).await;
+        }
+    }
 }
 
-#[tokio::test]
-async fn postgres_notification_content_is_removed_after_its_retention() {
-    let admin = std::env::var("CHIMATIC_TEST_POSTGRES_URL")
-        .expect("CHIMATIC_TEST_POSTGRES_URL must name a PostgreSQL admin URL (scripts/test starts one)");
-    let (data_url, vault_url) = fresh_pg_databases(&admin).await;
-    let data = PostgresBackend::open_data(&data_url).await.unwrap();
-    let vault = PostgresBackend::open_vault(&vault_url).await.unwrap();
-    notification_content_is_removed_after_its_retention(&store(Arc::new(data), Arc::new(vault)).await).await;
-    drop_pg_databases(&admin, &[&data_url, &vault_url]).await;
+/// One test per backend for each scenario: `name::sqlite` and `name::postgres`.
+macro_rules! on_both_backends {
+    ($($name:ident($b:ident) $body:block)*) => {$(
+        mod $name {
+            use super::*;
+
+            #[tokio::test]
+            async fn sqlite() {
+                let $b = Backends::sqlite().await;
+                $body
+                $b.close().await;
+            }
+
+            #[tokio::test]
+            async fn postgres() {
+                let $b = Backends::postgres().await;
+                $body
+                $b.close().await;
+            }
+        }
+    )*};
 }
 
-#[tokio::test]
-async fn sqlite_deactivated_channels_are_purged_after_their_window() {
-    let dir = tempfile::tempdir().unwrap();
-    let data = SqliteBackend::open_data(&dir.path().join("data.db")).unwrap();
-    let vault = SqliteBackend::open_vault(&dir.path().join("vault.db")).unwrap();
-    deactivated_channels_are_purged_after_their_window(&store(Arc::new(data), Arc::new(vault)).await).await;
-}
-
-#[tokio::test]
-async fn postgres_deactivated_channels_are_purged_after_their_window() {
-    let admin = std::env::var("CHIMATIC_TEST_POSTGRES_URL")
-        .expect("CHIMATIC_TEST_POSTGRES_URL must name a PostgreSQL admin URL (scripts/test starts one)");
-    let (data_url, vault_url) = fresh_pg_databases(&admin).await;
-    let data = PostgresBackend::open_data(&data_url).await.unwrap();
-    let vault = PostgresBackend::open_vault(&vault_url).await.unwrap();
-    deactivated_channels_are_purged_after_their_window(&store(Arc::new(data), Arc::new(vault)).await).await;
-    drop_pg_databases(&admin, &[&data_url, &vault_url]).await;
-}
-
-#[tokio::test]
-async fn sqlite_audit_retention_prunes_from_the_old_end_and_the_rest_verifies() {
-    let dir = tempfile::tempdir().unwrap();
-    let data = SqliteBackend::open_data(&dir.path().join("data.db")).unwrap();
-    let vault = SqliteBackend::open_vault(&dir.path().join("vault.db")).unwrap();
-    audit_retention_keeps_the_chain_verifiable(&store(Arc::new(data), Arc::new(vault)).await).await;
-}
-
-#[tokio::test]
-async fn postgres_audit_retention_prunes_from_the_old_end_and_the_rest_verifies() {
-    let admin = std::env::var("CHIMATIC_TEST_POSTGRES_URL")
-        .expect("CHIMATIC_TEST_POSTGRES_URL must name a PostgreSQL admin URL (scripts/test starts one)");
-    let (data_url, vault_url) = fresh_pg_databases(&admin).await;
-    let data = PostgresBackend::open_data(&data_url).await.unwrap();
-    let vault = PostgresBackend::open_vault(&vault_url).await.unwrap();
-    audit_retention_keeps_the_chain_verifiable(&store(Arc::new(data), Arc::new(vault)).await).await;
-    drop_pg_databases(&admin, &[&data_url, &vault_url]).await;
-}
-
-#[tokio::test]
-async fn sqlite_purge_removes_only_expired_idempotency_claims() {
-    let dir = tempfile::tempdir().unwrap();
-    let data = SqliteBackend::open_data(&dir.path().join("data.db")).unwrap();
-    let vault = SqliteBackend::open_vault(&dir.path().join("vault.db")).unwrap();
-    let store = store(Arc::new(data), Arc::new(vault)).await;
-    purge_removes_only_expired_claims(&store).await;
-    inbound_history_is_kept_thirty_days(&store).await;
-}
-
-async fn fresh_pg_databases(admin: &str) -> (String, String) {
-    (fresh_pg_database(admin, "data").await, fresh_pg_database(admin, "vault").await)
+on_both_backends! {
+    deleted_workspaces_are_swept_once_more_then_forgotten(b) {
+        let (node, other_node) = two_nodes(b.data.clone(), b.vault.clone()).await;
+        super::deleted_workspaces_are_swept_once_more_then_forgotten(&node, &other_node, &b.control).await;
+    }
+    a_channel_being_purged_cannot_be_reactivated(b) {
+        super::a_channel_being_purged_cannot_be_reactivated(&b.store().await, &*b.data).await;
+    }
+    notification_content_is_removed_after_its_retention(b) {
+        super::notification_content_is_removed_after_its_retention(&b.store().await).await;
+    }
+    deactivated_channels_are_purged_after_their_window(b) {
+        super::deactivated_channels_are_purged_after_their_window(&b.store().await).await;
+    }
+    audit_retention_keeps_the_chain_verifiable(b) {
+        super::audit_retention_keeps_the_chain_verifiable(&b.store().await).await;
+    }
+    background_purges_remove_only_what_has_expired(b) {
+        let store = b.store().await;
+        purge_removes_only_expired_claims(&store).await;
+        inbound_history_is_kept_thirty_days(&store).await;
+    }
 }
 
 async fn fresh_pg_database(admin: &str, part: &str) -> String {
@@ -508,14 +493,12 @@ async fn drop_pg_databases(admin: &str, urls: &[&str]) {
     }
 }
 
+/// PostgreSQL only: a node that does not hold a job's advisory lock does none of its work.
 #[tokio::test]
-async fn postgres_purge_runs_on_one_node_at_a_time_and_removes_only_expired_claims() {
-    let admin = std::env::var("CHIMATIC_TEST_POSTGRES_URL")
-        .expect("CHIMATIC_TEST_POSTGRES_URL must name a PostgreSQL admin URL (scripts/test starts one)");
-    let (data_url, vault_url) = fresh_pg_databases(&admin).await;
-    let data = PostgresBackend::open_data(&data_url).await.unwrap();
-    let vault = PostgresBackend::open_vault(&vault_url).await.unwrap();
-    let store = store(Arc::new(data), Arc::new(vault)).await;
+async fn postgres_purge_runs_on_one_node_at_a_time() {
+    let b = Backends::postgres().await;
+    let store = b.store().await;
+    let data_url = b.postgres.as_ref().map(|(_, urls)| urls[0].clone()).unwrap();
 
     // Another node holds the job's lock: this node's purge removes nothing, although every
     // claim has expired.
@@ -532,12 +515,9 @@ async fn postgres_purge_runs_on_one_node_at_a_time_and_removes_only_expired_clai
     let unlock = "SELECT pg_advisory_unlock(hashtext('chimatic.job.idempotency_purge'))";
     sqlx::query(unlock).execute(&mut other_node).await.unwrap();
     assert_eq!(store.purge_expired_idempotency_keys(t0.plus(48 * HOUR), 10).await.unwrap(), 5);
-
-    purge_removes_only_expired_claims(&store).await;
-    inbound_history_is_kept_thirty_days(&store).await;
     drop(other_node);
     drop(store);
-    drop_pg_databases(&admin, &[&data_url, &vault_url]).await;
+    b.close().await;
 }
 
 #[tokio::test]
