@@ -1,10 +1,12 @@
-//! The HTTP API: axum router, typed extractors for the caller and the body, thin handlers, one
+//! The HTTP API: axum router, typed extractors for the caller (one auth guard) and the input, thin handlers, one
 //! error-to-problem+json mapping, and the OpenAPI document generated from the handlers.
 
+mod auth;
+mod body;
 mod error;
-mod extract;
 pub mod fanout;
 mod mask;
+mod params;
 mod routes;
 mod state;
 

@@ -5,7 +5,9 @@ use chimatic_domain::{ApiKeyId, Scope, Scopes};
 use chimatic_store::ApiKeyRow;
 use serde::{Deserialize, Serialize};
 
-use crate::extract::{ApiJson, Caller, parse_id};
+use crate::auth::Caller;
+use crate::body::ApiJson;
+use crate::params::parse_id;
 use crate::{ApiError, AppState};
 
 const MAX_NAME_LEN: usize = 100;

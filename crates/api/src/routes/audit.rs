@@ -13,7 +13,7 @@ use chimatic_domain::{Scope, Timestamp, WorkspaceId};
 use chimatic_store::{AuditFilter, AuditLog, StoreError};
 use serde::{Deserialize, Serialize};
 
-use crate::extract::Tenant;
+use crate::auth::Tenant;
 use crate::{ApiError, AppState};
 
 const DEFAULT_PAGE: u32 = 50;

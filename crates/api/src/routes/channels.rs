@@ -5,7 +5,9 @@ use chimatic_domain::{ChannelId, OutboundTls, Scope, SpkiPin, WebhookUrl};
 use chimatic_store::records::{Channel, ChannelEntry, DeactivatedChannel};
 use serde::{Deserialize, Serialize};
 
-use crate::extract::{ApiJson, Tenant, parse_id};
+use crate::auth::Tenant;
+use crate::body::ApiJson;
+use crate::params::parse_id;
 use crate::{ApiError, AppState};
 
 const DEFAULT_PAGE: u32 = 50;

@@ -6,7 +6,8 @@ use chimatic_store::DeliveryEvent;
 use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
 
-use crate::extract::{ApiJson, Tenant};
+use crate::auth::Tenant;
+use crate::body::ApiJson;
 use crate::fanout::{Recipient, plan};
 use crate::{ApiError, AppState};
 

@@ -17,7 +17,8 @@ use chimatic_providers::inbound::{ProviderReport, email_report, twilio_report};
 use chimatic_store::{InboundEvent, NewInbound, Store};
 use serde::{Deserialize, Serialize};
 
-use crate::extract::{Tenant, parse_id};
+use crate::auth::Tenant;
+use crate::params::parse_id;
 use crate::{ApiError, AppState};
 
 /// Provider events are small; anything larger is not one.
@@ -90,7 +91,7 @@ pub async fn receive(
     .map_err(|e| ApiError::unprocessable("invalid_event", e.to_string()))?;
     // Checked once the sender is verified. The provider retries a refused webhook, so nothing is
     // lost while the workspace is frozen.
-    crate::extract::ensure_not_frozen(&state, ws).await?;
+    crate::auth::ensure_not_frozen(&state, ws).await?;
     record(&state, &store, ws, id, report).await
 }
 

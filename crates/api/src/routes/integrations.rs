@@ -10,7 +10,9 @@ use chimatic_store::records::Integration;
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
-use crate::extract::{ApiJson, Tenant, parse_id};
+use crate::auth::Tenant;
+use crate::body::ApiJson;
+use crate::params::parse_id;
 use crate::{ApiError, AppState};
 
 const MAX_NAME_LEN: usize = 100;

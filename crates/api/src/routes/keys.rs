@@ -6,7 +6,8 @@ use chimatic_domain::{Scope, Sensitive};
 use chimatic_store::WorkspaceKms;
 use serde::{Deserialize, Serialize};
 
-use crate::extract::{ApiJson, Tenant};
+use crate::auth::Tenant;
+use crate::body::ApiJson;
 use crate::{ApiError, AppState};
 
 #[derive(Serialize, utoipa::ToSchema)]

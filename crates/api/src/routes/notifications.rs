@@ -10,9 +10,11 @@ use chimatic_store::records::Enqueued;
 use chimatic_store::{DeliveryEvent, NewNotification, Target};
 use serde::{Deserialize, Serialize};
 
+use crate::auth::Tenant;
+use crate::body::ApiJson;
 use crate::error::ItemError;
-use crate::extract::{ApiJson, Tenant, parse_id};
 use crate::mask::mask_json;
+use crate::params::parse_id;
 use crate::{ApiError, AppState};
 
 const MAX_IDEMPOTENCY_KEY_LEN: usize = 255;

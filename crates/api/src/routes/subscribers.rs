@@ -9,8 +9,10 @@ use chimatic_store::records::{Subscriber, SubscriberChannel};
 use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
 
-use crate::extract::{ApiJson, Tenant, parse_id};
+use crate::auth::Tenant;
+use crate::body::ApiJson;
 use crate::mask::mask_json;
+use crate::params::parse_id;
 use crate::{ApiError, AppState};
 
 const MAX_EXTERNAL_ID_LEN: usize = 255;

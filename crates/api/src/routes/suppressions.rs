@@ -11,7 +11,9 @@ use chimatic_domain::{
 use chimatic_store::Suppression;
 use serde::{Deserialize, Serialize};
 
-use crate::extract::{ApiJson, Tenant, parse_id};
+use crate::auth::Tenant;
+use crate::body::ApiJson;
+use crate::params::parse_id;
 use crate::{ApiError, AppState};
 
 const DEFAULT_PAGE: u32 = 100;

@@ -4,7 +4,9 @@ use axum::http::StatusCode;
 use chimatic_domain::{Scope, SubscriberId, TopicId, is_event_name};
 use serde::{Deserialize, Serialize};
 
-use crate::extract::{ApiJson, Tenant, parse_id};
+use crate::auth::Tenant;
+use crate::body::ApiJson;
+use crate::params::parse_id;
 use crate::{ApiError, AppState};
 
 const MAX_IDS: usize = 1000;

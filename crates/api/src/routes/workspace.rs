@@ -5,7 +5,8 @@ use chimatic_domain::{Region, Scope, WorkspaceId};
 use chimatic_store::{StatsRow, day_of, start_of_day};
 use serde::{Deserialize, Serialize};
 
-use crate::extract::{ApiJson, Caller, Tenant};
+use crate::auth::{Caller, Tenant};
+use crate::body::ApiJson;
 use crate::{ApiError, AppState};
 
 #[derive(Serialize, utoipa::ToSchema)]
