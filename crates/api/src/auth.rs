@@ -12,7 +12,7 @@ use serde::Deserialize;
 use tokio::sync::Notify;
 
 use crate::state::RegionPlane;
-use crate::{ApiError, AppState};
+use crate::{ApiError, AppState, ErrorCode};
 
 /// The token of an `Authorization: Bearer …` header. RFC 9110 §11.1: the scheme is
 /// case-insensitive.
@@ -70,7 +70,7 @@ fn guard<'s>(
         metrics::counter!("chimatic_rate_limited_total").increment(1);
         return Err(ApiError::new(
             StatusCode::TOO_MANY_REQUESTS,
-            "rate_limited",
+            ErrorCode::RateLimited,
             "this workspace is over its request rate limit; retry after the time in `Retry-After`",
         )
         .retry_after(wait));
@@ -87,7 +87,7 @@ fn served_plane<'s>(state: &'s AppState, region: &Region) -> Result<&'s RegionPl
     state.regions.get(region).ok_or_else(|| {
         ApiError::new(
             StatusCode::MISDIRECTED_REQUEST,
-            "region_not_served",
+            ErrorCode::RegionNotServed,
             format!(
                 "this node does not serve the workspace's region `{region}`; send the request to a node of that region"
             ),
@@ -129,7 +129,7 @@ impl Caller {
         } else {
             Err(ApiError::new(
                 StatusCode::FORBIDDEN,
-                "insufficient_scope",
+                ErrorCode::InsufficientScope,
                 format!("this API key lacks the `{scope}` scope"),
             ))
         }
@@ -245,7 +245,7 @@ impl FromRequestParts<AppState> for Operator {
         let refused = || {
             ApiError::new(
                 StatusCode::UNAUTHORIZED,
-                "unauthorized",
+                ErrorCode::Unauthorized,
                 "the operator token is required: `Authorization: Bearer …`",
             )
         };
@@ -253,7 +253,7 @@ impl FromRequestParts<AppState> for Operator {
         let credential = state.operator.as_ref().ok_or_else(|| {
             ApiError::new(
                 StatusCode::FORBIDDEN,
-                "operator_disabled",
+                ErrorCode::OperatorDisabled,
                 "operator endpoints are disabled: start the server with CHIMATIC_OPERATOR_TOKEN or \
                  CHIMATIC_OPERATOR_TOKEN_FILE",
             )

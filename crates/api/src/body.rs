@@ -6,7 +6,7 @@ use axum::extract::{FromRequest, Request};
 use axum::http::{StatusCode, header};
 use serde::de::DeserializeOwned;
 
-use crate::{ApiError, AppState};
+use crate::{ApiError, AppState, ErrorCode};
 
 /// A JSON body. Rejections are `application/problem+json` naming the field path and what was
 /// expected, but never the offending value.
@@ -28,7 +28,7 @@ impl<T: DeserializeOwned> FromRequest<AppState> for ApiJson<T> {
         if !is_json {
             return Err(ApiError::new(
                 StatusCode::UNSUPPORTED_MEDIA_TYPE,
-                "unsupported_media_type",
+                ErrorCode::UnsupportedMediaType,
                 "the request body must be JSON with `Content-Type: application/json`",
             ));
         }
@@ -36,11 +36,11 @@ impl<T: DeserializeOwned> FromRequest<AppState> for ApiJson<T> {
             if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
                 ApiError::new(
                     StatusCode::PAYLOAD_TOO_LARGE,
-                    "body_too_large",
+                    ErrorCode::BodyTooLarge,
                     format!("the request body exceeds the limit of {} bytes", state.limits.max_body_bytes),
                 )
             } else {
-                ApiError::bad_request("invalid_body", "the request body could not be read")
+                ApiError::bad_request(ErrorCode::InvalidBody, "the request body could not be read")
             }
         })?;
         parse_json(&bytes).map(ApiJson)
@@ -50,7 +50,7 @@ impl<T: DeserializeOwned> FromRequest<AppState> for ApiJson<T> {
 pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
     let malformed = |line: usize, column: usize| {
         ApiError::bad_request(
-            "malformed_json",
+            ErrorCode::MalformedJson,
             format!("the request body is not valid JSON (line {line}, column {column})"),
         )
     };
@@ -70,7 +70,7 @@ pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
             let what = describe_data_error(&message);
             let path = schema_path(&e, message.starts_with("unknown field"));
             Err(ApiError::unprocessable(
-                "invalid_body",
+                ErrorCode::InvalidBody,
                 if path.is_empty() { what } else { format!("`{path}`: {what}") },
             ))
         }

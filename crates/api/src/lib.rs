@@ -1,8 +1,10 @@
-//! The HTTP API: axum router, typed extractors for the caller (one auth guard) and the input, thin handlers, one
-//! error-to-problem+json mapping, and the OpenAPI document generated from the handlers.
+//! The HTTP API: axum router, typed extractors for the caller (one auth guard) and the input,
+//! thin handlers, one error-to-problem+json mapping with typed codes, and the OpenAPI document
+//! generated from the handlers.
 
 mod auth;
 mod body;
+mod code;
 mod error;
 pub mod fanout;
 mod mask;
@@ -10,6 +12,7 @@ mod params;
 mod routes;
 mod state;
 
+pub use code::ErrorCode;
 pub use error::ApiError;
 pub use routes::router;
 pub use state::{

@@ -3,9 +3,9 @@
 
 use std::str::FromStr;
 
-use crate::ApiError;
+use crate::{ApiError, ErrorCode};
 
 /// Parses a path id; a malformed id is a 400 that does not echo the input.
 pub fn parse_id<T: FromStr<Err = chimatic_domain::IdError>>(text: &str) -> Result<T, ApiError> {
-    text.parse().map_err(|e: chimatic_domain::IdError| ApiError::bad_request("invalid_id", e.to_string()))
+    text.parse().map_err(|e: chimatic_domain::IdError| ApiError::bad_request(ErrorCode::InvalidId, e.to_string()))
 }
