@@ -7,10 +7,12 @@ use chimatic_crypto::CryptoError;
 use chimatic_store::StoreError;
 use serde::Serialize;
 
+use crate::ErrorCode;
+
 #[derive(Debug)]
 pub struct ApiError {
     pub status: StatusCode,
-    pub code: &'static str,
+    pub code: ErrorCode,
     pub detail: String,
     /// The internal cause, for the log only.
     cause: Option<String>,
@@ -25,7 +27,8 @@ pub struct ApiError {
 pub struct ItemError {
     /// 0-based position of the item in the request.
     pub index: usize,
-    pub code: &'static str,
+    #[schema(value_type = String)]
+    pub code: ErrorCode,
     pub detail: String,
 }
 
@@ -38,14 +41,15 @@ pub struct Problem {
     pub status: u16,
     pub detail: String,
     /// Stable machine-readable code, e.g. `not_found`, `invalid_body`, `insufficient_scope`.
-    pub code: String,
+    #[schema(value_type = String)]
+    pub code: ErrorCode,
     /// Per-item problems, for batch requests.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub errors: Vec<ItemError>,
 }
 
 impl ApiError {
-    pub fn new(status: StatusCode, code: &'static str, detail: impl Into<String>) -> Self {
+    pub fn new(status: StatusCode, code: ErrorCode, detail: impl Into<String>) -> Self {
         Self { status, code, detail: detail.into(), cause: None, errors: Vec::new(), retry_after: None }
     }
 
@@ -59,22 +63,22 @@ impl ApiError {
         self
     }
 
-    pub fn bad_request(code: &'static str, detail: impl Into<String>) -> Self {
+    pub fn bad_request(code: ErrorCode, detail: impl Into<String>) -> Self {
         Self::new(StatusCode::BAD_REQUEST, code, detail)
     }
 
-    pub fn unprocessable(code: &'static str, detail: impl Into<String>) -> Self {
+    pub fn unprocessable(code: ErrorCode, detail: impl Into<String>) -> Self {
         Self::new(StatusCode::UNPROCESSABLE_ENTITY, code, detail)
     }
 
     pub fn not_found() -> Self {
-        Self::new(StatusCode::NOT_FOUND, "not_found", "no such resource in this workspace")
+        Self::new(StatusCode::NOT_FOUND, ErrorCode::NotFound, "no such resource in this workspace")
     }
 
     pub fn unauthorized() -> Self {
         Self::new(
             StatusCode::UNAUTHORIZED,
-            "unauthorized",
+            ErrorCode::Unauthorized,
             "a valid API key is required: `Authorization: Bearer chm_…`",
         )
     }
@@ -83,13 +87,13 @@ impl ApiError {
     pub fn frozen() -> Self {
         Self::new(
             StatusCode::LOCKED,
-            "workspace_frozen",
+            ErrorCode::WorkspaceFrozen,
             "this workspace is frozen by the operator: no reads, writes or deliveries until it is unfrozen",
         )
     }
 
     pub fn internal(cause: impl std::fmt::Display) -> Self {
-        Self::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", "internal error").caused_by(cause)
+        Self::new(StatusCode::INTERNAL_SERVER_ERROR, ErrorCode::Internal, "internal error").caused_by(cause)
     }
 
     /// Records the internal cause for the log; it never reaches the response.
@@ -103,29 +107,30 @@ impl From<StoreError> for ApiError {
     fn from(e: StoreError) -> Self {
         match e {
             StoreError::NotFound => Self::not_found(),
-            StoreError::Conflict(why) => Self::new(StatusCode::CONFLICT, "conflict", why),
-            StoreError::Invalid(why) => Self::unprocessable("invalid_request", why),
+            StoreError::Conflict(why) => Self::new(StatusCode::CONFLICT, ErrorCode::Conflict, why),
+            StoreError::Invalid(why) => Self::unprocessable(ErrorCode::InvalidRequest, why),
             StoreError::Crypto(CryptoError::Integrity | CryptoError::Format) => Self::new(
                 StatusCode::INTERNAL_SERVER_ERROR,
-                "integrity_error",
+                ErrorCode::IntegrityError,
                 "stored data failed its integrity check: it was altered or does not belong here",
             )
             .caused_by(&e),
             StoreError::Crypto(CryptoError::Unwrap) => Self::new(
                 StatusCode::SERVICE_UNAVAILABLE,
-                "key_unavailable",
+                ErrorCode::KeyUnavailable,
                 "the workspace's data key cannot be unwrapped with the configured key encryption key",
             )
             .caused_by(&e),
             StoreError::Crypto(CryptoError::KeyUnavailable) => Self::new(
                 StatusCode::SERVICE_UNAVAILABLE,
-                "kms_unavailable",
+                ErrorCode::KmsUnavailable,
                 "the key provider is unreachable or refused the workspace's key; retry when it is restored",
             )
             .caused_by(&e)
             .retry_after(std::time::Duration::from_secs(30)),
             StoreError::Unavailable => {
-                Self::new(StatusCode::SERVICE_UNAVAILABLE, "unavailable", "the server is shutting down").caused_by(&e)
+                Self::new(StatusCode::SERVICE_UNAVAILABLE, ErrorCode::Unavailable, "the server is shutting down")
+                    .caused_by(&e)
             }
             other => Self::internal(other),
         }
@@ -135,15 +140,15 @@ impl From<StoreError> for ApiError {
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         if let Some(cause) = &self.cause {
-            tracing::error!(code = self.code, cause = %cause, "request failed");
+            tracing::error!(code = self.code.as_str(), cause = %cause, "request failed");
         }
         let title = self.status.canonical_reason().unwrap_or("Error").to_string();
         let body = Problem {
-            kind: format!("https://chimatic.dev/problems/{}", self.code.replace('_', "-")),
+            kind: format!("https://chimatic.dev/problems/{}", self.code.as_str().replace('_', "-")),
             title,
             status: self.status.as_u16(),
             detail: self.detail,
-            code: self.code.to_string(),
+            code: self.code,
             errors: self.errors,
         };
         let mut resp = (self.status, axum::Json(body)).into_response();

@@ -1,13 +1,18 @@
-//! The HTTP API: axum router, typed extractors for the caller and the body, thin handlers, one
-//! error-to-problem+json mapping, and the OpenAPI document generated from the handlers.
+//! The HTTP API: axum router, typed extractors for the caller (one auth guard) and the input,
+//! thin handlers, one error-to-problem+json mapping with typed codes, and the OpenAPI document
+//! generated from the handlers.
 
+mod auth;
+mod body;
+mod code;
 mod error;
-mod extract;
 pub mod fanout;
 mod mask;
+mod params;
 mod routes;
 mod state;
 
+pub use code::ErrorCode;
 pub use error::ApiError;
 pub use routes::router;
 pub use state::{

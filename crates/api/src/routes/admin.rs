@@ -5,7 +5,8 @@ use axum::extract::{Path, State};
 use chimatic_domain::WorkspaceId;
 use serde::Serialize;
 
-use crate::extract::{Operator, parse_id};
+use crate::auth::Operator;
+use crate::params::parse_id;
 use crate::{ApiError, AppState};
 
 #[derive(Serialize, utoipa::ToSchema)]

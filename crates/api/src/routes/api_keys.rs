@@ -5,8 +5,10 @@ use chimatic_domain::{ApiKeyId, Scope, Scopes};
 use chimatic_store::ApiKeyRow;
 use serde::{Deserialize, Serialize};
 
-use crate::extract::{ApiJson, Caller, parse_id};
-use crate::{ApiError, AppState};
+use crate::auth::Caller;
+use crate::body::ApiJson;
+use crate::params::parse_id;
+use crate::{ApiError, AppState, ErrorCode};
 
 const MAX_NAME_LEN: usize = 100;
 
@@ -70,10 +72,10 @@ pub async fn create(
     caller.require(Scope::Admin)?;
     let name = req.name.trim();
     if name.is_empty() || name.chars().count() > MAX_NAME_LEN || name.chars().any(char::is_control) {
-        return Err(ApiError::unprocessable("invalid_name", "`name` must be 1 to 100 printable characters"));
+        return Err(ApiError::unprocessable(ErrorCode::InvalidName, "`name` must be 1 to 100 printable characters"));
     }
     let scopes = Scopes::new(req.scopes)
-        .ok_or_else(|| ApiError::unprocessable("invalid_scopes", "`scopes` must name at least one scope"))?;
+        .ok_or_else(|| ApiError::unprocessable(ErrorCode::InvalidScopes, "`scopes` must name at least one scope"))?;
     let (row, key) =
         state.control.create_api_key(caller.workspace_id, name, scopes, state.clock.now(), &caller.audit).await?;
     tracing::info!(workspace = %caller.workspace_id, api_key = %row.id, by = %caller.key_id, "API key created");

@@ -13,8 +13,8 @@ use chimatic_domain::{Scope, Timestamp, WorkspaceId};
 use chimatic_store::{AuditFilter, AuditLog, StoreError};
 use serde::{Deserialize, Serialize};
 
-use crate::extract::Tenant;
-use crate::{ApiError, AppState};
+use crate::auth::Tenant;
+use crate::{ApiError, AppState, ErrorCode};
 
 const DEFAULT_PAGE: u32 = 50;
 const MAX_PAGE: u32 = 500;
@@ -100,7 +100,7 @@ pub async fn list(
     tenant.require(Scope::AuditRead)?;
     let Query(q) = query.map_err(|_| {
         ApiError::bad_request(
-            "invalid_query",
+            ErrorCode::InvalidQuery,
             "query parameters are `from`, `to` (RFC 3339), `action`, `actor`, `limit` (1 to 500) and `cursor`",
         )
     })?;
@@ -108,21 +108,22 @@ pub async fn list(
         v.as_deref()
             .map(|t| {
                 Timestamp::parse_rfc3339(t).ok_or_else(|| {
-                    ApiError::bad_request("invalid_query", format!("`{name}` must be an RFC 3339 timestamp"))
+                    ApiError::bad_request(ErrorCode::InvalidQuery, format!("`{name}` must be an RFC 3339 timestamp"))
                 })
             })
             .transpose()
     };
     let limit = q.limit.unwrap_or(DEFAULT_PAGE);
     if !(1..=MAX_PAGE).contains(&limit) {
-        return Err(ApiError::bad_request("invalid_query", "`limit` must be between 1 and 500"));
+        return Err(ApiError::bad_request(ErrorCode::InvalidQuery, "`limit` must be between 1 and 500"));
     }
     let cursor = q
         .cursor
         .as_deref()
         .map(|c| {
-            Cursor::decode(c)
-                .ok_or_else(|| ApiError::bad_request("invalid_cursor", "`cursor` is not a cursor from this API"))
+            Cursor::decode(c).ok_or_else(|| {
+                ApiError::bad_request(ErrorCode::InvalidCursor, "`cursor` is not a cursor from this API")
+            })
         })
         .transpose()?;
     let mut filter = AuditFilter {
@@ -186,11 +187,12 @@ pub async fn export(
     query: Result<Query<ExportQuery>, axum::extract::rejection::QueryRejection>,
 ) -> Result<Response, ApiError> {
     tenant.require(Scope::AuditRead)?;
-    let Query(q) = query.map_err(|_| ApiError::bad_request("invalid_query", "the query parameter is `format`"))?;
+    let Query(q) =
+        query.map_err(|_| ApiError::bad_request(ErrorCode::InvalidQuery, "the query parameter is `format`"))?;
     let format = match q.format.as_deref().unwrap_or("jsonl") {
         "jsonl" => Format::Jsonl,
         "csv" => Format::Csv,
-        _ => return Err(ApiError::bad_request("invalid_query", "`format` must be `jsonl` or `csv`")),
+        _ => return Err(ApiError::bad_request(ErrorCode::InvalidQuery, "`format` must be `jsonl` or `csv`")),
     };
     let now = state.clock.now();
     let ws = tenant.workspace_id;

@@ -5,8 +5,10 @@ use chimatic_domain::{ChannelId, OutboundTls, Scope, SpkiPin, WebhookUrl};
 use chimatic_store::records::{Channel, ChannelEntry, DeactivatedChannel};
 use serde::{Deserialize, Serialize};
 
-use crate::extract::{ApiJson, Tenant, parse_id};
-use crate::{ApiError, AppState};
+use crate::auth::Tenant;
+use crate::body::ApiJson;
+use crate::params::parse_id;
+use crate::{ApiError, AppState, ErrorCode};
 
 const DEFAULT_PAGE: u32 = 50;
 const MAX_PAGE: u32 = 200;
@@ -54,7 +56,7 @@ impl From<&OutboundTls> for ChannelTls {
 
 impl ChannelTls {
     fn to_policy(&self) -> Result<OutboundTls, ApiError> {
-        let invalid = |detail: String| ApiError::unprocessable("invalid_tls_policy", detail);
+        let invalid = |detail: String| ApiError::unprocessable(ErrorCode::InvalidTlsPolicy, detail);
         let pins = self
             .pins
             .iter()
@@ -166,16 +168,16 @@ pub async fn create(
     tenant.require(Scope::ChannelsWrite)?;
     let ChannelType::Webhook = req.kind;
     let url = WebhookUrl::parse(&req.url, state.destinations.allow_private)
-        .map_err(|e| ApiError::unprocessable("invalid_url", e.to_string()))?;
+        .map_err(|e| ApiError::unprocessable(ErrorCode::InvalidUrl, e.to_string()))?;
     let tls = req.tls.as_ref().map(ChannelTls::to_policy).transpose()?.unwrap_or_default();
     if !tls.is_default() && url.expose().scheme() != "https" {
-        return Err(ApiError::unprocessable("invalid_tls_policy", "a TLS policy needs an `https` URL"));
+        return Err(ApiError::unprocessable(ErrorCode::InvalidTlsPolicy, "a TLS policy needs an `https` URL"));
     }
     state
         .destinations
         .check(url.expose())
         .await
-        .map_err(|e| ApiError::unprocessable("forbidden_destination", e.to_string()))?;
+        .map_err(|e| ApiError::unprocessable(ErrorCode::ForbiddenDestination, e.to_string()))?;
     let (channel, secret) =
         tenant.store.create_channel(tenant.workspace_id, url, tls, state.clock.now(), &tenant.audit).await?;
     tracing::info!(workspace = %tenant.workspace_id, channel = %channel.id, "channel created");
@@ -247,12 +249,15 @@ pub async fn list(
 ) -> Result<Json<ChannelList>, ApiError> {
     tenant.require(Scope::ChannelsRead)?;
     let Query(params) = params.map_err(|_| {
-        ApiError::bad_request("invalid_query", "query parameters are `after` (a channel id) and `limit` (1 to 200)")
+        ApiError::bad_request(
+            ErrorCode::InvalidQuery,
+            "query parameters are `after` (a channel id) and `limit` (1 to 200)",
+        )
     })?;
     let after = params.after.as_deref().map(parse_id::<ChannelId>).transpose()?;
     let limit = params.limit.unwrap_or(DEFAULT_PAGE);
     if !(1..=MAX_PAGE).contains(&limit) {
-        return Err(ApiError::bad_request("invalid_query", "`limit` must be between 1 and 200"));
+        return Err(ApiError::bad_request(ErrorCode::InvalidQuery, "`limit` must be between 1 and 200"));
     }
     let channels = tenant.store.list_channels(tenant.workspace_id, after, limit).await?;
     let data: Vec<ChannelView> = channels.iter().map(ChannelView::from).collect();

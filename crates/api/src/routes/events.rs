@@ -6,9 +6,10 @@ use chimatic_store::DeliveryEvent;
 use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
 
-use crate::extract::{ApiJson, Tenant};
+use crate::auth::Tenant;
+use crate::body::ApiJson;
 use crate::fanout::{Recipient, plan};
-use crate::{ApiError, AppState};
+use crate::{ApiError, AppState, ErrorCode};
 
 /// Recipients per event request.
 pub const MAX_RECIPIENTS: usize = 100;
@@ -70,7 +71,7 @@ pub struct EventAccepted {
     pub idempotent_replayed: bool,
 }
 
-fn invalid(code: &'static str, detail: impl Into<String>) -> ApiError {
+fn invalid(code: ErrorCode, detail: impl Into<String>) -> ApiError {
     ApiError::unprocessable(code, detail)
 }
 
@@ -87,12 +88,12 @@ pub async fn send(
 ) -> Result<(StatusCode, Json<EventAccepted>), ApiError> {
     tenant.require(Scope::NotificationsWrite)?;
     if req.to.is_empty() || req.to.len() > MAX_RECIPIENTS {
-        return Err(invalid("invalid_event", format!("`to` must hold 1 to {MAX_RECIPIENTS} subscriber ids")));
+        return Err(invalid(ErrorCode::InvalidEvent, format!("`to` must hold 1 to {MAX_RECIPIENTS} subscriber ids")));
     }
     if let Some(k) = &req.idempotency_key
         && !(1..=MAX_IDEMPOTENCY_KEY_LEN).contains(&k.expose().len())
     {
-        return Err(invalid("invalid_idempotency_key", "`idempotency_key` must be 1 to 255 bytes"));
+        return Err(invalid(ErrorCode::InvalidIdempotencyKey, "`idempotency_key` must be 1 to 255 bytes"));
     }
     let data: serde_json::Value = match &req.data {
         Some(raw) => {
@@ -100,13 +101,13 @@ pub async fn send(
             if text.len() > MAX_DATA_BYTES {
                 return Err(ApiError::new(
                     StatusCode::PAYLOAD_TOO_LARGE,
-                    "payload_too_large",
+                    ErrorCode::PayloadTooLarge,
                     format!("`data` exceeds the limit of {MAX_DATA_BYTES} bytes"),
                 ));
             }
             let value: serde_json::Value = serde_json::from_str(text).map_err(ApiError::internal)?;
             if !value.is_object() {
-                return Err(invalid("invalid_event", "`data` must be a JSON object"));
+                return Err(invalid(ErrorCode::InvalidEvent, "`data` must be a JSON object"));
             }
             value
         }
@@ -117,7 +118,7 @@ pub async fn send(
         .store
         .workflow_for_event(ws, &req.name)
         .await?
-        .ok_or_else(|| invalid("unknown_event", "no workflow handles this event name"))?;
+        .ok_or_else(|| invalid(ErrorCode::UnknownEvent, "no workflow handles this event name"))?;
 
     let mut recipients = Vec::with_capacity(req.to.len());
     let mut skipped = Vec::new();
@@ -134,7 +135,7 @@ pub async fn send(
             },
             To::Topic(TopicRef { topic }) => {
                 let found = tenant.store.topic_by_key(ws, topic).await?.ok_or_else(|| {
-                    invalid("unknown_topic", format!("`to[{index}]` names no topic of this workspace"))
+                    invalid(ErrorCode::UnknownTopic, format!("`to[{index}]` names no topic of this workspace"))
                 })?;
                 if !fanouts.contains(&found.key) {
                     // The data as sent, for the fan-out worker to render later.
@@ -148,12 +149,12 @@ pub async fn send(
     let suppressed =
         tenant.store.suppressed_channels(ws, &recipients.iter().flat_map(|r| &r.channels).collect::<Vec<_>>()).await?;
     let (messages, skips) = plan(&workflow, &recipients, &suppressed, &data, &state.templates)
-        .map_err(|(step, e)| invalid("render_failed", format!("`steps[{step}]` of the workflow: {e}")))?;
+        .map_err(|(step, e)| invalid(ErrorCode::RenderFailed, format!("`steps[{step}]` of the workflow: {e}")))?;
     skipped.extend(skips.into_iter().map(|s| SkippedRecipient { index: s.index, step: s.step, reason: s.reason }));
     skipped.sort_by_key(|s| (s.index, s.step));
 
     if messages.is_empty() && topics.is_empty() {
-        return Err(invalid("nothing_to_send", "no recipient has a channel for any step of this workflow"));
+        return Err(invalid(ErrorCode::NothingToSend, "no recipient has a channel for any step of this workflow"));
     }
     let sendable = messages.iter().filter(|m| m.status == NotificationStatus::Queued).count() as u64;
     let now = state.clock.now();

@@ -17,8 +17,9 @@ use chimatic_providers::inbound::{ProviderReport, email_report, twilio_report};
 use chimatic_store::{InboundEvent, NewInbound, Store};
 use serde::{Deserialize, Serialize};
 
-use crate::extract::{Tenant, parse_id};
-use crate::{ApiError, AppState};
+use crate::auth::Tenant;
+use crate::params::parse_id;
+use crate::{ApiError, AppState, ErrorCode};
 
 /// Provider events are small; anything larger is not one.
 const MAX_INBOUND_BYTES: usize = 64 * 1024;
@@ -36,7 +37,11 @@ pub struct InboundAccepted {
 }
 
 fn unverified() -> ApiError {
-    ApiError::new(StatusCode::UNAUTHORIZED, "invalid_signature", "the webhook's signature could not be verified")
+    ApiError::new(
+        StatusCode::UNAUTHORIZED,
+        ErrorCode::InvalidSignature,
+        "the webhook's signature could not be verified",
+    )
 }
 
 /// Receive a provider webhook (no API key: verified by the provider's signature scheme).
@@ -57,7 +62,7 @@ pub async fn receive(
     if body.len() > MAX_INBOUND_BYTES {
         return Err(ApiError::new(
             StatusCode::PAYLOAD_TOO_LARGE,
-            "payload_too_large",
+            ErrorCode::PayloadTooLarge,
             format!("inbound webhooks are limited to {MAX_INBOUND_BYTES} bytes"),
         ));
     }
@@ -87,10 +92,10 @@ pub async fn receive(
         // An SMTP integration without an inbound secret, or a kind without provider webhooks.
         _ => return Err(unverified()),
     }
-    .map_err(|e| ApiError::unprocessable("invalid_event", e.to_string()))?;
+    .map_err(|e| ApiError::unprocessable(ErrorCode::InvalidEvent, e.to_string()))?;
     // Checked once the sender is verified. The provider retries a refused webhook, so nothing is
     // lost while the workspace is frozen.
-    crate::extract::ensure_not_frozen(&state, ws).await?;
+    crate::auth::ensure_not_frozen(&state, ws).await?;
     record(&state, &store, ws, id, report).await
 }
 
@@ -110,7 +115,7 @@ fn standard_webhook(headers: &HeaderMap, body: &[u8], secret: &str, now_secs: i6
     if (now_secs - timestamp).abs() > TOLERANCE_SECS {
         return Err(ApiError::new(
             StatusCode::UNAUTHORIZED,
-            "stale_webhook",
+            ErrorCode::StaleWebhook,
             "the webhook's timestamp is more than 5 minutes from the server's clock",
         ));
     }
@@ -222,7 +227,7 @@ pub async fn history(
     let before = page.before.as_deref().map(parse_id::<InboundEventId>).transpose()?;
     let limit = page.limit.unwrap_or(DEFAULT_PAGE);
     if !(1..=MAX_PAGE).contains(&limit) {
-        return Err(ApiError::bad_request("invalid_limit", format!("`limit` must be 1 to {MAX_PAGE}")));
+        return Err(ApiError::bad_request(ErrorCode::InvalidLimit, format!("`limit` must be 1 to {MAX_PAGE}")));
     }
     let integration = tenant.store.integration(tenant.workspace_id, id).await?;
     if !matches!(integration.kind, IntegrationKind::Smtp | IntegrationKind::Sms) {

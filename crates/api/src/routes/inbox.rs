@@ -3,86 +3,21 @@
 //! `Authorization: Bearer sbt_…`, or in `?token=` for `EventSource`, which cannot set headers.
 
 use std::convert::Infallible;
-use std::sync::Arc;
 use std::time::Duration;
 
 use axum::Json;
-use axum::extract::{FromRequestParts, Path, Query, State};
-use axum::http::{StatusCode, request::Parts};
+use axum::extract::{Path, Query, State};
 use axum::response::sse::{Event, KeepAlive, Sse};
-use chimatic_domain::{NotificationId, SubscriberId, WorkspaceId};
-use chimatic_store::{Store, subscriber_token_workspace};
-use serde::Deserialize;
+use chimatic_domain::NotificationId;
 
 use super::subscribers::{Inbox, InboxMessage, InboxParams, MarkInboxMessage, inbox_message};
-use crate::extract::{ApiJson, parse_id};
+use crate::auth::SubscriberSession;
+use crate::body::ApiJson;
+use crate::params::parse_id;
 use crate::{ApiError, AppState};
 
 /// How often the stream looks for new messages.
 const POLL: Duration = Duration::from_secs(1);
-
-/// The subscriber behind a valid subscriber token, with its region's store.
-pub struct SubscriberSession {
-    pub workspace_id: WorkspaceId,
-    pub subscriber_id: SubscriberId,
-    pub store: Arc<Store>,
-    /// To end a live stream when the workspace is frozen.
-    pub control: Arc<chimatic_store::ControlStore>,
-}
-
-#[derive(Deserialize)]
-struct TokenQuery {
-    token: Option<String>,
-}
-
-impl FromRequestParts<AppState> for SubscriberSession {
-    type Rejection = ApiError;
-
-    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
-        let from_header = crate::extract::bearer_token(parts).map(str::to_string);
-        let from_query = || parts.uri.query().and_then(token_from_query);
-        let token = from_header.or_else(from_query).ok_or_else(ApiError::unauthorized)?;
-        let ws = subscriber_token_workspace(&token).ok_or_else(ApiError::unauthorized)?;
-        let (region, frozen) = match state.control.workspace(ws).await {
-            Ok(w) => (w.region, w.frozen_at.is_some()),
-            Err(chimatic_store::StoreError::NotFound) => return Err(ApiError::unauthorized()),
-            Err(e) => return Err(e.into()),
-        };
-        let plane = state.regions.get(&region).ok_or_else(|| {
-            ApiError::new(
-                StatusCode::MISDIRECTED_REQUEST,
-                "region_not_served",
-                format!("this node does not serve the workspace's region `{region}`"),
-            )
-        })?;
-        let (workspace_id, subscriber_id) =
-            plane.store.verify_subscriber_token(&token, state.clock.now()).await?.ok_or_else(ApiError::unauthorized)?;
-        // Only a valid token learns that its workspace is frozen.
-        if frozen {
-            return Err(ApiError::frozen());
-        }
-        if let Some(limiter) = &state.rate_limiter
-            && limiter.check_key(&workspace_id).is_err()
-        {
-            return Err(ApiError::new(
-                StatusCode::TOO_MANY_REQUESTS,
-                "rate_limited",
-                "this workspace is over its request rate limit",
-            ));
-        }
-        Ok(SubscriberSession {
-            workspace_id,
-            subscriber_id,
-            store: plane.store.clone(),
-            control: state.control.clone(),
-        })
-    }
-}
-
-fn token_from_query(query: &str) -> Option<String> {
-    let uri: axum::http::Uri = format!("/?{query}").parse().ok()?;
-    Query::<TokenQuery>::try_from_uri(&uri).ok()?.0.token
-}
 
 /// The subscriber's inbox (subscriber token), newest first, with the unread count.
 #[utoipa::path(get, path = "/v1/inbox", tag = "inbox", params(InboxParams), security(("subscriber" = [])),

@@ -10,8 +10,10 @@ use chimatic_store::records::Integration;
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
-use crate::extract::{ApiJson, Tenant, parse_id};
-use crate::{ApiError, AppState};
+use crate::auth::Tenant;
+use crate::body::ApiJson;
+use crate::params::parse_id;
+use crate::{ApiError, AppState, ErrorCode};
 
 const MAX_NAME_LEN: usize = 100;
 const MAX_CREDENTIAL_LEN: usize = 4096;
@@ -133,7 +135,7 @@ fn view(i: &Integration) -> IntegrationView {
 }
 
 fn invalid(detail: impl Into<String>) -> ApiError {
-    ApiError::unprocessable("invalid_integration", detail)
+    ApiError::unprocessable(ErrorCode::InvalidIntegration, detail)
 }
 
 /// Deserialises `value` as the `kind` variant of `T`; errors name the field, never the value.
@@ -174,12 +176,12 @@ async fn checked_settings(
         }
         IntegrationSettings::Sms { base_url, account_id, from } => {
             let url = WebhookUrl::parse(base_url, state.destinations.allow_private)
-                .map_err(|e| ApiError::unprocessable("invalid_url", format!("`settings.base_url`: {e}")))?;
+                .map_err(|e| ApiError::unprocessable(ErrorCode::InvalidUrl, format!("`settings.base_url`: {e}")))?;
             state
                 .destinations
                 .check(url.expose())
                 .await
-                .map_err(|e| ApiError::unprocessable("forbidden_destination", e.to_string()))?;
+                .map_err(|e| ApiError::unprocessable(ErrorCode::ForbiddenDestination, e.to_string()))?;
             if account_id.is_empty() || account_id.len() > 64 || !account_id.chars().all(|c| c.is_ascii_alphanumeric())
             {
                 return Err(invalid("`settings.account_id` must be 1 to 64 letters and digits"));
@@ -188,12 +190,12 @@ async fn checked_settings(
         }
         IntegrationSettings::Slack { api_base: Some(base) } => {
             let url = WebhookUrl::parse(base, state.destinations.allow_private)
-                .map_err(|e| ApiError::unprocessable("invalid_url", format!("`settings.api_base`: {e}")))?;
+                .map_err(|e| ApiError::unprocessable(ErrorCode::InvalidUrl, format!("`settings.api_base`: {e}")))?;
             state
                 .destinations
                 .check(url.expose())
                 .await
-                .map_err(|e| ApiError::unprocessable("forbidden_destination", e.to_string()))?;
+                .map_err(|e| ApiError::unprocessable(ErrorCode::ForbiddenDestination, e.to_string()))?;
         }
         IntegrationSettings::Slack { api_base: None } | IntegrationSettings::Webhook {} => {}
     }
@@ -227,7 +229,7 @@ fn checked_credentials(kind: IntegrationKind, value: Sensitive<Value>) -> Result
 fn checked_name(name: &str) -> Result<&str, ApiError> {
     let name = name.trim();
     if name.is_empty() || name.chars().count() > MAX_NAME_LEN {
-        return Err(ApiError::unprocessable("invalid_name", "`name` must be 1 to 100 characters"));
+        return Err(ApiError::unprocessable(ErrorCode::InvalidName, "`name` must be 1 to 100 characters"));
     }
     Ok(name)
 }
@@ -346,7 +348,7 @@ pub async fn check(
     let credentials = tenant.store.integration_credentials(tenant.workspace_id, id).await?;
     let Some(outcome) = state.providers.check(&integration.settings, &credentials).await else {
         return Err(ApiError::unprocessable(
-            "not_checkable",
+            ErrorCode::NotCheckable,
             "a webhook integration has no provider endpoint to check; its receivers are checked by delivery",
         ));
     };

@@ -6,8 +6,9 @@ use chimatic_domain::{Scope, Sensitive};
 use chimatic_store::WorkspaceKms;
 use serde::{Deserialize, Serialize};
 
-use crate::extract::{ApiJson, Tenant};
-use crate::{ApiError, AppState};
+use crate::auth::Tenant;
+use crate::body::ApiJson;
+use crate::{ApiError, AppState, ErrorCode};
 
 #[derive(Serialize, utoipa::ToSchema)]
 pub struct DekRotated {
@@ -65,7 +66,7 @@ pub async fn use_kms(
     ApiJson(req): ApiJson<UseWorkspaceKms>,
 ) -> Result<Json<WorkspaceKmsInUse>, ApiError> {
     tenant.require(Scope::Admin)?;
-    let invalid = |detail: &str| ApiError::unprocessable("invalid_kms", detail.to_string());
+    let invalid = |detail: &str| ApiError::unprocessable(ErrorCode::InvalidKms, detail.to_string());
     let endpoint: url::Url = req.endpoint.parse().map_err(|_| invalid("`endpoint` must be a URL"))?;
     if endpoint.scheme() != "https" && !state.destinations.allow_private {
         return Err(invalid("`endpoint` must be https"));
@@ -74,7 +75,7 @@ pub async fn use_kms(
         .destinations
         .check(&endpoint)
         .await
-        .map_err(|e| ApiError::unprocessable("forbidden_destination", e.to_string()))?;
+        .map_err(|e| ApiError::unprocessable(ErrorCode::ForbiddenDestination, e.to_string()))?;
     for (field, value) in [("region", &req.region), ("key_id", &req.key_id), ("access_key_id", &req.access_key_id)] {
         if value.is_empty() || value.len() > 2048 {
             return Err(invalid(&format!("`{field}` must be 1 to 2048 characters")));

@@ -30,7 +30,7 @@ use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use crate::{ApiError, AppState, Planes};
+use crate::{ApiError, AppState, ErrorCode, Planes};
 
 #[derive(OpenApi)]
 #[openapi(
@@ -137,11 +137,13 @@ pub fn router(state: AppState, planes: Planes) -> Router {
     let openapi = std::sync::Arc::new(openapi);
     router
         .layer(axum::Extension(openapi))
-        .fallback(|| async { ApiError::new(axum::http::StatusCode::NOT_FOUND, "not_found", "no such endpoint") })
+        .fallback(|| async {
+            ApiError::new(axum::http::StatusCode::NOT_FOUND, ErrorCode::NotFound, "no such endpoint")
+        })
         .method_not_allowed_fallback(|| async {
             ApiError::new(
                 axum::http::StatusCode::METHOD_NOT_ALLOWED,
-                "method_not_allowed",
+                ErrorCode::MethodNotAllowed,
                 "this endpoint does not support this method",
             )
         })

@@ -10,10 +10,12 @@ use chimatic_store::records::Enqueued;
 use chimatic_store::{DeliveryEvent, NewNotification, Target};
 use serde::{Deserialize, Serialize};
 
+use crate::auth::Tenant;
+use crate::body::ApiJson;
 use crate::error::ItemError;
-use crate::extract::{ApiJson, Tenant, parse_id};
 use crate::mask::mask_json;
-use crate::{ApiError, AppState};
+use crate::params::parse_id;
+use crate::{ApiError, AppState, ErrorCode};
 
 const MAX_IDEMPOTENCY_KEY_LEN: usize = 255;
 
@@ -115,7 +117,10 @@ fn prepare(req: CreateNotification, state: &AppState) -> Result<NewNotification,
     if let Some(k) = &req.idempotency_key {
         let len = k.expose().len();
         if len == 0 || len > MAX_IDEMPOTENCY_KEY_LEN {
-            return Err(ApiError::unprocessable("invalid_idempotency_key", "`idempotency_key` must be 1 to 255 bytes"));
+            return Err(ApiError::unprocessable(
+                ErrorCode::InvalidIdempotencyKey,
+                "`idempotency_key` must be 1 to 255 bytes",
+            ));
         }
     }
     // The raw bytes as sent: no re-serialization, and the receiver gets exactly what was accepted.
@@ -123,7 +128,7 @@ fn prepare(req: CreateNotification, state: &AppState) -> Result<NewNotification,
     if body.len() > state.limits.max_payload_bytes {
         return Err(ApiError::new(
             StatusCode::PAYLOAD_TOO_LARGE,
-            "payload_too_large",
+            ErrorCode::PayloadTooLarge,
             format!("`payload` exceeds the limit of {} bytes", state.limits.max_payload_bytes),
         ));
     }
@@ -170,7 +175,7 @@ pub async fn create_batch(
     tenant.require(Scope::NotificationsWrite)?;
     if req.items.is_empty() || req.items.len() > MAX_BATCH {
         return Err(ApiError::unprocessable(
-            "invalid_batch",
+            ErrorCode::InvalidBatch,
             format!("`items` must hold 1 to {MAX_BATCH} notifications"),
         ));
     }
@@ -185,7 +190,7 @@ pub async fn create_batch(
                 ChannelUse::Missing => {
                     errors.push(ItemError {
                         index,
-                        code: "not_found",
+                        code: ErrorCode::NotFound,
                         detail: "no such channel in this workspace".into(),
                     });
                     continue;
@@ -193,7 +198,7 @@ pub async fn create_batch(
                 ChannelUse::Deactivated => {
                     errors.push(ItemError {
                         index,
-                        code: "channel_deactivated",
+                        code: ErrorCode::ChannelDeactivated,
                         detail: "the channel is deactivated; reactivate it before sending to it".into(),
                     });
                     continue;
@@ -207,7 +212,7 @@ pub async fn create_batch(
     }
     if !errors.is_empty() {
         return Err(ApiError::unprocessable(
-            "invalid_batch_items",
+            ErrorCode::InvalidBatchItems,
             format!("{} of the items are invalid; nothing was stored", errors.len()),
         )
         .with_item_errors(errors));

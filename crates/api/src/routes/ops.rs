@@ -6,7 +6,7 @@ use axum::response::IntoResponse;
 use axum::{Extension, Json};
 use serde::Serialize;
 
-use crate::{ApiError, AppState};
+use crate::{ApiError, AppState, ErrorCode};
 
 #[derive(Serialize, utoipa::ToSchema)]
 pub struct Health {
@@ -25,7 +25,7 @@ pub async fn healthz() -> Json<Health> {
 pub async fn readyz(State(state): State<AppState>) -> Result<Json<Health>, ApiError> {
     let not_ready = |e: chimatic_store::StoreError| {
         tracing::warn!(error = %e, "readiness check failed");
-        ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "not_ready", "a store is not reachable")
+        ApiError::new(StatusCode::SERVICE_UNAVAILABLE, ErrorCode::NotReady, "a store is not reachable")
     };
     state.control.ping().await.map_err(not_ready)?;
     for plane in state.regions.values() {

@@ -9,9 +9,11 @@ use chimatic_store::records::{Subscriber, SubscriberChannel};
 use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
 
-use crate::extract::{ApiJson, Tenant, parse_id};
+use crate::auth::Tenant;
+use crate::body::ApiJson;
 use crate::mask::mask_json;
-use crate::{ApiError, AppState};
+use crate::params::parse_id;
+use crate::{ApiError, AppState, ErrorCode};
 
 const MAX_EXTERNAL_ID_LEN: usize = 255;
 const MAX_ATTRIBUTES_BYTES: usize = 64 * 1024;
@@ -80,12 +82,12 @@ fn view(s: &Subscriber) -> Result<SubscriberView, ApiError> {
 fn attributes_bytes(raw: Sensitive<Box<RawValue>>) -> Result<Sensitive<Vec<u8>>, ApiError> {
     let text = raw.expose().get();
     if !text.trim_start().starts_with('{') {
-        return Err(ApiError::unprocessable("invalid_attributes", "`attributes` must be a JSON object"));
+        return Err(ApiError::unprocessable(ErrorCode::InvalidAttributes, "`attributes` must be a JSON object"));
     }
     if text.len() > MAX_ATTRIBUTES_BYTES {
         return Err(ApiError::new(
             StatusCode::PAYLOAD_TOO_LARGE,
-            "payload_too_large",
+            ErrorCode::PayloadTooLarge,
             format!("`attributes` exceeds the limit of {MAX_ATTRIBUTES_BYTES} bytes"),
         ));
     }
@@ -105,7 +107,7 @@ pub async fn identify(
     tenant.require(Scope::SubscribersWrite)?;
     let len = req.external_id.expose().len();
     if len == 0 || len > MAX_EXTERNAL_ID_LEN {
-        return Err(ApiError::unprocessable("invalid_external_id", "`external_id` must be 1 to 255 bytes"));
+        return Err(ApiError::unprocessable(ErrorCode::InvalidExternalId, "`external_id` must be 1 to 255 bytes"));
     }
     let attributes = req.attributes.map(attributes_bytes).transpose()?;
     let (subscriber, created) =
@@ -191,7 +193,10 @@ pub async fn list(
 ) -> Result<Json<SubscriberList>, ApiError> {
     tenant.require(Scope::SubscribersRead)?;
     let bad = || {
-        ApiError::bad_request("invalid_query", "query parameters are `after` (a subscriber id) and `limit` (1 to 200)")
+        ApiError::bad_request(
+            ErrorCode::InvalidQuery,
+            "query parameters are `after` (a subscriber id) and `limit` (1 to 200)",
+        )
     };
     let Query(params) = params.map_err(|_| bad())?;
     let limit = params.limit.unwrap_or(DEFAULT_PAGE);
@@ -259,17 +264,19 @@ impl From<&SubscriberChannel> for SubscriberChannelView {
 }
 
 async fn address_of(req: CreateSubscriberChannel, state: &AppState) -> Result<ChannelAddress, ApiError> {
-    let invalid = |code: &'static str, detail: String| ApiError::unprocessable(code, detail);
+    let invalid = |code: ErrorCode, detail: String| ApiError::unprocessable(code, detail);
     let url = |text: &str, field: &str| {
         WebhookUrl::parse(text, state.destinations.allow_private)
-            .map_err(|e| invalid("invalid_url", format!("`{field}`: {e}")))
+            .map_err(|e| invalid(ErrorCode::InvalidUrl, format!("`{field}`: {e}")))
     };
     let address = match req {
         CreateSubscriberChannel::Email { address } => ChannelAddress::Email(
-            EmailAddress::parse(address.expose()).map_err(|e| invalid("invalid_address", format!("`address`: {e}")))?,
+            EmailAddress::parse(address.expose())
+                .map_err(|e| invalid(ErrorCode::InvalidAddress, format!("`address`: {e}")))?,
         ),
         CreateSubscriberChannel::Sms { phone } => ChannelAddress::Sms(
-            PhoneNumber::parse(phone.expose()).map_err(|e| invalid("invalid_address", format!("`phone`: {e}")))?,
+            PhoneNumber::parse(phone.expose())
+                .map_err(|e| invalid(ErrorCode::InvalidAddress, format!("`phone`: {e}")))?,
         ),
         CreateSubscriberChannel::Slack { webhook_url: Some(u), channel_id: None } => {
             ChannelAddress::SlackWebhook(url(u.expose(), "webhook_url")?)
@@ -279,7 +286,7 @@ async fn address_of(req: CreateSubscriberChannel, state: &AppState) -> Result<Ch
         }
         CreateSubscriberChannel::Slack { .. } => {
             return Err(invalid(
-                "invalid_address",
+                ErrorCode::InvalidAddress,
                 "a slack channel needs exactly one of `webhook_url` or `channel_id` (e.g. `C0123456789`)".into(),
             ));
         }
@@ -291,7 +298,7 @@ async fn address_of(req: CreateSubscriberChannel, state: &AppState) -> Result<Ch
             .destinations
             .check(u.expose())
             .await
-            .map_err(|e| ApiError::unprocessable("forbidden_destination", e.to_string()))?;
+            .map_err(|e| ApiError::unprocessable(ErrorCode::ForbiddenDestination, e.to_string()))?;
     }
     Ok(address)
 }
@@ -426,7 +433,7 @@ pub(crate) async fn inbox_page(
 ) -> Result<Json<Inbox>, ApiError> {
     let bad = || {
         ApiError::bad_request(
-            "invalid_query",
+            ErrorCode::InvalidQuery,
             "query parameters are `before` (a notification id), `limit` (1 to 200) and `archived` (true or false)",
         )
     };
@@ -471,7 +478,7 @@ pub async fn issue_token(
     let id: SubscriberId = parse_id(&id)?;
     let ttl = req.ttl_seconds.unwrap_or(3600);
     if !(60..=86_400).contains(&ttl) {
-        return Err(ApiError::unprocessable("invalid_ttl", "`ttl_seconds` must be 60 to 86400"));
+        return Err(ApiError::unprocessable(ErrorCode::InvalidTtl, "`ttl_seconds` must be 60 to 86400"));
     }
     let expires_at = state.clock.now().plus(std::time::Duration::from_secs(u64::from(ttl)));
     let token = tenant.store.issue_subscriber_token(tenant.workspace_id, id, expires_at).await?;
@@ -528,7 +535,7 @@ pub async fn set_preferences(
         || req.categories.keys().any(|c| !(chimatic_domain::is_event_name(c) && c.len() <= 64))
     {
         return Err(ApiError::unprocessable(
-            "invalid_preferences",
+            ErrorCode::InvalidPreferences,
             "`categories` takes up to 100 names of 1 to 64 of `a-z 0-9 . _ -`",
         ));
     }

@@ -11,8 +11,10 @@ use chimatic_domain::{
 use chimatic_store::Suppression;
 use serde::{Deserialize, Serialize};
 
-use crate::extract::{ApiJson, Tenant, parse_id};
-use crate::{ApiError, AppState};
+use crate::auth::Tenant;
+use crate::body::ApiJson;
+use crate::params::parse_id;
+use crate::{ApiError, AppState, ErrorCode};
 
 const DEFAULT_PAGE: u32 = 100;
 const MAX_PAGE: u32 = 1000;
@@ -77,7 +79,7 @@ pub async fn create(
     ApiJson(req): ApiJson<CreateSuppression>,
 ) -> Result<(StatusCode, Json<SuppressionView>), ApiError> {
     tenant.require(Scope::SubscribersWrite)?;
-    let invalid = |detail: String| ApiError::unprocessable("invalid_address", detail);
+    let invalid = |detail: String| ApiError::unprocessable(ErrorCode::InvalidAddress, detail);
     let address = match req.kind {
         ChannelKind::Email => {
             ChannelAddress::Email(EmailAddress::parse(req.address.expose()).map_err(|e| invalid(e.to_string()))?)
@@ -99,7 +101,7 @@ pub async fn list(tenant: Tenant, Query(page): Query<SuppressionPage>) -> Result
     let after = page.after.as_deref().map(parse_id::<SuppressionId>).transpose()?;
     let limit = page.limit.unwrap_or(DEFAULT_PAGE);
     if !(1..=MAX_PAGE).contains(&limit) {
-        return Err(ApiError::bad_request("invalid_limit", format!("`limit` must be 1 to {MAX_PAGE}")));
+        return Err(ApiError::bad_request(ErrorCode::InvalidLimit, format!("`limit` must be 1 to {MAX_PAGE}")));
     }
     let rows = tenant.store.list_suppressions(tenant.workspace_id, after, limit).await?;
     let next_cursor = if rows.len() == limit as usize { rows.last().map(|s| s.id) } else { None };

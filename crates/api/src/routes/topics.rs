@@ -4,8 +4,10 @@ use axum::http::StatusCode;
 use chimatic_domain::{Scope, SubscriberId, TopicId, is_event_name};
 use serde::{Deserialize, Serialize};
 
-use crate::extract::{ApiJson, Tenant, parse_id};
-use crate::{ApiError, AppState};
+use crate::auth::Tenant;
+use crate::body::ApiJson;
+use crate::params::parse_id;
+use crate::{ApiError, AppState, ErrorCode};
 
 const MAX_IDS: usize = 1000;
 const DEFAULT_PAGE: u32 = 100;
@@ -66,7 +68,7 @@ async fn view(tenant: &Tenant, row: chimatic_store::TopicRow) -> Result<TopicVie
 fn checked_ids(ids: &[SubscriberId]) -> Result<(), ApiError> {
     if ids.is_empty() || ids.len() > MAX_IDS {
         return Err(ApiError::unprocessable(
-            "invalid_members",
+            ErrorCode::InvalidMembers,
             format!("`subscriber_ids` must hold 1 to {MAX_IDS} ids"),
         ));
     }
@@ -83,7 +85,7 @@ pub async fn create(
 ) -> Result<(StatusCode, Json<TopicView>), ApiError> {
     tenant.require(Scope::SubscribersWrite)?;
     if !is_event_name(&req.key) {
-        return Err(ApiError::unprocessable("invalid_topic", "`key` must be 1 to 100 of `a-z 0-9 . _ -`"));
+        return Err(ApiError::unprocessable(ErrorCode::InvalidTopic, "`key` must be 1 to 100 of `a-z 0-9 . _ -`"));
     }
     let row = tenant.store.create_topic(tenant.workspace_id, &req.key, state.clock.now()).await?;
     Ok((StatusCode::CREATED, Json(view(&tenant, row).await?)))
@@ -158,7 +160,10 @@ pub async fn members(
     tenant.require(Scope::SubscribersRead)?;
     let id: TopicId = parse_id(&id)?;
     let bad = || {
-        ApiError::bad_request("invalid_query", "query parameters are `after` (a subscriber id) and `limit` (1 to 1000)")
+        ApiError::bad_request(
+            ErrorCode::InvalidQuery,
+            "query parameters are `after` (a subscriber id) and `limit` (1 to 1000)",
+        )
     };
     let Query(page) = params.map_err(|_| bad())?;
     let limit = page.limit.unwrap_or(DEFAULT_PAGE);

@@ -9,8 +9,10 @@ use chimatic_store::records::Workflow;
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
-use crate::extract::{ApiJson, Tenant, parse_id};
-use crate::{ApiError, AppState};
+use crate::auth::Tenant;
+use crate::body::ApiJson;
+use crate::params::parse_id;
+use crate::{ApiError, AppState, ErrorCode};
 
 const MAX_STEPS: usize = 10;
 const MAX_TEMPLATE_BYTES: usize = 64 * 1024;
@@ -88,7 +90,7 @@ fn view(w: Workflow) -> WorkflowView {
 }
 
 fn invalid(detail: impl Into<String>) -> ApiError {
-    ApiError::unprocessable("invalid_workflow", detail)
+    ApiError::unprocessable(ErrorCode::InvalidWorkflow, detail)
 }
 
 /// The integration kind a channel is delivered through; `None` for in-app.
@@ -168,7 +170,7 @@ async fn checked_definition(
         state
             .templates
             .check(step)
-            .map_err(|e| ApiError::unprocessable("invalid_template", format!("`steps[{i}]`: {e}")))?;
+            .map_err(|e| ApiError::unprocessable(ErrorCode::InvalidTemplate, format!("`steps[{i}]`: {e}")))?;
     }
     Ok(WorkflowDefinition { category, steps })
 }
@@ -277,7 +279,7 @@ pub async fn preview(
         let RenderedMessage { subject, text, html, title } = state
             .templates
             .render(step, &context)
-            .map_err(|e| ApiError::unprocessable("render_failed", format!("`steps[{i}]`: {e}")))?;
+            .map_err(|e| ApiError::unprocessable(ErrorCode::RenderFailed, format!("`steps[{i}]`: {e}")))?;
         steps.push(PreviewStep { channel: step.channel, subject, text, html, title });
     }
     Ok(Json(Preview { steps }))

@@ -5,8 +5,9 @@ use chimatic_domain::{Region, Scope, WorkspaceId};
 use chimatic_store::{StatsRow, day_of, start_of_day};
 use serde::{Deserialize, Serialize};
 
-use crate::extract::{ApiJson, Caller, Tenant};
-use crate::{ApiError, AppState};
+use crate::auth::{Caller, Tenant};
+use crate::body::ApiJson;
+use crate::{ApiError, AppState, ErrorCode};
 
 #[derive(Serialize, utoipa::ToSchema)]
 pub struct WorkspaceView {
@@ -71,12 +72,12 @@ pub async fn delete(
     if workspace.owner_key_id != Some(tenant.key_id) {
         return Err(ApiError::new(
             StatusCode::FORBIDDEN,
-            "owner_only",
+            ErrorCode::OwnerOnly,
             "only the workspace's owner key (the one created with it) can delete the workspace",
         ));
     }
     if req.confirm != ws.to_string() {
-        return Err(ApiError::unprocessable("confirmation_mismatch", "`confirm` must be this workspace's id"));
+        return Err(ApiError::unprocessable(ErrorCode::ConfirmationMismatch, "`confirm` must be this workspace's id"));
     }
     let deleted = state.control.delete_workspace(ws, &tenant.store, state.clock.now(), &tenant.audit).await?;
     tracing::warn!(workspace = %ws, "workspace deleted");
@@ -133,8 +134,9 @@ pub async fn stats(
     query: Result<Query<StatsQuery>, axum::extract::rejection::QueryRejection>,
 ) -> Result<Json<DeliveryStatsView>, ApiError> {
     caller.require(Scope::NotificationsRead)?;
-    let bad =
-        || ApiError::bad_request("invalid_query", format!("the query parameter is `days` (1 to {MAX_STATS_DAYS})"));
+    let bad = || {
+        ApiError::bad_request(ErrorCode::InvalidQuery, format!("the query parameter is `days` (1 to {MAX_STATS_DAYS})"))
+    };
     let Query(q) = query.map_err(|_| bad())?;
     let days = q.days.unwrap_or(7);
     if !(1..=MAX_STATS_DAYS).contains(&days) {

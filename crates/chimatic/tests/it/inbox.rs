@@ -164,3 +164,33 @@ async fn only_the_configured_origins_may_call_the_inbox_from_a_browser() {
     assert_eq!(r.status().as_u16(), 200);
     assert_eq!(r.headers().get("access-control-allow-origin").map(|v| v.to_str().unwrap()), Some(allowed));
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_rate_limited_subscriber_token_is_told_when_to_retry() {
+    let server = TestServer::spawn_with(ServerOptions::default().env("CHIMATIC_RATE_LIMIT_PER_WORKSPACE", "5")).await;
+    let ws = server.workspace("busy-inbox");
+    let r = server.post("/v1/subscribers", &ws.key, json!({"external_id": "ann"})).await;
+    assert_eq!(r.status, 201, "{}", r.text);
+    let ann = r.json["id"].as_str().unwrap().to_string();
+    let r = server.post(&format!("/v1/subscribers/{ann}/token"), &ws.key, json!({})).await;
+    assert_eq!(r.status, 201, "{}", r.text);
+    let token = r.json["token"].as_str().unwrap().to_string();
+    // All at once, as in the API-key test: one by one, a slow machine would refill the bucket.
+    let mut burst = tokio::task::JoinSet::new();
+    for _ in 0..20 {
+        let request = server.http.get(server.url("/v1/inbox")).bearer_auth(&token);
+        burst.spawn(async move { crate::harness::Resp::from(request.send().await.expect("request")).await });
+    }
+    let mut limited = None;
+    while let Some(r) = burst.join_next().await {
+        let r = r.expect("request task");
+        match r.status {
+            429 => limited = Some(r),
+            status => assert_eq!(status, 200, "{}", r.text),
+        }
+    }
+    let r = limited.expect("a burst of 20 simultaneous requests against a limit of 5/s must be limited");
+    r.assert_problem(429, "rate_limited");
+    let retry: u64 = r.headers["retry-after"].to_str().unwrap().parse().unwrap();
+    assert!(retry >= 1);
+}

@@ -1,0 +1,267 @@
+//! Authentication: who is calling (an API key, a subscriber token or the operator), and the one
+//! guard every verified credential passes before a handler runs.
+
+use std::sync::Arc;
+
+use axum::extract::{FromRequestParts, Query};
+use axum::http::{StatusCode, header, request::Parts};
+use chimatic_audit::{Actor, AuditContext, Origin};
+use chimatic_domain::{ApiKeyId, Region, Scope, Scopes, SubscriberId, WorkspaceId};
+use chimatic_store::{ControlStore, Store, StoreError, subscriber_token_workspace};
+use serde::Deserialize;
+use tokio::sync::Notify;
+
+use crate::state::RegionPlane;
+use crate::{ApiError, AppState, ErrorCode};
+
+/// The token of an `Authorization: Bearer …` header. RFC 9110 §11.1: the scheme is
+/// case-insensitive.
+pub fn bearer_token(parts: &Parts) -> Option<&str> {
+    let (scheme, token) = parts.headers.get(header::AUTHORIZATION)?.to_str().ok()?.split_once(' ')?;
+    scheme.eq_ignore_ascii_case("bearer").then(|| token.trim())
+}
+
+/// The peer address and user agent of a request.
+pub fn request_origin(parts: &Parts) -> Origin {
+    let ip = parts
+        .extensions
+        .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
+        .map(|c| c.0.ip().to_string())
+        .unwrap_or_default();
+    let agent = parts.headers.get(header::USER_AGENT).and_then(|v| v.to_str().ok()).unwrap_or("");
+    Origin::new(ip, agent)
+}
+
+/// Whom a verified credential speaks for.
+enum Principal<'a> {
+    /// An API key or a subscriber token: one workspace.
+    Workspace { id: WorkspaceId, region: &'a Region, frozen: bool },
+    /// The deployment operator: no workspace, so nothing to freeze, meter or route. It must
+    /// never be refused for a freeze, since it is who lifts one.
+    Operator,
+}
+
+/// What the endpoint works on: the control store only, or the workspace's regional data.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Reach {
+    Control,
+    Data,
+}
+
+/// The one guard, run after a credential is verified (so only a valid credential learns that
+/// its workspace is frozen), in this order: a frozen workspace gets 423, one over its rate
+/// limit 429 with `Retry-After`, and a data-plane request to a node that does not serve the
+/// workspace's region 421. Returns the region's plane for data-plane requests.
+fn guard<'s>(
+    state: &'s AppState,
+    principal: &Principal<'_>,
+    reach: Reach,
+) -> Result<Option<&'s RegionPlane>, ApiError> {
+    let Principal::Workspace { id, region, frozen } = principal else {
+        return Ok(None);
+    };
+    if *frozen {
+        return Err(ApiError::frozen());
+    }
+    if let Some(limiter) = &state.rate_limiter
+        && let Err(not_until) = limiter.check_key(id)
+    {
+        let wait = not_until.wait_time_from(governor::clock::Clock::now(&governor::clock::DefaultClock::default()));
+        metrics::counter!("chimatic_rate_limited_total").increment(1);
+        return Err(ApiError::new(
+            StatusCode::TOO_MANY_REQUESTS,
+            ErrorCode::RateLimited,
+            "this workspace is over its request rate limit; retry after the time in `Retry-After`",
+        )
+        .retry_after(wait));
+    }
+    match reach {
+        Reach::Control => Ok(None),
+        Reach::Data => served_plane(state, region).map(Some),
+    }
+}
+
+/// The plane of a region this node serves. A node that does not serve it answers 421, so data
+/// never crosses into a region it does not belong to.
+fn served_plane<'s>(state: &'s AppState, region: &Region) -> Result<&'s RegionPlane, ApiError> {
+    state.regions.get(region).ok_or_else(|| {
+        ApiError::new(
+            StatusCode::MISDIRECTED_REQUEST,
+            ErrorCode::RegionNotServed,
+            format!(
+                "this node does not serve the workspace's region `{region}`; send the request to a node of that region"
+            ),
+        )
+    })
+}
+
+/// The plane the guard returns for `Reach::Data`; it always returns one, this only keeps a
+/// broken invariant from panicking.
+fn data_plane(plane: Option<&RegionPlane>) -> Result<&RegionPlane, ApiError> {
+    plane.ok_or_else(|| ApiError::internal("the guard returned no plane for a data-plane request"))
+}
+
+/// Refuses requests for a frozen workspace from callers that present no credential of their
+/// own (inbound provider webhooks, verified by signature instead).
+pub async fn ensure_not_frozen(state: &AppState, ws: WorkspaceId) -> Result<(), ApiError> {
+    match state.control.workspace(ws).await {
+        Ok(w) if w.frozen_at.is_some() => Err(ApiError::frozen()),
+        Ok(_) => Ok(()),
+        Err(StoreError::NotFound) => Err(ApiError::not_found()),
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// The caller behind a valid, unrevoked API key. Every handler that touches tenant data takes
+/// one, so the workspace id always comes from the key, never from the request.
+pub struct Caller {
+    pub workspace_id: WorkspaceId,
+    pub key_id: ApiKeyId,
+    pub scopes: Scopes,
+    /// Who and from where, for the audit log.
+    pub audit: AuditContext,
+}
+
+impl Caller {
+    pub fn require(&self, scope: Scope) -> Result<(), ApiError> {
+        if self.scopes.allows(scope) {
+            Ok(())
+        } else {
+            Err(ApiError::new(
+                StatusCode::FORBIDDEN,
+                ErrorCode::InsufficientScope,
+                format!("this API key lacks the `{scope}` scope"),
+            ))
+        }
+    }
+
+    /// Verifies the API key and runs the guard for `reach`.
+    async fn admit<'s>(
+        parts: &Parts,
+        state: &'s AppState,
+        reach: Reach,
+    ) -> Result<(Self, Option<&'s RegionPlane>), ApiError> {
+        let token = bearer_token(parts).ok_or_else(ApiError::unauthorized)?;
+        let found = state.control.authenticate(token, state.clock.now()).await?.ok_or_else(ApiError::unauthorized)?;
+        let row = found.key;
+        let principal = Principal::Workspace { id: row.workspace_id, region: &found.region, frozen: found.frozen };
+        let plane = guard(state, &principal, reach)?;
+        let audit = AuditContext { actor: Actor::api_key(row.id, row.name.clone()), origin: request_origin(parts) };
+        Ok((Caller { workspace_id: row.workspace_id, key_id: row.id, scopes: row.scopes, audit }, plane))
+    }
+}
+
+/// A control-plane caller: workspace configuration, API keys, analytics.
+impl FromRequestParts<AppState> for Caller {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+        Ok(Caller::admit(parts, state, Reach::Control).await?.0)
+    }
+}
+
+/// A caller of the data-plane API, with its workspace's region store.
+pub struct Tenant {
+    pub caller: Caller,
+    pub store: Arc<Store>,
+    pub delivery_waker: Arc<Notify>,
+}
+
+impl std::ops::Deref for Tenant {
+    type Target = Caller;
+    fn deref(&self) -> &Caller {
+        &self.caller
+    }
+}
+
+impl FromRequestParts<AppState> for Tenant {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+        let (caller, plane) = Caller::admit(parts, state, Reach::Data).await?;
+        let plane = data_plane(plane)?;
+        Ok(Tenant { store: plane.store.clone(), delivery_waker: plane.delivery_waker.clone(), caller })
+    }
+}
+
+/// The subscriber behind a valid subscriber token (the browser inbox), with its region's store.
+/// The token travels in `Authorization: Bearer sbt_…`, or in `?token=` for `EventSource`, which
+/// cannot set headers.
+pub struct SubscriberSession {
+    pub workspace_id: WorkspaceId,
+    pub subscriber_id: SubscriberId,
+    pub store: Arc<Store>,
+    /// To end a live stream when the workspace is frozen.
+    pub control: Arc<ControlStore>,
+}
+
+#[derive(Deserialize)]
+struct TokenQuery {
+    token: Option<String>,
+}
+
+impl FromRequestParts<AppState> for SubscriberSession {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+        let from_header = bearer_token(parts).map(str::to_string);
+        let from_query = || parts.uri.query().and_then(token_from_query);
+        let token = from_header.or_else(from_query).ok_or_else(ApiError::unauthorized)?;
+        let ws = subscriber_token_workspace(&token).ok_or_else(ApiError::unauthorized)?;
+        let (region, frozen) = match state.control.workspace(ws).await {
+            Ok(w) => (w.region, w.frozen_at.is_some()),
+            Err(StoreError::NotFound) => return Err(ApiError::unauthorized()),
+            Err(e) => return Err(e.into()),
+        };
+        // Tokens are kept in the region's store, so it is needed to verify one at all.
+        let store = &served_plane(state, &region)?.store;
+        let (workspace_id, subscriber_id) =
+            store.verify_subscriber_token(&token, state.clock.now()).await?.ok_or_else(ApiError::unauthorized)?;
+        let principal = Principal::Workspace { id: workspace_id, region: &region, frozen };
+        let plane = data_plane(guard(state, &principal, Reach::Data)?)?;
+        Ok(SubscriberSession {
+            workspace_id,
+            subscriber_id,
+            store: plane.store.clone(),
+            control: state.control.clone(),
+        })
+    }
+}
+
+fn token_from_query(query: &str) -> Option<String> {
+    let uri: axum::http::Uri = format!("/?{query}").parse().ok()?;
+    Query::<TokenQuery>::try_from_uri(&uri).ok()?.0.token
+}
+
+/// The deployment operator, authenticated by the operator token (`CHIMATIC_OPERATOR_TOKEN`).
+pub struct Operator {
+    pub audit: AuditContext,
+}
+
+impl FromRequestParts<AppState> for Operator {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+        let refused = || {
+            ApiError::new(
+                StatusCode::UNAUTHORIZED,
+                ErrorCode::Unauthorized,
+                "the operator token is required: `Authorization: Bearer …`",
+            )
+        };
+        let presented = bearer_token(parts).ok_or_else(refused)?;
+        let credential = state.operator.as_ref().ok_or_else(|| {
+            ApiError::new(
+                StatusCode::FORBIDDEN,
+                ErrorCode::OperatorDisabled,
+                "operator endpoints are disabled: start the server with CHIMATIC_OPERATOR_TOKEN or \
+                 CHIMATIC_OPERATOR_TOKEN_FILE",
+            )
+        })?;
+        if !credential.matches(presented) {
+            return Err(refused());
+        }
+        guard(state, &Principal::Operator, Reach::Control)?;
+        Ok(Operator { audit: AuditContext { actor: Actor::operator(), origin: request_origin(parts) } })
+    }
+}
