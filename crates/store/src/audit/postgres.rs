@@ -11,13 +11,9 @@ use sqlx::{PgConnection, Postgres, Row, Transaction};
 
 use super::rows::*;
 use super::sql;
-use crate::db::postgres::try_job_lock;
-use crate::db::{Arg, PgQuery, Sql, args, bind_all};
+use crate::db::args;
+use crate::db::postgres::{query, try_job_lock};
 use crate::{PostgresBackend, StoreError};
-
-fn query(statement: &'static Sql, args: Vec<Arg>) -> PgQuery<'static> {
-    bind_all(sqlx::query(statement.postgres()), args)
-}
 
 /// Appends `events` to their workspaces' chains within `tx`.
 pub(crate) async fn append(

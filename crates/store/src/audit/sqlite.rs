@@ -10,12 +10,9 @@ use rusqlite::{Transaction, params_from_iter};
 
 use super::rows::*;
 use super::sql;
-use crate::db::{Arg, Sql, args};
+use crate::db::args;
+use crate::db::sqlite::run;
 use crate::{SqliteBackend, StoreError};
-
-fn run(tx: &Transaction<'_>, statement: &'static Sql, args: Vec<Arg>) -> Result<usize, StoreError> {
-    Ok(tx.prepare_cached(statement.sqlite())?.execute(params_from_iter(args.iter()))?)
-}
 
 /// Appends `events` to their workspaces' chains within `tx`.
 pub(crate) fn append(
@@ -133,7 +130,7 @@ impl AuditBackend for SqliteBackend {
 /// `ws`'s chain in the same transaction (an audited change of one row). Whether it was one.
 pub(crate) fn audit_one_change(
     tx: &Transaction<'_>,
-    changed: usize,
+    changed: u64,
     stream: Stream,
     ws: WorkspaceId,
     event: &AuditEvent,

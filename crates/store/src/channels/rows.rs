@@ -7,7 +7,9 @@ use rusqlite::OptionalExtension;
 
 use super::sql;
 use crate::backend::with_count;
-use crate::db::{Arg, Audited, Columns, Db, Sql, Step, args, bind_all, execute_one, fetch_all, fetch_optional};
+use crate::db::postgres::query;
+use crate::db::sqlite::run;
+use crate::db::{Arg, Audited, Columns, Db, Sql, Step, args, execute_one, fetch_all, fetch_optional};
 use crate::{PostgresBackend, SqliteBackend, StoreError};
 
 pub struct ChannelRow {
@@ -144,14 +146,11 @@ impl ChannelRows for SqliteBackend {
     ) -> Result<Option<u64>, StoreError> {
         let audit = audit.clone();
         self.write(move |tx| {
-            let run = |statement: &'static Sql, args: Vec<Arg>| -> Result<u64, StoreError> {
-                Ok(tx.prepare_cached(statement.sqlite())?.execute(rusqlite::params_from_iter(args.iter()))? as u64)
-            };
-            if run(&sql::DEACTIVATE, args![ws, id, now, purge_at])? == 0 {
+            if run(tx, &sql::DEACTIVATE, args![ws, id, now, purge_at])? == 0 {
                 return Ok(None);
             }
-            let cancelled = run(&sql::CANCEL_QUEUED, args![ws, id, now])?;
-            run(&sql::DEQUEUE_CANCELLED, args![ws, id])?;
+            let cancelled = run(tx, &sql::CANCEL_QUEUED, args![ws, id, now])?;
+            run(tx, &sql::DEQUEUE_CANCELLED, args![ws, id])?;
             crate::audit::sqlite::append_one(tx, Stream::Data, ws, &with_count(audit, "cancelled", cancelled))?;
             Ok(Some(cancelled))
         })
@@ -181,7 +180,7 @@ impl ChannelRows for SqliteBackend {
             };
             let mut changed = [0u64; 4];
             for (n, (statement, args)) in changed.iter_mut().zip(purge_steps(ws, ids)) {
-                *n = tx.prepare_cached(statement.sqlite())?.execute(rusqlite::params_from_iter(args.iter()))? as u64;
+                *n = run(tx, statement, args)?;
             }
             Ok(Some((changed[3], changed[0])))
         })
@@ -200,7 +199,6 @@ impl ChannelRows for PostgresBackend {
         audit: &AuditEvent,
     ) -> Result<Option<u64>, StoreError> {
         let mut tx = self.pool.begin().await?;
-        let query = |statement: &'static Sql, args| bind_all(sqlx::query(statement.postgres()), args);
         if query(&sql::DEACTIVATE, args![ws, id, now, purge_at]).execute(&mut *tx).await?.rows_affected() == 0 {
             return Ok(None);
         }
@@ -250,7 +248,7 @@ impl ChannelRows for PostgresBackend {
             .await?;
         let mut changed = [0u64; 4];
         for (n, (statement, args)) in changed.iter_mut().zip(purge_steps(ws, ids)) {
-            *n = bind_all(sqlx::query(statement.postgres()), args).execute(&mut *tx).await?.rows_affected();
+            *n = query(statement, args).execute(&mut *tx).await?.rows_affected();
         }
         tx.commit().await?;
         Ok(Some((changed[3], changed[0])))

@@ -14,7 +14,7 @@ use sqlx::{Postgres, Transaction};
 use crate::StoreError;
 use crate::audit::postgres as audit;
 use crate::backend::*;
-use crate::db::{Arg, Audited, Db, EachRow, Returned, Sql, Step, bind_all};
+use crate::db::{Arg, Audited, Db, EachRow, PgQuery, Returned, Sql, Step, bind_all};
 
 /// A set of migrations, the table that records which of them a database has, and the advisory
 /// lock that serialises nodes migrating at once.
@@ -117,6 +117,11 @@ async fn require_tls13(conn: &mut sqlx::PgConnection) -> Result<(), sqlx::Error>
     Ok(())
 }
 
+/// One statement of the catalogue with its parameters bound.
+pub(crate) fn query(statement: &'static Sql, args: Vec<Arg>) -> PgQuery<'static> {
+    bind_all(sqlx::query(statement.postgres()), args)
+}
+
 /// Takes a background job's lock for the rest of the transaction, without waiting: `false`
 /// when another node holds it. Each batch of a job runs in one such transaction, so exactly one
 /// node works on a job at a time and a node that dies releases it with its connection.
@@ -131,14 +136,14 @@ pub(crate) async fn try_job_lock(tx: &mut Transaction<'_, Postgres>, job: &str) 
 #[async_trait::async_trait]
 impl Db for PostgresBackend {
     async fn each_row(&self, sql: &'static Sql, args: Vec<Arg>, each: &mut EachRow<'_>) -> Result<(), StoreError> {
-        for row in bind_all(sqlx::query(sql.postgres()), args).fetch_all(&self.pool).await? {
+        for row in query(sql, args).fetch_all(&self.pool).await? {
             each(&row)?;
         }
         Ok(())
     }
 
     async fn execute(&self, sql: &'static Sql, args: Vec<Arg>, audit: Option<Audited>) -> Result<u64, StoreError> {
-        let statement = bind_all(sqlx::query(sql.postgres()), args);
+        let statement = query(sql, args);
         let Some(a) = audit else {
             return Ok(statement.execute(&self.pool).await?.rows_affected());
         };
@@ -155,7 +160,7 @@ impl Db for PostgresBackend {
         let mut tx = self.pool.begin().await?;
         let mut changed = Vec::with_capacity(steps.len());
         for step in steps {
-            let n = bind_all(sqlx::query(step.sql.postgres()), step.args).execute(&mut *tx).await?.rows_affected();
+            let n = query(step.sql, step.args).execute(&mut *tx).await?.rows_affected();
             changed.push(n);
             if step.required && n == 0 {
                 return Ok(changed);
@@ -178,13 +183,13 @@ impl Db for PostgresBackend {
         if !try_job_lock(&mut tx, job).await? {
             return Ok(None);
         }
-        let n = bind_all(sqlx::query(sql.postgres()), args).execute(&mut *tx).await?.rows_affected();
+        let n = query(sql, args).execute(&mut *tx).await?.rows_affected();
         tx.commit().await?;
         Ok(Some(n))
     }
 
     async fn execute_returning(&self, sql: &'static Sql, args: Vec<Arg>) -> Result<Vec<Returned>, StoreError> {
-        let rows = bind_all(sqlx::query(sql.postgres()), args).fetch_all(&self.pool).await?;
+        let rows = query(sql, args).fetch_all(&self.pool).await?;
         Ok(rows.into_iter().map(|r| Box::new(r) as Returned).collect())
     }
 }

@@ -91,6 +91,12 @@ pub(crate) struct Inner {
     pub(crate) claim_cursor: Mutex<String>,
 }
 
+/// Runs one statement of the catalogue on `conn` (inside the caller's transaction, if any);
+/// the rows it changed.
+pub(crate) fn run(conn: &Connection, statement: &'static Sql, args: impl AsRef<[Arg]>) -> Result<u64, StoreError> {
+    Ok(conn.prepare_cached(statement.sqlite())?.execute(rusqlite::params_from_iter(args.as_ref().iter()))? as u64)
+}
+
 pub(crate) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(PoisonError::into_inner)
 }
@@ -181,11 +187,11 @@ impl Db for SqliteBackend {
 
     async fn execute(&self, sql: &'static Sql, args: Vec<Arg>, audit: Option<Audited>) -> Result<u64, StoreError> {
         self.write(move |tx| {
-            let n = tx.prepare_cached(sql.sqlite())?.execute(rusqlite::params_from_iter(args.iter()))?;
+            let n = run(tx, sql, args)?;
             if let Some(a) = &audit {
                 audit::audit_one_change(tx, n, a.stream, a.ws, &a.event)?;
             }
-            Ok(n as u64)
+            Ok(n)
         })
         .await
     }
@@ -194,8 +200,8 @@ impl Db for SqliteBackend {
         self.write(move |tx| {
             let mut changed = Vec::with_capacity(steps.len());
             for step in &steps {
-                let n = tx.prepare_cached(step.sql.sqlite())?.execute(rusqlite::params_from_iter(step.args.iter()))?;
-                changed.push(n as u64);
+                let n = run(tx, step.sql, &step.args)?;
+                changed.push(n);
                 if step.required && n == 0 {
                     return Ok(changed);
                 }

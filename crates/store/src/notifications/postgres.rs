@@ -11,13 +11,9 @@ use super::rows::*;
 use super::sql;
 use crate::audit::postgres as audit;
 use crate::db::fairness::WorkspaceWalk;
-use crate::db::postgres::try_job_lock;
-use crate::db::{Arg, Columns, PgQuery, Sql, args, bind_all};
+use crate::db::postgres::{query, try_job_lock};
+use crate::db::{Arg, Columns, Sql, args};
 use crate::{ChannelRow, PostgresBackend, StoreError};
-
-fn query(statement: &'static Sql, args: Vec<Arg>) -> PgQuery<'static> {
-    bind_all(sqlx::query(statement.postgres()), args)
-}
 
 /// Runs one statement in `tx`; the rows it changed.
 async fn run(tx: &mut PgConnection, statement: &'static Sql, args: Vec<Arg>) -> Result<u64, StoreError> {

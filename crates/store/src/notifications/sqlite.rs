@@ -12,14 +12,9 @@ use super::rows::*;
 use super::sql;
 use crate::audit::sqlite as audit;
 use crate::db::fairness::WorkspaceWalk;
-use crate::db::sqlite::lock;
+use crate::db::sqlite::{lock, run};
 use crate::db::{Arg, Sql, args};
 use crate::{ChannelRow, SqliteBackend, StoreError};
-
-/// Runs one statement of a write transaction; the rows it changed.
-fn run(tx: &Transaction<'_>, statement: &'static Sql, args: Vec<Arg>) -> Result<usize, StoreError> {
-    Ok(tx.prepare_cached(statement.sqlite())?.execute(params_from_iter(args.iter()))?)
-}
 
 fn insert(tx: &Transaction<'_>, ws: WorkspaceId, row: &NewNotificationRow) -> Result<(), StoreError> {
     for (statement, args) in insert_notification(ws, row) {
@@ -213,7 +208,7 @@ impl NotificationRows for SqliteBackend {
         self.write(move |tx| {
             let n = run(tx, &sql::REMOVE_PAYLOADS, args![ws, before, now, limit])?;
             run(tx, &sql::DELETE_DONE_FANOUTS, args![ws, before])?;
-            Ok(Some(n as u64))
+            Ok(Some(n))
         })
         .await
     }

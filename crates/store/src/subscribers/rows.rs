@@ -3,7 +3,6 @@
 
 use chimatic_audit::{AuditEvent, Stream};
 use chimatic_domain::{SubscriberChannelId, SubscriberId, Timestamp, WorkspaceId};
-use rusqlite::params_from_iter;
 
 use super::sql;
 use crate::db::{Audited, Columns, Db, args, execute_one, fetch_all, fetch_optional};
@@ -188,9 +187,7 @@ impl SubscriberRows for SqliteBackend {
         let audit = audit.clone();
         self.write(move |tx| {
             let of = args![ws, id];
-            let delete = |statement: &'static crate::db::Sql| -> Result<u64, StoreError> {
-                Ok(tx.prepare_cached(statement.sqlite())?.execute(params_from_iter(of.iter()))? as u64)
-            };
+            let delete = |statement| crate::db::sqlite::run(tx, statement, &of);
             let attempts = delete(&sql::ERASE_ATTEMPTS)?;
             delete(&sql::ERASE_QUEUE)?;
             let messages = delete(&sql::ERASE_MESSAGES)?;
