@@ -1,11 +1,41 @@
-//! Ids from the path or the query string, parsed so a malformed one is a 400 that never echoes
-//! the input.
+//! Path and query parameters: the one query-string extractor, and ids parsed so a malformed one
+//! is a 400 that never echoes the input.
 
 use std::str::FromStr;
 
+use axum::extract::{FromRequestParts, Query};
+use axum::http::request::Parts;
+use serde::de::DeserializeOwned;
+
 use crate::{ApiError, ErrorCode};
 
-/// Parses a path id; a malformed id is a 400 that does not echo the input.
+/// The parameters of an endpoint's query string.
+pub trait QueryParams: DeserializeOwned {
+    /// Names the parameters and their ranges, for the 400 that answers a bad query string. It
+    /// describes the schema only: a query string can carry a subscriber token.
+    fn expected() -> String;
+
+    /// That 400 (`invalid_query`), also for a value that parses but is out of range.
+    fn invalid() -> ApiError {
+        ApiError::bad_request(ErrorCode::InvalidQuery, Self::expected())
+    }
+}
+
+/// A query string. Every endpoint that takes one uses this, so a bad one is always
+/// `application/problem+json` (axum's own rejection is `text/plain`).
+pub struct ApiQuery<T>(pub T);
+
+impl<T: QueryParams, S: Send + Sync> FromRequestParts<S> for ApiQuery<T> {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, ApiError> {
+        // The rejection's text quotes serde's error, which can echo the input: it is dropped.
+        let Query(params) = Query::<T>::try_from_uri(&parts.uri).map_err(|_| T::invalid())?;
+        Ok(ApiQuery(params))
+    }
+}
+
+/// Parses a path or query id; a malformed id is a 400 that does not echo the input.
 pub fn parse_id<T: FromStr<Err = chimatic_domain::IdError>>(text: &str) -> Result<T, ApiError> {
     text.parse().map_err(|e: chimatic_domain::IdError| ApiError::bad_request(ErrorCode::InvalidId, e.to_string()))
 }

@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use axum::Json;
 use axum::body::Body;
-use axum::extract::{Query, State};
+use axum::extract::State;
 use axum::http::{StatusCode, header};
 use axum::response::Response;
 use chimatic_audit::{AuditEntry, ExportLine, ExportedAnchor, ExportedEntry, ExportedHead, Stream, actions, to_hex};
@@ -14,6 +14,7 @@ use chimatic_store::{AuditFilter, AuditLog, StoreError};
 use serde::{Deserialize, Serialize};
 
 use crate::auth::Tenant;
+use crate::params::{ApiQuery, QueryParams};
 use crate::{ApiError, AppState, ErrorCode};
 
 const DEFAULT_PAGE: u32 = 50;
@@ -34,6 +35,12 @@ pub struct AuditQuery {
     pub limit: Option<u32>,
     /// `next_cursor` of the previous page.
     pub cursor: Option<String>,
+}
+
+impl QueryParams for AuditQuery {
+    fn expected() -> String {
+        "query parameters are `from`, `to` (RFC 3339), `action`, `actor`, `limit` (1 to 500) and `cursor`".into()
+    }
 }
 
 #[derive(Serialize, utoipa::ToSchema)]
@@ -95,15 +102,9 @@ fn newest_first(a: &AuditEntry, b: &AuditEntry) -> std::cmp::Ordering {
 pub async fn list(
     State(state): State<AppState>,
     tenant: Tenant,
-    query: Result<Query<AuditQuery>, axum::extract::rejection::QueryRejection>,
+    ApiQuery(q): ApiQuery<AuditQuery>,
 ) -> Result<Json<AuditPage>, ApiError> {
     tenant.require(Scope::AuditRead)?;
-    let Query(q) = query.map_err(|_| {
-        ApiError::bad_request(
-            ErrorCode::InvalidQuery,
-            "query parameters are `from`, `to` (RFC 3339), `action`, `actor`, `limit` (1 to 500) and `cursor`",
-        )
-    })?;
     let time = |v: &Option<String>, name: &str| {
         v.as_deref()
             .map(|t| {
@@ -168,6 +169,12 @@ pub struct ExportQuery {
     pub format: Option<String>,
 }
 
+impl QueryParams for ExportQuery {
+    fn expected() -> String {
+        "the query parameter is `format`".into()
+    }
+}
+
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum Format {
     Jsonl,
@@ -184,11 +191,9 @@ enum Format {
 pub async fn export(
     State(state): State<AppState>,
     tenant: Tenant,
-    query: Result<Query<ExportQuery>, axum::extract::rejection::QueryRejection>,
+    ApiQuery(q): ApiQuery<ExportQuery>,
 ) -> Result<Response, ApiError> {
     tenant.require(Scope::AuditRead)?;
-    let Query(q) =
-        query.map_err(|_| ApiError::bad_request(ErrorCode::InvalidQuery, "the query parameter is `format`"))?;
     let format = match q.format.as_deref().unwrap_or("jsonl") {
         "jsonl" => Format::Jsonl,
         "csv" => Format::Csv,

@@ -1,5 +1,5 @@
 use axum::Json;
-use axum::extract::{Path, Query, State};
+use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use chimatic_domain::{ChannelId, OutboundTls, Scope, SpkiPin, WebhookUrl};
 use chimatic_store::records::{Channel, ChannelEntry, DeactivatedChannel};
@@ -7,7 +7,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::auth::Tenant;
 use crate::body::ApiJson;
-use crate::params::parse_id;
+use crate::params::{ApiQuery, QueryParams, parse_id};
 use crate::{ApiError, AppState, ErrorCode};
 
 const DEFAULT_PAGE: u32 = 50;
@@ -116,6 +116,12 @@ pub struct ListParams {
     pub after: Option<String>,
     /// Page size, 1 to 200 (default 50).
     pub limit: Option<u32>,
+}
+
+impl QueryParams for ListParams {
+    fn expected() -> String {
+        "query parameters are `after` (a channel id) and `limit` (1 to 200)".into()
+    }
 }
 
 impl From<&Channel> for ChannelView {
@@ -243,17 +249,8 @@ pub async fn reactivate(
 /// List channels (scope `channels:read`), URLs masked, cursor-paginated.
 #[utoipa::path(get, path = "/v1/channels", tag = "channels", params(ListParams),
     responses((status = 200, body = ChannelList), (status = "4XX", body = crate::error::Problem)))]
-pub async fn list(
-    tenant: Tenant,
-    params: Result<Query<ListParams>, axum::extract::rejection::QueryRejection>,
-) -> Result<Json<ChannelList>, ApiError> {
+pub async fn list(tenant: Tenant, ApiQuery(params): ApiQuery<ListParams>) -> Result<Json<ChannelList>, ApiError> {
     tenant.require(Scope::ChannelsRead)?;
-    let Query(params) = params.map_err(|_| {
-        ApiError::bad_request(
-            ErrorCode::InvalidQuery,
-            "query parameters are `after` (a channel id) and `limit` (1 to 200)",
-        )
-    })?;
     let after = params.after.as_deref().map(parse_id::<ChannelId>).transpose()?;
     let limit = params.limit.unwrap_or(DEFAULT_PAGE);
     if !(1..=MAX_PAGE).contains(&limit) {

@@ -9,7 +9,7 @@
 
 use axum::Json;
 use axum::body::Bytes;
-use axum::extract::{Path, Query, State};
+use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode, Uri, header};
 use chimatic_crypto::{SigningSecret, twilio_signature_valid};
 use chimatic_domain::{InboundEventId, IntegrationCredentials, IntegrationId, IntegrationKind, Scope};
@@ -18,7 +18,7 @@ use chimatic_store::{InboundEvent, NewInbound, Store};
 use serde::{Deserialize, Serialize};
 
 use crate::auth::Tenant;
-use crate::params::parse_id;
+use crate::params::{ApiQuery, QueryParams, parse_id};
 use crate::{ApiError, AppState, ErrorCode};
 
 /// Provider events are small; anything larger is not one.
@@ -200,6 +200,12 @@ pub struct InboundPage {
     pub limit: Option<u32>,
 }
 
+impl QueryParams for InboundPage {
+    fn expected() -> String {
+        "query parameters are `before` (an inbound event id) and `limit` (1 to 500)".into()
+    }
+}
+
 fn view(e: InboundEvent) -> InboundEventView {
     InboundEventView {
         id: e.id,
@@ -220,7 +226,7 @@ fn view(e: InboundEvent) -> InboundEventView {
 pub async fn history(
     tenant: Tenant,
     Path(id): Path<String>,
-    Query(page): Query<InboundPage>,
+    ApiQuery(page): ApiQuery<InboundPage>,
 ) -> Result<Json<InboundEventList>, ApiError> {
     tenant.require(Scope::IntegrationsRead)?;
     let id: IntegrationId = parse_id(&id)?;

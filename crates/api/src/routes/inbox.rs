@@ -6,14 +6,14 @@ use std::convert::Infallible;
 use std::time::Duration;
 
 use axum::Json;
-use axum::extract::{Path, Query, State};
+use axum::extract::{Path, State};
 use axum::response::sse::{Event, KeepAlive, Sse};
 use chimatic_domain::NotificationId;
 
 use super::subscribers::{Inbox, InboxMessage, InboxParams, MarkInboxMessage, inbox_message};
 use crate::auth::SubscriberSession;
 use crate::body::ApiJson;
-use crate::params::parse_id;
+use crate::params::{ApiQuery, parse_id};
 use crate::{ApiError, AppState};
 
 /// How often the stream looks for new messages.
@@ -24,7 +24,7 @@ const POLL: Duration = Duration::from_secs(1);
     responses((status = 200, body = Inbox), (status = "4XX", body = crate::error::Problem)))]
 pub async fn list(
     session: SubscriberSession,
-    params: Result<Query<InboxParams>, axum::extract::rejection::QueryRejection>,
+    ApiQuery(params): ApiQuery<InboxParams>,
 ) -> Result<Json<Inbox>, ApiError> {
     super::subscribers::inbox_page(&session.store, session.workspace_id, session.subscriber_id, params).await
 }

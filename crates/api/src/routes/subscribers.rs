@@ -1,5 +1,5 @@
 use axum::Json;
-use axum::extract::{Path, Query, State};
+use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use chimatic_domain::{
     ChannelAddress, ChannelKind, EmailAddress, PhoneNumber, Scope, Sensitive, SubscriberChannelId, SubscriberId,
@@ -12,7 +12,7 @@ use serde_json::value::RawValue;
 use crate::auth::Tenant;
 use crate::body::ApiJson;
 use crate::mask::mask_json;
-use crate::params::parse_id;
+use crate::params::{ApiQuery, QueryParams, parse_id};
 use crate::{ApiError, AppState, ErrorCode};
 
 const MAX_EXTERNAL_ID_LEN: usize = 255;
@@ -66,6 +66,12 @@ pub struct ListParams {
     pub after: Option<String>,
     /// Page size, 1 to 200 (default 50).
     pub limit: Option<u32>,
+}
+
+impl QueryParams for ListParams {
+    fn expected() -> String {
+        "query parameters are `after` (a subscriber id) and `limit` (1 to 200)".into()
+    }
 }
 
 fn view(s: &Subscriber) -> Result<SubscriberView, ApiError> {
@@ -187,21 +193,11 @@ pub async fn update(
 /// List subscribers (scope `subscribers:read`), masked, cursor-paginated.
 #[utoipa::path(get, path = "/v1/subscribers", tag = "subscribers", params(ListParams),
     responses((status = 200, body = SubscriberList), (status = "4XX", body = crate::error::Problem)))]
-pub async fn list(
-    tenant: Tenant,
-    params: Result<Query<ListParams>, axum::extract::rejection::QueryRejection>,
-) -> Result<Json<SubscriberList>, ApiError> {
+pub async fn list(tenant: Tenant, ApiQuery(params): ApiQuery<ListParams>) -> Result<Json<SubscriberList>, ApiError> {
     tenant.require(Scope::SubscribersRead)?;
-    let bad = || {
-        ApiError::bad_request(
-            ErrorCode::InvalidQuery,
-            "query parameters are `after` (a subscriber id) and `limit` (1 to 200)",
-        )
-    };
-    let Query(params) = params.map_err(|_| bad())?;
     let limit = params.limit.unwrap_or(DEFAULT_PAGE);
     if !(1..=MAX_PAGE).contains(&limit) {
-        return Err(bad());
+        return Err(ListParams::invalid());
     }
     let after = params.after.as_deref().map(parse_id::<SubscriberId>).transpose()?;
     let subscribers = tenant.store.list_subscribers(tenant.workspace_id, after, limit).await?;
@@ -368,6 +364,12 @@ pub struct InboxParams {
     pub token: Option<String>,
 }
 
+impl QueryParams for InboxParams {
+    fn expected() -> String {
+        "query parameters are `before` (a notification id), `limit` (1 to 200) and `archived` (true or false)".into()
+    }
+}
+
 #[derive(Serialize, utoipa::ToSchema)]
 pub struct InboxMessage {
     pub id: chimatic_domain::NotificationId,
@@ -417,7 +419,7 @@ pub(crate) fn inbox_message(n: &chimatic_store::records::Notification) -> Result
 pub async fn inbox(
     tenant: Tenant,
     Path(id): Path<String>,
-    params: Result<Query<InboxParams>, axum::extract::rejection::QueryRejection>,
+    ApiQuery(params): ApiQuery<InboxParams>,
 ) -> Result<Json<Inbox>, ApiError> {
     tenant.require(Scope::SubscribersRead)?;
     let id: SubscriberId = parse_id(&id)?;
@@ -429,18 +431,11 @@ pub(crate) async fn inbox_page(
     store: &chimatic_store::Store,
     ws: chimatic_domain::WorkspaceId,
     id: SubscriberId,
-    params: Result<Query<InboxParams>, axum::extract::rejection::QueryRejection>,
+    params: InboxParams,
 ) -> Result<Json<Inbox>, ApiError> {
-    let bad = || {
-        ApiError::bad_request(
-            ErrorCode::InvalidQuery,
-            "query parameters are `before` (a notification id), `limit` (1 to 200) and `archived` (true or false)",
-        )
-    };
-    let Query(params) = params.map_err(|_| bad())?;
     let limit = params.limit.unwrap_or(DEFAULT_PAGE);
     if !(1..=MAX_PAGE).contains(&limit) {
-        return Err(bad());
+        return Err(InboxParams::invalid());
     }
     let before = params.before.as_deref().map(parse_id::<chimatic_domain::NotificationId>).transpose()?;
     let (messages, unread_count) = store.inbox(ws, id, before, limit, params.archived.unwrap_or(false)).await?;

@@ -3,7 +3,7 @@
 //! here. Messages to a suppressed address are recorded as `suppressed` and never sent.
 
 use axum::Json;
-use axum::extract::{Path, Query, State};
+use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use chimatic_domain::{
     ChannelAddress, ChannelKind, EmailAddress, IntegrationId, PhoneNumber, Scope, Sensitive, SuppressionId,
@@ -13,7 +13,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::auth::Tenant;
 use crate::body::ApiJson;
-use crate::params::parse_id;
+use crate::params::{ApiQuery, QueryParams, parse_id};
 use crate::{ApiError, AppState, ErrorCode};
 
 const DEFAULT_PAGE: u32 = 100;
@@ -58,6 +58,12 @@ pub struct SuppressionPage {
     pub limit: Option<u32>,
 }
 
+impl QueryParams for SuppressionPage {
+    fn expected() -> String {
+        "query parameters are `after` (a suppression id) and `limit` (1 to 1000)".into()
+    }
+}
+
 fn view(s: Suppression) -> SuppressionView {
     SuppressionView {
         id: s.id,
@@ -96,7 +102,10 @@ pub async fn create(
 /// The suppression list, masked (scope `subscribers:read`).
 #[utoipa::path(get, path = "/v1/suppressions", tag = "suppressions", params(SuppressionPage),
     responses((status = 200, body = SuppressionList), (status = "4XX", body = crate::error::Problem)))]
-pub async fn list(tenant: Tenant, Query(page): Query<SuppressionPage>) -> Result<Json<SuppressionList>, ApiError> {
+pub async fn list(
+    tenant: Tenant,
+    ApiQuery(page): ApiQuery<SuppressionPage>,
+) -> Result<Json<SuppressionList>, ApiError> {
     tenant.require(Scope::SubscribersRead)?;
     let after = page.after.as_deref().map(parse_id::<SuppressionId>).transpose()?;
     let limit = page.limit.unwrap_or(DEFAULT_PAGE);

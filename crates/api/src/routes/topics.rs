@@ -1,12 +1,12 @@
 use axum::Json;
-use axum::extract::{Path, Query, State};
+use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use chimatic_domain::{Scope, SubscriberId, TopicId, is_event_name};
 use serde::{Deserialize, Serialize};
 
 use crate::auth::Tenant;
 use crate::body::ApiJson;
-use crate::params::parse_id;
+use crate::params::{ApiQuery, QueryParams, parse_id};
 use crate::{ApiError, AppState, ErrorCode};
 
 const MAX_IDS: usize = 1000;
@@ -52,6 +52,12 @@ pub struct MemberPage {
     pub after: Option<String>,
     /// 1 to 1000 (default 100).
     pub limit: Option<u32>,
+}
+
+impl QueryParams for MemberPage {
+    fn expected() -> String {
+        "query parameters are `after` (a subscriber id) and `limit` (1 to 1000)".into()
+    }
 }
 
 #[derive(Serialize, utoipa::ToSchema)]
@@ -155,20 +161,13 @@ pub async fn remove(
 pub async fn members(
     tenant: Tenant,
     Path(id): Path<String>,
-    params: Result<Query<MemberPage>, axum::extract::rejection::QueryRejection>,
+    ApiQuery(page): ApiQuery<MemberPage>,
 ) -> Result<Json<MemberList>, ApiError> {
     tenant.require(Scope::SubscribersRead)?;
     let id: TopicId = parse_id(&id)?;
-    let bad = || {
-        ApiError::bad_request(
-            ErrorCode::InvalidQuery,
-            "query parameters are `after` (a subscriber id) and `limit` (1 to 1000)",
-        )
-    };
-    let Query(page) = params.map_err(|_| bad())?;
     let limit = page.limit.unwrap_or(DEFAULT_PAGE);
     if !(1..=MAX_PAGE).contains(&limit) {
-        return Err(bad());
+        return Err(MemberPage::invalid());
     }
     let after = page.after.as_deref().map(parse_id::<SubscriberId>).transpose()?;
     tenant.store.topic(tenant.workspace_id, id).await?;

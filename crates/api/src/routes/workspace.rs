@@ -1,5 +1,5 @@
 use axum::Json;
-use axum::extract::{Query, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use chimatic_domain::{Region, Scope, WorkspaceId};
 use chimatic_store::{StatsRow, day_of, start_of_day};
@@ -7,6 +7,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::auth::{Caller, Tenant};
 use crate::body::ApiJson;
+use crate::params::{ApiQuery, QueryParams};
 use crate::{ApiError, AppState, ErrorCode};
 
 #[derive(Serialize, utoipa::ToSchema)]
@@ -93,6 +94,12 @@ pub struct StatsQuery {
     pub days: Option<u32>,
 }
 
+impl QueryParams for StatsQuery {
+    fn expected() -> String {
+        format!("the query parameter is `days` (1 to {MAX_STATS_DAYS})")
+    }
+}
+
 #[derive(Serialize, utoipa::ToSchema, Default)]
 pub struct DayStats {
     /// The UTC day, `YYYY-MM-DD`.
@@ -131,16 +138,12 @@ pub struct DayTotals {
 pub async fn stats(
     State(state): State<AppState>,
     caller: Caller,
-    query: Result<Query<StatsQuery>, axum::extract::rejection::QueryRejection>,
+    ApiQuery(q): ApiQuery<StatsQuery>,
 ) -> Result<Json<DeliveryStatsView>, ApiError> {
     caller.require(Scope::NotificationsRead)?;
-    let bad = || {
-        ApiError::bad_request(ErrorCode::InvalidQuery, format!("the query parameter is `days` (1 to {MAX_STATS_DAYS})"))
-    };
-    let Query(q) = query.map_err(|_| bad())?;
     let days = q.days.unwrap_or(7);
     if !(1..=MAX_STATS_DAYS).contains(&days) {
-        return Err(bad());
+        return Err(StatsQuery::invalid());
     }
     let today = day_of(state.clock.now());
     let first = today - i64::from(days) + 1;

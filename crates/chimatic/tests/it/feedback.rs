@@ -170,6 +170,14 @@ async fn a_signed_hard_bounce_suppresses_that_address_in_its_workspace_only() {
     assert!(!history.text.contains(&tag), "{}", history.text);
     // Another workspace sees none of it.
     server.get(&format!("/v1/integrations/{}/inbound", a.integration), &b.key).await.assert_problem(404, "not_found");
+    // A bad query string is a problem+json 400 on both lists (axum's own rejection is text/plain).
+    for q in ["limit=abc", "limit=1.5", "limit=1&limit=2"] {
+        server.get(&format!("/v1/suppressions?{q}"), &a.key).await.assert_problem(400, "invalid_query");
+    }
+    for q in ["limit=abc", "limit=-1"] {
+        let url = format!("/v1/integrations/{}/inbound?{q}", a.integration);
+        server.get(&url, &a.key).await.assert_problem(400, "invalid_query");
+    }
 
     // A sends to ann and bob: ann's email is suppressed, bob's is delivered. B's ann still gets hers.
     let r = server.post("/v1/events", &a.key, json!({"name": "order.shipped", "to": ["ann", "bob"]})).await;
