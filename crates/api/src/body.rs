@@ -4,6 +4,7 @@
 use axum::body::Bytes;
 use axum::extract::{FromRequest, Request};
 use axum::http::{StatusCode, header};
+use chimatic_domain::Sensitive;
 use serde::de::DeserializeOwned;
 
 use crate::{ApiError, AppState, ErrorCode};
@@ -44,6 +45,20 @@ impl<T: DeserializeOwned> FromRequest<AppState> for ApiJson<T> {
             }
         })?;
         parse_json(&bytes).map(ApiJson)
+    }
+}
+
+/// Longest idempotency key, in bytes.
+const MAX_IDEMPOTENCY_KEY_LEN: usize = 255;
+
+/// An idempotency key, when given, is 1 to 255 bytes.
+pub fn check_idempotency_key(key: Option<&Sensitive<String>>) -> Result<(), ApiError> {
+    match key {
+        Some(k) if !(1..=MAX_IDEMPOTENCY_KEY_LEN).contains(&k.expose().len()) => Err(ApiError::unprocessable(
+            ErrorCode::InvalidIdempotencyKey,
+            format!("`idempotency_key` must be 1 to {MAX_IDEMPOTENCY_KEY_LEN} bytes"),
+        )),
+        _ => Ok(()),
     }
 }
 

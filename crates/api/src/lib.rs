@@ -6,7 +6,6 @@ mod auth;
 mod body;
 mod code;
 mod error;
-pub mod fanout;
 mod mask;
 mod params;
 mod routes;

@@ -2,8 +2,6 @@
 
 mod audit;
 mod config;
-mod fanout;
-mod jobs;
 mod keys;
 mod serve;
 mod stores;

@@ -4,11 +4,12 @@ use std::time::Duration;
 
 use anyhow::Context;
 use chimatic_api::{AppState, Limits, RegionPlane, WorkspaceRateLimiter};
-use chimatic_delivery::{Dispatcher, DispatcherConfig};
-use chimatic_domain::{Clock, RetrySchedule, SystemClock};
+use chimatic_delivery::{Dispatcher, DispatcherConfig, FanoutWorker, Jobs};
+use chimatic_domain::{Clock, Region, RetrySchedule, SystemClock};
 use chimatic_providers::{DestinationPolicy, ProviderClient};
 use chimatic_store::{ControlStore, DeliveryStats};
 use tokio::sync::watch;
+use tokio::task::JoinHandle;
 
 use crate::config::{LogFormat, ServeArgs};
 use crate::keys::log_kek;
@@ -16,6 +17,8 @@ use crate::stores::{RegionConfig, Topology, open_control, open_region};
 
 /// How often delivery analytics gathered on this node are written to the control store.
 const STATS_FLUSH_INTERVAL: Duration = Duration::from_secs(2);
+/// How long in-flight work (requests, deliveries, background tasks) gets to finish on shutdown.
+const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
 
 fn init_logging(format: LogFormat) {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
@@ -30,11 +33,20 @@ fn init_logging(format: LogFormat) {
 
 pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
     init_logging(args.log_format);
-    let schedule = match &args.retry_schedule {
-        Some(text) => RetrySchedule::parse(text).context("CHIMATIC_RETRY_SCHEDULE")?,
-        None => RetrySchedule::default(),
-    };
-    let planes = args.role.planes();
+    let (state, dispatchers) = assemble(&args).await?;
+    let (stop, stopped) = watch::channel(false);
+    let workers = Workers::spawn(&args, &state, dispatchers, stopped);
+    // Installed before the server announces itself, so a SIGTERM right after start is graceful.
+    let shutdown = shutdown_signal()?;
+    serve_http(&args, chimatic_api::router(state, args.role.planes()), shutdown).await?;
+    tracing::info!("shutting down: finishing in-flight deliveries");
+    workers.stop(stop).await;
+    tracing::info!("stopped");
+    Ok(())
+}
+
+/// Opens the stores and builds what the HTTP API and the workers share; nothing runs yet.
+async fn assemble(args: &ServeArgs) -> anyhow::Result<(AppState, Vec<Arc<Dispatcher>>)> {
     let topology = args.store.topology()?;
     let control = open_control(&topology.control).await?;
     let metrics = metrics_exporter_prometheus::PrometheusBuilder::new()
@@ -45,114 +57,167 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
     if destinations.allow_private {
         tracing::warn!("private destinations and plain http are allowed (development mode)");
     }
-    let stats = Arc::new(DeliveryStats::default());
-    let templates = Arc::new(chimatic_templates::Renderer::new());
-    let fanout_waker = Arc::new(tokio::sync::Notify::new());
     let providers = ProviderClient::new(destinations, args.delivery_timeout(), args.outbound_ca_file.as_deref())?;
-    let served = served_regions(&args, &topology)?;
-    let mut regions = BTreeMap::new();
-    let mut dispatchers = Vec::new();
-    if !served.is_empty() {
-        // Only a node that serves data holds key material.
-        let (kek, origin) = args.store.kek().await?;
-        anyhow::ensure!(
-            !(args.production && origin.is_development()),
-            "--production: refusing to start with a development key-encryption key; use an HSM \
-             (CHIMATIC_KEK_PROVIDER=pkcs11) or inject CHIMATIC_KEK_FILE (see `chimatic doctor`)"
-        );
-        log_kek(&kek, &origin);
-        for config in served {
-            let store = open_region(config, &kek, &args.store.kek).await?;
-            let dispatcher = Arc::new(Dispatcher::new(
-                store.clone(),
-                control.clone(),
-                stats.clone(),
-                providers.clone(),
-                clock.clone(),
-                DispatcherConfig {
-                    concurrency: args.delivery_concurrency,
-                    lease: args.delivery_timeout() * 2 + Duration::from_secs(15),
-                    poll_interval: Duration::from_millis(250),
-                    schedule: schedule.clone(),
-                    shutdown_grace: Duration::from_secs(10),
-                },
-            ));
-            regions.insert(config.region.clone(), RegionPlane { store, delivery_waker: dispatcher.waker() });
-            dispatchers.push(dispatcher);
-        }
-        let names: Vec<&str> = regions.keys().map(|r| r.as_str()).collect();
-        tracing::info!(regions = names.join(","), "serving region data");
-    }
-    let rate_limiter = std::num::NonZeroU32::new(args.rate_limit_per_workspace)
-        .map(|rate| Arc::new(WorkspaceRateLimiter::keyed(governor::Quota::per_second(rate))));
-    if let Some(limiter) = rate_limiter.clone() {
-        // Forget idle workspaces' buckets so the limiter's memory stays bounded.
-        tokio::spawn(async move {
-            let mut tick = tokio::time::interval(Duration::from_secs(60));
-            loop {
-                tick.tick().await;
-                limiter.retain_recent();
-                limiter.shrink_to_fit();
-            }
-        });
-    }
+    let stats = Arc::new(DeliveryStats::default());
+    let (regions, dispatchers) = open_regions(args, &topology, &control, &stats, &providers, &clock).await?;
     let state = AppState {
-        providers: providers.clone(),
-        templates: templates.clone(),
-        fanout_waker: fanout_waker.clone(),
+        providers,
+        templates: Arc::new(chimatic_templates::Renderer::new()),
+        fanout_waker: Arc::new(tokio::sync::Notify::new()),
         inbox_origins: inbox_origins(&args.inbox_origins)?,
-        control: control.clone(),
+        control,
         regions: Arc::new(regions),
-        stats: stats.clone(),
+        stats,
         clock,
         destinations,
         metrics: Some(metrics),
         limits: Limits::default(),
-        rate_limiter,
+        rate_limiter: std::num::NonZeroU32::new(args.rate_limit_per_workspace)
+            .map(|rate| Arc::new(WorkspaceRateLimiter::keyed(governor::Quota::per_second(rate)))),
         operator: args.operator()?,
         channel_retention: args.channel_retention,
     };
-    let (stop_tx, stop_rx) = watch::channel(false);
-    let delivery: Vec<_> = dispatchers.into_iter().map(|d| tokio::spawn(d.run(stop_rx.clone()))).collect();
-    for (region, plane) in state.regions.iter() {
-        let jobs = crate::jobs::Jobs {
-            store: plane.store.clone(),
-            control: control.clone(),
-            primary: region == &args.store.primary_region,
-            purge_interval: args.purge_interval,
-            clock: state.clock.clone(),
-            health: state.providers.clone(),
-            health_check_interval: Duration::from_secs(args.health_check_interval_secs.max(1)),
-            audit_sign_interval: Duration::from_secs(args.audit_sign_interval_secs.max(1)),
-        };
-        tokio::spawn(jobs.run(stop_rx.clone()));
-        let fanout = crate::fanout::FanoutWorker {
-            store: plane.store.clone(),
-            control: state.control.clone(),
-            clock: state.clock.clone(),
-            templates: templates.clone(),
-            stats: stats.clone(),
-            wake: fanout_waker.clone(),
-            delivery_waker: plane.delivery_waker.clone(),
-        };
-        tokio::spawn(fanout.run(stop_rx.clone()));
-    }
-    if !state.regions.is_empty() {
-        let stores: Vec<Arc<chimatic_store::Store>> = state.regions.values().map(|p| p.store.clone()).collect();
-        let every = Duration::from_secs(args.kek_refresh_secs.max(1));
-        tokio::spawn(crate::keys::follow_rotations(
-            args.store.clone(),
-            stores,
-            every,
-            Some(args.kek_rotation_interval).filter(|d| !d.is_zero()),
-            state.clock.clone(),
-            stop_rx.clone(),
-        ));
-    }
-    let flusher = tokio::spawn(flush_stats(stats.clone(), control.clone(), stop_rx));
+    Ok((state, dispatchers))
+}
 
-    // Installed before the server announces itself, so a SIGTERM right after start is graceful.
-    let shutdown = shutdown_signal()?;
+/// Opens each region this node serves, with its dispatcher. Only a node that serves data holds
+/// key material, so the KEK is loaded (and checked against `--production`) only then.
+async fn open_regions(
+    args: &ServeArgs,
+    topology: &Topology,
+    control: &Arc<ControlStore>,
+    stats: &Arc<DeliveryStats>,
+    providers: &ProviderClient,
+    clock: &Arc<dyn Clock>,
+) -> anyhow::Result<(BTreeMap<Region, RegionPlane>, Vec<Arc<Dispatcher>>)> {
+    let served = served_regions(args, topology)?;
+    let mut regions = BTreeMap::new();
+    let mut dispatchers = Vec::new();
+    if served.is_empty() {
+        return Ok((regions, dispatchers));
+    }
+    let schedule = match &args.retry_schedule {
+        Some(text) => RetrySchedule::parse(text).context("CHIMATIC_RETRY_SCHEDULE")?,
+        None => RetrySchedule::default(),
+    };
+    let (kek, origin) = args.store.kek().await?;
+    anyhow::ensure!(
+        !(args.production && origin.is_development()),
+        "--production: refusing to start with a development key-encryption key; use an HSM \
+         (CHIMATIC_KEK_PROVIDER=pkcs11) or inject CHIMATIC_KEK_FILE (see `chimatic doctor`)"
+    );
+    log_kek(&kek, &origin);
+    for config in served {
+        let store = open_region(config, &kek, &args.store.kek).await?;
+        let dispatcher = Arc::new(Dispatcher::new(
+            store.clone(),
+            control.clone(),
+            stats.clone(),
+            providers.clone(),
+            clock.clone(),
+            DispatcherConfig {
+                concurrency: args.delivery_concurrency,
+                lease: args.delivery_timeout() * 2 + Duration::from_secs(15),
+                poll_interval: Duration::from_millis(250),
+                schedule: schedule.clone(),
+                shutdown_grace: SHUTDOWN_GRACE,
+            },
+        ));
+        regions.insert(config.region.clone(), RegionPlane { store, delivery_waker: dispatcher.waker() });
+        dispatchers.push(dispatcher);
+    }
+    let names: Vec<&str> = regions.keys().map(|r| r.as_str()).collect();
+    tracing::info!(regions = names.join(","), "serving region data");
+    Ok((regions, dispatchers))
+}
+
+/// The node's background tasks: per region a dispatcher, a fan-out worker and the jobs; the KEK
+/// follower, the delivery-analytics flusher and the rate limiter's clean-up.
+struct Workers {
+    dispatchers: Vec<JoinHandle<()>>,
+    others: Vec<JoinHandle<()>>,
+    stats: Arc<DeliveryStats>,
+    control: Arc<ControlStore>,
+}
+
+impl Workers {
+    fn spawn(
+        args: &ServeArgs,
+        state: &AppState,
+        dispatchers: Vec<Arc<Dispatcher>>,
+        stop: watch::Receiver<bool>,
+    ) -> Self {
+        let mut others = Vec::new();
+        for (region, plane) in state.regions.iter() {
+            let jobs = Jobs {
+                store: plane.store.clone(),
+                control: state.control.clone(),
+                primary: region == &args.store.primary_region,
+                purge_interval: args.purge_interval,
+                clock: state.clock.clone(),
+                health: state.providers.clone(),
+                health_check_interval: Duration::from_secs(args.health_check_interval_secs.max(1)),
+                audit_sign_interval: Duration::from_secs(args.audit_sign_interval_secs.max(1)),
+            };
+            others.push(tokio::spawn(jobs.run(stop.clone())));
+            let fanout = FanoutWorker {
+                store: plane.store.clone(),
+                control: state.control.clone(),
+                clock: state.clock.clone(),
+                templates: state.templates.clone(),
+                stats: state.stats.clone(),
+                wake: state.fanout_waker.clone(),
+                delivery_waker: plane.delivery_waker.clone(),
+            };
+            others.push(tokio::spawn(fanout.run(stop.clone())));
+        }
+        if !state.regions.is_empty() {
+            let stores: Vec<Arc<chimatic_store::Store>> = state.regions.values().map(|p| p.store.clone()).collect();
+            others.push(tokio::spawn(crate::keys::follow_rotations(
+                args.store.clone(),
+                stores,
+                Duration::from_secs(args.kek_refresh_secs.max(1)),
+                Some(args.kek_rotation_interval).filter(|d| !d.is_zero()),
+                state.clock.clone(),
+                stop.clone(),
+            )));
+        }
+        if let Some(limiter) = state.rate_limiter.clone() {
+            others.push(tokio::spawn(forget_idle_workspaces(limiter, stop.clone())));
+        }
+        others.push(tokio::spawn(flush_stats(state.stats.clone(), state.control.clone(), stop.clone())));
+        let dispatchers = dispatchers.into_iter().map(|d| tokio::spawn(d.run(stop.clone()))).collect();
+        Self { dispatchers, others, stats: state.stats.clone(), control: state.control.clone() }
+    }
+
+    /// Stops every task and waits for it (the dispatchers get their own grace period for
+    /// in-flight deliveries), then writes the delivery analytics gathered here a last time.
+    async fn stop(self, stop: watch::Sender<bool>) {
+        let _ = stop.send(true);
+        for task in self.dispatchers {
+            let _ = task.await;
+        }
+        let others = async {
+            for task in self.others {
+                let _ = task.await;
+            }
+        };
+        if tokio::time::timeout(SHUTDOWN_GRACE, others).await.is_err() {
+            tracing::warn!("a background task did not stop within the grace period; leaving it");
+        }
+        if let Err(e) = self.stats.flush(&self.control).await {
+            tracing::warn!(error = %e, "writing delivery analytics on shutdown failed");
+        }
+    }
+}
+
+/// Serves the API until `shutdown`: over TLS 1.3 with a reloadable certificate when one is
+/// configured, plain HTTP otherwise.
+async fn serve_http(
+    args: &ServeArgs,
+    router: axum::Router,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> anyhow::Result<()> {
     let tls = match (&args.tls_cert, &args.tls_key) {
         (Some(cert), Some(key)) => Some(crate::tls::ReloadingCert::load(cert, key)?),
         _ => None,
@@ -160,7 +225,6 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
     let listener = tokio::net::TcpListener::bind(args.listen)
         .await
         .with_context(|| format!("cannot listen on {}", args.listen))?;
-    let router = chimatic_api::router(state, planes);
     match tls {
         Some(cert) => {
             let config = crate::tls::server_config(cert.clone())?;
@@ -171,7 +235,7 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
                 axum::http::HeaderValue::from_static("max-age=63072000; includeSubDomains"),
             ));
             tracing::info!("listening on https://{} (TLS 1.3 only)", listener.local_addr()?);
-            crate::tls::serve(listener, router, config, shutdown, Duration::from_secs(10)).await?;
+            crate::tls::serve(listener, router, config, shutdown, SHUTDOWN_GRACE).await?;
         }
         None => {
             tracing::info!("listening on http://{}", listener.local_addr()?);
@@ -179,15 +243,20 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
             axum::serve(listener, service).with_graceful_shutdown(shutdown).await?;
         }
     }
-
-    tracing::info!("shutting down: finishing in-flight deliveries");
-    let _ = stop_tx.send(true);
-    for d in delivery {
-        let _ = d.await;
-    }
-    let _ = flusher.await;
-    tracing::info!("stopped");
     Ok(())
+}
+
+/// Forgets idle workspaces' rate-limit buckets every minute, so the limiter's memory stays bounded.
+async fn forget_idle_workspaces(limiter: Arc<WorkspaceRateLimiter>, mut stop: watch::Receiver<bool>) {
+    let mut tick = tokio::time::interval(Duration::from_secs(60));
+    loop {
+        tokio::select! {
+            _ = tick.tick() => {}
+            _ = stop.changed() => return,
+        }
+        limiter.retain_recent();
+        limiter.shrink_to_fit();
+    }
 }
 
 /// `--inbox-origins` as header values: each must be an exact origin (`scheme://host[:port]`).
@@ -219,21 +288,18 @@ fn served_regions<'t>(args: &ServeArgs, topology: &'t Topology) -> anyhow::Resul
     args.serve_regions.iter().map(|name| topology.region(name)).collect()
 }
 
-/// Adds the delivery counts gathered here to the control store every few seconds, and once
-/// more on shutdown (after the dispatchers have stopped).
+/// Adds the delivery counts gathered here to the control store every few seconds; the last
+/// flush is [`Workers::stop`]'s, after the dispatchers have stopped.
 async fn flush_stats(stats: Arc<DeliveryStats>, control: Arc<ControlStore>, mut stop: watch::Receiver<bool>) {
     let mut tick = tokio::time::interval(STATS_FLUSH_INTERVAL);
     loop {
         tokio::select! {
             _ = tick.tick() => {}
-            _ = stop.changed() => break,
+            _ = stop.changed() => return,
         }
         if let Err(e) = stats.flush(&control).await {
             tracing::warn!(error = %e, "writing delivery analytics failed; kept for the next flush");
         }
-    }
-    if let Err(e) = stats.flush(&control).await {
-        tracing::warn!(error = %e, "writing delivery analytics on shutdown failed");
     }
 }
 

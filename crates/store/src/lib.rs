@@ -26,7 +26,7 @@ mod workspaces;
 
 pub use audit::{AuditBackend, AuditFilter, AuditLog, ChainRow};
 pub use backend::{ControlBackend, DataBackend, VaultBackend};
-pub use channels::{ChannelRow, ChannelRows};
+pub use channels::{CHANNEL_DEACTIVATED, ChannelRow, ChannelRows};
 pub use db::postgres::PostgresBackend;
 pub use db::sqlite::{SqliteBackend, SqliteFiles};
 pub use error::StoreError;

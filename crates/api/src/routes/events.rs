@@ -1,20 +1,18 @@
 use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
-use chimatic_domain::{EventId, NotificationId, NotificationStatus, Scope, Sensitive};
-use chimatic_store::DeliveryEvent;
+use chimatic_delivery::intake::{self, PlanError};
+use chimatic_domain::{EventId, NotificationId, Scope, Sensitive};
 use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
 
 use crate::auth::Tenant;
-use crate::body::ApiJson;
-use crate::fanout::{Recipient, plan};
+use crate::body::{ApiJson, check_idempotency_key};
 use crate::{ApiError, AppState, ErrorCode};
 
 /// Recipients per event request.
 pub const MAX_RECIPIENTS: usize = 100;
 const MAX_DATA_BYTES: usize = 256 * 1024;
-const MAX_IDEMPOTENCY_KEY_LEN: usize = 255;
 
 #[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
@@ -90,11 +88,7 @@ pub async fn send(
     if req.to.is_empty() || req.to.len() > MAX_RECIPIENTS {
         return Err(invalid(ErrorCode::InvalidEvent, format!("`to` must hold 1 to {MAX_RECIPIENTS} subscriber ids")));
     }
-    if let Some(k) = &req.idempotency_key
-        && !(1..=MAX_IDEMPOTENCY_KEY_LEN).contains(&k.expose().len())
-    {
-        return Err(invalid(ErrorCode::InvalidIdempotencyKey, "`idempotency_key` must be 1 to 255 bytes"));
-    }
+    check_idempotency_key(req.idempotency_key.as_ref())?;
     let data: serde_json::Value = match &req.data {
         Some(raw) => {
             let text = raw.expose().get();
@@ -120,17 +114,14 @@ pub async fn send(
         .await?
         .ok_or_else(|| invalid(ErrorCode::UnknownEvent, "no workflow handles this event name"))?;
 
-    let mut recipients = Vec::with_capacity(req.to.len());
+    let mut subscribers = Vec::with_capacity(req.to.len());
     let mut skipped = Vec::new();
     let mut topics = Vec::new();
     let mut fanouts = Vec::new();
     for (index, to) in req.to.iter().enumerate() {
         match to {
             To::Subscriber(external_id) => match tenant.store.subscriber_by_external_id(ws, external_id).await? {
-                Some(subscriber) => {
-                    let channels = tenant.store.subscriber_channels(ws, subscriber.id).await?;
-                    recipients.push(Recipient { index, subscriber, channels });
-                }
+                Some(subscriber) => subscribers.push((index, subscriber)),
                 None => skipped.push(SkippedRecipient { index, step: None, reason: "unknown_subscriber" }),
             },
             To::Topic(TopicRef { topic }) => {
@@ -146,21 +137,29 @@ pub async fn send(
             }
         }
     }
-    let suppressed =
-        tenant.store.suppressed_channels(ws, &recipients.iter().flat_map(|r| &r.channels).collect::<Vec<_>>()).await?;
-    let (messages, skips) = plan(&workflow, &recipients, &suppressed, &data, &state.templates)
-        .map_err(|(step, e)| invalid(ErrorCode::RenderFailed, format!("`steps[{step}]` of the workflow: {e}")))?;
-    skipped.extend(skips.into_iter().map(|s| SkippedRecipient { index: s.index, step: s.step, reason: s.reason }));
+    let planned = intake::plan_for(&tenant.store, ws, &workflow, subscribers, &data, &state.templates).await.map_err(
+        |e| match e {
+            PlanError::Store(e) => e.into(),
+            PlanError::Render { step, error } => {
+                invalid(ErrorCode::RenderFailed, format!("`steps[{step}]` of the workflow: {error}"))
+            }
+        },
+    )?;
+    let sendable = planned.sendable();
+    skipped.extend(planned.skips.into_iter().map(|s| SkippedRecipient {
+        index: s.index,
+        step: s.step,
+        reason: s.reason,
+    }));
     skipped.sort_by_key(|s| (s.index, s.step));
 
-    if messages.is_empty() && topics.is_empty() {
+    if planned.messages.is_empty() && topics.is_empty() {
         return Err(invalid(ErrorCode::NothingToSend, "no recipient has a channel for any step of this workflow"));
     }
-    let sendable = messages.iter().filter(|m| m.status == NotificationStatus::Queued).count() as u64;
     let now = state.clock.now();
     let event_id = EventId::generate();
     let (existing, notifications) =
-        tenant.store.enqueue_event(ws, event_id, req.idempotency_key.as_ref(), messages, topics, now).await?;
+        tenant.store.enqueue_event(ws, event_id, req.idempotency_key.as_ref(), planned.messages, topics, now).await?;
     if let Some(original) = existing {
         let body = EventAccepted {
             event_id: original,
@@ -171,11 +170,7 @@ pub async fn send(
         };
         return Ok((StatusCode::OK, Json(body)));
     }
-    if sendable > 0 {
-        metrics::counter!("chimatic_notifications_accepted_total").increment(sendable);
-        state.stats.record(ws, now, DeliveryEvent::Accepted, sendable);
-        tenant.delivery_waker.notify_one();
-    }
+    intake::accepted(&state.stats, &tenant.delivery_waker, ws, now, sendable);
     if !fanouts.is_empty() {
         state.fanout_waker.notify_one();
     }

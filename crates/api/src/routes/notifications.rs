@@ -1,23 +1,22 @@
 use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode};
+use chimatic_delivery::intake;
 use chimatic_domain::{
     ChannelId, ChannelKind, EventId, NotificationId, NotificationStatus, Scope, Sensitive, SubscriberChannelId,
     SubscriberId,
 };
 use chimatic_store::records::ChannelUse;
 use chimatic_store::records::Enqueued;
-use chimatic_store::{DeliveryEvent, NewNotification, Target};
+use chimatic_store::{CHANNEL_DEACTIVATED, NewNotification, Target};
 use serde::{Deserialize, Serialize};
 
 use crate::auth::Tenant;
-use crate::body::ApiJson;
+use crate::body::{ApiJson, check_idempotency_key};
 use crate::error::ItemError;
 use crate::mask::mask_json;
 use crate::params::parse_id;
 use crate::{ApiError, AppState, ErrorCode};
-
-const MAX_IDEMPOTENCY_KEY_LEN: usize = 255;
 
 #[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
@@ -99,9 +98,7 @@ pub async fn create(
     let mut headers = HeaderMap::new();
     let status = match outcome {
         Enqueued::Created(_) => {
-            metrics::counter!("chimatic_notifications_accepted_total").increment(1);
-            state.stats.record(tenant.workspace_id, state.clock.now(), DeliveryEvent::Accepted, 1);
-            tenant.delivery_waker.notify_one();
+            intake::accepted(&state.stats, &tenant.delivery_waker, tenant.workspace_id, state.clock.now(), 1);
             NotificationStatus::Queued
         }
         Enqueued::Existing(id) => {
@@ -114,15 +111,7 @@ pub async fn create(
 
 /// Checks one notification request and turns it into what the store takes.
 fn prepare(req: CreateNotification, state: &AppState) -> Result<NewNotification, ApiError> {
-    if let Some(k) = &req.idempotency_key {
-        let len = k.expose().len();
-        if len == 0 || len > MAX_IDEMPOTENCY_KEY_LEN {
-            return Err(ApiError::unprocessable(
-                ErrorCode::InvalidIdempotencyKey,
-                "`idempotency_key` must be 1 to 255 bytes",
-            ));
-        }
-    }
+    check_idempotency_key(req.idempotency_key.as_ref())?;
     // The raw bytes as sent: no re-serialization, and the receiver gets exactly what was accepted.
     let body = req.payload.into_inner().get().as_bytes().to_vec();
     if body.len() > state.limits.max_payload_bytes {
@@ -199,7 +188,7 @@ pub async fn create_batch(
                     errors.push(ItemError {
                         index,
                         code: ErrorCode::ChannelDeactivated,
-                        detail: "the channel is deactivated; reactivate it before sending to it".into(),
+                        detail: CHANNEL_DEACTIVATED.into(),
                     });
                     continue;
                 }
@@ -219,11 +208,7 @@ pub async fn create_batch(
     }
     let outcomes = tenant.store.enqueue_batch(ws, items, state.clock.now()).await?;
     let created = outcomes.iter().filter(|o| matches!(o, Enqueued::Created(_))).count();
-    metrics::counter!("chimatic_notifications_accepted_total").increment(created as u64);
-    if created > 0 {
-        state.stats.record(ws, state.clock.now(), DeliveryEvent::Accepted, created as u64);
-        tenant.delivery_waker.notify_one();
-    }
+    intake::accepted(&state.stats, &tenant.delivery_waker, ws, state.clock.now(), created as u64);
     let mut data = Vec::with_capacity(outcomes.len());
     for o in outcomes {
         let (status, replayed) = match o {

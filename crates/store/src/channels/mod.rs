@@ -27,9 +27,8 @@ struct StoredDestination {
     tls: OutboundTls,
 }
 
-/// Notifications to a deactivated channel are refused.
-const CHANNEL_DEACTIVATED: StoreError =
-    StoreError::Conflict("the channel is deactivated; reactivate it before sending to it");
+/// Why a notification to a deactivated channel is refused.
+pub const CHANNEL_DEACTIVATED: &str = "the channel is deactivated; reactivate it before sending to it";
 
 impl Store {
     /// Creates a webhook channel; its signing secret goes to the vault first, so a channel row
@@ -217,7 +216,7 @@ impl Store {
         match self.channel_use(ws, id).await? {
             ChannelUse::Active => Ok(()),
             ChannelUse::Missing => Err(StoreError::NotFound),
-            ChannelUse::Deactivated => Err(CHANNEL_DEACTIVATED),
+            ChannelUse::Deactivated => Err(StoreError::Conflict(CHANNEL_DEACTIVATED)),
         }
     }
 

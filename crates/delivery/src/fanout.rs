@@ -6,11 +6,12 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use chimatic_api::fanout::{Recipient, plan};
-use chimatic_domain::{Clock, NotificationStatus, SubscriberId};
-use chimatic_store::{ControlStore, DeliveryEvent, DeliveryStats, FanoutProgress, FanoutRow, Store, StoreError};
+use chimatic_domain::{Clock, SubscriberId, WorkspaceId};
+use chimatic_store::{ControlStore, DeliveryStats, FanoutProgress, FanoutRow, Store, StoreError};
 use chimatic_templates::Renderer;
 use tokio::sync::{Notify, watch};
+
+use crate::intake::{self, PlanError, Planned};
 
 /// Members per batch: bounds memory and transaction size whatever the topic's size.
 const BATCH: u32 = 500;
@@ -61,7 +62,7 @@ impl FanoutWorker {
 
     /// Whether the workspace is frozen; if that cannot be read, it is taken as frozen (the
     /// fan-out waits for its lease and is tried again).
-    async fn frozen(&self, ws: chimatic_domain::WorkspaceId) -> bool {
+    async fn frozen(&self, ws: WorkspaceId) -> bool {
         self.control.frozen_workspaces().await.map(|f| f.contains(&ws)).unwrap_or(true)
     }
 
@@ -70,7 +71,7 @@ impl FanoutWorker {
         FanoutProgress { cursor: cursor.to_string(), done, now, lease_until: now.plus(LEASE) }
     }
 
-    async fn fan_out(&self, ws: chimatic_domain::WorkspaceId, row: &FanoutRow, data: &[u8]) -> Result<(), StoreError> {
+    async fn fan_out(&self, ws: WorkspaceId, row: &FanoutRow, data: &[u8]) -> Result<(), StoreError> {
         let workflow = match self.store.workflow(ws, row.workflow_id).await {
             Ok(w) => Some(w),
             Err(StoreError::NotFound) => None,
@@ -87,46 +88,39 @@ impl FanoutWorker {
             let members = self.store.topic_subscribers(ws, row.topic_id, after, BATCH).await?;
             let done = members.len() < BATCH as usize;
             let next_cursor = members.last().map(|m| m.to_string()).unwrap_or_else(|| cursor.clone());
-            let mut recipients = Vec::with_capacity(members.len());
+            let mut subscribers = Vec::with_capacity(members.len());
             for (index, member) in members.into_iter().enumerate() {
                 // A member erased since it joined is simply not there any more.
-                let subscriber = match self.store.subscriber(ws, member).await {
-                    Ok(s) => s,
-                    Err(StoreError::NotFound) => continue,
+                match self.store.subscriber(ws, member).await {
+                    Ok(s) => subscribers.push((index, s)),
+                    Err(StoreError::NotFound) => {}
                     Err(e) => return Err(e),
-                };
-                let channels = self.store.subscriber_channels(ws, member).await?;
-                recipients.push(Recipient { index, subscriber, channels });
+                }
             }
-            let suppressed = self
-                .store
-                .suppressed_channels(ws, &recipients.iter().flat_map(|r| &r.channels).collect::<Vec<_>>())
-                .await?;
-            let messages = match &workflow {
-                Some(workflow) => match plan(workflow, &recipients, &suppressed, &data, &self.templates) {
-                    Ok((messages, _)) => messages,
-                    Err((step, e)) => {
-                        tracing::warn!(fanout = %row.id, step, error = %e, "a workflow step failed to render; the fan-out stops");
-                        let progress = self.progress(&cursor, true);
-                        self.store.fanout_batch(ws, row, Vec::new(), &progress).await?;
-                        return Ok(());
+            let planned = match &workflow {
+                Some(workflow) => {
+                    match intake::plan_for(&self.store, ws, workflow, subscribers, &data, &self.templates).await {
+                        Ok(planned) => planned,
+                        Err(PlanError::Store(e)) => return Err(e),
+                        Err(PlanError::Render { step, error }) => {
+                            tracing::warn!(fanout = %row.id, step, error = %error, "a workflow step failed to render; the fan-out stops");
+                            let progress = self.progress(&cursor, true);
+                            self.store.fanout_batch(ws, row, Vec::new(), &progress).await?;
+                            return Ok(());
+                        }
                     }
-                },
-                None => Vec::new(),
+                }
+                None => Planned::default(),
             };
-            let sendable = messages.iter().filter(|m| m.status == NotificationStatus::Queued).count() as u64;
+            let sendable = planned.sendable();
             let done = done || workflow.is_none();
             let progress = self.progress(&next_cursor, done);
             let now = progress.now;
-            if !self.store.fanout_batch(ws, row, messages, &progress).await? {
+            if !self.store.fanout_batch(ws, row, planned.messages, &progress).await? {
                 tracing::info!(fanout = %row.id, "a fan-out's lease was taken over; leaving it to the new holder");
                 return Ok(());
             }
-            if sendable > 0 {
-                metrics::counter!("chimatic_notifications_accepted_total").increment(sendable);
-                self.stats.record(ws, now, DeliveryEvent::Accepted, sendable);
-                self.delivery_waker.notify_one();
-            }
+            intake::accepted(&self.stats, &self.delivery_waker, ws, now, sendable);
             if done {
                 return Ok(());
             }

@@ -5,14 +5,18 @@
 //! lock (PostgreSQL) and skip frozen workspaces; integration checks are claimed row by row, so no
 //! integration is checked by two nodes at once. Time comes from the injected clock.
 
+mod audit;
+
 use std::collections::BTreeSet;
 use std::sync::Arc;
 use std::time::Duration;
 
-use chimatic_domain::{Clock, Timestamp, WorkspaceId};
+use chimatic_domain::{Clock, Region, Timestamp, WorkspaceId};
 use chimatic_providers::ProviderClient;
-use chimatic_store::{ControlStore, Store};
+use chimatic_store::{ControlStore, Store, StoreError};
 use tokio::sync::watch;
+
+pub use audit::sign_heads;
 
 /// Rows per purge batch: small enough that no write lock is held for long.
 const PURGE_BATCH: u32 = 1000;
@@ -69,7 +73,7 @@ impl Jobs {
             }
             if last_signature.is_none_or(|t| t.plus(self.audit_sign_interval) <= now) {
                 let control = self.primary.then_some(&*self.control);
-                match crate::audit::sign_heads(&self.store, control, now).await {
+                match audit::sign_heads(&self.store, control, now).await {
                     Ok(0) => {}
                     Ok(n) => tracing::debug!(region = %self.store.region(), chains = n, "audit chain heads signed"),
                     Err(e) => {
@@ -88,11 +92,8 @@ impl Jobs {
     /// `frozen`: workspaces whose data is left exactly as it is (evidence in an incident).
     async fn purge(&self, now: Timestamp, frozen: &BTreeSet<WorkspaceId>) {
         let region = self.store.region();
-        match self.control.resume_deletions(&self.store, now).await {
-            Ok(0) => {}
-            Ok(n) => tracing::info!(region = %region, workspaces = n, "interrupted workspace deletions finished"),
-            Err(e) => tracing::warn!(region = %region, error = %e, "finishing workspace deletions failed"),
-        }
+        let resumed = self.control.resume_deletions(&self.store, now).await;
+        report(region, resumed, "interrupted workspace deletions finished", "finishing workspace deletions failed");
         match self.control.sweep_deletions(&self.store, now).await {
             Ok(swept) => {
                 for (ws, found) in swept {
@@ -107,38 +108,23 @@ impl Jobs {
             Err(e) => tracing::warn!(region = %region, error = %e, "sweeping deleted workspaces failed"),
         }
         let purged = drain(|| self.store.purge_deactivated_channels(now, frozen, PURGE_BATCH)).await;
-        match purged {
-            Ok(0) => {}
-            Ok(n) => tracing::info!(region = %region, channels = n, "deactivated channels past their window purged"),
-            Err(e) => tracing::warn!(region = %region, error = %e, "purging deactivated channels failed"),
-        }
-        match self.control.payload_retentions(region).await {
-            Ok(retentions) => match self.store.remove_expired_payloads(now, &retentions, frozen, PURGE_BATCH).await {
-                Ok(0) => {}
-                Ok(n) => {
-                    tracing::info!(region = %region, removed = n, "notification content past its retention removed")
-                }
-                Err(e) => tracing::warn!(region = %region, error = %e, "removing notification content failed"),
-            },
-            Err(e) => tracing::warn!(region = %region, error = %e, "reading payload retentions failed"),
-        }
+        report(region, purged, "deactivated channels past their window purged", "purging deactivated channels failed");
+        let removed = match self.control.payload_retentions(region).await {
+            Ok(retentions) => self.store.remove_expired_payloads(now, &retentions, frozen, PURGE_BATCH).await,
+            Err(e) => Err(e),
+        };
+        report(
+            region,
+            removed,
+            "notification content past its retention removed",
+            "removing notification content failed",
+        );
         let removed = drain(|| self.store.purge_expired_idempotency_keys(now, PURGE_BATCH)).await;
-        match removed {
-            Ok(0) => {}
-            Ok(n) => tracing::info!(region = %region, removed = n, "expired idempotency keys purged"),
-            Err(e) => tracing::warn!(region = %region, error = %e, "purging idempotency keys failed"),
-        }
+        report(region, removed, "expired idempotency keys purged", "purging idempotency keys failed");
         let removed = drain(|| self.store.purge_inbound_events(now, INBOUND_RETENTION, PURGE_BATCH)).await;
-        match removed {
-            Ok(0) => {}
-            Ok(n) => tracing::info!(region = %region, removed = n, "inbound webhooks past 30 days purged"),
-            Err(e) => tracing::warn!(region = %region, error = %e, "purging inbound webhooks failed"),
-        }
-        match crate::audit::prune(&self.store, &self.control, self.primary, now).await {
-            Ok(0) => {}
-            Ok(n) => tracing::info!(region = %region, removed = n, "audit entries past their plan's retention pruned"),
-            Err(e) => tracing::warn!(region = %region, error = %e, "pruning the audit log failed"),
-        }
+        report(region, removed, "inbound webhooks past 30 days purged", "purging inbound webhooks failed");
+        let pruned = audit::prune(&self.store, &self.control, self.primary, now).await;
+        report(region, pruned, "audit entries past their plan's retention pruned", "pruning the audit log failed");
     }
 
     /// After a KEK rotation, moves DEKs to the current KEK, a batch at a time.
@@ -172,7 +158,7 @@ impl Jobs {
                 let loaded = async {
                     let integration = self.store.integration(ws, id).await?;
                     let credentials = self.store.integration_credentials(ws, id).await?;
-                    Ok::<_, chimatic_store::StoreError>((integration, credentials))
+                    Ok::<_, StoreError>((integration, credentials))
                 }
                 .await;
                 let (integration, credentials) = match loaded {
@@ -197,12 +183,22 @@ impl Jobs {
     }
 }
 
+/// Logs what a job did: `done` with the row count when it changed anything, `failed` with the
+/// error when it could not run (it runs again on the next tick).
+fn report(region: &Region, result: Result<u64, StoreError>, done: &str, failed: &str) {
+    match result {
+        Ok(0) => {}
+        Ok(rows) => tracing::info!(region = %region, rows, "{done}"),
+        Err(e) => tracing::warn!(region = %region, error = %e, "{failed}"),
+    }
+}
+
 /// Runs a purge batch after batch while batches come back full (a backlog), up to
 /// [`MAX_PURGE_BATCHES`]; returns how many rows went.
-async fn drain<F, Fut>(batch: F) -> Result<u64, chimatic_store::StoreError>
+async fn drain<F, Fut>(batch: F) -> Result<u64, StoreError>
 where
     F: Fn() -> Fut,
-    Fut: std::future::Future<Output = Result<u64, chimatic_store::StoreError>>,
+    Fut: std::future::Future<Output = Result<u64, StoreError>>,
 {
     let mut total = 0;
     for _ in 0..MAX_PURGE_BATCHES {

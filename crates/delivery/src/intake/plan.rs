@@ -1,6 +1,6 @@
-//! Fan-out: what an event becomes for each recipient — one message per workflow step per
-//! subscriber channel of that step's type, rendered with the subscriber's attributes and the
-//! event's data. No I/O here: the handler loads, this plans, the store queues.
+//! The plan of an event: one message per workflow step per subscriber channel of that step's
+//! type, rendered with the subscriber's attributes and the event's data. No I/O here: intake
+//! loads, this plans, the store queues.
 
 use std::collections::HashSet;
 
