@@ -93,6 +93,11 @@ impl Actor {
         Self { kind: ActorKind::Operator, id: "operator".into(), name: "operator".into() }
     }
 
+    /// A console user: their id and their masked email (never the address itself).
+    pub fn user(id: impl ToString, email_masked: impl Into<String>) -> Self {
+        Self { kind: ActorKind::User, id: id.to_string(), name: email_masked.into() }
+    }
+
     pub fn api_key(id: impl ToString, name: impl Into<String>) -> Self {
         Self { kind: ActorKind::ApiKey, id: id.to_string(), name: name.into() }
     }
@@ -236,4 +241,13 @@ pub mod actions {
     pub const CHANNEL_DEACTIVATED: &str = "channel.deactivated";
     pub const CHANNEL_REACTIVATED: &str = "channel.reactivated";
     pub const CHANNEL_PURGED: &str = "channel.purged";
+    pub const USER_CREATED: &str = "user.created";
+    pub const SIGN_IN: &str = "console.sign_in";
+    pub const SIGN_IN_FAILED: &str = "console.sign_in_failed";
+    pub const SIGN_IN_LOCKED: &str = "console.sign_in_locked";
+    pub const SIGN_OUT: &str = "console.sign_out";
+    pub const SIGN_OUT_EVERYWHERE: &str = "console.sign_out_everywhere";
+    pub const PASSWORD_CHANGED: &str = "user.password_changed";
+    pub const MEMBER_ROLE_CHANGED: &str = "member.role_changed";
+    pub const MEMBER_REMOVED: &str = "member.removed";
 }

@@ -100,6 +100,8 @@ prefixed_id!(TopicId, "top_", "topic");
 prefixed_id!(FanoutId, "fan_", "fan-out");
 prefixed_id!(SuppressionId, "sup_", "suppression");
 prefixed_id!(InboundEventId, "inb_", "inbound event");
+prefixed_id!(UserId, "usr_", "user");
+prefixed_id!(InvitationId, "inv_", "invitation");
 
 #[cfg(test)]
 mod tests {

@@ -8,6 +8,7 @@ pub mod outbound_tls;
 pub mod plan;
 pub mod region;
 pub mod retry;
+pub mod role;
 pub mod scope;
 pub mod sensitive;
 pub mod status;
@@ -21,13 +22,14 @@ pub use directory::{
     StoredAddress,
 };
 pub use ids::{
-    ApiKeyId, ChannelId, EventId, FanoutId, IdError, InboundEventId, IntegrationId, NotificationId,
-    SubscriberChannelId, SubscriberId, SuppressionId, TopicId, WorkflowId, WorkspaceId,
+    ApiKeyId, ChannelId, EventId, FanoutId, IdError, InboundEventId, IntegrationId, InvitationId, NotificationId,
+    SubscriberChannelId, SubscriberId, SuppressionId, TopicId, UserId, WorkflowId, WorkspaceId,
 };
 pub use outbound_tls::{MAX_SPKI_PINS, OutboundTls, OutboundTlsError, SpkiPin, SpkiPinError};
 pub use plan::{DEFAULT_PAYLOAD_RETENTION_DAYS, PAYLOAD_RETENTION_DAYS, Plan, PlanError};
 pub use region::{Region, RegionError};
 pub use retry::{RetrySchedule, RetryScheduleError, parse_duration};
+pub use role::{Role, RoleError};
 pub use scope::{Scope, ScopeError, Scopes};
 pub use sensitive::Sensitive;
 pub use status::NotificationStatus;

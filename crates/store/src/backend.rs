@@ -75,6 +75,8 @@ pub(crate) const VAULT_TABLES: &[(&str, &str)] =
     &[("vault_keys", "workspace_id, version"), ("secrets", "workspace_id, owner_id, kind")];
 /// The control store, before the workspace's own row.
 pub(crate) const CONTROL_TABLES: &[(&str, &str)] = &[
+    ("console_sessions", "digest"),
+    ("memberships", "workspace_id, user_id"),
     ("api_keys", "id"),
     ("delivery_stats", "workspace_id, day"),
     ("control_audit_heads", "workspace_id, seq, signed_at"),
@@ -117,6 +119,8 @@ pub trait VaultBackend: WorkspaceEraser + crate::keys::VaultKeyRows + crate::vau
 /// The control plane's store: workspaces, API key metadata and delivery analytics. Nothing in
 /// it is notification content, an address or a credential.
 #[async_trait::async_trait]
-pub trait ControlBackend: crate::audit::AuditBackend + WorkspaceEraser + crate::workspaces::ControlRows {
+pub trait ControlBackend:
+    crate::audit::AuditBackend + WorkspaceEraser + crate::workspaces::ControlRows + crate::users::UserRows
+{
     async fn ping(&self) -> Result<(), StoreError>;
 }

@@ -20,6 +20,7 @@ mod stats;
 mod store;
 mod subscribers;
 mod topics;
+mod users;
 mod vault;
 mod workflows;
 mod workspaces;
@@ -41,6 +42,7 @@ pub use stats::{DeliveryEvent, DeliveryStats, day_of, start_of_day};
 pub use store::Store;
 pub use subscribers::{ErasureCounts, SubscriberChannelRow, SubscriberRow, SubscriberRows, subscriber_token_workspace};
 pub use topics::{TopicRow, TopicRows};
+pub use users::{FailureRow, MemberRow, MembershipRow, SessionRow, UserRow, UserRows};
 pub use vault::SecretRows;
 pub use workflows::{WorkflowRow, WorkflowRows};
 pub use workspaces::{

@@ -9,15 +9,17 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use chimatic_audit::AuditContext;
 use chimatic_crypto::LocalKek;
 use chimatic_domain::{
     ChannelAddress, IntegrationCredentials, IntegrationSettings, ManualClock, OutboundTls, PhoneNumber, Region,
     Sensitive, Timestamp, WebhookUrl, WorkspaceId,
 };
+use chimatic_domain::{Role, UserId};
 use chimatic_store::records::Enqueued;
 use chimatic_store::{
-    ControlStore, DataBackend, Keyring, NewInbound, NewNotification, PostgresBackend, SqliteBackend, Store,
-    VaultBackend,
+    ControlStore, DataBackend, Keyring, NewInbound, NewNotification, PostgresBackend, SqliteBackend, Store, StoreError,
+    UserRow, VaultBackend,
 };
 use sqlx::Connection;
 
@@ -470,11 +472,81 @@ on_both_backends! {
     audit_retention_keeps_the_chain_verifiable(b) {
         super::audit_retention_keeps_the_chain_verifiable(&b.store().await).await;
     }
+    a_membership_decides_every_console_session(b) {
+        super::a_membership_decides_every_console_session(&b.store().await, &b.control).await;
+    }
     background_purges_remove_only_what_has_expired(b) {
         let store = b.store().await;
         purge_removes_only_expired_claims(&store).await;
         inbound_history_is_kept_thirty_days(&store).await;
     }
+}
+
+fn user(email_digest: u8, now: Timestamp) -> UserRow {
+    UserRow {
+        id: UserId::generate(),
+        email_digest: [email_digest; 32],
+        email_masked: "a•••@example.com".into(),
+        local_part_len: 3,
+        local_part_digest: [9; 32],
+        password_hash: "$argon2id$v=19$m=19456,t=2,p=1$c2FsdA$aGFzaA".into(),
+        created_at: now,
+        password_changed_at: now,
+    }
+}
+
+/// Roles are read with the session, so a role change or a removal ends the member's sessions in
+/// that workspace at once; a deleted workspace takes its memberships and sessions with it.
+async fn a_membership_decides_every_console_session(store: &Store, control: &ControlStore) {
+    let by = AuditContext::system();
+    let t0 = Timestamp(1_795_478_400_000);
+    let ws = control.create_workspace("acme", store, t0, &by).await.unwrap().0.id;
+    let ann = user(1, t0);
+    control.create_user(&ann, ws, Role::Owner, &by).await.unwrap();
+    let again = UserRow { id: UserId::generate(), ..ann.clone() };
+    assert!(matches!(control.create_user(&again, ws, Role::Viewer, &by).await, Err(StoreError::Conflict(_))));
+    assert_eq!(control.user_by_email(&[1; 32]).await.unwrap().map(|u| u.id), Some(ann.id));
+    assert!(control.user_by_email(&[2; 32]).await.unwrap().is_none());
+    let memberships = control.memberships_of(ann.id).await.unwrap();
+    assert_eq!(memberships.iter().map(|m| (m.workspace_id, m.role)).collect::<Vec<_>>(), vec![(ws, Role::Owner)]);
+
+    control.start_session(&[10; 32], ann.id, ws, t0, &by).await.unwrap();
+    let live = control.session(&[10; 32]).await.unwrap().unwrap();
+    assert_eq!((live.user_id, live.workspace_id, live.role), (ann.id, ws, Role::Owner));
+    control.set_role(ws, ann.id, Role::Viewer, t0, &by).await.unwrap();
+    assert!(control.session(&[10; 32]).await.unwrap().is_none(), "a role change ends the sessions");
+    control.start_session(&[11; 32], ann.id, ws, t0, &by).await.unwrap();
+    assert_eq!(control.session(&[11; 32]).await.unwrap().unwrap().role, Role::Viewer);
+    control.remove_member(ws, ann.id, t0, &by).await.unwrap();
+    assert!(control.session(&[11; 32]).await.unwrap().is_none(), "a removal ends the sessions");
+    assert!(control.memberships_of(ann.id).await.unwrap().is_empty());
+    assert!(matches!(control.remove_member(ws, ann.id, t0, &by).await, Err(StoreError::NotFound)));
+
+    // Signing out everywhere ends every session of the person, and only theirs.
+    let bob = user(2, t0);
+    control.create_user(&bob, ws, Role::Developer, &by).await.unwrap();
+    for d in [20, 21] {
+        control.start_session(&[d; 32], bob.id, ws, t0, &by).await.unwrap();
+    }
+    let carl = user(3, t0);
+    control.create_user(&carl, ws, Role::Admin, &by).await.unwrap();
+    control.start_session(&[30; 32], carl.id, ws, t0, &by).await.unwrap();
+    let session = control.session(&[20; 32]).await.unwrap().unwrap();
+    assert!(control.end_session(&[20; 32], Some(&session), true, t0, &by).await.unwrap());
+    assert!(control.session(&[21; 32]).await.unwrap().is_none());
+    assert!(control.session(&[30; 32]).await.unwrap().is_some());
+
+    let actions: Vec<String> =
+        control.audit().entries_after(ws, 0).await.unwrap().into_iter().map(|e| e.event.action).collect();
+    for action in
+        ["user.created", "console.sign_in", "member.role_changed", "member.removed", "console.sign_out_everywhere"]
+    {
+        assert!(actions.iter().any(|a| a == action), "{action} is audited: {actions:?}");
+    }
+
+    control.delete_workspace(ws, store, t0, &by).await.unwrap();
+    assert!(control.session(&[30; 32]).await.unwrap().is_none());
+    assert!(control.members(ws).await.unwrap().is_empty());
 }
 
 async fn fresh_pg_database(admin: &str, part: &str) -> String {

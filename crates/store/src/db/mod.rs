@@ -14,7 +14,7 @@ pub mod sqlite;
 use chimatic_audit::{AuditEvent, Stream};
 use chimatic_domain::{
     ApiKeyId, ChannelId, EventId, FanoutId, InboundEventId, IntegrationId, NotificationId, SubscriberChannelId,
-    SubscriberId, SuppressionId, Timestamp, TopicId, WorkflowId, WorkspaceId,
+    SubscriberId, SuppressionId, Timestamp, TopicId, UserId, WorkflowId, WorkspaceId,
 };
 
 pub use columns::Columns;
@@ -65,6 +65,7 @@ arg_from! {
     &[u8; 32] => |v| Arg::Blob(v.to_vec()),
     Option<Vec<u8>> => |v| Arg::OptBlob(v),
     Option<&[u8]> => |v| Arg::OptBlob(v.map(<[u8]>::to_vec)),
+    chimatic_domain::Role => |v| Arg::Text(v.as_str().to_string()),
 }
 
 macro_rules! id_args {
@@ -86,7 +87,8 @@ id_args!(
     TopicId,
     FanoutId,
     SuppressionId,
-    InboundEventId
+    InboundEventId,
+    UserId
 );
 
 impl rusqlite::ToSql for Arg {
@@ -262,6 +264,7 @@ pub(crate) fn catalogue() -> Vec<&'static Sql> {
         crate::notifications::sql::ALL,
         crate::subscribers::sql::ALL,
         crate::topics::sql::ALL,
+        crate::users::sql::ALL,
         crate::vault::sql::ALL,
         crate::workflows::sql::ALL,
         crate::workspaces::sql::ALL,

@@ -57,6 +57,7 @@ const CONTROL: Schema = Schema {
         (5, include_str!("../../migrations/postgres/control/0005_payload_retention.sql")),
         (6, include_str!("../../migrations/postgres/control/0006_workspace_deletion.sql")),
         (7, include_str!("../../migrations/postgres/control/0007_erasure_sweep.sql")),
+        (8, include_str!("../../migrations/postgres/control/0008_console.sql")),
     ],
 };
 

@@ -59,6 +59,7 @@ pub(crate) const CONTROL: Schema = Schema {
         (5, include_str!("../../migrations/sqlite/control/0005_payload_retention.sql")),
         (6, include_str!("../../migrations/sqlite/control/0006_workspace_deletion.sql")),
         (7, include_str!("../../migrations/sqlite/control/0007_erasure_sweep.sql")),
+        (8, include_str!("../../migrations/sqlite/control/0008_console.sql")),
     ],
 };
 

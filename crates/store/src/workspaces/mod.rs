@@ -26,7 +26,7 @@ pub const ERASURE_SWEEP_DELAY: Duration = Duration::from_secs(3600);
 const LAST_USED_RESOLUTION: Duration = Duration::from_secs(60);
 
 pub struct ControlStore {
-    backend: Arc<dyn ControlBackend>,
+    pub(crate) backend: Arc<dyn ControlBackend>,
     audit: AuditLog,
 }
 
