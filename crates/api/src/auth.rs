@@ -184,6 +184,19 @@ impl FromRequestParts<AppState> for Tenant {
     }
 }
 
+/// The guard for a console member whose session the console has verified: the same freeze,
+/// rate-limit and region checks as an API key, with the region's plane when `data` is asked for.
+pub fn admit_member<'s>(
+    state: &'s AppState,
+    ws: WorkspaceId,
+    region: &Region,
+    frozen: bool,
+    data: bool,
+) -> Result<Option<&'s RegionPlane>, ApiError> {
+    let principal = Principal::Workspace { id: ws, region, frozen };
+    guard(state, &principal, if data { Reach::Data } else { Reach::Control })
+}
+
 /// The subscriber behind a valid subscriber token (the browser inbox), with its region's store.
 /// The token travels in `Authorization: Bearer sbt_…`, or in `?token=` for `EventSource`, which
 /// cannot set headers.

@@ -137,11 +137,18 @@ impl From<StoreError> for ApiError {
     }
 }
 
-impl IntoResponse for ApiError {
-    fn into_response(self) -> Response {
+impl ApiError {
+    /// Logs the internal cause, if there is one; for every surface that renders the error.
+    pub fn log_cause(&self) {
         if let Some(cause) = &self.cause {
             tracing::error!(code = self.code.as_str(), cause = %cause, "request failed");
         }
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        self.log_cause();
         let title = self.status.canonical_reason().unwrap_or("Error").to_string();
         let body = Problem {
             kind: format!("https://chimatic.dev/problems/{}", self.code.as_str().replace('_', "-")),

@@ -2,7 +2,7 @@
 //! thin handlers, one error-to-problem+json mapping with typed codes, and the OpenAPI document
 //! generated from the handlers.
 
-mod auth;
+pub mod auth;
 mod body;
 mod code;
 mod error;
@@ -13,7 +13,7 @@ mod state;
 
 pub use code::ErrorCode;
 pub use error::ApiError;
-pub use routes::router;
+pub use routes::{checked_key_name, router};
 pub use state::{
     AppState, Limits, MIN_OPERATOR_TOKEN_CHARS, OperatorCredential, Planes, RegionPlane, WorkspaceRateLimiter,
 };

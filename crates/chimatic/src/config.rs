@@ -29,11 +29,16 @@ pub struct Cli {
 #[derive(Subcommand)]
 pub enum Command {
     /// Run the API server and the delivery workers.
-    Serve(ServeArgs),
+    Serve(Box<ServeArgs>),
     /// Manage workspaces (works whether or not the server is running).
     Workspace {
         #[command(subcommand)]
         command: WorkspaceCommand,
+    },
+    /// Console users: create a workspace's first owner, reset a password.
+    User {
+        #[command(subcommand)]
+        command: UserCommand,
     },
     /// Create or upgrade the schema of every configured store (control plane and each region's
     /// data and vault; idempotent) and exit. `serve` migrates what it opens on start too, and
@@ -59,6 +64,36 @@ pub enum Command {
         store: StoreArgs,
         #[arg(long, env = "CHIMATIC_PRODUCTION", value_parser = BoolishValueParser::new())]
         production: bool,
+    },
+}
+
+#[derive(Subcommand)]
+pub enum UserCommand {
+    /// Create a console user who is a member of a workspace, e.g. its first owner. The
+    /// password is read from standard input (or --password-file).
+    Create {
+        #[arg(long)]
+        email: String,
+        #[arg(long)]
+        workspace: chimatic_domain::WorkspaceId,
+        /// owner, admin, developer or viewer.
+        #[arg(long, default_value = "owner")]
+        role: chimatic_domain::Role,
+        /// Read the password from this file's first line instead of standard input.
+        #[arg(long)]
+        password_file: Option<PathBuf>,
+        #[command(flatten)]
+        store: StoreArgs,
+    },
+    /// Set a new password for a user (read from standard input or --password-file); every
+    /// session of theirs ends.
+    ResetPassword {
+        #[arg(long)]
+        email: String,
+        #[arg(long)]
+        password_file: Option<PathBuf>,
+        #[command(flatten)]
+        store: StoreArgs,
     },
 }
 
@@ -289,6 +324,18 @@ pub struct ServeArgs {
     /// are disabled.
     #[arg(long, env = "CHIMATIC_OPERATOR_TOKEN_FILE")]
     pub operator_token_file: Option<PathBuf>,
+    /// The console's origin as browsers reach it, e.g. `https://chimatic.example.com`: console
+    /// changes must come from it, and it decides whether cookies are `Secure`. Default: this
+    /// node's own address. Behind a TLS-terminating proxy, set it to the proxy's https origin
+    /// (`X-Forwarded-*` headers are never trusted).
+    #[arg(long, env = "CHIMATIC_PUBLIC_URL")]
+    pub public_url: Option<String>,
+    /// A console session without a request for this long ends (e.g. 30m).
+    #[arg(long, env = "CHIMATIC_CONSOLE_IDLE_TIMEOUT", default_value = "30m", value_parser = positive_duration)]
+    pub console_idle_timeout: Duration,
+    /// A console session ends this long after sign-in, however active (e.g. 12h).
+    #[arg(long, env = "CHIMATIC_CONSOLE_SESSION_LIFETIME", default_value = "12h", value_parser = positive_duration)]
+    pub console_session_lifetime: Duration,
 }
 
 impl ServeArgs {
@@ -340,6 +387,26 @@ fn rotation_interval(text: &str) -> Result<Duration, String> {
 }
 
 impl ServeArgs {
+    /// The console's settings; `bound` is the address the listener got (for the default origin).
+    pub fn console(&self, bound: SocketAddr) -> anyhow::Result<chimatic_console::ConsoleConfig> {
+        let scheme = if self.tls_cert.is_some() { "https" } else { "http" };
+        let public_origin = match &self.public_url {
+            Some(url) => {
+                let parsed = url::Url::parse(url.trim())
+                    .map_err(|_| anyhow::anyhow!("CHIMATIC_PUBLIC_URL: `{url}` is not a URL"))?;
+                anyhow::ensure!(
+                    matches!(parsed.scheme(), "http" | "https") && parsed.host().is_some(),
+                    "CHIMATIC_PUBLIC_URL: `{url}` must be an http or https URL"
+                );
+                parsed.origin().ascii_serialization()
+            }
+            None => format!("{scheme}://{bound}"),
+        };
+        let timeouts =
+            chimatic_console::Timeouts { idle: self.console_idle_timeout, absolute: self.console_session_lifetime };
+        Ok(chimatic_console::ConsoleConfig { public_origin, timeouts })
+    }
+
     pub fn delivery_timeout(&self) -> Duration {
         Duration::from_secs(self.delivery_timeout_secs.max(1))
     }

@@ -6,17 +6,18 @@ mod keys;
 mod serve;
 mod stores;
 mod tls;
+mod user;
 mod workspace;
 
 use clap::Parser;
 
-use config::{AuditCommand, Cli, Command, KeysCommand, WorkspaceCommand};
+use config::{AuditCommand, Cli, Command, KeysCommand, UserCommand, WorkspaceCommand};
 
 fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
     match cli.command {
-        Command::Serve(args) => runtime.block_on(serve::run(args)),
+        Command::Serve(args) => runtime.block_on(serve::run(*args)),
         Command::Workspace { command: WorkspaceCommand::Create { name, region, store } } => {
             runtime.block_on(workspace::create(&name, region, &store))
         }
@@ -50,6 +51,12 @@ fn main() -> anyhow::Result<()> {
             runtime.block_on(audit::verify(&store, workspace, file.as_deref(), &public_key))
         }
         Command::Audit { command: AuditCommand::Sign { store } } => runtime.block_on(audit::sign(&store)),
+        Command::User { command: UserCommand::Create { email, workspace, role, password_file, store } } => {
+            runtime.block_on(user::create(&store, &email, workspace, role, password_file.as_deref()))
+        }
+        Command::User { command: UserCommand::ResetPassword { email, password_file, store } } => {
+            runtime.block_on(user::reset_password(&store, &email, password_file.as_deref()))
+        }
         Command::Migrate { store } => runtime.block_on(stores::migrate(&store)),
         Command::Keys { command: KeysCommand::InitPkcs11 { kek } } => runtime.block_on(keys::init_pkcs11(&kek)),
         Command::Keys { command: KeysCommand::RotateKek { store } } => runtime.block_on(keys::rotate_kek(&store)),

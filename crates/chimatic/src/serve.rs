@@ -38,7 +38,16 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
     let workers = Workers::spawn(&args, &state, dispatchers, stopped);
     // Installed before the server announces itself, so a SIGTERM right after start is graceful.
     let shutdown = shutdown_signal()?;
-    serve_http(&args, chimatic_api::router(state, args.role.planes()), shutdown).await?;
+    let listener = tokio::net::TcpListener::bind(args.listen)
+        .await
+        .with_context(|| format!("cannot listen on {}", args.listen))?;
+    let planes = args.role.planes();
+    let mut router = chimatic_api::router(state.clone(), planes);
+    if planes.control {
+        // The console's people and sessions live on the control plane.
+        router = router.merge(chimatic_console::router(state, args.console(listener.local_addr()?)?));
+    }
+    serve_http(&args, listener, router, shutdown).await?;
     tracing::info!("shutting down: finishing in-flight deliveries");
     workers.stop(stop).await;
     tracing::info!("stopped");
@@ -215,6 +224,7 @@ impl Workers {
 /// configured, plain HTTP otherwise.
 async fn serve_http(
     args: &ServeArgs,
+    listener: tokio::net::TcpListener,
     router: axum::Router,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
@@ -222,9 +232,6 @@ async fn serve_http(
         (Some(cert), Some(key)) => Some(crate::tls::ReloadingCert::load(cert, key)?),
         _ => None,
     };
-    let listener = tokio::net::TcpListener::bind(args.listen)
-        .await
-        .with_context(|| format!("cannot listen on {}", args.listen))?;
     match tls {
         Some(cert) => {
             let config = crate::tls::server_config(cert.clone())?;

@@ -3,6 +3,7 @@
 
 pub mod aead;
 pub mod api_key;
+pub mod digest;
 pub mod kek;
 pub mod random;
 pub mod webhook;

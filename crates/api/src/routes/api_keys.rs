@@ -61,6 +61,15 @@ impl From<&ApiKeyRow> for ApiKeyView {
     }
 }
 
+/// An API key's name, trimmed: 1 to 100 printable characters.
+pub fn checked_key_name(name: &str) -> Result<&str, ApiError> {
+    let name = name.trim();
+    if name.is_empty() || name.chars().count() > MAX_NAME_LEN || name.chars().any(char::is_control) {
+        return Err(ApiError::unprocessable(ErrorCode::InvalidName, "`name` must be 1 to 100 printable characters"));
+    }
+    Ok(name)
+}
+
 /// Create an API key (scope `admin`). The key is in this response only.
 #[utoipa::path(post, path = "/v1/api-keys", tag = "api-keys", request_body = CreateApiKey,
     responses((status = 201, body = ApiKeyCreated), (status = "4XX", body = crate::error::Problem)))]
@@ -70,10 +79,7 @@ pub async fn create(
     ApiJson(req): ApiJson<CreateApiKey>,
 ) -> Result<(StatusCode, Json<ApiKeyCreated>), ApiError> {
     caller.require(Scope::Admin)?;
-    let name = req.name.trim();
-    if name.is_empty() || name.chars().count() > MAX_NAME_LEN || name.chars().any(char::is_control) {
-        return Err(ApiError::unprocessable(ErrorCode::InvalidName, "`name` must be 1 to 100 printable characters"));
-    }
+    let name = checked_key_name(&req.name)?;
     let scopes = Scopes::new(req.scopes)
         .ok_or_else(|| ApiError::unprocessable(ErrorCode::InvalidScopes, "`scopes` must name at least one scope"))?;
     let (row, key) =

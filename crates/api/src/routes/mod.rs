@@ -18,6 +18,8 @@ mod topics;
 mod workflows;
 mod workspace;
 
+pub use api_keys::checked_key_name;
+
 use axum::Router;
 use axum::extract::{DefaultBodyLimit, MatchedPath, Request};
 use axum::http::{HeaderValue, header};

@@ -327,9 +327,9 @@ async fn bad_requests_get_clear_problems_and_change_nothing() {
         }
     }
 
-    // Unknown routes: a 404 problem, with or without a key.
+    // Unknown routes: a 404 problem, with or without a key (`/` is the console's).
     for (method, path) in [
-        ("GET", "/"),
+        ("GET", "/nope"),
         ("GET", "/v1"),
         ("GET", "/v1/nope"),
         ("GET", "/v2/channels"),

@@ -10,6 +10,7 @@ mod api_keys;
 mod audit;
 mod batch;
 mod byok;
+mod console;
 mod delivery;
 mod demo;
 mod directory;

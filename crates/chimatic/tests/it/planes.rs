@@ -110,10 +110,14 @@ async fn a_control_plane_node_holds_no_notification_data_and_the_data_plane_deli
     let mut expected = vec![
         "api_keys",
         "chimatic_control_migrations",
+        "console_sessions",
         "control_audit_chains",
         "control_audit_heads",
         "control_audit_log",
         "delivery_stats",
+        "memberships",
+        "sign_in_failures",
+        "users",
         "workspaces",
     ];
     expected.sort();

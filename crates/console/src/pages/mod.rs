@@ -1,0 +1,43 @@
+//! The console's pages. Handlers are thin: a member (or a change), a store call, a template.
+
+pub mod api_keys;
+pub mod overview;
+pub mod sign_in;
+
+use askama::Template;
+use axum::http::StatusCode;
+use axum::response::Html;
+use chimatic_domain::Role;
+
+use crate::Console;
+use crate::error::PageError;
+use crate::member::Member;
+
+/// What every signed-in page shows around its content.
+pub struct Frame {
+    pub workspace_name: String,
+    pub email_masked: String,
+    pub role: Role,
+    pub csrf: String,
+    /// Members, keys and settings are shown.
+    pub manages: bool,
+}
+
+pub async fn frame(console: &Console, member: &Member) -> Result<Frame, PageError> {
+    let workspace = console.app.control.workspace(member.session.workspace_id).await?;
+    Ok(Frame {
+        workspace_name: workspace.name,
+        email_masked: member.session.email_masked.clone(),
+        role: member.role(),
+        csrf: member.csrf(),
+        manages: member.role().manages_workspace(),
+    })
+}
+
+pub fn page(template: impl Template) -> Result<Html<String>, PageError> {
+    Ok(Html(template.render()?))
+}
+
+pub async fn not_found() -> PageError {
+    PageError::Shown { status: StatusCode::NOT_FOUND, message: "there is no such console page".into() }
+}
