@@ -250,4 +250,13 @@ pub mod actions {
     pub const PASSWORD_CHANGED: &str = "user.password_changed";
     pub const MEMBER_ROLE_CHANGED: &str = "member.role_changed";
     pub const MEMBER_REMOVED: &str = "member.removed";
+    pub const MEMBER_INVITED: &str = "member.invited";
+    pub const MEMBER_JOINED: &str = "member.joined";
+    pub const INVITATION_REVOKED: &str = "invitation.revoked";
+    pub const PASSWORD_RESET_ISSUED: &str = "user.password_reset_issued";
+    pub const PASSWORD_RESET: &str = "user.password_reset";
+    pub const TWO_FACTOR_ENROLLED: &str = "user.two_factor_enrolled";
+    pub const TWO_FACTOR_DISABLED: &str = "user.two_factor_disabled";
+    pub const RECOVERY_CODE_USED: &str = "user.recovery_code_used";
+    pub const TWO_FACTOR_REQUIREMENT_CHANGED: &str = "workspace.two_factor_requirement_changed";
 }

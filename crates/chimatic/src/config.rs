@@ -336,6 +336,9 @@ pub struct ServeArgs {
     /// A console session ends this long after sign-in, however active (e.g. 12h).
     #[arg(long, env = "CHIMATIC_CONSOLE_SESSION_LIFETIME", default_value = "12h", value_parser = positive_duration)]
     pub console_session_lifetime: Duration,
+    /// An invitation link to the console works this long (e.g. 72h).
+    #[arg(long, env = "CHIMATIC_CONSOLE_INVITATION_LIFETIME", default_value = "72h", value_parser = positive_duration)]
+    pub console_invitation_lifetime: Duration,
 }
 
 impl ServeArgs {
@@ -404,7 +407,12 @@ impl ServeArgs {
         };
         let timeouts =
             chimatic_console::Timeouts { idle: self.console_idle_timeout, absolute: self.console_session_lifetime };
-        Ok(chimatic_console::ConsoleConfig { public_origin, timeouts })
+        Ok(chimatic_console::ConsoleConfig {
+            public_origin,
+            timeouts,
+            invitation_lifetime: self.console_invitation_lifetime,
+            secrets_region: self.store.primary_region.clone(),
+        })
     }
 
     pub fn delivery_timeout(&self) -> Duration {

@@ -8,8 +8,7 @@ use std::path::Path;
 use anyhow::Context;
 use chimatic_audit::system_workspace;
 use chimatic_console::auth::password::{self, EmailIdentity, email_digest};
-use chimatic_domain::{Clock, EmailAddress, Role, SystemClock, UserId, WorkspaceId};
-use chimatic_store::UserRow;
+use chimatic_domain::{Clock, EmailAddress, Role, SystemClock, WorkspaceId};
 
 use crate::config::StoreArgs;
 use crate::stores::open_control;
@@ -41,7 +40,7 @@ fn parsed_email(email: &str) -> anyhow::Result<EmailAddress> {
 }
 
 async fn hashed(password: zeroize::Zeroizing<String>) -> anyhow::Result<String> {
-    tokio::task::spawn_blocking(move || password::hash(&password)).await?.map_err(anyhow::Error::msg)
+    Ok(password::hash_blocking(password).await?)
 }
 
 /// Creates a user who is a member of `workspace` with `role`; prints the user id as JSON.
@@ -59,16 +58,7 @@ pub async fn create(
     let topology = args.topology()?;
     let control = open_control(&topology.control).await?;
     let now = SystemClock.now();
-    let row = UserRow {
-        id: UserId::generate(),
-        email_digest: identity.digest,
-        email_masked: identity.masked,
-        local_part_len: identity.local_part_len,
-        local_part_digest: identity.local_part_digest,
-        password_hash: hashed(secret).await?,
-        created_at: now,
-        password_changed_at: now,
-    };
+    let row = identity.user(hashed(secret).await?, now);
     control.create_user(&row, workspace, role, &operator()).await?;
     let out = serde_json::json!({ "user_id": row.id.to_string(), "workspace_id": workspace.to_string(), "role": role.as_str() });
     println!("{out}");
@@ -84,7 +74,7 @@ pub async fn reset_password(args: &StoreArgs, email: &str, password_file: Option
     let secret = read_password(password_file)?;
     password::check(&secret, user.local_part_len, &user.local_part_digest)?;
     let chain = control.memberships_of(user.id).await?.first().map_or_else(system_workspace, |m| m.workspace_id);
-    control.set_password(user.id, &hashed(secret).await?, SystemClock.now(), chain, &operator()).await?;
+    control.set_password(user.id, &hashed(secret).await?, None, SystemClock.now(), chain, &operator()).await?;
     println!("{}", serde_json::json!({ "user_id": user.id.to_string(), "sessions_ended": true }));
     Ok(())
 }

@@ -10,6 +10,8 @@ use chimatic_store::StoreError;
 pub enum PageError {
     /// No live session: sign in (again).
     SignIn,
+    /// The workspace requires a second factor: enrol first.
+    EnrolFirst,
     /// Shown to the member: the message must hold no stored value.
     Shown { status: StatusCode, message: String },
 }
@@ -29,6 +31,10 @@ impl PageError {
             status: StatusCode::FORBIDDEN,
             message: "this request did not come from a console page; nothing was changed".into(),
         }
+    }
+
+    pub fn unavailable(message: impl Into<String>) -> Self {
+        Self::Shown { status: StatusCode::SERVICE_UNAVAILABLE, message: message.into() }
     }
 
     pub fn internal(cause: impl std::fmt::Display) -> Self {
@@ -67,6 +73,7 @@ impl IntoResponse for PageError {
     fn into_response(self) -> Response {
         match self {
             PageError::SignIn => Redirect::to("/console/sign-in").into_response(),
+            PageError::EnrolFirst => Redirect::to("/console/account/two-factor").into_response(),
             PageError::Shown { status, message } => {
                 let page = ErrorPage {
                     status: status.as_u16(),

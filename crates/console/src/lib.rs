@@ -28,6 +28,10 @@ pub struct ConsoleConfig {
     /// requests must come from it, and it decides whether cookies are `Secure`.
     pub public_origin: String,
     pub timeouts: Timeouts,
+    /// How long an invitation link works.
+    pub invitation_lifetime: std::time::Duration,
+    /// The region whose credential vault keeps second-factor secrets: the primary region.
+    pub secrets_region: chimatic_domain::Region,
 }
 
 impl ConsoleConfig {
@@ -58,6 +62,21 @@ pub fn router(app: AppState, config: ConsoleConfig) -> Router {
         .route("/console/sign-out-everywhere", post(pages::sign_in::sign_out_everywhere))
         .route("/console/api-keys", get(pages::api_keys::list).post(pages::api_keys::create))
         .route("/console/api-keys/revoke", post(pages::api_keys::revoke))
+        .route("/console/sign-in/two-factor", post(pages::sign_in::submit_code))
+        .route("/console/account", get(pages::account::show))
+        .route("/console/account/password", post(pages::account::change_password))
+        .route("/console/account/two-factor", get(pages::two_factor::enrol_form).post(pages::two_factor::enrol))
+        .route("/console/account/two-factor/disable", post(pages::two_factor::disable))
+        .route("/console/members", get(pages::members::list))
+        .route("/console/members/invite", post(pages::members::invite))
+        .route("/console/members/role", post(pages::members::set_role))
+        .route("/console/members/remove", post(pages::members::remove))
+        .route("/console/members/reset-password", post(pages::members::issue_reset))
+        .route("/console/members/two-factor", post(pages::members::require_two_factor))
+        .route("/console/invitations/revoke", post(pages::members::revoke_invitation))
+        .route("/console/join", get(pages::join::show).post(pages::join::create_account))
+        .route("/console/join/accept", post(pages::join::accept))
+        .route("/console/reset-password", get(pages::join::reset_form).post(pages::join::reset))
         .route("/console/assets/console.css", get(stylesheet))
         .route("/console/{*rest}", get(pages::not_found).post(pages::not_found))
         .layer(middleware::from_fn(security_headers))
@@ -106,7 +125,12 @@ mod tests {
 
     #[test]
     fn cookies_are_secure_on_https_and_loopback_only() {
-        let config = |o: &str| ConsoleConfig { public_origin: o.into(), timeouts: Timeouts::default() };
+        let config = |o: &str| ConsoleConfig {
+            public_origin: o.into(),
+            timeouts: Timeouts::default(),
+            invitation_lifetime: std::time::Duration::from_secs(72 * 3600),
+            secrets_region: chimatic_domain::Region::primary_default(),
+        };
         assert!(config("https://console.example.com").secure_cookies());
         assert!(config("http://127.0.0.1:8080").secure_cookies());
         assert!(config("http://localhost").secure_cookies());

@@ -3,7 +3,8 @@
 //! page: an `Origin` (or `Referer`) equal to the public URL and the session's CSRF token.
 
 use axum::extract::{Form, FromRequest, FromRequestParts, Request};
-use axum::http::{header, request::Parts};
+use axum::http::{HeaderValue, header, request::Parts};
+use axum::response::Response;
 use chimatic_api::auth::{admit_member, request_origin};
 use chimatic_audit::{Actor, AuditContext};
 use chimatic_domain::{Role, Scope};
@@ -31,6 +32,21 @@ impl Member {
 
     pub fn role(&self) -> Role {
         self.session.role
+    }
+
+    /// Gives the session a new identifier (after a privilege change: a second factor, a new
+    /// password), so one that leaked before is worthless; the cookie to set is returned.
+    pub async fn rotate(&mut self, console: &Console) -> Result<HeaderValue, PageError> {
+        let identifier = session::new_identifier().map_err(PageError::internal)?;
+        let digest = session::digest(&identifier);
+        if !console.app.control.rotate_session(&self.digest, &digest).await? {
+            return Err(PageError::SignIn);
+        }
+        let config = &console.config;
+        let cookie = header_value(&set_cookie(config, session_cookie(config), &identifier, None))?;
+        self.identifier = identifier;
+        self.digest = digest;
+        Ok(cookie)
     }
 
     /// The same permission check as the API's: the role's scopes.
@@ -90,6 +106,9 @@ impl FromRequestParts<Console> for Member {
             return Err(PageError::SignIn);
         }
         admit_member(app, found.workspace_id, &found.region, found.frozen, false)?;
+        if found.must_enrol && !open_before_enrolment(parts.uri.path()) {
+            return Err(PageError::EnrolFirst);
+        }
         if session::needs_touch(&found, now) {
             app.control.touch_session(&digest, now).await?;
         }
@@ -99,6 +118,11 @@ impl FromRequestParts<Console> for Member {
         };
         Ok(Member { session: found, identifier, digest, audit })
     }
+}
+
+/// Where a member goes while their workspace requires a second factor they do not have yet.
+fn open_before_enrolment(path: &str) -> bool {
+    path.starts_with("/console/account") || path.starts_with("/console/sign-out")
 }
 
 /// Whether the request says it came from the console's own origin.
@@ -153,6 +177,79 @@ impl<T: DeserializeOwned + Send> FromRequest<Console> for Change<T> {
             return Err(PageError::forged());
         }
         Ok(Change { member, form: fields })
+    }
+}
+
+/// The browser's pre-session: a random identifier in a cookie, for the CSRF token of the forms
+/// shown before there is a session (sign-in, joining, resetting a password). Made on first use.
+pub struct PreSession {
+    pub identifier: String,
+    /// Made for this response: the cookie must be set on it.
+    pub fresh: bool,
+}
+
+/// A pre-session lasts as long as a form may sit open.
+const PRE_SESSION_SECS: u64 = 3600;
+
+impl PreSession {
+    pub fn csrf(&self) -> String {
+        session::csrf_token(&self.identifier)
+    }
+
+    pub fn digest(&self) -> [u8; 32] {
+        session::digest(&self.identifier)
+    }
+
+    /// Sets the cookie on a response when it was made for it.
+    pub fn attach(&self, config: &ConsoleConfig, mut resp: Response) -> Result<Response, PageError> {
+        if self.fresh {
+            let cookie = set_cookie(config, pre_session_cookie(config), &self.identifier, Some(PRE_SESSION_SECS));
+            resp.headers_mut().append(header::SET_COOKIE, header_value(&cookie)?);
+        }
+        Ok(resp)
+    }
+}
+
+pub fn header_value(text: &str) -> Result<HeaderValue, PageError> {
+    HeaderValue::from_str(text).map_err(PageError::internal)
+}
+
+impl FromRequestParts<Console> for PreSession {
+    type Rejection = PageError;
+
+    async fn from_request_parts(parts: &mut Parts, console: &Console) -> Result<Self, PageError> {
+        Ok(match cookie_value(parts, pre_session_cookie(&console.config)) {
+            Some(identifier) if session::well_formed(&identifier) => PreSession { identifier, fresh: false },
+            _ => PreSession { identifier: session::new_identifier().map_err(PageError::internal)?, fresh: true },
+        })
+    }
+}
+
+/// A form posted before there is a session: from a console page, with the pre-session's CSRF
+/// token. Anything else is refused before the handler runs.
+pub struct PreChange<T> {
+    pub pre: PreSession,
+    pub form: T,
+    pub parts: Parts,
+}
+
+impl<T: DeserializeOwned + Send> FromRequest<Console> for PreChange<T> {
+    type Rejection = PageError;
+
+    async fn from_request(req: Request, console: &Console) -> Result<Self, PageError> {
+        let (parts, body) = req.into_parts();
+        let pre = cookie_value(&parts, pre_session_cookie(&console.config)).filter(|id| session::well_formed(id));
+        let Some(identifier) = pre.filter(|_| same_origin(&parts, &console.config)) else {
+            return Err(PageError::forged());
+        };
+        let req = Request::from_parts(parts.clone(), body);
+        let Form(WithCsrf { csrf, fields }) = Form::<WithCsrf<T>>::from_request(req, &())
+            .await
+            .map_err(|_| PageError::bad_request("the form is incomplete"))?;
+        if !session::csrf_matches(&identifier, &csrf) {
+            return Err(PageError::forged());
+        }
+        Ok(PreChange { pre: PreSession { identifier, fresh: false }, form: fields, parts })
     }
 }
 

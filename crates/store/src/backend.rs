@@ -76,6 +76,9 @@ pub(crate) const VAULT_TABLES: &[(&str, &str)] =
 /// The control store, before the workspace's own row.
 pub(crate) const CONTROL_TABLES: &[(&str, &str)] = &[
     ("console_sessions", "digest"),
+    ("sign_in_challenges", "digest"),
+    ("password_resets", "token_digest"),
+    ("invitations", "id"),
     ("memberships", "workspace_id, user_id"),
     ("api_keys", "id"),
     ("delivery_stats", "workspace_id, day"),
@@ -120,7 +123,12 @@ pub trait VaultBackend: WorkspaceEraser + crate::keys::VaultKeyRows + crate::vau
 /// it is notification content, an address or a credential.
 #[async_trait::async_trait]
 pub trait ControlBackend:
-    crate::audit::AuditBackend + WorkspaceEraser + crate::workspaces::ControlRows + crate::users::UserRows
+    crate::audit::AuditBackend
+    + WorkspaceEraser
+    + crate::workspaces::ControlRows
+    + crate::users::UserRows
+    + crate::users::InvitationRows
+    + crate::users::SecondFactorRows
 {
     async fn ping(&self) -> Result<(), StoreError>;
 }

@@ -36,13 +36,17 @@ pub use integrations::{CheckRecord, IntegrationChange, IntegrationRow, Integrati
 pub use keys::{DEK_CACHE_TTL, DataKeyRows, KekSet, Keyring, VaultKeyRows, WorkspaceKms, WrappedKeyRow};
 pub use notifications::{
     AttemptRow, ClaimedJob, CompletedAttempt, Failover, FanoutProgress, FanoutRow, HELD, InsertOutcome, MessageRoute,
-    NewEvent, NewNotification, NewNotificationRow, NotificationRow, NotificationRows, QueueOutcome, Target,
+    NewEvent, NewNotification, NewNotificationRow, NotificationQuery, NotificationRow, NotificationRows, QueueOutcome,
+    Target,
 };
 pub use stats::{DeliveryEvent, DeliveryStats, day_of, start_of_day};
 pub use store::Store;
 pub use subscribers::{ErasureCounts, SubscriberChannelRow, SubscriberRow, SubscriberRows, subscriber_token_workspace};
 pub use topics::{TopicRow, TopicRows};
-pub use users::{FailureRow, MemberRow, MembershipRow, SessionRow, UserRow, UserRows};
+pub use users::{
+    ChallengeRow, FailureRow, InvitationRow, InvitationRows, Joining, MemberRow, MembershipRow, PasswordResetRow,
+    SecondFactorRow, SecondFactorRows, SessionRow, UserRow, UserRows, UserSecret,
+};
 pub use vault::SecretRows;
 pub use workflows::{WorkflowRow, WorkflowRows};
 pub use workspaces::{

@@ -11,10 +11,16 @@ use serde_json::Value;
 
 use crate::harness::{TestServer, Workspace, cli};
 
-const PASSWORD: &str = "violet staple quarry 42";
+pub const PASSWORD: &str = "violet staple quarry 42";
 
 /// Creates a console user with `chimatic user create`, the password on standard input.
-fn create_user(server: &TestServer, ws: &Workspace, email: &str, role: &str, password: &str) -> std::process::Output {
+pub fn create_user(
+    server: &TestServer,
+    ws: &Workspace,
+    email: &str,
+    role: &str,
+    password: &str,
+) -> std::process::Output {
     let mut child = cli(&server.data_dir)
         .args(["user", "create", "--email", email, "--workspace", &ws.id, "--role", role, "--data-dir"])
         .arg(&server.data_dir)
@@ -29,36 +35,36 @@ fn create_user(server: &TestServer, ws: &Workspace, email: &str, role: &str, pas
 
 /// A browser, by hand: its own cookie jar, the console's origin on every change, no redirects
 /// followed (so each one is seen).
-struct Browser {
+pub struct Browser {
     http: reqwest::Client,
     base: String,
-    cookies: HashMap<String, String>,
+    pub cookies: HashMap<String, String>,
 }
 
-struct Page {
-    status: u16,
-    headers: reqwest::header::HeaderMap,
-    body: String,
+pub struct Page {
+    pub status: u16,
+    pub headers: reqwest::header::HeaderMap,
+    pub body: String,
 }
 
 impl Page {
-    fn location(&self) -> &str {
+    pub fn location(&self) -> &str {
         self.headers.get("location").and_then(|v| v.to_str().ok()).unwrap_or("")
     }
 
     /// The value of the first `name="csrf"` field.
-    fn csrf(&self) -> String {
+    pub fn csrf(&self) -> String {
         let at = self.body.find("name=\"csrf\" value=\"").expect("a csrf field") + 19;
         self.body[at..at + 64].to_string()
     }
 
-    fn set_cookies(&self) -> Vec<String> {
+    pub fn set_cookies(&self) -> Vec<String> {
         self.headers.get_all("set-cookie").iter().map(|v| v.to_str().unwrap().to_string()).collect()
     }
 }
 
 impl Browser {
-    fn new(server: &TestServer) -> Self {
+    pub fn new(server: &TestServer) -> Self {
         let http = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap();
         Self { http, base: server.base.clone(), cookies: HashMap::new() }
     }
@@ -83,13 +89,13 @@ impl Browser {
         Page { status, headers, body: resp.text().await.unwrap() }
     }
 
-    async fn get(&mut self, path: &str) -> Page {
+    pub async fn get(&mut self, path: &str) -> Page {
         let resp =
             self.http.get(format!("{}{path}", self.base)).header("cookie", self.cookie_header()).send().await.unwrap();
         self.finish(resp).await
     }
 
-    async fn post_from(&mut self, origin: &str, path: &str, form: &[(&str, &str)]) -> Page {
+    pub async fn post_from(&mut self, origin: &str, path: &str, form: &[(&str, &str)]) -> Page {
         let resp = self
             .http
             .post(format!("{}{path}", self.base))
@@ -102,18 +108,18 @@ impl Browser {
         self.finish(resp).await
     }
 
-    async fn post(&mut self, path: &str, form: &[(&str, &str)]) -> Page {
+    pub async fn post(&mut self, path: &str, form: &[(&str, &str)]) -> Page {
         let origin = self.base.clone();
         self.post_from(&origin, path, form).await
     }
 
-    async fn sign_in(&mut self, email: &str, password: &str) -> Page {
+    pub async fn sign_in(&mut self, email: &str, password: &str) -> Page {
         let form = self.get("/console/sign-in").await;
         self.post("/console/sign-in", &[("csrf", &form.csrf()), ("email", email), ("password", password)]).await
     }
 }
 
-async fn audit_actions(server: &TestServer, key: &str) -> Vec<Value> {
+pub async fn audit_actions(server: &TestServer, key: &str) -> Vec<Value> {
     let r = server.get("/v1/audit?limit=500", key).await;
     assert_eq!(r.status, 200, "{}", r.text);
     r.json["data"].as_array().unwrap().clone()

@@ -9,7 +9,9 @@ use argon2::password_hash::phc::PasswordHash;
 use argon2::password_hash::{PasswordHasher, PasswordVerifier};
 use argon2::{Algorithm, Argon2, Params, Version};
 use chimatic_crypto::digest::{constant_time_eq, sha256};
-use chimatic_domain::EmailAddress;
+use chimatic_domain::{EmailAddress, Timestamp, UserId};
+use chimatic_store::UserRow;
+use zeroize::Zeroizing;
 
 pub const MIN_CHARS: usize = 12;
 /// Longer input is refused before hashing, so a request cannot buy a long hash.
@@ -55,6 +57,22 @@ impl EmailIdentity {
             masked: email.masked(),
             local_part_len: u32::try_from(local.chars().count()).unwrap_or(u32::MAX),
             local_part_digest: sha256("chimatic.email-local-part", local.as_bytes()),
+        }
+    }
+}
+
+impl EmailIdentity {
+    /// A new user with this email and password hash.
+    pub fn user(self, password_hash: String, now: Timestamp) -> UserRow {
+        UserRow {
+            id: UserId::generate(),
+            email_digest: self.digest,
+            email_masked: self.masked,
+            local_part_len: self.local_part_len,
+            local_part_digest: self.local_part_digest,
+            password_hash,
+            created_at: now,
+            password_changed_at: now,
         }
     }
 }
@@ -105,6 +123,11 @@ fn argon2() -> Argon2<'static> {
 /// An argon2id PHC string with a fresh random salt. CPU-heavy: call from a blocking thread.
 pub fn hash(password: &str) -> Result<String, HashError> {
     argon2().hash_password(password.as_bytes()).map(|h| h.to_string()).map_err(|_| HashError)
+}
+
+/// [`hash`] on a blocking thread.
+pub async fn hash_blocking(password: Zeroizing<String>) -> Result<String, HashError> {
+    tokio::task::spawn_blocking(move || hash(&password)).await.map_err(|_| HashError)?
 }
 
 /// Whether `password` matches the PHC string. CPU-heavy: call from a blocking thread.

@@ -89,6 +89,7 @@ mod tests {
             last_seen_at: Timestamp(seen),
             region: Region::primary_default(),
             frozen: false,
+            must_enrol: false,
         }
     }
 

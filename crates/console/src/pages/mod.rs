@@ -1,8 +1,12 @@
 //! The console's pages. Handlers are thin: a member (or a change), a store call, a template.
 
+pub mod account;
 pub mod api_keys;
+pub mod join;
+pub mod members;
 pub mod overview;
 pub mod sign_in;
+pub mod two_factor;
 
 use askama::Template;
 use axum::http::StatusCode;

@@ -1,32 +1,35 @@
 //! Signing in and out. A failed sign-in says only that the email or password is not right,
 //! after the same argon2id work whether or not the account exists; failures are throttled per
-//! account and per client address, and every outcome is audited.
+//! account and per client address, and every outcome is audited. An account with a second
+//! factor signs in in two steps: the password opens a short challenge bound to the browser's
+//! pre-session, and a TOTP or recovery code finishes it.
 
 use askama::Template;
-use axum::Form;
 use axum::extract::State;
 use axum::http::request::Parts;
-use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Redirect, Response};
 use chimatic_api::auth::request_origin;
 use chimatic_audit::{Actor, AuditContext, actions, system_workspace};
 use chimatic_crypto::digest::sha256;
-use chimatic_domain::{EmailAddress, Timestamp};
-use chimatic_store::UserRow;
+use chimatic_domain::{EmailAddress, Timestamp, UserId, WorkspaceId};
+use chimatic_store::{ChallengeRow, UserRow};
 use serde::Deserialize;
+use serde_json::json;
 
-use super::page;
+use super::{page, two_factor};
 use crate::Console;
 use crate::auth::password::{self, email_digest};
 use crate::auth::session;
 use crate::auth::throttle::{ACCOUNT, CLIENT};
 use crate::error::PageError;
-use crate::member::{Change, cookie_value, pre_session_cookie, same_origin, session_cookie, set_cookie};
+use crate::member::{Change, PreChange, PreSession, header_value, pre_session_cookie, session_cookie, set_cookie};
 
-/// A pre-session lasts as long as a sign-in form may sit open.
-const PRE_SESSION_SECS: u64 = 3600;
+/// How long after the password the second factor may be given.
+const CHALLENGE_LIFETIME: std::time::Duration = std::time::Duration::from_secs(5 * 60);
 
 const WRONG: &str = "The email or password is not right.";
+const WRONG_CODE: &str = "That code is not right, or was used already.";
 const THROTTLED: &str = "Too many failed attempts. Wait a few minutes, then try again.";
 
 #[derive(Template)]
@@ -36,105 +39,145 @@ struct SignInPage<'a> {
     problem: Option<&'a str>,
 }
 
+#[derive(Template)]
+#[template(path = "sign_in_code.html")]
+struct CodePage<'a> {
+    csrf: String,
+    problem: Option<&'a str>,
+}
+
 /// The sign-in form, with a pre-session cookie for its CSRF token.
-pub async fn form(State(console): State<Console>, parts: Parts) -> Result<Response, PageError> {
-    let (identifier, fresh) = match cookie_value(&parts, pre_session_cookie(&console.config)) {
-        Some(id) if session::well_formed(&id) => (id, false),
-        _ => (session::new_identifier().map_err(PageError::internal)?, true),
-    };
-    sign_in_page(&console, &identifier, fresh, StatusCode::OK, None)
+pub async fn form(State(console): State<Console>, pre: PreSession) -> Result<Response, PageError> {
+    let html = page(SignInPage { csrf: pre.csrf(), problem: None })?;
+    pre.attach(&console.config, html.into_response())
 }
 
-fn sign_in_page(
-    console: &Console,
-    identifier: &str,
-    set: bool,
-    status: StatusCode,
-    problem: Option<&str>,
-) -> Result<Response, PageError> {
-    let html = page(SignInPage { csrf: session::csrf_token(identifier), problem })?;
-    let mut resp = (status, html).into_response();
-    if set {
-        let cookie =
-            set_cookie(&console.config, pre_session_cookie(&console.config), identifier, Some(PRE_SESSION_SECS));
-        resp.headers_mut().append(header::SET_COOKIE, header_value(&cookie)?);
-    }
-    Ok(resp)
-}
-
-fn header_value(text: &str) -> Result<HeaderValue, PageError> {
-    HeaderValue::from_str(text).map_err(PageError::internal)
+fn shown(status: StatusCode, template: impl Template) -> Result<Response, PageError> {
+    Ok((status, page(template)?).into_response())
 }
 
 #[derive(Deserialize)]
 pub struct SignInForm {
-    csrf: String,
     email: String,
     password: String,
 }
 
-/// Subjects of the throttle: the account (by the email's digest, whether or not it exists) and
-/// the client address.
+/// Throttle subjects: the account (by the email's digest, whether or not it exists) and the
+/// client address.
 fn subjects(email: &[u8; 32], parts: &Parts) -> ([u8; 32], [u8; 32]) {
     let ip = request_origin(parts).ip;
     (sha256("chimatic.sign-in-account", email), sha256("chimatic.sign-in-client", ip.as_bytes()))
 }
 
-pub async fn submit(
-    State(console): State<Console>,
-    parts: Parts,
-    Form(form): Form<SignInForm>,
-) -> Result<Response, PageError> {
-    let pre = cookie_value(&parts, pre_session_cookie(&console.config)).filter(|id| session::well_formed(id));
-    let Some(pre) = pre.filter(|id| same_origin(&parts, &console.config) && session::csrf_matches(id, &form.csrf))
-    else {
-        return Err(PageError::forged());
-    };
+/// A sign-in attempt's subjects and how to audit it.
+struct Attempt {
+    account: [u8; 32],
+    client: [u8; 32],
+    by: AuditContext,
+    target: String,
+    chain: WorkspaceId,
+}
+
+impl Attempt {
+    async fn locked(&self, console: &Console, now: Timestamp) -> Result<bool, PageError> {
+        let control = &console.app.control;
+        let (a, c) = (control.sign_in_failures(&self.account).await?, control.sign_in_failures(&self.client).await?);
+        if ACCOUNT.locked(&a, now) || CLIENT.locked(&c, now) {
+            let event = self.by.event(now, actions::SIGN_IN_LOCKED, "user", &self.target).failed();
+            control.audit().record(self.chain, event).await?;
+            return Ok(true);
+        }
+        Ok(false)
+    }
+
+    async fn failed(&self, console: &Console, now: Timestamp, factor: &str) -> Result<(), PageError> {
+        let control = &console.app.control;
+        let (a, c) = (control.sign_in_failures(&self.account).await?, control.sign_in_failures(&self.client).await?);
+        control.set_sign_in_failures(&self.account, ACCOUNT.failed(&a, now)).await?;
+        control.set_sign_in_failures(&self.client, CLIENT.failed(&c, now)).await?;
+        let event = self
+            .by
+            .event(now, actions::SIGN_IN_FAILED, "user", &self.target)
+            .with_detail(json!({"factor": factor}))
+            .failed();
+        control.audit().record(self.chain, event).await?;
+        Ok(())
+    }
+}
+
+pub async fn submit(State(console): State<Console>, change: PreChange<SignInForm>) -> Result<Response, PageError> {
+    let PreChange { pre, form, parts } = change;
     let control = &console.app.control;
     let now = console.app.clock.now();
     let email = EmailAddress::parse(form.email.trim()).ok();
     let digest = email.as_ref().map(email_digest).unwrap_or([0; 32]);
-    let masked = email.as_ref().map(EmailAddress::masked).unwrap_or_default();
-    let (account, client) = subjects(&digest, &parts);
-    let (account_row, client_row) =
-        (control.sign_in_failures(&account).await?, control.sign_in_failures(&client).await?);
     let user = match &email {
         Some(_) => control.user_by_email(&digest).await?,
         None => None,
-    };
-    let origin = request_origin(&parts);
-    let by = AuditContext {
-        actor: Actor::user(user.as_ref().map_or("unknown".to_string(), |u| u.id.to_string()), masked),
-        origin,
     };
     let chain = match &user {
         Some(u) => control.memberships_of(u.id).await?.first().map(|m| m.workspace_id),
         None => None,
     };
+    let (account, client) = subjects(&digest, &parts);
+    let masked = email.as_ref().map(EmailAddress::masked).unwrap_or_default();
     let target = user.as_ref().map_or("unknown".to_string(), |u| u.id.to_string());
-    if ACCOUNT.locked(&account_row, now) || CLIENT.locked(&client_row, now) {
-        let event = by.event(now, actions::SIGN_IN_LOCKED, "user", &target).failed();
-        control.audit().record(chain.unwrap_or_else(system_workspace), event).await?;
-        return sign_in_page(&console, &pre, false, StatusCode::TOO_MANY_REQUESTS, Some(THROTTLED));
+    let by = AuditContext { actor: Actor::user(target.clone(), masked), origin: request_origin(&parts) };
+    let attempt = Attempt { account, client, by, target, chain: chain.unwrap_or_else(system_workspace) };
+    let csrf = pre.csrf();
+    if attempt.locked(&console, now).await? {
+        return shown(StatusCode::TOO_MANY_REQUESTS, SignInPage { csrf, problem: Some(THROTTLED) });
     }
     let verified = verify(&form.password, user.as_ref()).await?;
-    let admitted = match (verified, &user, chain) {
-        (true, Some(u), Some(ws)) => Some((u, ws)),
-        _ => None,
+    let (Some(user), Some(ws), true) = (&user, chain, verified) else {
+        attempt.failed(&console, now, "password").await?;
+        return shown(StatusCode::UNAUTHORIZED, SignInPage { csrf, problem: Some(WRONG) });
     };
-    let Some((user, ws)) = admitted else {
-        control.set_sign_in_failures(&account, ACCOUNT.failed(&account_row, now)).await?;
-        control.set_sign_in_failures(&client, CLIENT.failed(&client_row, now)).await?;
-        let event = by.event(now, actions::SIGN_IN_FAILED, "user", &target).failed();
-        control.audit().record(chain.unwrap_or_else(system_workspace), event).await?;
-        return sign_in_page(&console, &pre, false, StatusCode::UNAUTHORIZED, Some(WRONG));
-    };
+    if control.second_factor(user.id).await?.is_some() {
+        let challenge = ChallengeRow { user_id: user.id, workspace_id: ws, expires_at: now.plus(CHALLENGE_LIFETIME) };
+        control.put_challenge(&pre.digest(), challenge).await?;
+        return shown(StatusCode::OK, CodePage { csrf, problem: None });
+    }
     control.clear_sign_in_failures(&account).await?;
-    start_session(&console, user, ws, now, &by).await
+    start_session(&console, user.id, ws, now, &attempt.by, "/console/").await
+}
+
+#[derive(Deserialize)]
+pub struct CodeForm {
+    code: String,
+}
+
+/// The second step: a TOTP code (accepted once) or a recovery code (used up).
+pub async fn submit_code(State(console): State<Console>, change: PreChange<CodeForm>) -> Result<Response, PageError> {
+    let PreChange { pre, form, parts } = change;
+    let control = &console.app.control;
+    let now = console.app.clock.now();
+    let challenge = control.challenge(&pre.digest()).await?.filter(|c| now < c.expires_at);
+    let Some(challenge) = challenge else {
+        return Ok(Redirect::to("/console/sign-in").into_response());
+    };
+    let user = control.user(challenge.user_id).await?;
+    let (account, client) = subjects(&user.email_digest, &parts);
+    let by = AuditContext { actor: Actor::user(user.id, user.email_masked.clone()), origin: request_origin(&parts) };
+    let ws = challenge.workspace_id;
+    let attempt = Attempt { account, client, by, target: user.id.to_string(), chain: ws };
+    let csrf = pre.csrf();
+    if attempt.locked(&console, now).await? {
+        control.end_challenge(&pre.digest()).await?;
+        return shown(StatusCode::TOO_MANY_REQUESTS, SignInPage { csrf, problem: Some(THROTTLED) });
+    }
+    let (accepted, factor) = two_factor::verify(&console, &user, &form.code, ws, now, &attempt.by).await?;
+    if !accepted {
+        attempt.failed(&console, now, factor).await?;
+        return shown(StatusCode::UNAUTHORIZED, CodePage { csrf, problem: Some(WRONG_CODE) });
+    }
+    control.end_challenge(&pre.digest()).await?;
+    control.clear_sign_in_failures(&account).await?;
+    start_session(&console, user.id, ws, now, &attempt.by, "/console/").await
 }
 
 /// Checks the password against the user's hash, or does the same work against nothing.
-async fn verify(password: &str, user: Option<&UserRow>) -> Result<bool, PageError> {
+pub async fn verify(password: &str, user: Option<&UserRow>) -> Result<bool, PageError> {
     if password.len() > password::MAX_BYTES {
         return Ok(false);
     }
@@ -152,20 +195,21 @@ async fn verify(password: &str, user: Option<&UserRow>) -> Result<bool, PageErro
 }
 
 /// A new session with a new identifier (never the pre-session's), and the pre-session gone.
-async fn start_session(
+pub async fn start_session(
     console: &Console,
-    user: &UserRow,
-    ws: chimatic_domain::WorkspaceId,
+    user: UserId,
+    ws: WorkspaceId,
     now: Timestamp,
     by: &AuditContext,
+    to: &str,
 ) -> Result<Response, PageError> {
     let identifier = session::new_identifier().map_err(PageError::internal)?;
-    console.app.control.start_session(&session::digest(&identifier), user.id, ws, now, by).await?;
+    console.app.control.start_session(&session::digest(&identifier), user, ws, now, by).await?;
     let config = &console.config;
     let mut headers = HeaderMap::new();
     headers.append(header::SET_COOKIE, header_value(&set_cookie(config, session_cookie(config), &identifier, None))?);
     headers.append(header::SET_COOKIE, header_value(&set_cookie(config, pre_session_cookie(config), "", Some(0)))?);
-    Ok((headers, Redirect::to("/console/")).into_response())
+    Ok((headers, Redirect::to(to)).into_response())
 }
 
 #[derive(Deserialize)]

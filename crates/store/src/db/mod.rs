@@ -13,8 +13,8 @@ pub mod sqlite;
 
 use chimatic_audit::{AuditEvent, Stream};
 use chimatic_domain::{
-    ApiKeyId, ChannelId, EventId, FanoutId, InboundEventId, IntegrationId, NotificationId, SubscriberChannelId,
-    SubscriberId, SuppressionId, Timestamp, TopicId, UserId, WorkflowId, WorkspaceId,
+    ApiKeyId, ChannelId, EventId, FanoutId, InboundEventId, IntegrationId, InvitationId, NotificationId,
+    SubscriberChannelId, SubscriberId, SuppressionId, Timestamp, TopicId, UserId, WorkflowId, WorkspaceId,
 };
 
 pub use columns::Columns;
@@ -88,7 +88,8 @@ id_args!(
     FanoutId,
     SuppressionId,
     InboundEventId,
-    UserId
+    UserId,
+    InvitationId
 );
 
 impl rusqlite::ToSql for Arg {

@@ -58,6 +58,7 @@ const CONTROL: Schema = Schema {
         (6, include_str!("../../migrations/postgres/control/0006_workspace_deletion.sql")),
         (7, include_str!("../../migrations/postgres/control/0007_erasure_sweep.sql")),
         (8, include_str!("../../migrations/postgres/control/0008_console.sql")),
+        (9, include_str!("../../migrations/postgres/control/0009_console_team.sql")),
     ],
 };
 

@@ -11,7 +11,7 @@ mod sqlite;
 
 pub use rows::{
     AttemptRow, ClaimedJob, CompletedAttempt, Failover, FanoutProgress, FanoutRow, HELD, InsertOutcome, MessageRoute,
-    NewEvent, NewNotificationRow, NotificationRow, NotificationRows, QueueOutcome, Target,
+    NewEvent, NewNotificationRow, NotificationQuery, NotificationRow, NotificationRows, QueueOutcome, Target,
 };
 
 use std::time::Duration;
@@ -177,6 +177,30 @@ impl Store {
             read_at: row.read_at,
             archived_at: row.archived_at,
         })
+    }
+
+    /// The workspace's newest notifications without their content (none is decrypted).
+    pub async fn recent_notifications(
+        &self,
+        ws: WorkspaceId,
+        query: &NotificationQuery,
+    ) -> Result<Vec<Notification>, StoreError> {
+        let rows = self.data.recent_notifications(ws, query).await?;
+        Ok(rows
+            .into_iter()
+            .map(|row| Notification {
+                status: if row.leased { chimatic_domain::NotificationStatus::Delivering } else { row.status },
+                next_attempt_at: row.queued_due_at.filter(|t| !row.leased && *t != crate::HELD),
+                id: row.id,
+                target: row.target,
+                payload: None,
+                attempt_count: row.attempt_count,
+                created_at: row.created_at,
+                updated_at: row.updated_at,
+                read_at: row.read_at,
+                archived_at: row.archived_at,
+            })
+            .collect())
     }
 
     pub async fn attempts(&self, ws: WorkspaceId, id: NotificationId) -> Result<Vec<Attempt>, StoreError> {

@@ -72,6 +72,17 @@ pub enum InsertOutcome {
     Existing(NotificationId),
 }
 
+/// Which notifications the console lists: since a time, optionally of one status and kind,
+/// before a `(created_at, id)` cursor.
+#[derive(Clone, Debug)]
+pub struct NotificationQuery {
+    pub since: Timestamp,
+    pub before: Option<(Timestamp, NotificationId)>,
+    pub status: Option<NotificationStatus>,
+    pub kind: Option<ChannelKind>,
+    pub limit: u32,
+}
+
 pub struct NotificationRow {
     pub id: NotificationId,
     pub target: Target,
@@ -387,6 +398,22 @@ pub trait NotificationRows: Db {
 
     async fn notification(&self, ws: WorkspaceId, id: NotificationId) -> Result<Option<NotificationRow>, StoreError> {
         fetch_optional(self, &sql::BY_ID, args![ws, id], notification).await
+    }
+
+    async fn recent_notifications(
+        &self,
+        ws: WorkspaceId,
+        q: &NotificationQuery,
+    ) -> Result<Vec<NotificationRow>, StoreError> {
+        // Ids are time-ordered and 'msg_g' sorts after every notification id.
+        let (before_at, before_id) = match q.before {
+            Some((at, id)) => (at, id.to_string()),
+            None => (Timestamp(i64::MAX), "msg_g".to_string()),
+        };
+        let status = q.status.map(|s| s.as_str()).unwrap_or_default();
+        let kind = q.kind.map(|k| k.as_str()).unwrap_or_default();
+        let args = args![ws, q.since, before_at, before_id, status, kind, q.limit];
+        fetch_all(self, &sql::RECENT, args, notification).await
     }
 
     async fn attempts(&self, ws: WorkspaceId, id: NotificationId) -> Result<Vec<AttemptRow>, StoreError> {

@@ -47,6 +47,17 @@ statements! {
                        AND c.workspace_id = n.workspace_id AND c.deactivated_at IS NULL \
                        WHERE n.workspace_id = ?1 AND n.id = ?2";
 
+    // The console's list: newest first, within the payload retention window (the partial index
+    // `notifications_with_payload` serves it, so listing adds no index to the write path).
+    RECENT = "SELECT n.id, n.payload, n.status, n.attempt_count, \
+              n.created_at, n.updated_at, n.read_at, n.archived_at, n.channel_id, n.kind, n.event_id, n.subscriber_id, \
+              n.subscriber_channel_id, n.integration_id, n.fallback_integration_id, n.failover_after, \
+              q.due_at, q.lease_token \
+              FROM notifications n LEFT JOIN delivery_queue q ON q.notification_id = n.id \
+              WHERE n.workspace_id = ?1 AND n.payload_removed_at IS NULL AND n.created_at >= ?2 \
+              AND (n.created_at < ?3 OR (n.created_at = ?3 AND n.id < ?4)) \
+              AND (?5 = '' OR n.status = ?5) AND (?6 = '' OR n.kind = ?6) \
+              ORDER BY n.created_at DESC, n.id DESC LIMIT ?7";
     INBOX = "SELECT n.id, CASE WHEN n.payload_removed_at IS NULL THEN n.payload END, n.status, n.attempt_count, \
              n.created_at, n.updated_at, n.read_at, n.archived_at, n.channel_id, n.kind, n.event_id, n.subscriber_id, \
              n.subscriber_channel_id, n.integration_id, n.fallback_integration_id, n.failover_after, \

@@ -6,10 +6,16 @@ use chimatic_audit::{AuditContext, actions};
 use chimatic_domain::{Role, Timestamp, UserId, WorkspaceId};
 use serde_json::json;
 
+mod invitations;
 mod rows;
+mod second_factor;
+mod secrets;
 pub(crate) mod sql;
 
+pub use invitations::{InvitationRow, InvitationRows, Joining, PasswordResetRow};
 pub use rows::{FailureRow, MemberRow, MembershipRow, SessionRow, UserRow, UserRows};
+pub use second_factor::{ChallengeRow, SecondFactorRow, SecondFactorRows};
+pub use secrets::UserSecret;
 
 use crate::{ControlStore, StoreError};
 
@@ -48,17 +54,28 @@ impl ControlStore {
         self.backend.members(ws).await
     }
 
-    /// Sets a new password hash and ends every session of the user.
+    /// Sets a new password hash and ends every session of the user but `keep` (the one that
+    /// changed it), and their unused reset links.
     pub async fn set_password(
         &self,
         user: UserId,
         hash: &str,
+        keep: Option<&[u8; 32]>,
         now: Timestamp,
         ws: WorkspaceId,
         by: &AuditContext,
     ) -> Result<(), StoreError> {
         let audit = by.event(now, actions::PASSWORD_CHANGED, "user", user);
-        if self.backend.set_password(user, hash, now, ws, &audit).await? { Ok(()) } else { Err(StoreError::NotFound) }
+        if self.backend.set_password(user, hash, keep, now, ws, &audit).await? {
+            Ok(())
+        } else {
+            Err(StoreError::NotFound)
+        }
+    }
+
+    /// Gives a live session a new identifier (at a privilege change); `false` if it ended.
+    pub async fn rotate_session(&self, old: &[u8; 32], new: &[u8; 32]) -> Result<bool, StoreError> {
+        self.backend.rotate_session(old, new).await
     }
 
     /// Changes a member's role; their sessions in the workspace end at once.

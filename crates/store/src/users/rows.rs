@@ -51,6 +51,8 @@ pub struct SessionRow {
     pub last_seen_at: Timestamp,
     pub region: Region,
     pub frozen: bool,
+    /// The workspace requires a second factor and the user has none yet: only enrolment is open.
+    pub must_enrol: bool,
 }
 
 /// Failed sign-ins of one subject (an account or a client address).
@@ -103,10 +105,11 @@ fn session(r: &dyn Columns) -> Result<SessionRow, StoreError> {
         last_seen_at: r.at(5)?,
         region: r.parsed(6, "region")?,
         frozen: r.flag(7)?,
+        must_enrol: r.flag(8)?,
     })
 }
 
-fn insert_user(row: &UserRow) -> Step {
+pub(super) fn insert_user(row: &UserRow) -> Step {
     Step::new(
         &sql::INSERT_USER,
         args![
@@ -143,18 +146,26 @@ pub trait UserRows: Db {
         fetch_optional(self, &sql::USER_BY_ID, args![id], user).await
     }
 
-    /// Sets a new password hash and ends every session of the user, in one transaction,
-    /// audited in `ws`'s chain.
+    /// Sets a new password hash and ends every session of the user but `keep`, and their
+    /// unused reset links, in one transaction, audited in `ws`'s chain.
     async fn set_password(
         &self,
         id: UserId,
         hash: &str,
+        keep: Option<&[u8; 32]>,
         now: Timestamp,
         ws: WorkspaceId,
         audit: &AuditEvent,
     ) -> Result<bool, StoreError> {
-        let steps =
-            vec![Step::required(&sql::SET_PASSWORD, args![id, hash, now]), Step::new(&sql::END_SESSIONS_OF, args![id])];
+        let end = match keep {
+            Some(digest) => Step::new(&sql::END_OTHER_SESSIONS_OF, args![id, digest]),
+            None => Step::new(&sql::END_SESSIONS_OF, args![id]),
+        };
+        let steps = vec![
+            Step::required(&sql::SET_PASSWORD, args![id, hash, now]),
+            end,
+            Step::new(&sql::END_RESETS_OF, args![id, now]),
+        ];
         Ok(self.transaction(steps, Audited::control(ws, audit)).await?.first() == Some(&1))
     }
 
@@ -219,6 +230,10 @@ pub trait UserRows: Db {
 
     async fn session(&self, digest: &[u8; 32]) -> Result<Option<SessionRow>, StoreError> {
         fetch_optional(self, &sql::SESSION, args![digest], session).await
+    }
+
+    async fn rotate_session(&self, old: &[u8; 32], new: &[u8; 32]) -> Result<bool, StoreError> {
+        Ok(self.execute(&sql::ROTATE_SESSION, args![old, new], None).await? == 1)
     }
 
     async fn touch_session(&self, digest: &[u8; 32], now: Timestamp) -> Result<(), StoreError> {

@@ -29,7 +29,9 @@ statements! {
     // The role is read with the session, so a role change or removal counts on the next request.
     #[unscoped = "authentication: the session's digest discovers its workspace"]
     SESSION = "SELECT s.user_id, s.workspace_id, m.role, u.email_masked, s.created_at, s.last_seen_at, \
-               w.region, w.frozen_at IS NOT NULL FROM console_sessions s \
+               w.region, w.frozen_at IS NOT NULL, w.two_factor_required_at IS NOT NULL \
+               AND NOT EXISTS (SELECT 1 FROM second_factors f WHERE f.user_id = s.user_id) \
+               FROM console_sessions s \
                JOIN memberships m ON m.workspace_id = s.workspace_id AND m.user_id = s.user_id \
                JOIN users u ON u.id = s.user_id \
                JOIN workspaces w ON w.id = s.workspace_id \
@@ -40,10 +42,64 @@ statements! {
     END_SESSION = "DELETE FROM console_sessions WHERE digest = ?1";
     #[unscoped = "signing out everywhere ends every session of the person"]
     END_SESSIONS_OF = "DELETE FROM console_sessions WHERE user_id = ?1";
+    #[unscoped = "a changed password ends every other session of the person"]
+    END_OTHER_SESSIONS_OF = "DELETE FROM console_sessions WHERE user_id = ?1 AND digest <> ?2";
+    // A new identifier for the same session (privilege change): its timeouts run on.
+    #[unscoped = "the session's digest is its key"]
+    ROTATE_SESSION = "UPDATE console_sessions SET digest = ?2 WHERE digest = ?1";
 
     FAILURES = "SELECT failures, last_at, locked_until FROM sign_in_failures WHERE subject = ?1";
     SET_FAILURES = "INSERT INTO sign_in_failures (subject, failures, last_at, locked_until) VALUES (?1, ?2, ?3, ?4) \
                     ON CONFLICT (subject) DO UPDATE SET failures = excluded.failures, last_at = excluded.last_at, \
                     locked_until = excluded.locked_until";
     CLEAR_FAILURES = "DELETE FROM sign_in_failures WHERE subject = ?1";
+
+    INSERT_INVITATION = "INSERT INTO invitations (id, workspace_id, token_digest, email_digest, email_masked, role, \
+                         invited_by, created_at, expires_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)";
+    INVITATIONS = "SELECT id, workspace_id, email_digest, email_masked, role, invited_by, created_at, expires_at, \
+                   accepted_at, revoked_at FROM invitations WHERE workspace_id = ?1 ORDER BY created_at DESC, id LIMIT 200";
+    #[unscoped = "the invitation's token digest discovers its workspace"]
+    INVITATION_BY_TOKEN = "SELECT i.id, i.workspace_id, i.email_digest, i.email_masked, i.role, i.invited_by, \
+                           i.created_at, i.expires_at, i.accepted_at, i.revoked_at FROM invitations i \
+                           JOIN workspaces w ON w.id = i.workspace_id \
+                           WHERE i.token_digest = ?1 AND w.deleting_at IS NULL";
+    REVOKE_INVITATION = "UPDATE invitations SET revoked_at = ?3 WHERE workspace_id = ?1 AND id = ?2 \
+                         AND accepted_at IS NULL AND revoked_at IS NULL";
+    // Single use: the first acceptance of a live invitation changes its row, any other none.
+    ACCEPT_INVITATION = "UPDATE invitations SET accepted_at = ?3 WHERE workspace_id = ?1 AND id = ?2 \
+                         AND accepted_at IS NULL AND revoked_at IS NULL AND expires_at > ?3";
+
+    INSERT_PASSWORD_RESET = "INSERT INTO password_resets (token_digest, user_id, workspace_id, created_at, expires_at) \
+                             VALUES (?1, ?2, ?3, ?4, ?5)";
+    #[unscoped = "the reset's token digest discovers its workspace"]
+    PASSWORD_RESET = "SELECT user_id, workspace_id, expires_at, used_at FROM password_resets WHERE token_digest = ?1";
+    #[unscoped = "the reset's token digest is its key"]
+    USE_PASSWORD_RESET = "UPDATE password_resets SET used_at = ?2 WHERE token_digest = ?1 AND used_at IS NULL \
+                          AND expires_at > ?2";
+    // A reset used (or a password changed) makes the user's other links useless.
+    #[unscoped = "a person's reset links, whichever workspace issued them"]
+    END_RESETS_OF = "UPDATE password_resets SET used_at = ?2 WHERE user_id = ?1 AND used_at IS NULL";
+
+    SECOND_FACTOR = "SELECT enrolled_at, last_step FROM second_factors WHERE user_id = ?1";
+    ENROL_SECOND_FACTOR = "INSERT INTO second_factors (user_id, enrolled_at, last_step) VALUES (?1, ?2, ?3) \
+                           ON CONFLICT (user_id) DO UPDATE SET enrolled_at = excluded.enrolled_at, \
+                           last_step = excluded.last_step";
+    // A code is accepted once: only a later time step than the last accepted one moves it.
+    ACCEPT_STEP = "UPDATE second_factors SET last_step = ?2 WHERE user_id = ?1 AND last_step < ?2";
+    DELETE_SECOND_FACTOR = "DELETE FROM second_factors WHERE user_id = ?1";
+    INSERT_RECOVERY_CODE = "INSERT INTO recovery_codes (user_id, digest) VALUES (?1, ?2)";
+    USE_RECOVERY_CODE = "UPDATE recovery_codes SET used_at = ?3 WHERE user_id = ?1 AND digest = ?2 AND used_at IS NULL";
+    RECOVERY_CODES_LEFT = "SELECT COUNT(*) FROM recovery_codes WHERE user_id = ?1 AND used_at IS NULL";
+    DELETE_RECOVERY_CODES = "DELETE FROM recovery_codes WHERE user_id = ?1";
+
+    INSERT_CHALLENGE = "INSERT INTO sign_in_challenges (digest, user_id, workspace_id, expires_at) \
+                        VALUES (?1, ?2, ?3, ?4) ON CONFLICT (digest) DO UPDATE SET user_id = excluded.user_id, \
+                        workspace_id = excluded.workspace_id, expires_at = excluded.expires_at";
+    #[unscoped = "the pre-session's digest is its key"]
+    CHALLENGE = "SELECT user_id, workspace_id, expires_at FROM sign_in_challenges WHERE digest = ?1";
+    #[unscoped = "the pre-session's digest is its key"]
+    END_CHALLENGE = "DELETE FROM sign_in_challenges WHERE digest = ?1";
+
+    TWO_FACTOR_REQUIRED = "SELECT two_factor_required_at IS NOT NULL FROM workspaces WHERE id = ?1";
+    SET_TWO_FACTOR_REQUIRED = "UPDATE workspaces SET two_factor_required_at = ?2 WHERE id = ?1";
 }
