@@ -13,6 +13,8 @@ mod state;
 
 pub use code::ErrorCode;
 pub use error::ApiError;
+pub use mask::mask_json;
+pub use routes::audit::{AuditPage, AuditQuery, audit_page, export_audit};
 pub use routes::{checked_key_name, router};
 pub use state::{
     AppState, Limits, MIN_OPERATOR_TOKEN_CHARS, OperatorCredential, Planes, RegionPlane, WorkspaceRateLimiter,

@@ -105,6 +105,17 @@ pub async fn list(
     ApiQuery(q): ApiQuery<AuditQuery>,
 ) -> Result<Json<AuditPage>, ApiError> {
     tenant.require(Scope::AuditRead)?;
+    Ok(Json(audit_page(&state, &tenant.store, tenant.workspace_id, q).await?))
+}
+
+/// A page of the workspace's audit log from both its chains, newest first: the API's and the
+/// console's one way to read it.
+pub async fn audit_page(
+    state: &AppState,
+    store: &chimatic_store::Store,
+    ws: WorkspaceId,
+    q: AuditQuery,
+) -> Result<AuditPage, ApiError> {
     let time = |v: &Option<String>, name: &str| {
         v.as_deref()
             .map(|t| {
@@ -136,14 +147,14 @@ pub async fn list(
         limit,
     };
     let mut merged = Vec::new();
-    for log in [state.control.audit(), tenant.store.audit()] {
+    for log in [state.control.audit(), store.audit()] {
         filter.before = cursor.map(|c| c.bound_for(log.stream()));
-        merged.extend(log.page(tenant.workspace_id, &filter).await?);
+        merged.extend(log.page(ws, &filter).await?);
     }
     merged.sort_by(newest_first);
     merged.truncate(limit as usize);
     let next_cursor = (merged.len() == limit as usize).then(|| merged.last().map(|e| Cursor::of(e).encode())).flatten();
-    Ok(Json(AuditPage { data: merged.iter().map(ExportedEntry::from).collect(), next_cursor }))
+    Ok(AuditPage { data: merged.iter().map(ExportedEntry::from).collect(), next_cursor })
 }
 
 #[derive(Serialize, utoipa::ToSchema)]
@@ -194,27 +205,37 @@ pub async fn export(
     ApiQuery(q): ApiQuery<ExportQuery>,
 ) -> Result<Response, ApiError> {
     tenant.require(Scope::AuditRead)?;
-    let format = match q.format.as_deref().unwrap_or("jsonl") {
+    let response = export_audit(&state, &tenant.store, tenant.workspace_id, &tenant.audit, q.format.as_deref()).await?;
+    tracing::info!(workspace = %tenant.workspace_id, by = %tenant.key_id, "audit log exported");
+    Ok(response)
+}
+
+/// The export itself, recorded in the log as done `by` (an API key or a console member).
+pub async fn export_audit(
+    state: &AppState,
+    store: &Arc<chimatic_store::Store>,
+    ws: WorkspaceId,
+    by: &chimatic_audit::AuditContext,
+    format: Option<&str>,
+) -> Result<Response, ApiError> {
+    let format = match format.unwrap_or("jsonl") {
         "jsonl" => Format::Jsonl,
         "csv" => Format::Csv,
         _ => return Err(ApiError::bad_request(ErrorCode::InvalidQuery, "`format` must be `jsonl` or `csv`")),
     };
     let now = state.clock.now();
-    let ws = tenant.workspace_id;
-    let event = tenant
-        .audit
+    let event = by
         .event(now, actions::AUDIT_EXPORTED, "workspace", ws)
         .with_detail(serde_json::json!({ "format": if format == Format::Csv { "csv" } else { "jsonl" } }));
-    tenant.store.audit().record(ws, event).await?;
-    let signer = tenant.store.audit_head_signer(now).await?;
-    tenant.store.audit().sign_heads(&signer, now).await?;
+    store.audit().record(ws, event).await?;
+    let signer = store.audit_head_signer(now).await?;
+    store.audit().sign_heads(&signer, now).await?;
     state.control.audit().sign_heads(&signer, now).await?;
 
     let body = futures_util::stream::unfold(
-        Export::new(ws, format, state.control.clone(), tenant.store.clone()),
+        Export::new(ws, format, state.control.clone(), store.clone()),
         |mut ex| async move { ex.next_chunk().await.map(|chunk| (chunk, ex)) },
     );
-    tracing::info!(workspace = %ws, by = %tenant.key_id, "audit log exported");
     let content_type = if format == Format::Csv { "text/csv; charset=utf-8" } else { "application/x-ndjson" };
     let name = if format == Format::Csv { "audit.csv" } else { "audit.jsonl" };
     Response::builder()

@@ -3,7 +3,7 @@
 
 mod admin;
 mod api_keys;
-mod audit;
+pub mod audit;
 mod channels;
 mod events;
 mod inbound;

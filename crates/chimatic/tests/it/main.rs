@@ -11,6 +11,7 @@ mod audit;
 mod batch;
 mod byok;
 mod console;
+mod console_pages;
 mod console_team;
 mod delivery;
 mod demo;

@@ -2,8 +2,10 @@
 
 pub mod account;
 pub mod api_keys;
+pub mod audit;
 pub mod join;
 pub mod members;
+pub mod notifications;
 pub mod overview;
 pub mod sign_in;
 pub mod two_factor;
@@ -44,4 +46,14 @@ pub fn page(template: impl Template) -> Result<Html<String>, PageError> {
 
 pub async fn not_found() -> PageError {
     PageError::Shown { status: StatusCode::NOT_FOUND, message: "there is no such console page".into() }
+}
+
+/// The member's workspace's data plane, if this node serves its region.
+pub fn region(console: &Console, member: &Member) -> Result<chimatic_api::RegionPlane, PageError> {
+    console
+        .app
+        .regions
+        .get(&member.session.region)
+        .cloned()
+        .ok_or_else(|| PageError::unavailable("this workspace's data lives in a region this node does not serve"))
 }
