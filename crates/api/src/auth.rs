@@ -6,7 +6,7 @@ use std::sync::Arc;
 use axum::extract::{FromRequestParts, Query};
 use axum::http::{StatusCode, header, request::Parts};
 use chimatic_audit::{Actor, AuditContext, Origin};
-use chimatic_domain::{ApiKeyId, Region, Scope, Scopes, SubscriberId, WorkspaceId};
+use chimatic_domain::{ApiKeyId, Region, Scope, Scopes, SubscriberId, UserId, WorkspaceId};
 use chimatic_store::{ControlStore, Store, StoreError, subscriber_token_workspace};
 use serde::Deserialize;
 use tokio::sync::Notify;
@@ -112,11 +112,27 @@ pub async fn ensure_not_frozen(state: &AppState, ws: WorkspaceId) -> Result<(), 
     }
 }
 
+/// Who is calling: an API key, or a console member acting through the same handlers.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum CallerId {
+    Key(ApiKeyId),
+    Member(UserId),
+}
+
+impl std::fmt::Display for CallerId {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            CallerId::Key(k) => k.fmt(f),
+            CallerId::Member(u) => u.fmt(f),
+        }
+    }
+}
+
 /// The caller behind a valid, unrevoked API key. Every handler that touches tenant data takes
 /// one, so the workspace id always comes from the key, never from the request.
 pub struct Caller {
     pub workspace_id: WorkspaceId,
-    pub key_id: ApiKeyId,
+    pub by: CallerId,
     pub scopes: Scopes,
     /// Who and from where, for the audit log.
     pub audit: AuditContext,
@@ -147,7 +163,7 @@ impl Caller {
         let principal = Principal::Workspace { id: row.workspace_id, region: &found.region, frozen: found.frozen };
         let plane = guard(state, &principal, reach)?;
         let audit = AuditContext { actor: Actor::api_key(row.id, row.name.clone()), origin: request_origin(parts) };
-        Ok((Caller { workspace_id: row.workspace_id, key_id: row.id, scopes: row.scopes, audit }, plane))
+        Ok((Caller { workspace_id: row.workspace_id, by: CallerId::Key(row.id), scopes: row.scopes, audit }, plane))
     }
 }
 
@@ -180,6 +196,24 @@ impl FromRequestParts<AppState> for Tenant {
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
         let (caller, plane) = Caller::admit(parts, state, Reach::Data).await?;
         let plane = data_plane(plane)?;
+        Ok(Tenant { store: plane.store.clone(), delivery_waker: plane.delivery_waker.clone(), caller })
+    }
+}
+
+impl Tenant {
+    /// A console member whose session the console has verified, as a caller of the API's own
+    /// handlers: their role's scopes, the same guard, their workspace's region.
+    pub fn member(
+        state: &AppState,
+        ws: WorkspaceId,
+        region: &Region,
+        frozen: bool,
+        user: UserId,
+        scopes: Scopes,
+        audit: AuditContext,
+    ) -> Result<Tenant, ApiError> {
+        let plane = data_plane(admit_member(state, ws, region, frozen, true)?)?;
+        let caller = Caller { workspace_id: ws, by: CallerId::Member(user), scopes, audit };
         Ok(Tenant { store: plane.store.clone(), delivery_waker: plane.delivery_waker.clone(), caller })
     }
 }

@@ -3,12 +3,12 @@
 //! generated from the handlers.
 
 pub mod auth;
-mod body;
+pub mod body;
 mod code;
 mod error;
 mod mask;
-mod params;
-mod routes;
+pub mod params;
+pub mod routes;
 mod state;
 
 pub use code::ErrorCode;

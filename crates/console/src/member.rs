@@ -49,6 +49,20 @@ impl Member {
         Ok(cookie)
     }
 
+    /// The member as a caller of the API's own handlers (their role's scopes, the same guard).
+    pub fn tenant(&self, console: &Console) -> Result<chimatic_api::auth::Tenant, PageError> {
+        let s = &self.session;
+        Ok(chimatic_api::auth::Tenant::member(
+            &console.app,
+            s.workspace_id,
+            &s.region,
+            s.frozen,
+            s.user_id,
+            s.role.scopes(),
+            self.audit.clone(),
+        )?)
+    }
+
     /// The same permission check as the API's: the role's scopes.
     pub fn require(&self, scope: Scope) -> Result<(), PageError> {
         if self.session.role.scopes().allows(scope) { Ok(()) } else { Err(PageError::forbidden()) }

@@ -84,7 +84,7 @@ pub async fn create(
         .ok_or_else(|| ApiError::unprocessable(ErrorCode::InvalidScopes, "`scopes` must name at least one scope"))?;
     let (row, key) =
         state.control.create_api_key(caller.workspace_id, name, scopes, state.clock.now(), &caller.audit).await?;
-    tracing::info!(workspace = %caller.workspace_id, api_key = %row.id, by = %caller.key_id, "API key created");
+    tracing::info!(workspace = %caller.workspace_id, api_key = %row.id, by = %caller.by, "API key created");
     Ok((StatusCode::CREATED, Json(ApiKeyCreated { view: ApiKeyView::from(&row), key: key.into_inner() })))
 }
 
@@ -109,6 +109,6 @@ pub async fn revoke(
     caller.require(Scope::Admin)?;
     let id: ApiKeyId = parse_id(&id)?;
     state.control.revoke_api_key(caller.workspace_id, id, state.clock.now(), &caller.audit).await?;
-    tracing::info!(workspace = %caller.workspace_id, api_key = %id, by = %caller.key_id, "API key revoked");
+    tracing::info!(workspace = %caller.workspace_id, api_key = %id, by = %caller.by, "API key revoked");
     Ok(StatusCode::NO_CONTENT)
 }

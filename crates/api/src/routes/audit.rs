@@ -206,7 +206,7 @@ pub async fn export(
 ) -> Result<Response, ApiError> {
     tenant.require(Scope::AuditRead)?;
     let response = export_audit(&state, &tenant.store, tenant.workspace_id, &tenant.audit, q.format.as_deref()).await?;
-    tracing::info!(workspace = %tenant.workspace_id, by = %tenant.key_id, "audit log exported");
+    tracing::info!(workspace = %tenant.workspace_id, by = %tenant.by, "audit log exported");
     Ok(response)
 }
 

@@ -70,7 +70,7 @@ pub async fn delete(
 ) -> Result<Json<WorkspaceDeleted>, ApiError> {
     let ws = tenant.workspace_id;
     let workspace = state.control.workspace(ws).await?;
-    if workspace.owner_key_id != Some(tenant.key_id) {
+    if workspace.owner_key_id.map(crate::auth::CallerId::Key) != Some(tenant.by) {
         return Err(ApiError::new(
             StatusCode::FORBIDDEN,
             ErrorCode::OwnerOnly,

@@ -109,3 +109,102 @@ async fn the_audit_log_is_filtered_exported_as_the_member_and_verified() {
     assert_eq!(verified.status, 200, "{}", verified.body);
     assert_eq!(verified.body.matches("chain: intact").count(), 2, "{}", verified.body);
 }
+
+#[tokio::test]
+async fn directory_pages_show_the_apis_masked_views_and_settings_delete_only_by_name() {
+    let server = TestServer::spawn().await;
+    let ws = server.workspace("acme");
+    assert!(create_user(&server, &ws, "own.er@example.com", "owner", PASSWORD).status.success());
+    assert!(create_user(&server, &ws, "vee.viewer@example.com", "viewer", PASSWORD).status.success());
+    let canaries = ["canary-ext-3f0a", "canary-attr-91bc", "canary-mail-77d1", "canary-pass-0e2f"];
+    let sub = server
+        .post("/v1/subscribers", &ws.key, json!({"external_id": canaries[0], "attributes": {"name": canaries[1]}}))
+        .await;
+    assert_eq!(sub.status, 201, "{}", sub.text);
+    let sub = sub.json["id"].as_str().unwrap().to_string();
+    let r = server
+        .post(
+            &format!("/v1/subscribers/{sub}/channels"),
+            &ws.key,
+            json!({"type": "email", "address": format!("{}@example.com", canaries[2])}),
+        )
+        .await;
+    assert_eq!(r.status, 201, "{}", r.text);
+    let int = server
+        .post(
+            "/v1/integrations",
+            &ws.key,
+            json!({"kind": "smtp", "name": "mail",
+                   "settings": {"host": "smtp.example.com", "port": 587, "security": "starttls", "from": "noreply@example.com"},
+                   "credentials": {"username": "u", "password": canaries[3]}}),
+        )
+        .await;
+    assert_eq!(int.status, 201, "{}", int.text);
+    let int = int.json["id"].as_str().unwrap().to_string();
+    let wf = server
+        .post("/v1/workflows", &ws.key, json!({"key": "welcome", "steps": [{"channel": "inapp", "title": "Hi", "text": "Hello {{ subscriber.first_name }}"}]}))
+        .await;
+    assert_eq!(wf.status, 201, "{}", wf.text);
+    let wf = wf.json["id"].as_str().unwrap().to_string();
+
+    let mut vee = Browser::new(&server);
+    assert_eq!(vee.sign_in("vee.viewer@example.com", PASSWORD).await.status, 303);
+    let mut seen = Vec::new();
+    for path in [
+        "/console/subscribers".to_string(),
+        format!("/console/subscribers/{sub}"),
+        "/console/topics".into(),
+        "/console/suppressions".into(),
+        "/console/workflows".into(),
+        format!("/console/workflows/{wf}"),
+        "/console/integrations".into(),
+        format!("/console/integrations/{int}"),
+    ] {
+        let p = vee.get(&path).await;
+        assert_eq!(p.status, 200, "{path}: {}", p.body);
+        seen.push((path, p.body));
+    }
+    assert!(seen[0].1.contains(&sub), "the subscriber is listed");
+    assert!(seen[1].1.contains("email"), "with their channel");
+    assert!(seen[7].1.contains("password") || seen[7].1.contains("username"), "which credentials are set");
+    assert!(!seen[7].1.contains("Check now"), "a viewer cannot check");
+    for (path, body) in &seen {
+        for c in canaries {
+            assert!(!body.contains(c), "{c} shown whole on {path}");
+        }
+    }
+    // A workflow preview renders the sample data, nothing else.
+    let csrf = vee.get("/console/").await.csrf();
+    let preview = vee
+        .post(
+            &format!("/console/workflows/{wf}/preview"),
+            &[("csrf", &csrf), ("data", "{}"), ("subscriber", "{\"first_name\": \"Quincy\"}")],
+        )
+        .await;
+    assert_eq!(preview.status, 200, "{}", preview.body);
+    assert!(preview.body.contains("Hello Quincy"));
+    assert_eq!(
+        vee.post(
+            &format!("/console/workflows/{wf}/preview"),
+            &[("csrf", &csrf), ("data", "nope"), ("subscriber", "{}")]
+        )
+        .await
+        .status,
+        400
+    );
+    assert_eq!(vee.get("/console/settings").await.status, 403, "a viewer has no settings page");
+
+    let mut owner = Browser::new(&server);
+    assert_eq!(owner.sign_in("own.er@example.com", PASSWORD).await.status, 303);
+    let settings = owner.get("/console/settings").await;
+    assert_eq!(settings.status, 200, "{}", settings.body);
+    assert!(settings.body.contains("Delete acme") && settings.body.contains(&ws.id));
+    let csrf = settings.csrf();
+    let wrong = owner.post("/console/settings/delete", &[("csrf", &csrf), ("confirm", "ACME")]).await;
+    assert_eq!(wrong.status, 400);
+    assert_eq!(server.get("/v1/workspace", &ws.key).await.status, 200, "nothing was deleted");
+    let gone = owner.post("/console/settings/delete", &[("csrf", &csrf), ("confirm", "acme")]).await;
+    assert_eq!((gone.status, gone.location()), (303, "/console/sign-in"), "{}", gone.body);
+    assert_eq!(server.get("/v1/workspace", &ws.key).await.status, 401, "its keys stop at once");
+    assert_eq!(owner.get("/console/").await.location(), "/console/sign-in");
+}

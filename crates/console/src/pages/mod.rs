@@ -7,8 +7,11 @@ pub mod join;
 pub mod members;
 pub mod notifications;
 pub mod overview;
+pub mod resources;
+pub mod settings;
 pub mod sign_in;
 pub mod two_factor;
+pub mod views;
 
 use askama::Template;
 use axum::http::StatusCode;

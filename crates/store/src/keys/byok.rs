@@ -56,6 +56,11 @@ fn kek_of_config(config: &WorkspaceKms) -> Result<Arc<dyn KekProvider>, StoreErr
 }
 
 impl Store {
+    /// Whether the workspace brought its own key (its KMS settings are in the vault).
+    pub async fn has_own_key(&self, ws: WorkspaceId) -> Result<bool, StoreError> {
+        Ok(self.vault.secret(ws, &ws.to_string(), KMS_KIND).await?.is_some())
+    }
+
     fn kms_aad(ws: WorkspaceId, ws_text: &str) -> Aad<'_> {
         Aad { workspace: ws, table: "secrets", column: "secret", row: ws_text }
     }
