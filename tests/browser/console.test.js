@@ -9,7 +9,7 @@ import { after, before, test } from 'node:test';
 import { launchBrowser, screenshot } from './lib/browser.js';
 import { assertNoCanary, canaryToken } from './lib/canary.js';
 import { startReceiver } from './lib/receiver.js';
-import { PAGES, plantCanaries } from './lib/sensitive.js';
+import { PAGES, pagePath, plantCanaries } from './lib/sensitive.js';
 import { startServer } from './lib/server.js';
 
 const WRONG = 'The email or password is not right.';
@@ -22,6 +22,8 @@ let workspace;
 let owner;
 /** Every planted canary, and the owner's own secrets: none may ever reach a browser. */
 let canaries;
+/** A planted record of each kind a detail page shows. */
+let ids;
 
 /** A password that meets the console's standard (12+ characters, not common). */
 const password = () => `Pw-${randomBytes(12).toString('base64url')}-9`;
@@ -34,8 +36,10 @@ before(async () => {
   const local = canaryToken('owner');
   owner = { email: `${local}@example.com`, password: password(), masked: `${local.slice(0, 3)}…@…` };
   owner.user = await server.createUser({ email: owner.email, workspace, role: 'owner', password: owner.password });
+  const planted = await plantCanaries(server, workspace.key, receiver.url);
+  ids = planted.ids;
   canaries = [
-    ...(await plantCanaries(server, workspace.key, receiver.url)),
+    ...planted.canaries,
     { name: 'owner email local part', value: local },
     { name: 'owner password', value: owner.password },
     { name: 'workspace owner API key', value: workspace.key },
@@ -210,9 +214,11 @@ test('an API key is created from the page, shown once, works, and stops working 
 test('no canary reaches the browser on any console page', async () => {
   await inContext(async (ctx, page) => {
     const visit = async (p) => {
-      const resp = await page.goto(url(p.path));
-      assert.equal(resp.status(), p.status, `${p.path}: ${resp.status()}`);
-      assert.equal(page.url(), url(p.path), `${p.path} sent the browser elsewhere`);
+      const path = pagePath(p, ids);
+      const resp = await page.goto(url(path));
+      assert.equal(resp.status(), p.status, `${path}: ${resp.status()}`);
+      assert.equal(page.url(), url(path), `${path} sent the browser elsewhere`);
+      await screenshot(page, p.name);
     };
     for (const p of PAGES.filter((p) => !p.signedIn)) await visit(p);
     await signIn(page, owner);
@@ -224,7 +230,7 @@ test('no canary reaches the browser on any console page', async () => {
     const recorded = await ctx.recorded();
     for (const p of PAGES) {
       assert.ok(
-        recorded.some((r) => r.url === url(p.path) && r.body?.includes('</html>')),
+        recorded.some((r) => r.url === url(pagePath(p, ids)) && r.body?.includes('</html>')),
         `the page ${p.path} was not recorded with its body`,
       );
     }

@@ -13,10 +13,34 @@ import { canaryToken } from './canary.js';
  */
 export const PAGES = [
   { name: 'sign-in', path: '/console/sign-in', signedIn: false, status: 200 },
+  { name: 'join-unknown', path: '/console/join?token=0', signedIn: false, status: 410 },
+  { name: 'reset-unknown', path: '/console/reset-password?token=0', signedIn: false, status: 410 },
   { name: 'overview', path: '/console/', signedIn: true, status: 200 },
+  { name: 'notifications', path: '/console/notifications', signedIn: true, status: 200 },
+  { name: 'notification', path: '/console/notifications/{notification}', signedIn: true, status: 200 },
+  { name: 'subscribers', path: '/console/subscribers', signedIn: true, status: 200 },
+  { name: 'subscriber', path: '/console/subscribers/{subscriber}', signedIn: true, status: 200 },
+  { name: 'topics', path: '/console/topics', signedIn: true, status: 200 },
+  { name: 'workflows', path: '/console/workflows', signedIn: true, status: 200 },
+  { name: 'workflow', path: '/console/workflows/{workflow}', signedIn: true, status: 200 },
+  { name: 'integrations', path: '/console/integrations', signedIn: true, status: 200 },
+  { name: 'integration', path: '/console/integrations/{integration}', signedIn: true, status: 200 },
+  { name: 'suppressions', path: '/console/suppressions', signedIn: true, status: 200 },
   { name: 'api-keys', path: '/console/api-keys', signedIn: true, status: 200 },
+  { name: 'members', path: '/console/members', signedIn: true, status: 200 },
+  { name: 'audit-log', path: '/console/audit', signedIn: true, status: 200 },
+  { name: 'settings', path: '/console/settings', signedIn: true, status: 200 },
+  { name: 'account', path: '/console/account', signedIn: true, status: 200 },
   { name: 'not-found', path: '/console/no-such-page', signedIn: true, status: 404 },
 ];
+
+/** A page's path with the planted records' ids filled in (`{notification}`, …). */
+export function pagePath(page, ids) {
+  return page.path.replace(/\{(\w+)\}/g, (_, name) => {
+    assert.ok(ids[name], `no planted ${name} for ${page.path}`);
+    return ids[name];
+  });
+}
 
 /** A phone number in E.164 (North American 555 numbers); its canary is every digit of it. */
 function phone() {
@@ -45,7 +69,8 @@ async function ok(server, key, method, path, body, expected) {
  * Plants a distinct canary in every kind of sensitive field the API has, through the API with
  * an admin key. Outbound URLs point at `receiver` (a local HTTP server, e.g.
  * http://127.0.0.1:PORT), so any delivery or health check stays on this machine.
- * Returns [{ name, value }]: each value must never reach a browser.
+ * Returns { canaries: [{ name, value }], ids }: each value must never reach a browser; `ids`
+ * names a planted record of each kind a detail page shows.
  */
 export async function plantCanaries(server, key, receiver) {
   const c = [];
@@ -63,11 +88,12 @@ export async function plantCanaries(server, key, receiver) {
 
   // A notification on it: a payload value, and its idempotency key.
   const payload = add('notification payload value', canaryToken('payload'));
-  await post('/v1/notifications', {
+  const ids = {};
+  ids.notification = (await post('/v1/notifications', {
     channel_id: channel.id,
     payload: { note: payload },
     idempotency_key: add('notification idempotency key', canaryToken('idem')),
-  });
+  })).id;
 
   // A subscriber: external id, an attribute, and a channel of every kind.
   const externalId = add('subscriber external id', canaryToken('external-id'));
@@ -75,6 +101,7 @@ export async function plantCanaries(server, key, receiver) {
     external_id: externalId,
     attributes: { name: add('subscriber attribute', canaryToken('attr')) },
   });
+  ids.subscriber = sub.id;
   const sms = phone();
   add('subscriber SMS number', sms.canary);
   for (const body of [
@@ -90,7 +117,7 @@ export async function plantCanaries(server, key, receiver) {
 
   // Integrations: settings and credentials of every kind, and a webhook integration's secret.
   const port = new URL(receiver).port;
-  await post('/v1/integrations', {
+  ids.integration = (await post('/v1/integrations', {
     kind: 'smtp',
     name: 'mail',
     settings: {
@@ -104,7 +131,7 @@ export async function plantCanaries(server, key, receiver) {
       password: add('smtp password', canaryToken('smtp-password')),
       inbound_signing_secret: add('smtp inbound signing secret', whsec()),
     },
-  });
+  })).id;
   const smsFrom = phone();
   add('sms integration from number', smsFrom.canary);
   await post('/v1/integrations', {
@@ -127,10 +154,10 @@ export async function plantCanaries(server, key, receiver) {
   add('webhook integration signing secret', hooks.signing_secret);
 
   // An event through a workflow into the subscriber's in-app inbox: event data, rendered.
-  await post('/v1/workflows', {
+  ids.workflow = (await post('/v1/workflows', {
     key: 'canary.note',
     steps: [{ channel: 'inapp', title: 'Note', text: 'Note: {{ data.note }}' }],
-  });
+  })).id;
   const eventData = add('event data value', canaryToken('event-data'));
   const event = await post('/v1/events', { name: 'canary.note', to: [externalId], data: { note: eventData } });
   assert.equal(event.notifications?.length, 1, `the event reached no inbox: ${JSON.stringify(event)}`);
@@ -146,5 +173,5 @@ export async function plantCanaries(server, key, receiver) {
   add('API key created through the API', apiKey.key);
 
   for (const { name, value } of c) assert.ok(value, `no value for canary ${name}`);
-  return c;
+  return { canaries: c, ids };
 }
