@@ -36,7 +36,7 @@ pub fn create_user(
 /// A browser, by hand: its own cookie jar, the console's origin on every change, no redirects
 /// followed (so each one is seen).
 pub struct Browser {
-    http: reqwest::Client,
+    pub http: reqwest::Client,
     base: String,
     pub cookies: HashMap<String, String>,
 }
@@ -69,7 +69,7 @@ impl Browser {
         Self { http, base: server.base.clone(), cookies: HashMap::new() }
     }
 
-    fn cookie_header(&self) -> String {
+    pub fn cookie_header(&self) -> String {
         self.cookies.iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>().join("; ")
     }
 

@@ -208,3 +208,93 @@ async fn directory_pages_show_the_apis_masked_views_and_settings_delete_only_by_
     assert_eq!(server.get("/v1/workspace", &ws.key).await.status, 401, "its keys stop at once");
     assert_eq!(owner.get("/console/").await.location(), "/console/sign-in");
 }
+
+/// Every state-changing console route, forged three ways (another origin, no origin at all, a
+/// wrong token), is refused with nothing changed: not a row, not an audit entry.
+#[tokio::test]
+async fn every_change_is_refused_when_forged_and_nothing_changes() {
+    let server = TestServer::spawn().await;
+    let ws = server.workspace("acme");
+    assert!(create_user(&server, &ws, "fran.forge@example.com", "owner", PASSWORD).status.success());
+    let mut owner = Browser::new(&server);
+    assert_eq!(owner.sign_in("fran.forge@example.com", PASSWORD).await.status, 303);
+    let csrf = owner.get("/console/").await.csrf();
+    let before = crate::console::audit_actions(&server, &ws.key).await.len();
+    let some_id = "msg_0192f0c1a2b37c4d8e9f0a1b2c3d4e5f";
+    let routes = [
+        "/console/sign-in".to_string(),
+        "/console/sign-in/two-factor".into(),
+        "/console/sign-out".into(),
+        "/console/sign-out-everywhere".into(),
+        "/console/api-keys".into(),
+        "/console/api-keys/revoke".into(),
+        "/console/account/password".into(),
+        "/console/account/two-factor".into(),
+        "/console/account/two-factor/disable".into(),
+        format!("/console/notifications/{some_id}/replay"),
+        "/console/workflows/wf_0192f0c1a2b37c4d8e9f0a1b2c3d4e5f/preview".into(),
+        "/console/integrations/int_0192f0c1a2b37c4d8e9f0a1b2c3d4e5f/check".into(),
+        "/console/settings/delete".into(),
+        "/console/audit/export".into(),
+        "/console/audit/verify".into(),
+        "/console/members/invite".into(),
+        "/console/members/role".into(),
+        "/console/members/remove".into(),
+        "/console/members/reset-password".into(),
+        "/console/members/two-factor".into(),
+        "/console/invitations/revoke".into(),
+        "/console/join".into(),
+        "/console/join/accept".into(),
+        "/console/reset-password".into(),
+    ];
+    // Every field any console form has, so only the forgery can be the reason for a refusal.
+    let fields = |token: &str| -> Vec<(String, String)> {
+        [
+            ("csrf", token),
+            ("email", "x.y@example.com"),
+            ("password", PASSWORD),
+            ("name", "acme"),
+            ("access", "admin"),
+            ("role", "owner"),
+            ("user", "usr_0192f0c1a2b37c4d8e9f0a1b2c3d4e5f"),
+            ("id", "key_0192f0c1a2b37c4d8e9f0a1b2c3d4e5f"),
+            ("current", PASSWORD),
+            ("new", "granite puffin meadow 9"),
+            ("confirm", "acme"),
+            ("code", "123456"),
+            ("format", "jsonl"),
+            ("data", "{}"),
+            ("subscriber", "{}"),
+            ("required", "on"),
+            ("token", &"0".repeat(64)),
+        ]
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect()
+    };
+    for route in &routes {
+        let good = fields(&csrf);
+        let good: Vec<(&str, &str)> = good.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+        let r = owner.post_from("https://evil.example", route, &good).await;
+        assert_eq!(r.status, 403, "{route} from another origin: {}", r.body);
+        let bad = fields(&"0".repeat(64));
+        let bad: Vec<(&str, &str)> = bad.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+        let r = owner.post(route, &bad).await;
+        assert_eq!(r.status, 403, "{route} with a wrong token: {}", r.body);
+        let resp = owner
+            .http
+            .post(format!("{}{route}", server.base))
+            .header("cookie", owner.cookie_header())
+            .form(&good)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(resp.status(), 403, "{route} without an origin");
+    }
+    assert_eq!(owner.get("/console/").await.status, 200, "still signed in");
+    assert_eq!(server.get("/v1/workspace", &ws.key).await.status, 200, "the workspace is there");
+    let after = crate::console::audit_actions(&server, &ws.key).await.len();
+    assert_eq!(after, before, "a forged request left an audit entry");
+    let keys = server.get("/v1/api-keys", &ws.key).await.json["data"].as_array().unwrap().len();
+    assert_eq!(keys, 1, "no key was made");
+}
