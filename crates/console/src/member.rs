@@ -167,6 +167,10 @@ struct WithCsrf<T> {
     fields: T,
 }
 
+/// The fields of a change that has none but its CSRF token (sign out, replay, check now…).
+#[derive(serde::Deserialize)]
+pub struct NoFields {}
+
 /// A state-changing request: a member, from a console page, with the session's CSRF token.
 /// Anything else is refused before the handler runs, so nothing changes.
 pub struct Change<T> {

@@ -13,7 +13,7 @@ use serde::Deserialize;
 use super::{Frame, frame, page, region};
 use crate::Console;
 use crate::error::PageError;
-use crate::member::{Change, Member};
+use crate::member::{Change, Member, NoFields};
 
 pub struct EntryView {
     pub at: String,
@@ -119,9 +119,6 @@ pub async fn export(State(console): State<Console>, change: Change<ExportForm>) 
     let ws = member.session.workspace_id;
     Ok(export_audit(&console.app, &store, ws, &member.audit, Some(form.format.as_str())).await?)
 }
-
-#[derive(Deserialize)]
-pub struct NoFields {}
 
 /// Walks both chains, checking every link and each signed head against the keys this
 /// deployment's KEK protects.

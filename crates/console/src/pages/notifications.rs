@@ -14,7 +14,7 @@ use serde::Deserialize;
 use super::{Frame, frame, page, region};
 use crate::Console;
 use crate::error::PageError;
-use crate::member::{Change, Member};
+use crate::member::{Change, Member, NoFields};
 
 const PAGE: u32 = 50;
 const STATUSES: [&str; 6] = ["queued", "delivering", "delivered", "failed", "skipped", "suppressed"];
@@ -204,9 +204,6 @@ pub async fn show(
         replayable: n.status == NotificationStatus::Failed && member.role().scopes().allows(Scope::NotificationsWrite),
     })
 }
-
-#[derive(Deserialize)]
-pub struct NoFields {}
 
 /// Queues a failed notification again, with a fresh retry schedule.
 pub async fn replay(

@@ -15,7 +15,7 @@ use super::views::{Table, fields, json, table};
 use super::{Frame, frame, page};
 use crate::Console;
 use crate::error::PageError;
-use crate::member::{Change, Member};
+use crate::member::{Change, Member, NoFields};
 
 #[derive(Template)]
 #[template(path = "resource_list.html")]
@@ -286,9 +286,6 @@ pub async fn integration(
 ) -> Result<Html<String>, PageError> {
     integration_page(&console, &member, id, None).await
 }
-
-#[derive(Deserialize)]
-pub struct NoFields {}
 
 /// A health check that sends no user data, recorded and shown.
 pub async fn integration_check(

@@ -23,7 +23,9 @@ use crate::auth::password::{self, email_digest};
 use crate::auth::session;
 use crate::auth::throttle::{ACCOUNT, CLIENT};
 use crate::error::PageError;
-use crate::member::{Change, PreChange, PreSession, header_value, pre_session_cookie, session_cookie, set_cookie};
+use crate::member::{
+    Change, NoFields, PreChange, PreSession, header_value, pre_session_cookie, session_cookie, set_cookie,
+};
 
 /// How long after the password the second factor may be given.
 const CHALLENGE_LIFETIME: std::time::Duration = std::time::Duration::from_secs(5 * 60);
@@ -211,9 +213,6 @@ pub async fn start_session(
     headers.append(header::SET_COOKIE, header_value(&set_cookie(config, pre_session_cookie(config), "", Some(0)))?);
     Ok((headers, Redirect::to(to)).into_response())
 }
-
-#[derive(Deserialize)]
-pub struct NoFields {}
 
 pub async fn sign_out(State(console): State<Console>, change: Change<NoFields>) -> Result<Response, PageError> {
     end(&console, change, false).await

@@ -164,19 +164,7 @@ impl Store {
             Some(sealed) => Some(self.open_payload(ws, row.id, &row.target, sealed).await?),
             None => None,
         };
-        let status = if row.leased { chimatic_domain::NotificationStatus::Delivering } else { row.status };
-        Ok(Notification {
-            id: row.id,
-            target: row.target,
-            payload,
-            status,
-            attempt_count: row.attempt_count,
-            created_at: row.created_at,
-            updated_at: row.updated_at,
-            next_attempt_at: row.queued_due_at.filter(|t| !row.leased && *t != crate::HELD),
-            read_at: row.read_at,
-            archived_at: row.archived_at,
-        })
+        Ok(notification_of(row, payload))
     }
 
     /// The workspace's newest notifications without their content (none is decrypted).
@@ -186,21 +174,7 @@ impl Store {
         query: &NotificationQuery,
     ) -> Result<Vec<Notification>, StoreError> {
         let rows = self.data.recent_notifications(ws, query).await?;
-        Ok(rows
-            .into_iter()
-            .map(|row| Notification {
-                status: if row.leased { chimatic_domain::NotificationStatus::Delivering } else { row.status },
-                next_attempt_at: row.queued_due_at.filter(|t| !row.leased && *t != crate::HELD),
-                id: row.id,
-                target: row.target,
-                payload: None,
-                attempt_count: row.attempt_count,
-                created_at: row.created_at,
-                updated_at: row.updated_at,
-                read_at: row.read_at,
-                archived_at: row.archived_at,
-            })
-            .collect())
+        Ok(rows.into_iter().map(|row| notification_of(row, None)).collect())
     }
 
     pub async fn attempts(&self, ws: WorkspaceId, id: NotificationId) -> Result<Vec<Attempt>, StoreError> {
@@ -297,5 +271,22 @@ impl Store {
             audit = audit.failed();
         }
         self.attempts.submit((job.clone(), CompletedAttempt { attempt, outcome, now, audit })).await
+    }
+}
+
+/// A notification as read: leased means delivering, and a due time only while it waits.
+fn notification_of(row: NotificationRow, payload: Option<Sensitive<Vec<u8>>>) -> Notification {
+    let status = if row.leased { chimatic_domain::NotificationStatus::Delivering } else { row.status };
+    Notification {
+        id: row.id,
+        target: row.target,
+        payload,
+        status,
+        attempt_count: row.attempt_count,
+        created_at: row.created_at,
+        updated_at: row.updated_at,
+        next_attempt_at: row.queued_due_at.filter(|t| !row.leased && *t != crate::HELD),
+        read_at: row.read_at,
+        archived_at: row.archived_at,
     }
 }
