@@ -81,7 +81,7 @@ pub(crate) const CONTROL_TABLES: &[(&str, &str)] = &[
     ("invitations", "id"),
     ("memberships", "workspace_id, user_id"),
     ("api_keys", "id"),
-    ("delivery_stats", "workspace_id, day"),
+    ("delivery_stats", "workspace_id, hour"),
     ("control_audit_heads", "workspace_id, seq, signed_at"),
     ("control_audit_log", "workspace_id, seq"),
     ("control_audit_chains", "workspace_id"),

@@ -36,10 +36,10 @@ pub use integrations::{CheckRecord, IntegrationChange, IntegrationRow, Integrati
 pub use keys::{DEK_CACHE_TTL, DataKeyRows, KekSet, Keyring, VaultKeyRows, WorkspaceKms, WrappedKeyRow};
 pub use notifications::{
     AttemptRow, ClaimedJob, CompletedAttempt, Failover, FanoutProgress, FanoutRow, HELD, InsertOutcome, MessageRoute,
-    NewEvent, NewNotification, NewNotificationRow, NotificationQuery, NotificationRow, NotificationRows, QueueOutcome,
-    Target,
+    NewEvent, NewNotification, NewNotificationRow, NotificationQuery, NotificationRow, NotificationRows, QueueDepth,
+    QueueOutcome, Target,
 };
-pub use stats::{DeliveryEvent, DeliveryStats, day_of, start_of_day};
+pub use stats::{DeliveryEvent, DeliveryStats, day_of, hour_of, start_of_day, start_of_hour};
 pub use store::Store;
 pub use subscribers::{ErasureCounts, SubscriberChannelRow, SubscriberRow, SubscriberRows, subscriber_token_workspace};
 pub use topics::{TopicRow, TopicRows};

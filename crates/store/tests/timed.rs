@@ -18,8 +18,8 @@ use chimatic_domain::{
 use chimatic_domain::{Role, UserId};
 use chimatic_store::records::Enqueued;
 use chimatic_store::{
-    ControlStore, DataBackend, Keyring, NewInbound, NewNotification, PostgresBackend, SqliteBackend, Store, StoreError,
-    UserRow, VaultBackend,
+    ControlStore, DataBackend, Keyring, NewInbound, NewNotification, PostgresBackend, SqliteBackend, StatsRow, Store,
+    StoreError, UserRow, VaultBackend,
 };
 use sqlx::Connection;
 
@@ -285,7 +285,7 @@ async fn deleted_workspaces_are_swept_once_more_then_forgotten(
 ) {
     use chimatic_audit::AuditContext;
     use chimatic_store::records::{AttemptDetail, ChannelEntry};
-    use chimatic_store::{ERASURE_SWEEP_DELAY, QueueOutcome, StatsRow, StoreError};
+    use chimatic_store::{ERASURE_SWEEP_DELAY, QueueOutcome};
     let by = AuditContext::system();
     let t0 = Timestamp(1_795_478_400_000);
     let url = |host: &str| WebhookUrl::parse(&format!("https://{host}.example/hook"), false).unwrap();
@@ -319,9 +319,9 @@ async fn deleted_workspaces_are_swept_once_more_then_forgotten(
     // A request the other node had let through before the deletion writes after it.
     let (straggler, _) = other_node.create_channel(ws, url("d"), OutboundTls::default(), t1, &by).await.unwrap();
     // Delivery counts gathered before the deletion and written after it are dropped.
-    let counts = StatsRow { day: 20_000, accepted: 2, attempts: 0, delivered: 0, failed: 0 };
+    let counts = StatsRow { period: 20_000 * 24, accepted: 2, attempts: 0, delivered: 0, failed: 0 };
     control.add_stats(&[(ws, counts), (kept.id, counts)]).await.unwrap();
-    assert_eq!(control.stats(kept.id, 20_000, 20_000).await.unwrap().len(), 1);
+    assert_eq!(control.daily_stats(kept.id, 20_000, 20_000).await.unwrap().len(), 1);
 
     // Not before the delay: the tombstone and the straggler stay.
     let early = t1.plus(ERASURE_SWEEP_DELAY).minus(Duration::from_secs(1));
@@ -475,11 +475,75 @@ on_both_backends! {
     a_membership_decides_every_console_session(b) {
         super::a_membership_decides_every_console_session(&b.store().await, &b.control).await;
     }
+    the_queue_depth_counts_due_leased_and_waiting_work(b) {
+        super::the_queue_depth_counts_due_leased_and_waiting_work(&b.store().await).await;
+    }
+    delivery_counts_are_kept_per_hour_and_summed_per_day(b) {
+        super::delivery_counts_are_kept_per_hour_and_summed_per_day(&b.store().await, &b.control).await;
+    }
     background_purges_remove_only_what_has_expired(b) {
         let store = b.store().await;
         purge_removes_only_expired_claims(&store).await;
         inbound_history_is_kept_thirty_days(&store).await;
     }
+}
+
+/// Due work (and work whose lease ran out) is due; leased work is in flight; a retry set for
+/// later waits; the oldest due time says how far behind delivery runs. Per workspace.
+async fn the_queue_depth_counts_due_leased_and_waiting_work(store: &Store) {
+    use chimatic_store::QueueDepth;
+    let t0 = Timestamp(1_795_478_400_000);
+    let (ws, _) = with_claims(store, t0, 3).await;
+    let (other, _) = with_claims(store, t0.plus(Duration::from_secs(5)), 1).await;
+    let later = t0.plus(Duration::from_secs(10));
+    let all_due = QueueDepth { queued: 3, due: 3, in_flight: 0, oldest_due: Some(t0) };
+    assert_eq!(store.queue_depth(ws, later).await.unwrap(), all_due);
+    assert_eq!(store.queue_depth(other, later).await.unwrap().queued, 1);
+
+    let mut leased = store.claim_due(later, Duration::from_secs(60), 100).await.unwrap();
+    leased.retain(|j| j.workspace_id == ws);
+    assert_eq!(leased.len(), 3);
+    store.release_claims(&leased[..1], later.plus(HOUR)).await.unwrap();
+    let depth = store.queue_depth(ws, later).await.unwrap();
+    assert_eq!(depth, QueueDepth { queued: 3, due: 0, in_flight: 2, oldest_due: None });
+    // Once the leases run out, the two are due again, the one set for later still waits.
+    let expired = later.plus(Duration::from_secs(61));
+    let depth = store.queue_depth(ws, expired).await.unwrap();
+    assert_eq!((depth.queued, depth.due, depth.in_flight), (3, 2, 0));
+    assert_eq!(depth.oldest_due, Some(later.plus(Duration::from_secs(60))));
+    assert_eq!(store.queue_depth(WorkspaceId::generate(), expired).await.unwrap(), QueueDepth::default());
+}
+
+/// Counts added twice to one hour add up; hours sum into their UTC day; the ranges are inclusive
+/// and another workspace's counts never show.
+async fn delivery_counts_are_kept_per_hour_and_summed_per_day(store: &Store, control: &ControlStore) {
+    let by = AuditContext::system();
+    let t0 = Timestamp(1_795_478_400_000);
+    let ws = control.create_workspace("acme", store, t0, &by).await.unwrap().0.id;
+    let other = control.create_workspace("other", store, t0, &by).await.unwrap().0.id;
+    let day = chimatic_store::day_of(t0);
+    let hour = |h: i64| day * 24 + h;
+    let counts = |period: i64, n: u64| StatsRow { period, accepted: n, attempts: n + 1, delivered: n, failed: 1 };
+    control
+        .add_stats(&[(ws, counts(hour(0), 2)), (ws, counts(hour(23), 3)), (other, counts(hour(1), 50))])
+        .await
+        .unwrap();
+    control.add_stats(&[(ws, counts(hour(0), 1)), (ws, counts(hour(24), 7))]).await.unwrap();
+
+    let hours = control.hourly_stats(ws, hour(0), hour(23)).await.unwrap();
+    assert_eq!(
+        hours.iter().map(|r| (r.period, r.accepted, r.attempts, r.failed)).collect::<Vec<_>>(),
+        vec![(hour(0), 3, 5, 2), (hour(23), 3, 4, 1)]
+    );
+    let days = control.daily_stats(ws, day, day + 1).await.unwrap();
+    assert_eq!(
+        days,
+        vec![
+            StatsRow { period: day, accepted: 6, attempts: 9, delivered: 6, failed: 3 },
+            StatsRow { period: day + 1, accepted: 7, attempts: 8, delivered: 7, failed: 1 },
+        ]
+    );
+    assert!(control.daily_stats(ws, day - 3, day - 1).await.unwrap().is_empty());
 }
 
 fn user(email_digest: u8, now: Timestamp) -> UserRow {

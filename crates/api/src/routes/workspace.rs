@@ -147,7 +147,7 @@ pub async fn stats(
     }
     let today = day_of(state.clock.now());
     let first = today - i64::from(days) + 1;
-    let stored = state.control.stats(caller.workspace_id, first, today).await?;
+    let stored = state.control.daily_stats(caller.workspace_id, first, today).await?;
     let view_of = |day: i64, s: Option<&StatsRow>| {
         let s = s.copied().unwrap_or_default();
         let date = start_of_day(day).to_rfc3339();
@@ -159,7 +159,7 @@ pub async fn stats(
             failed: s.failed,
         }
     };
-    let days: Vec<DayStats> = (first..=today).map(|d| view_of(d, stored.iter().find(|s| s.day == d))).collect();
+    let days: Vec<DayStats> = (first..=today).map(|d| view_of(d, stored.iter().find(|s| s.period == d))).collect();
     let sum = |f: fn(&DayStats) -> u64| days.iter().map(f).sum::<u64>();
     let (attempts, delivered) = (sum(|d| d.attempts), sum(|d| d.delivered));
     let totals = DayTotals {

@@ -69,6 +69,34 @@ async fn notifications_show_their_attempts_masked_and_replay_for_who_may() {
     server.wait_notification(&ws.key, &id, |n| n["status"] == "delivered").await;
     let detail = dev.get(&format!("/console/notifications/{id}")).await;
     assert_eq!(detail.body.matches("<li class=\"ok\">").count(), 1, "{}", detail.body);
+
+    // Filtered by where it went: its channel, not another one, not a malformed id.
+    assert!(dev.get(&format!("/console/notifications?to={channel}")).await.body.contains(&id));
+    let (elsewhere, _) = server.channel(&ws.key, &receiver.url).await;
+    assert!(!dev.get(&format!("/console/notifications?to={elsewhere}")).await.body.contains(&id));
+    assert_eq!(dev.get("/console/notifications?to=a%20b").await.status, 400);
+
+    // The overview charts this hour: the final failure and then the delivery of the replay
+    // (counts reach the control store every few seconds), with nothing left in the queue.
+    let overview = wait_for_page(&mut dev, "/console/", |b| {
+        b.contains("Z delivered: 1</title>") && b.contains("Z failed: 1</title>")
+    })
+    .await;
+    assert!(overview.contains("<dt>Queued</dt><dd>0</dd>"), "{overview}");
+}
+
+/// Reloads a console page until `ready` holds on its body (within 30 s).
+async fn wait_for_page(browser: &mut Browser, path: &str, ready: impl Fn(&str) -> bool) -> String {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    loop {
+        let page = browser.get(path).await;
+        assert_eq!(page.status, 200, "{}", page.body);
+        if ready(&page.body) {
+            return page.body;
+        }
+        assert!(std::time::Instant::now() < deadline, "{path} never got ready: {}", page.body);
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
 }
 
 #[tokio::test]
@@ -193,6 +221,26 @@ async fn directory_pages_show_the_apis_masked_views_and_settings_delete_only_by_
         400
     );
     assert_eq!(vee.get("/console/settings").await.status, 403, "a viewer has no settings page");
+
+    // An integration whose server is down is named on the overview once its check fails.
+    let closed_port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let down = server
+        .post(
+            "/v1/integrations",
+            &ws.key,
+            json!({"kind": "smtp", "name": "mail-down",
+                   "settings": {"host": "localhost", "port": closed_port, "security": "starttls", "from": "noreply@example.com"},
+                   "credentials": {"username": "u", "password": "p"}}),
+        )
+        .await;
+    assert_eq!(down.status, 201, "{}", down.text);
+    let down = down.json["id"].as_str().unwrap().to_string();
+    let checked = server.call("POST", &format!("/v1/integrations/{down}/check"), Some(&ws.key), None).await;
+    assert_eq!(checked.json["healthy"], false, "{}", checked.text);
+    let overview = vee.get("/console/").await.body;
+    let failing = &overview[overview.find("id=\"failing\"").unwrap()..];
+    assert!(failing.contains(&format!("/console/integrations/{down}")) && failing.contains("mail-down"), "{failing}");
+    assert!(!failing.contains(&format!("/console/integrations/{int}")), "an unchecked one is not failing");
 
     let mut owner = Browser::new(&server);
     assert_eq!(owner.sign_in("own.er@example.com", PASSWORD).await.status, 303);

@@ -64,6 +64,9 @@ pub struct Filters {
     #[serde(default, rename = "type")]
     kind: String,
     days: Option<u32>,
+    /// A channel, subscriber channel or integration id.
+    #[serde(default)]
+    to: String,
     /// `created_at_ms.id` of the last row of the previous page.
     #[serde(default)]
     before: String,
@@ -77,6 +80,7 @@ struct ListPage {
     status: String,
     kind: String,
     days: u32,
+    to: String,
     statuses: [&'static str; 6],
     kinds: [&'static str; 5],
     ages: [u32; 4],
@@ -101,12 +105,19 @@ pub async fn list(
         .then(|| ChannelKind::parse(&f.kind).ok_or_else(|| PageError::bad_request("unknown type")))
         .transpose()?;
     let days = f.days.filter(|d| AGES.contains(d)).unwrap_or(7);
+    // Ids are short ASCII words; anything else matches nothing and would only be echoed back.
+    let is_id = |t: &str| t.len() <= 64 && t.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_');
+    let via = (!f.to.is_empty())
+        .then(|| {
+            is_id(&f.to).then(|| f.to.clone()).ok_or_else(|| PageError::bad_request("not a channel or integration id"))
+        })
+        .transpose()?;
     let before = (!f.before.is_empty())
         .then(|| cursor(&f.before).ok_or_else(|| PageError::bad_request("not a page of this list")))
         .transpose()?;
     let now = console.app.clock.now();
     let since = Timestamp(now.0 - i64::from(days) * 86_400_000);
-    let query = NotificationQuery { since, before, status, kind, limit: PAGE };
+    let query = NotificationQuery { since, before, status, kind, via, limit: PAGE };
     let found = region(&console, &member)?.store.recent_notifications(member.session.workspace_id, &query).await?;
     let next =
         (found.len() == PAGE as usize).then(|| found.last().map(|n| format!("{}.{}", n.created_at.0, n.id))).flatten();
@@ -116,6 +127,7 @@ pub async fn list(
         status: f.status,
         kind: f.kind,
         days,
+        to: f.to,
         statuses: STATUSES,
         kinds: KINDS,
         ages: AGES,

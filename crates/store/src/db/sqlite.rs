@@ -61,6 +61,7 @@ pub(crate) const CONTROL: Schema = Schema {
         (7, include_str!("../../migrations/sqlite/control/0007_erasure_sweep.sql")),
         (8, include_str!("../../migrations/sqlite/control/0008_console.sql")),
         (9, include_str!("../../migrations/sqlite/control/0009_console_team.sql")),
+        (10, include_str!("../../migrations/sqlite/control/0010_hourly_stats.sql")),
     ],
 };
 

@@ -11,7 +11,8 @@ mod sqlite;
 
 pub use rows::{
     AttemptRow, ClaimedJob, CompletedAttempt, Failover, FanoutProgress, FanoutRow, HELD, InsertOutcome, MessageRoute,
-    NewEvent, NewNotificationRow, NotificationQuery, NotificationRow, NotificationRows, QueueOutcome, Target,
+    NewEvent, NewNotificationRow, NotificationQuery, NotificationRow, NotificationRows, QueueDepth, QueueOutcome,
+    Target,
 };
 
 use std::time::Duration;
@@ -175,6 +176,10 @@ impl Store {
     ) -> Result<Vec<Notification>, StoreError> {
         let rows = self.data.recent_notifications(ws, query).await?;
         Ok(rows.into_iter().map(|row| notification_of(row, None)).collect())
+    }
+
+    pub async fn queue_depth(&self, ws: WorkspaceId, now: Timestamp) -> Result<QueueDepth, StoreError> {
+        self.data.queue_depth(ws, now).await
     }
 
     pub async fn attempts(&self, ws: WorkspaceId, id: NotificationId) -> Result<Vec<Attempt>, StoreError> {

@@ -80,7 +80,22 @@ pub struct NotificationQuery {
     pub before: Option<(Timestamp, NotificationId)>,
     pub status: Option<NotificationStatus>,
     pub kind: Option<ChannelKind>,
+    /// A channel, subscriber channel or integration id the notification went (or goes) to.
+    pub via: Option<String>,
     pub limit: u32,
+}
+
+/// A workspace's delivery queue at one instant.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct QueueDepth {
+    /// Every queued notification: due, leased or waiting for a later retry.
+    pub queued: u64,
+    /// Due and not held by a worker.
+    pub due: u64,
+    /// Leased to a worker now.
+    pub in_flight: u64,
+    /// The earliest due time among the due ones: how far behind delivery runs.
+    pub oldest_due: Option<Timestamp>,
 }
 
 pub struct NotificationRow {
@@ -412,8 +427,17 @@ pub trait NotificationRows: Db {
         };
         let status = q.status.map(|s| s.as_str()).unwrap_or_default();
         let kind = q.kind.map(|k| k.as_str()).unwrap_or_default();
-        let args = args![ws, q.since, before_at, before_id, status, kind, q.limit];
+        let via = q.via.as_deref().unwrap_or_default();
+        let args = args![ws, q.since, before_at, before_id, status, kind, q.limit, via];
         fetch_all(self, &sql::RECENT, args, notification).await
+    }
+
+    async fn queue_depth(&self, ws: WorkspaceId, now: Timestamp) -> Result<QueueDepth, StoreError> {
+        let depth = fetch_optional(self, &sql::QUEUE_DEPTH, args![ws, now], |r| {
+            Ok(QueueDepth { queued: r.count(0)?, due: r.count(1)?, in_flight: r.count(2)?, oldest_due: r.opt_at(3)? })
+        })
+        .await?;
+        Ok(depth.unwrap_or_default())
     }
 
     async fn attempts(&self, ws: WorkspaceId, id: NotificationId) -> Result<Vec<AttemptRow>, StoreError> {

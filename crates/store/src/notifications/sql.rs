@@ -57,7 +57,13 @@ statements! {
               WHERE n.workspace_id = ?1 AND n.payload_removed_at IS NULL AND n.created_at >= ?2 \
               AND (n.created_at < ?3 OR (n.created_at = ?3 AND n.id < ?4)) \
               AND (?5 = '' OR n.status = ?5) AND (?6 = '' OR n.kind = ?6) \
+              AND (?8 = '' OR n.channel_id = ?8 OR n.subscriber_channel_id = ?8 OR n.integration_id = ?8) \
               ORDER BY n.created_at DESC, n.id DESC LIMIT ?7";
+    // The workspace's queue at ?2: all rows, those due (waiting for a worker, or with a lease
+    // that ran out), those leased to a worker now, and the oldest due time.
+    QUEUE_DEPTH = "SELECT COUNT(*), CAST(COALESCE(SUM(CASE WHEN due_at <= ?2 THEN 1 ELSE 0 END), 0) AS BIGINT), \
+                   CAST(COALESCE(SUM(CASE WHEN due_at > ?2 AND lease_token IS NOT NULL THEN 1 ELSE 0 END), 0) AS BIGINT), \
+                   MIN(CASE WHEN due_at <= ?2 THEN due_at END) FROM delivery_queue WHERE workspace_id = ?1";
     INBOX = "SELECT n.id, CASE WHEN n.payload_removed_at IS NULL THEN n.payload END, n.status, n.attempt_count, \
              n.created_at, n.updated_at, n.read_at, n.archived_at, n.channel_id, n.kind, n.event_id, n.subscriber_id, \
              n.subscriber_channel_id, n.integration_id, n.fallback_integration_id, n.failover_after, \

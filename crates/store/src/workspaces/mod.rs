@@ -280,8 +280,19 @@ impl ControlStore {
         self.backend.add_stats(rows).await
     }
 
-    pub async fn stats(&self, ws: WorkspaceId, from_day: i64, to_day: i64) -> Result<Vec<StatsRow>, StoreError> {
-        self.backend.stats(ws, from_day, to_day).await
+    /// Counts per UTC day (`period` is the day), days without counts left out.
+    pub async fn daily_stats(&self, ws: WorkspaceId, from_day: i64, to_day: i64) -> Result<Vec<StatsRow>, StoreError> {
+        self.backend.daily_stats(ws, from_day, to_day).await
+    }
+
+    /// Counts per UTC hour (`period` is the hour), hours without counts left out.
+    pub async fn hourly_stats(
+        &self,
+        ws: WorkspaceId,
+        from_hour: i64,
+        to_hour: i64,
+    ) -> Result<Vec<StatsRow>, StoreError> {
+        self.backend.hourly_stats(ws, from_hour, to_hour).await
     }
 }
 

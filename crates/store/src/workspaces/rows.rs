@@ -47,10 +47,11 @@ pub struct KeyOwner {
     pub frozen: bool,
 }
 
-/// Delivery counts of one workspace on one UTC day (days since the Unix epoch).
+/// Delivery counts of one workspace in one period: a UTC hour (hours since the Unix epoch) as
+/// counted and stored, or a UTC day (days since the epoch) when summed by day.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct StatsRow {
-    pub day: i64,
+    pub period: i64,
     pub accepted: u64,
     pub attempts: u64,
     pub delivered: u64,
@@ -235,7 +236,7 @@ pub trait ControlRows: Db {
             .iter()
             .map(|(ws, s)| {
                 let counts = [s.accepted, s.attempts, s.delivered, s.failed].map(|c| Arg::Int(stored_count(c)));
-                let mut args = args![*ws, s.day];
+                let mut args = args![*ws, s.period];
                 args.extend(counts);
                 Step::new(&sql::ADD_STATS, args)
             })
@@ -244,18 +245,25 @@ pub trait ControlRows: Db {
     }
 
     /// Days `from_day..=to_day` that have counts, oldest first.
-    async fn stats(&self, ws: WorkspaceId, from_day: i64, to_day: i64) -> Result<Vec<StatsRow>, StoreError> {
-        fetch_all(self, &sql::STATS, args![ws, from_day, to_day], |r| {
-            Ok(StatsRow {
-                day: r.int(0)?,
-                accepted: r.count(1)?,
-                attempts: r.count(2)?,
-                delivered: r.count(3)?,
-                failed: r.count(4)?,
-            })
-        })
-        .await
+    async fn daily_stats(&self, ws: WorkspaceId, from_day: i64, to_day: i64) -> Result<Vec<StatsRow>, StoreError> {
+        fetch_all(self, &sql::DAILY_STATS, args![ws, from_day, to_day], stats_row).await
     }
+
+    /// Hours `from_hour..=to_hour` that have counts, oldest first.
+    async fn hourly_stats(&self, ws: WorkspaceId, from_hour: i64, to_hour: i64) -> Result<Vec<StatsRow>, StoreError> {
+        fetch_all(self, &sql::HOURLY_STATS, args![ws, from_hour, to_hour], stats_row).await
+    }
+}
+
+/// A row of `period, accepted, attempts, delivered, failed`.
+fn stats_row(r: &dyn Columns) -> Result<StatsRow, StoreError> {
+    Ok(StatsRow {
+        period: r.int(0)?,
+        accepted: r.count(1)?,
+        attempts: r.count(2)?,
+        delivered: r.count(3)?,
+        failed: r.count(4)?,
+    })
 }
 
 impl ControlRows for SqliteBackend {}

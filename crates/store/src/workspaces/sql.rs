@@ -35,12 +35,16 @@ statements! {
     TOUCH_API_KEY = "UPDATE api_keys SET last_used_at = ?3 WHERE workspace_id = ?1 AND id = ?2";
 
     #[unscoped = "inserts the named workspace's own row; its SELECT only checks the workspace is not being deleted"]
-    ADD_STATS = "INSERT INTO delivery_stats AS d (workspace_id, day, accepted, attempts, delivered, failed) \
+    ADD_STATS = "INSERT INTO delivery_stats AS d (workspace_id, hour, accepted, attempts, delivered, failed) \
                  SELECT ?1, ?2, ?3, ?4, ?5, ?6 \
                  WHERE EXISTS (SELECT 1 FROM workspaces WHERE id = ?1 AND deleting_at IS NULL) \
-                 ON CONFLICT (workspace_id, day) DO UPDATE SET \
+                 ON CONFLICT (workspace_id, hour) DO UPDATE SET \
                  accepted = d.accepted + excluded.accepted, attempts = d.attempts + excluded.attempts, \
                  delivered = d.delivered + excluded.delivered, failed = d.failed + excluded.failed";
-    STATS = "SELECT day, accepted, attempts, delivered, failed FROM delivery_stats \
-             WHERE workspace_id = ?1 AND day BETWEEN ?2 AND ?3 ORDER BY day";
+    // Sums of the hours of days ?2..=?3 (PostgreSQL's SUM of BIGINT is NUMERIC, hence the casts).
+    DAILY_STATS = "SELECT hour / 24, CAST(SUM(accepted) AS BIGINT), CAST(SUM(attempts) AS BIGINT), \
+                   CAST(SUM(delivered) AS BIGINT), CAST(SUM(failed) AS BIGINT) FROM delivery_stats \
+                   WHERE workspace_id = ?1 AND hour BETWEEN ?2 * 24 AND ?3 * 24 + 23 GROUP BY hour / 24 ORDER BY 1";
+    HOURLY_STATS = "SELECT hour, accepted, attempts, delivered, failed FROM delivery_stats \
+                    WHERE workspace_id = ?1 AND hour BETWEEN ?2 AND ?3 ORDER BY hour";
 }
