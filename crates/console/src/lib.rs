@@ -60,6 +60,7 @@ pub fn router(app: AppState, config: ConsoleConfig) -> Router {
         .route("/console/sign-in", get(pages::sign_in::form).post(pages::sign_in::submit))
         .route("/console/sign-out", post(pages::sign_in::sign_out))
         .route("/console/sign-out-everywhere", post(pages::sign_in::sign_out_everywhere))
+        .route("/console/switch-workspace", post(pages::workspaces::switch))
         .route("/console/api-keys", get(pages::api_keys::list).post(pages::api_keys::create))
         .route("/console/api-keys/revoke", post(pages::api_keys::revoke))
         .route("/console/sign-in/two-factor", post(pages::sign_in::submit_code))

@@ -136,7 +136,7 @@ impl FromRequestParts<Console> for Member {
 
 /// Where a member goes while their workspace requires a second factor they do not have yet.
 fn open_before_enrolment(path: &str) -> bool {
-    path.starts_with("/console/account") || path.starts_with("/console/sign-out")
+    ["/console/account", "/console/sign-out", "/console/switch-workspace"].iter().any(|p| path.starts_with(p))
 }
 
 /// Whether the request says it came from the console's own origin.

@@ -600,6 +600,32 @@ async fn a_membership_decides_every_console_session(store: &Store, control: &Con
     assert!(control.session(&[21; 32]).await.unwrap().is_none());
     assert!(control.session(&[30; 32]).await.unwrap().is_some());
 
+    // A switch moves carl's session, sign-in time and all, into another workspace of his only.
+    let beta = control.create_workspace("beta", store, t0, &by).await.unwrap().0.id;
+    let later = t0.plus(HOUR);
+    let carls = control.session(&[30; 32]).await.unwrap().unwrap();
+    let refused = control.switch_session(&[30; 32], &[31; 32], &carls, beta, later, &by).await;
+    assert!(matches!(refused, Err(StoreError::NotFound)));
+    assert!(control.session(&[30; 32]).await.unwrap().is_some(), "a refused switch leaves the session");
+    let invitation = chimatic_store::InvitationRow {
+        id: chimatic_domain::InvitationId::generate(),
+        workspace_id: beta,
+        email_digest: carl.email_digest,
+        email_masked: carl.email_masked.clone(),
+        role: Role::Viewer,
+        invited_by: "o•••@example.com".into(),
+        created_at: t0,
+        expires_at: later.plus(HOUR),
+        accepted_at: None,
+        revoked_at: None,
+    };
+    control.create_invitation(&invitation, &[40; 32], &by).await.unwrap();
+    control.accept_invitation(&invitation, chimatic_store::Joining::Existing(carl.id), t0, &by).await.unwrap();
+    control.switch_session(&[30; 32], &[31; 32], &carls, beta, later, &by).await.unwrap();
+    assert!(control.session(&[30; 32]).await.unwrap().is_none(), "the old identifier is gone");
+    let moved = control.session(&[31; 32]).await.unwrap().unwrap();
+    assert_eq!((moved.workspace_id, moved.role, moved.created_at, moved.last_seen_at), (beta, Role::Viewer, t0, later));
+
     let actions: Vec<String> =
         control.audit().entries_after(ws, 0).await.unwrap().into_iter().map(|e| e.event.action).collect();
     for action in
@@ -608,8 +634,9 @@ async fn a_membership_decides_every_console_session(store: &Store, control: &Con
         assert!(actions.iter().any(|a| a == action), "{action} is audited: {actions:?}");
     }
 
+    control.delete_workspace(beta, store, t0, &by).await.unwrap();
+    assert!(control.session(&[31; 32]).await.unwrap().is_none(), "a deleted workspace ends its sessions");
     control.delete_workspace(ws, store, t0, &by).await.unwrap();
-    assert!(control.session(&[30; 32]).await.unwrap().is_none());
     assert!(control.members(ws).await.unwrap().is_empty());
 }
 

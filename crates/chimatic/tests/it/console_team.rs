@@ -355,3 +355,55 @@ async fn passwords_change_with_the_current_one_and_reset_links_work_once() {
         assert!(all.iter().any(|a| a == action), "{action} not audited: {all:?}");
     }
 }
+
+/// A person in two workspaces joins the second with their existing account, then switches
+/// between them: a new session identifier each time, recorded as a sign-in where they arrive,
+/// and only into a workspace they belong to.
+#[tokio::test]
+async fn a_person_in_two_workspaces_switches_between_them() {
+    let server = TestServer::spawn().await;
+    let (acme, beta, gamma) = (server.workspace("acme"), server.workspace("beta"), server.workspace("gamma"));
+    assert!(create_user(&server, &acme, "olive.owner@example.com", "owner", PASSWORD).status.success());
+    assert!(create_user(&server, &beta, "bob.beta@example.com", "owner", PASSWORD).status.success());
+    let mut bob = Browser::new(&server);
+    assert_eq!(bob.sign_in("bob.beta@example.com", PASSWORD).await.status, 303);
+    let csrf = bob.get("/console/members").await.csrf();
+    let invited = bob
+        .post("/console/members/invite", &[("csrf", &csrf), ("email", "olive.owner@example.com"), ("role", "viewer")])
+        .await;
+    let link = shown(&invited, "shown-link");
+
+    let mut olive = Browser::new(&server);
+    assert_eq!(olive.sign_in("olive.owner@example.com", PASSWORD).await.status, 303);
+    assert!(!olive.get("/console/").await.body.contains("/console/switch-workspace"), "one workspace, no switcher");
+    let join = olive.get(&path_of(&link)).await;
+    let token = link.split("token=").nth(1).unwrap().to_string();
+    let accepted = olive.post("/console/join/accept", &[("csrf", &join.csrf()), ("token", &token)]).await;
+    assert_eq!((accepted.status, accepted.location()), (303, "/console/"), "{}", accepted.body);
+    let in_beta = olive.get("/console/").await;
+    assert!(in_beta.body.contains("viewer") && in_beta.body.contains("/console/switch-workspace"));
+    assert!(in_beta.body.contains(&format!("<option value=\"{}\">acme</option>", acme.id)), "{}", in_beta.body);
+
+    let before = olive.cookies[SESSION].clone();
+    let switched = olive.post("/console/switch-workspace", &[("csrf", &in_beta.csrf()), ("workspace", &acme.id)]).await;
+    assert_eq!((switched.status, switched.location()), (303, "/console/"), "{}", switched.body);
+    assert_ne!(olive.cookies[SESSION], before, "a new session identifier");
+    let in_acme = olive.get("/console/members").await;
+    assert!(in_acme.body.contains("owner") && in_acme.body.contains("/console/members/invite"), "{}", in_acme.body);
+    let mut stale = Browser::new(&server);
+    stale.cookies.insert(SESSION.into(), before);
+    assert_eq!(stale.get("/console/").await.location(), "/console/sign-in", "the old identifier is dead");
+
+    // Not into a workspace she does not belong to, and the session she has stays where it is.
+    let refused = olive.post("/console/switch-workspace", &[("csrf", &in_acme.csrf()), ("workspace", &gamma.id)]).await;
+    assert_eq!(refused.status, 403, "{}", refused.body);
+    assert!(olive.get("/console/members").await.body.contains("/console/members/invite"), "still in acme");
+    assert!(audit_actions(&server, &gamma.key).await.iter().all(|e| e["action"] != "console.sign_in"));
+
+    let arrivals: Vec<serde_json::Value> = audit_actions(&server, &acme.key)
+        .await
+        .into_iter()
+        .filter(|e| e["action"] == "console.sign_in" && e["detail"]["switched_from"] == beta.id.as_str())
+        .collect();
+    assert_eq!(arrivals.len(), 1, "the switch is recorded where she arrived");
+}

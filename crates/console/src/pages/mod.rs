@@ -12,6 +12,7 @@ pub mod settings;
 pub mod sign_in;
 pub mod two_factor;
 pub mod views;
+pub mod workspaces;
 
 use askama::Template;
 use axum::http::StatusCode;
@@ -24,22 +25,35 @@ use crate::member::Member;
 
 /// What every signed-in page shows around its content.
 pub struct Frame {
+    pub workspace_id: String,
     pub workspace_name: String,
     pub email_masked: String,
     pub role: Role,
     pub csrf: String,
     /// Members, keys and settings are shown.
     pub manages: bool,
+    /// The person's other workspaces (id, name), to switch to.
+    pub others: Vec<(String, String)>,
 }
 
 pub async fn frame(console: &Console, member: &Member) -> Result<Frame, PageError> {
-    let workspace = console.app.control.workspace(member.session.workspace_id).await?;
+    let control = &console.app.control;
+    let workspace = control.workspace(member.session.workspace_id).await?;
+    let others = control
+        .memberships_of(member.session.user_id)
+        .await?
+        .into_iter()
+        .filter(|m| m.workspace_id != member.session.workspace_id)
+        .map(|m| (m.workspace_id.to_string(), m.workspace_name))
+        .collect();
     Ok(Frame {
+        workspace_id: workspace.id.to_string(),
         workspace_name: workspace.name,
         email_masked: member.session.email_masked.clone(),
         role: member.role(),
         csrf: member.csrf(),
         manages: member.role().manages_workspace(),
+        others,
     })
 }
 

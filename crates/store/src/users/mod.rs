@@ -78,6 +78,23 @@ impl ControlStore {
         self.backend.rotate_session(old, new).await
     }
 
+    /// Moves a session to another workspace of its person under a new identifier (its timeouts
+    /// run on), recorded there as a sign-in; `NotFound` unless the person is a member there.
+    pub async fn switch_session(
+        &self,
+        old: &[u8; 32],
+        new: &[u8; 32],
+        from: &SessionRow,
+        to: WorkspaceId,
+        now: Timestamp,
+        by: &AuditContext,
+    ) -> Result<(), StoreError> {
+        let audit = by
+            .event(now, actions::SIGN_IN, "user", from.user_id)
+            .with_detail(json!({"switched_from": from.workspace_id.to_string()}));
+        if self.backend.switch_session(old, new, to, now, &audit).await? { Ok(()) } else { Err(StoreError::NotFound) }
+    }
+
     /// Changes a member's role; their sessions in the workspace end at once.
     pub async fn set_role(
         &self,

@@ -5,7 +5,7 @@ use chimatic_audit::AuditEvent;
 use chimatic_domain::{Region, Role, Timestamp, UserId, WorkspaceId};
 
 use super::sql;
-use crate::db::{Audited, Columns, Db, Step, args, fetch_all, fetch_optional};
+use crate::db::{Audited, Columns, Db, Step, args, execute_one, fetch_all, fetch_optional};
 use crate::{PostgresBackend, SqliteBackend, StoreError};
 
 /// A console user. Their email address is not stored: see the `users` migration.
@@ -234,6 +234,17 @@ pub trait UserRows: Db {
 
     async fn rotate_session(&self, old: &[u8; 32], new: &[u8; 32]) -> Result<bool, StoreError> {
         Ok(self.execute(&sql::ROTATE_SESSION, args![old, new], None).await? == 1)
+    }
+
+    async fn switch_session(
+        &self,
+        old: &[u8; 32],
+        new: &[u8; 32],
+        to: WorkspaceId,
+        now: Timestamp,
+        audit: &AuditEvent,
+    ) -> Result<bool, StoreError> {
+        execute_one(self, &sql::SWITCH_SESSION, args![old, new, to, now], Audited::control(to, audit)).await
     }
 
     async fn touch_session(&self, digest: &[u8; 32], now: Timestamp) -> Result<(), StoreError> {

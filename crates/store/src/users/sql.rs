@@ -47,6 +47,12 @@ statements! {
     // A new identifier for the same session (privilege change): its timeouts run on.
     #[unscoped = "the session's digest is its key"]
     ROTATE_SESSION = "UPDATE console_sessions SET digest = ?2 WHERE digest = ?1";
+    // The same session moved to another workspace of its person, under a new identifier; its
+    // absolute timeout runs on from the sign-in. Only where the person is a member.
+    #[unscoped = "the session's digest is its key; the membership decides the workspace"]
+    SWITCH_SESSION = "UPDATE console_sessions SET digest = ?2, workspace_id = ?3, last_seen_at = ?4 WHERE digest = ?1 \
+                      AND EXISTS (SELECT 1 FROM memberships m JOIN workspaces w ON w.id = m.workspace_id \
+                      WHERE m.workspace_id = ?3 AND m.user_id = console_sessions.user_id AND w.deleting_at IS NULL)";
 
     FAILURES = "SELECT failures, last_at, locked_until FROM sign_in_failures WHERE subject = ?1";
     SET_FAILURES = "INSERT INTO sign_in_failures (subject, failures, last_at, locked_until) VALUES (?1, ?2, ?3, ?4) \
