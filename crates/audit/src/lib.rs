@@ -232,6 +232,7 @@ pub mod actions {
     pub const DEK_ROTATED: &str = "workspace.dek_rotated";
     pub const KEK_ROTATED: &str = "deployment.kek_rotated";
     pub const AUDIT_EXPORTED: &str = "audit.exported";
+    pub const NOTIFICATION_REPLAYED: &str = "notification.replayed";
     pub const WORKSPACE_PAYLOAD_RETENTION_CHANGED: &str = "workspace.payload_retention_changed";
     pub const WORKSPACE_DELETED: &str = "workspace.deleted";
     /// The last sweep of a deleted workspace's stores, with what it still found.

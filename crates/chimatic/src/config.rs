@@ -339,6 +339,33 @@ pub struct ServeArgs {
     /// An invitation link to the console works this long (e.g. 72h).
     #[arg(long, env = "CHIMATIC_CONSOLE_INVITATION_LIFETIME", default_value = "72h", value_parser = positive_duration)]
     pub console_invitation_lifetime: Duration,
+    /// The operator's SMTP relay for the console's mail to people (invitation links), e.g.
+    /// `smtp.example.com`. Without it, invitation links are only shown, to copy.
+    #[arg(long, env = "CHIMATIC_SYSTEM_SMTP_HOST", requires = "system_smtp_from")]
+    pub system_smtp_host: Option<String>,
+    #[arg(long, env = "CHIMATIC_SYSTEM_SMTP_PORT", default_value_t = 587)]
+    pub system_smtp_port: u16,
+    /// `starttls` (required; usually port 587) or `implicit` (TLS from the first byte; usually
+    /// 465). TLS 1.3 only, trusting the system's roots and CHIMATIC_OUTBOUND_CA_FILE.
+    #[arg(long, env = "CHIMATIC_SYSTEM_SMTP_SECURITY", default_value = "starttls", value_parser = smtp_security)]
+    pub system_smtp_security: chimatic_domain::SmtpSecurity,
+    /// The sender, e.g. `Chimatic <noreply@example.com>`.
+    #[arg(long, env = "CHIMATIC_SYSTEM_SMTP_FROM", requires = "system_smtp_host")]
+    pub system_smtp_from: Option<String>,
+    /// The AUTH username, when the relay asks for one; its password is read from
+    /// CHIMATIC_SYSTEM_SMTP_PASSWORD_FILE (mode 0600).
+    #[arg(long, env = "CHIMATIC_SYSTEM_SMTP_USERNAME", requires = "system_smtp_password_file")]
+    pub system_smtp_username: Option<String>,
+    #[arg(long, env = "CHIMATIC_SYSTEM_SMTP_PASSWORD_FILE", requires = "system_smtp_username")]
+    pub system_smtp_password_file: Option<PathBuf>,
+}
+
+fn smtp_security(text: &str) -> Result<chimatic_domain::SmtpSecurity, String> {
+    match text {
+        "starttls" => Ok(chimatic_domain::SmtpSecurity::Starttls),
+        "implicit" => Ok(chimatic_domain::SmtpSecurity::Implicit),
+        _ => Err(format!("`{text}` is neither starttls nor implicit")),
+    }
 }
 
 impl ServeArgs {
@@ -412,7 +439,28 @@ impl ServeArgs {
             timeouts,
             invitation_lifetime: self.console_invitation_lifetime,
             secrets_region: self.store.primary_region.clone(),
+            system_mail: self.system_mail()?,
         })
+    }
+
+    fn system_mail(&self) -> anyhow::Result<Option<chimatic_providers::SmtpRelay>> {
+        let (Some(host), Some(from)) = (&self.system_smtp_host, &self.system_smtp_from) else { return Ok(None) };
+        let credentials = match (&self.system_smtp_username, &self.system_smtp_password_file) {
+            (Some(user), Some(path)) => {
+                let password = crate::keys::read_private_file(path)?;
+                Some((user.clone(), chimatic_domain::Sensitive::new(password.trim_end().to_string())))
+            }
+            _ => None,
+        };
+        let relay = chimatic_providers::SmtpRelay {
+            host: host.clone(),
+            port: self.system_smtp_port,
+            security: self.system_smtp_security,
+            from: from.clone(),
+            credentials,
+        };
+        anyhow::ensure!(relay.sender_is_valid(), "CHIMATIC_SYSTEM_SMTP_FROM: `{from}` is not an email address");
+        Ok(Some(relay))
     }
 
     pub fn delivery_timeout(&self) -> Duration {

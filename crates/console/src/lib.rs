@@ -32,6 +32,8 @@ pub struct ConsoleConfig {
     pub invitation_lifetime: std::time::Duration,
     /// The region whose credential vault keeps second-factor secrets: the primary region.
     pub secrets_region: chimatic_domain::Region,
+    /// The operator's relay for mail to people; without it invitation links are only shown.
+    pub system_mail: Option<chimatic_providers::SmtpRelay>,
 }
 
 impl ConsoleConfig {
@@ -150,6 +152,7 @@ mod tests {
             timeouts: Timeouts::default(),
             invitation_lifetime: std::time::Duration::from_secs(72 * 3600),
             secrets_region: chimatic_domain::Region::primary_default(),
+            system_mail: None,
         };
         assert!(config("https://console.example.com").secure_cookies());
         assert!(config("http://127.0.0.1:8080").secure_cookies());

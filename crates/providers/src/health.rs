@@ -163,6 +163,18 @@ impl ProviderClient {
         // lettre resolves the host itself, so the destination is checked first.
         let url = url::Url::parse(&format!("smtp://{host}:{port}")).map_err(|_| "misconfigured")?;
         self.policy.check(&url).await.map_err(|_| "forbidden_destination")?;
+        self.unchecked_smtp_transport(host, port, security, Some((username, password)))
+    }
+
+    /// An SMTP transport to a destination that is not a tenant's (the operator's own relay):
+    /// the same TLS rules, no destination policy, credentials only when given.
+    pub(crate) fn unchecked_smtp_transport(
+        &self,
+        host: &str,
+        port: u16,
+        security: SmtpSecurity,
+        credentials: Option<(&str, &str)>,
+    ) -> Result<AsyncSmtpTransport<Tokio1Executor>, &'static str> {
         let mut tls = TlsParametersBuilder::new(host.to_string()).set_min_tls_version(TlsVersion::Tlsv13);
         for der in &self.extra_roots {
             tls = tls.add_root_certificate(Certificate::from_der(der.to_vec()).map_err(|_| "misconfigured")?);
@@ -172,12 +184,14 @@ impl ProviderClient {
             SmtpSecurity::Starttls => Tls::Required(tls),
             SmtpSecurity::Implicit => Tls::Wrapper(tls),
         };
-        Ok(AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous(host)
+        let mut builder = AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous(host)
             .port(port)
             .tls(tls)
-            .credentials(Credentials::new(username.to_string(), password.to_string()))
-            .timeout(Some(self.timeout))
-            .build())
+            .timeout(Some(self.timeout));
+        if let Some((username, password)) = credentials {
+            builder = builder.credentials(Credentials::new(username.to_string(), password.to_string()));
+        }
+        Ok(builder.build())
     }
 
     async fn check_sms(&self, base_url: &str, account_id: &str, auth_token: &str) -> Result<(), &'static str> {

@@ -6,7 +6,9 @@
 use std::time::Instant;
 
 use chimatic_crypto::SigningSecret;
-use chimatic_domain::{ChannelAddress, IntegrationCredentials, IntegrationSettings, OutboundTls, RenderedMessage};
+use chimatic_domain::{
+    ChannelAddress, IntegrationCredentials, IntegrationSettings, OutboundTls, RenderedMessage, Sensitive, SmtpSecurity,
+};
 use lettre::AsyncTransport;
 use lettre::message::{Mailbox, MultiPart, SinglePart, header::ContentType};
 use serde_json::json;
@@ -22,7 +24,58 @@ pub struct MessageMeta<'a> {
     pub timestamp_secs: i64,
 }
 
+/// The operator's own SMTP relay, for the deployment's mail to people (console invitations):
+/// not a tenant's integration, so no destination policy applies to it.
+#[derive(Clone, Debug)]
+pub struct SmtpRelay {
+    pub host: String,
+    pub port: u16,
+    pub security: SmtpSecurity,
+    pub from: String,
+    /// Username and password, when the relay asks for AUTH.
+    pub credentials: Option<(String, Sensitive<String>)>,
+}
+
+impl SmtpRelay {
+    /// Whether its sender address is one (checked at start-up rather than at the first send).
+    pub fn sender_is_valid(&self) -> bool {
+        self.from.parse::<Mailbox>().is_ok()
+    }
+}
+
+/// A message with a text part (and an HTML alternative when rendered).
+fn email(from: &str, to: &str, content: &RenderedMessage) -> Result<lettre::Message, &'static str> {
+    let mailbox = |text: &str| text.parse::<Mailbox>().map_err(|_| "misconfigured");
+    let builder = lettre::Message::builder()
+        .from(mailbox(from)?)
+        .to(mailbox(to)?)
+        .subject(content.subject.clone().unwrap_or_default());
+    let text = SinglePart::builder().header(ContentType::TEXT_PLAIN).body(content.text.clone());
+    match &content.html {
+        Some(html) => builder.multipart(
+            MultiPart::alternative()
+                .singlepart(text)
+                .singlepart(SinglePart::builder().header(ContentType::TEXT_HTML).body(html.clone())),
+        ),
+        None => builder.singlepart(text),
+    }
+    .map_err(|_| "misconfigured")
+}
+
 impl ProviderClient {
+    /// Sends one email through the operator's relay; the error is a fixed class.
+    pub async fn send_through_relay(
+        &self,
+        relay: &SmtpRelay,
+        to: &str,
+        content: &RenderedMessage,
+    ) -> Result<(), &'static str> {
+        let message = email(&relay.from, to, content)?;
+        let credentials = relay.credentials.as_ref().map(|(u, p)| (u.as_str(), p.expose().as_str()));
+        let transport = self.unchecked_smtp_transport(&relay.host, relay.port, relay.security, credentials)?;
+        transport.send(message).await.map(|_| ()).map_err(|e| classify_smtp(&e))
+    }
+
     /// Sends one message. `integration` is required for every channel but in-app; a channel and
     /// integration that do not fit together fail as `misconfigured`.
     pub async fn send_message(
@@ -97,21 +150,7 @@ impl ProviderClient {
         else {
             return Err(("misconfigured", None));
         };
-        let mailbox = |text: &str| text.parse::<Mailbox>().map_err(|_| ("misconfigured", None));
-        let builder = lettre::Message::builder()
-            .from(mailbox(from)?)
-            .to(mailbox(to)?)
-            .subject(content.subject.clone().unwrap_or_default());
-        let text = SinglePart::builder().header(ContentType::TEXT_PLAIN).body(content.text.clone());
-        let message = match &content.html {
-            Some(html) => builder.multipart(
-                MultiPart::alternative()
-                    .singlepart(text)
-                    .singlepart(SinglePart::builder().header(ContentType::TEXT_HTML).body(html.clone())),
-            ),
-            None => builder.singlepart(text),
-        }
-        .map_err(|_| ("misconfigured", None))?;
+        let message = email(from, to, content).map_err(|class| (class, None))?;
         let transport = self
             .pooled_smtp_transport(host, *port, *security, username, password)
             .await

@@ -289,7 +289,7 @@ pub async fn replay(
 ) -> Result<(StatusCode, Json<NotificationAccepted>), ApiError> {
     tenant.require(Scope::NotificationsWrite)?;
     let id: NotificationId = parse_id(&id)?;
-    tenant.store.replay(tenant.workspace_id, id, state.clock.now()).await?;
+    tenant.store.replay(tenant.workspace_id, id, state.clock.now(), &tenant.audit).await?;
     tenant.delivery_waker.notify_one();
     Ok((StatusCode::ACCEPTED, Json(NotificationAccepted { id, status: NotificationStatus::Queued })))
 }

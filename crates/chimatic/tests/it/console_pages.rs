@@ -67,6 +67,13 @@ async fn notifications_show_their_attempts_masked_and_replay_for_who_may() {
     let replayed = dev.post(&format!("/console/notifications/{id}/replay"), &[("csrf", &detail.csrf())]).await;
     assert_eq!(replayed.status, 303, "{}", replayed.body);
     server.wait_notification(&ws.key, &id, |n| n["status"] == "delivered").await;
+    let replays: Vec<_> = crate::console::audit_actions(&server, &ws.key)
+        .await
+        .into_iter()
+        .filter(|e| e["action"] == "notification.replayed" && e["target"]["id"] == id.as_str())
+        .collect();
+    assert_eq!(replays.len(), 1, "the replay is audited");
+    assert_eq!(replays[0]["actor"]["kind"], "user", "{:?}", replays[0]);
     let detail = dev.get(&format!("/console/notifications/{id}")).await;
     assert_eq!(detail.body.matches("<li class=\"ok\">").count(), 1, "{}", detail.body);
 

@@ -407,3 +407,60 @@ async fn a_person_in_two_workspaces_switches_between_them() {
         .collect();
     assert_eq!(arrivals.len(), 1, "the switch is recorded where she arrived");
 }
+
+/// With the operator's SMTP relay configured, an invitation is emailed (over TLS, with AUTH)
+/// as well as shown; with the relay down the inviter is told, and the link still works.
+#[tokio::test(flavor = "multi_thread")]
+async fn invitations_are_emailed_through_the_operators_relay() {
+    use std::os::unix::fs::PermissionsExt;
+
+    use crate::harness::ServerOptions;
+    use crate::providers::{Pki, SmtpServer};
+
+    let pki = Pki::new();
+    let relay = SmtpServer::start(&pki, "starttls", false);
+    let password_file = pki.path("relay-password");
+    std::fs::write(&password_file, "right-password\n").unwrap();
+    std::fs::set_permissions(&password_file, std::fs::Permissions::from_mode(0o600)).unwrap();
+    let options = ServerOptions::default()
+        .env("CHIMATIC_OUTBOUND_CA_FILE", pki.path("ca.pem").to_str().unwrap())
+        .env("CHIMATIC_SYSTEM_SMTP_HOST", "localhost")
+        .env("CHIMATIC_SYSTEM_SMTP_PORT", &relay.port.to_string())
+        .env("CHIMATIC_SYSTEM_SMTP_FROM", "Chimatic <noreply@example.com>")
+        .env("CHIMATIC_SYSTEM_SMTP_USERNAME", "mailer")
+        .env("CHIMATIC_SYSTEM_SMTP_PASSWORD_FILE", password_file.to_str().unwrap());
+    let server = TestServer::spawn_with(options).await;
+    let ws = server.workspace("acme");
+    assert!(create_user(&server, &ws, "olive.owner@example.com", "owner", PASSWORD).status.success());
+    let mut owner = Browser::new(&server);
+    assert_eq!(owner.sign_in("olive.owner@example.com", PASSWORD).await.status, 303);
+    let csrf = owner.get("/console/members").await.csrf();
+    let invite = |email: &'static str| [("csrf", csrf.clone()), ("email", email.into()), ("role", "viewer".into())];
+    let form = invite("vera.viewer@example.com");
+    let form: Vec<(&str, &str)> = form.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let invited = owner.post("/console/members/invite", &form).await;
+    assert_eq!(invited.status, 200, "{}", invited.body);
+    assert!(shown(&invited, "mailed").starts_with("An email with this link was sent to ver"), "{}", invited.body);
+    let link = shown(&invited, "shown-link");
+
+    let events = relay.events();
+    assert!(events.iter().any(|e| e["event"] == "auth" && e["ok"] == true && e["tls"] == true), "{events:?}");
+    let mail = events.iter().find(|e| e["event"] == "message").expect("the invitation was mailed");
+    assert_eq!(mail["to"], serde_json::json!(["vera.viewer@example.com"]));
+    assert_eq!(mail["tls"], true);
+    let data = mail["data"].as_str().unwrap();
+    assert!(data.contains("Subject: Join acme on Chimatic"), "{data}");
+    // Quoted-printable: soft line breaks and `=` written as `=3D`.
+    let decoded = data.replace("=\r\n", "").replace("=\n", "").replace("=3D", "=");
+    assert!(decoded.contains(&link), "the mail carries the shown link: {data}");
+
+    // The relay gone: the invitation is made, the inviter told, the link shown to copy.
+    drop(relay);
+    let form = invite("ned.new@example.com");
+    let form: Vec<(&str, &str)> = form.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let invited = owner.post("/console/members/invite", &form).await;
+    assert_eq!(invited.status, 200, "{}", invited.body);
+    assert!(shown(&invited, "mailed").contains("could not be sent"), "{}", invited.body);
+    let link = shown(&invited, "shown-link");
+    assert_eq!(Browser::new(&server).get(&path_of(&link)).await.status, 200);
+}

@@ -64,6 +64,8 @@ impl InvitationView {
 pub struct ShownLink {
     pub what: String,
     pub url: String,
+    /// Whether it was emailed too (only invitations, only with the operator's relay).
+    pub mailed: Option<String>,
 }
 
 #[derive(Template)]
@@ -162,11 +164,46 @@ pub async fn invite(State(console): State<Console>, change: Change<Invite>) -> R
         revoked_at: None,
     };
     control.create_invitation(&row, &digest, &member.audit).await?;
-    let shown = ShownLink {
-        what: format!("Invitation for {} as {}", row.email_masked, role),
-        url: link::url(LinkKind::Invitation, &console.config.public_origin, &token),
+    let url = link::url(LinkKind::Invitation, &console.config.public_origin, &token);
+    let mailed = match &console.config.system_mail {
+        Some(relay) => Some(mail_invitation(&console, relay, &email, &row, &member, &url).await?),
+        None => None,
     };
+    let shown = ShownLink { what: format!("Invitation for {} as {}", row.email_masked, role), url, mailed };
     render(&console, &member, Some(shown)).await
+}
+
+/// Emails the link through the operator's relay; what became of it, for the inviter to read.
+async fn mail_invitation(
+    console: &Console,
+    relay: &chimatic_providers::SmtpRelay,
+    to: &EmailAddress,
+    row: &InvitationRow,
+    member: &Member,
+    url: &str,
+) -> Result<String, PageError> {
+    let workspace = console.app.control.workspace(row.workspace_id).await?.name;
+    let text = format!(
+        "{inviter} invited you to the workspace \"{workspace}\" on Chimatic as {role}.\n\n\
+         Open this link to join (it works once, until {expires}):\n{url}\n\n\
+         If you did not expect this, ignore this email.\n",
+        inviter = member.session.email_masked,
+        role = row.role,
+        expires = row.expires_at.to_rfc3339(),
+    );
+    let content = chimatic_domain::RenderedMessage {
+        subject: Some(format!("Join {workspace} on Chimatic")),
+        text,
+        html: None,
+        title: None,
+    };
+    Ok(match console.app.providers.send_through_relay(relay, to.expose(), &content).await {
+        Ok(()) => format!("An email with this link was sent to {}.", row.email_masked),
+        Err(class) => {
+            tracing::warn!(workspace = %row.workspace_id, invitation = %row.id, error_class = class, "invitation email not sent");
+            format!("The email to {} could not be sent ({class}): copy the link instead.", row.email_masked)
+        }
+    })
 }
 
 #[derive(Deserialize)]
@@ -259,6 +296,8 @@ pub async fn issue_reset(State(console): State<Console>, change: Change<OneMembe
     let shown = ShownLink {
         what: format!("Password reset link for {}", found.email_masked),
         url: link::url(LinkKind::PasswordReset, &console.config.public_origin, &token),
+        // Chimatic keeps no address to send it to, only a digest.
+        mailed: None,
     };
     render(&console, &member, Some(shown)).await
 }

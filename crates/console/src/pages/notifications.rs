@@ -227,7 +227,7 @@ pub async fn replay(
     member.require(Scope::NotificationsWrite)?;
     let id = notification_id(&id)?;
     let plane = region(&console, &member)?;
-    plane.store.replay(member.session.workspace_id, id, console.app.clock.now()).await?;
+    plane.store.replay(member.session.workspace_id, id, console.app.clock.now(), &member.audit).await?;
     plane.delivery_waker.notify_one();
     Ok(Redirect::to(&format!("/console/notifications/{id}")))
 }

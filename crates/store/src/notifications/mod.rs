@@ -199,11 +199,19 @@ impl Store {
         Ok(out)
     }
 
-    pub async fn replay(&self, ws: WorkspaceId, id: NotificationId, now: Timestamp) -> Result<(), StoreError> {
+    /// Queues a failed notification again (audited with the queueing).
+    pub async fn replay(
+        &self,
+        ws: WorkspaceId,
+        id: NotificationId,
+        now: Timestamp,
+        by: &AuditContext,
+    ) -> Result<(), StoreError> {
         if self.data.notification(ws, id).await?.is_none() {
             return Err(StoreError::NotFound);
         }
-        if self.data.replay(ws, id, now).await? {
+        let audit = by.event(now, actions::NOTIFICATION_REPLAYED, "notification", id);
+        if self.data.replay(ws, id, now, &audit).await? {
             Ok(())
         } else {
             Err(StoreError::Conflict("only a failed notification whose content is still kept can be replayed"))

@@ -13,7 +13,7 @@ use chimatic_domain::{
 
 use super::sql;
 use crate::backend::{parse, u32_of};
-use crate::db::{Arg, Columns, Db, Step, args, execute_one, fetch_all, fetch_optional};
+use crate::db::{Arg, Audited, Columns, Db, Step, args, execute_one, fetch_all, fetch_optional};
 use crate::{ChannelRow, StoreError};
 
 /// Where a message to a subscriber goes: which event made it, the subscriber's channel, and the
@@ -500,10 +500,16 @@ pub trait NotificationRows: Db {
     }
 
     /// Queues a failed notification again; `false` if it is not failed (or its payload is gone).
-    async fn replay(&self, ws: WorkspaceId, id: NotificationId, now: Timestamp) -> Result<bool, StoreError> {
+    async fn replay(
+        &self,
+        ws: WorkspaceId,
+        id: NotificationId,
+        now: Timestamp,
+        audit: &AuditEvent,
+    ) -> Result<bool, StoreError> {
         let steps =
             vec![Step::required(&sql::REPLAY, args![ws, id, now]), Step::new(&sql::ENQUEUE, args![id, ws, now])];
-        Ok(self.transaction(steps, None).await?[0] == 1)
+        Ok(self.transaction(steps, Audited::data(ws, audit)).await?[0] == 1)
     }
 
     /// Claims up to `limit` due jobs fairly under a lease until `lease_until`.
