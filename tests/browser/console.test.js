@@ -173,6 +173,11 @@ test('an API key is created from the page, shown once, works, and stops working 
     await shown.getByRole('heading', { name: `Key “${name}” created` }).waitFor();
     key = (await shown.locator('code').textContent()).trim();
     assert.match(key, /^chm_[A-Za-z0-9_-]{20,}$/);
+    // The console's script adds a Copy button that puts exactly the key on the clipboard.
+    await ctx.grantPermissions(['clipboard-read', 'clipboard-write'], { origin: new URL(server.url).origin });
+    await shown.getByRole('button', { name: 'Copy' }).click();
+    await shown.getByRole('button', { name: 'Copied' }).waitFor();
+    assert.equal(await page.evaluate(() => navigator.clipboard.readText()), key);
     await screenshot(page, 'api-keys');
 
     // The key works against the API.
@@ -203,6 +208,7 @@ test('an API key is created from the page, shown once, works, and stops working 
     // Revoked from the page: the API refuses it on its next request.
     await row.getByRole('button', { name: 'Revoke' }).click();
     await page.waitForURL(url('/console/api-keys'));
+    assert.deepEqual(page.dialogs, ['Revoke this key? Requests with it fail from now on.'], 'it asked first');
     const revoked = page.getByRole('row').filter({ hasText: name });
     await assert.doesNotReject(revoked.getByText('revoked', { exact: true }).waitFor());
     assert.equal(await revoked.getByRole('button', { name: 'Revoke' }).count(), 0);

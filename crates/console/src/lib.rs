@@ -100,6 +100,7 @@ pub fn router(app: AppState, config: ConsoleConfig) -> Router {
         .route("/console/join/accept", post(pages::join::accept))
         .route("/console/reset-password", get(pages::join::reset_form).post(pages::join::reset))
         .route("/console/assets/console.css", get(stylesheet))
+        .route("/console/assets/console.js", get(script))
         .route("/console/{*rest}", get(pages::not_found).post(pages::not_found))
         .layer(middleware::from_fn(security_headers))
         .route("/console", get(to_console))
@@ -112,10 +113,17 @@ async fn to_console() -> Redirect {
 }
 
 async fn stylesheet() -> Response {
-    const CSS: &str = include_str!("../assets/console.css");
-    let mut resp = CSS.into_response();
+    asset(include_str!("../assets/console.css"), "text/css; charset=utf-8")
+}
+
+async fn script() -> Response {
+    asset(include_str!("../assets/console.js"), "text/javascript; charset=utf-8")
+}
+
+fn asset(body: &'static str, content_type: &'static str) -> Response {
+    let mut resp = body.into_response();
     let headers = resp.headers_mut();
-    headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("text/css; charset=utf-8"));
+    headers.insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
     headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("public, max-age=3600"));
     resp
 }

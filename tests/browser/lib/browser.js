@@ -129,6 +129,12 @@ export async function newContext(browser, options = {}) {
     await cdp.send('Network.setCacheDisabled', { cacheDisabled: true });
     await cdp.send('Fetch.enable', { patterns: [{ urlPattern: '*', requestStage: 'Response' }] });
     page.on('pageerror', (e) => problems.push(`page error on ${page.url()}: ${e.message}`));
+    // The console asks before destructive changes: a person says yes; the tests read what it asked.
+    page.dialogs = [];
+    page.on('dialog', (d) => {
+      page.dialogs.push(d.message());
+      d.accept().catch((e) => problems.push(`dialog on ${page.url()}: ${e.message}`));
+    });
     page.on('console', (m) => {
       // A page answered with an error status is logged as a failed load; tests check statuses.
       if (m.type() === 'error' && !/^Failed to load resource: the server responded with a status of/.test(m.text()))
