@@ -67,6 +67,11 @@ impl Member {
     pub fn require(&self, scope: Scope) -> Result<(), PageError> {
         if self.session.role.scopes().allows(scope) { Ok(()) } else { Err(PageError::forbidden()) }
     }
+
+    /// Members, keys and settings: owners and admins.
+    pub fn require_manager(&self) -> Result<(), PageError> {
+        if self.session.role.manages_workspace() { Ok(()) } else { Err(PageError::forbidden()) }
+    }
 }
 
 /// The value of the cookie `name`, if the request carries it.

@@ -118,10 +118,6 @@ pub async fn list(State(console): State<Console>, member: Member) -> Result<Html
     render(&console, &member, None).await
 }
 
-fn managing(member: &Member) -> Result<(), PageError> {
-    if member.role().manages_workspace() { Ok(()) } else { Err(PageError::forbidden()) }
-}
-
 fn role(text: &str) -> Result<Role, PageError> {
     text.parse().map_err(|_| PageError::bad_request("choose a role"))
 }
@@ -134,7 +130,7 @@ pub struct Invite {
 
 pub async fn invite(State(console): State<Console>, change: Change<Invite>) -> Result<Html<String>, PageError> {
     let Change { member, form } = change;
-    managing(&member)?;
+    member.require_manager()?;
     let role = role(&form.role)?;
     if !member.role().may_assign(role) {
         return Err(PageError::forbidden());
@@ -213,7 +209,7 @@ pub struct Revoke {
 
 pub async fn revoke_invitation(State(console): State<Console>, change: Change<Revoke>) -> Result<Redirect, PageError> {
     let Change { member, form } = change;
-    managing(&member)?;
+    member.require_manager()?;
     let id: InvitationId = form.id.parse().map_err(|_| PageError::bad_request("no such invitation"))?;
     let now = console.app.clock.now();
     console.app.control.revoke_invitation(member.session.workspace_id, id, now, &member.audit).await?;
@@ -222,7 +218,7 @@ pub async fn revoke_invitation(State(console): State<Console>, change: Change<Re
 
 /// The member a change is about, if the one changing may touch them.
 async fn target(console: &Console, member: &Member, id: &str) -> Result<(MemberRow, Vec<MemberRow>), PageError> {
-    managing(member)?;
+    member.require_manager()?;
     let id: UserId = id.parse().map_err(|_| PageError::bad_request("no such member"))?;
     let members = console.app.control.members(member.session.workspace_id).await?;
     let found =

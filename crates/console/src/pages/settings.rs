@@ -32,9 +32,7 @@ struct SettingsPage {
 }
 
 pub async fn show(State(console): State<Console>, member: Member) -> Result<Html<String>, PageError> {
-    if !member.role().manages_workspace() {
-        return Err(PageError::forbidden());
-    }
+    member.require_manager()?;
     let ws = member.session.workspace_id;
     let w = console.app.control.workspace(ws).await?;
     let store = region(&console, &member)?.store;
