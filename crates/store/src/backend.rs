@@ -129,6 +129,7 @@ pub trait ControlBackend:
     + crate::users::UserRows
     + crate::users::InvitationRows
     + crate::users::SecondFactorRows
+    + crate::users::IdentityRows
 {
     async fn ping(&self) -> Result<(), StoreError>;
 }

@@ -44,8 +44,8 @@ pub use store::Store;
 pub use subscribers::{ErasureCounts, SubscriberChannelRow, SubscriberRow, SubscriberRows, subscriber_token_workspace};
 pub use topics::{TopicRow, TopicRows};
 pub use users::{
-    ChallengeRow, FailureRow, InvitationRow, InvitationRows, Joining, MemberRow, MembershipRow, PasswordResetRow,
-    SecondFactorRow, SecondFactorRows, SessionRow, UserRow, UserRows, UserSecret,
+    ChallengeRow, FailureRow, IdentityRows, InvitationRow, InvitationRows, Joining, MemberRow, MembershipRow,
+    PasswordResetRow, SecondFactorRow, SecondFactorRows, SessionRow, SsoFlowRow, UserRow, UserRows, UserSecret,
 };
 pub use vault::SecretRows;
 pub use workflows::{WorkflowRow, WorkflowRows};

@@ -6,12 +6,14 @@ use chimatic_audit::{AuditContext, actions};
 use chimatic_domain::{Role, Timestamp, UserId, WorkspaceId};
 use serde_json::json;
 
+mod identities;
 mod invitations;
 mod rows;
 mod second_factor;
 mod secrets;
 pub(crate) mod sql;
 
+pub use identities::{IdentityRows, SsoFlowRow};
 pub use invitations::{InvitationRow, InvitationRows, Joining, PasswordResetRow};
 pub use rows::{FailureRow, MemberRow, MembershipRow, SessionRow, UserRow, UserRows};
 pub use second_factor::{ChallengeRow, SecondFactorRow, SecondFactorRows};

@@ -49,7 +49,6 @@ statements! {
     ROTATE_SESSION = "UPDATE console_sessions SET digest = ?2 WHERE digest = ?1";
     // The same session moved to another workspace of its person, under a new identifier; its
     // absolute timeout runs on from the sign-in. Only where the person is a member.
-    #[unscoped = "the session's digest is its key; the membership decides the workspace"]
     SWITCH_SESSION = "UPDATE console_sessions SET digest = ?2, workspace_id = ?3, last_seen_at = ?4 WHERE digest = ?1 \
                       AND EXISTS (SELECT 1 FROM memberships m JOIN workspaces w ON w.id = m.workspace_id \
                       WHERE m.workspace_id = ?3 AND m.user_id = console_sessions.user_id AND w.deleting_at IS NULL)";
@@ -105,6 +104,16 @@ statements! {
     CHALLENGE = "SELECT user_id, workspace_id, expires_at FROM sign_in_challenges WHERE digest = ?1";
     #[unscoped = "the pre-session's digest is its key"]
     END_CHALLENGE = "DELETE FROM sign_in_challenges WHERE digest = ?1";
+
+    INSERT_SSO_FLOW = "INSERT INTO sso_flows (state_digest, pre_session_digest, nonce, pkce_verifier, expires_at) \
+                       VALUES (?1, ?2, ?3, ?4, ?5)";
+    FORGET_SSO_FLOWS = "DELETE FROM sso_flows WHERE expires_at <= ?1";
+    // Used once: taken (deleted) by the browser that started it, before it expires.
+    TAKE_SSO_FLOW = "DELETE FROM sso_flows WHERE state_digest = ?1 AND pre_session_digest = ?2 AND expires_at > ?3 \
+                     RETURNING pre_session_digest, nonce, pkce_verifier, expires_at";
+    USER_BY_IDENTITY = "SELECT user_id FROM user_identities WHERE issuer = ?1 AND subject = ?2";
+    LINK_IDENTITY = "INSERT INTO user_identities (issuer, subject, user_id, created_at) VALUES (?1, ?2, ?3, ?4) \
+                     ON CONFLICT (issuer, subject) DO NOTHING";
 
     TWO_FACTOR_REQUIRED = "SELECT two_factor_required_at IS NOT NULL FROM workspaces WHERE id = ?1";
     SET_TWO_FACTOR_REQUIRED = "UPDATE workspaces SET two_factor_required_at = ?2 WHERE id = ?1";

@@ -1,0 +1,21 @@
+-- Sign-in through an OpenID Connect provider. A flow lives from the redirect to the provider
+-- until its callback (at most 10 minutes, used once): its state is kept as a digest, bound to
+-- the browser's pre-session; the nonce and the PKCE verifier wait here for the callback.
+CREATE TABLE sso_flows (
+    state_digest       BYTEA PRIMARY KEY,
+    pre_session_digest BYTEA NOT NULL,
+    nonce              TEXT NOT NULL,
+    pkce_verifier      TEXT NOT NULL,
+    expires_at         BIGINT NOT NULL
+);
+CREATE INDEX sso_flows_by_expiry ON sso_flows (expires_at);
+
+-- A provider's account (issuer and subject) linked to a user at its first sign-in.
+CREATE TABLE user_identities (
+    issuer     TEXT NOT NULL,
+    subject    TEXT NOT NULL,
+    user_id    TEXT NOT NULL REFERENCES users(id),
+    created_at BIGINT NOT NULL,
+    PRIMARY KEY (issuer, subject)
+);
+CREATE INDEX user_identities_by_user ON user_identities (user_id);
