@@ -358,6 +358,19 @@ pub struct ServeArgs {
     pub system_smtp_username: Option<String>,
     #[arg(long, env = "CHIMATIC_SYSTEM_SMTP_PASSWORD_FILE", requires = "system_smtp_username")]
     pub system_smtp_password_file: Option<PathBuf>,
+    /// An OpenID Connect provider people may sign in to the console with, by its issuer URL
+    /// (discovery), e.g. `https://accounts.google.com`. Register the redirect URI
+    /// `{CHIMATIC_PUBLIC_URL}/console/sign-in/oidc/callback` with it.
+    #[arg(long, env = "CHIMATIC_OIDC_ISSUER", requires_all = ["oidc_client_id", "oidc_client_secret_file"])]
+    pub oidc_issuer: Option<String>,
+    #[arg(long, env = "CHIMATIC_OIDC_CLIENT_ID", requires = "oidc_issuer")]
+    pub oidc_client_id: Option<String>,
+    /// A file (mode 0600) holding the client secret.
+    #[arg(long, env = "CHIMATIC_OIDC_CLIENT_SECRET_FILE", requires = "oidc_issuer")]
+    pub oidc_client_secret_file: Option<PathBuf>,
+    /// The provider's name on the sign-in button and in the audit log.
+    #[arg(long, env = "CHIMATIC_OIDC_NAME", default_value = "your identity provider")]
+    pub oidc_name: String,
 }
 
 fn smtp_security(text: &str) -> Result<chimatic_domain::SmtpSecurity, String> {
@@ -435,12 +448,33 @@ impl ServeArgs {
         let timeouts =
             chimatic_console::Timeouts { idle: self.console_idle_timeout, absolute: self.console_session_lifetime };
         Ok(chimatic_console::ConsoleConfig {
-            public_origin,
             timeouts,
             invitation_lifetime: self.console_invitation_lifetime,
             secrets_region: self.store.primary_region.clone(),
             system_mail: self.system_mail()?,
+            oidc: self.oidc(&public_origin)?,
+            public_origin,
         })
+    }
+
+    fn oidc(&self, public_origin: &str) -> anyhow::Result<Option<chimatic_oauth::OidcProvider>> {
+        let (Some(issuer), Some(client_id), Some(path)) =
+            (&self.oidc_issuer, &self.oidc_client_id, &self.oidc_client_secret_file)
+        else {
+            return Ok(None);
+        };
+        let secret = crate::keys::read_private_file(path)?;
+        let http = chimatic_oauth::HttpClient::new(self.delivery_timeout())?;
+        let provider = chimatic_oauth::OidcProvider::new(
+            self.oidc_name.clone(),
+            issuer.trim(),
+            client_id.clone(),
+            chimatic_domain::Sensitive::new(secret.trim_end().to_string()),
+            format!("{public_origin}/console/sign-in/oidc/callback"),
+            http,
+        )
+        .map_err(|e| anyhow::anyhow!("CHIMATIC_OIDC_ISSUER: {e}"))?;
+        Ok(Some(provider))
     }
 
     fn system_mail(&self) -> anyhow::Result<Option<chimatic_providers::SmtpRelay>> {

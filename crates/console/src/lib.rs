@@ -34,6 +34,8 @@ pub struct ConsoleConfig {
     pub secrets_region: chimatic_domain::Region,
     /// The operator's relay for mail to people; without it invitation links are only shown.
     pub system_mail: Option<chimatic_providers::SmtpRelay>,
+    /// Sign-in through an OpenID Connect provider, when configured.
+    pub oidc: Option<chimatic_oauth::OidcProvider>,
 }
 
 impl ConsoleConfig {
@@ -66,6 +68,8 @@ pub fn router(app: AppState, config: ConsoleConfig) -> Router {
         .route("/console/api-keys", get(pages::api_keys::list).post(pages::api_keys::create))
         .route("/console/api-keys/revoke", post(pages::api_keys::revoke))
         .route("/console/sign-in/two-factor", post(pages::sign_in::submit_code))
+        .route("/console/sign-in/oidc", post(pages::sso::start))
+        .route("/console/sign-in/oidc/callback", get(pages::sso::callback))
         .route("/console/account", get(pages::account::show))
         .route("/console/account/password", post(pages::account::change_password))
         .route("/console/account/two-factor", get(pages::two_factor::enrol_form).post(pages::two_factor::enrol))
@@ -161,6 +165,7 @@ mod tests {
             invitation_lifetime: std::time::Duration::from_secs(72 * 3600),
             secrets_region: chimatic_domain::Region::primary_default(),
             system_mail: None,
+            oidc: None,
         };
         assert!(config("https://console.example.com").secure_cookies());
         assert!(config("http://127.0.0.1:8080").secure_cookies());

@@ -47,6 +47,16 @@ pub struct OidcProvider {
     http: HttpClient,
 }
 
+impl std::fmt::Debug for OidcProvider {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("OidcProvider")
+            .field("name", &self.name)
+            .field("issuer", &self.issuer.as_str())
+            .field("client_id", &self.client_id.as_str())
+            .finish_non_exhaustive()
+    }
+}
+
 /// What a validated ID token says about the person.
 #[derive(Clone, Debug)]
 pub struct VerifiedIdentity {

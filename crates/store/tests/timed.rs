@@ -478,6 +478,9 @@ on_both_backends! {
     the_queue_depth_counts_due_leased_and_waiting_work(b) {
         super::the_queue_depth_counts_due_leased_and_waiting_work(&b.store().await).await;
     }
+    an_sso_flow_is_taken_once_by_its_browser_before_it_expires(b) {
+        super::an_sso_flow_is_taken_once_by_its_browser_before_it_expires(&b.control).await;
+    }
     delivery_counts_are_kept_per_hour_and_summed_per_day(b) {
         super::delivery_counts_are_kept_per_hour_and_summed_per_day(&b.store().await, &b.control).await;
     }
@@ -512,6 +515,28 @@ async fn the_queue_depth_counts_due_leased_and_waiting_work(store: &Store) {
     assert_eq!((depth.queued, depth.due, depth.in_flight), (3, 2, 0));
     assert_eq!(depth.oldest_due, Some(later.plus(Duration::from_secs(60))));
     assert_eq!(store.queue_depth(WorkspaceId::generate(), expired).await.unwrap(), QueueDepth::default());
+}
+
+async fn an_sso_flow_is_taken_once_by_its_browser_before_it_expires(control: &ControlStore) {
+    let t0 = Timestamp(1_795_478_400_000);
+    let flow = |browser: u8, expires_at| chimatic_store::SsoFlowRow {
+        pre_session_digest: [browser; 32],
+        nonce: "n".repeat(43),
+        pkce_verifier: "v".repeat(43),
+        expires_at,
+    };
+    let ten_minutes = Duration::from_secs(600);
+    control.put_sso_flow(&[1; 32], &flow(7, t0.plus(ten_minutes)), t0).await.unwrap();
+    assert_eq!(control.take_sso_flow(&[1; 32], &[8; 32], t0).await.unwrap(), None, "another browser's");
+    assert_eq!(control.take_sso_flow(&[1; 32], &[7; 32], t0).await.unwrap(), Some(flow(7, t0.plus(ten_minutes))));
+    assert_eq!(control.take_sso_flow(&[1; 32], &[7; 32], t0).await.unwrap(), None, "used once");
+    control.put_sso_flow(&[2; 32], &flow(7, t0.plus(ten_minutes)), t0).await.unwrap();
+    let late = t0.plus(ten_minutes);
+    assert_eq!(control.take_sso_flow(&[2; 32], &[7; 32], late).await.unwrap(), None, "expired");
+    // An abandoned flow goes when the next one is recorded after its time.
+    control.put_sso_flow(&[3; 32], &flow(9, t0), t0).await.unwrap();
+    control.put_sso_flow(&[4; 32], &flow(9, late.plus(ten_minutes)), late).await.unwrap();
+    assert_eq!(control.take_sso_flow(&[3; 32], &[9; 32], Timestamp(t0.0 - 1)).await.unwrap(), None, "forgotten");
 }
 
 /// Counts added twice to one hour add up; hours sum into their UTC day; the ranges are inclusive
@@ -574,12 +599,12 @@ async fn a_membership_decides_every_console_session(store: &Store, control: &Con
     let memberships = control.memberships_of(ann.id).await.unwrap();
     assert_eq!(memberships.iter().map(|m| (m.workspace_id, m.role)).collect::<Vec<_>>(), vec![(ws, Role::Owner)]);
 
-    control.start_session(&[10; 32], ann.id, ws, t0, &by).await.unwrap();
+    control.start_session(&[10; 32], ann.id, ws, t0, &by, None).await.unwrap();
     let live = control.session(&[10; 32]).await.unwrap().unwrap();
     assert_eq!((live.user_id, live.workspace_id, live.role), (ann.id, ws, Role::Owner));
     control.set_role(ws, ann.id, Role::Viewer, t0, &by).await.unwrap();
     assert!(control.session(&[10; 32]).await.unwrap().is_none(), "a role change ends the sessions");
-    control.start_session(&[11; 32], ann.id, ws, t0, &by).await.unwrap();
+    control.start_session(&[11; 32], ann.id, ws, t0, &by, None).await.unwrap();
     assert_eq!(control.session(&[11; 32]).await.unwrap().unwrap().role, Role::Viewer);
     control.remove_member(ws, ann.id, t0, &by).await.unwrap();
     assert!(control.session(&[11; 32]).await.unwrap().is_none(), "a removal ends the sessions");
@@ -590,11 +615,11 @@ async fn a_membership_decides_every_console_session(store: &Store, control: &Con
     let bob = user(2, t0);
     control.create_user(&bob, ws, Role::Developer, &by).await.unwrap();
     for d in [20, 21] {
-        control.start_session(&[d; 32], bob.id, ws, t0, &by).await.unwrap();
+        control.start_session(&[d; 32], bob.id, ws, t0, &by, None).await.unwrap();
     }
     let carl = user(3, t0);
     control.create_user(&carl, ws, Role::Admin, &by).await.unwrap();
-    control.start_session(&[30; 32], carl.id, ws, t0, &by).await.unwrap();
+    control.start_session(&[30; 32], carl.id, ws, t0, &by, None).await.unwrap();
     let session = control.session(&[20; 32]).await.unwrap().unwrap();
     assert!(control.end_session(&[20; 32], Some(&session), true, t0, &by).await.unwrap());
     assert!(control.session(&[21; 32]).await.unwrap().is_none());

@@ -65,8 +65,13 @@ impl Page {
 
 impl Browser {
     pub fn new(server: &TestServer) -> Self {
+        Self::at(&server.base)
+    }
+
+    /// A browser on another origin (e.g. an identity provider's).
+    pub fn at(base: &str) -> Self {
         let http = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap();
-        Self { http, base: server.base.clone(), cookies: HashMap::new() }
+        Self { http, base: base.to_string(), cookies: HashMap::new() }
     }
 
     pub fn cookie_header(&self) -> String {

@@ -30,6 +30,7 @@ mod postgres_tls;
 mod providers;
 mod security;
 mod server;
+mod sso;
 mod tls;
 mod topics;
 mod vault_roles;

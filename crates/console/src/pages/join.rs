@@ -145,7 +145,7 @@ pub async fn create_account(
     let user = identity.user(hash, now);
     let by = AuditContext { actor: Actor::user(user.id, user.email_masked.clone()), origin: request_origin(&parts) };
     console.app.control.accept_invitation(&invitation, Joining::NewUser(&user), now, &by).await?;
-    start_session(&console, user.id, invitation.workspace_id, now, &by, "/console/").await
+    start_session(&console, user.id, invitation.workspace_id, now, &by, None).await
 }
 
 #[derive(Deserialize)]
@@ -165,7 +165,7 @@ pub async fn accept(State(console): State<Console>, change: Change<Accept>) -> R
     let now = console.app.clock.now();
     console.app.control.accept_invitation(&invitation, Joining::Existing(user.id), now, &member.audit).await?;
     console.app.control.end_session(&member.digest, None, false, now, &member.audit).await?;
-    start_session(&console, user.id, invitation.workspace_id, now, &member.audit, "/console/").await
+    start_session(&console, user.id, invitation.workspace_id, now, &member.audit, None).await
 }
 
 #[derive(Template)]

@@ -10,6 +10,7 @@ pub mod overview;
 pub mod resources;
 pub mod settings;
 pub mod sign_in;
+pub mod sso;
 pub mod two_factor;
 pub mod views;
 pub mod workspaces;

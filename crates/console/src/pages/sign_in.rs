@@ -36,9 +36,17 @@ const THROTTLED: &str = "Too many failed attempts. Wait a few minutes, then try 
 
 #[derive(Template)]
 #[template(path = "sign_in.html")]
-struct SignInPage<'a> {
+pub struct SignInPage<'a> {
     csrf: String,
     problem: Option<&'a str>,
+    /// The identity provider's name, when one is configured.
+    provider: Option<&'a str>,
+}
+
+impl<'a> SignInPage<'a> {
+    pub fn new(console: &'a Console, csrf: String, problem: Option<&'a str>) -> Self {
+        Self { csrf, problem, provider: console.config.oidc.as_ref().map(|p| p.name.as_str()) }
+    }
 }
 
 #[derive(Template)]
@@ -50,11 +58,11 @@ struct CodePage<'a> {
 
 /// The sign-in form, with a pre-session cookie for its CSRF token.
 pub async fn form(State(console): State<Console>, pre: PreSession) -> Result<Response, PageError> {
-    let html = page(SignInPage { csrf: pre.csrf(), problem: None })?;
+    let html = page(SignInPage::new(&console, pre.csrf(), None))?;
     pre.attach(&console.config, html.into_response())
 }
 
-fn shown(status: StatusCode, template: impl Template) -> Result<Response, PageError> {
+pub fn shown(status: StatusCode, template: impl Template) -> Result<Response, PageError> {
     Ok((status, page(template)?).into_response())
 }
 
@@ -128,20 +136,18 @@ pub async fn submit(State(console): State<Console>, change: PreChange<SignInForm
     let attempt = Attempt { account, client, by, target, chain: chain.unwrap_or_else(system_workspace) };
     let csrf = pre.csrf();
     if attempt.locked(&console, now).await? {
-        return shown(StatusCode::TOO_MANY_REQUESTS, SignInPage { csrf, problem: Some(THROTTLED) });
+        return shown(StatusCode::TOO_MANY_REQUESTS, SignInPage::new(&console, csrf, Some(THROTTLED)));
     }
     let verified = verify(&form.password, user.as_ref()).await?;
     let (Some(user), Some(ws), true) = (&user, chain, verified) else {
         attempt.failed(&console, now, "password").await?;
-        return shown(StatusCode::UNAUTHORIZED, SignInPage { csrf, problem: Some(WRONG) });
+        return shown(StatusCode::UNAUTHORIZED, SignInPage::new(&console, csrf, Some(WRONG)));
     };
     if control.second_factor(user.id).await?.is_some() {
-        let challenge = ChallengeRow { user_id: user.id, workspace_id: ws, expires_at: now.plus(CHALLENGE_LIFETIME) };
-        control.put_challenge(&pre.digest(), challenge).await?;
-        return shown(StatusCode::OK, CodePage { csrf, problem: None });
+        return challenge(&console, &pre, user.id, ws, now, None).await;
     }
     control.clear_sign_in_failures(&account).await?;
-    start_session(&console, user.id, ws, now, &attempt.by, "/console/").await
+    start_session(&console, user.id, ws, now, &attempt.by, None).await
 }
 
 #[derive(Deserialize)]
@@ -166,7 +172,7 @@ pub async fn submit_code(State(console): State<Console>, change: PreChange<CodeF
     let csrf = pre.csrf();
     if attempt.locked(&console, now).await? {
         control.end_challenge(&pre.digest()).await?;
-        return shown(StatusCode::TOO_MANY_REQUESTS, SignInPage { csrf, problem: Some(THROTTLED) });
+        return shown(StatusCode::TOO_MANY_REQUESTS, SignInPage::new(&console, csrf, Some(THROTTLED)));
     }
     let (accepted, factor) = two_factor::verify(&console, &user, &form.code, ws, now, &attempt.by).await?;
     if !accepted {
@@ -175,7 +181,22 @@ pub async fn submit_code(State(console): State<Console>, change: PreChange<CodeF
     }
     control.end_challenge(&pre.digest()).await?;
     control.clear_sign_in_failures(&account).await?;
-    start_session(&console, user.id, ws, now, &attempt.by, "/console/").await
+    start_session(&console, user.id, ws, now, &attempt.by, challenge.provider.as_deref()).await
+}
+
+/// The first step was right and the account has a second factor: a short challenge bound to
+/// this browser's pre-session, and the code form.
+pub async fn challenge(
+    console: &Console,
+    pre: &PreSession,
+    user: UserId,
+    ws: WorkspaceId,
+    now: Timestamp,
+    provider: Option<String>,
+) -> Result<Response, PageError> {
+    let row = ChallengeRow { user_id: user, workspace_id: ws, expires_at: now.plus(CHALLENGE_LIFETIME), provider };
+    console.app.control.put_challenge(&pre.digest(), row).await?;
+    shown(StatusCode::OK, CodePage { csrf: pre.csrf(), problem: None })
 }
 
 /// Checks the password against the user's hash, or does the same work against nothing.
@@ -196,22 +217,23 @@ pub async fn verify(password: &str, user: Option<&UserRow>) -> Result<bool, Page
     .map_err(PageError::internal)
 }
 
-/// A new session with a new identifier (never the pre-session's), and the pre-session gone.
+/// A new session with a new identifier (never the pre-session's), and the pre-session gone;
+/// `provider` names the identity provider the person came through (`None`: a password).
 pub async fn start_session(
     console: &Console,
     user: UserId,
     ws: WorkspaceId,
     now: Timestamp,
     by: &AuditContext,
-    to: &str,
+    provider: Option<&str>,
 ) -> Result<Response, PageError> {
     let identifier = session::new_identifier().map_err(PageError::internal)?;
-    console.app.control.start_session(&session::digest(&identifier), user, ws, now, by).await?;
+    console.app.control.start_session(&session::digest(&identifier), user, ws, now, by, provider).await?;
     let config = &console.config;
     let mut headers = HeaderMap::new();
     headers.append(header::SET_COOKIE, header_value(&set_cookie(config, session_cookie(config), &identifier, None))?);
     headers.append(header::SET_COOKIE, header_value(&set_cookie(config, pre_session_cookie(config), "", Some(0)))?);
-    Ok((headers, Redirect::to(to)).into_response())
+    Ok((headers, Redirect::to("/console/")).into_response())
 }
 
 pub async fn sign_out(State(console): State<Console>, change: Change<NoFields>) -> Result<Response, PageError> {

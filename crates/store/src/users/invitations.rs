@@ -92,6 +92,14 @@ pub trait InvitationRows: Db {
         fetch_optional(self, &sql::INVITATION_BY_TOKEN, args![digest], invitation).await
     }
 
+    async fn pending_invitation_for(
+        &self,
+        email_digest: &[u8; 32],
+        now: Timestamp,
+    ) -> Result<Option<InvitationRow>, StoreError> {
+        fetch_optional(self, &sql::PENDING_INVITATION_FOR, args![email_digest, now], invitation).await
+    }
+
     async fn revoke_invitation(
         &self,
         ws: WorkspaceId,
@@ -192,6 +200,15 @@ impl ControlStore {
 
     pub async fn invitation_by_token(&self, digest: &[u8; 32]) -> Result<Option<InvitationRow>, StoreError> {
         self.backend.invitation_by_token(digest).await
+    }
+
+    /// The newest invitation still open for this address, in any workspace.
+    pub async fn pending_invitation_for(
+        &self,
+        email_digest: &[u8; 32],
+        now: Timestamp,
+    ) -> Result<Option<InvitationRow>, StoreError> {
+        self.backend.pending_invitation_for(email_digest, now).await
     }
 
     /// Revokes a pending invitation; not found if it is not pending (or not this workspace's).

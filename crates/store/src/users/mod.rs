@@ -123,7 +123,8 @@ impl ControlStore {
         if self.backend.remove_member(ws, user, &audit).await? { Ok(()) } else { Err(StoreError::NotFound) }
     }
 
-    /// Starts a console session for a member of `ws`, audited as their sign-in.
+    /// Starts a console session for a member of `ws`, audited as their sign-in: with a
+    /// password, or through the named identity provider.
     pub async fn start_session(
         &self,
         digest: &[u8; 32],
@@ -131,8 +132,13 @@ impl ControlStore {
         ws: WorkspaceId,
         now: Timestamp,
         by: &AuditContext,
+        provider: Option<&str>,
     ) -> Result<(), StoreError> {
-        let audit = by.event(now, actions::SIGN_IN, "user", user);
+        let detail = match provider {
+            Some(p) => json!({"method": "oidc", "provider": p}),
+            None => json!({"method": "password"}),
+        };
+        let audit = by.event(now, actions::SIGN_IN, "user", user).with_detail(detail);
         self.backend.start_session(digest, user, ws, now, &audit).await
     }
 

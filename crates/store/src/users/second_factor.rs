@@ -19,11 +19,13 @@ pub struct SecondFactorRow {
 }
 
 /// A password that was right, waiting for the second factor.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ChallengeRow {
     pub user_id: UserId,
     pub workspace_id: WorkspaceId,
     pub expires_at: Timestamp,
+    /// The identity provider the first step went through; `None`: a password.
+    pub provider: Option<String>,
 }
 
 #[async_trait::async_trait]
@@ -81,7 +83,7 @@ pub trait SecondFactorRows: Db {
     }
 
     async fn put_challenge(&self, digest: &[u8; 32], row: ChallengeRow) -> Result<(), StoreError> {
-        let args = args![digest, row.user_id, row.workspace_id, row.expires_at];
+        let args = args![digest, row.user_id, row.workspace_id, row.expires_at, row.provider.as_deref()];
         self.execute(&sql::INSERT_CHALLENGE, args, None).await.map(|_| ())
     }
 
@@ -91,6 +93,7 @@ pub trait SecondFactorRows: Db {
                 user_id: r.parsed(0, "user id")?,
                 workspace_id: r.parsed(1, "workspace id")?,
                 expires_at: r.at(2)?,
+                provider: r.opt_text(3)?,
             })
         })
         .await

@@ -68,6 +68,12 @@ statements! {
                            i.created_at, i.expires_at, i.accepted_at, i.revoked_at FROM invitations i \
                            JOIN workspaces w ON w.id = i.workspace_id \
                            WHERE i.token_digest = ?1 AND w.deleting_at IS NULL";
+    #[unscoped = "the invited address's digest discovers the workspace"]
+    PENDING_INVITATION_FOR = "SELECT i.id, i.workspace_id, i.email_digest, i.email_masked, i.role, i.invited_by, \
+                              i.created_at, i.expires_at, i.accepted_at, i.revoked_at FROM invitations i \
+                              JOIN workspaces w ON w.id = i.workspace_id \
+                              WHERE i.email_digest = ?1 AND i.accepted_at IS NULL AND i.revoked_at IS NULL \
+                              AND i.expires_at > ?2 AND w.deleting_at IS NULL ORDER BY i.created_at DESC LIMIT 1";
     REVOKE_INVITATION = "UPDATE invitations SET revoked_at = ?3 WHERE workspace_id = ?1 AND id = ?2 \
                          AND accepted_at IS NULL AND revoked_at IS NULL";
     // Single use: the first acceptance of a live invitation changes its row, any other none.
@@ -97,11 +103,12 @@ statements! {
     RECOVERY_CODES_LEFT = "SELECT COUNT(*) FROM recovery_codes WHERE user_id = ?1 AND used_at IS NULL";
     DELETE_RECOVERY_CODES = "DELETE FROM recovery_codes WHERE user_id = ?1";
 
-    INSERT_CHALLENGE = "INSERT INTO sign_in_challenges (digest, user_id, workspace_id, expires_at) \
-                        VALUES (?1, ?2, ?3, ?4) ON CONFLICT (digest) DO UPDATE SET user_id = excluded.user_id, \
-                        workspace_id = excluded.workspace_id, expires_at = excluded.expires_at";
+    INSERT_CHALLENGE = "INSERT INTO sign_in_challenges (digest, user_id, workspace_id, expires_at, provider) \
+                        VALUES (?1, ?2, ?3, ?4, ?5) ON CONFLICT (digest) DO UPDATE SET user_id = excluded.user_id, \
+                        workspace_id = excluded.workspace_id, expires_at = excluded.expires_at, \
+                        provider = excluded.provider";
     #[unscoped = "the pre-session's digest is its key"]
-    CHALLENGE = "SELECT user_id, workspace_id, expires_at FROM sign_in_challenges WHERE digest = ?1";
+    CHALLENGE = "SELECT user_id, workspace_id, expires_at, provider FROM sign_in_challenges WHERE digest = ?1";
     #[unscoped = "the pre-session's digest is its key"]
     END_CHALLENGE = "DELETE FROM sign_in_challenges WHERE digest = ?1";
 

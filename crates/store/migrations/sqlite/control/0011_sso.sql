@@ -19,3 +19,8 @@ CREATE TABLE user_identities (
     PRIMARY KEY (issuer, subject)
 );
 CREATE INDEX user_identities_by_user ON user_identities (user_id);
+
+-- A second-factor challenge after a provider's sign-in names the provider, for the audit log.
+ALTER TABLE sign_in_challenges ADD COLUMN provider TEXT;
+-- A person signing in through a provider for the first time may have a pending invitation.
+CREATE INDEX invitations_by_email ON invitations (email_digest);

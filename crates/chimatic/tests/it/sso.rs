@@ -1,0 +1,206 @@
+//! Console sign-in through a real OpenID Connect provider (npm `oidc-provider`, the certified
+//! implementation, in tests/oidc: PKCE required, exact redirect URIs) on 127.0.0.1: a linked
+//! existing user, a pending invitation becoming an account, and every refusal — a replayed
+//! state, another browser's state, a code injected into another flow (PKCE), an ID token with a
+//! wrong nonce, audience, signature or expiry, an unverified email, an unknown person — with
+//! nobody signed in and nothing stored.
+
+use std::io::{BufRead, BufReader};
+use std::os::unix::fs::PermissionsExt;
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+
+use serde_json::{Value, json};
+
+use crate::console::{Browser, PASSWORD, Page, audit_actions, create_user};
+use crate::harness::{ServerOptions, TestServer};
+
+const SESSION: &str = "__Host-chimatic_session";
+const CLIENT_ID: &str = "chimatic-console";
+const CLIENT_SECRET: &str = "a-client-secret-of-the-test-provider";
+
+/// The test provider in a child process; killed on drop.
+struct Provider {
+    issuer: String,
+    child: Child,
+    http: reqwest::Client,
+    _dir: tempfile::TempDir,
+}
+
+impl Provider {
+    fn start(port: u16, redirect: &str, accounts: Value) -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let config = json!({"port": port, "clients": [{"client_id": CLIENT_ID, "client_secret": CLIENT_SECRET,
+            "redirect_uris": [redirect], "scope": "openid email"}], "accounts": accounts});
+        let path = dir.path().join("provider.json");
+        std::fs::write(&path, config.to_string()).unwrap();
+        let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/oidc/server.js");
+        let mut child = Command::new("node")
+            .arg(script)
+            .arg(&path)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("node is required, with `npm ci` run in tests/oidc (scripts/test does both)");
+        let mut line = String::new();
+        BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).unwrap();
+        let issuer = line.trim().strip_prefix("ready ").expect("the provider's ready line").to_string();
+        Self { issuer, child, http: reqwest::Client::new(), _dir: dir }
+    }
+
+    async fn tamper(&self, mode: Option<&str>) {
+        let r = self.http.post(format!("{}/__test/tamper", self.issuer)).json(&json!({"id_token": mode})).send().await;
+        assert!(r.unwrap().status().is_success());
+    }
+}
+
+impl Drop for Provider {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Starts a flow on the console's sign-in page; the provider's authorization URL.
+async fn start(console: &mut Browser) -> String {
+    let form = console.get("/console/sign-in").await;
+    assert!(form.body.contains("Sign in with Test IdP"), "{}", form.body);
+    let started = console.post("/console/sign-in/oidc", &[("csrf", &form.csrf())]).await;
+    assert_eq!(started.status, 303, "{}", started.body);
+    started.location().to_string()
+}
+
+/// Signs in at the provider as `email`; the callback URL (path and query) it sends back.
+async fn at_provider(provider: &Provider, authorize: &str, email: &str) -> String {
+    let mut idp = Browser::at(&provider.issuer);
+    let path = |url: &str| url.strip_prefix(&provider.issuer).unwrap_or(url).to_string();
+    let to_login = idp.get(&path(authorize)).await;
+    assert_eq!(to_login.status, 303, "{}", to_login.body);
+    let interaction = to_login.location().to_string();
+    assert_eq!(idp.get(&interaction).await.status, 200);
+    let signed = idp.post(&format!("{interaction}/login"), &[("email", email)]).await;
+    assert_eq!(signed.status, 303, "{}", signed.body);
+    let back = idp.get(&path(signed.location())).await;
+    assert_eq!(back.status, 303, "{}", back.body);
+    let callback = back.location();
+    let rest = callback.split_once("://").unwrap().1;
+    rest[rest.find('/').unwrap()..].to_string()
+}
+
+fn refused(page: &Page, status: u16) {
+    assert_eq!(page.status, status, "{}", page.body);
+    assert!(page.set_cookies().iter().all(|c| !c.starts_with(SESSION)), "no session for a refusal");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_console_signs_people_in_through_an_openid_provider_and_refuses_every_forgery() {
+    let idp_port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let secrets = tempfile::tempdir().unwrap();
+    let secret_file = secrets.path().join("client-secret");
+    std::fs::write(&secret_file, CLIENT_SECRET).unwrap();
+    std::fs::set_permissions(&secret_file, std::fs::Permissions::from_mode(0o600)).unwrap();
+    let options = ServerOptions::default()
+        .env("CHIMATIC_OIDC_ISSUER", &format!("http://127.0.0.1:{idp_port}"))
+        .env("CHIMATIC_OIDC_CLIENT_ID", CLIENT_ID)
+        .env("CHIMATIC_OIDC_CLIENT_SECRET_FILE", secret_file.to_str().unwrap())
+        .env("CHIMATIC_OIDC_NAME", "Test IdP");
+    let server = TestServer::spawn_with(options).await;
+    let accounts = json!([
+        {"sub": "ann-1", "email": "Ann.Owner@example.com", "email_verified": true},
+        {"sub": "ivy-2", "email": "ivy.invited@example.com", "email_verified": true},
+        {"sub": "una-3", "email": "una.unverified@example.com", "email_verified": false},
+        {"sub": "nob-4", "email": "nobody@example.com", "email_verified": true},
+    ]);
+    let provider = Provider::start(idp_port, &format!("{}/console/sign-in/oidc/callback", server.base), accounts);
+    let ws = server.workspace("acme");
+    assert!(create_user(&server, &ws, "ann.owner@example.com", "owner", PASSWORD).status.success());
+
+    // An existing user, found by the verified email (any case) and linked: signed in.
+    let mut ann = Browser::new(&server);
+    let authorize = start(&mut ann).await;
+    assert!(authorize.contains("code_challenge_method=S256") && authorize.contains("nonce="), "{authorize}");
+    let callback = at_provider(&provider, &authorize, "Ann.Owner@example.com").await;
+    let signed = ann.get(&callback).await;
+    assert_eq!((signed.status, signed.location()), (303, "/console/"), "{}", signed.body);
+    assert!(ann.get("/console/").await.body.contains("owner"));
+    // The same callback again (a replayed state): refused, the session it made untouched.
+    let mut replay = Browser::new(&server);
+    replay.cookies = ann.cookies.clone();
+    refused(&replay.get(&callback).await, 400);
+    assert_eq!(ann.get("/console/").await.status, 200);
+
+    // A state started in another browser: refused there, and still good for its own browser.
+    let mut mine = Browser::new(&server);
+    let callback = at_provider(&provider, &start(&mut mine).await, "ann.owner@example.com").await;
+    let mut other = Browser::new(&server);
+    other.get("/console/sign-in").await;
+    refused(&other.get(&callback).await, 400);
+    assert_eq!(mine.get(&callback).await.status, 303, "the flow's own browser still completes it");
+
+    // A code injected into another flow: that flow's PKCE verifier does not fit it, so the
+    // provider refuses it and nobody is signed in.
+    let mut victim = Browser::new(&server);
+    let victims = at_provider(&provider, &start(&mut victim).await, "ann.owner@example.com").await;
+    let mut attacker = Browser::new(&server);
+    let attackers = at_provider(&provider, &start(&mut attacker).await, "ann.owner@example.com").await;
+    let query = |url: &str, key: &str| {
+        let q = url.split_once('?').unwrap().1;
+        q.split('&').find_map(|kv| kv.strip_prefix(&format!("{key}="))).unwrap().to_string()
+    };
+    let injected =
+        format!("/console/sign-in/oidc/callback?code={}&state={}", query(&attackers, "code"), query(&victims, "state"));
+    refused(&victim.get(&injected).await, 401);
+    let log: Value = reqwest::get(format!("{}/__test/log", provider.issuer)).await.unwrap().json().await.unwrap();
+    let last = log.as_array().unwrap().iter().rev().find(|e| e["endpoint"] == "token").unwrap().clone();
+    assert_eq!((last["had_code_verifier"].clone(), last["ok"].clone()), (json!(true), json!(false)), "{log}");
+
+    // ID tokens that are not right: nobody signed in.
+    for mode in ["nonce", "aud", "signature", "expired"] {
+        provider.tamper(Some(mode)).await;
+        let mut b = Browser::new(&server);
+        let callback = at_provider(&provider, &start(&mut b).await, "ann.owner@example.com").await;
+        refused(&b.get(&callback).await, 401);
+        assert_eq!(b.get("/console/").await.location(), "/console/sign-in", "{mode}");
+    }
+    provider.tamper(None).await;
+    let log = server.log();
+    let invalid = log.lines().filter(|l| l.contains("sign-in refused") && l.contains("ID token is not valid")).count();
+    assert_eq!(invalid, 4, "each forged ID token is refused as such: {log}");
+    assert!(log.contains("the authorization code was refused"), "the injected code: {log}");
+    assert!(!log.contains(CLIENT_SECRET), "the client secret is logged");
+
+    // An unverified email, and a person with neither an account nor an invitation.
+    for email in ["una.unverified@example.com", "nobody@example.com"] {
+        let mut b = Browser::new(&server);
+        let callback = at_provider(&provider, &start(&mut b).await, email).await;
+        let page = b.get(&callback).await;
+        refused(&page, if email.starts_with("una") { 401 } else { 403 });
+    }
+
+    // A pending invitation: the first sign-in makes the account and the membership.
+    let mut owner = Browser::new(&server);
+    assert_eq!(owner.sign_in("ann.owner@example.com", PASSWORD).await.status, 303);
+    let csrf = owner.get("/console/members").await.csrf();
+    let invited = owner
+        .post("/console/members/invite", &[("csrf", &csrf), ("email", "ivy.invited@example.com"), ("role", "viewer")])
+        .await;
+    assert_eq!(invited.status, 200);
+    let mut ivy = Browser::new(&server);
+    let callback = at_provider(&provider, &start(&mut ivy).await, "ivy.invited@example.com").await;
+    assert_eq!(ivy.get(&callback).await.location(), "/console/");
+    assert!(ivy.get("/console/").await.body.contains("viewer"));
+    assert_eq!(Browser::new(&server).sign_in("ivy.invited@example.com", "").await.status, 401, "no password");
+
+    let entries = audit_actions(&server, &ws.key).await;
+    let through_idp = entries
+        .iter()
+        .filter(|e| e["action"] == "console.sign_in" && e["detail"]["method"] == "oidc")
+        .filter(|e| e["detail"]["provider"] == "Test IdP")
+        .count();
+    assert_eq!(through_idp, 3, "ann twice and ivy, named with the provider");
+    assert!(entries.iter().any(|e| e["action"] == "member.joined" && e["detail"]["new_user"] == true));
+    for (path, bytes) in server.probe().files_on_disk() {
+        let text = String::from_utf8_lossy(&bytes);
+        assert!(!text.contains(CLIENT_SECRET), "the client secret is in {}", path.display());
+    }
+}
