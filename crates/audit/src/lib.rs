@@ -260,4 +260,5 @@ pub mod actions {
     pub const TWO_FACTOR_DISABLED: &str = "user.two_factor_disabled";
     pub const RECOVERY_CODE_USED: &str = "user.recovery_code_used";
     pub const TWO_FACTOR_REQUIREMENT_CHANGED: &str = "workspace.two_factor_requirement_changed";
+    pub const SSO_POLICY_CHANGED: &str = "workspace.sso_policy_changed";
 }

@@ -99,6 +99,7 @@ pub fn router(app: AppState, config: ConsoleConfig) -> Router {
         .route("/console/members/remove", post(pages::members::remove))
         .route("/console/members/reset-password", post(pages::members::issue_reset))
         .route("/console/members/two-factor", post(pages::members::require_two_factor))
+        .route("/console/members/sso", post(pages::sso_policy::save))
         .route("/console/invitations/revoke", post(pages::members::revoke_invitation))
         .route("/console/join", get(pages::join::show).post(pages::join::create_account))
         .route("/console/join/accept", post(pages::join::accept))

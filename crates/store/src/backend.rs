@@ -79,6 +79,7 @@ pub(crate) const CONTROL_TABLES: &[(&str, &str)] = &[
     ("sign_in_challenges", "digest"),
     ("password_resets", "token_digest"),
     ("invitations", "id"),
+    ("sso_domains", "domain, workspace_id"),
     ("memberships", "workspace_id, user_id"),
     ("api_keys", "id"),
     ("delivery_stats", "workspace_id, hour"),

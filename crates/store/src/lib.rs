@@ -45,7 +45,8 @@ pub use subscribers::{ErasureCounts, SubscriberChannelRow, SubscriberRow, Subscr
 pub use topics::{TopicRow, TopicRows};
 pub use users::{
     ChallengeRow, FailureRow, IdentityRows, InvitationRow, InvitationRows, Joining, MemberRow, MembershipRow,
-    PasswordResetRow, SecondFactorRow, SecondFactorRows, SessionRow, SsoFlowRow, UserRow, UserRows, UserSecret,
+    PasswordResetRow, SecondFactorRow, SecondFactorRows, SessionRow, SsoFlowRow, SsoPolicy, UserRow, UserRows,
+    UserSecret,
 };
 pub use vault::SecretRows;
 pub use workflows::{WorkflowRow, WorkflowRows};

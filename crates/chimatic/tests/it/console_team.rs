@@ -144,7 +144,7 @@ async fn an_invitation_works_once_for_its_email_and_roles_count_on_the_next_requ
     }
 }
 
-fn totp_of(manual_key: &str) -> Totp {
+pub(crate) fn totp_of(manual_key: &str) -> Totp {
     let secret = Secret::try_from_base32(manual_key.replace(' ', "")).unwrap();
     Builder::new()
         .with_algorithm(Algorithm::SHA1)
@@ -157,7 +157,7 @@ fn totp_of(manual_key: &str) -> Totp {
         .unwrap()
 }
 
-fn now_secs() -> u64 {
+pub(crate) fn now_secs() -> u64 {
     std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs()
 }
 

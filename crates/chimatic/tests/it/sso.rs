@@ -28,7 +28,8 @@ struct Provider {
 }
 
 impl Provider {
-    fn start(port: u16, redirect: &str, accounts: Value) -> Self {
+    /// `None` when the port was taken meanwhile (the provider then exits at once).
+    fn start(port: u16, redirect: &str, accounts: &Value) -> Option<Self> {
         let dir = tempfile::tempdir().unwrap();
         let config = json!({"port": port, "clients": [{"client_id": CLIENT_ID, "client_secret": CLIENT_SECRET,
             "redirect_uris": [redirect], "scope": "openid email"}], "accounts": accounts});
@@ -44,8 +45,11 @@ impl Provider {
             .expect("node is required, with `npm ci` run in tests/oidc (scripts/test does both)");
         let mut line = String::new();
         BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).unwrap();
-        let issuer = line.trim().strip_prefix("ready ").expect("the provider's ready line").to_string();
-        Self { issuer, child, http: reqwest::Client::new(), _dir: dir }
+        let Some(issuer) = line.trim().strip_prefix("ready ").map(str::to_string) else {
+            let _ = child.wait();
+            return None;
+        };
+        Some(Self { issuer, child, http: reqwest::Client::new(), _dir: dir })
     }
 
     async fn tamper(&self, mode: Option<&str>) {
@@ -87,6 +91,20 @@ async fn at_provider(provider: &Provider, authorize: &str, email: &str) -> Strin
     rest[rest.find('/').unwrap()..].to_string()
 }
 
+/// Signs in with the password, enrols a TOTP factor; one of its recovery codes.
+async fn enrol_second_factor(server: &TestServer, email: &str) -> String {
+    let mut b = Browser::new(server);
+    assert_eq!(b.sign_in(email, PASSWORD).await.status, 303);
+    let enrol = b.get("/console/account/two-factor").await;
+    let marker = "id=\"manual-key\">";
+    let at = enrol.body.find(marker).expect("the manual key") + marker.len();
+    let key: String = enrol.body[at..].chars().take_while(|c| *c != '<').collect();
+    let code = crate::console_team::totp_of(&key).generate(crate::console_team::now_secs()).to_string();
+    let on = b.post("/console/account/two-factor", &[("csrf", &enrol.csrf()), ("code", &code)]).await;
+    assert_eq!(on.status, 200, "{}", on.body);
+    on.body.split("<li><code>").nth(1).expect("recovery codes").chars().take_while(|c| *c != '<').collect()
+}
+
 fn refused(page: &Page, status: u16) {
     assert_eq!(page.status, status, "{}", page.body);
     assert!(page.set_cookies().iter().all(|c| !c.starts_with(SESSION)), "no session for a refusal");
@@ -94,24 +112,37 @@ fn refused(page: &Page, status: u16) {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn the_console_signs_people_in_through_an_openid_provider_and_refuses_every_forgery() {
-    let idp_port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
     let secrets = tempfile::tempdir().unwrap();
     let secret_file = secrets.path().join("client-secret");
     std::fs::write(&secret_file, CLIENT_SECRET).unwrap();
     std::fs::set_permissions(&secret_file, std::fs::Permissions::from_mode(0o600)).unwrap();
-    let options = ServerOptions::default()
-        .env("CHIMATIC_OIDC_ISSUER", &format!("http://127.0.0.1:{idp_port}"))
-        .env("CHIMATIC_OIDC_CLIENT_ID", CLIENT_ID)
-        .env("CHIMATIC_OIDC_CLIENT_SECRET_FILE", secret_file.to_str().unwrap())
-        .env("CHIMATIC_OIDC_NAME", "Test IdP");
-    let server = TestServer::spawn_with(options).await;
     let accounts = json!([
         {"sub": "ann-1", "email": "Ann.Owner@example.com", "email_verified": true},
         {"sub": "ivy-2", "email": "ivy.invited@example.com", "email_verified": true},
         {"sub": "una-3", "email": "una.unverified@example.com", "email_verified": false},
         {"sub": "nob-4", "email": "nobody@example.com", "email_verified": true},
+        {"sub": "dor-5", "email": "dora@example.org", "email_verified": true},
     ]);
-    let provider = Provider::start(idp_port, &format!("{}/console/sign-in/oidc/callback", server.base), accounts);
+    // The server names the provider's port before the provider can name the server's callback:
+    // a port reserved for the provider, taken by another test meanwhile, means both again.
+    let (server, provider) = {
+        let mut tries = 0;
+        loop {
+            let idp_port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+            let options = ServerOptions::default()
+                .env("CHIMATIC_OIDC_ISSUER", &format!("http://127.0.0.1:{idp_port}"))
+                .env("CHIMATIC_OIDC_CLIENT_ID", CLIENT_ID)
+                .env("CHIMATIC_OIDC_CLIENT_SECRET_FILE", secret_file.to_str().unwrap())
+                .env("CHIMATIC_OIDC_NAME", "Test IdP");
+            let server = TestServer::spawn_with(options).await;
+            let callback = format!("{}/console/sign-in/oidc/callback", server.base);
+            if let Some(provider) = Provider::start(idp_port, &callback, &accounts) {
+                break (server, provider);
+            }
+            tries += 1;
+            assert!(tries < 5, "the test provider did not start");
+        }
+    };
     let ws = server.workspace("acme");
     assert!(create_user(&server, &ws, "ann.owner@example.com", "owner", PASSWORD).status.success());
 
@@ -191,13 +222,55 @@ async fn the_console_signs_people_in_through_an_openid_provider_and_refuses_ever
     assert!(ivy.get("/console/").await.body.contains("viewer"));
     assert_eq!(Browser::new(&server).sign_in("ivy.invited@example.com", "").await.status, 401, "no password");
 
+    // A break-glass owner enrols a second factor while passwords still work.
+    assert!(create_user(&server, &ws, "bree.glass@example.com", "owner", PASSWORD).status.success());
+    let recovery = enrol_second_factor(&server, "bree.glass@example.com").await;
+
+    // The owner's policy: people of example.org join as developers; sign-on required.
+    let csrf = owner.get("/console/members").await.csrf();
+    let policy = |domains: &'static str, role: &'static str| {
+        [
+            ("csrf", csrf.clone()),
+            ("domains", domains.to_string()),
+            ("role", role.to_string()),
+            ("required", "on".into()),
+        ]
+    };
+    for (domains, role) in [("gmail.com", "developer"), ("*.example.org", "developer"), ("example.org", "owner")] {
+        let form = policy(domains, role);
+        let form: Vec<(&str, &str)> = form.iter().map(|(k, v)| (*k, v.as_str())).collect();
+        assert_eq!(owner.post("/console/members/sso", &form).await.status, 400, "{domains} as {role}");
+    }
+    let form = policy("Example.org", "developer");
+    let form: Vec<(&str, &str)> = form.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    assert_eq!(owner.post("/console/members/sso", &form).await.status, 303);
+    // Password sessions end at once; the ones that came through the provider stay.
+    assert_eq!(owner.get("/console/").await.location(), "/console/sign-in", "ann's password session ended");
+    assert_eq!(ann.get("/console/").await.status, 200, "ann's provider session stays");
+    let refused_password = Browser::new(&server).sign_in("ann.owner@example.com", PASSWORD).await;
+    assert_eq!(refused_password.status, 403, "{}", refused_password.body);
+    assert!(refused_password.body.contains("Sign in with Test IdP"));
+    // The break-glass owner: password and a recovery code still work.
+    let mut bree = Browser::new(&server);
+    let first = bree.sign_in("bree.glass@example.com", PASSWORD).await;
+    assert_eq!(first.status, 200, "the code step: {}", first.body);
+    let code = bree.post("/console/sign-in/two-factor", &[("csrf", &first.csrf()), ("code", &recovery)]).await;
+    assert_eq!(code.status, 303, "{}", code.body);
+    assert!(bree.get("/console/members").await.body.contains("id=\"sso-policy\""));
+    // Someone of the allowed domain becomes a developer at their first sign-in.
+    let mut dora = Browser::new(&server);
+    let callback = at_provider(&provider, &start(&mut dora).await, "dora@example.org").await;
+    assert_eq!(dora.get(&callback).await.location(), "/console/");
+    assert!(dora.get("/console/").await.body.contains("developer"));
+
     let entries = audit_actions(&server, &ws.key).await;
     let through_idp = entries
         .iter()
         .filter(|e| e["action"] == "console.sign_in" && e["detail"]["method"] == "oidc")
         .filter(|e| e["detail"]["provider"] == "Test IdP")
         .count();
-    assert_eq!(through_idp, 3, "ann twice and ivy, named with the provider");
+    assert_eq!(through_idp, 4, "ann twice, ivy and dora, named with the provider");
+    assert!(entries.iter().any(|e| e["action"] == "workspace.sso_policy_changed" && e["detail"]["required"] == true));
     assert!(entries.iter().any(|e| e["action"] == "member.joined" && e["detail"]["new_user"] == true));
     for (path, bytes) in server.probe().files_on_disk() {
         let text = String::from_utf8_lossy(&bytes);

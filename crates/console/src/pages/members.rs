@@ -78,6 +78,14 @@ struct MembersPage {
     two_factor_required: bool,
     is_owner: bool,
     link: Option<ShownLink>,
+    /// The identity provider's name, when one is configured, and the workspace's policy.
+    sso: Option<(String, SsoView)>,
+}
+
+pub struct SsoView {
+    pub domains: String,
+    pub role: Role,
+    pub required: bool,
 }
 
 async fn render(console: &Console, member: &Member, link: Option<ShownLink>) -> Result<Html<String>, PageError> {
@@ -111,6 +119,15 @@ async fn render(console: &Console, member: &Member, link: Option<ShownLink>) -> 
         two_factor_required: control.two_factor_required(ws).await?,
         is_owner: you == Role::Owner,
         link,
+        sso: match &console.config.oidc {
+            Some(provider) => {
+                let policy = control.sso_policy(ws).await?;
+                let domains = policy.domains.iter().map(|(d, _)| d.as_str()).collect::<Vec<_>>().join(", ");
+                let role = policy.domains.first().map_or(Role::Viewer, |(_, r)| *r);
+                Some((provider.name.clone(), SsoView { domains, role, required: policy.required }))
+            }
+            None => None,
+        },
     })
 }
 

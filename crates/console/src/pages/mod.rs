@@ -11,6 +11,7 @@ pub mod resources;
 pub mod settings;
 pub mod sign_in;
 pub mod sso;
+pub mod sso_policy;
 pub mod two_factor;
 pub mod views;
 pub mod workspaces;

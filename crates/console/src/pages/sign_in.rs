@@ -12,7 +12,7 @@ use axum::response::{IntoResponse, Redirect, Response};
 use chimatic_api::auth::request_origin;
 use chimatic_audit::{Actor, AuditContext, actions, system_workspace};
 use chimatic_crypto::digest::sha256;
-use chimatic_domain::{EmailAddress, Timestamp, UserId, WorkspaceId};
+use chimatic_domain::{EmailAddress, Role, Timestamp, UserId, WorkspaceId};
 use chimatic_store::{ChallengeRow, UserRow};
 use serde::Deserialize;
 use serde_json::json;
@@ -32,6 +32,7 @@ const CHALLENGE_LIFETIME: std::time::Duration = std::time::Duration::from_secs(5
 
 const WRONG: &str = "The email or password is not right.";
 const WRONG_CODE: &str = "That code is not right, or was used already.";
+const SSO_REQUIRED: &str = "This workspace signs in through its identity provider: use the button below.";
 const THROTTLED: &str = "Too many failed attempts. Wait a few minutes, then try again.";
 
 #[derive(Template)]
@@ -125,10 +126,11 @@ pub async fn submit(State(console): State<Console>, change: PreChange<SignInForm
         Some(_) => control.user_by_email(&digest).await?,
         None => None,
     };
-    let chain = match &user {
-        Some(u) => control.memberships_of(u.id).await?.first().map(|m| m.workspace_id),
+    let membership = match &user {
+        Some(u) => control.memberships_of(u.id).await?.into_iter().next(),
         None => None,
     };
+    let chain = membership.as_ref().map(|m| m.workspace_id);
     let (account, client) = subjects(&digest, &parts);
     let masked = email.as_ref().map(EmailAddress::masked).unwrap_or_default();
     let target = user.as_ref().map_or("unknown".to_string(), |u| u.id.to_string());
@@ -143,7 +145,14 @@ pub async fn submit(State(console): State<Console>, change: PreChange<SignInForm
         attempt.failed(&console, now, "password").await?;
         return shown(StatusCode::UNAUTHORIZED, SignInPage::new(&console, csrf, Some(WRONG)));
     };
-    if control.second_factor(user.id).await?.is_some() {
+    let second_factor = control.second_factor(user.id).await?.is_some();
+    // Single sign-on required: only an owner with a second factor may still use a password.
+    let owner = membership.as_ref().is_some_and(|m| m.role == Role::Owner);
+    if !(owner && second_factor) && control.sso_policy(ws).await?.required {
+        attempt.failed(&console, now, "sso_required").await?;
+        return shown(StatusCode::FORBIDDEN, SignInPage::new(&console, csrf, Some(SSO_REQUIRED)));
+    }
+    if second_factor {
         return challenge(&console, &pre, user.id, ws, now, None).await;
     }
     control.clear_sign_in_failures(&account).await?;

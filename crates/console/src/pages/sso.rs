@@ -2,8 +2,9 @@
 //! digest) is bound to the browser's pre-session and used once within 10 minutes; the code is
 //! exchanged with its PKCE verifier and the ID token validated (signature, `iss`, `aud`, `exp`,
 //! `iat`, `nonce`, a verified email) by `chimatic-oauth`. A verified email signs in only to an
-//! existing user (linked on first use) or to a pending invitation; an account with a second
-//! factor still gives its code.
+//! existing user (linked on first use), to a pending invitation, or as a new member of a
+//! workspace whose owner allowed the email's domain; an account with a second factor still
+//! gives its code.
 
 use axum::extract::{Query, State};
 use axum::http::StatusCode;
@@ -169,14 +170,24 @@ async fn account(
         }
         return Ok(Some((user.id, ws, by)));
     }
-    let Some(invitation) = control.pending_invitation_for(&digest, now).await? else {
-        let by = AuditContext { actor: Actor::user("unknown", EmailAddress::masked(&email)), origin };
-        record_failure(console, &by, system_workspace(), provider, "no account or invitation".into()).await?;
-        return Ok(None);
-    };
     let row = EmailIdentity::of(&email).user(NO_PASSWORD.into(), now);
     let by = AuditContext { actor: Actor::user(row.id, row.email_masked.clone()), origin };
-    let user = control.accept_invitation(&invitation, Joining::NewUser(&row), now, &by).await?;
-    control.link_identity(&identity.issuer, &identity.subject, user, now).await?;
-    Ok(Some((user, invitation.workspace_id, by)))
+    let ws = if let Some(invitation) = control.pending_invitation_for(&digest, now).await? {
+        control.accept_invitation(&invitation, Joining::NewUser(&row), now, &by).await?;
+        invitation.workspace_id
+    } else if let Some((ws, role)) = control.sso_domain_workspace(&domain_of(&email)).await? {
+        control.create_user(&row, ws, role, &by).await?;
+        ws
+    } else {
+        let by = AuditContext { actor: Actor::user("unknown", EmailAddress::masked(&email)), origin: by.origin };
+        record_failure(console, &by, system_workspace(), provider, "no account, invitation or allowed domain".into())
+            .await?;
+        return Ok(None);
+    };
+    control.link_identity(&identity.issuer, &identity.subject, row.id, now).await?;
+    Ok(Some((row.id, ws, by)))
+}
+
+fn domain_of(email: &EmailAddress) -> String {
+    email.expose().rsplit_once('@').map(|(_, d)| d.to_ascii_lowercase()).unwrap_or_default()
 }

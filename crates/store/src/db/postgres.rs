@@ -61,6 +61,7 @@ const CONTROL: Schema = Schema {
         (9, include_str!("../../migrations/postgres/control/0009_console_team.sql")),
         (10, include_str!("../../migrations/postgres/control/0010_hourly_stats.sql")),
         (11, include_str!("../../migrations/postgres/control/0011_sso.sql")),
+        (12, include_str!("../../migrations/postgres/control/0012_sso_policy.sql")),
     ],
 };
 

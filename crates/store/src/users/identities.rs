@@ -2,11 +2,23 @@
 //! (state kept as a digest, bound to the browser's pre-session, used once), and the provider
 //! accounts linked to users.
 
-use chimatic_domain::{Timestamp, UserId};
+use chimatic_audit::{AuditContext, AuditEvent, actions};
+use chimatic_domain::{Role, Timestamp, UserId, WorkspaceId};
+use serde_json::json;
 
 use super::sql;
-use crate::db::{Db, Step, args, fetch_optional, write_all};
+use crate::db::{Audited, Db, Step, args, fetch_all, fetch_optional, write_all};
 use crate::{ControlStore, PostgresBackend, SqliteBackend, StoreError};
+
+/// An owner's single sign-on policy for their workspace.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct SsoPolicy {
+    /// Email domains (lower-case) whose people the provider may add, with their role.
+    pub domains: Vec<(String, Role)>,
+    /// Members sign in through the provider (an owner with a second factor may still use a
+    /// password).
+    pub required: bool,
+}
 
 /// What a flow keeps for its callback.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -57,6 +69,36 @@ pub trait IdentityRows: Db {
     async fn link_identity(&self, issuer: &str, subject: &str, user: UserId, now: Timestamp) -> Result<(), StoreError> {
         self.execute(&sql::LINK_IDENTITY, args![issuer, subject, user, now], None).await.map(|_| ())
     }
+
+    async fn sso_policy(&self, ws: WorkspaceId) -> Result<SsoPolicy, StoreError> {
+        let domains = fetch_all(self, &sql::SSO_DOMAINS, args![ws], |r| Ok((r.text(0)?, r.parsed(1, "role")?))).await?;
+        let required = fetch_optional(self, &sql::SSO_REQUIRED, args![ws], |r| r.flag(0)).await?.unwrap_or(false);
+        Ok(SsoPolicy { domains, required })
+    }
+
+    async fn set_sso_policy(
+        &self,
+        ws: WorkspaceId,
+        policy: &SsoPolicy,
+        now: Timestamp,
+        audit: &AuditEvent,
+    ) -> Result<(), StoreError> {
+        let mut steps = vec![
+            Step::required(&sql::SET_SSO_REQUIRED, args![ws, policy.required.then_some(now)]),
+            Step::new(&sql::CLEAR_SSO_DOMAINS, args![ws]),
+        ];
+        for (domain, role) in &policy.domains {
+            steps.push(Step::new(&sql::INSERT_SSO_DOMAIN, args![domain, ws, role.as_str(), now]));
+        }
+        self.transaction(steps, Audited::control(ws, audit)).await.map(|_| ())
+    }
+
+    async fn sso_domain_workspace(&self, domain: &str) -> Result<Option<(WorkspaceId, Role)>, StoreError> {
+        fetch_optional(self, &sql::SSO_DOMAIN_WORKSPACE, args![domain], |r| {
+            Ok((r.parsed(0, "workspace id")?, r.parsed(1, "role")?))
+        })
+        .await
+    }
 }
 
 impl IdentityRows for SqliteBackend {}
@@ -95,5 +137,31 @@ impl ControlStore {
         now: Timestamp,
     ) -> Result<(), StoreError> {
         self.backend.link_identity(issuer, subject, user, now).await
+    }
+
+    pub async fn sso_policy(&self, ws: WorkspaceId) -> Result<SsoPolicy, StoreError> {
+        self.backend.sso_policy(ws).await
+    }
+
+    /// Replaces the workspace's policy. Requiring sign-on ends its members' password sessions at
+    /// once (the session query leaves them out), an owner's with a second factor excepted.
+    pub async fn set_sso_policy(
+        &self,
+        ws: WorkspaceId,
+        policy: &SsoPolicy,
+        now: Timestamp,
+        by: &AuditContext,
+    ) -> Result<(), StoreError> {
+        let domains: Vec<serde_json::Value> =
+            policy.domains.iter().map(|(d, r)| json!({"domain": d, "role": r.as_str()})).collect();
+        let detail = json!({"domains": domains, "required": policy.required});
+        let audit = by.event(now, actions::SSO_POLICY_CHANGED, "workspace", ws).with_detail(detail);
+        self.backend.set_sso_policy(ws, policy, now, &audit).await
+    }
+
+    /// The workspace (the first to allow it) that admits people of this email domain, with
+    /// their role.
+    pub async fn sso_domain_workspace(&self, domain: &str) -> Result<Option<(WorkspaceId, Role)>, StoreError> {
+        self.backend.sso_domain_workspace(domain).await
     }
 }

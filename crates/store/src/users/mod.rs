@@ -13,7 +13,7 @@ mod second_factor;
 mod secrets;
 pub(crate) mod sql;
 
-pub use identities::{IdentityRows, SsoFlowRow};
+pub use identities::{IdentityRows, SsoFlowRow, SsoPolicy};
 pub use invitations::{InvitationRow, InvitationRows, Joining, PasswordResetRow};
 pub use rows::{FailureRow, MemberRow, MembershipRow, SessionRow, UserRow, UserRows};
 pub use second_factor::{ChallengeRow, SecondFactorRow, SecondFactorRows};
@@ -139,11 +139,12 @@ impl ControlStore {
             None => json!({"method": "password"}),
         };
         let audit = by.event(now, actions::SIGN_IN, "user", user).with_detail(detail);
-        self.backend.start_session(digest, user, ws, now, &audit).await
+        self.backend.start_session(digest, user, ws, now, provider, &audit).await
     }
 
     /// The live session behind `digest`, with the member's current role; `None` if it ended,
-    /// the membership is gone or the workspace is being deleted. Timeouts are the caller's.
+    /// the membership is gone, the workspace is being deleted, or the workspace requires single
+    /// sign-on and the session came with a password (an owner with a second factor excepted). Timeouts are the caller's.
     pub async fn session(&self, digest: &[u8; 32]) -> Result<Option<SessionRow>, StoreError> {
         self.backend.session(digest).await
     }

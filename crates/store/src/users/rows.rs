@@ -222,9 +222,10 @@ pub trait UserRows: Db {
         user: UserId,
         ws: WorkspaceId,
         now: Timestamp,
+        provider: Option<&str>,
         audit: &AuditEvent,
     ) -> Result<(), StoreError> {
-        let steps = vec![Step::new(&sql::INSERT_SESSION, args![digest, user, ws, now])];
+        let steps = vec![Step::new(&sql::INSERT_SESSION, args![digest, user, ws, now, provider])];
         self.transaction(steps, Audited::control(ws, audit)).await.map(|_| ())
     }
 

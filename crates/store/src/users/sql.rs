@@ -24,8 +24,8 @@ statements! {
     REMOVE_MEMBER = "DELETE FROM memberships WHERE workspace_id = ?1 AND user_id = ?2";
     END_MEMBER_SESSIONS = "DELETE FROM console_sessions WHERE workspace_id = ?1 AND user_id = ?2";
 
-    INSERT_SESSION = "INSERT INTO console_sessions (digest, user_id, workspace_id, created_at, last_seen_at) \
-                      VALUES (?1, ?2, ?3, ?4, ?4)";
+    INSERT_SESSION = "INSERT INTO console_sessions (digest, user_id, workspace_id, created_at, last_seen_at, provider) \
+                      VALUES (?1, ?2, ?3, ?4, ?4, ?5)";
     // The role is read with the session, so a role change or removal counts on the next request.
     #[unscoped = "authentication: the session's digest discovers its workspace"]
     SESSION = "SELECT s.user_id, s.workspace_id, m.role, u.email_masked, s.created_at, s.last_seen_at, \
@@ -35,7 +35,9 @@ statements! {
                JOIN memberships m ON m.workspace_id = s.workspace_id AND m.user_id = s.user_id \
                JOIN users u ON u.id = s.user_id \
                JOIN workspaces w ON w.id = s.workspace_id \
-               WHERE s.digest = ?1 AND w.deleting_at IS NULL";
+               WHERE s.digest = ?1 AND w.deleting_at IS NULL \
+               AND (w.sso_required_at IS NULL OR s.provider IS NOT NULL OR (m.role = 'owner' \
+               AND EXISTS (SELECT 1 FROM second_factors g WHERE g.user_id = s.user_id)))";
     #[unscoped = "the session's digest is its key"]
     TOUCH_SESSION = "UPDATE console_sessions SET last_seen_at = ?2 WHERE digest = ?1";
     #[unscoped = "the session's digest is its key"]
@@ -51,7 +53,9 @@ statements! {
     // absolute timeout runs on from the sign-in. Only where the person is a member.
     SWITCH_SESSION = "UPDATE console_sessions SET digest = ?2, workspace_id = ?3, last_seen_at = ?4 WHERE digest = ?1 \
                       AND EXISTS (SELECT 1 FROM memberships m JOIN workspaces w ON w.id = m.workspace_id \
-                      WHERE m.workspace_id = ?3 AND m.user_id = console_sessions.user_id AND w.deleting_at IS NULL)";
+                      WHERE m.workspace_id = ?3 AND m.user_id = console_sessions.user_id AND w.deleting_at IS NULL \
+                      AND (w.sso_required_at IS NULL OR console_sessions.provider IS NOT NULL OR (m.role = 'owner' \
+                      AND EXISTS (SELECT 1 FROM second_factors g WHERE g.user_id = m.user_id))))";
 
     FAILURES = "SELECT failures, last_at, locked_until FROM sign_in_failures WHERE subject = ?1";
     SET_FAILURES = "INSERT INTO sign_in_failures (subject, failures, last_at, locked_until) VALUES (?1, ?2, ?3, ?4) \
@@ -121,6 +125,15 @@ statements! {
     USER_BY_IDENTITY = "SELECT user_id FROM user_identities WHERE issuer = ?1 AND subject = ?2";
     LINK_IDENTITY = "INSERT INTO user_identities (issuer, subject, user_id, created_at) VALUES (?1, ?2, ?3, ?4) \
                      ON CONFLICT (issuer, subject) DO NOTHING";
+
+    SSO_REQUIRED = "SELECT sso_required_at IS NOT NULL FROM workspaces WHERE id = ?1";
+    SET_SSO_REQUIRED = "UPDATE workspaces SET sso_required_at = ?2 WHERE id = ?1";
+    SSO_DOMAINS = "SELECT domain, role FROM sso_domains WHERE workspace_id = ?1 ORDER BY domain";
+    CLEAR_SSO_DOMAINS = "DELETE FROM sso_domains WHERE workspace_id = ?1";
+    INSERT_SSO_DOMAIN = "INSERT INTO sso_domains (domain, workspace_id, role, created_at) VALUES (?1, ?2, ?3, ?4)";
+    #[unscoped = "the email's domain discovers the workspace that admits it"]
+    SSO_DOMAIN_WORKSPACE = "SELECT d.workspace_id, d.role FROM sso_domains d JOIN workspaces w ON w.id = d.workspace_id \
+                            WHERE d.domain = ?1 AND w.deleting_at IS NULL ORDER BY d.created_at, d.workspace_id LIMIT 1";
 
     TWO_FACTOR_REQUIRED = "SELECT two_factor_required_at IS NOT NULL FROM workspaces WHERE id = ?1";
     SET_TWO_FACTOR_REQUIRED = "UPDATE workspaces SET two_factor_required_at = ?2 WHERE id = ?1";

@@ -1,0 +1,15 @@
+-- An owner's single sign-on policy. Email domains whose people, signing in through the
+-- identity provider for the first time, become members with the owner's chosen role:
+CREATE TABLE sso_domains (
+    domain       TEXT NOT NULL,
+    workspace_id TEXT NOT NULL REFERENCES workspaces(id),
+    role         TEXT NOT NULL,
+    created_at   BIGINT NOT NULL,
+    PRIMARY KEY (domain, workspace_id)
+);
+CREATE INDEX sso_domains_by_workspace ON sso_domains (workspace_id);
+-- Whether members must sign in through the provider (an owner with a second factor may still
+-- use a password: the way back in when the provider is down).
+ALTER TABLE workspaces ADD COLUMN sso_required_at BIGINT;
+-- The identity provider a session came through; NULL: a password.
+ALTER TABLE console_sessions ADD COLUMN provider TEXT;
