@@ -124,6 +124,12 @@ impl Browser {
     }
 }
 
+/// The single-use nonce of a page's create form.
+fn form_once(page: &Page) -> String {
+    let at = page.body.find("name=\"once\" value=\"").expect("a once field") + 19;
+    page.body[at..].chars().take_while(|c| *c != '"').collect()
+}
+
 pub async fn audit_actions(server: &TestServer, key: &str) -> Vec<Value> {
     let r = server.get("/v1/audit?limit=500", key).await;
     assert_eq!(r.status, 200, "{}", r.text);
@@ -174,7 +180,13 @@ async fn an_owner_signs_in_and_out_and_every_step_is_audited() {
     assert_eq!(form.headers["x-content-type-options"], "nosniff");
     assert!(form.headers.contains_key("referrer-policy") && form.headers.contains_key("permissions-policy"));
     assert_eq!(form.headers["cache-control"], "no-store");
-    assert!(!form.body.contains("<script"), "no script on the page");
+    // One script, the console's own file; nothing inline.
+    let scripts: Vec<&str> = form.body.split("<script").skip(1).collect();
+    assert_eq!(scripts.len(), 1, "{}", form.body);
+    assert!(scripts[0].starts_with(" src=\"/console/assets/console.js\" defer></script>"), "{}", scripts[0]);
+    let script = browser.get("/console/assets/console.js").await;
+    assert_eq!(script.status, 200);
+    assert!(script.headers["content-type"].to_str().unwrap().starts_with("text/javascript"));
 
     // Wrong password and unknown account: the same answer.
     let wrong = browser.sign_in(email, "violet staple quarry 43").await;
@@ -267,9 +279,14 @@ async fn api_keys_are_shown_once_revoked_from_the_console_and_out_of_a_viewers_r
     let keys = admin.get("/console/api-keys").await;
     assert_eq!(keys.status, 200, "{}", keys.body);
     let token = keys.csrf();
-    let created =
-        admin.post("/console/api-keys", &[("csrf", &token), ("name", "ci deploys"), ("access", "send")]).await;
+    let once = form_once(&keys);
+    let form = [("csrf", token.as_str()), ("name", "ci deploys"), ("access", "send"), ("once", once.as_str())];
+    let created = admin.post("/console/api-keys", &form).await;
     assert_eq!(created.status, 200, "{}", created.body);
+    // The same form sent again (a reload) makes no second key.
+    let again = admin.post("/console/api-keys", &form).await;
+    assert_eq!(again.status, 409, "{}", again.body);
+    assert!(!again.body.contains("class=\"secret\""));
     let at = created.body.find("class=\"secret\">").unwrap() + 15;
     let key: String = created.body[at..].chars().take_while(|c| *c != '<').collect();
     assert!(key.len() > 20, "{key}");
@@ -287,10 +304,20 @@ async fn api_keys_are_shown_once_revoked_from_the_console_and_out_of_a_viewers_r
     assert_eq!(viewer.get("/console/api-keys").await.status, 403);
     let own = viewer.get("/console/").await.csrf();
     assert!(!viewer.get("/console/").await.body.contains("/console/api-keys"), "no link to what they cannot open");
-    let refused = viewer.post("/console/api-keys", &[("csrf", &own), ("name", "sneaky"), ("access", "admin")]).await;
+    let refused = viewer
+        .post(
+            "/console/api-keys",
+            &[("csrf", &own), ("name", "sneaky"), ("access", "admin"), ("once", &form_once(&keys))],
+        )
+        .await;
     assert_eq!(refused.status, 403);
     // The admin's token does not work in the viewer's session either.
-    let crossed = viewer.post("/console/api-keys", &[("csrf", &token), ("name", "sneaky"), ("access", "admin")]).await;
+    let crossed = viewer
+        .post(
+            "/console/api-keys",
+            &[("csrf", &token), ("name", "sneaky"), ("access", "admin"), ("once", &form_once(&keys))],
+        )
+        .await;
     assert_eq!(crossed.status, 403);
     let names: Vec<String> = server.get("/v1/api-keys", &ws.key).await.json["data"]
         .as_array()
@@ -299,6 +326,7 @@ async fn api_keys_are_shown_once_revoked_from_the_console_and_out_of_a_viewers_r
         .map(|k| k["name"].as_str().unwrap().to_string())
         .collect();
     assert!(!names.iter().any(|n| n == "sneaky"), "{names:?}");
+    assert_eq!(names.iter().filter(|n| *n == "ci deploys").count(), 1, "one key for one form: {names:?}");
 
     let id = server.get("/v1/api-keys", &ws.key).await.json["data"]
         .as_array()

@@ -301,6 +301,9 @@ async fn every_change_is_refused_when_forged_and_nothing_changes() {
         "/console/join".into(),
         "/console/join/accept".into(),
         "/console/reset-password".into(),
+        "/console/switch-workspace".into(),
+        "/console/members/sso".into(),
+        "/console/sign-in/oidc".into(),
     ];
     // Every field any console form has, so only the forgery can be the reason for a refusal.
     let fields = |token: &str| -> Vec<(String, String)> {
@@ -322,6 +325,9 @@ async fn every_change_is_refused_when_forged_and_nothing_changes() {
             ("subscriber", "{}"),
             ("required", "on"),
             ("token", &"0".repeat(64)),
+            ("once", &"1".repeat(43)),
+            ("workspace", "ws_0192f0c1a2b37c4d8e9f0a1b2c3d4e5f"),
+            ("domains", "example.com"),
         ]
         .iter()
         .map(|(k, v)| (k.to_string(), v.to_string()))

@@ -122,6 +122,10 @@ async fn a_control_plane_node_holds_no_notification_data_and_the_data_plane_deli
         "second_factors",
         "sign_in_challenges",
         "sign_in_failures",
+        "console_form_uses",
+        "sso_domains",
+        "sso_flows",
+        "user_identities",
         "users",
         "workspaces",
     ];

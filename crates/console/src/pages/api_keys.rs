@@ -3,14 +3,17 @@
 
 use askama::Template;
 use axum::extract::State;
-use axum::response::{Html, Redirect};
+use axum::http::StatusCode;
+use axum::response::{Html, IntoResponse, Redirect, Response};
 use chimatic_api::checked_key_name;
+use chimatic_crypto::digest::sha256;
 use chimatic_domain::{ApiKeyId, Scope, Scopes};
 use chimatic_store::ApiKeyRow;
 use serde::Deserialize;
 
 use super::{Frame, frame, page};
 use crate::Console;
+use crate::auth::session;
 use crate::error::PageError;
 use crate::member::{Change, Member};
 
@@ -51,23 +54,36 @@ struct KeysPage {
     frame: Frame,
     keys: Vec<KeyView>,
     created: Option<Created>,
+    /// The create form's single-use nonce: sent twice (a reload), it makes one key.
+    once: String,
+    problem: Option<&'static str>,
 }
 
-async fn render(console: &Console, member: &Member, created: Option<Created>) -> Result<Html<String>, PageError> {
+const SENT_TWICE: &str = "This form was sent already: the key it made was shown then, once. Create another if you \
+                          need one.";
+
+async fn render(
+    console: &Console,
+    member: &Member,
+    created: Option<Created>,
+    problem: Option<&'static str>,
+) -> Result<Html<String>, PageError> {
     let frame = frame(console, member).await?;
     let keys = console.app.control.list_api_keys(member.session.workspace_id).await?;
-    page(KeysPage { frame, keys: keys.iter().map(KeyView::from).collect(), created })
+    let once = session::new_identifier().map_err(PageError::internal)?;
+    page(KeysPage { frame, keys: keys.iter().map(KeyView::from).collect(), created, once, problem })
 }
 
 pub async fn list(State(console): State<Console>, member: Member) -> Result<Html<String>, PageError> {
     member.require(Scope::Admin)?;
-    render(&console, &member, None).await
+    render(&console, &member, None, None).await
 }
 
 #[derive(Deserialize)]
 pub struct CreateKey {
     name: String,
     access: String,
+    once: String,
 }
 
 fn access_scopes(access: &str) -> Option<Scopes> {
@@ -80,16 +96,25 @@ fn access_scopes(access: &str) -> Option<Scopes> {
     Scopes::new(scopes)
 }
 
-pub async fn create(State(console): State<Console>, change: Change<CreateKey>) -> Result<Html<String>, PageError> {
+pub async fn create(State(console): State<Console>, change: Change<CreateKey>) -> Result<Response, PageError> {
     let Change { member, form } = change;
     member.require(Scope::Admin)?;
     let name = checked_key_name(&form.name)?;
     let scopes = access_scopes(&form.access).ok_or_else(|| PageError::bad_request("choose an access level"))?;
+    if !session::well_formed(&form.once) {
+        return Err(PageError::bad_request("reload the page and create the key again"));
+    }
     let now = console.app.clock.now();
+    let mut bound = member.digest.to_vec();
+    bound.extend_from_slice(form.once.as_bytes());
+    if !console.app.control.use_form(&sha256("chimatic.console-form", &bound), now).await? {
+        let page = render(&console, &member, None, Some(SENT_TWICE)).await?;
+        return Ok((StatusCode::CONFLICT, page).into_response());
+    }
     let (row, key) =
         console.app.control.create_api_key(member.session.workspace_id, name, scopes, now, &member.audit).await?;
     let created = Created { name: row.name, key: key.into_inner() };
-    render(&console, &member, Some(created)).await
+    Ok(render(&console, &member, Some(created), None).await?.into_response())
 }
 
 #[derive(Deserialize)]

@@ -169,6 +169,11 @@ impl ControlStore {
         self.backend.end_session(digest, user, audit.as_ref().map(|(ws, e)| (*ws, e))).await
     }
 
+    /// Uses a single-use form's nonce once: `false` when the form was sent before (within a day).
+    pub async fn use_form(&self, digest: &[u8; 32], now: Timestamp) -> Result<bool, StoreError> {
+        self.backend.use_form(digest, now, now.minus(std::time::Duration::from_secs(24 * 3600))).await
+    }
+
     pub async fn sign_in_failures(&self, subject: &[u8; 32]) -> Result<FailureRow, StoreError> {
         self.backend.sign_in_failures(subject).await
     }

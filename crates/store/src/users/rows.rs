@@ -248,6 +248,16 @@ pub trait UserRows: Db {
         execute_one(self, &sql::SWITCH_SESSION, args![old, new, to, now], Audited::control(to, audit)).await
     }
 
+    /// Records a single-use form's nonce; `false` if it was used before. Uses older than
+    /// `forget_before` go in the same transaction.
+    async fn use_form(&self, digest: &[u8; 32], now: Timestamp, forget_before: Timestamp) -> Result<bool, StoreError> {
+        let steps = vec![
+            Step::new(&sql::FORGET_FORM_USES, args![forget_before]),
+            Step::new(&sql::USE_FORM, args![digest, now]),
+        ];
+        Ok(self.transaction(steps, None).await?.get(1) == Some(&1))
+    }
+
     async fn touch_session(&self, digest: &[u8; 32], now: Timestamp) -> Result<(), StoreError> {
         self.execute(&sql::TOUCH_SESSION, args![digest, now], None).await.map(|_| ())
     }

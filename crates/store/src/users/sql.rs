@@ -57,6 +57,9 @@ statements! {
                       AND (w.sso_required_at IS NULL OR console_sessions.provider IS NOT NULL OR (m.role = 'owner' \
                       AND EXISTS (SELECT 1 FROM second_factors g WHERE g.user_id = m.user_id))))";
 
+    FORGET_FORM_USES = "DELETE FROM console_form_uses WHERE used_at < ?1";
+    USE_FORM = "INSERT INTO console_form_uses (digest, used_at) VALUES (?1, ?2) ON CONFLICT (digest) DO NOTHING";
+
     FAILURES = "SELECT failures, last_at, locked_until FROM sign_in_failures WHERE subject = ?1";
     SET_FAILURES = "INSERT INTO sign_in_failures (subject, failures, last_at, locked_until) VALUES (?1, ?2, ?3, ?4) \
                     ON CONFLICT (subject) DO UPDATE SET failures = excluded.failures, last_at = excluded.last_at, \

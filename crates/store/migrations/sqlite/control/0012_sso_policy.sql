@@ -13,3 +13,11 @@ CREATE INDEX sso_domains_by_workspace ON sso_domains (workspace_id);
 ALTER TABLE workspaces ADD COLUMN sso_required_at INTEGER;
 -- The identity provider a session came through; NULL: a password.
 ALTER TABLE console_sessions ADD COLUMN provider TEXT;
+
+-- Console forms that make a secret shown once (an API key) carry a single-use nonce: a form
+-- sent twice (a reload) makes one secret, not two. Kept a day, as digests.
+CREATE TABLE console_form_uses (
+    digest  BLOB PRIMARY KEY,
+    used_at INTEGER NOT NULL
+);
+CREATE INDEX console_form_uses_by_age ON console_form_uses (used_at);
