@@ -68,7 +68,7 @@ pub fn router(app: AppState, config: ConsoleConfig) -> Router {
         .route("/console/api-keys", get(pages::api_keys::list).post(pages::api_keys::create))
         .route("/console/api-keys/revoke", post(pages::api_keys::revoke))
         .route("/console/sign-in/two-factor", post(pages::sign_in::submit_code))
-        .route("/console/sign-in/oidc", post(pages::sso::start))
+        .route("/console/sign-in/oidc", get(pages::sso::start))
         .route("/console/sign-in/oidc/callback", get(pages::sso::callback))
         .route("/console/account", get(pages::account::show))
         .route("/console/account/password", post(pages::account::change_password))

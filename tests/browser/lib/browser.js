@@ -50,14 +50,17 @@ export async function launchBrowser() {
 
 /**
  * A new browser context whose responses are all recorded. The returned context is Playwright's
- * BrowserContext with three additions:
+ * BrowserContext with four additions:
  *   - `page()`: a new page whose every response is recorded (open pages with this, not with
  *     newPage()), with the HTTP cache off;
  *   - `recorded()`: resolves, once every response in flight is recorded, to the responses so
  *     far, each { url, method, status, headers: [{ name, value }], contentType, body,
  *     bodyError }; `body` is the text for text-like content types (and for none), else null;
  *   - `problems()`: page errors, console errors, failed requests, and responses the browser
- *     saw that were not recorded.
+ *     saw that were not recorded;
+ *   - `stopRedirect(test)`: the next redirect whose absolute target URL satisfies `test(url)` is
+ *     recorded but not followed (the navigation ends with net::ERR_ABORTED, as when a person
+ *     closes the tab); resolves to that target URL, e.g. to open it in another context.
  *
  * Each response is held in Chromium (DevTools Fetch domain, response stage) until its headers
  * and body are read, then passed on unchanged: nothing reaches the page unrecorded, and no body
@@ -69,6 +72,8 @@ export async function newContext(browser, options = {}) {
   const pending = new Set();
   const problems = [];
   const recordedPages = new WeakSet();
+  /** Redirects not to follow (stopRedirect): [{ test, resolve }]. */
+  const stops = [];
   const track = (promise) => {
     pending.add(promise);
     promise.finally(() => pending.delete(promise));
@@ -87,6 +92,15 @@ export async function newContext(browser, options = {}) {
     };
     responses.push(entry);
     const redirect = entry.status >= 300 && entry.status < 400;
+    const location = redirect ? headers.find((h) => h.name.toLowerCase() === 'location')?.value : undefined;
+    const target = location ? new URL(location, ev.request.url).href : null;
+    const stop = target ? stops.find((s) => s.test(target)) : undefined;
+    if (stop) {
+      stops.splice(stops.indexOf(stop), 1);
+      await cdp.send('Fetch.failRequest', { requestId: ev.requestId, errorReason: 'Aborted' });
+      stop.resolve(target);
+      return;
+    }
     if (ev.responseErrorReason) {
       entry.bodyError = null; // no response, nothing received
     } else if (!redirect) {
@@ -142,6 +156,10 @@ export async function newContext(browser, options = {}) {
     });
     return page;
   };
+
+  // Playwright's page.route() sees only the first request of a redirect chain; the recording
+  // sees every hop, so it is where a redirect can be held back.
+  context.stopRedirect = (test) => new Promise((resolve) => stops.push({ test, resolve }));
 
   context.recorded = async () => {
     while (pending.size) await Promise.all([...pending]);

@@ -69,7 +69,7 @@ impl Drop for Provider {
 async fn start(console: &mut Browser) -> String {
     let form = console.get("/console/sign-in").await;
     assert!(form.body.contains("Sign in with Test IdP"), "{}", form.body);
-    let started = console.post("/console/sign-in/oidc", &[("csrf", &form.csrf())]).await;
+    let started = console.get(&format!("/console/sign-in/oidc?csrf={}", form.csrf())).await;
     assert_eq!(started.status, 303, "{}", started.body);
     started.location().to_string()
 }
@@ -145,6 +145,12 @@ async fn the_console_signs_people_in_through_an_openid_provider_and_refuses_ever
     };
     let ws = server.workspace("acme");
     assert!(create_user(&server, &ws, "ann.owner@example.com", "owner", PASSWORD).status.success());
+
+    // A start without this browser's token (a link planted elsewhere) stores no flow.
+    let mut planted = Browser::new(&server);
+    planted.get("/console/sign-in").await;
+    assert_eq!(planted.get("/console/sign-in/oidc?csrf=0").await.status, 403);
+    assert_eq!(planted.get("/console/sign-in/oidc").await.status, 403);
 
     // An existing user, found by the verified email (any case) and linked: signed in.
     let mut ann = Browser::new(&server);

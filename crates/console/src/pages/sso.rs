@@ -12,7 +12,7 @@ use axum::http::request::Parts;
 use axum::response::{IntoResponse, Redirect, Response};
 use chimatic_api::auth::request_origin;
 use chimatic_audit::{Actor, AuditContext, actions, system_workspace};
-use chimatic_crypto::digest::sha256;
+use chimatic_crypto::digest::{constant_time_eq, sha256};
 use chimatic_domain::{EmailAddress, UserId, WorkspaceId};
 use chimatic_oauth::{FlowSecrets, OidcProvider, VerifiedIdentity};
 use chimatic_store::{Joining, SsoFlowRow};
@@ -24,7 +24,7 @@ use crate::Console;
 use crate::auth::password::{EmailIdentity, email_digest};
 use crate::auth::session;
 use crate::error::PageError;
-use crate::member::{NoFields, PreChange, PreSession};
+use crate::member::PreSession;
 
 /// How long the provider's page may take.
 const FLOW_LIFETIME: std::time::Duration = std::time::Duration::from_secs(10 * 60);
@@ -49,9 +49,24 @@ fn provider(console: &Console) -> Result<&OidcProvider, PageError> {
     })
 }
 
+#[derive(Deserialize)]
+pub struct Start {
+    #[serde(default)]
+    csrf: String,
+}
+
 /// Starts a flow from the sign-in page: to the provider, with state, nonce and PKCE challenge.
-pub async fn start(State(console): State<Console>, change: PreChange<NoFields>) -> Result<Response, PageError> {
+/// A link with the pre-session's CSRF token, not a form: browsers hold a form's redirect to
+/// the provider's origin to the page's `form-action 'self'`.
+pub async fn start(
+    State(console): State<Console>,
+    pre: PreSession,
+    Query(start): Query<Start>,
+) -> Result<Response, PageError> {
     let provider = provider(&console)?;
+    if pre.fresh || !constant_time_eq(start.csrf.as_bytes(), pre.csrf().as_bytes()) {
+        return Err(PageError::forged());
+    }
     let fresh = || session::new_identifier().map_err(PageError::internal);
     let (state, nonce, pkce_verifier) = (fresh()?, fresh()?, fresh()?);
     let secrets = FlowSecrets { state: &state, nonce: &nonce, pkce_verifier: &pkce_verifier };
@@ -59,17 +74,13 @@ pub async fn start(State(console): State<Console>, change: PreChange<NoFields>) 
         Ok(url) => url,
         Err(e) => {
             tracing::warn!(error = %e, "OpenID Connect sign-in could not start");
-            let page = SignInPage::new(&console, change.pre.csrf(), Some(REFUSED));
+            let page = SignInPage::new(&console, pre.csrf(), Some(REFUSED));
             return shown(StatusCode::BAD_GATEWAY, page);
         }
     };
     let now = console.app.clock.now();
-    let row = SsoFlowRow {
-        pre_session_digest: change.pre.digest(),
-        nonce,
-        pkce_verifier,
-        expires_at: now.plus(FLOW_LIFETIME),
-    };
+    let row =
+        SsoFlowRow { pre_session_digest: pre.digest(), nonce, pkce_verifier, expires_at: now.plus(FLOW_LIFETIME) };
     console.app.control.put_sso_flow(&state_digest(&state), &row, now).await?;
     Ok(Redirect::to(url.as_str()).into_response())
 }
