@@ -12,7 +12,7 @@ use axum::http::request::Parts;
 use axum::response::{IntoResponse, Redirect, Response};
 use chimatic_api::auth::request_origin;
 use chimatic_audit::{Actor, AuditContext, actions, system_workspace};
-use chimatic_crypto::digest::{constant_time_eq, sha256};
+use chimatic_crypto::digest::sha256;
 use chimatic_domain::{EmailAddress, UserId, WorkspaceId};
 use chimatic_oauth::{FlowSecrets, OidcProvider, VerifiedIdentity};
 use chimatic_store::{Joining, SsoFlowRow};
@@ -64,7 +64,7 @@ pub async fn start(
     Query(start): Query<Start>,
 ) -> Result<Response, PageError> {
     let provider = provider(&console)?;
-    if pre.fresh || !constant_time_eq(start.csrf.as_bytes(), pre.csrf().as_bytes()) {
+    if pre.fresh || !session::csrf_matches(&pre.identifier, &start.csrf) {
         return Err(PageError::forged());
     }
     let fresh = || session::new_identifier().map_err(PageError::internal);
