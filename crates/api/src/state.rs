@@ -54,6 +54,8 @@ pub struct AppState {
     pub destinations: DestinationPolicy,
     /// Calls to providers: health checks (`POST /v1/integrations/{id}/check`).
     pub providers: ProviderClient,
+    /// The deployment's OAuth apps (Slack, Google) and connection token refreshes.
+    pub connections: Arc<chimatic_delivery::Connections>,
     /// Workflow templates.
     pub templates: Arc<chimatic_templates::Renderer>,
     /// Wakes the fan-out workers after an event to a topic is queued.

@@ -226,6 +226,7 @@ pub mod actions {
     pub const INTEGRATION_CREATED: &str = "integration.created";
     pub const INTEGRATION_UPDATED: &str = "integration.updated";
     pub const INTEGRATION_DELETED: &str = "integration.deleted";
+    pub const INTEGRATION_TOKEN_REVOKED: &str = "integration.token_revoked";
     pub const DELIVERY_ATTEMPTED: &str = "notification.delivery_attempted";
     pub const SUBSCRIBER_ERASED: &str = "subscriber.erased";
     pub const WORKSPACE_KMS_CHANGED: &str = "workspace.kms_changed";

@@ -247,6 +247,8 @@ pub struct StoreArgs {
 pub struct ServeArgs {
     #[command(flatten)]
     pub store: StoreArgs,
+    #[command(flatten)]
+    pub connect: crate::connect_config::ConnectArgs,
     /// `control` serves workspace configuration, API keys and analytics and holds no key
     /// material and no notification data; `data` serves channels and notifications and
     /// delivers; `all` is both.

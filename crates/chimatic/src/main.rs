@@ -2,6 +2,7 @@
 
 mod audit;
 mod config;
+mod connect_config;
 mod keys;
 mod serve;
 mod stores;

@@ -68,9 +68,13 @@ async fn assemble(args: &ServeArgs) -> anyhow::Result<(AppState, Vec<Arc<Dispatc
     }
     let providers = ProviderClient::new(destinations, args.delivery_timeout(), args.outbound_ca_file.as_deref())?;
     let stats = Arc::new(DeliveryStats::default());
-    let (regions, dispatchers) = open_regions(args, &topology, &control, &stats, &providers, &clock).await?;
+    let oauth_http = chimatic_oauth::HttpClient::new(args.delivery_timeout())?;
+    let connections = Arc::new(chimatic_delivery::Connections::new(args.connect.apps(&oauth_http)?));
+    let (regions, dispatchers) =
+        open_regions(args, &topology, &control, &stats, (&providers, &connections), &clock).await?;
     let state = AppState {
         providers,
+        connections,
         templates: Arc::new(chimatic_templates::Renderer::new()),
         fanout_waker: Arc::new(tokio::sync::Notify::new()),
         inbox_origins: inbox_origins(&args.inbox_origins)?,
@@ -96,7 +100,7 @@ async fn open_regions(
     topology: &Topology,
     control: &Arc<ControlStore>,
     stats: &Arc<DeliveryStats>,
-    providers: &ProviderClient,
+    (providers, connections): (&ProviderClient, &Arc<chimatic_delivery::Connections>),
     clock: &Arc<dyn Clock>,
 ) -> anyhow::Result<(BTreeMap<Region, RegionPlane>, Vec<Arc<Dispatcher>>)> {
     let served = served_regions(args, topology)?;
@@ -123,6 +127,7 @@ async fn open_regions(
             control.clone(),
             stats.clone(),
             providers.clone(),
+            connections.clone(),
             clock.clone(),
             DispatcherConfig {
                 concurrency: args.delivery_concurrency,
@@ -165,6 +170,7 @@ impl Workers {
                 purge_interval: args.purge_interval,
                 clock: state.clock.clone(),
                 health: state.providers.clone(),
+                connections: state.connections.clone(),
                 health_check_interval: Duration::from_secs(args.health_check_interval_secs.max(1)),
                 audit_sign_interval: Duration::from_secs(args.audit_sign_interval_secs.max(1)),
             };

@@ -3,11 +3,13 @@
 //! schedules retries, the fan-out worker that reaches topics' members in batches, and the
 //! maintenance jobs (purges, key re-wrapping, audit signing, integration checks).
 
+pub mod connections;
 mod dispatcher;
 mod fanout;
 pub mod intake;
 mod jobs;
 
+pub use connections::{Connections, RefreshError, RevokeError, connected_credentials};
 pub use dispatcher::{Dispatcher, DispatcherConfig};
 pub use fanout::FanoutWorker;
 pub use jobs::{Jobs, sign_heads};

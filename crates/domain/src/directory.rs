@@ -114,6 +114,8 @@ impl ChannelKind {
 #[serde(rename_all = "lowercase")]
 pub enum IntegrationKind {
     Smtp,
+    /// Email through the Gmail API with a Google account connected over OAuth.
+    Gmail,
     Slack,
     Sms,
     Webhook,
@@ -123,6 +125,7 @@ impl IntegrationKind {
     pub fn as_str(self) -> &'static str {
         match self {
             IntegrationKind::Smtp => "smtp",
+            IntegrationKind::Gmail => "gmail",
             IntegrationKind::Slack => "slack",
             IntegrationKind::Sms => "sms",
             IntegrationKind::Webhook => "webhook",
@@ -130,18 +133,89 @@ impl IntegrationKind {
     }
 
     pub fn parse(text: &str) -> Option<Self> {
-        [Self::Smtp, Self::Slack, Self::Sms, Self::Webhook].into_iter().find(|k| k.as_str() == text)
+        [Self::Smtp, Self::Gmail, Self::Slack, Self::Sms, Self::Webhook].into_iter().find(|k| k.as_str() == text)
     }
 
     /// The credentials an integration of this kind keeps in the vault, by name.
     pub fn credential_fields(self) -> &'static [&'static str] {
         match self {
             IntegrationKind::Smtp => &["username", "password"],
+            IntegrationKind::Gmail => &["access_token", "refresh_token"],
             IntegrationKind::Slack => &["bot_token"],
             IntegrationKind::Sms => &["auth_token"],
             IntegrationKind::Webhook => &["signing_secret"],
         }
     }
+
+    /// The channel this kind of integration delivers to.
+    pub fn channel(self) -> ChannelKind {
+        match self {
+            IntegrationKind::Smtp | IntegrationKind::Gmail => ChannelKind::Email,
+            IntegrationKind::Slack => ChannelKind::Slack,
+            IntegrationKind::Sms => ChannelKind::Sms,
+            IntegrationKind::Webhook => ChannelKind::Webhook,
+        }
+    }
+}
+
+/// The providers an integration can be connected to over OAuth.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum OAuthProvider {
+    Slack,
+    Google,
+}
+
+impl std::str::FromStr for OAuthProvider {
+    type Err = ();
+    fn from_str(text: &str) -> Result<Self, ()> {
+        Self::parse(text).ok_or(())
+    }
+}
+
+impl OAuthProvider {
+    pub const ALL: [OAuthProvider; 2] = [OAuthProvider::Slack, OAuthProvider::Google];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            OAuthProvider::Slack => "slack",
+            OAuthProvider::Google => "google",
+        }
+    }
+
+    pub fn parse(text: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|p| p.as_str() == text)
+    }
+
+    /// Shown on buttons and pages.
+    pub fn title(self) -> &'static str {
+        match self {
+            OAuthProvider::Slack => "Slack",
+            OAuthProvider::Google => "Google",
+        }
+    }
+
+    /// The kind of integration a connection makes.
+    pub fn integration_kind(self) -> IntegrationKind {
+        match self {
+            OAuthProvider::Slack => IntegrationKind::Slack,
+            OAuthProvider::Google => IntegrationKind::Gmail,
+        }
+    }
+}
+
+/// What an OAuth connection keeps beside its access token (in the vault, with it).
+#[derive(Clone, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct OAuthGrant {
+    pub provider: OAuthProvider,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub refresh_token: Option<String>,
+    /// When the access token expires (ms since the epoch), if the provider said.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expires_at_ms: Option<i64>,
+    /// The scopes the provider granted.
+    pub scope: String,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
@@ -170,6 +244,16 @@ pub enum IntegrationSettings {
     Slack {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         api_base: Option<String>,
+        /// Its bot token came from connecting Slack over OAuth (set by the connection only).
+        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+        connected: bool,
+    },
+    /// Set by the connection: the sender (an address of the connected account) and, for a
+    /// stand-in service, the API base (default `https://gmail.googleapis.com`).
+    Gmail {
+        from: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        api_base: Option<String>,
     },
     Sms {
         base_url: String,
@@ -180,10 +264,20 @@ pub enum IntegrationSettings {
 }
 
 impl IntegrationSettings {
+    /// The provider it was connected to over OAuth, if it was.
+    pub fn connected_through(&self) -> Option<OAuthProvider> {
+        match self {
+            IntegrationSettings::Slack { connected: true, .. } => Some(OAuthProvider::Slack),
+            IntegrationSettings::Gmail { .. } => Some(OAuthProvider::Google),
+            _ => None,
+        }
+    }
+
     pub fn kind(&self) -> IntegrationKind {
         match self {
             IntegrationSettings::Smtp { .. } => IntegrationKind::Smtp,
             IntegrationSettings::Slack { .. } => IntegrationKind::Slack,
+            IntegrationSettings::Gmail { .. } => IntegrationKind::Gmail,
             IntegrationSettings::Sms { .. } => IntegrationKind::Sms,
             IntegrationSettings::Webhook {} => IntegrationKind::Webhook,
         }
@@ -202,8 +296,16 @@ pub enum IntegrationCredentials {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         inbound_signing_secret: Option<String>,
     },
+    /// A bot token entered by hand, or one from a Slack connection (`grant`).
     Slack {
         bot_token: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        grant: Option<OAuthGrant>,
+    },
+    /// Only from a Google connection.
+    Gmail {
+        access_token: String,
+        grant: OAuthGrant,
     },
     Sms {
         auth_token: String,
@@ -220,10 +322,29 @@ impl std::fmt::Debug for IntegrationCredentials {
 }
 
 impl IntegrationCredentials {
+    /// The OAuth connection these credentials came from, if any.
+    pub fn grant(&self) -> Option<&OAuthGrant> {
+        match self {
+            IntegrationCredentials::Slack { grant, .. } => grant.as_ref(),
+            IntegrationCredentials::Gmail { grant, .. } => Some(grant),
+            _ => None,
+        }
+    }
+
+    /// The bearer token of a connection.
+    pub fn access_token(&self) -> Option<&str> {
+        match self {
+            IntegrationCredentials::Slack { bot_token, grant: Some(_) } => Some(bot_token),
+            IntegrationCredentials::Gmail { access_token, .. } => Some(access_token),
+            _ => None,
+        }
+    }
+
     pub fn kind(&self) -> IntegrationKind {
         match self {
             IntegrationCredentials::Smtp { .. } => IntegrationKind::Smtp,
             IntegrationCredentials::Slack { .. } => IntegrationKind::Slack,
+            IntegrationCredentials::Gmail { .. } => IntegrationKind::Gmail,
             IntegrationCredentials::Sms { .. } => IntegrationKind::Sms,
             IntegrationCredentials::Webhook { .. } => IntegrationKind::Webhook,
         }

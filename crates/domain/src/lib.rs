@@ -18,8 +18,8 @@ pub mod workflow;
 pub use address::{AddressError, EmailAddress, PhoneNumber, mask_tail};
 pub use clock::{Clock, ManualClock, SystemClock, Timestamp};
 pub use directory::{
-    ChannelAddress, ChannelKind, IntegrationCredentials, IntegrationKind, IntegrationSettings, SmtpSecurity,
-    StoredAddress,
+    ChannelAddress, ChannelKind, IntegrationCredentials, IntegrationKind, IntegrationSettings, OAuthGrant,
+    OAuthProvider, SmtpSecurity, StoredAddress,
 };
 pub use ids::{
     ApiKeyId, ChannelId, EventId, FanoutId, IdError, InboundEventId, IntegrationId, InvitationId, NotificationId,

@@ -24,6 +24,11 @@ pub enum HttpError {
 }
 
 impl HttpClient {
+    /// For the calls that are not OAuth's own (revocation, provider APIs): same policies.
+    pub(crate) fn reqwest(&self) -> &reqwest::Client {
+        &self.0
+    }
+
     pub fn new(timeout: Duration) -> Result<Self, reqwest::Error> {
         let client = reqwest::Client::builder()
             .redirect(reqwest::redirect::Policy::none())

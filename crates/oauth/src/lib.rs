@@ -3,6 +3,7 @@
 //! `openidconnect` crate (signature against the provider's JWKS, `iss`, `aud`, `exp`, `iat`,
 //! `nonce`). HTTP goes through Chimatic's one reqwest, never following redirects.
 
+pub mod connect;
 mod http;
 
 use std::time::Duration;
@@ -14,6 +15,7 @@ use openidconnect::{
     RedirectUrl, Scope, TokenResponse,
 };
 
+pub use connect::{ConnectApp, ConnectError, Endpoints, Revoked, Tokens};
 pub use http::HttpClient;
 
 /// How far an ID token's `iat` may be from now: a token is used at once, clocks drift a little.

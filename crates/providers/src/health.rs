@@ -1,6 +1,7 @@
 //! Provider health checks: prove an integration works — reachable, TLS, credentials accepted —
 //! without sending any user data. SMTP: connect, TLS (STARTTLS or implicit), AUTH, NOOP, QUIT.
-//! SMS (Twilio-compatible): an authenticated read of the account. Slack: `auth.test`.
+//! SMS (Twilio-compatible): an authenticated read of the account. Slack: `auth.test`. Gmail:
+//! the connection's token refresh (see `chimatic_delivery::Connections`).
 
 use std::collections::HashMap;
 use std::path::Path;
@@ -17,6 +18,7 @@ use crate::webhook::{caused_by, classify, read_small_body};
 use crate::{DestinationPolicy, SenderBuildError, WebhookSender};
 
 pub(crate) const SLACK_API: &str = "https://slack.com/api";
+pub(crate) const GMAIL_API: &str = "https://gmail.googleapis.com";
 
 /// What a check found. `error_class` is a fixed vocabulary, never a server's message.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -107,9 +109,12 @@ impl ProviderClient {
             (IntegrationSettings::Sms { base_url, account_id, .. }, IntegrationCredentials::Sms { auth_token }) => {
                 self.check_sms(base_url, account_id, auth_token).await
             }
-            (IntegrationSettings::Slack { api_base }, IntegrationCredentials::Slack { bot_token }) => {
+            (IntegrationSettings::Slack { api_base, .. }, IntegrationCredentials::Slack { bot_token, .. }) => {
                 self.check_slack(api_base.as_deref().unwrap_or(SLACK_API), bot_token).await
             }
+            // With `gmail.send` alone Google offers nothing to read; the grant is proved by the
+            // token refresh that comes before every check of a connection.
+            (IntegrationSettings::Gmail { .. }, IntegrationCredentials::Gmail { .. }) => Ok(()),
             (IntegrationSettings::Webhook {}, _) => return None,
             _ => Err("misconfigured"),
         };

@@ -13,7 +13,7 @@ use lettre::AsyncTransport;
 use lettre::message::{Mailbox, MultiPart, SinglePart, header::ContentType};
 use serde_json::json;
 
-use crate::health::{SLACK_API, classify_smtp, http_outcome};
+use crate::health::{GMAIL_API, SLACK_API, classify_smtp, http_outcome};
 use crate::webhook::{classify, read_small_body};
 use crate::{ProviderClient, SendOutcome};
 
@@ -107,7 +107,7 @@ impl ProviderClient {
             }
             (
                 ChannelAddress::SlackChannel(channel),
-                Some((IntegrationSettings::Slack { api_base }, IntegrationCredentials::Slack { bot_token })),
+                Some((IntegrationSettings::Slack { api_base, .. }, IntegrationCredentials::Slack { bot_token, .. })),
             ) => {
                 let url =
                     format!("{}/chat.postMessage", api_base.as_deref().unwrap_or(SLACK_API).trim_end_matches('/'));
@@ -143,6 +143,11 @@ impl ProviderClient {
         settings: &IntegrationSettings,
         credentials: &IntegrationCredentials,
     ) -> Result<Option<u16>, (&'static str, Option<u16>)> {
+        if let (IntegrationSettings::Gmail { from, api_base }, IntegrationCredentials::Gmail { access_token, .. }) =
+            (settings, credentials)
+        {
+            return self.send_gmail(from, api_base.as_deref(), access_token, to, content).await;
+        }
         let (
             IntegrationSettings::Smtp { host, port, security, from },
             IntegrationCredentials::Smtp { username, password, .. },
@@ -161,6 +166,24 @@ impl ProviderClient {
         }
     }
 
+    /// Gmail API `users.messages.send`: the whole RFC 5322 message, base64url, as the
+    /// connected account.
+    async fn send_gmail(
+        &self,
+        from: &str,
+        api_base: Option<&str>,
+        access_token: &str,
+        to: &str,
+        content: &RenderedMessage,
+    ) -> Result<Option<u16>, (&'static str, Option<u16>)> {
+        use base64::Engine;
+        let message = email(from, to, content).map_err(|class| (class, None))?;
+        let raw = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(message.formatted());
+        let base = api_base.unwrap_or(GMAIL_API).trim_end_matches('/');
+        let url = format!("{base}/gmail/v1/users/me/messages/send");
+        self.http_result(self.http.post(url).bearer_auth(access_token).json(&json!({ "raw": raw }))).await
+    }
+
     async fn http_result(&self, request: reqwest::RequestBuilder) -> Result<Option<u16>, (&'static str, Option<u16>)> {
         let response = request.send().await.map_err(|e| (classify(&e), None))?;
         let code = response.status().as_u16();
@@ -174,7 +197,14 @@ impl ProviderClient {
         http_outcome(response.status()).map_err(|class| (class, Some(code)))?;
         let bytes = read_small_body(response).await.ok_or(("response_body", Some(code)))?;
         let body: serde_json::Value = serde_json::from_slice(&bytes).map_err(|_| ("response_body", Some(code)))?;
-        if body["ok"] == true { Ok(Some(code)) } else { Err(("provider_rejected", Some(code))) }
+        match (body["ok"].as_bool(), body["error"].as_str()) {
+            (Some(true), _) => Ok(Some(code)),
+            // A token that expired or was revoked: a connection refreshes it and tries once more.
+            (_, Some("invalid_auth" | "not_authed" | "token_expired" | "token_revoked")) => {
+                Err(("auth_rejected", Some(code)))
+            }
+            _ => Err(("provider_rejected", Some(code))),
+        }
     }
 }
 

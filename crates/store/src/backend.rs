@@ -80,6 +80,7 @@ pub(crate) const CONTROL_TABLES: &[(&str, &str)] = &[
     ("password_resets", "token_digest"),
     ("invitations", "id"),
     ("sso_domains", "domain, workspace_id"),
+    ("connect_flows", "state_digest"),
     ("memberships", "workspace_id, user_id"),
     ("api_keys", "id"),
     ("delivery_stats", "workspace_id, hour"),
@@ -131,6 +132,7 @@ pub trait ControlBackend:
     + crate::users::InvitationRows
     + crate::users::SecondFactorRows
     + crate::users::IdentityRows
+    + crate::integrations::ConnectFlowRows
 {
     async fn ping(&self) -> Result<(), StoreError>;
 }

@@ -32,7 +32,9 @@ pub use db::postgres::PostgresBackend;
 pub use db::sqlite::{SqliteBackend, SqliteFiles};
 pub use error::StoreError;
 pub use feedback::{FeedbackRows, InboundEvent, InboundEventRow, NewInbound, Suppression, SuppressionRow};
-pub use integrations::{CheckRecord, IntegrationChange, IntegrationRow, IntegrationRows};
+pub use integrations::{
+    CheckRecord, ConnectFlowRow, ConnectFlowRows, IntegrationChange, IntegrationRow, IntegrationRows,
+};
 pub use keys::{DEK_CACHE_TTL, DataKeyRows, KekSet, Keyring, VaultKeyRows, WorkspaceKms, WrappedKeyRow};
 pub use notifications::{
     AttemptRow, ClaimedJob, CompletedAttempt, Failover, FanoutProgress, FanoutRow, HELD, InsertOutcome, MessageRoute,

@@ -481,6 +481,13 @@ on_both_backends! {
     an_sso_flow_is_taken_once_by_its_browser_before_it_expires(b) {
         super::an_sso_flow_is_taken_once_by_its_browser_before_it_expires(&b.control).await;
     }
+    a_connect_flow_is_taken_once_by_its_session_in_its_workspace_before_it_expires(b) {
+        super::a_connect_flow_is_taken_once_by_its_session_in_its_workspace_before_it_expires(
+            &b.store().await,
+            &b.control,
+        )
+        .await;
+    }
     delivery_counts_are_kept_per_hour_and_summed_per_day(b) {
         super::delivery_counts_are_kept_per_hour_and_summed_per_day(&b.store().await, &b.control).await;
     }
@@ -537,6 +544,40 @@ async fn an_sso_flow_is_taken_once_by_its_browser_before_it_expires(control: &Co
     control.put_sso_flow(&[3; 32], &flow(9, t0), t0).await.unwrap();
     control.put_sso_flow(&[4; 32], &flow(9, late.plus(ten_minutes)), late).await.unwrap();
     assert_eq!(control.take_sso_flow(&[3; 32], &[9; 32], Timestamp(t0.0 - 1)).await.unwrap(), None, "forgotten");
+}
+
+async fn a_connect_flow_is_taken_once_by_its_session_in_its_workspace_before_it_expires(
+    store: &Store,
+    control: &ControlStore,
+) {
+    let by = AuditContext::system();
+    let t0 = Timestamp(1_795_478_400_000);
+    let ws = control.create_workspace("acme", store, t0, &by).await.unwrap().0.id;
+    let other = control.create_workspace("other", store, t0, &by).await.unwrap().0.id;
+    let ten_minutes = Duration::from_secs(600);
+    let flow = |session: u8, expires_at| chimatic_store::ConnectFlowRow {
+        provider: chimatic_domain::OAuthProvider::Google,
+        bound_to: [session; 32],
+        redirect_uri: "https://chimatic.example/console/integrations/connect/callback".into(),
+        pkce_verifier: "v".repeat(64),
+        name: "Gmail".into(),
+        send_as: Some("ops@example.com".into()),
+        expires_at,
+    };
+    control.put_connect_flow(ws, &[1; 32], &flow(7, t0.plus(ten_minutes)), t0).await.unwrap();
+    assert_eq!(control.take_connect_flow(ws, &[1; 32], &[8; 32], t0).await.unwrap(), None, "another session's");
+    assert_eq!(control.take_connect_flow(other, &[1; 32], &[7; 32], t0).await.unwrap(), None, "another workspace");
+    let taken = control.take_connect_flow(ws, &[1; 32], &[7; 32], t0).await.unwrap();
+    assert_eq!(taken, Some(flow(7, t0.plus(ten_minutes))));
+    assert_eq!(control.take_connect_flow(ws, &[1; 32], &[7; 32], t0).await.unwrap(), None, "used once");
+    control.put_connect_flow(ws, &[2; 32], &flow(7, t0.plus(ten_minutes)), t0).await.unwrap();
+    let late = t0.plus(ten_minutes);
+    assert_eq!(control.take_connect_flow(ws, &[2; 32], &[7; 32], late).await.unwrap(), None, "expired");
+    // An abandoned flow goes when the next one is recorded after its time.
+    control.put_connect_flow(ws, &[3; 32], &flow(9, t0), t0).await.unwrap();
+    control.put_connect_flow(ws, &[4; 32], &flow(9, late.plus(ten_minutes)), late).await.unwrap();
+    let before = Timestamp(t0.0 - 1);
+    assert_eq!(control.take_connect_flow(ws, &[3; 32], &[9; 32], before).await.unwrap(), None, "forgotten");
 }
 
 /// Counts added twice to one hour add up; hours sum into their UTC day; the ranges are inclusive

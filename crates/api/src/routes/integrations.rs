@@ -3,8 +3,8 @@ use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use chimatic_crypto::SigningSecret;
 use chimatic_domain::{
-    EmailAddress, IntegrationCredentials, IntegrationId, IntegrationKind, IntegrationSettings, PhoneNumber, Scope,
-    Sensitive, WebhookUrl, mask_tail,
+    EmailAddress, IntegrationCredentials, IntegrationId, IntegrationKind, IntegrationSettings, OAuthProvider,
+    PhoneNumber, Scope, Sensitive, WebhookUrl, mask_tail,
 };
 use chimatic_store::records::Integration;
 use serde::{Deserialize, Serialize};
@@ -59,6 +59,8 @@ pub struct IntegrationView {
     pub settings_masked: Value,
     /// Which credentials are stored (in the vault); their values are never returned.
     pub credentials_set: Vec<&'static str>,
+    /// The provider it was connected to over OAuth (`/v1/integrations/oauth/…`), if it was.
+    pub connected_through: Option<OAuthProvider>,
     /// The last health check, if any.
     pub last_check: Option<CheckView>,
     pub created_at: String,
@@ -97,7 +99,7 @@ pub struct IntegrationList {
     pub data: Vec<IntegrationView>,
 }
 
-fn view(i: &Integration) -> IntegrationView {
+pub(crate) fn view(i: &Integration) -> IntegrationView {
     let settings_masked = match &i.settings {
         IntegrationSettings::Smtp { host, port, security, from } => json!({
             "host": host,
@@ -110,12 +112,15 @@ fn view(i: &Integration) -> IntegrationView {
             "account_id": mask_tail(account_id, 4),
             "from": PhoneNumber::parse(from).map(|p| p.masked()).unwrap_or_else(|_| "…".into()),
         }),
-        IntegrationSettings::Slack { api_base } => match api_base {
+        IntegrationSettings::Slack { api_base, .. } => match api_base {
             Some(base) => {
                 json!({"api_base": WebhookUrl::parse(base, true).map(|u| u.masked()).unwrap_or_else(|_| "…".into())})
             }
             None => json!({}),
         },
+        IntegrationSettings::Gmail { from, .. } => json!({
+            "from": EmailAddress::parse(from).map(|a| a.masked()).unwrap_or_else(|_| "…".into()),
+        }),
         IntegrationSettings::Webhook {} => json!({}),
     };
     IntegrationView {
@@ -124,6 +129,7 @@ fn view(i: &Integration) -> IntegrationView {
         name: i.name.clone(),
         settings_masked,
         credentials_set: i.kind.credential_fields().to_vec(),
+        connected_through: i.settings.connected_through(),
         last_check: i.last_check.as_ref().map(|c| CheckView {
             at: c.at.to_rfc3339(),
             healthy: c.healthy,
@@ -161,7 +167,13 @@ async fn checked_settings(
     value: Option<Value>,
     state: &AppState,
 ) -> Result<IntegrationSettings, ApiError> {
+    if kind == IntegrationKind::Gmail {
+        return Err(connect_instead());
+    }
     let settings: IntegrationSettings = typed(kind, value.unwrap_or_else(|| json!({})), "settings")?;
+    if settings.connected_through().is_some() {
+        return Err(connect_instead());
+    }
     match &settings {
         IntegrationSettings::Smtp { host, port, from, .. } => {
             let host_ok = (1..=253).contains(&host.len())
@@ -188,7 +200,7 @@ async fn checked_settings(
             }
             PhoneNumber::parse(from).map_err(|e| invalid(format!("`settings.from`: {e}")))?;
         }
-        IntegrationSettings::Slack { api_base: Some(base) } => {
+        IntegrationSettings::Slack { api_base: Some(base), .. } => {
             let url = WebhookUrl::parse(base, state.destinations.allow_private)
                 .map_err(|e| ApiError::unprocessable(ErrorCode::InvalidUrl, format!("`settings.api_base`: {e}")))?;
             state
@@ -197,7 +209,9 @@ async fn checked_settings(
                 .await
                 .map_err(|e| ApiError::unprocessable(ErrorCode::ForbiddenDestination, e.to_string()))?;
         }
-        IntegrationSettings::Slack { api_base: None } | IntegrationSettings::Webhook {} => {}
+        IntegrationSettings::Slack { api_base: None, .. }
+        | IntegrationSettings::Gmail { .. }
+        | IntegrationSettings::Webhook {} => {}
     }
     Ok(settings)
 }
@@ -207,6 +221,9 @@ fn checked_credentials(kind: IntegrationKind, value: Sensitive<Value>) -> Result
         return Err(invalid("a `webhook` integration takes no credentials: its signing secret is generated"));
     }
     let credentials: IntegrationCredentials = typed(kind, value.into_inner(), "credentials")?;
+    if credentials.grant().is_some() {
+        return Err(connect_instead());
+    }
     let values: Vec<&String> = match &credentials {
         IntegrationCredentials::Smtp { username, password, inbound_signing_secret } => {
             if let Some(secret) = inbound_signing_secret
@@ -216,7 +233,8 @@ fn checked_credentials(kind: IntegrationKind, value: Sensitive<Value>) -> Result
             }
             vec![username, password]
         }
-        IntegrationCredentials::Slack { bot_token } => vec![bot_token],
+        IntegrationCredentials::Slack { bot_token, .. } => vec![bot_token],
+        IntegrationCredentials::Gmail { .. } => return Err(connect_instead()),
         IntegrationCredentials::Sms { auth_token } => vec![auth_token],
         IntegrationCredentials::Webhook { signing_secret } => vec![signing_secret],
     };
@@ -226,7 +244,14 @@ fn checked_credentials(kind: IntegrationKind, value: Sensitive<Value>) -> Result
     Ok(credentials)
 }
 
-fn checked_name(name: &str) -> Result<&str, ApiError> {
+fn connect_instead() -> ApiError {
+    invalid(
+        "tokens of a connection come from connecting the account: `POST /v1/integrations/oauth/{provider}/start` \
+         (a `gmail` integration is made only that way)",
+    )
+}
+
+pub(crate) fn checked_name(name: &str) -> Result<&str, ApiError> {
     let name = name.trim();
     if name.is_empty() || name.chars().count() > MAX_NAME_LEN {
         return Err(ApiError::unprocessable(ErrorCode::InvalidName, "`name` must be 1 to 100 characters"));
@@ -295,6 +320,14 @@ pub async fn update(
     tenant.require(Scope::IntegrationsWrite)?;
     let id: IntegrationId = parse_id(&id)?;
     let current = tenant.store.integration(tenant.workspace_id, id).await?;
+    if current.settings.connected_through().is_some() && (req.settings.is_some() || req.credentials.is_some()) {
+        return Err(ApiError::new(
+            StatusCode::CONFLICT,
+            ErrorCode::Conflict,
+            "a connected integration's settings and tokens come from its connection: delete it (which revokes \
+             its token) and connect again",
+        ));
+    }
     let name = req.name.as_deref().map(checked_name).transpose()?;
     let settings = match req.settings {
         Some(v) => Some(checked_settings(current.kind, Some(v), &state).await?),
@@ -315,7 +348,9 @@ pub async fn update(
     Ok(Json(view(&updated)))
 }
 
-/// Delete an integration and its credentials (scope `integrations:write`).
+/// Delete an integration and its credentials (scope `integrations:write`). A connected one is
+/// disconnected first: its token is revoked at the provider (Slack `auth.revoke`, Google's
+/// revocation endpoint), and if the provider cannot be reached nothing is deleted (502).
 #[utoipa::path(delete, path = "/v1/integrations/{id}", tag = "integrations",
     params(("id" = String, Path, description = "Integration id (`int_…`)")),
     responses((status = 204), (status = "4XX", body = crate::error::Problem)))]
@@ -326,6 +361,10 @@ pub async fn delete(
 ) -> Result<StatusCode, ApiError> {
     tenant.require(Scope::IntegrationsWrite)?;
     let id: IntegrationId = parse_id(&id)?;
+    let integration = tenant.store.integration(tenant.workspace_id, id).await?;
+    if let Some(provider) = integration.settings.connected_through() {
+        crate::routes::connections::disconnect(&state, &tenant, id, provider).await?;
+    }
     tenant.store.delete_integration(tenant.workspace_id, id, state.clock.now(), &tenant.audit).await?;
     tracing::info!(workspace = %tenant.workspace_id, integration = %id, "integration deleted");
     Ok(StatusCode::NO_CONTENT)
@@ -346,7 +385,12 @@ pub async fn check(
     let id: IntegrationId = parse_id(&id)?;
     let integration = tenant.store.integration(tenant.workspace_id, id).await?;
     let credentials = tenant.store.integration_credentials(tenant.workspace_id, id).await?;
-    let Some(outcome) = state.providers.check(&integration.settings, &credentials).await else {
+    let started = state.clock.now();
+    let checked = state
+        .connections
+        .check(&state.providers, &tenant.store, (tenant.workspace_id, id), &integration.settings, credentials, started)
+        .await;
+    let Some(outcome) = checked else {
         return Err(ApiError::unprocessable(
             ErrorCode::NotCheckable,
             "a webhook integration has no provider endpoint to check; its receivers are checked by delivery",

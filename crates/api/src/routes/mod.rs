@@ -5,6 +5,7 @@ mod admin;
 mod api_keys;
 pub mod audit;
 mod channels;
+pub mod connections;
 mod events;
 mod inbound;
 mod inbox;
@@ -118,6 +119,8 @@ pub fn router(state: AppState, planes: Planes) -> Router {
             .routes(routes!(integrations::create, integrations::list))
             .routes(routes!(integrations::get, integrations::update, integrations::delete))
             .routes(routes!(integrations::check))
+            .routes(routes!(connections::start))
+            .routes(routes!(connections::finish))
             .routes(routes!(inbound::history))
             .routes(routes!(inbound::receive))
             .routes(routes!(suppressions::create, suppressions::list))

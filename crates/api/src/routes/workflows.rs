@@ -183,8 +183,9 @@ async fn integration_problem(
     field: &str,
 ) -> Result<Option<String>, ApiError> {
     match tenant.store.integration(tenant.workspace_id, id).await {
-        Ok(found) if found.kind == kind => Ok(None),
-        Ok(_) => Ok(Some(format!("`{field}` must name a `{}` integration", kind.as_str()))),
+        // Email goes through SMTP or Gmail alike.
+        Ok(found) if found.kind.channel() == kind.channel() => Ok(None),
+        Ok(_) => Ok(Some(format!("`{field}` must name an integration that delivers `{}`", kind.channel().as_str()))),
         Err(StoreError::NotFound) => Ok(Some(format!("`{field}` names no integration of this workspace"))),
         Err(e) => Err(e.into()),
     }

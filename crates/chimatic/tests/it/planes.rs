@@ -123,6 +123,7 @@ async fn a_control_plane_node_holds_no_notification_data_and_the_data_plane_deli
         "sign_in_challenges",
         "sign_in_failures",
         "console_form_uses",
+        "connect_flows",
         "sso_domains",
         "sso_flows",
         "user_identities",

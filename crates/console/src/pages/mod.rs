@@ -3,6 +3,7 @@
 pub mod account;
 pub mod api_keys;
 pub mod audit;
+pub mod integrations;
 pub mod join;
 pub mod members;
 pub mod notifications;

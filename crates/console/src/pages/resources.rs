@@ -1,13 +1,13 @@
-//! Subscribers (with their channels and preferences), topics, suppressions, workflows (steps,
-//! preview with sample data) and integrations (masked settings, health, "check now"): each
-//! page calls the `/v1` handler for the member and renders its masked view.
+//! Subscribers (with their channels and preferences), topics, suppressions and workflows (steps,
+//! preview with sample data): each page calls the `/v1` handler for the member and renders its
+//! masked view. Integrations have their own room (`integrations.rs`).
 
 use askama::Template;
 use axum::Json;
 use axum::extract::{Path, Query, State};
 use axum::response::Html;
 use chimatic_api::params::ApiQuery;
-use chimatic_api::routes::{integrations, subscribers, suppressions, topics, workflows};
+use chimatic_api::routes::{subscribers, suppressions, topics, workflows};
 use serde::Deserialize;
 use serde_json::Value;
 
@@ -15,16 +15,16 @@ use super::views::{Table, fields, json, table};
 use super::{Frame, frame, page};
 use crate::Console;
 use crate::error::PageError;
-use crate::member::{Change, Member, NoFields};
+use crate::member::{Change, Member};
 
 #[derive(Template)]
 #[template(path = "resource_list.html")]
-struct ListPage {
-    frame: Frame,
-    title: &'static str,
-    intro: &'static str,
-    table: Table,
-    next: Option<String>,
+pub(super) struct ListPage {
+    pub frame: Frame,
+    pub title: &'static str,
+    pub intro: &'static str,
+    pub table: Table,
+    pub next: Option<String>,
 }
 
 pub struct Action {
@@ -42,18 +42,18 @@ pub struct Preview {
 
 #[derive(Template)]
 #[template(path = "resource_detail.html")]
-struct DetailPage {
-    frame: Frame,
-    title: String,
-    notice: Option<String>,
-    actions: Vec<Action>,
-    fields: Vec<(String, String)>,
-    tables: Vec<(&'static str, Table)>,
-    preview: Option<Preview>,
+pub(super) struct DetailPage {
+    pub frame: Frame,
+    pub title: String,
+    pub notice: Option<String>,
+    pub actions: Vec<Action>,
+    pub fields: Vec<(String, String)>,
+    pub tables: Vec<(&'static str, Table)>,
+    pub preview: Option<Preview>,
 }
 
 impl DetailPage {
-    fn new(frame: Frame, title: String, view: &Value) -> Self {
+    pub(super) fn new(frame: Frame, title: String, view: &Value) -> Self {
         DetailPage {
             frame,
             title,
@@ -239,68 +239,4 @@ pub async fn workflow_preview(
         rendered,
     };
     workflow_page(&console, &member, id, preview).await
-}
-
-pub async fn integration_list(State(console): State<Console>, member: Member) -> Result<Html<String>, PageError> {
-    let Json(list) = integrations::list(member.tenant(&console)?).await?;
-    let columns = [
-        ("Id", "/id"),
-        ("Name", "/name"),
-        ("Kind", "/kind"),
-        ("Settings", "/settings_masked"),
-        ("Credentials set", "/credentials_set"),
-        ("Healthy", "/last_check/healthy"),
-        ("Checked", "/last_check/at"),
-    ];
-    let t = table(&json(&list)["data"], &columns, Some("/console/integrations/"));
-    list_page(
-        &console,
-        &member,
-        "Integrations",
-        "Settings masked; credentials are never shown, only which are set.",
-        t,
-        None,
-    )
-    .await
-}
-
-async fn integration_page(
-    console: &Console,
-    member: &Member,
-    id: String,
-    notice: Option<String>,
-) -> Result<Html<String>, PageError> {
-    let Json(found) = integrations::get(member.tenant(console)?, Path(id.clone())).await?;
-    let mut detail = DetailPage::new(frame(console, member).await?, format!("Integration {id}"), &json(&found));
-    if member.role().scopes().allows(chimatic_domain::Scope::IntegrationsWrite) {
-        detail.actions.push(Action { path: format!("/console/integrations/{id}/check"), label: "Check now" });
-    }
-    detail.notice = notice;
-    page(detail)
-}
-
-pub async fn integration(
-    State(console): State<Console>,
-    member: Member,
-    Path(id): Path<String>,
-) -> Result<Html<String>, PageError> {
-    integration_page(&console, &member, id, None).await
-}
-
-/// A health check that sends no user data, recorded and shown.
-pub async fn integration_check(
-    State(console): State<Console>,
-    Path(id): Path<String>,
-    change: Change<NoFields>,
-) -> Result<Html<String>, PageError> {
-    let member = change.member;
-    let Json(result) =
-        integrations::check(axum::extract::State(console.app.clone()), member.tenant(&console)?, Path(id.clone()))
-            .await?;
-    let view = json(&result);
-    let notice = match view["healthy"].as_bool() {
-        Some(true) => "Checked: healthy.".to_string(),
-        _ => format!("Checked: unhealthy ({}).", view["error_class"].as_str().unwrap_or("unknown")),
-    };
-    integration_page(&console, &member, id, Some(notice)).await
 }

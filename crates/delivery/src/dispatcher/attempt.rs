@@ -63,10 +63,18 @@ impl Dispatcher {
                     .send(channel.url.expose(), &channel.tls, &id_text, timestamp, &signature, body)
                     .await
             }
-            Prepared::Message { content, address, integration, .. } => {
+            Prepared::Message { content, address, integration, integration_id } => {
                 let meta = MessageMeta { id: &id_text, timestamp_secs: timestamp };
-                let integration = integration.as_ref().map(|(s, c)| (s, c));
-                self.providers.send_message(&meta, &address, &content, integration).await
+                match (integration, integration_id) {
+                    (Some((settings, credentials)), Some(id)) => {
+                        let via = (&settings, credentials);
+                        let (store, providers) = (&self.store, &self.providers);
+                        self.connections
+                            .send(providers, store, (ws, id), &meta, &address, &content, via, started_at)
+                            .await
+                    }
+                    _ => self.providers.send_message(&meta, &address, &content, None).await,
+                }
             }
         };
 

@@ -15,6 +15,8 @@ use chimatic_store::{ClaimedJob, ControlStore, DeliveryStats, Store};
 use tokio::sync::{Notify, Semaphore, mpsc, watch};
 use tokio::time::Instant;
 
+use crate::Connections;
+
 use schedule::Schedule;
 
 /// How long deliveries wait while the key provider is unavailable before they are tried again.
@@ -42,6 +44,8 @@ pub struct Dispatcher {
     frozen: std::sync::RwLock<BTreeSet<WorkspaceId>>,
     stats: Arc<DeliveryStats>,
     providers: ProviderClient,
+    /// Refreshes the tokens of integrations connected over OAuth.
+    connections: Arc<Connections>,
     clock: Arc<dyn Clock>,
     config: DispatcherConfig,
     wake: Arc<Notify>,
@@ -53,6 +57,7 @@ impl Dispatcher {
         control: Arc<ControlStore>,
         stats: Arc<DeliveryStats>,
         providers: ProviderClient,
+        connections: Arc<Connections>,
         clock: Arc<dyn Clock>,
         config: DispatcherConfig,
     ) -> Self {
@@ -62,6 +67,7 @@ impl Dispatcher {
             frozen: Default::default(),
             stats,
             providers,
+            connections,
             clock,
             config,
             wake: Arc::new(Notify::new()),

@@ -37,6 +37,7 @@ pub struct Jobs {
     pub purge_interval: Duration,
     pub clock: Arc<dyn Clock>,
     pub health: ProviderClient,
+    pub connections: Arc<crate::Connections>,
     /// How often each integration is checked.
     pub health_check_interval: Duration,
     /// How often grown audit chains get a signed head.
@@ -168,7 +169,9 @@ impl Jobs {
                         continue;
                     }
                 };
-                let Some(outcome) = self.health.check(&integration.settings, &credentials).await else { continue };
+                let (settings, health) = (&integration.settings, &self.health);
+                let checked = self.connections.check(health, &self.store, (ws, id), settings, credentials, now).await;
+                let Some(outcome) = checked else { continue };
                 let done = self.clock.now();
                 if !outcome.healthy {
                     tracing::warn!(workspace = %ws, integration = %id, error_class = outcome.error_class, "integration check failed");

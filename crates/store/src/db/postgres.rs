@@ -62,6 +62,7 @@ const CONTROL: Schema = Schema {
         (10, include_str!("../../migrations/postgres/control/0010_hourly_stats.sql")),
         (11, include_str!("../../migrations/postgres/control/0011_sso.sql")),
         (12, include_str!("../../migrations/postgres/control/0012_sso_policy.sql")),
+        (13, include_str!("../../migrations/postgres/control/0013_connect_flows.sql")),
     ],
 };
 

@@ -1,9 +1,11 @@
 //! Provider integrations: settings encrypted in the data store, credentials only in the vault,
 //! and the health checks that send no user data.
 
+mod flows;
 mod rows;
 pub(crate) mod sql;
 
+pub use flows::{ConnectFlowRow, ConnectFlowRows};
 pub use rows::{CheckRecord, IntegrationRow, IntegrationRows};
 
 use chimatic_audit::{AuditContext, actions};
@@ -106,9 +108,10 @@ impl Store {
             updated_at: now,
             last_check: None,
         };
-        let audit = by
-            .event(now, actions::INTEGRATION_CREATED, "integration", id)
-            .with_detail(serde_json::json!({ "kind": row.kind }));
+        let audit = by.event(now, actions::INTEGRATION_CREATED, "integration", id).with_detail(serde_json::json!({
+            "kind": row.kind,
+            "connected_through": credentials.grant().map(|g| g.provider.as_str()),
+        }));
         self.data.insert_integration(ws, &row, &audit).await?;
         Ok(Integration {
             id,
@@ -198,6 +201,38 @@ impl Store {
         }
         self.vault.delete_secret(ws, &id.to_string(), CREDENTIALS_KIND).await?;
         Ok(())
+    }
+
+    /// Replaces a connection's tokens after a refresh: not a change anyone made, so not audited.
+    pub async fn refreshed_credentials(
+        &self,
+        ws: WorkspaceId,
+        id: IntegrationId,
+        credentials: &IntegrationCredentials,
+        now: Timestamp,
+    ) -> Result<(), StoreError> {
+        if credentials.grant().is_none() {
+            return Err(StoreError::Conflict("only a connection's tokens are refreshed"));
+        }
+        self.integration(ws, id).await?;
+        self.put_credentials(ws, id, credentials, now).await
+    }
+
+    /// Records that a connection's token was revoked at its provider (`already`: the provider
+    /// no longer knew it), before the integration is deleted.
+    pub async fn record_token_revoked(
+        &self,
+        ws: WorkspaceId,
+        id: IntegrationId,
+        provider: chimatic_domain::OAuthProvider,
+        already: bool,
+        now: Timestamp,
+        by: &AuditContext,
+    ) -> Result<(), StoreError> {
+        let event = by
+            .event(now, actions::INTEGRATION_TOKEN_REVOKED, "integration", id)
+            .with_detail(serde_json::json!({ "provider": provider.as_str(), "already_invalid": already }));
+        self.audit().record(ws, event).await
     }
 
     /// An integration's credentials, for the provider that uses them. Never for API responses.

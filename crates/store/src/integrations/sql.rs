@@ -25,4 +25,14 @@ statements! {
                            RETURNING workspace_id, id";
     #[unscoped = "discovery: an inbound provider webhook names only the integration"]
     WORKSPACE_OF = "SELECT workspace_id FROM integrations WHERE id = ?1";
+
+    // Connecting a provider account over OAuth: flows between the redirect and the callback.
+    INSERT_CONNECT_FLOW = "INSERT INTO connect_flows (state_digest, workspace_id, bound_to, provider, redirect_uri, \
+                           pkce_verifier, name, send_as, expires_at) VALUES (?2, ?1, ?3, ?4, ?5, ?6, ?7, ?8, ?9)";
+    #[unscoped = "maintenance: flows abandoned in any workspace expire"]
+    FORGET_CONNECT_FLOWS = "DELETE FROM connect_flows WHERE expires_at <= ?1";
+    // Used once: taken (deleted) by the session or key that started it, before it expires.
+    TAKE_CONNECT_FLOW = "DELETE FROM connect_flows WHERE workspace_id = ?1 AND state_digest = ?2 AND bound_to = ?3 \
+                         AND expires_at > ?4 \
+                         RETURNING provider, bound_to, redirect_uri, pkce_verifier, name, send_as, expires_at";
 }
