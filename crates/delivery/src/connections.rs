@@ -161,7 +161,7 @@ impl Connections {
     }
 
     /// A health check; a connection's token is refreshed first when due (for Gmail, always:
-    /// the refresh is its check).
+    /// the refresh is its check), and once more if the provider refuses it.
     pub async fn check(
         &self,
         providers: &ProviderClient,
@@ -172,10 +172,22 @@ impl Connections {
         now: Timestamp,
     ) -> Option<CheckOutcome> {
         let started = Instant::now();
+        let connected = credentials.grant().is_some();
+        let failed = |e: RefreshError| {
+            Some(CheckOutcome { healthy: false, error_class: Some(e.class()), latency: started.elapsed() })
+        };
         let force = matches!(settings, IntegrationSettings::Gmail { .. });
-        match self.fresh(store, ws, id, credentials, now, force).await {
+        let credentials = match self.fresh(store, ws, id, credentials, now, force).await {
+            Ok(c) => c,
+            Err(e) => return failed(e),
+        };
+        let outcome = providers.check(settings, &credentials).await;
+        if !(connected && outcome.as_ref().is_some_and(|o| o.error_class == Some("auth_rejected"))) {
+            return outcome;
+        }
+        match self.fresh(store, ws, id, credentials, now, true).await {
             Ok(c) => providers.check(settings, &c).await,
-            Err(e) => Some(CheckOutcome { healthy: false, error_class: Some(e.class()), latency: started.elapsed() }),
+            Err(e) => failed(e),
         }
     }
 

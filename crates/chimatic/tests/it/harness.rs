@@ -35,6 +35,8 @@ pub struct Workspace {
 pub struct ServerOptions {
     pub env: Vec<(String, String)>,
     pub rust_log: Option<String>,
+    /// Default `127.0.0.1:0` (any free port).
+    pub listen: Option<String>,
 }
 
 impl ServerOptions {
@@ -46,6 +48,10 @@ impl ServerOptions {
         self.rust_log = Some(filter.into());
         self
     }
+    pub fn listen(mut self, addr: &str) -> Self {
+        self.listen = Some(addr.into());
+        self
+    }
 }
 
 impl TestServer {
@@ -54,17 +60,28 @@ impl TestServer {
     }
 
     pub async fn spawn_with(opts: ServerOptions) -> Self {
+        Self::try_spawn_with(opts).await.unwrap_or_else(|log| panic!("server did not start; log:\n{log}"))
+    }
+
+    /// Like [`Self::spawn_with`]; the log when the server exits (or stalls) before listening,
+    /// e.g. on a port another test took meanwhile.
+    pub async fn try_spawn_with(opts: ServerOptions) -> Result<Self, String> {
         let tmp = tempfile::tempdir().expect("tempdir");
         let dir = tmp.path().join("data");
-        let mut s = Self::spawn_in(&dir, opts).await;
+        let mut s = Self::try_spawn_in(&dir, opts).await?;
         s._tmp = Some(tmp);
-        s
+        Ok(s)
     }
 
     /// Starts a server on an existing data directory (e.g. after a crash).
     pub async fn spawn_in(dir: &Path, opts: ServerOptions) -> Self {
+        Self::try_spawn_in(dir, opts).await.unwrap_or_else(|log| panic!("server did not start; log:\n{log}"))
+    }
+
+    async fn try_spawn_in(dir: &Path, opts: ServerOptions) -> Result<Self, String> {
         let mut cmd = Command::new(BIN);
-        cmd.args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
+        let listen = opts.listen.as_deref().unwrap_or("127.0.0.1:0");
+        cmd.args(["serve", "--listen", listen, "--data-dir"])
             .arg(dir)
             .env_remove("CHIMATIC_KEK")
             .env_remove("CHIMATIC_KEK_FILE")
@@ -100,11 +117,13 @@ impl TestServer {
             Ok(url) => url,
             Err(_) => {
                 let _ = child.kill();
-                panic!("server did not start; log:\n{}", log.lock().unwrap());
+                let _ = child.wait();
+                let _ = log_reader.join();
+                return Err(log.lock().unwrap().clone());
             }
         };
         let http = reqwest::Client::builder().timeout(Duration::from_secs(30)).build().unwrap();
-        Self { base, data_dir: dir.to_path_buf(), _tmp: None, child, log, log_reader: Some(log_reader), http }
+        Ok(Self { base, data_dir: dir.to_path_buf(), _tmp: None, child, log, log_reader: Some(log_reader), http })
     }
 
     pub fn pid(&self) -> u32 {

@@ -5,11 +5,13 @@
 
 mod harness;
 mod store_probe;
+mod test_provider;
 
 mod api_keys;
 mod audit;
 mod batch;
 mod byok;
+mod connections;
 mod console;
 mod console_pages;
 mod console_team;

@@ -5,65 +5,17 @@
 //! wrong nonce, audience, signature or expiry, an unverified email, an unknown person — with
 //! nobody signed in and nothing stored.
 
-use std::io::{BufRead, BufReader};
 use std::os::unix::fs::PermissionsExt;
-use std::path::Path;
-use std::process::{Child, Command, Stdio};
 
-use serde_json::{Value, json};
+use serde_json::json;
 
 use crate::console::{Browser, PASSWORD, Page, audit_actions, create_user};
 use crate::harness::{ServerOptions, TestServer};
+use crate::test_provider::{Provider, consent, path_of, query};
 
 const SESSION: &str = "__Host-chimatic_session";
 const CLIENT_ID: &str = "chimatic-console";
 const CLIENT_SECRET: &str = "a-client-secret-of-the-test-provider";
-
-/// The test provider in a child process; killed on drop.
-struct Provider {
-    issuer: String,
-    child: Child,
-    http: reqwest::Client,
-    _dir: tempfile::TempDir,
-}
-
-impl Provider {
-    /// `None` when the port was taken meanwhile (the provider then exits at once).
-    fn start(port: u16, redirect: &str, accounts: &Value) -> Option<Self> {
-        let dir = tempfile::tempdir().unwrap();
-        let config = json!({"port": port, "clients": [{"client_id": CLIENT_ID, "client_secret": CLIENT_SECRET,
-            "redirect_uris": [redirect], "scope": "openid email"}], "accounts": accounts});
-        let path = dir.path().join("provider.json");
-        std::fs::write(&path, config.to_string()).unwrap();
-        let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/oidc/server.js");
-        let mut child = Command::new("node")
-            .arg(script)
-            .arg(&path)
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .expect("node is required, with `npm ci` run in tests/oidc (scripts/test does both)");
-        let mut line = String::new();
-        BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).unwrap();
-        let Some(issuer) = line.trim().strip_prefix("ready ").map(str::to_string) else {
-            let _ = child.wait();
-            return None;
-        };
-        Some(Self { issuer, child, http: reqwest::Client::new(), _dir: dir })
-    }
-
-    async fn tamper(&self, mode: Option<&str>) {
-        let r = self.http.post(format!("{}/__test/tamper", self.issuer)).json(&json!({"id_token": mode})).send().await;
-        assert!(r.unwrap().status().is_success());
-    }
-}
-
-impl Drop for Provider {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
 
 /// Starts a flow on the console's sign-in page; the provider's authorization URL.
 async fn start(console: &mut Browser) -> String {
@@ -76,19 +28,7 @@ async fn start(console: &mut Browser) -> String {
 
 /// Signs in at the provider as `email`; the callback URL (path and query) it sends back.
 async fn at_provider(provider: &Provider, authorize: &str, email: &str) -> String {
-    let mut idp = Browser::at(&provider.issuer);
-    let path = |url: &str| url.strip_prefix(&provider.issuer).unwrap_or(url).to_string();
-    let to_login = idp.get(&path(authorize)).await;
-    assert_eq!(to_login.status, 303, "{}", to_login.body);
-    let interaction = to_login.location().to_string();
-    assert_eq!(idp.get(&interaction).await.status, 200);
-    let signed = idp.post(&format!("{interaction}/login"), &[("email", email)]).await;
-    assert_eq!(signed.status, 303, "{}", signed.body);
-    let back = idp.get(&path(signed.location())).await;
-    assert_eq!(back.status, 303, "{}", back.body);
-    let callback = back.location();
-    let rest = callback.split_once("://").unwrap().1;
-    rest[rest.find('/').unwrap()..].to_string()
+    path_of(&consent(provider, authorize, email).await)
 }
 
 /// Signs in with the password, enrols a TOTP factor; one of its recovery codes.
@@ -136,7 +76,9 @@ async fn the_console_signs_people_in_through_an_openid_provider_and_refuses_ever
                 .env("CHIMATIC_OIDC_NAME", "Test IdP");
             let server = TestServer::spawn_with(options).await;
             let callback = format!("{}/console/sign-in/oidc/callback", server.base);
-            if let Some(provider) = Provider::start(idp_port, &callback, &accounts) {
+            let config = json!({"clients": [{"client_id": CLIENT_ID, "client_secret": CLIENT_SECRET,
+                "redirect_uris": [callback], "scope": "openid email"}], "accounts": accounts});
+            if let Some(provider) = Provider::start(idp_port, config) {
                 break (server, provider);
             }
             tries += 1;
@@ -180,16 +122,12 @@ async fn the_console_signs_people_in_through_an_openid_provider_and_refuses_ever
     let victims = at_provider(&provider, &start(&mut victim).await, "ann.owner@example.com").await;
     let mut attacker = Browser::new(&server);
     let attackers = at_provider(&provider, &start(&mut attacker).await, "ann.owner@example.com").await;
-    let query = |url: &str, key: &str| {
-        let q = url.split_once('?').unwrap().1;
-        q.split('&').find_map(|kv| kv.strip_prefix(&format!("{key}="))).unwrap().to_string()
-    };
     let injected =
         format!("/console/sign-in/oidc/callback?code={}&state={}", query(&attackers, "code"), query(&victims, "state"));
     refused(&victim.get(&injected).await, 401);
-    let log: Value = reqwest::get(format!("{}/__test/log", provider.issuer)).await.unwrap().json().await.unwrap();
-    let last = log.as_array().unwrap().iter().rev().find(|e| e["endpoint"] == "token").unwrap().clone();
-    assert_eq!((last["had_code_verifier"].clone(), last["ok"].clone()), (json!(true), json!(false)), "{log}");
+    let log = provider.log().await;
+    let last = log.iter().rev().find(|e| e["endpoint"] == "token").unwrap().clone();
+    assert_eq!((last["had_code_verifier"].clone(), last["ok"].clone()), (json!(true), json!(false)), "{log:?}");
 
     // ID tokens that are not right: nobody signed in.
     for mode in ["nonce", "aud", "signature", "expired"] {
