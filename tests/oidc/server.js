@@ -115,6 +115,8 @@
 //                                codes (a later refresh fails with invalid_grant) -> {"revoked": N}
 //                                (N = grants that were still live)
 //   GET  /__test/live-tokens?client_id=C  -> {"access": N, "refresh": M}, C's live tokens
+//   GET  /__test/issued-tokens[?client_id=C] -> [{kind: "AccessToken"|"RefreshToken", value, client_id}]
+//                                every token value ever issued (also expired, revoked, rotated ones)
 //   (expire-access, revoke-grants and live-tokens answer 400 without a client_id)
 //
 // Implementation notes: tokens live in an in-memory adapter of our own (standins.js) so that they

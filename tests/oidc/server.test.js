@@ -617,6 +617,15 @@ test('slack auth.revoke kills the whole grant', async () => {
   ]);
 });
 
+test('issued-tokens lists every token value issued, also after revocation', async () => {
+  const t = await slackTokens();
+  await call('/slack/api/auth.revoke', { token: t.access_token });
+  const issued = await (await fetch(`${issuer}/__test/issued-tokens?client_id=${SLACK.client_id}`)).json();
+  const values = issued.map((i) => i.value);
+  assert.ok(values.includes(t.access_token) && values.includes(t.refresh_token), JSON.stringify(issued));
+  assert.ok(issued.every((i) => i.client_id === SLACK.client_id && ['AccessToken', 'RefreshToken'].includes(i.kind)));
+});
+
 test('revoke-grants destroys every grant of the client: refresh then fails', async () => {
   await control('revoke-grants', { client_id: GMAIL.client_id });
   const one = await gmailTokens();

@@ -12,6 +12,9 @@ export const GMAIL_SCOPE = 'https://www.googleapis.com/auth/gmail.send';
 // per client. For opaque tokens the id is the token value itself.
 
 const stores = new Map();
+// Every access and refresh token value ever issued, with its client: kept after the token
+// is gone, so tests can look for them where they must never be (logs, database files).
+const issued = [];
 
 function storeOf(model) {
   if (!stores.has(model)) stores.set(model, new Map());
@@ -24,6 +27,9 @@ export class TestAdapter {
   }
 
   async upsert(id, payload, expiresIn) {
+    if ((payload.kind === 'AccessToken' || payload.kind === 'RefreshToken') && !issued.some((t) => t.value === id)) {
+      issued.push({ kind: payload.kind, value: id, client_id: payload.clientId ?? null });
+    }
     this.store.set(id, { payload, expiresAt: expiresIn ? Date.now() + expiresIn * 1000 : Infinity });
   }
 
@@ -292,6 +298,9 @@ export function createStandins({ provider, issuer, log }) {
         access: (await liveTokensOf(provider, 'AccessToken', clientId)).length,
         refresh: (await liveTokensOf(provider, 'RefreshToken', clientId)).length,
       });
+    } else if (req.method === 'GET' && pathname === '/__test/issued-tokens') {
+      const clientId = url.searchParams.get('client_id');
+      sendJson(res, 200, issued.filter((t) => !clientId || t.client_id === clientId));
     } else if (post && pathname === '/__test/expire-access') {
       const clientId = await clientIdFromBody(req, res);
       if (!clientId) return true;

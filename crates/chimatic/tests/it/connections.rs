@@ -323,11 +323,18 @@ async fn slack_and_google_are_connected_used_refreshed_and_revoked_through_a_rea
     assert!(revoked.contains(&(json!("google"), json!(false))) && revoked.contains(&(json!("slack"), json!(true))));
     assert_eq!(entries.iter().filter(|e| e["action"] == "integration.deleted").count(), 2);
     assert!(entries.iter().any(|e| e["action"] == "console.sign_in" && e["detail"]["provider"] == "Test IdP"));
+    // Every access and refresh token the provider issued (also the refreshed and revoked ones)
+    // was kept only in the vault, encrypted: in no log line and no database file.
+    let issued = provider.read("issued-tokens").await;
+    let tokens: Vec<String> = issued.as_array().unwrap().iter().map(|t| t["value"].as_str().unwrap().into()).collect();
+    assert!(tokens.len() >= 8, "{issued}");
     let log = server.log();
-    for secret in [SLACK_SECRET, GOOGLE_SECRET, CONSOLE_SECRET, "Bearer "] {
-        assert!(!log.contains(secret), "`{secret}` is in the log");
-        for (path, bytes) in probe.files_on_disk() {
-            assert!(!String::from_utf8_lossy(&bytes).contains(secret), "`{secret}` is in {}", path.display());
+    let files = probe.files_on_disk();
+    let secrets = [SLACK_SECRET, GOOGLE_SECRET, CONSOLE_SECRET, "Bearer "].map(String::from);
+    for secret in tokens.iter().chain(&secrets) {
+        assert!(!log.contains(secret.as_str()), "`{secret}` is in the log");
+        for (path, bytes) in &files {
+            assert!(!String::from_utf8_lossy(bytes).contains(secret.as_str()), "`{secret}` is in {}", path.display());
         }
     }
 }
