@@ -803,6 +803,8 @@ async fn the_openapi_document_lists_exactly_the_served_routes() {
         ("PATCH", "/v1/integrations/{id}"),
         ("DELETE", "/v1/integrations/{id}"),
         ("POST", "/v1/integrations/{id}/check"),
+        ("POST", "/v1/integrations/oauth/{provider}/start"),
+        ("POST", "/v1/integrations/oauth/{provider}/finish"),
         // Provider feedback (crates/api/src/routes/inbound.rs, suppressions.rs).
         ("GET", "/v1/integrations/{id}/inbound"),
         ("POST", "/v1/inbound/{integration_id}"),
