@@ -15,6 +15,7 @@ use super::resources::{Action, DetailPage};
 use super::views::{Table, json, table};
 use super::{Frame, frame, page};
 use crate::Console;
+use crate::auth::ProviderCallback;
 use crate::error::PageError;
 use crate::member::{Change, Member, NoFields};
 
@@ -143,22 +144,12 @@ pub async fn connect(State(console): State<Console>, change: Change<ConnectForm>
     page(ContinuePage { frame: frame(&console, &member).await?, provider: provider.title(), url: url.to_string() })
 }
 
-#[derive(Deserialize)]
-pub struct Callback {
-    #[serde(default)]
-    code: String,
-    #[serde(default)]
-    state: String,
-    #[serde(default)]
-    error: String,
-}
-
 /// The provider sends the browser back here; only the session that started the flow can
 /// finish it.
 pub async fn callback(
     State(console): State<Console>,
     member: Member,
-    Query(back): Query<Callback>,
+    Query(back): Query<ProviderCallback>,
 ) -> Result<Response, PageError> {
     let tenant = member.tenant(&console)?;
     // A refusal at the provider still uses up the flow: its state is taken with an empty code.

@@ -21,6 +21,7 @@ use serde_json::json;
 
 use super::sign_in::{SignInPage, challenge, shown, start_session};
 use crate::Console;
+use crate::auth::ProviderCallback;
 use crate::auth::password::{EmailIdentity, email_digest};
 use crate::auth::session;
 use crate::error::PageError;
@@ -85,21 +86,11 @@ pub async fn start(
     Ok(Redirect::to(url.as_str()).into_response())
 }
 
-#[derive(Deserialize)]
-pub struct Callback {
-    #[serde(default)]
-    code: String,
-    #[serde(default)]
-    state: String,
-    #[serde(default)]
-    error: String,
-}
-
 /// The provider sends the browser back here with a code (or an error) and the state.
 pub async fn callback(
     State(console): State<Console>,
     pre: PreSession,
-    Query(back): Query<Callback>,
+    Query(back): Query<ProviderCallback>,
     parts: Parts,
 ) -> Result<Response, PageError> {
     let provider = provider(&console)?;
