@@ -127,18 +127,21 @@ function runCli(cwd, env, args, input) {
 
 /**
  * Starts `chimatic serve` on 127.0.0.1:0 in a fresh temporary directory and waits until it
- * listens and is ready. `name` names its log file (target/browser-logs/NAME.log).
+ * listens and is ready. `name` names its log file (target/browser-logs/NAME.log). `listen`
+ * (e.g. `127.0.0.1:PORT`, from provider.js's reservePort()) fixes the address when it must be
+ * known before the server starts, as in an OAuth redirect URI; if the port is taken meanwhile
+ * the server exits and this rejects, and the caller picks another.
  *
  * The console's public URL is left to its default, the bound address (http://127.0.0.1:PORT),
  * which is the URL the browser is sent to: console changes must come from that origin.
  */
-export async function startServer({ name = 'server', env = {}, args = [] } = {}) {
+export async function startServer({ name = 'server', env = {}, args = [], listen = '127.0.0.1:0' } = {}) {
   requireBinary();
   const dir = mkdtempSync(path.join(os.tmpdir(), 'chimatic-browser-'));
   mkdirSync(LOG_DIR, { recursive: true });
   const logFile = createWriteStream(path.join(LOG_DIR, `${name}.log`));
   const serverEnv = childEnv(env);
-  const child = spawn(BIN, ['serve', '--listen', '127.0.0.1:0', '--allow-private-destinations', ...args], {
+  const child = spawn(BIN, ['serve', '--listen', listen, '--allow-private-destinations', ...args], {
     cwd: dir,
     env: serverEnv,
     stdio: ['ignore', 'pipe', 'pipe'],
