@@ -342,11 +342,12 @@ test('“Disconnect and delete” revokes Google’s grant at the provider and d
     await signIn(page);
     await page.goto(url(`/console/integrations/${made.gmail}`));
     const button = page.getByRole('button', { name: 'Disconnect and delete' });
-    // Whatever the form asks before it is sent (data-confirm, see console.js), the person says yes.
+    // The form asks before it is sent (data-confirm, see console.js); the person says yes.
     const asks = await button.locator('xpath=ancestor::form[1]').getAttribute('data-confirm');
+    assert.match(asks ?? '', /revoked at the provider/);
     await button.click();
     await page.waitForURL(url('/console/integrations'));
-    assert.deepEqual(page.dialogs, asks ? [asks] : []);
+    assert.deepEqual(page.dialogs, [asks]);
     await screenshot(page, 'connections-disconnected');
 
     // Google is gone from the list; Slack is still there.

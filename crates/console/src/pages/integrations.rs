@@ -80,9 +80,18 @@ async fn detail(
     let view = json(&found);
     let mut detail = DetailPage::new(frame(console, member).await?, format!("Integration {id}"), &view);
     if member.role().scopes().allows(Scope::IntegrationsWrite) {
-        detail.actions.push(Action { path: format!("/console/integrations/{id}/check"), label: "Check now" });
-        let label = if view["connected_through"].is_null() { "Delete" } else { "Disconnect and delete" };
-        detail.actions.push(Action { path: format!("/console/integrations/{id}/delete"), label });
+        let check = Action { path: format!("/console/integrations/{id}/check"), label: "Check now", confirm: None };
+        detail.actions.push(check);
+        let (label, question) = match view["connected_through"].is_null() {
+            true => ("Delete", "Delete this integration? Workflow steps that use it stop delivering."),
+            false => (
+                "Disconnect and delete",
+                "Disconnect this account? Its token is revoked at the provider and workflow steps that use it \
+                 stop delivering.",
+            ),
+        };
+        let path = format!("/console/integrations/{id}/delete");
+        detail.actions.push(Action { path, label, confirm: Some(question) });
     }
     detail.notice = notice;
     page(detail)

@@ -30,6 +30,8 @@ pub(super) struct ListPage {
 pub struct Action {
     pub path: String,
     pub label: &'static str,
+    /// Asked before the form is sent (console.js), for what cannot be undone.
+    pub confirm: Option<&'static str>,
 }
 
 pub struct Preview {
