@@ -4,7 +4,7 @@
 use std::sync::Arc;
 
 use axum::extract::{FromRequestParts, Query};
-use axum::http::{StatusCode, header, request::Parts};
+use axum::http::{header, request::Parts};
 use chimatic_audit::{Actor, AuditContext, Origin};
 use chimatic_domain::{ApiKeyId, Region, Scope, Scopes, SubscriberId, UserId, WorkspaceId};
 use chimatic_store::{ControlStore, Store, StoreError, subscriber_token_workspace};
@@ -69,7 +69,6 @@ fn guard<'s>(
         let wait = not_until.wait_time_from(governor::clock::Clock::now(&governor::clock::DefaultClock::default()));
         metrics::counter!("chimatic_rate_limited_total").increment(1);
         return Err(ApiError::new(
-            StatusCode::TOO_MANY_REQUESTS,
             ErrorCode::RateLimited,
             "this workspace is over its request rate limit; retry after the time in `Retry-After`",
         )
@@ -86,7 +85,6 @@ fn guard<'s>(
 fn served_plane<'s>(state: &'s AppState, region: &Region) -> Result<&'s RegionPlane, ApiError> {
     state.regions.get(region).ok_or_else(|| {
         ApiError::new(
-            StatusCode::MISDIRECTED_REQUEST,
             ErrorCode::RegionNotServed,
             format!(
                 "this node does not serve the workspace's region `{region}`; send the request to a node of that region"
@@ -143,11 +141,7 @@ impl Caller {
         if self.scopes.allows(scope) {
             Ok(())
         } else {
-            Err(ApiError::new(
-                StatusCode::FORBIDDEN,
-                ErrorCode::InsufficientScope,
-                format!("this API key lacks the `{scope}` scope"),
-            ))
+            Err(ApiError::new(ErrorCode::InsufficientScope, format!("this API key lacks the `{scope}` scope")))
         }
     }
 
@@ -289,17 +283,11 @@ impl FromRequestParts<AppState> for Operator {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
-        let refused = || {
-            ApiError::new(
-                StatusCode::UNAUTHORIZED,
-                ErrorCode::Unauthorized,
-                "the operator token is required: `Authorization: Bearer …`",
-            )
-        };
+        let refused =
+            || ApiError::new(ErrorCode::Unauthorized, "the operator token is required: `Authorization: Bearer …`");
         let presented = bearer_token(parts).ok_or_else(refused)?;
         let credential = state.operator.as_ref().ok_or_else(|| {
             ApiError::new(
-                StatusCode::FORBIDDEN,
                 ErrorCode::OperatorDisabled,
                 "operator endpoints are disabled: start the server with CHIMATIC_OPERATOR_TOKEN or \
                  CHIMATIC_OPERATOR_TOKEN_FILE",

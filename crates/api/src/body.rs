@@ -28,7 +28,6 @@ impl<T: DeserializeOwned> FromRequest<AppState> for ApiJson<T> {
             });
         if !is_json {
             return Err(ApiError::new(
-                StatusCode::UNSUPPORTED_MEDIA_TYPE,
                 ErrorCode::UnsupportedMediaType,
                 "the request body must be JSON with `Content-Type: application/json`",
             ));
@@ -36,12 +35,11 @@ impl<T: DeserializeOwned> FromRequest<AppState> for ApiJson<T> {
         let bytes = Bytes::from_request(req, state).await.map_err(|rejection| {
             if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
                 ApiError::new(
-                    StatusCode::PAYLOAD_TOO_LARGE,
                     ErrorCode::BodyTooLarge,
                     format!("the request body exceeds the limit of {} bytes", state.limits.max_body_bytes),
                 )
             } else {
-                ApiError::bad_request(ErrorCode::InvalidBody, "the request body could not be read")
+                ApiError::new(ErrorCode::UnreadableBody, "the request body could not be read")
             }
         })?;
         parse_json(&bytes).map(ApiJson)
@@ -54,7 +52,7 @@ const MAX_IDEMPOTENCY_KEY_LEN: usize = 255;
 /// An idempotency key, when given, is 1 to 255 bytes.
 pub fn check_idempotency_key(key: Option<&Sensitive<String>>) -> Result<(), ApiError> {
     match key {
-        Some(k) if !(1..=MAX_IDEMPOTENCY_KEY_LEN).contains(&k.expose().len()) => Err(ApiError::unprocessable(
+        Some(k) if !(1..=MAX_IDEMPOTENCY_KEY_LEN).contains(&k.expose().len()) => Err(ApiError::new(
             ErrorCode::InvalidIdempotencyKey,
             format!("`idempotency_key` must be 1 to {MAX_IDEMPOTENCY_KEY_LEN} bytes"),
         )),
@@ -64,7 +62,7 @@ pub fn check_idempotency_key(key: Option<&Sensitive<String>>) -> Result<(), ApiE
 
 pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
     let malformed = |line: usize, column: usize| {
-        ApiError::bad_request(
+        ApiError::new(
             ErrorCode::MalformedJson,
             format!("the request body is not valid JSON (line {line}, column {column})"),
         )
@@ -84,10 +82,7 @@ pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
             let message = e.inner().to_string();
             let what = describe_data_error(&message);
             let path = schema_path(&e, message.starts_with("unknown field"));
-            Err(ApiError::unprocessable(
-                ErrorCode::InvalidBody,
-                if path.is_empty() { what } else { format!("`{path}`: {what}") },
-            ))
+            Err(ApiError::new(ErrorCode::InvalidBody, if path.is_empty() { what } else { format!("`{path}`: {what}") }))
         }
     }
 }

@@ -49,7 +49,10 @@ pub struct Problem {
 }
 
 impl ApiError {
-    pub fn new(status: StatusCode, code: ErrorCode, detail: impl Into<String>) -> Self {
+    /// The status comes from the code ([`ErrorCode::status`]): one code, one status, as the
+    /// OpenAPI document lists them.
+    pub fn new(code: ErrorCode, detail: impl Into<String>) -> Self {
+        let status = StatusCode::from_u16(code.status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
         Self { status, code, detail: detail.into(), cause: None, errors: Vec::new(), retry_after: None }
     }
 
@@ -63,37 +66,24 @@ impl ApiError {
         self
     }
 
-    pub fn bad_request(code: ErrorCode, detail: impl Into<String>) -> Self {
-        Self::new(StatusCode::BAD_REQUEST, code, detail)
-    }
-
-    pub fn unprocessable(code: ErrorCode, detail: impl Into<String>) -> Self {
-        Self::new(StatusCode::UNPROCESSABLE_ENTITY, code, detail)
-    }
-
     pub fn not_found() -> Self {
-        Self::new(StatusCode::NOT_FOUND, ErrorCode::NotFound, "no such resource in this workspace")
+        Self::new(ErrorCode::NotFound, "no such resource in this workspace")
     }
 
     pub fn unauthorized() -> Self {
-        Self::new(
-            StatusCode::UNAUTHORIZED,
-            ErrorCode::Unauthorized,
-            "a valid API key is required: `Authorization: Bearer chm_…`",
-        )
+        Self::new(ErrorCode::Unauthorized, "a valid API key is required: `Authorization: Bearer chm_…`")
     }
 
     /// The workspace is frozen by the operator (incident isolation): nothing is read or written.
     pub fn frozen() -> Self {
         Self::new(
-            StatusCode::LOCKED,
             ErrorCode::WorkspaceFrozen,
             "this workspace is frozen by the operator: no reads, writes or deliveries until it is unfrozen",
         )
     }
 
     pub fn internal(cause: impl std::fmt::Display) -> Self {
-        Self::new(StatusCode::INTERNAL_SERVER_ERROR, ErrorCode::Internal, "internal error").caused_by(cause)
+        Self::new(ErrorCode::Internal, "internal error").caused_by(cause)
     }
 
     /// Records the internal cause for the log; it never reaches the response.
@@ -107,31 +97,25 @@ impl From<StoreError> for ApiError {
     fn from(e: StoreError) -> Self {
         match e {
             StoreError::NotFound => Self::not_found(),
-            StoreError::Conflict(why) => Self::new(StatusCode::CONFLICT, ErrorCode::Conflict, why),
-            StoreError::Invalid(why) => Self::unprocessable(ErrorCode::InvalidRequest, why),
+            StoreError::Conflict(why) => Self::new(ErrorCode::Conflict, why),
+            StoreError::Invalid(why) => Self::new(ErrorCode::InvalidRequest, why),
             StoreError::Crypto(CryptoError::Integrity | CryptoError::Format) => Self::new(
-                StatusCode::INTERNAL_SERVER_ERROR,
                 ErrorCode::IntegrityError,
                 "stored data failed its integrity check: it was altered or does not belong here",
             )
             .caused_by(&e),
             StoreError::Crypto(CryptoError::Unwrap) => Self::new(
-                StatusCode::SERVICE_UNAVAILABLE,
                 ErrorCode::KeyUnavailable,
                 "the workspace's data key cannot be unwrapped with the configured key encryption key",
             )
             .caused_by(&e),
             StoreError::Crypto(CryptoError::KeyUnavailable) => Self::new(
-                StatusCode::SERVICE_UNAVAILABLE,
                 ErrorCode::KmsUnavailable,
                 "the key provider is unreachable or refused the workspace's key; retry when it is restored",
             )
             .caused_by(&e)
             .retry_after(std::time::Duration::from_secs(30)),
-            StoreError::Unavailable => {
-                Self::new(StatusCode::SERVICE_UNAVAILABLE, ErrorCode::Unavailable, "the server is shutting down")
-                    .caused_by(&e)
-            }
+            StoreError::Unavailable => Self::new(ErrorCode::Unavailable, "the server is shutting down").caused_by(&e),
             other => Self::internal(other),
         }
     }

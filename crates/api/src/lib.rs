@@ -5,6 +5,7 @@
 pub mod auth;
 pub mod body;
 mod code;
+mod contract;
 mod error;
 mod mask;
 pub mod params;

@@ -17,7 +17,7 @@ pub trait QueryParams: DeserializeOwned {
 
     /// That 400 (`invalid_query`), also for a value that parses but is out of range.
     fn invalid() -> ApiError {
-        ApiError::bad_request(ErrorCode::InvalidQuery, Self::expected())
+        ApiError::new(ErrorCode::InvalidQuery, Self::expected())
     }
 }
 
@@ -37,5 +37,5 @@ impl<T: QueryParams, S: Send + Sync> FromRequestParts<S> for ApiQuery<T> {
 
 /// Parses a path or query id; a malformed id is a 400 that does not echo the input.
 pub fn parse_id<T: FromStr<Err = chimatic_domain::IdError>>(text: &str) -> Result<T, ApiError> {
-    text.parse().map_err(|e: chimatic_domain::IdError| ApiError::bad_request(ErrorCode::InvalidId, e.to_string()))
+    text.parse().map_err(|e: chimatic_domain::IdError| ApiError::new(ErrorCode::InvalidId, e.to_string()))
 }

@@ -33,8 +33,8 @@ async fn state_of(state: &AppState, ws: WorkspaceId, changed: bool) -> Result<Js
 /// tokens, inbound provider webhooks) gets 423 and its deliveries are held; everything queued
 /// stays queued. Audited in the workspace's log.
 #[utoipa::path(post, path = "/v1/admin/workspaces/{id}/freeze", tag = "admin", security(("operator" = [])),
-    params(("id" = String, Path, description = "Workspace id (`ws_…`)")),
-    responses((status = 200, body = FreezeState), (status = "4XX", body = crate::error::Problem)))]
+    params(("id" = chimatic_domain::WorkspaceId, Path, description = "Workspace id (`ws_…`)")),
+    responses((status = 200, body = FreezeState)))]
 pub async fn freeze(
     State(state): State<AppState>,
     operator: Operator,
@@ -48,8 +48,8 @@ pub async fn freeze(
 
 /// Unfreeze a workspace (operator token): requests are served again and held deliveries resume.
 #[utoipa::path(post, path = "/v1/admin/workspaces/{id}/unfreeze", tag = "admin", security(("operator" = [])),
-    params(("id" = String, Path, description = "Workspace id (`ws_…`)")),
-    responses((status = 200, body = FreezeState), (status = "4XX", body = crate::error::Problem)))]
+    params(("id" = chimatic_domain::WorkspaceId, Path, description = "Workspace id (`ws_…`)")),
+    responses((status = 200, body = FreezeState)))]
 pub async fn unfreeze(
     State(state): State<AppState>,
     operator: Operator,

@@ -65,14 +65,15 @@ impl From<&ApiKeyRow> for ApiKeyView {
 pub fn checked_key_name(name: &str) -> Result<&str, ApiError> {
     let name = name.trim();
     if name.is_empty() || name.chars().count() > MAX_NAME_LEN || name.chars().any(char::is_control) {
-        return Err(ApiError::unprocessable(ErrorCode::InvalidName, "`name` must be 1 to 100 printable characters"));
+        return Err(ApiError::new(ErrorCode::InvalidName, "`name` must be 1 to 100 printable characters"));
     }
     Ok(name)
 }
 
 /// Create an API key (scope `admin`). The key is in this response only.
 #[utoipa::path(post, path = "/v1/api-keys", tag = "api-keys", request_body = CreateApiKey,
-    responses((status = 201, body = ApiKeyCreated), (status = "4XX", body = crate::error::Problem)))]
+    responses((status = 201, body = ApiKeyCreated)),
+    extensions(("x-codes" = json!([crate::ErrorCode::InvalidName, crate::ErrorCode::InvalidScopes]))))]
 pub async fn create(
     State(state): State<AppState>,
     caller: Caller,
@@ -81,7 +82,7 @@ pub async fn create(
     caller.require(Scope::Admin)?;
     let name = checked_key_name(&req.name)?;
     let scopes = Scopes::new(req.scopes)
-        .ok_or_else(|| ApiError::unprocessable(ErrorCode::InvalidScopes, "`scopes` must name at least one scope"))?;
+        .ok_or_else(|| ApiError::new(ErrorCode::InvalidScopes, "`scopes` must name at least one scope"))?;
     let (row, key) =
         state.control.create_api_key(caller.workspace_id, name, scopes, state.clock.now(), &caller.audit).await?;
     tracing::info!(workspace = %caller.workspace_id, api_key = %row.id, by = %caller.by, "API key created");
@@ -90,7 +91,7 @@ pub async fn create(
 
 /// List this workspace's API keys (scope `admin`).
 #[utoipa::path(get, path = "/v1/api-keys", tag = "api-keys",
-    responses((status = 200, body = ApiKeyList), (status = "4XX", body = crate::error::Problem)))]
+    responses((status = 200, body = ApiKeyList)))]
 pub async fn list(State(state): State<AppState>, caller: Caller) -> Result<Json<ApiKeyList>, ApiError> {
     caller.require(Scope::Admin)?;
     let rows = state.control.list_api_keys(caller.workspace_id).await?;
@@ -99,8 +100,8 @@ pub async fn list(State(state): State<AppState>, caller: Caller) -> Result<Json<
 
 /// Revoke an API key (scope `admin`). Effective on the very next request.
 #[utoipa::path(delete, path = "/v1/api-keys/{id}", tag = "api-keys",
-    params(("id" = String, Path, description = "API key id (`key_…`)")),
-    responses((status = 204), (status = "4XX", body = crate::error::Problem)))]
+    params(("id" = chimatic_domain::ApiKeyId, Path, description = "API key id (`key_…`)")),
+    responses((status = 204)))]
 pub async fn revoke(
     State(state): State<AppState>,
     caller: Caller,

@@ -21,6 +21,7 @@ const DEFAULT_PAGE: u32 = 50;
 const MAX_PAGE: u32 = 500;
 
 #[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct AuditQuery {
     /// Entries at or after this instant (RFC 3339).
@@ -98,7 +99,8 @@ fn newest_first(a: &AuditEntry, b: &AuditEntry) -> std::cmp::Ordering {
 /// The workspace's audit log (scope `audit:read`): every recorded action of its API keys, the
 /// operator and Chimatic itself (delivery attempts), newest first, filtered and cursor-paginated.
 #[utoipa::path(get, path = "/v1/audit", tag = "audit", params(AuditQuery),
-    responses((status = 200, body = AuditPage), (status = "4XX", body = crate::error::Problem)))]
+    responses((status = 200, body = AuditPage)),
+    extensions(("x-codes" = json!([crate::ErrorCode::InvalidCursor, crate::ErrorCode::InvalidQuery]))))]
 pub async fn list(
     State(state): State<AppState>,
     tenant: Tenant,
@@ -120,22 +122,21 @@ pub async fn audit_page(
         v.as_deref()
             .map(|t| {
                 Timestamp::parse_rfc3339(t).ok_or_else(|| {
-                    ApiError::bad_request(ErrorCode::InvalidQuery, format!("`{name}` must be an RFC 3339 timestamp"))
+                    ApiError::new(ErrorCode::InvalidQuery, format!("`{name}` must be an RFC 3339 timestamp"))
                 })
             })
             .transpose()
     };
     let limit = q.limit.unwrap_or(DEFAULT_PAGE);
     if !(1..=MAX_PAGE).contains(&limit) {
-        return Err(ApiError::bad_request(ErrorCode::InvalidQuery, "`limit` must be between 1 and 500"));
+        return Err(ApiError::new(ErrorCode::InvalidQuery, "`limit` must be between 1 and 500"));
     }
     let cursor = q
         .cursor
         .as_deref()
         .map(|c| {
-            Cursor::decode(c).ok_or_else(|| {
-                ApiError::bad_request(ErrorCode::InvalidCursor, "`cursor` is not a cursor from this API")
-            })
+            Cursor::decode(c)
+                .ok_or_else(|| ApiError::new(ErrorCode::InvalidCursor, "`cursor` is not a cursor from this API"))
         })
         .transpose()?;
     let mut filter = AuditFilter {
@@ -166,7 +167,7 @@ pub struct AuditPublicKey {
 
 /// The key that signs the audit chain heads (scope `audit:read`).
 #[utoipa::path(get, path = "/v1/audit/public-key", tag = "audit",
-    responses((status = 200, body = AuditPublicKey), (status = "4XX", body = crate::error::Problem)))]
+    responses((status = 200, body = AuditPublicKey)))]
 pub async fn public_key(State(state): State<AppState>, tenant: Tenant) -> Result<Json<AuditPublicKey>, ApiError> {
     tenant.require(Scope::AuditRead)?;
     let signer = tenant.store.audit_head_signer(state.clock.now()).await?;
@@ -174,6 +175,7 @@ pub async fn public_key(State(state): State<AppState>, tenant: Tenant) -> Result
 }
 
 #[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct ExportQuery {
     /// `jsonl` (default; verifiable with `chimatic audit verify --file`) or `csv`.
@@ -197,8 +199,8 @@ enum Format {
 /// so the file ends with signed heads covering everything in it. JSON Lines carry each chain's
 /// anchor, signed heads and entries with their hashes.
 #[utoipa::path(get, path = "/v1/audit/export", tag = "audit", params(ExportQuery),
-    responses((status = 200, description = "JSON Lines or CSV", content_type = "application/x-ndjson"),
-              (status = "4XX", body = crate::error::Problem)))]
+    responses((status = 200, description = "JSON Lines or CSV", content_type = "application/x-ndjson")),
+    extensions(("x-codes" = json!([crate::ErrorCode::InvalidQuery]))))]
 pub async fn export(
     State(state): State<AppState>,
     tenant: Tenant,
@@ -221,7 +223,7 @@ pub async fn export_audit(
     let format = match format.unwrap_or("jsonl") {
         "jsonl" => Format::Jsonl,
         "csv" => Format::Csv,
-        _ => return Err(ApiError::bad_request(ErrorCode::InvalidQuery, "`format` must be `jsonl` or `csv`")),
+        _ => return Err(ApiError::new(ErrorCode::InvalidQuery, "`format` must be `jsonl` or `csv`")),
     };
     let now = state.clock.now();
     let event = by

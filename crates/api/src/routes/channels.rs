@@ -56,7 +56,7 @@ impl From<&OutboundTls> for ChannelTls {
 
 impl ChannelTls {
     fn to_policy(&self) -> Result<OutboundTls, ApiError> {
-        let invalid = |detail: String| ApiError::unprocessable(ErrorCode::InvalidTlsPolicy, detail);
+        let invalid = |detail: String| ApiError::new(ErrorCode::InvalidTlsPolicy, detail);
         let pins = self
             .pins
             .iter()
@@ -110,6 +110,7 @@ pub struct ChannelList {
 }
 
 #[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct ListParams {
     /// Return channels after this id.
@@ -165,7 +166,8 @@ impl From<&ChannelEntry> for ChannelView {
 
 /// Create a webhook channel (scope `channels:write`).
 #[utoipa::path(post, path = "/v1/channels", tag = "channels", request_body = CreateChannel,
-    responses((status = 201, body = ChannelCreated), (status = "4XX", body = crate::error::Problem)))]
+    responses((status = 201, body = ChannelCreated)),
+    extensions(("x-codes" = json!([crate::ErrorCode::ForbiddenDestination, crate::ErrorCode::InvalidTlsPolicy, crate::ErrorCode::InvalidUrl]))))]
 pub async fn create(
     State(state): State<AppState>,
     tenant: Tenant,
@@ -174,16 +176,16 @@ pub async fn create(
     tenant.require(Scope::ChannelsWrite)?;
     let ChannelType::Webhook = req.kind;
     let url = WebhookUrl::parse(&req.url, state.destinations.allow_private)
-        .map_err(|e| ApiError::unprocessable(ErrorCode::InvalidUrl, e.to_string()))?;
+        .map_err(|e| ApiError::new(ErrorCode::InvalidUrl, e.to_string()))?;
     let tls = req.tls.as_ref().map(ChannelTls::to_policy).transpose()?.unwrap_or_default();
     if !tls.is_default() && url.expose().scheme() != "https" {
-        return Err(ApiError::unprocessable(ErrorCode::InvalidTlsPolicy, "a TLS policy needs an `https` URL"));
+        return Err(ApiError::new(ErrorCode::InvalidTlsPolicy, "a TLS policy needs an `https` URL"));
     }
     state
         .destinations
         .check(url.expose())
         .await
-        .map_err(|e| ApiError::unprocessable(ErrorCode::ForbiddenDestination, e.to_string()))?;
+        .map_err(|e| ApiError::new(ErrorCode::ForbiddenDestination, e.to_string()))?;
     let (channel, secret) =
         tenant.store.create_channel(tenant.workspace_id, url, tls, state.clock.now(), &tenant.audit).await?;
     tracing::info!(workspace = %tenant.workspace_id, channel = %channel.id, "channel created");
@@ -196,8 +198,8 @@ pub async fn create(
 
 /// Get a channel (scope `channels:read`), URL masked.
 #[utoipa::path(get, path = "/v1/channels/{id}", tag = "channels",
-    params(("id" = String, Path, description = "Channel id (`ch_…`)")),
-    responses((status = 200, body = ChannelView), (status = "4XX", body = crate::error::Problem)))]
+    params(("id" = chimatic_domain::ChannelId, Path, description = "Channel id (`ch_…`)")),
+    responses((status = 200, body = ChannelView)))]
 pub async fn get(tenant: Tenant, Path(id): Path<String>) -> Result<Json<ChannelView>, ApiError> {
     tenant.require(Scope::ChannelsRead)?;
     let id: ChannelId = parse_id(&id)?;
@@ -210,9 +212,9 @@ pub async fn get(tenant: Tenant, Path(id): Path<String>) -> Result<Json<ChannelV
 /// until `purge_at` (30 days by default); then it is purged for good with its notifications and
 /// attempts. Audited.
 #[utoipa::path(post, path = "/v1/channels/{id}/deactivate", tag = "channels",
-    params(("id" = String, Path, description = "Channel id (`ch_…`)")),
-    responses((status = 200, body = ChannelDeactivated), (status = 409, body = crate::error::Problem),
-              (status = "4XX", body = crate::error::Problem)))]
+    params(("id" = chimatic_domain::ChannelId, Path, description = "Channel id (`ch_…`)")),
+    responses((status = 200, body = ChannelDeactivated)),
+    extensions(("x-codes" = json!([crate::ErrorCode::Conflict]))))]
 pub async fn deactivate(
     State(state): State<AppState>,
     tenant: Tenant,
@@ -231,9 +233,9 @@ pub async fn deactivate(
 /// Reactivate a deactivated channel before its purge (scope `channels:write`). Notifications
 /// cancelled by the deactivation stay cancelled. Audited.
 #[utoipa::path(post, path = "/v1/channels/{id}/reactivate", tag = "channels",
-    params(("id" = String, Path, description = "Channel id (`ch_…`)")),
-    responses((status = 200, body = ChannelView), (status = 409, body = crate::error::Problem),
-              (status = "4XX", body = crate::error::Problem)))]
+    params(("id" = chimatic_domain::ChannelId, Path, description = "Channel id (`ch_…`)")),
+    responses((status = 200, body = ChannelView)),
+    extensions(("x-codes" = json!([crate::ErrorCode::Conflict]))))]
 pub async fn reactivate(
     State(state): State<AppState>,
     tenant: Tenant,
@@ -248,13 +250,14 @@ pub async fn reactivate(
 
 /// List channels (scope `channels:read`), URLs masked, cursor-paginated.
 #[utoipa::path(get, path = "/v1/channels", tag = "channels", params(ListParams),
-    responses((status = 200, body = ChannelList), (status = "4XX", body = crate::error::Problem)))]
+    responses((status = 200, body = ChannelList)),
+    extensions(("x-codes" = json!([crate::ErrorCode::InvalidQuery]))))]
 pub async fn list(tenant: Tenant, ApiQuery(params): ApiQuery<ListParams>) -> Result<Json<ChannelList>, ApiError> {
     tenant.require(Scope::ChannelsRead)?;
     let after = params.after.as_deref().map(parse_id::<ChannelId>).transpose()?;
     let limit = params.limit.unwrap_or(DEFAULT_PAGE);
     if !(1..=MAX_PAGE).contains(&limit) {
-        return Err(ApiError::bad_request(ErrorCode::InvalidQuery, "`limit` must be between 1 and 200"));
+        return Err(ApiError::new(ErrorCode::InvalidQuery, "`limit` must be between 1 and 200"));
     }
     let channels = tenant.store.list_channels(tenant.workspace_id, after, limit).await?;
     let data: Vec<ChannelView> = channels.iter().map(ChannelView::from).collect();

@@ -86,7 +86,6 @@ pub fn parse_provider(text: &str) -> Result<OAuthProvider, ApiError> {
 fn app(state: &AppState, provider: OAuthProvider) -> Result<&ConnectApp, ApiError> {
     state.connections.app(provider).ok_or_else(|| {
         ApiError::new(
-            StatusCode::NOT_FOUND,
             ErrorCode::ProviderNotConfigured,
             format!(
                 "this deployment has no OAuth app for {} (CHIMATIC_OAUTH_{}_…)",
@@ -108,7 +107,7 @@ pub async fn begin(
     let app = app(state, new.provider)?;
     let name = checked_name(new.name)?;
     if !app.allows_redirect(new.redirect_uri) {
-        return Err(ApiError::unprocessable(
+        return Err(ApiError::new(
             ErrorCode::RedirectUriNotAllowed,
             format!(
                 "`redirect_uri` is not one of this deployment's redirect URIs for {} (matched exactly)",
@@ -119,15 +118,15 @@ pub async fn begin(
     let send_as = match (new.provider, new.send_as.map(str::trim)) {
         (OAuthProvider::Google, Some(address)) => Some(
             EmailAddress::parse(address)
-                .map_err(|e| ApiError::unprocessable(ErrorCode::InvalidAddress, format!("`send_as`: {e}")))?
+                .map_err(|e| ApiError::new(ErrorCode::InvalidAddress, format!("`send_as`: {e}")))?
                 .expose()
                 .to_string(),
         ),
         (OAuthProvider::Google, None) => {
-            return Err(ApiError::unprocessable(ErrorCode::InvalidAddress, "`send_as` is required for Google"));
+            return Err(ApiError::new(ErrorCode::InvalidAddress, "`send_as` is required for Google"));
         }
         (OAuthProvider::Slack, Some(_)) => {
-            return Err(ApiError::unprocessable(ErrorCode::InvalidRequest, "`send_as` is only for Google"));
+            return Err(ApiError::new(ErrorCode::InvalidRequest, "`send_as` is only for Google"));
         }
         (OAuthProvider::Slack, None) => None,
     };
@@ -173,7 +172,6 @@ pub async fn complete(
     let Some(flow) = flow else {
         tracing::warn!(workspace = %tenant.workspace_id, "OAuth callback with an unknown, used, expired or foreign state");
         return Err(ApiError::new(
-            StatusCode::BAD_REQUEST,
             ErrorCode::OAuthStateInvalid,
             "that connection could not be completed: its state is unknown, used, expired, or was started by \
              another session or key; start again",
@@ -204,15 +202,11 @@ pub async fn complete(
 }
 
 fn refused(detail: &str) -> ApiError {
-    ApiError::new(StatusCode::BAD_REQUEST, ErrorCode::OAuthRefused, detail)
+    ApiError::new(ErrorCode::OAuthRefused, detail)
 }
 
 fn unavailable(provider: OAuthProvider) -> ApiError {
-    ApiError::new(
-        StatusCode::BAD_GATEWAY,
-        ErrorCode::ProviderUnavailable,
-        format!("{} could not be reached; try again", provider.title()),
-    )
+    ApiError::new(ErrorCode::ProviderUnavailable, format!("{} could not be reached; try again", provider.title()))
 }
 
 /// Revokes a connected integration's token at its provider and records it; the caller then
@@ -230,8 +224,7 @@ pub async fn disconnect(
         Err(e) => return Err(e.into()),
     };
     let Some(revoked) = state.connections.revoke(&credentials).await else { return Ok(()) };
-    let revoked =
-        revoked.map_err(|e| ApiError::new(StatusCode::BAD_GATEWAY, ErrorCode::ProviderUnavailable, e.to_string()))?;
+    let revoked = revoked.map_err(|e| ApiError::new(ErrorCode::ProviderUnavailable, e.to_string()))?;
     let already = revoked == Revoked::Already;
     let now = state.clock.now();
     tenant.store.record_token_revoked(tenant.workspace_id, id, provider, already, now, &tenant.audit).await?;
@@ -245,8 +238,9 @@ pub async fn disconnect(
 #[utoipa::path(post, path = "/v1/integrations/oauth/{provider}/start", tag = "integrations",
     request_body = StartConnection,
     params(("provider" = String, Path, description = "`slack` or `google`")),
-    responses((status = 201, body = ConnectionStarted), (status = "4XX", body = crate::error::Problem)))]
-pub async fn start(
+    responses((status = 201, body = ConnectionStarted)),
+    extensions(("x-codes" = json!([crate::ErrorCode::InvalidAddress, crate::ErrorCode::InvalidRequest, crate::ErrorCode::ProviderNotConfigured, crate::ErrorCode::RedirectUriNotAllowed]))))]
+pub async fn oauth_start(
     State(state): State<AppState>,
     tenant: Tenant,
     Path(provider): Path<String>,
@@ -266,9 +260,9 @@ pub async fn start(
 #[utoipa::path(post, path = "/v1/integrations/oauth/{provider}/finish", tag = "integrations",
     request_body = FinishConnection,
     params(("provider" = String, Path, description = "`slack` or `google`")),
-    responses((status = 201, body = IntegrationView), (status = "4XX", body = crate::error::Problem),
-              (status = 502, body = crate::error::Problem)))]
-pub async fn finish(
+    responses((status = 201, body = IntegrationView)),
+    extensions(("x-codes" = json!([crate::ErrorCode::OAuthRefused, crate::ErrorCode::OAuthStateInvalid, crate::ErrorCode::ProviderNotConfigured, crate::ErrorCode::ProviderUnavailable]))))]
+pub async fn oauth_finish(
     State(state): State<AppState>,
     tenant: Tenant,
     Path(provider): Path<String>,

@@ -70,15 +70,15 @@ pub struct EventAccepted {
 }
 
 fn invalid(code: ErrorCode, detail: impl Into<String>) -> ApiError {
-    ApiError::unprocessable(code, detail)
+    ApiError::new(code, detail)
 }
 
 /// Send an event (scope `notifications:write`): its workflow is rendered for each recipient
 /// and one notification is queued per step and matching subscriber channel, all in one
 /// transaction, before `202`.
 #[utoipa::path(post, path = "/v1/events", tag = "events", request_body = SendEvent,
-    responses((status = 202, body = EventAccepted), (status = 200, body = EventAccepted),
-              (status = "4XX", body = crate::error::Problem)))]
+    responses((status = 202, body = EventAccepted), (status = 200, body = EventAccepted)),
+    extensions(("x-codes" = json!([crate::ErrorCode::InvalidEvent, crate::ErrorCode::InvalidIdempotencyKey, crate::ErrorCode::NothingToSend, crate::ErrorCode::PayloadTooLarge, crate::ErrorCode::RenderFailed, crate::ErrorCode::UnknownEvent, crate::ErrorCode::UnknownTopic]))))]
 pub async fn send(
     State(state): State<AppState>,
     tenant: Tenant,
@@ -94,7 +94,6 @@ pub async fn send(
             let text = raw.expose().get();
             if text.len() > MAX_DATA_BYTES {
                 return Err(ApiError::new(
-                    StatusCode::PAYLOAD_TOO_LARGE,
                     ErrorCode::PayloadTooLarge,
                     format!("`data` exceeds the limit of {MAX_DATA_BYTES} bytes"),
                 ));

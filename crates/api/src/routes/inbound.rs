@@ -10,7 +10,7 @@
 use axum::Json;
 use axum::body::Bytes;
 use axum::extract::{Path, State};
-use axum::http::{HeaderMap, StatusCode, Uri, header};
+use axum::http::{HeaderMap, Uri, header};
 use chimatic_crypto::{SigningSecret, twilio_signature_valid};
 use chimatic_domain::{InboundEventId, IntegrationCredentials, IntegrationId, IntegrationKind, Scope};
 use chimatic_providers::inbound::{ProviderReport, email_report, twilio_report};
@@ -37,20 +37,16 @@ pub struct InboundAccepted {
 }
 
 fn unverified() -> ApiError {
-    ApiError::new(
-        StatusCode::UNAUTHORIZED,
-        ErrorCode::InvalidSignature,
-        "the webhook's signature could not be verified",
-    )
+    ApiError::new(ErrorCode::InvalidSignature, "the webhook's signature could not be verified")
 }
 
 /// Receive a provider webhook (no API key: verified by the provider's signature scheme).
 #[utoipa::path(post, path = "/v1/inbound/{integration_id}", tag = "inbound", security(()),
-    params(("integration_id" = String, Path, description = "`int_…`")),
+    params(("integration_id" = chimatic_domain::IntegrationId, Path, description = "`int_…`")),
     request_body(content = String, description = "The provider's event: JSON (email providers, Standard Webhooks) \
         or a form (Twilio status callbacks)"),
-    responses((status = 200, body = InboundAccepted), (status = 401, body = crate::error::Problem),
-              (status = "4XX", body = crate::error::Problem)))]
+    responses((status = 200, body = InboundAccepted)),
+    extensions(("x-codes" = json!([crate::ErrorCode::InvalidEvent, crate::ErrorCode::InvalidSignature, crate::ErrorCode::NotFound, crate::ErrorCode::PayloadTooLarge, crate::ErrorCode::StaleWebhook]))))]
 pub async fn receive(
     State(state): State<AppState>,
     Path(integration_id): Path<String>,
@@ -61,7 +57,6 @@ pub async fn receive(
     let id: IntegrationId = integration_id.parse().map_err(|_| ApiError::not_found())?;
     if body.len() > MAX_INBOUND_BYTES {
         return Err(ApiError::new(
-            StatusCode::PAYLOAD_TOO_LARGE,
             ErrorCode::PayloadTooLarge,
             format!("inbound webhooks are limited to {MAX_INBOUND_BYTES} bytes"),
         ));
@@ -92,7 +87,7 @@ pub async fn receive(
         // An SMTP integration without an inbound secret, or a kind without provider webhooks.
         _ => return Err(unverified()),
     }
-    .map_err(|e| ApiError::unprocessable(ErrorCode::InvalidEvent, e.to_string()))?;
+    .map_err(|e| ApiError::new(ErrorCode::InvalidEvent, e.to_string()))?;
     // Checked once the sender is verified. The provider retries a refused webhook, so nothing is
     // lost while the workspace is frozen.
     crate::auth::ensure_not_frozen(&state, ws).await?;
@@ -114,7 +109,6 @@ fn standard_webhook(headers: &HeaderMap, body: &[u8], secret: &str, now_secs: i6
     // Checked after the signature, so a replayed old webhook is told apart from a forged one.
     if (now_secs - timestamp).abs() > TOLERANCE_SECS {
         return Err(ApiError::new(
-            StatusCode::UNAUTHORIZED,
             ErrorCode::StaleWebhook,
             "the webhook's timestamp is more than 5 minutes from the server's clock",
         ));
@@ -192,6 +186,7 @@ pub struct InboundEventList {
 }
 
 #[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct InboundPage {
     /// Events received before this one (`inb_…`), for the next page.
@@ -221,9 +216,10 @@ fn view(e: InboundEvent) -> InboundEventView {
 /// An integration's inbound webhooks of the last 30 days, newest first, masked (scope
 /// `integrations:read`).
 #[utoipa::path(get, path = "/v1/integrations/{id}/inbound", tag = "integrations", params(InboundPage,
-        ("id" = String, Path, description = "`int_…`")),
-    responses((status = 200, body = InboundEventList), (status = "4XX", body = crate::error::Problem)))]
-pub async fn history(
+        ("id" = chimatic_domain::IntegrationId, Path, description = "`int_…`")),
+    responses((status = 200, body = InboundEventList)),
+    extensions(("x-codes" = json!([crate::ErrorCode::InvalidLimit]))))]
+pub async fn inbound_history(
     tenant: Tenant,
     Path(id): Path<String>,
     ApiQuery(page): ApiQuery<InboundPage>,
@@ -233,7 +229,7 @@ pub async fn history(
     let before = page.before.as_deref().map(parse_id::<InboundEventId>).transpose()?;
     let limit = page.limit.unwrap_or(DEFAULT_PAGE);
     if !(1..=MAX_PAGE).contains(&limit) {
-        return Err(ApiError::bad_request(ErrorCode::InvalidLimit, format!("`limit` must be 1 to {MAX_PAGE}")));
+        return Err(ApiError::new(ErrorCode::InvalidLimit, format!("`limit` must be 1 to {MAX_PAGE}")));
     }
     let integration = tenant.store.integration(tenant.workspace_id, id).await?;
     if !matches!(integration.kind, IntegrationKind::Smtp | IntegrationKind::Sms) {

@@ -21,7 +21,7 @@ const POLL: Duration = Duration::from_secs(1);
 
 /// The subscriber's inbox (subscriber token), newest first, with the unread count.
 #[utoipa::path(get, path = "/v1/inbox", tag = "inbox", params(InboxParams), security(("subscriber" = [])),
-    responses((status = 200, body = Inbox), (status = "4XX", body = crate::error::Problem)))]
+    responses((status = 200, body = Inbox)))]
 pub async fn list(
     session: SubscriberSession,
     ApiQuery(params): ApiQuery<InboxParams>,
@@ -31,8 +31,8 @@ pub async fn list(
 
 /// Mark one of the subscriber's messages read or archived (subscriber token).
 #[utoipa::path(patch, path = "/v1/inbox/{message_id}", tag = "inbox", request_body = MarkInboxMessage,
-    params(("message_id" = String, Path, description = "Notification id (`msg_…`)")), security(("subscriber" = [])),
-    responses((status = 200, body = InboxMessage), (status = "4XX", body = crate::error::Problem)))]
+    params(("message_id" = chimatic_domain::NotificationId, Path, description = "Notification id (`msg_…`)")), security(("subscriber" = [])),
+    responses((status = 200, body = InboxMessage)))]
 pub async fn mark(
     State(state): State<AppState>,
     session: SubscriberSession,
@@ -51,7 +51,7 @@ pub async fn mark(
 /// event with the count on connect, then a `message` event per new message and an `unread`
 /// event after each batch.
 #[utoipa::path(get, path = "/v1/inbox/stream", tag = "inbox", security(("subscriber" = [])),
-    responses((status = 200, content_type = "text/event-stream", body = String), (status = "4XX", body = crate::error::Problem)))]
+    responses((status = 200, content_type = "text/event-stream", body = String)))]
 pub async fn stream(
     session: SubscriberSession,
 ) -> Result<Sse<impl futures_util::Stream<Item = Result<Event, Infallible>>>, ApiError> {

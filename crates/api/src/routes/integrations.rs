@@ -141,7 +141,7 @@ pub(crate) fn view(i: &Integration) -> IntegrationView {
 }
 
 fn invalid(detail: impl Into<String>) -> ApiError {
-    ApiError::unprocessable(ErrorCode::InvalidIntegration, detail)
+    ApiError::new(ErrorCode::InvalidIntegration, detail)
 }
 
 /// Deserialises `value` as the `kind` variant of `T`; errors name the field, never the value.
@@ -188,12 +188,12 @@ async fn checked_settings(
         }
         IntegrationSettings::Sms { base_url, account_id, from } => {
             let url = WebhookUrl::parse(base_url, state.destinations.allow_private)
-                .map_err(|e| ApiError::unprocessable(ErrorCode::InvalidUrl, format!("`settings.base_url`: {e}")))?;
+                .map_err(|e| ApiError::new(ErrorCode::InvalidUrl, format!("`settings.base_url`: {e}")))?;
             state
                 .destinations
                 .check(url.expose())
                 .await
-                .map_err(|e| ApiError::unprocessable(ErrorCode::ForbiddenDestination, e.to_string()))?;
+                .map_err(|e| ApiError::new(ErrorCode::ForbiddenDestination, e.to_string()))?;
             if account_id.is_empty() || account_id.len() > 64 || !account_id.chars().all(|c| c.is_ascii_alphanumeric())
             {
                 return Err(invalid("`settings.account_id` must be 1 to 64 letters and digits"));
@@ -202,12 +202,12 @@ async fn checked_settings(
         }
         IntegrationSettings::Slack { api_base: Some(base), .. } => {
             let url = WebhookUrl::parse(base, state.destinations.allow_private)
-                .map_err(|e| ApiError::unprocessable(ErrorCode::InvalidUrl, format!("`settings.api_base`: {e}")))?;
+                .map_err(|e| ApiError::new(ErrorCode::InvalidUrl, format!("`settings.api_base`: {e}")))?;
             state
                 .destinations
                 .check(url.expose())
                 .await
-                .map_err(|e| ApiError::unprocessable(ErrorCode::ForbiddenDestination, e.to_string()))?;
+                .map_err(|e| ApiError::new(ErrorCode::ForbiddenDestination, e.to_string()))?;
         }
         IntegrationSettings::Slack { api_base: None, .. }
         | IntegrationSettings::Gmail { .. }
@@ -254,7 +254,7 @@ fn connect_instead() -> ApiError {
 pub(crate) fn checked_name(name: &str) -> Result<&str, ApiError> {
     let name = name.trim();
     if name.is_empty() || name.chars().count() > MAX_NAME_LEN {
-        return Err(ApiError::unprocessable(ErrorCode::InvalidName, "`name` must be 1 to 100 characters"));
+        return Err(ApiError::new(ErrorCode::InvalidName, "`name` must be 1 to 100 characters"));
     }
     Ok(name)
 }
@@ -262,7 +262,8 @@ pub(crate) fn checked_name(name: &str) -> Result<&str, ApiError> {
 /// Configure a provider integration (scope `integrations:write`). Credentials go only to the
 /// credential vault; responses show masked settings and which credentials are set.
 #[utoipa::path(post, path = "/v1/integrations", tag = "integrations", request_body = CreateIntegration,
-    responses((status = 201, body = IntegrationCreated), (status = "4XX", body = crate::error::Problem)))]
+    responses((status = 201, body = IntegrationCreated)),
+    extensions(("x-codes" = json!([crate::ErrorCode::ForbiddenDestination, crate::ErrorCode::InvalidIntegration, crate::ErrorCode::InvalidName, crate::ErrorCode::InvalidUrl, crate::ErrorCode::NotCheckable]))))]
 pub async fn create(
     State(state): State<AppState>,
     tenant: Tenant,
@@ -290,7 +291,7 @@ pub async fn create(
 
 /// List integrations (scope `integrations:read`), masked.
 #[utoipa::path(get, path = "/v1/integrations", tag = "integrations",
-    responses((status = 200, body = IntegrationList), (status = "4XX", body = crate::error::Problem)))]
+    responses((status = 200, body = IntegrationList)))]
 pub async fn list(tenant: Tenant) -> Result<Json<IntegrationList>, ApiError> {
     tenant.require(Scope::IntegrationsRead)?;
     let all = tenant.store.list_integrations(tenant.workspace_id).await?;
@@ -299,8 +300,8 @@ pub async fn list(tenant: Tenant) -> Result<Json<IntegrationList>, ApiError> {
 
 /// Get an integration (scope `integrations:read`), masked; credentials are never returned.
 #[utoipa::path(get, path = "/v1/integrations/{id}", tag = "integrations",
-    params(("id" = String, Path, description = "Integration id (`int_…`)")),
-    responses((status = 200, body = IntegrationView), (status = "4XX", body = crate::error::Problem)))]
+    params(("id" = chimatic_domain::IntegrationId, Path, description = "Integration id (`int_…`)")),
+    responses((status = 200, body = IntegrationView)))]
 pub async fn get(tenant: Tenant, Path(id): Path<String>) -> Result<Json<IntegrationView>, ApiError> {
     tenant.require(Scope::IntegrationsRead)?;
     let id: IntegrationId = parse_id(&id)?;
@@ -309,8 +310,9 @@ pub async fn get(tenant: Tenant, Path(id): Path<String>) -> Result<Json<Integrat
 
 /// Change an integration's name, settings or credentials (scope `integrations:write`).
 #[utoipa::path(patch, path = "/v1/integrations/{id}", tag = "integrations", request_body = UpdateIntegration,
-    params(("id" = String, Path, description = "Integration id (`int_…`)")),
-    responses((status = 200, body = IntegrationView), (status = "4XX", body = crate::error::Problem)))]
+    params(("id" = chimatic_domain::IntegrationId, Path, description = "Integration id (`int_…`)")),
+    responses((status = 200, body = IntegrationView)),
+    extensions(("x-codes" = json!([crate::ErrorCode::Conflict, crate::ErrorCode::ForbiddenDestination, crate::ErrorCode::InvalidIntegration, crate::ErrorCode::InvalidUrl, crate::ErrorCode::NotCheckable]))))]
 pub async fn update(
     State(state): State<AppState>,
     tenant: Tenant,
@@ -322,7 +324,6 @@ pub async fn update(
     let current = tenant.store.integration(tenant.workspace_id, id).await?;
     if current.settings.connected_through().is_some() && (req.settings.is_some() || req.credentials.is_some()) {
         return Err(ApiError::new(
-            StatusCode::CONFLICT,
             ErrorCode::Conflict,
             "a connected integration's settings and tokens come from its connection: delete it (which revokes \
              its token) and connect again",
@@ -352,8 +353,8 @@ pub async fn update(
 /// disconnected first: its token is revoked at the provider (Slack `auth.revoke`, Google's
 /// revocation endpoint), and if the provider cannot be reached nothing is deleted (502).
 #[utoipa::path(delete, path = "/v1/integrations/{id}", tag = "integrations",
-    params(("id" = String, Path, description = "Integration id (`int_…`)")),
-    responses((status = 204), (status = "4XX", body = crate::error::Problem)))]
+    params(("id" = chimatic_domain::IntegrationId, Path, description = "Integration id (`int_…`)")),
+    responses((status = 204)))]
 pub async fn delete(
     State(state): State<AppState>,
     tenant: Tenant,
@@ -374,8 +375,9 @@ pub async fn delete(
 /// SMTP connects, negotiates TLS, authenticates and quits; SMS reads the account; Slack calls
 /// `auth.test`. The result is recorded and shown in reads.
 #[utoipa::path(post, path = "/v1/integrations/{id}/check", tag = "integrations",
-    params(("id" = String, Path, description = "Integration id (`int_…`)")),
-    responses((status = 200, body = CheckResult), (status = "4XX", body = crate::error::Problem)))]
+    params(("id" = chimatic_domain::IntegrationId, Path, description = "Integration id (`int_…`)")),
+    responses((status = 200, body = CheckResult)),
+    extensions(("x-codes" = json!([crate::ErrorCode::NotCheckable]))))]
 pub async fn check(
     State(state): State<AppState>,
     tenant: Tenant,
@@ -391,7 +393,7 @@ pub async fn check(
         .check(&state.providers, &tenant.store, (tenant.workspace_id, id), &integration.settings, credentials, started)
         .await;
     let Some(outcome) = checked else {
-        return Err(ApiError::unprocessable(
+        return Err(ApiError::new(
             ErrorCode::NotCheckable,
             "a webhook integration has no provider endpoint to check; its receivers are checked by delivery",
         ));

@@ -23,7 +23,7 @@ pub struct DekRotated {
 /// under the version it names. Lookups by keyed digest (external ids, idempotency keys) keep
 /// working.
 #[utoipa::path(post, path = "/v1/workspace/rotate-dek", tag = "workspace",
-    responses((status = 200, body = DekRotated), (status = "4XX", body = crate::error::Problem)))]
+    responses((status = 200, body = DekRotated)))]
 pub async fn rotate_dek(State(state): State<AppState>, tenant: Tenant) -> Result<Json<DekRotated>, ApiError> {
     tenant.require(Scope::Admin)?;
     let (data_version, vault_version) =
@@ -59,14 +59,15 @@ pub struct WorkspaceKmsInUse {
 /// disabling that key makes the workspace's data unreadable (`503 kms_unavailable`) and pauses
 /// its deliveries, within `CHIMATIC_BYOK_CACHE_SECS`; restoring it resumes everything.
 #[utoipa::path(put, path = "/v1/workspace/kms", tag = "workspace", request_body = UseWorkspaceKms,
-    responses((status = 200, body = WorkspaceKmsInUse), (status = "4XX", body = crate::error::Problem)))]
+    responses((status = 200, body = WorkspaceKmsInUse)),
+    extensions(("x-codes" = json!([crate::ErrorCode::ForbiddenDestination, crate::ErrorCode::InvalidKms, crate::ErrorCode::KmsUnavailable]))))]
 pub async fn use_kms(
     State(state): State<AppState>,
     tenant: Tenant,
     ApiJson(req): ApiJson<UseWorkspaceKms>,
 ) -> Result<Json<WorkspaceKmsInUse>, ApiError> {
     tenant.require(Scope::Admin)?;
-    let invalid = |detail: &str| ApiError::unprocessable(ErrorCode::InvalidKms, detail.to_string());
+    let invalid = |detail: &str| ApiError::new(ErrorCode::InvalidKms, detail.to_string());
     let endpoint: url::Url = req.endpoint.parse().map_err(|_| invalid("`endpoint` must be a URL"))?;
     if endpoint.scheme() != "https" && !state.destinations.allow_private {
         return Err(invalid("`endpoint` must be https"));
@@ -75,7 +76,7 @@ pub async fn use_kms(
         .destinations
         .check(&endpoint)
         .await
-        .map_err(|e| ApiError::unprocessable(ErrorCode::ForbiddenDestination, e.to_string()))?;
+        .map_err(|e| ApiError::new(ErrorCode::ForbiddenDestination, e.to_string()))?;
     for (field, value) in [("region", &req.region), ("key_id", &req.key_id), ("access_key_id", &req.access_key_id)] {
         if value.is_empty() || value.len() > 2048 {
             return Err(invalid(&format!("`{field}` must be 1 to 2048 characters")));

@@ -43,6 +43,7 @@ use crate::{ApiError, AppState, ErrorCode, Planes};
                        Errors are `application/problem+json`.",
         license(name = "MIT")
     ),
+    components(schemas(crate::error::Problem, crate::error::ItemError)),
     modifiers(&BearerAuth),
     security(("bearer" = []))
 )]
@@ -119,9 +120,9 @@ pub fn router(state: AppState, planes: Planes) -> Router {
             .routes(routes!(integrations::create, integrations::list))
             .routes(routes!(integrations::get, integrations::update, integrations::delete))
             .routes(routes!(integrations::check))
-            .routes(routes!(connections::start))
-            .routes(routes!(connections::finish))
-            .routes(routes!(inbound::history))
+            .routes(routes!(connections::oauth_start))
+            .routes(routes!(connections::oauth_finish))
+            .routes(routes!(inbound::inbound_history))
             .routes(routes!(inbound::receive))
             .routes(routes!(suppressions::create, suppressions::list))
             .routes(routes!(suppressions::delete))
@@ -132,25 +133,20 @@ pub fn router(state: AppState, planes: Planes) -> Router {
             .routes(routes!(workflows::get, workflows::replace, workflows::delete))
             .routes(routes!(workflows::preview));
     }
-    let (router, openapi) = api
+    let (router, mut openapi) = api
         .routes(routes!(ops::healthz))
         .routes(routes!(ops::readyz))
         .routes(routes!(ops::metrics))
         .routes(routes!(ops::openapi_json))
         .with_state(state.clone())
         .split_for_parts();
+    crate::contract::finish(&mut openapi);
     let openapi = std::sync::Arc::new(openapi);
     router
         .layer(axum::Extension(openapi))
-        .fallback(|| async {
-            ApiError::new(axum::http::StatusCode::NOT_FOUND, ErrorCode::NotFound, "no such endpoint")
-        })
+        .fallback(|| async { ApiError::new(ErrorCode::NotFound, "no such endpoint") })
         .method_not_allowed_fallback(|| async {
-            ApiError::new(
-                axum::http::StatusCode::METHOD_NOT_ALLOWED,
-                ErrorCode::MethodNotAllowed,
-                "this endpoint does not support this method",
-            )
+            ApiError::new(ErrorCode::MethodNotAllowed, "this endpoint does not support this method")
         })
         .layer(middleware::from_fn(record_request))
         .layer(inbox_cors(state.inbox_origins.clone()))

@@ -85,8 +85,8 @@ pub struct NotificationView {
 #[utoipa::path(post, path = "/v1/notifications", tag = "notifications", request_body = CreateNotification,
     responses(
         (status = 202, body = NotificationAccepted,
-         headers(("idempotent-replayed" = String, description = "`true` when an earlier notification with the same idempotency key is returned"))),
-        (status = "4XX", body = crate::error::Problem)))]
+         headers(("idempotent-replayed" = String, description = "`true` when an earlier notification with the same idempotency key is returned")))),
+    extensions(("x-codes" = json!([crate::ErrorCode::ChannelDeactivated, crate::ErrorCode::InvalidIdempotencyKey, crate::ErrorCode::NotFound, crate::ErrorCode::PayloadTooLarge]))))]
 pub async fn create(
     State(state): State<AppState>,
     tenant: Tenant,
@@ -116,7 +116,6 @@ fn prepare(req: CreateNotification, state: &AppState) -> Result<NewNotification,
     let body = req.payload.into_inner().get().as_bytes().to_vec();
     if body.len() > state.limits.max_payload_bytes {
         return Err(ApiError::new(
-            StatusCode::PAYLOAD_TOO_LARGE,
             ErrorCode::PayloadTooLarge,
             format!("`payload` exceeds the limit of {} bytes", state.limits.max_payload_bytes),
         ));
@@ -155,7 +154,8 @@ pub struct BatchAccepted {
 /// item is validated first; if any is invalid the answer is 422 with an `errors` entry per bad
 /// item and nothing is stored. Otherwise all items are committed in one transaction before 202.
 #[utoipa::path(post, path = "/v1/notifications/batch", tag = "notifications", request_body = CreateNotificationBatch,
-    responses((status = 202, body = BatchAccepted), (status = "4XX", body = crate::error::Problem)))]
+    responses((status = 202, body = BatchAccepted)),
+    extensions(("x-codes" = json!([crate::ErrorCode::ChannelDeactivated, crate::ErrorCode::InvalidBatch, crate::ErrorCode::InvalidBatchItems, crate::ErrorCode::InvalidIdempotencyKey, crate::ErrorCode::NotFound, crate::ErrorCode::PayloadTooLarge]))))]
 pub async fn create_batch(
     State(state): State<AppState>,
     tenant: Tenant,
@@ -163,7 +163,7 @@ pub async fn create_batch(
 ) -> Result<(StatusCode, Json<BatchAccepted>), ApiError> {
     tenant.require(Scope::NotificationsWrite)?;
     if req.items.is_empty() || req.items.len() > MAX_BATCH {
-        return Err(ApiError::unprocessable(
+        return Err(ApiError::new(
             ErrorCode::InvalidBatch,
             format!("`items` must hold 1 to {MAX_BATCH} notifications"),
         ));
@@ -200,7 +200,7 @@ pub async fn create_batch(
         }
     }
     if !errors.is_empty() {
-        return Err(ApiError::unprocessable(
+        return Err(ApiError::new(
             ErrorCode::InvalidBatchItems,
             format!("{} of the items are invalid; nothing was stored", errors.len()),
         )
@@ -222,8 +222,8 @@ pub async fn create_batch(
 
 /// Get a notification with every attempt (scope `notifications:read`). The payload is masked.
 #[utoipa::path(get, path = "/v1/notifications/{id}", tag = "notifications",
-    params(("id" = String, Path, description = "Notification id (`msg_…`)")),
-    responses((status = 200, body = NotificationView), (status = "4XX", body = crate::error::Problem)))]
+    params(("id" = chimatic_domain::NotificationId, Path, description = "Notification id (`msg_…`)")),
+    responses((status = 200, body = NotificationView)))]
 pub async fn get(tenant: Tenant, Path(id): Path<String>) -> Result<Json<NotificationView>, ApiError> {
     tenant.require(Scope::NotificationsRead)?;
     let id: NotificationId = parse_id(&id)?;
@@ -279,9 +279,9 @@ pub async fn get(tenant: Tenant, Path(id): Path<String>) -> Result<Json<Notifica
 
 /// Re-queue a failed notification (scope `notifications:write`); it gets a fresh retry schedule.
 #[utoipa::path(post, path = "/v1/notifications/{id}/replay", tag = "notifications",
-    params(("id" = String, Path, description = "Notification id (`msg_…`)")),
-    responses((status = 202, body = NotificationAccepted), (status = 409, body = crate::error::Problem),
-              (status = "4XX", body = crate::error::Problem)))]
+    params(("id" = chimatic_domain::NotificationId, Path, description = "Notification id (`msg_…`)")),
+    responses((status = 202, body = NotificationAccepted)),
+    extensions(("x-codes" = json!([crate::ErrorCode::Conflict]))))]
 pub async fn replay(
     State(state): State<AppState>,
     tenant: Tenant,

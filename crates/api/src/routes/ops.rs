@@ -1,7 +1,7 @@
 use std::sync::Arc;
 
 use axum::extract::State;
-use axum::http::{StatusCode, header};
+use axum::http::header;
 use axum::response::IntoResponse;
 use axum::{Extension, Json};
 use serde::Serialize;
@@ -21,11 +21,12 @@ pub async fn healthz() -> Json<Health> {
 
 /// Readiness: the control store and every region store this node serves answer.
 #[utoipa::path(get, path = "/readyz", tag = "operations", security(()),
-    responses((status = 200, body = Health), (status = 503, body = crate::error::Problem)))]
+    responses((status = 200, body = Health)),
+    extensions(("x-codes" = json!([crate::ErrorCode::NotReady]))))]
 pub async fn readyz(State(state): State<AppState>) -> Result<Json<Health>, ApiError> {
     let not_ready = |e: chimatic_store::StoreError| {
         tracing::warn!(error = %e, "readiness check failed");
-        ApiError::new(StatusCode::SERVICE_UNAVAILABLE, ErrorCode::NotReady, "a store is not reachable")
+        ApiError::new(ErrorCode::NotReady, "a store is not reachable")
     };
     state.control.ping().await.map_err(not_ready)?;
     for plane in state.regions.values() {

@@ -60,6 +60,7 @@ pub struct SubscriberList {
 }
 
 #[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct ListParams {
     /// Return subscribers after this id.
@@ -88,11 +89,10 @@ fn view(s: &Subscriber) -> Result<SubscriberView, ApiError> {
 fn attributes_bytes(raw: Sensitive<Box<RawValue>>) -> Result<Sensitive<Vec<u8>>, ApiError> {
     let text = raw.expose().get();
     if !text.trim_start().starts_with('{') {
-        return Err(ApiError::unprocessable(ErrorCode::InvalidAttributes, "`attributes` must be a JSON object"));
+        return Err(ApiError::new(ErrorCode::InvalidAttributes, "`attributes` must be a JSON object"));
     }
     if text.len() > MAX_ATTRIBUTES_BYTES {
         return Err(ApiError::new(
-            StatusCode::PAYLOAD_TOO_LARGE,
             ErrorCode::PayloadTooLarge,
             format!("`attributes` exceeds the limit of {MAX_ATTRIBUTES_BYTES} bytes"),
         ));
@@ -103,8 +103,8 @@ fn attributes_bytes(raw: Sensitive<Box<RawValue>>) -> Result<Sensitive<Vec<u8>>,
 /// Create a subscriber, or update the one with this `external_id` (scope `subscribers:write`):
 /// 201 when created, 200 when it existed.
 #[utoipa::path(post, path = "/v1/subscribers", tag = "subscribers", request_body = IdentifySubscriber,
-    responses((status = 201, body = SubscriberView), (status = 200, body = SubscriberView),
-              (status = "4XX", body = crate::error::Problem)))]
+    responses((status = 201, body = SubscriberView), (status = 200, body = SubscriberView)),
+    extensions(("x-codes" = json!([crate::ErrorCode::InvalidExternalId]))))]
 pub async fn identify(
     State(state): State<AppState>,
     tenant: Tenant,
@@ -113,7 +113,7 @@ pub async fn identify(
     tenant.require(Scope::SubscribersWrite)?;
     let len = req.external_id.expose().len();
     if len == 0 || len > MAX_EXTERNAL_ID_LEN {
-        return Err(ApiError::unprocessable(ErrorCode::InvalidExternalId, "`external_id` must be 1 to 255 bytes"));
+        return Err(ApiError::new(ErrorCode::InvalidExternalId, "`external_id` must be 1 to 255 bytes"));
     }
     let attributes = req.attributes.map(attributes_bytes).transpose()?;
     let (subscriber, created) =
@@ -141,8 +141,8 @@ pub struct ErasureReceipt {
 /// untouched. Suppression-list entries for its addresses stay (keyed digests kept to honour
 /// the suppression; the address itself is encrypted under the workspace key).
 #[utoipa::path(delete, path = "/v1/subscribers/{id}", tag = "subscribers",
-    params(("id" = String, Path, description = "Subscriber id (`sub_…`)")),
-    responses((status = 200, body = ErasureReceipt), (status = "4XX", body = crate::error::Problem)))]
+    params(("id" = chimatic_domain::SubscriberId, Path, description = "Subscriber id (`sub_…`)")),
+    responses((status = 200, body = ErasureReceipt)))]
 pub async fn erase(
     State(state): State<AppState>,
     tenant: Tenant,
@@ -165,8 +165,8 @@ pub async fn erase(
 
 /// Get a subscriber (scope `subscribers:read`), masked.
 #[utoipa::path(get, path = "/v1/subscribers/{id}", tag = "subscribers",
-    params(("id" = String, Path, description = "Subscriber id (`sub_…`)")),
-    responses((status = 200, body = SubscriberView), (status = "4XX", body = crate::error::Problem)))]
+    params(("id" = chimatic_domain::SubscriberId, Path, description = "Subscriber id (`sub_…`)")),
+    responses((status = 200, body = SubscriberView)))]
 pub async fn get(tenant: Tenant, Path(id): Path<String>) -> Result<Json<SubscriberView>, ApiError> {
     tenant.require(Scope::SubscribersRead)?;
     let id: SubscriberId = parse_id(&id)?;
@@ -175,8 +175,9 @@ pub async fn get(tenant: Tenant, Path(id): Path<String>) -> Result<Json<Subscrib
 
 /// Replace a subscriber's attributes (scope `subscribers:write`).
 #[utoipa::path(patch, path = "/v1/subscribers/{id}", tag = "subscribers", request_body = UpdateSubscriber,
-    params(("id" = String, Path, description = "Subscriber id (`sub_…`)")),
-    responses((status = 200, body = SubscriberView), (status = "4XX", body = crate::error::Problem)))]
+    params(("id" = chimatic_domain::SubscriberId, Path, description = "Subscriber id (`sub_…`)")),
+    responses((status = 200, body = SubscriberView)),
+    extensions(("x-codes" = json!([crate::ErrorCode::ForbiddenDestination, crate::ErrorCode::InvalidAddress, crate::ErrorCode::InvalidAttributes, crate::ErrorCode::InvalidExternalId, crate::ErrorCode::InvalidPreferences, crate::ErrorCode::InvalidTtl, crate::ErrorCode::InvalidUrl, crate::ErrorCode::PayloadTooLarge]))))]
 pub async fn update(
     State(state): State<AppState>,
     tenant: Tenant,
@@ -192,7 +193,7 @@ pub async fn update(
 
 /// List subscribers (scope `subscribers:read`), masked, cursor-paginated.
 #[utoipa::path(get, path = "/v1/subscribers", tag = "subscribers", params(ListParams),
-    responses((status = 200, body = SubscriberList), (status = "4XX", body = crate::error::Problem)))]
+    responses((status = 200, body = SubscriberList)))]
 pub async fn list(tenant: Tenant, ApiQuery(params): ApiQuery<ListParams>) -> Result<Json<SubscriberList>, ApiError> {
     tenant.require(Scope::SubscribersRead)?;
     let limit = params.limit.unwrap_or(DEFAULT_PAGE);
@@ -260,7 +261,7 @@ impl From<&SubscriberChannel> for SubscriberChannelView {
 }
 
 async fn address_of(req: CreateSubscriberChannel, state: &AppState) -> Result<ChannelAddress, ApiError> {
-    let invalid = |code: ErrorCode, detail: String| ApiError::unprocessable(code, detail);
+    let invalid = |code: ErrorCode, detail: String| ApiError::new(code, detail);
     let url = |text: &str, field: &str| {
         WebhookUrl::parse(text, state.destinations.allow_private)
             .map_err(|e| invalid(ErrorCode::InvalidUrl, format!("`{field}`: {e}")))
@@ -294,7 +295,7 @@ async fn address_of(req: CreateSubscriberChannel, state: &AppState) -> Result<Ch
             .destinations
             .check(u.expose())
             .await
-            .map_err(|e| ApiError::unprocessable(ErrorCode::ForbiddenDestination, e.to_string()))?;
+            .map_err(|e| ApiError::new(ErrorCode::ForbiddenDestination, e.to_string()))?;
     }
     Ok(address)
 }
@@ -303,8 +304,9 @@ async fn address_of(req: CreateSubscriberChannel, state: &AppState) -> Result<Ch
 /// `webhook` or `inapp`. The address is validated, stored encrypted under the subscriber's key
 /// and only ever shown masked.
 #[utoipa::path(post, path = "/v1/subscribers/{id}/channels", tag = "subscribers", request_body = CreateSubscriberChannel,
-    params(("id" = String, Path, description = "Subscriber id (`sub_…`)")),
-    responses((status = 201, body = SubscriberChannelView), (status = "4XX", body = crate::error::Problem)))]
+    params(("id" = chimatic_domain::SubscriberId, Path, description = "Subscriber id (`sub_…`)")),
+    responses((status = 201, body = SubscriberChannelView)),
+    extensions(("x-codes" = json!([crate::ErrorCode::ForbiddenDestination, crate::ErrorCode::InvalidAddress, crate::ErrorCode::InvalidUrl]))))]
 pub async fn add_channel(
     State(state): State<AppState>,
     tenant: Tenant,
@@ -321,8 +323,8 @@ pub async fn add_channel(
 
 /// A subscriber's channels (scope `subscribers:read`), masked.
 #[utoipa::path(get, path = "/v1/subscribers/{id}/channels", tag = "subscribers",
-    params(("id" = String, Path, description = "Subscriber id (`sub_…`)")),
-    responses((status = 200, body = SubscriberChannelList), (status = "4XX", body = crate::error::Problem)))]
+    params(("id" = chimatic_domain::SubscriberId, Path, description = "Subscriber id (`sub_…`)")),
+    responses((status = 200, body = SubscriberChannelList)))]
 pub async fn list_channels(tenant: Tenant, Path(id): Path<String>) -> Result<Json<SubscriberChannelList>, ApiError> {
     tenant.require(Scope::SubscribersRead)?;
     let id: SubscriberId = parse_id(&id)?;
@@ -332,9 +334,9 @@ pub async fn list_channels(tenant: Tenant, Path(id): Path<String>) -> Result<Jso
 
 /// Remove a subscriber's channel (scope `subscribers:write`).
 #[utoipa::path(delete, path = "/v1/subscribers/{id}/channels/{channel_id}", tag = "subscribers",
-    params(("id" = String, Path, description = "Subscriber id (`sub_…`)"),
-           ("channel_id" = String, Path, description = "Subscriber channel id (`sch_…`)")),
-    responses((status = 204), (status = "4XX", body = crate::error::Problem)))]
+    params(("id" = chimatic_domain::SubscriberId, Path, description = "Subscriber id (`sub_…`)"),
+           ("channel_id" = chimatic_domain::SubscriberChannelId, Path, description = "Subscriber channel id (`sch_…`)")),
+    responses((status = 204)))]
 pub async fn remove_channel(
     State(state): State<AppState>,
     tenant: Tenant,
@@ -351,6 +353,7 @@ pub async fn remove_channel(
 }
 
 #[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct InboxParams {
     /// Return messages older than this notification id (the previous page's `next_cursor`).
@@ -414,8 +417,8 @@ pub(crate) fn inbox_message(n: &chimatic_store::records::Notification) -> Result
 /// A subscriber's in-app inbox (scope `subscribers:read`): newest first, cursor-paginated,
 /// with the unread count.
 #[utoipa::path(get, path = "/v1/subscribers/{id}/inbox", tag = "subscribers", params(
-        ("id" = String, Path, description = "Subscriber id (`sub_…`)"), InboxParams),
-    responses((status = 200, body = Inbox), (status = "4XX", body = crate::error::Problem)))]
+        ("id" = chimatic_domain::SubscriberId, Path, description = "Subscriber id (`sub_…`)"), InboxParams),
+    responses((status = 200, body = Inbox)))]
 pub async fn inbox(
     tenant: Tenant,
     Path(id): Path<String>,
@@ -461,8 +464,9 @@ pub struct SubscriberToken {
 /// Issue a short-lived token for one subscriber's inbox (scope `subscribers:write`), for your
 /// front end: it reads `/v1/inbox` and `/v1/inbox/stream` without your API key.
 #[utoipa::path(post, path = "/v1/subscribers/{id}/token", tag = "subscribers", request_body = IssueToken,
-    params(("id" = String, Path, description = "Subscriber id (`sub_…`)")),
-    responses((status = 201, body = SubscriberToken), (status = "4XX", body = crate::error::Problem)))]
+    params(("id" = chimatic_domain::SubscriberId, Path, description = "Subscriber id (`sub_…`)")),
+    responses((status = 201, body = SubscriberToken)),
+    extensions(("x-codes" = json!([crate::ErrorCode::InvalidTtl]))))]
 pub async fn issue_token(
     State(state): State<AppState>,
     tenant: Tenant,
@@ -473,7 +477,7 @@ pub async fn issue_token(
     let id: SubscriberId = parse_id(&id)?;
     let ttl = req.ttl_seconds.unwrap_or(3600);
     if !(60..=86_400).contains(&ttl) {
-        return Err(ApiError::unprocessable(ErrorCode::InvalidTtl, "`ttl_seconds` must be 60 to 86400"));
+        return Err(ApiError::new(ErrorCode::InvalidTtl, "`ttl_seconds` must be 60 to 86400"));
     }
     let expires_at = state.clock.now().plus(std::time::Duration::from_secs(u64::from(ttl)));
     let token = tenant.store.issue_subscriber_token(tenant.workspace_id, id, expires_at).await?;
@@ -482,9 +486,9 @@ pub async fn issue_token(
 
 /// Mark an inbox message read or unread, archived or not (scope `subscribers:write`).
 #[utoipa::path(patch, path = "/v1/subscribers/{id}/inbox/{message_id}", tag = "subscribers", request_body = MarkInboxMessage,
-    params(("id" = String, Path, description = "Subscriber id (`sub_…`)"),
-           ("message_id" = String, Path, description = "Notification id (`msg_…`)")),
-    responses((status = 200, body = InboxMessage), (status = "4XX", body = crate::error::Problem)))]
+    params(("id" = chimatic_domain::SubscriberId, Path, description = "Subscriber id (`sub_…`)"),
+           ("message_id" = chimatic_domain::NotificationId, Path, description = "Notification id (`msg_…`)")),
+    responses((status = 200, body = InboxMessage)))]
 pub async fn mark_inbox(
     State(state): State<AppState>,
     tenant: Tenant,
@@ -501,8 +505,8 @@ pub async fn mark_inbox(
 
 /// A subscriber's opt-outs (scope `subscribers:read`).
 #[utoipa::path(get, path = "/v1/subscribers/{id}/preferences", tag = "subscribers",
-    params(("id" = String, Path, description = "Subscriber id (`sub_…`)")),
-    responses((status = 200, body = chimatic_domain::Preferences), (status = "4XX", body = crate::error::Problem)))]
+    params(("id" = chimatic_domain::SubscriberId, Path, description = "Subscriber id (`sub_…`)")),
+    responses((status = 200, body = chimatic_domain::Preferences)))]
 pub async fn preferences(
     tenant: Tenant,
     Path(id): Path<String>,
@@ -516,8 +520,9 @@ pub async fn preferences(
 /// (`{"channels": {"sms": false}}`) and per workflow category (`{"categories": {"marketing":
 /// false}}`). Messages they rule out are recorded as `skipped` and never sent.
 #[utoipa::path(put, path = "/v1/subscribers/{id}/preferences", tag = "subscribers", request_body = chimatic_domain::Preferences,
-    params(("id" = String, Path, description = "Subscriber id (`sub_…`)")),
-    responses((status = 200, body = chimatic_domain::Preferences), (status = "4XX", body = crate::error::Problem)))]
+    params(("id" = chimatic_domain::SubscriberId, Path, description = "Subscriber id (`sub_…`)")),
+    responses((status = 200, body = chimatic_domain::Preferences)),
+    extensions(("x-codes" = json!([crate::ErrorCode::InvalidPreferences]))))]
 pub async fn set_preferences(
     State(state): State<AppState>,
     tenant: Tenant,
@@ -529,7 +534,7 @@ pub async fn set_preferences(
     if req.categories.len() > 100
         || req.categories.keys().any(|c| !(chimatic_domain::is_event_name(c) && c.len() <= 64))
     {
-        return Err(ApiError::unprocessable(
+        return Err(ApiError::new(
             ErrorCode::InvalidPreferences,
             "`categories` takes up to 100 names of 1 to 64 of `a-z 0-9 . _ -`",
         ));

@@ -51,6 +51,7 @@ pub struct SuppressionList {
 }
 
 #[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct SuppressionPage {
     pub after: Option<String>,
@@ -77,15 +78,15 @@ fn view(s: Suppression) -> SuppressionView {
 
 /// Suppress an address by hand (scope `subscribers:write`).
 #[utoipa::path(post, path = "/v1/suppressions", tag = "suppressions", request_body = CreateSuppression,
-    responses((status = 201, body = SuppressionView), (status = 409, body = crate::error::Problem),
-              (status = "4XX", body = crate::error::Problem)))]
+    responses((status = 201, body = SuppressionView)),
+    extensions(("x-codes" = json!([crate::ErrorCode::Conflict, crate::ErrorCode::InvalidAddress]))))]
 pub async fn create(
     State(state): State<AppState>,
     tenant: Tenant,
     ApiJson(req): ApiJson<CreateSuppression>,
 ) -> Result<(StatusCode, Json<SuppressionView>), ApiError> {
     tenant.require(Scope::SubscribersWrite)?;
-    let invalid = |detail: String| ApiError::unprocessable(ErrorCode::InvalidAddress, detail);
+    let invalid = |detail: String| ApiError::new(ErrorCode::InvalidAddress, detail);
     let address = match req.kind {
         ChannelKind::Email => {
             ChannelAddress::Email(EmailAddress::parse(req.address.expose()).map_err(|e| invalid(e.to_string()))?)
@@ -101,7 +102,8 @@ pub async fn create(
 
 /// The suppression list, masked (scope `subscribers:read`).
 #[utoipa::path(get, path = "/v1/suppressions", tag = "suppressions", params(SuppressionPage),
-    responses((status = 200, body = SuppressionList), (status = "4XX", body = crate::error::Problem)))]
+    responses((status = 200, body = SuppressionList)),
+    extensions(("x-codes" = json!([crate::ErrorCode::InvalidLimit]))))]
 pub async fn list(
     tenant: Tenant,
     ApiQuery(page): ApiQuery<SuppressionPage>,
@@ -110,7 +112,7 @@ pub async fn list(
     let after = page.after.as_deref().map(parse_id::<SuppressionId>).transpose()?;
     let limit = page.limit.unwrap_or(DEFAULT_PAGE);
     if !(1..=MAX_PAGE).contains(&limit) {
-        return Err(ApiError::bad_request(ErrorCode::InvalidLimit, format!("`limit` must be 1 to {MAX_PAGE}")));
+        return Err(ApiError::new(ErrorCode::InvalidLimit, format!("`limit` must be 1 to {MAX_PAGE}")));
     }
     let rows = tenant.store.list_suppressions(tenant.workspace_id, after, limit).await?;
     let next_cursor = if rows.len() == limit as usize { rows.last().map(|s| s.id) } else { None };
@@ -119,8 +121,8 @@ pub async fn list(
 
 /// Take an address off the suppression list (scope `subscribers:write`).
 #[utoipa::path(delete, path = "/v1/suppressions/{id}", tag = "suppressions",
-    params(("id" = String, Path, description = "`sup_…`")),
-    responses((status = 204), (status = "4XX", body = crate::error::Problem)))]
+    params(("id" = chimatic_domain::SuppressionId, Path, description = "`sup_…`")),
+    responses((status = 204)))]
 pub async fn delete(tenant: Tenant, Path(id): Path<String>) -> Result<StatusCode, ApiError> {
     tenant.require(Scope::SubscribersWrite)?;
     tenant.store.delete_suppression(tenant.workspace_id, parse_id(&id)?).await?;

@@ -47,6 +47,7 @@ pub struct MembersChanged {
 }
 
 #[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct MemberPage {
     pub after: Option<String>,
@@ -73,17 +74,15 @@ async fn view(tenant: &Tenant, row: chimatic_store::TopicRow) -> Result<TopicVie
 
 fn checked_ids(ids: &[SubscriberId]) -> Result<(), ApiError> {
     if ids.is_empty() || ids.len() > MAX_IDS {
-        return Err(ApiError::unprocessable(
-            ErrorCode::InvalidMembers,
-            format!("`subscriber_ids` must hold 1 to {MAX_IDS} ids"),
-        ));
+        return Err(ApiError::new(ErrorCode::InvalidMembers, format!("`subscriber_ids` must hold 1 to {MAX_IDS} ids")));
     }
     Ok(())
 }
 
 /// Create a topic (scope `subscribers:write`).
 #[utoipa::path(post, path = "/v1/topics", tag = "topics", request_body = CreateTopic,
-    responses((status = 201, body = TopicView), (status = "4XX", body = crate::error::Problem)))]
+    responses((status = 201, body = TopicView)),
+    extensions(("x-codes" = json!([crate::ErrorCode::InvalidTopic]))))]
 pub async fn create(
     State(state): State<AppState>,
     tenant: Tenant,
@@ -91,7 +90,7 @@ pub async fn create(
 ) -> Result<(StatusCode, Json<TopicView>), ApiError> {
     tenant.require(Scope::SubscribersWrite)?;
     if !is_event_name(&req.key) {
-        return Err(ApiError::unprocessable(ErrorCode::InvalidTopic, "`key` must be 1 to 100 of `a-z 0-9 . _ -`"));
+        return Err(ApiError::new(ErrorCode::InvalidTopic, "`key` must be 1 to 100 of `a-z 0-9 . _ -`"));
     }
     let row = tenant.store.create_topic(tenant.workspace_id, &req.key, state.clock.now()).await?;
     Ok((StatusCode::CREATED, Json(view(&tenant, row).await?)))
@@ -99,7 +98,7 @@ pub async fn create(
 
 /// List topics with their sizes (scope `subscribers:read`).
 #[utoipa::path(get, path = "/v1/topics", tag = "topics",
-    responses((status = 200, body = TopicList), (status = "4XX", body = crate::error::Problem)))]
+    responses((status = 200, body = TopicList)))]
 pub async fn list(tenant: Tenant) -> Result<Json<TopicList>, ApiError> {
     tenant.require(Scope::SubscribersRead)?;
     let mut data = Vec::new();
@@ -111,8 +110,8 @@ pub async fn list(tenant: Tenant) -> Result<Json<TopicList>, ApiError> {
 
 /// Get a topic (scope `subscribers:read`).
 #[utoipa::path(get, path = "/v1/topics/{id}", tag = "topics",
-    params(("id" = String, Path, description = "Topic id (`top_…`)")),
-    responses((status = 200, body = TopicView), (status = "4XX", body = crate::error::Problem)))]
+    params(("id" = chimatic_domain::TopicId, Path, description = "Topic id (`top_…`)")),
+    responses((status = 200, body = TopicView)))]
 pub async fn get(tenant: Tenant, Path(id): Path<String>) -> Result<Json<TopicView>, ApiError> {
     tenant.require(Scope::SubscribersRead)?;
     let id: TopicId = parse_id(&id)?;
@@ -122,8 +121,9 @@ pub async fn get(tenant: Tenant, Path(id): Path<String>) -> Result<Json<TopicVie
 
 /// Add subscribers to a topic (scope `subscribers:write`).
 #[utoipa::path(post, path = "/v1/topics/{id}/subscribers", tag = "topics", request_body = TopicMembers,
-    params(("id" = String, Path, description = "Topic id (`top_…`)")),
-    responses((status = 200, body = MembersChanged), (status = "4XX", body = crate::error::Problem)))]
+    params(("id" = chimatic_domain::TopicId, Path, description = "Topic id (`top_…`)")),
+    responses((status = 200, body = MembersChanged)),
+    extensions(("x-codes" = json!([crate::ErrorCode::InvalidMembers]))))]
 pub async fn add(
     State(state): State<AppState>,
     tenant: Tenant,
@@ -140,8 +140,9 @@ pub async fn add(
 
 /// Remove subscribers from a topic (scope `subscribers:write`).
 #[utoipa::path(post, path = "/v1/topics/{id}/subscribers/remove", tag = "topics", request_body = TopicMembers,
-    params(("id" = String, Path, description = "Topic id (`top_…`)")),
-    responses((status = 200, body = MembersChanged), (status = "4XX", body = crate::error::Problem)))]
+    params(("id" = chimatic_domain::TopicId, Path, description = "Topic id (`top_…`)")),
+    responses((status = 200, body = MembersChanged)),
+    extensions(("x-codes" = json!([crate::ErrorCode::InvalidMembers]))))]
 pub async fn remove(
     tenant: Tenant,
     Path(id): Path<String>,
@@ -156,8 +157,8 @@ pub async fn remove(
 
 /// A page of a topic's members (scope `subscribers:read`), in id order.
 #[utoipa::path(get, path = "/v1/topics/{id}/subscribers", tag = "topics",
-    params(("id" = String, Path, description = "Topic id (`top_…`)"), MemberPage),
-    responses((status = 200, body = MemberList), (status = "4XX", body = crate::error::Problem)))]
+    params(("id" = chimatic_domain::TopicId, Path, description = "Topic id (`top_…`)"), MemberPage),
+    responses((status = 200, body = MemberList)))]
 pub async fn members(
     tenant: Tenant,
     Path(id): Path<String>,

@@ -90,7 +90,7 @@ fn view(w: Workflow) -> WorkflowView {
 }
 
 fn invalid(detail: impl Into<String>) -> ApiError {
-    ApiError::unprocessable(ErrorCode::InvalidWorkflow, detail)
+    ApiError::new(ErrorCode::InvalidWorkflow, detail)
 }
 
 /// The integration kind a channel is delivered through; `None` for in-app.
@@ -170,7 +170,7 @@ async fn checked_definition(
         state
             .templates
             .check(step)
-            .map_err(|e| ApiError::unprocessable(ErrorCode::InvalidTemplate, format!("`steps[{i}]`: {e}")))?;
+            .map_err(|e| ApiError::new(ErrorCode::InvalidTemplate, format!("`steps[{i}]`: {e}")))?;
     }
     Ok(WorkflowDefinition { category, steps })
 }
@@ -193,8 +193,8 @@ async fn integration_problem(
 
 /// Create the workflow for an event (scope `workflows:write`).
 #[utoipa::path(post, path = "/v1/workflows", tag = "workflows", request_body = CreateWorkflow,
-    responses((status = 201, body = WorkflowView), (status = 409, body = crate::error::Problem),
-              (status = "4XX", body = crate::error::Problem)))]
+    responses((status = 201, body = WorkflowView)),
+    extensions(("x-codes" = json!([crate::ErrorCode::Conflict, crate::ErrorCode::InvalidTemplate, crate::ErrorCode::InvalidWorkflow]))))]
 pub async fn create(
     State(state): State<AppState>,
     tenant: Tenant,
@@ -211,7 +211,7 @@ pub async fn create(
 
 /// List workflows (scope `workflows:read`).
 #[utoipa::path(get, path = "/v1/workflows", tag = "workflows",
-    responses((status = 200, body = WorkflowList), (status = "4XX", body = crate::error::Problem)))]
+    responses((status = 200, body = WorkflowList)))]
 pub async fn list(tenant: Tenant) -> Result<Json<WorkflowList>, ApiError> {
     tenant.require(Scope::WorkflowsRead)?;
     let all = tenant.store.list_workflows(tenant.workspace_id).await?;
@@ -220,8 +220,8 @@ pub async fn list(tenant: Tenant) -> Result<Json<WorkflowList>, ApiError> {
 
 /// Get a workflow (scope `workflows:read`).
 #[utoipa::path(get, path = "/v1/workflows/{id}", tag = "workflows",
-    params(("id" = String, Path, description = "Workflow id (`wf_…`)")),
-    responses((status = 200, body = WorkflowView), (status = "4XX", body = crate::error::Problem)))]
+    params(("id" = chimatic_domain::WorkflowId, Path, description = "Workflow id (`wf_…`)")),
+    responses((status = 200, body = WorkflowView)))]
 pub async fn get(tenant: Tenant, Path(id): Path<String>) -> Result<Json<WorkflowView>, ApiError> {
     tenant.require(Scope::WorkflowsRead)?;
     let id: WorkflowId = parse_id(&id)?;
@@ -230,8 +230,9 @@ pub async fn get(tenant: Tenant, Path(id): Path<String>) -> Result<Json<Workflow
 
 /// Replace a workflow's category and steps (scope `workflows:write`); its key stays.
 #[utoipa::path(put, path = "/v1/workflows/{id}", tag = "workflows", request_body = ReplaceWorkflow,
-    params(("id" = String, Path, description = "Workflow id (`wf_…`)")),
-    responses((status = 200, body = WorkflowView), (status = "4XX", body = crate::error::Problem)))]
+    params(("id" = chimatic_domain::WorkflowId, Path, description = "Workflow id (`wf_…`)")),
+    responses((status = 200, body = WorkflowView)),
+    extensions(("x-codes" = json!([crate::ErrorCode::InvalidTemplate, crate::ErrorCode::InvalidWorkflow]))))]
 pub async fn replace(
     State(state): State<AppState>,
     tenant: Tenant,
@@ -249,8 +250,8 @@ pub async fn replace(
 
 /// Delete a workflow (scope `workflows:write`).
 #[utoipa::path(delete, path = "/v1/workflows/{id}", tag = "workflows",
-    params(("id" = String, Path, description = "Workflow id (`wf_…`)")),
-    responses((status = 204), (status = "4XX", body = crate::error::Problem)))]
+    params(("id" = chimatic_domain::WorkflowId, Path, description = "Workflow id (`wf_…`)")),
+    responses((status = 204)))]
 pub async fn delete(tenant: Tenant, Path(id): Path<String>) -> Result<StatusCode, ApiError> {
     tenant.require(Scope::WorkflowsWrite)?;
     let id: WorkflowId = parse_id(&id)?;
@@ -260,8 +261,9 @@ pub async fn delete(tenant: Tenant, Path(id): Path<String>) -> Result<StatusCode
 
 /// Render every step with sample data (scope `workflows:read`), without sending anything.
 #[utoipa::path(post, path = "/v1/workflows/{id}/preview", tag = "workflows", request_body = PreviewRequest,
-    params(("id" = String, Path, description = "Workflow id (`wf_…`)")),
-    responses((status = 200, body = Preview), (status = "4XX", body = crate::error::Problem)))]
+    params(("id" = chimatic_domain::WorkflowId, Path, description = "Workflow id (`wf_…`)")),
+    responses((status = 200, body = Preview)),
+    extensions(("x-codes" = json!([crate::ErrorCode::RenderFailed]))))]
 pub async fn preview(
     State(state): State<AppState>,
     tenant: Tenant,
@@ -280,7 +282,7 @@ pub async fn preview(
         let RenderedMessage { subject, text, html, title } = state
             .templates
             .render(step, &context)
-            .map_err(|e| ApiError::unprocessable(ErrorCode::RenderFailed, format!("`steps[{i}]`: {e}")))?;
+            .map_err(|e| ApiError::new(ErrorCode::RenderFailed, format!("`steps[{i}]`: {e}")))?;
         steps.push(PreviewStep { channel: step.channel, subject, text, html, title });
     }
     Ok(Json(Preview { steps }))

@@ -1,6 +1,5 @@
 use axum::Json;
 use axum::extract::State;
-use axum::http::StatusCode;
 use chimatic_domain::{Region, Scope, WorkspaceId};
 use chimatic_store::{StatsRow, day_of, start_of_day};
 use serde::{Deserialize, Serialize};
@@ -27,7 +26,7 @@ pub struct WorkspaceView {
 
 /// The caller's workspace (any valid API key).
 #[utoipa::path(get, path = "/v1/workspace", tag = "workspace",
-    responses((status = 200, body = WorkspaceView), (status = "4XX", body = crate::error::Problem)))]
+    responses((status = 200, body = WorkspaceView)))]
 pub async fn get(State(state): State<AppState>, caller: Caller) -> Result<Json<WorkspaceView>, ApiError> {
     let w = state.control.workspace(caller.workspace_id).await?;
     Ok(Json(WorkspaceView {
@@ -61,8 +60,8 @@ pub struct WorkspaceDeleted {
 /// credentials and vault keys are destroyed first, then every row in every store. Recorded in
 /// the deployment's audit log.
 #[utoipa::path(delete, path = "/v1/workspace", tag = "workspace", request_body = DeleteWorkspace,
-    responses((status = 200, body = WorkspaceDeleted), (status = 403, body = crate::error::Problem),
-              (status = "4XX", body = crate::error::Problem)))]
+    responses((status = 200, body = WorkspaceDeleted)),
+    extensions(("x-codes" = json!([crate::ErrorCode::ConfirmationMismatch, crate::ErrorCode::OwnerOnly]))))]
 pub async fn delete(
     State(state): State<AppState>,
     tenant: Tenant,
@@ -72,13 +71,12 @@ pub async fn delete(
     let workspace = state.control.workspace(ws).await?;
     if workspace.owner_key_id.map(crate::auth::CallerId::Key) != Some(tenant.by) {
         return Err(ApiError::new(
-            StatusCode::FORBIDDEN,
             ErrorCode::OwnerOnly,
             "only the workspace's owner key (the one created with it) can delete the workspace",
         ));
     }
     if req.confirm != ws.to_string() {
-        return Err(ApiError::unprocessable(ErrorCode::ConfirmationMismatch, "`confirm` must be this workspace's id"));
+        return Err(ApiError::new(ErrorCode::ConfirmationMismatch, "`confirm` must be this workspace's id"));
     }
     let deleted = state.control.delete_workspace(ws, &tenant.store, state.clock.now(), &tenant.audit).await?;
     tracing::warn!(workspace = %ws, "workspace deleted");
@@ -88,6 +86,7 @@ pub async fn delete(
 pub const MAX_STATS_DAYS: u32 = 90;
 
 #[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct StatsQuery {
     /// How many UTC days back, today included (1 to 90, default 7).
@@ -134,7 +133,7 @@ pub struct DayTotals {
 /// Delivery analytics of the caller's workspace (scope `notifications:read`): counts per UTC
 /// day. Gathered by data-plane nodes and added here every few seconds.
 #[utoipa::path(get, path = "/v1/stats", tag = "workspace", params(StatsQuery),
-    responses((status = 200, body = DeliveryStatsView), (status = "4XX", body = crate::error::Problem)))]
+    responses((status = 200, body = DeliveryStatsView)))]
 pub async fn stats(
     State(state): State<AppState>,
     caller: Caller,

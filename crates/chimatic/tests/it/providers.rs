@@ -78,12 +78,12 @@ impl SmtpServer {
         Self { port, out, child }
     }
 
+    /// The events written so far; a line the server is still writing (no newline yet) waits
+    /// for the next read.
     pub(crate) fn events(&self) -> Vec<Value> {
-        std::fs::read_to_string(&self.out)
-            .unwrap_or_default()
-            .lines()
-            .map(|l| serde_json::from_str(l).unwrap())
-            .collect()
+        let text = std::fs::read_to_string(&self.out).unwrap_or_default();
+        let complete = text.rfind('\n').map_or("", |end| &text[..end]);
+        complete.lines().map(|l| serde_json::from_str(l).unwrap()).collect()
     }
 }
 
