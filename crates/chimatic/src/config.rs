@@ -65,6 +65,12 @@ pub enum Command {
         #[arg(long, env = "CHIMATIC_PRODUCTION", value_parser = BoolishValueParser::new())]
         production: bool,
     },
+    /// Print the OpenAPI document a node of this role serves at `/v1/openapi.json` (the SDKs in
+    /// `sdks/` are generated from it).
+    Openapi {
+        #[arg(long, default_value = "all")]
+        role: Role,
+    },
 }
 
 #[derive(Subcommand)]

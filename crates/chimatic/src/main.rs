@@ -63,5 +63,10 @@ fn main() -> anyhow::Result<()> {
         Command::Keys { command: KeysCommand::RotateKek { store } } => runtime.block_on(keys::rotate_kek(&store)),
         Command::Keys { command: KeysCommand::Status { store } } => runtime.block_on(keys::status(&store)),
         Command::Doctor { store, production } => runtime.block_on(keys::doctor(&store, production)),
+        Command::Openapi { role } => {
+            let document = chimatic_api::routes::document(role.planes());
+            println!("{}", serde_json::to_string_pretty(&document)?);
+            Ok(())
+        }
     }
 }

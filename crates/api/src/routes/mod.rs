@@ -78,6 +78,22 @@ impl utoipa::Modify for BearerAuth {
 /// and analytics; a data-plane node serves channels and notifications. The OpenAPI document
 /// lists exactly what the node serves.
 pub fn router(state: AppState, planes: Planes) -> Router {
+    let (router, mut openapi) = api_routes(planes).with_state(state.clone()).split_for_parts();
+    crate::contract::finish(&mut openapi);
+    let openapi = std::sync::Arc::new(openapi);
+    serve(router, openapi, &state)
+}
+
+/// The OpenAPI document of a node serving `planes`, exactly as `/v1/openapi.json` serves it
+/// (`chimatic openapi` prints it; the SDKs are generated from it).
+pub fn document(planes: Planes) -> utoipa::openapi::OpenApi {
+    let (_, mut openapi) = api_routes(planes).split_for_parts();
+    crate::contract::finish(&mut openapi);
+    openapi
+}
+
+/// Every endpoint of the planes, registered with its documentation.
+fn api_routes(planes: Planes) -> OpenApiRouter<AppState> {
     let mut api = OpenApiRouter::with_openapi(ApiDoc::openapi());
     if planes.control {
         api = api
@@ -133,15 +149,13 @@ pub fn router(state: AppState, planes: Planes) -> Router {
             .routes(routes!(workflows::get, workflows::replace, workflows::delete))
             .routes(routes!(workflows::preview));
     }
-    let (router, mut openapi) = api
-        .routes(routes!(ops::healthz))
+    api.routes(routes!(ops::healthz))
         .routes(routes!(ops::readyz))
         .routes(routes!(ops::metrics))
         .routes(routes!(ops::openapi_json))
-        .with_state(state.clone())
-        .split_for_parts();
-    crate::contract::finish(&mut openapi);
-    let openapi = std::sync::Arc::new(openapi);
+}
+
+fn serve(router: Router, openapi: std::sync::Arc<utoipa::openapi::OpenApi>, state: &AppState) -> Router {
     router
         .layer(axum::Extension(openapi))
         .fallback(|| async { ApiError::new(ErrorCode::NotFound, "no such endpoint") })

@@ -748,6 +748,23 @@ async fn the_openapi_document_lists_exactly_the_served_routes() {
     assert!(doc.content_type().starts_with("application/json"), "{}", doc.content_type());
     assert!(doc.json["openapi"].as_str().is_some_and(|v| v.starts_with("3.")), "{}", doc.json["openapi"]);
 
+    // The SDKs are generated from the committed copy: it must be this document.
+    let committed = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../sdks/openapi.json");
+    let committed: Value = serde_json::from_slice(&std::fs::read(committed).unwrap()).unwrap();
+    assert!(
+        committed == doc.json,
+        "sdks/openapi.json is not the served document: run `cargo run -- openapi > sdks/openapi.json` and \
+         regenerate the SDKs (sdks/README.md)"
+    );
+    let operation_ids: Vec<&str> = doc.json["paths"]
+        .as_object()
+        .unwrap()
+        .values()
+        .flat_map(|item| METHODS.iter().filter_map(|m| item.get(*m)))
+        .map(|op| op["operationId"].as_str().expect("every operation has an id"))
+        .collect();
+    assert_eq!(operation_ids.iter().collect::<BTreeSet<_>>().len(), operation_ids.len(), "duplicate operation ids");
+
     let paths = doc.json["paths"].as_object().expect("paths");
     let mut documented = BTreeSet::new();
     for (path, item) in paths {
