@@ -1,0 +1,3 @@
+"""The API's request and response models, generated from its OpenAPI document."""
+
+from ._models import *  # noqa: F403
