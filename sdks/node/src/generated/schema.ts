@@ -1061,8 +1061,6 @@ export interface components {
             idempotent_replayed: boolean;
             status: components["schemas"]["NotificationStatus"];
         };
-        /** @example marketing */
-        CategoryName: string;
         ChannelCreated: components["schemas"]["ChannelView"] & {
             /** @description Standard Webhooks signing secret (`whsec_…`). Shown once. */
             signing_secret: string;
@@ -1144,7 +1142,7 @@ export interface components {
         };
         CreateApiKey: {
             /** @description A label for the key, e.g. the service that uses it. */
-            name: components["schemas"]["Label"];
+            name: string;
             scopes: components["schemas"]["Scope"][];
         };
         CreateChannel: {
@@ -1165,7 +1163,7 @@ export interface components {
              */
             credentials?: Record<string, unknown> | null;
             kind: components["schemas"]["IntegrationKind"];
-            name: components["schemas"]["Label"];
+            name: string;
             /**
              * @description Per kind. `smtp`: `{"host", "port", "security": "starttls"|"implicit", "from"}`;
              *     `sms` (Twilio-compatible API): `{"base_url", "account_id", "from"}` (E.164);
@@ -1214,16 +1212,18 @@ export interface components {
         CreateSuppression: {
             /** @description An email address, or an E.164 phone number for `sms`. */
             address: string;
-            type: components["schemas"]["SuppressibleKind"];
+            /** @description `email` or `sms`. */
+            type: components["schemas"]["ChannelKind"];
         };
         CreateTopic: {
             /** @description 1 to 100 of `a-z 0-9 . _ -`, e.g. `project.42.watchers`. */
-            key: components["schemas"]["EventName"];
+            key: string;
         };
         CreateWorkflow: {
-            category?: components["schemas"]["CategoryName"] | null;
+            /** @description A category subscribers can opt out of, e.g. `marketing`. */
+            category?: string | null;
             /** @description The event name this workflow handles, e.g. `order.shipped` (1 to 100 of `a-z 0-9 . _ -`). */
-            key: components["schemas"]["EventName"];
+            key: string;
             /**
              * @description 1 to 10 steps, one per channel. Templates use minijinja syntax with `subscriber` (its
              *     attributes) and `data` (the event's data) in scope; `html` is autoescaped.
@@ -1325,8 +1325,6 @@ export interface components {
         };
         /** @example evt_0192f0c1a2b37c4d8e9f0a1b2c3d4e5f */
         EventId: string;
-        /** @example order.shipped */
-        EventName: string;
         ExportedEntry: {
             action: string;
             actor: components["schemas"]["Actor"];
@@ -1351,8 +1349,6 @@ export interface components {
             user_agent: string;
             workspace_id: components["schemas"]["WorkspaceId"];
         };
-        /** @example user-1842 */
-        ExternalId: string;
         FinishConnection: {
             /** @description The `code` the provider sent back. */
             code: string;
@@ -1374,10 +1370,10 @@ export interface components {
             /** @description A JSON object of attributes (up to 64 KiB), e.g. name and locale; replaces the stored ones. */
             attributes?: Record<string, unknown> | null;
             /**
-             * @description Your id for this user (1 to 255 characters). It may be personal data: it is stored
-             *     encrypted and looked up by a keyed digest.
+             * @description Your id for this user (1 to 255 bytes). It may be personal data: it is stored encrypted
+             *     and looked up by a keyed digest.
              */
-            external_id: components["schemas"]["ExternalId"];
+            external_id: string;
         };
         InboundAccepted: {
             /** @description `true` when this provider event was received before; it changed nothing this time. */
@@ -1463,8 +1459,6 @@ export interface components {
             /** @description 0-based position of the item in the request. */
             index: number;
         };
-        /** @example billing-service */
-        Label: string;
         MarkInboxMessage: {
             archived?: boolean | null;
             read?: boolean | null;
@@ -1531,7 +1525,7 @@ export interface components {
          *     allowed.
          */
         Preferences: {
-            /** @description e.g. `{"marketing": false}`; names are 1 to 64 of `a-z 0-9 . _ -`. */
+            /** @description e.g. `{"marketing": false}`. */
             categories?: {
                 [key: string]: boolean;
             };
@@ -1574,7 +1568,7 @@ export interface components {
         /** @example eu */
         Region: string;
         ReplaceWorkflow: {
-            category?: components["schemas"]["CategoryName"] | null;
+            category?: string | null;
             steps: components["schemas"]["WorkflowStep"][];
         };
         /** @enum {string} */
@@ -1588,7 +1582,7 @@ export interface components {
              */
             idempotency_key?: string | null;
             /** @description The event name; the workflow with this key decides what is sent. */
-            name: components["schemas"]["EventName"];
+            name: string;
             /**
              * @description 1 to 100 recipients: subscribers by your `external_id`, or topics as `{"topic": "key"}`
              *     (a topic's members are reached by a background fan-out, however many there are).
@@ -1608,7 +1602,7 @@ export interface components {
         };
         StartConnection: {
             /** @description The integration's name. */
-            name: components["schemas"]["Label"];
+            name: string;
             /**
              * @description Where the provider sends the browser back with `code` and `state`: one of this
              *     deployment's allowed redirect URIs for the provider, exactly. Hand both to
@@ -1657,11 +1651,6 @@ export interface components {
             id: components["schemas"]["SubscriberId"];
             updated_at: string;
         };
-        /**
-         * @description The channel types whose addresses can be suppressed.
-         * @enum {string}
-         */
-        SuppressibleKind: "email" | "sms";
         /** @example sup_0192f0c1a2b37c4d8e9f0a1b2c3d4e5f */
         SuppressionId: string;
         SuppressionList: {
@@ -1683,7 +1672,7 @@ export interface components {
             id: string;
             kind: string;
         };
-        To: components["schemas"]["ExternalId"] | components["schemas"]["TopicRef"];
+        To: string | components["schemas"]["TopicRef"];
         /** @example top_0192f0c1a2b37c4d8e9f0a1b2c3d4e5f */
         TopicId: string;
         TopicList: {
@@ -1694,7 +1683,7 @@ export interface components {
             subscriber_ids: components["schemas"]["SubscriberId"][];
         };
         TopicRef: {
-            topic: components["schemas"]["EventName"];
+            topic: string;
         };
         TopicView: {
             created_at: string;
@@ -1706,7 +1695,7 @@ export interface components {
         UpdateIntegration: {
             /** @description Replaces all credentials (same shape as at creation). */
             credentials?: Record<string, unknown> | null;
-            name?: components["schemas"]["Label"] | null;
+            name?: string | null;
             /** @description Replaces all settings (same shape as at creation). */
             settings?: Record<string, unknown> | null;
         };
@@ -2578,7 +2567,7 @@ export interface operations {
                     "application/json": components["schemas"]["AuditPage"];
                 };
             };
-            /** @description Bad Request: `invalid_query`, `invalid_id`, `invalid_cursor` */
+            /** @description Bad Request: `invalid_query`, `invalid_cursor` */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -2586,7 +2575,7 @@ export interface operations {
                 content: {
                     "application/problem+json": components["schemas"]["Problem"] & {
                         /** @enum {string} */
-                        code?: "invalid_query" | "invalid_id" | "invalid_cursor";
+                        code?: "invalid_query" | "invalid_cursor";
                         /** @enum {integer} */
                         status?: 400;
                     };
@@ -2713,7 +2702,7 @@ export interface operations {
                     "application/x-ndjson": unknown;
                 };
             };
-            /** @description Bad Request: `invalid_query`, `invalid_id` */
+            /** @description Bad Request: `invalid_query` */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -2721,7 +2710,7 @@ export interface operations {
                 content: {
                     "application/problem+json": components["schemas"]["Problem"] & {
                         /** @enum {string} */
-                        code?: "invalid_query" | "invalid_id";
+                        code?: "invalid_query";
                         /** @enum {integer} */
                         status?: 400;
                     };
@@ -2949,7 +2938,7 @@ export interface operations {
         parameters: {
             query?: {
                 /** @description Return channels after this id. */
-                after?: components["schemas"]["ChannelId"];
+                after?: string;
                 /** @description Page size, 1 to 200 (default 50). */
                 limit?: number;
             };
@@ -2968,7 +2957,7 @@ export interface operations {
                     "application/json": components["schemas"]["ChannelList"];
                 };
             };
-            /** @description Bad Request: `invalid_query`, `invalid_id` */
+            /** @description Bad Request: `invalid_query` */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -2976,7 +2965,7 @@ export interface operations {
                 content: {
                     "application/problem+json": components["schemas"]["Problem"] & {
                         /** @enum {string} */
-                        code?: "invalid_query" | "invalid_id";
+                        code?: "invalid_query";
                         /** @enum {integer} */
                         status?: 400;
                     };
@@ -4052,7 +4041,7 @@ export interface operations {
         parameters: {
             query?: {
                 /** @description Return messages older than this notification id (the previous page's `next_cursor`). */
-                before?: components["schemas"]["NotificationId"];
+                before?: string;
                 /** @description Page size, 1 to 200 (default 50). */
                 limit?: number;
                 /** @description Include archived messages (default false). */
@@ -4075,7 +4064,7 @@ export interface operations {
                     "application/json": components["schemas"]["Inbox"];
                 };
             };
-            /** @description Bad Request: `invalid_query`, `invalid_id` */
+            /** @description Bad Request: `invalid_query` */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -4083,7 +4072,7 @@ export interface operations {
                 content: {
                     "application/problem+json": components["schemas"]["Problem"] & {
                         /** @enum {string} */
-                        code?: "invalid_query" | "invalid_id";
+                        code?: "invalid_query";
                         /** @enum {integer} */
                         status?: 400;
                     };
@@ -5748,7 +5737,7 @@ export interface operations {
         parameters: {
             query?: {
                 /** @description Events received before this one (`inb_…`), for the next page. */
-                before?: components["schemas"]["InboundEventId"];
+                before?: string;
                 /** @description 1 to 500 (default 50). */
                 limit?: number;
             };
@@ -6679,7 +6668,7 @@ export interface operations {
                     "application/json": components["schemas"]["DeliveryStatsView"];
                 };
             };
-            /** @description Bad Request: `invalid_query`, `invalid_id` */
+            /** @description Bad Request: `invalid_query` */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -6687,7 +6676,7 @@ export interface operations {
                 content: {
                     "application/problem+json": components["schemas"]["Problem"] & {
                         /** @enum {string} */
-                        code?: "invalid_query" | "invalid_id";
+                        code?: "invalid_query";
                         /** @enum {integer} */
                         status?: 400;
                     };
@@ -6797,7 +6786,7 @@ export interface operations {
         parameters: {
             query?: {
                 /** @description Return subscribers after this id. */
-                after?: components["schemas"]["SubscriberId"];
+                after?: string;
                 /** @description Page size, 1 to 200 (default 50). */
                 limit?: number;
             };
@@ -6816,7 +6805,7 @@ export interface operations {
                     "application/json": components["schemas"]["SubscriberList"];
                 };
             };
-            /** @description Bad Request: `invalid_query`, `invalid_id` */
+            /** @description Bad Request: `invalid_query` */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -6824,7 +6813,7 @@ export interface operations {
                 content: {
                     "application/problem+json": components["schemas"]["Problem"] & {
                         /** @enum {string} */
-                        code?: "invalid_query" | "invalid_id";
+                        code?: "invalid_query";
                         /** @enum {integer} */
                         status?: 400;
                     };
@@ -8107,7 +8096,7 @@ export interface operations {
         parameters: {
             query?: {
                 /** @description Return messages older than this notification id (the previous page's `next_cursor`). */
-                before?: components["schemas"]["NotificationId"];
+                before?: string;
                 /** @description Page size, 1 to 200 (default 50). */
                 limit?: number;
                 /** @description Include archived messages (default false). */
@@ -9000,7 +8989,7 @@ export interface operations {
     suppressions_list: {
         parameters: {
             query?: {
-                after?: components["schemas"]["SuppressionId"];
+                after?: string;
                 /** @description 1 to 1000 (default 100). */
                 limit?: number;
             };
@@ -9019,7 +9008,7 @@ export interface operations {
                     "application/json": components["schemas"]["SuppressionList"];
                 };
             };
-            /** @description Bad Request: `invalid_query`, `invalid_id`, `invalid_limit` */
+            /** @description Bad Request: `invalid_query`, `invalid_limit` */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -9027,7 +9016,7 @@ export interface operations {
                 content: {
                     "application/problem+json": components["schemas"]["Problem"] & {
                         /** @enum {string} */
-                        code?: "invalid_query" | "invalid_id" | "invalid_limit";
+                        code?: "invalid_query" | "invalid_limit";
                         /** @enum {integer} */
                         status?: 400;
                     };
@@ -9920,7 +9909,7 @@ export interface operations {
     topics_members: {
         parameters: {
             query?: {
-                after?: components["schemas"]["SubscriberId"];
+                after?: string;
                 /** @description 1 to 1000 (default 100). */
                 limit?: number;
             };
