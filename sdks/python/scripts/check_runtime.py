@@ -32,7 +32,7 @@ def main() -> None:
     assert batch.body["items"][0]["idempotency_key"]
     secret = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
     now = datetime.now(timezone.utc)
-    sig = Webhook(secret).sign("msg_1", now, b'{"a":1}')
+    sig = Webhook(secret).sign("msg_1", now, '{"a":1}')  # str: standardwebhooks 1.1 signs str only
     headers = {"webhook-id": "msg_1", "webhook-timestamp": str(int(now.timestamp())),
                "webhook-signature": sig}
     assert chimatic.verify_webhook(secret, b'{"a":1}', headers) == {"a": 1}
