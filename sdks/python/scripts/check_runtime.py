@@ -20,8 +20,13 @@ def main() -> None:
     prefs = m.Preferences.model_validate({"channels": {"sms": False}})
     assert prefs.channels == {"sms": False}
     view = m.ChannelCreated.model_validate(
-        {"id": "ch_" + "a" * 32, "type": "webhook", "status": "active", "created_at": "now",
-         "signing_secret": "whsec_x"}
+        {
+            "id": "ch_" + "a" * 32,
+            "type": "webhook",
+            "status": "active",
+            "created_at": "now",
+            "signing_secret": "whsec_x",
+        }
     )
     assert view.id.startswith("ch_")
     op = ops.subscribers_add_channel("sub_x", "email", address="a@example.com")
@@ -33,8 +38,11 @@ def main() -> None:
     secret = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
     now = datetime.now(timezone.utc)
     sig = Webhook(secret).sign("msg_1", now, '{"a":1}')  # str: standardwebhooks 1.1 signs str only
-    headers = {"webhook-id": "msg_1", "webhook-timestamp": str(int(now.timestamp())),
-               "webhook-signature": sig}
+    headers = {
+        "webhook-id": "msg_1",
+        "webhook-timestamp": str(int(now.timestamp())),
+        "webhook-signature": sig,
+    }
     assert chimatic.verify_webhook(secret, b'{"a":1}', headers) == {"a": 1}
     client = chimatic.Chimatic(api_key="chm_x", base_url="http://127.0.0.1:9")
     assert callable(client.subscribers.iterate)

@@ -144,7 +144,9 @@ class Server:
             timeout=CLI_DEADLINE,
         )
         if out.returncode != 0:
-            raise RuntimeError(f"chimatic {' '.join(args[:2])} exited {out.returncode}: {out.stderr}")
+            raise RuntimeError(
+                f"chimatic {' '.join(args[:2])} exited {out.returncode}: {out.stderr}"
+            )
         return json.loads(out.stdout.strip().splitlines()[-1])
 
     def create_workspace(self, name: str) -> Workspace:

@@ -15,9 +15,7 @@ async def aclient(server: Server, workspace: Workspace) -> AsyncChimatic:
     return AsyncChimatic(api_key=workspace.api_key, base_url=server.url)
 
 
-async def test_send_get_iterate(
-    aclient: AsyncChimatic, receiver: LocalHTTPServer
-) -> None:
+async def test_send_get_iterate(aclient: AsyncChimatic, receiver: LocalHTTPServer) -> None:
     async with aclient as c:
         channel = await c.channels.create(url=f"{receiver.url}/async")
         sent = await c.notifications.create(channel_id=channel.id, payload={"via": "async"})
@@ -33,7 +31,9 @@ async def test_send_get_iterate(
         assert view.status == "delivered" and view.attempts[0].succeeded
 
         # An event through a workflow, to subscribers made concurrently.
-        await c.workflows.create("async.hello", [{"channel": "inapp", "text": "hi {{ subscriber.name }}"}])
+        await c.workflows.create(
+            "async.hello", [{"channel": "inapp", "text": "hi {{ subscriber.name }}"}]
+        )
         subs = await asyncio.gather(
             *(c.subscribers.identify(f"async-{i}", attributes={"name": f"n{i}"}) for i in range(30))
         )

@@ -28,8 +28,18 @@ Answer = tuple[int, dict[str, str], bytes]
 
 
 def problem(status: int, code: str, **headers: str) -> Answer:
-    body = {"type": "about:blank", "title": "x", "status": status, "detail": "try later", "code": code}
-    return status, {"content-type": "application/problem+json", **headers}, json.dumps(body).encode()
+    body = {
+        "type": "about:blank",
+        "title": "x",
+        "status": status,
+        "detail": "try later",
+        "code": code,
+    }
+    return (
+        status,
+        {"content-type": "application/problem+json", **headers},
+        json.dumps(body).encode(),
+    )
 
 
 def ok(body: object, status: int = 200) -> Answer:
@@ -39,7 +49,13 @@ def ok(body: object, status: int = 200) -> Answer:
 ACCEPTED = ok({"id": MSG, "status": "queued"}, 202)
 CHANNELS = ok({"data": []})
 EVENT = ok(
-    {"event_id": "evt_" + "0" * 32, "notifications": [], "skipped": [], "fanouts": [], "idempotent_replayed": False},
+    {
+        "event_id": "evt_" + "0" * 32,
+        "notifications": [],
+        "skipped": [],
+        "fanouts": [],
+        "idempotent_replayed": False,
+    },
     202,
 )
 DROP: Answer = (0, {}, b"")
@@ -81,7 +97,13 @@ def fake(request: pytest.FixtureRequest) -> Iterator[Fake]:
 
 @pytest.mark.parametrize(
     "fake",
-    [[problem(429, "rate_limited", **{"retry-after": "1"}), problem(503, "unavailable", **{"retry-after": "1"}), ACCEPTED]],
+    [
+        [
+            problem(429, "rate_limited", **{"retry-after": "1"}),
+            problem(503, "unavailable", **{"retry-after": "1"}),
+            ACCEPTED,
+        ]
+    ],
     indirect=True,
 )
 def test_retry_after_is_honoured_and_the_key_kept(fake: Fake) -> None:
@@ -98,7 +120,9 @@ def test_retry_after_is_honoured_and_the_key_kept(fake: Fake) -> None:
 
 
 @pytest.mark.parametrize(
-    "fake", [[problem(500, "internal"), problem(502, "bad_gateway"), problem(504, "x"), CHANNELS]], indirect=True
+    "fake",
+    [[problem(500, "internal"), problem(502, "bad_gateway"), problem(504, "x"), CHANNELS]],
+    indirect=True,
 )
 def test_exponential_backoff_with_jitter(fake: Fake) -> None:
     with fake.client(max_retries=3, retry_initial_delay=0.01) as c:
@@ -109,7 +133,9 @@ def test_exponential_backoff_with_jitter(fake: Fake) -> None:
         assert 0.005 * 2 ** (n - 1) <= slept <= 0.01 * 2 ** (n - 1)
 
 
-@pytest.mark.parametrize("fake", [[problem(503, "unavailable", **{"retry-after": "0"})]], indirect=True)
+@pytest.mark.parametrize(
+    "fake", [[problem(503, "unavailable", **{"retry-after": "0"})]], indirect=True
+)
 def test_gives_up_after_max_retries(fake: Fake) -> None:
     with fake.client(max_retries=2) as c:
         with pytest.raises(ServerError) as e:
@@ -118,7 +144,9 @@ def test_gives_up_after_max_retries(fake: Fake) -> None:
     assert (e.value.status, e.value.code, e.value.retry_after) == (503, "unavailable", "0")
 
 
-@pytest.mark.parametrize("fake", [[problem(429, "rate_limited", **{"retry-after": "3600"}), CHANNELS]], indirect=True)
+@pytest.mark.parametrize(
+    "fake", [[problem(429, "rate_limited", **{"retry-after": "3600"}), CHANNELS]], indirect=True
+)
 def test_retry_after_beyond_the_limit_is_not_waited(fake: Fake) -> None:
     with fake.client() as c:
         with pytest.raises(RateLimitError) as e:
@@ -127,7 +155,9 @@ def test_retry_after_beyond_the_limit_is_not_waited(fake: Fake) -> None:
     assert len(fake.http.received) == 1 and fake.sleeps == []
 
 
-@pytest.mark.parametrize("fake", [[problem(503, "unavailable", **{"retry-after": "0"})]], indirect=True)
+@pytest.mark.parametrize(
+    "fake", [[problem(503, "unavailable", **{"retry-after": "0"})]], indirect=True
+)
 def test_post_without_idempotency_key_is_not_retried(fake: Fake) -> None:
     with fake.client() as c:
         with pytest.raises(ServerError):
@@ -166,7 +196,9 @@ def test_connection_refused_is_retried_then_raised() -> None:
 
 
 @pytest.mark.parametrize(
-    "fake", [[problem(429, "rate_limited", **{"retry-after": "1"}), problem(503, "x"), EVENT]], indirect=True
+    "fake",
+    [[problem(429, "rate_limited", **{"retry-after": "1"}), problem(503, "x"), EVENT]],
+    indirect=True,
 )
 async def test_async_retries_keep_the_key(fake: Fake) -> None:
     async with AsyncChimatic(

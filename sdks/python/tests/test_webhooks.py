@@ -27,9 +27,7 @@ def delivered(client: Chimatic, channel: ChannelCreated, receiver: LocalHTTPServ
     )
     assert sent.status == "queued"
     got = receiver.wait_for(lambda r: r.headers.get("webhook-id") == sent.id)
-    view = wait_until(
-        lambda: (n := client.notifications.get(sent.id)).status == "delivered" and n
-    )
+    view = wait_until(lambda: (n := client.notifications.get(sent.id)).status == "delivered" and n)
     assert view.attempt_count == 1 and view.attempts[0].succeeded
     assert view.attempts[0].status_code == 200
     assert view.channel_id == channel.id

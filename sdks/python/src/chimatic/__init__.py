@@ -1,8 +1,8 @@
 """The Python SDK of Chimatic, the self-hosted notification engine.
 
-    from chimatic import Chimatic
-    client = Chimatic(api_key="chm_…", base_url="http://127.0.0.1:8080")
-    client.events.send(name="order.shipped", to=["user-42"], data={"order": "o-1042"})
+from chimatic import Chimatic
+client = Chimatic(api_key="chm_…", base_url="http://127.0.0.1:8080")
+client.events.send(name="order.shipped", to=["user-42"], data={"order": "o-1042"})
 """
 
 from ._client import AsyncChimatic, Chimatic

@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 from collections.abc import AsyncIterator, Awaitable, Iterator
 from types import TracebackType
-from typing import Callable, Optional, TypeVar
+from typing import Callable, Optional, TypeVar, Union
 
 import anyio
 import httpx
@@ -49,7 +49,7 @@ class Chimatic(BaseClient):
         api_key: Optional[str] = None,
         base_url: Optional[str] = None,
         *,
-        timeout: Optional[httpx.Timeout] = None,
+        timeout: Union[float, httpx.Timeout, None] = None,
         max_retries: int = 2,
         retry_initial_delay: float = 0.5,
         retry_max_delay: float = 8.0,
@@ -60,7 +60,9 @@ class Chimatic(BaseClient):
             api_key, base_url, max_retries, retry_initial_delay, retry_max_delay
         )
         self._owns_http = http_client is None
-        self._http = http_client or httpx.Client(timeout=timeout or DEFAULT_TIMEOUT)
+        self._http = http_client or httpx.Client(
+            timeout=DEFAULT_TIMEOUT if timeout is None else timeout
+        )
         self._headers = headers
         self._sleep = sleep
         self.notifications = Notifications[SyncMode](self)
@@ -147,7 +149,7 @@ class AsyncChimatic(BaseClient):
         api_key: Optional[str] = None,
         base_url: Optional[str] = None,
         *,
-        timeout: Optional[httpx.Timeout] = None,
+        timeout: Union[float, httpx.Timeout, None] = None,
         max_retries: int = 2,
         retry_initial_delay: float = 0.5,
         retry_max_delay: float = 8.0,
@@ -158,7 +160,9 @@ class AsyncChimatic(BaseClient):
             api_key, base_url, max_retries, retry_initial_delay, retry_max_delay
         )
         self._owns_http = http_client is None
-        self._http = http_client or httpx.AsyncClient(timeout=timeout or DEFAULT_TIMEOUT)
+        self._http = http_client or httpx.AsyncClient(
+            timeout=DEFAULT_TIMEOUT if timeout is None else timeout
+        )
         self._headers = headers
         self._sleep = sleep
         self.notifications = Notifications[AsyncMode](self)

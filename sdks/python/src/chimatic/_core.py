@@ -15,7 +15,18 @@ import random
 import time
 from collections.abc import AsyncIterator, Awaitable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Callable, Generic, Optional, Protocol, TypeVar, Union, final, overload
+from typing import (
+    TYPE_CHECKING,
+    Any,
+    Callable,
+    Generic,
+    Optional,
+    Protocol,
+    TypeVar,
+    Union,
+    final,
+    overload,
+)
 from urllib.parse import quote
 
 import httpx
@@ -269,9 +280,7 @@ class paginated(Generic[P, T]):
     @overload
     def __get__(self, obj: Resource[SyncMode], owner: Any) -> Callable[P, Iterator[T]]: ...
     @overload
-    def __get__(
-        self, obj: Resource[AsyncMode], owner: Any
-    ) -> Callable[P, AsyncIterator[T]]: ...
+    def __get__(self, obj: Resource[AsyncMode], owner: Any) -> Callable[P, AsyncIterator[T]]: ...
     def __get__(self, obj: Optional[Resource[Any]], owner: Any) -> Any:
         if obj is None:
             return self

@@ -42,7 +42,11 @@ def notifications_create(
         }
     )
     return Op(
-        "POST", "/v1/notifications", model(m.NotificationAccepted), body=body_of(body), idempotent=True
+        "POST",
+        "/v1/notifications",
+        model(m.NotificationAccepted),
+        body=body_of(body),
+        idempotent=True,
     )
 
 
@@ -65,7 +69,11 @@ def notifications_create_batch(
         validated.append(n)
     body = m.CreateNotificationBatch(items=validated)
     return Op(
-        "POST", "/v1/notifications/batch", model(m.BatchAccepted), body=body_of(body), idempotent=True
+        "POST",
+        "/v1/notifications/batch",
+        model(m.BatchAccepted),
+        body=body_of(body),
+        idempotent=True,
     )
 
 
@@ -117,9 +125,7 @@ def channels_create(
     return Op("POST", "/v1/channels", model(m.ChannelCreated), body=body_of(body))
 
 
-def channels_list(
-    *, after: Optional[str] = None, limit: Optional[int] = None
-) -> Op[m.ChannelList]:
+def channels_list(*, after: Optional[str] = None, limit: Optional[int] = None) -> Op[m.ChannelList]:
     """One page of channels; pass the page's `next_cursor` as `after` for the next."""
     return Op("GET", "/v1/channels", model(m.ChannelList), query={"after": after, "limit": limit})
 
@@ -151,7 +157,9 @@ def subscribers_identify(
         {"external_id": external_id, "attributes": attributes}
     )
     # PUT-like: identifying twice leaves the same state, so it is safe to retry.
-    return Op("POST", "/v1/subscribers", model(m.SubscriberView), body=body_of(body), idempotent=True)
+    return Op(
+        "POST", "/v1/subscribers", model(m.SubscriberView), body=body_of(body), idempotent=True
+    )
 
 
 def subscribers_get(id: str) -> Op[m.SubscriberView]:
@@ -161,7 +169,9 @@ def subscribers_get(id: str) -> Op[m.SubscriberView]:
 def subscribers_update(id: str, *, attributes: JsonObject) -> Op[m.SubscriberView]:
     """Replaces the subscriber's attributes."""
     body = m.UpdateSubscriber.model_validate({"attributes": attributes})
-    return Op("PATCH", path("/v1/subscribers/{id}", id=id), model(m.SubscriberView), body=body_of(body))
+    return Op(
+        "PATCH", path("/v1/subscribers/{id}", id=id), model(m.SubscriberView), body=body_of(body)
+    )
 
 
 def subscribers_erase(id: str) -> Op[m.ErasureReceipt]:
@@ -233,7 +243,10 @@ def subscribers_set_preferences(
     """Replaces the subscriber's opt-outs, e.g. `channels={"sms": False}`."""
     body = m.Preferences.model_validate({"channels": channels, "categories": categories})
     return Op(
-        "PUT", path("/v1/subscribers/{id}/preferences", id=id), model(m.Preferences), body=body_of(body)
+        "PUT",
+        path("/v1/subscribers/{id}/preferences", id=id),
+        model(m.Preferences),
+        body=body_of(body),
     )
 
 
@@ -271,7 +284,10 @@ def subscribers_issue_token(id: str, *, ttl_seconds: Optional[int] = None) -> Op
     inbox (`/v1/inbox`), nothing else."""
     body = m.IssueToken.model_validate({"ttl_seconds": ttl_seconds})
     return Op(
-        "POST", path("/v1/subscribers/{id}/token", id=id), model(m.SubscriberToken), body=body_of(body)
+        "POST",
+        path("/v1/subscribers/{id}/token", id=id),
+        model(m.SubscriberToken),
+        body=body_of(body),
     )
 
 
@@ -295,7 +311,10 @@ def inbox_mark(
 ) -> Op[m.InboxMessage]:
     body = m.MarkInboxMessage.model_validate({"read": read, "archived": archived})
     return Op(
-        "PATCH", path("/v1/inbox/{message_id}", message_id=message_id), model(m.InboxMessage), body=body_of(body)
+        "PATCH",
+        path("/v1/inbox/{message_id}", message_id=message_id),
+        model(m.InboxMessage),
+        body=body_of(body),
     )
 
 
@@ -360,9 +379,13 @@ def _steps(steps: Steps) -> list[Any]:
     return [s.model_dump(exclude_none=True) if isinstance(s, m.WorkflowStep) else s for s in steps]
 
 
-def workflows_create(key: str, steps: Steps, *, category: Optional[str] = None) -> Op[m.WorkflowView]:
+def workflows_create(
+    key: str, steps: Steps, *, category: Optional[str] = None
+) -> Op[m.WorkflowView]:
     """A workflow for the event `key`: 1 to 10 steps, one per channel type."""
-    body = m.CreateWorkflow.model_validate({"key": key, "steps": _steps(steps), "category": category})
+    body = m.CreateWorkflow.model_validate(
+        {"key": key, "steps": _steps(steps), "category": category}
+    )
     return Op("POST", "/v1/workflows", model(m.WorkflowView), body=body_of(body))
 
 
@@ -374,7 +397,9 @@ def workflows_get(id: str) -> Op[m.WorkflowView]:
     return Op("GET", path("/v1/workflows/{id}", id=id), model(m.WorkflowView))
 
 
-def workflows_replace(id: str, steps: Steps, *, category: Optional[str] = None) -> Op[m.WorkflowView]:
+def workflows_replace(
+    id: str, steps: Steps, *, category: Optional[str] = None
+) -> Op[m.WorkflowView]:
     body = m.ReplaceWorkflow.model_validate({"steps": _steps(steps), "category": category})
     return Op("PUT", path("/v1/workflows/{id}", id=id), model(m.WorkflowView), body=body_of(body))
 
@@ -389,7 +414,11 @@ def workflows_preview(
     """Renders every step with sample `data` and `subscriber` attributes."""
     body = m.PreviewRequest.model_validate({"data": data, "subscriber": subscriber})
     return Op(
-        "POST", path("/v1/workflows/{id}/preview", id=id), model(m.Preview), body=body_of(body), idempotent=True
+        "POST",
+        path("/v1/workflows/{id}/preview", id=id),
+        model(m.Preview),
+        body=body_of(body),
+        idempotent=True,
     )
 
 
@@ -427,7 +456,9 @@ def integrations_update(
     body = m.UpdateIntegration.model_validate(
         {"name": name, "settings": settings, "credentials": credentials}
     )
-    return Op("PATCH", path("/v1/integrations/{id}", id=id), model(m.IntegrationView), body=body_of(body))
+    return Op(
+        "PATCH", path("/v1/integrations/{id}", id=id), model(m.IntegrationView), body=body_of(body)
+    )
 
 
 def integrations_delete(id: str) -> Op[None]:
