@@ -44,5 +44,4 @@ export type {
   ResponseBody,
   ErrorCode,
   ErrorCodeOf,
-  Page,
 } from './types.js';

@@ -65,9 +65,3 @@ export type ErrorCodeOf<O> = {
 
 /** Every problem `code` the API documents, over all operations. */
 export type ErrorCode = { [O in OperationId]: ErrorCodeOf<O> }[OperationId];
-
-/** One page of a list whose items are `T`, with the cursor of the next page. */
-export interface Page<T> {
-  data: T[];
-  next_cursor?: string | null;
-}
