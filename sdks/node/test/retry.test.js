@@ -70,12 +70,12 @@ test('a GET is retried after 503 and 500, then succeeds', async () => {
 
 test('429 is retried after its Retry-After, not after the (longer) backoff', async () => {
   script = [problem(429, 'rate_limited', { 'retry-after': '1' }), json(200, { data: [] })];
-  const page = await client({ retryBaseDelayMs: 5_000, retryMaxDelayMs: 5_000 }).channels.list();
+  const page = await client({ retryBaseDelayMs: 20_000, retryMaxDelayMs: 20_000 }).channels.list();
   assert.deepEqual(page, { data: [] });
   assert.equal(seen.length, 2);
   const gap = seen[1].at - seen[0].at;
-  // Retry-After: 1 s; the backoff would have been 2.5-5 s. Loose bounds, not a timing test.
-  assert.ok(gap >= 900 && gap < 2_500, `waited ${gap} ms`);
+  // Retry-After: 1 s; the backoff would have been 10-20 s. Loose bounds, not a timing test.
+  assert.ok(gap >= 900 && gap < 8_000, `waited ${gap} ms`);
 });
 
 test('a POST with an idempotency key is retried with the same key; the client made one up', async () => {
@@ -194,12 +194,30 @@ test('Retry-After timing with a fake fetch: the delay before the retry follows t
     }
     return new Response(JSON.stringify({ data: [] }), { status: 200, headers: { 'content-type': 'application/json' } });
   };
-  const c = new Chimatic({ apiKey: 'k', baseUrl: 'http://chimatic.invalid/', fetch: fakeFetch, retryBaseDelayMs: 10_000 });
+  const c = new Chimatic({ apiKey: 'k', baseUrl: 'http://chimatic.invalid/', fetch: fakeFetch, retryBaseDelayMs: 20_000, retryMaxDelayMs: 20_000 });
   assert.deepEqual(await c.subscribers.list({ limit: 5, after: 'sub_1' }), { data: [] });
   assert.equal(calls.length, 2);
   assert.equal(calls[0].url, 'http://chimatic.invalid/v1/subscribers?limit=5&after=sub_1');
   const gap = calls[1].at - calls[0].at;
-  assert.ok(gap >= 250 && gap < 5_000, `waited ${gap} ms`);
+  // Retry-After: 0.3 s; the backoff would have been 10-20 s.
+  assert.ok(gap >= 250 && gap < 8_000, `waited ${gap} ms`);
+});
+
+test('without Retry-After the backoff grows exponentially, with jitter', async () => {
+  const calls = [];
+  const fakeFetch = async () => {
+    calls.push(performance.now());
+    return new Response('{"type":"t","title":"t","status":503,"detail":"d","code":"unavailable"}', {
+      status: 503,
+      headers: { 'content-type': 'application/problem+json' },
+    });
+  };
+  const c = new Chimatic({ apiKey: 'k', fetch: fakeFetch, maxRetries: 3, retryBaseDelayMs: 100, retryMaxDelayMs: 10_000 });
+  await assert.rejects(c.workspace.get(), { status: 503, code: 'unavailable' });
+  assert.equal(calls.length, 4);
+  const gaps = calls.slice(1).map((t, i) => t - calls[i]);
+  // Steps of 100, 200 and 400 ms, each delay between half and all of its step (lower bounds only).
+  [100, 200, 400].forEach((step, i) => assert.ok(gaps[i] >= step / 2 - 5, `gaps ${gaps}`));
 });
 
 test('parseRetryAfter reads seconds and HTTP dates', () => {
