@@ -46,15 +46,15 @@ impl<T: DeserializeOwned> FromRequest<AppState> for ApiJson<T> {
     }
 }
 
-/// Longest idempotency key, in bytes.
+/// Longest idempotency key, in characters.
 const MAX_IDEMPOTENCY_KEY_LEN: usize = 255;
 
 /// An idempotency key, when given, is 1 to 255 bytes.
 pub fn check_idempotency_key(key: Option<&Sensitive<String>>) -> Result<(), ApiError> {
     match key {
-        Some(k) if !(1..=MAX_IDEMPOTENCY_KEY_LEN).contains(&k.expose().len()) => Err(ApiError::new(
+        Some(k) if !(1..=MAX_IDEMPOTENCY_KEY_LEN).contains(&k.expose().chars().count()) => Err(ApiError::new(
             ErrorCode::InvalidIdempotencyKey,
-            format!("`idempotency_key` must be 1 to {MAX_IDEMPOTENCY_KEY_LEN} bytes"),
+            format!("`idempotency_key` must be 1 to {MAX_IDEMPOTENCY_KEY_LEN} characters"),
         )),
         _ => Ok(()),
     }

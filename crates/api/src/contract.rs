@@ -82,7 +82,7 @@ fn shape_codes(op: &Operation) -> Vec<ErrorCode> {
         codes.extend([ErrorCode::InvalidId, ErrorCode::NotFound]);
     }
     if params.iter().any(|p| matches!(p, ParameterIn::Query)) {
-        codes.push(ErrorCode::InvalidQuery);
+        codes.extend([ErrorCode::InvalidQuery, ErrorCode::InvalidId]);
     }
     if op.request_body.is_some() {
         codes.extend([

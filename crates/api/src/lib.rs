@@ -16,7 +16,7 @@ pub use code::ErrorCode;
 pub use error::ApiError;
 pub use mask::mask_json;
 pub use routes::audit::{AuditPage, AuditQuery, audit_page, export_audit};
-pub use routes::{checked_key_name, router};
+pub use routes::router;
 pub use state::{
     AppState, Limits, MIN_OPERATOR_TOKEN_CHARS, OperatorCredential, Planes, RegionPlane, WorkspaceRateLimiter,
 };

@@ -39,3 +39,15 @@ impl<T: QueryParams, S: Send + Sync> FromRequestParts<S> for ApiQuery<T> {
 pub fn parse_id<T: FromStr<Err = chimatic_domain::IdError>>(text: &str) -> Result<T, ApiError> {
     text.parse().map_err(|e: chimatic_domain::IdError| ApiError::new(ErrorCode::InvalidId, e.to_string()))
 }
+
+/// A name people give a key or an integration (a [`chimatic_domain::patterns::Label`]), without
+/// its surrounding white space.
+pub fn checked_name(name: &str) -> Result<&str, ApiError> {
+    if !chimatic_domain::patterns::is_label(name) {
+        return Err(ApiError::new(
+            ErrorCode::InvalidName,
+            "`name` must be 1 to 100 characters, none a control character, not only white space",
+        ));
+    }
+    Ok(name.trim())
+}

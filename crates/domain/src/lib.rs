@@ -5,6 +5,7 @@ pub mod clock;
 pub mod directory;
 pub mod ids;
 pub mod outbound_tls;
+pub mod patterns;
 pub mod plan;
 pub mod region;
 pub mod retry;
@@ -13,6 +14,7 @@ pub mod scope;
 pub mod sensitive;
 pub mod status;
 pub mod webhook_url;
+pub mod whole_number;
 pub mod workflow;
 
 pub use address::{AddressError, EmailAddress, PhoneNumber, mask_tail};

@@ -19,7 +19,7 @@ pub struct WorkflowStep {
     pub fallback_integration_id: Option<IntegrationId>,
     /// Failed attempts through `integration_id` (in a delivery round) before the fallback is
     /// used; default 2.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none", deserialize_with = "crate::whole_number::optional_u32")]
     #[schema(minimum = 1, maximum = 10)]
     pub failover_after: Option<u32>,
     /// Email subject (email only).
@@ -71,8 +71,9 @@ pub struct Preferences {
     /// e.g. `{"sms": false}`.
     #[serde(default)]
     pub channels: BTreeMap<ChannelKind, bool>,
-    /// e.g. `{"marketing": false}`.
+    /// e.g. `{"marketing": false}`; names are 1 to 64 of `a-z 0-9 . _ -`.
     #[serde(default)]
+    #[schema(value_type = BTreeMap<crate::patterns::CategoryName, bool>)]
     pub categories: BTreeMap<String, bool>,
 }
 

@@ -7,17 +7,16 @@ use serde::{Deserialize, Serialize};
 
 use crate::auth::Caller;
 use crate::body::ApiJson;
-use crate::params::parse_id;
+use crate::params::{checked_name, parse_id};
 use crate::{ApiError, AppState, ErrorCode};
-
-const MAX_NAME_LEN: usize = 100;
 
 #[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreateApiKey {
     /// A label for the key, e.g. the service that uses it.
-    #[schema(max_length = 100, min_length = 1)]
+    #[schema(value_type = chimatic_domain::patterns::Label)]
     pub name: String,
+    #[schema(min_items = 1)]
     pub scopes: Vec<Scope>,
 }
 
@@ -62,14 +61,6 @@ impl From<&ApiKeyRow> for ApiKeyView {
 }
 
 /// An API key's name, trimmed: 1 to 100 printable characters.
-pub fn checked_key_name(name: &str) -> Result<&str, ApiError> {
-    let name = name.trim();
-    if name.is_empty() || name.chars().count() > MAX_NAME_LEN || name.chars().any(char::is_control) {
-        return Err(ApiError::new(ErrorCode::InvalidName, "`name` must be 1 to 100 printable characters"));
-    }
-    Ok(name)
-}
-
 /// Create an API key (scope `admin`). The key is in this response only.
 #[utoipa::path(post, path = "/v1/api-keys", tag = "api-keys", request_body = CreateApiKey,
     responses((status = 201, body = ApiKeyCreated)),
@@ -80,7 +71,7 @@ pub async fn create(
     ApiJson(req): ApiJson<CreateApiKey>,
 ) -> Result<(StatusCode, Json<ApiKeyCreated>), ApiError> {
     caller.require(Scope::Admin)?;
-    let name = checked_key_name(&req.name)?;
+    let name = checked_name(&req.name)?;
     let scopes = Scopes::new(req.scopes)
         .ok_or_else(|| ApiError::new(ErrorCode::InvalidScopes, "`scopes` must name at least one scope"))?;
     let (row, key) =

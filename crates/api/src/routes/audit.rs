@@ -25,16 +25,22 @@ const MAX_PAGE: u32 = 500;
 #[serde(deny_unknown_fields)]
 pub struct AuditQuery {
     /// Entries at or after this instant (RFC 3339).
+    #[param(format = DateTime)]
     pub from: Option<String>,
     /// Entries before this instant (RFC 3339).
+    #[param(format = DateTime)]
     pub to: Option<String>,
     /// Only this action, e.g. `api_key.created`.
+    #[param(min_length = 1, max_length = 100)]
     pub action: Option<String>,
     /// Only this actor id (an API key id, `operator` or `system`).
+    #[param(min_length = 1, max_length = 100)]
     pub actor: Option<String>,
     /// 1 to 500, default 50.
+    #[param(minimum = 1, maximum = 500)]
     pub limit: Option<u32>,
     /// `next_cursor` of the previous page.
+    #[param(pattern = "^[0-9]{1,18}\\.(control|data)\\.[0-9]{1,18}$")]
     pub cursor: Option<String>,
 }
 
@@ -127,6 +133,14 @@ pub async fn audit_page(
             })
             .transpose()
     };
+    let text = |v: &Option<String>, name: &str| match v.as_deref() {
+        Some(t) if t.is_empty() || t.chars().count() > 100 => {
+            Err(ApiError::new(ErrorCode::InvalidQuery, format!("`{name}` must be 1 to 100 characters")))
+        }
+        _ => Ok(()),
+    };
+    text(&q.action, "action")?;
+    text(&q.actor, "actor")?;
     let limit = q.limit.unwrap_or(DEFAULT_PAGE);
     if !(1..=MAX_PAGE).contains(&limit) {
         return Err(ApiError::new(ErrorCode::InvalidQuery, "`limit` must be between 1 and 500"));
@@ -179,6 +193,7 @@ pub async fn public_key(State(state): State<AppState>, tenant: Tenant) -> Result
 #[serde(deny_unknown_fields)]
 pub struct ExportQuery {
     /// `jsonl` (default; verifiable with `chimatic audit verify --file`) or `csv`.
+    #[param(pattern = "^(jsonl|csv)$")]
     pub format: Option<String>,
 }
 
@@ -199,7 +214,8 @@ enum Format {
 /// so the file ends with signed heads covering everything in it. JSON Lines carry each chain's
 /// anchor, signed heads and entries with their hashes.
 #[utoipa::path(get, path = "/v1/audit/export", tag = "audit", params(ExportQuery),
-    responses((status = 200, description = "JSON Lines or CSV", content_type = "application/x-ndjson")),
+    responses((status = 200, description = "JSON Lines or CSV",
+        content((String = "application/x-ndjson"), (String = "text/csv")))),
     extensions(("x-codes" = json!([crate::ErrorCode::InvalidQuery]))))]
 pub async fn export(
     State(state): State<AppState>,

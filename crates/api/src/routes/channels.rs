@@ -114,8 +114,10 @@ pub struct ChannelList {
 #[serde(deny_unknown_fields)]
 pub struct ListParams {
     /// Return channels after this id.
+    #[param(value_type = Option<chimatic_domain::ChannelId>)]
     pub after: Option<String>,
     /// Page size, 1 to 200 (default 50).
+    #[param(minimum = 1, maximum = 200)]
     pub limit: Option<u32>,
 }
 

@@ -14,9 +14,10 @@ use chimatic_store::ConnectFlowRow;
 use chimatic_store::records::Integration;
 use serde::{Deserialize, Serialize};
 
-use super::integrations::{IntegrationView, checked_name, view};
+use super::integrations::{IntegrationView, view};
 use crate::auth::{CallerId, Tenant};
 use crate::body::ApiJson;
+use crate::params::checked_name;
 use crate::{ApiError, AppState, ErrorCode};
 
 /// How long the provider's consent page may take.
@@ -26,11 +27,12 @@ pub const FLOW_LIFETIME: std::time::Duration = std::time::Duration::from_secs(10
 #[serde(deny_unknown_fields)]
 pub struct StartConnection {
     /// The integration's name.
-    #[schema(max_length = 100, min_length = 1)]
+    #[schema(value_type = chimatic_domain::patterns::Label)]
     pub name: String,
     /// Where the provider sends the browser back with `code` and `state`: one of this
     /// deployment's allowed redirect URIs for the provider, exactly. Hand both to
     /// `POST /v1/integrations/oauth/{provider}/finish` with the same API key.
+    #[schema(min_length = 1, max_length = 2048)]
     pub redirect_uri: String,
     /// Google: the address mail is sent from (the connected account's, or one of its aliases).
     pub send_as: Option<String>,
@@ -48,8 +50,10 @@ pub struct ConnectionStarted {
 #[serde(deny_unknown_fields)]
 pub struct FinishConnection {
     /// The `state` the provider sent back.
+    #[schema(min_length = 1, max_length = 512)]
     pub state: String,
     /// The `code` the provider sent back.
+    #[schema(min_length = 1, max_length = 4096)]
     pub code: String,
 }
 

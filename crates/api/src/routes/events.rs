@@ -18,23 +18,26 @@ const MAX_DATA_BYTES: usize = 256 * 1024;
 #[serde(deny_unknown_fields)]
 pub struct SendEvent {
     /// The event name; the workflow with this key decides what is sent.
+    #[schema(value_type = chimatic_domain::patterns::EventName)]
     pub name: String,
     /// 1 to 100 recipients: subscribers by your `external_id`, or topics as `{"topic": "key"}`
     /// (a topic's members are reached by a background fan-out, however many there are).
+    #[schema(min_items = 1, max_items = 100)]
     pub to: Vec<To>,
     /// The event's data (`data` in templates), a JSON object up to 256 KiB.
     #[schema(value_type = Option<Object>)]
     pub data: Option<Sensitive<Box<RawValue>>>,
     /// Makes re-sends safe: within 24 hours the same key returns the original event, and nothing
     /// is sent again.
-    #[schema(value_type = Option<String>)]
+    #[schema(value_type = Option<String>, min_length = 1, max_length = 255)]
     pub idempotency_key: Option<Sensitive<String>>,
 }
 
 #[derive(Deserialize, utoipa::ToSchema)]
 #[serde(untagged)]
 pub enum To {
-    #[schema(value_type = String)]
+    /// An `external_id`.
+    #[schema(value_type = chimatic_domain::patterns::ExternalId)]
     Subscriber(Sensitive<String>),
     Topic(TopicRef),
 }
@@ -42,6 +45,7 @@ pub enum To {
 #[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct TopicRef {
+    #[schema(value_type = chimatic_domain::patterns::EventName)]
     pub topic: String,
 }
 

@@ -190,8 +190,10 @@ pub struct InboundEventList {
 #[serde(deny_unknown_fields)]
 pub struct InboundPage {
     /// Events received before this one (`inb_…`), for the next page.
+    #[param(value_type = Option<chimatic_domain::InboundEventId>)]
     pub before: Option<String>,
     /// 1 to 500 (default 50).
+    #[param(minimum = 1, maximum = 500)]
     pub limit: Option<u32>,
 }
 

@@ -12,17 +12,16 @@ use serde_json::{Value, json};
 
 use crate::auth::Tenant;
 use crate::body::ApiJson;
-use crate::params::parse_id;
+use crate::params::{checked_name, parse_id};
 use crate::{ApiError, AppState, ErrorCode};
 
-const MAX_NAME_LEN: usize = 100;
 const MAX_CREDENTIAL_LEN: usize = 4096;
 
 #[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreateIntegration {
     pub kind: IntegrationKind,
-    #[schema(max_length = 100, min_length = 1)]
+    #[schema(value_type = chimatic_domain::patterns::Label)]
     pub name: String,
     /// Per kind. `smtp`: `{"host", "port", "security": "starttls"|"implicit", "from"}`;
     /// `sms` (Twilio-compatible API): `{"base_url", "account_id", "from"}` (E.164);
@@ -40,6 +39,7 @@ pub struct CreateIntegration {
 #[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct UpdateIntegration {
+    #[schema(value_type = Option<chimatic_domain::patterns::Label>)]
     pub name: Option<String>,
     /// Replaces all settings (same shape as at creation).
     #[schema(value_type = Option<Object>)]
@@ -251,14 +251,6 @@ fn connect_instead() -> ApiError {
     )
 }
 
-pub(crate) fn checked_name(name: &str) -> Result<&str, ApiError> {
-    let name = name.trim();
-    if name.is_empty() || name.chars().count() > MAX_NAME_LEN {
-        return Err(ApiError::new(ErrorCode::InvalidName, "`name` must be 1 to 100 characters"));
-    }
-    Ok(name)
-}
-
 /// Configure a provider integration (scope `integrations:write`). Credentials go only to the
 /// credential vault; responses show masked settings and which credentials are set.
 #[utoipa::path(post, path = "/v1/integrations", tag = "integrations", request_body = CreateIntegration,
@@ -312,7 +304,7 @@ pub async fn get(tenant: Tenant, Path(id): Path<String>) -> Result<Json<Integrat
 #[utoipa::path(patch, path = "/v1/integrations/{id}", tag = "integrations", request_body = UpdateIntegration,
     params(("id" = chimatic_domain::IntegrationId, Path, description = "Integration id (`int_…`)")),
     responses((status = 200, body = IntegrationView)),
-    extensions(("x-codes" = json!([crate::ErrorCode::Conflict, crate::ErrorCode::ForbiddenDestination, crate::ErrorCode::InvalidIntegration, crate::ErrorCode::InvalidUrl, crate::ErrorCode::NotCheckable]))))]
+    extensions(("x-codes" = json!([crate::ErrorCode::Conflict, crate::ErrorCode::ForbiddenDestination, crate::ErrorCode::InvalidIntegration, crate::ErrorCode::InvalidName, crate::ErrorCode::InvalidUrl, crate::ErrorCode::NotCheckable]))))]
 pub async fn update(
     State(state): State<AppState>,
     tenant: Tenant,

@@ -19,8 +19,6 @@ pub mod topics;
 pub mod workflows;
 mod workspace;
 
-pub use api_keys::checked_key_name;
-
 use axum::Router;
 use axum::extract::{DefaultBodyLimit, MatchedPath, Request};
 use axum::http::{HeaderValue, header};

@@ -26,7 +26,7 @@ pub struct CreateNotification {
     #[schema(value_type = Object)]
     pub payload: Sensitive<Box<serde_json::value::RawValue>>,
     /// Re-sending with the same key within 24 hours returns the original notification.
-    #[schema(value_type = Option<String>, max_length = 255)]
+    #[schema(value_type = Option<String>, min_length = 1, max_length = 255)]
     pub idempotency_key: Option<Sensitive<String>>,
 }
 
@@ -133,6 +133,7 @@ pub const MAX_BATCH: usize = 1000;
 #[serde(deny_unknown_fields)]
 pub struct CreateNotificationBatch {
     /// 1 to 1000 notifications.
+    #[schema(min_items = 1, max_items = 1000)]
     pub items: Vec<CreateNotification>,
 }
 

@@ -23,9 +23,9 @@ const MAX_PAGE: u32 = 200;
 #[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct IdentifySubscriber {
-    /// Your id for this user (1 to 255 bytes). It may be personal data: it is stored encrypted
-    /// and looked up by a keyed digest.
-    #[schema(value_type = String)]
+    /// Your id for this user (1 to 255 characters). It may be personal data: it is stored
+    /// encrypted and looked up by a keyed digest.
+    #[schema(value_type = chimatic_domain::patterns::ExternalId)]
     pub external_id: Sensitive<String>,
     /// A JSON object of attributes (up to 64 KiB), e.g. name and locale; replaces the stored ones.
     #[schema(value_type = Option<Object>)]
@@ -64,8 +64,10 @@ pub struct SubscriberList {
 #[serde(deny_unknown_fields)]
 pub struct ListParams {
     /// Return subscribers after this id.
+    #[param(value_type = Option<chimatic_domain::SubscriberId>)]
     pub after: Option<String>,
     /// Page size, 1 to 200 (default 50).
+    #[param(minimum = 1, maximum = 200)]
     pub limit: Option<u32>,
 }
 
@@ -104,16 +106,16 @@ fn attributes_bytes(raw: Sensitive<Box<RawValue>>) -> Result<Sensitive<Vec<u8>>,
 /// 201 when created, 200 when it existed.
 #[utoipa::path(post, path = "/v1/subscribers", tag = "subscribers", request_body = IdentifySubscriber,
     responses((status = 201, body = SubscriberView), (status = 200, body = SubscriberView)),
-    extensions(("x-codes" = json!([crate::ErrorCode::InvalidExternalId]))))]
+    extensions(("x-codes" = json!([crate::ErrorCode::InvalidAttributes, crate::ErrorCode::InvalidExternalId, crate::ErrorCode::PayloadTooLarge]))))]
 pub async fn identify(
     State(state): State<AppState>,
     tenant: Tenant,
     ApiJson(req): ApiJson<IdentifySubscriber>,
 ) -> Result<(StatusCode, Json<SubscriberView>), ApiError> {
     tenant.require(Scope::SubscribersWrite)?;
-    let len = req.external_id.expose().len();
+    let len = req.external_id.expose().chars().count();
     if len == 0 || len > MAX_EXTERNAL_ID_LEN {
-        return Err(ApiError::new(ErrorCode::InvalidExternalId, "`external_id` must be 1 to 255 bytes"));
+        return Err(ApiError::new(ErrorCode::InvalidExternalId, "`external_id` must be 1 to 255 characters"));
     }
     let attributes = req.attributes.map(attributes_bytes).transpose()?;
     let (subscriber, created) =
@@ -357,8 +359,10 @@ pub async fn remove_channel(
 #[serde(deny_unknown_fields)]
 pub struct InboxParams {
     /// Return messages older than this notification id (the previous page's `next_cursor`).
+    #[param(value_type = Option<chimatic_domain::NotificationId>)]
     pub before: Option<String>,
     /// Page size, 1 to 200 (default 50).
+    #[param(minimum = 1, maximum = 200)]
     pub limit: Option<u32>,
     /// Include archived messages (default false).
     pub archived: Option<bool>,
@@ -451,6 +455,8 @@ pub(crate) async fn inbox_page(
 #[serde(deny_unknown_fields)]
 pub struct IssueToken {
     /// How long the token is valid, 60 to 86400 seconds (default 3600).
+    #[serde(default, deserialize_with = "chimatic_domain::whole_number::optional_u32")]
+    #[schema(minimum = 60, maximum = 86400)]
     pub ttl_seconds: Option<u32>,
 }
 

@@ -19,12 +19,19 @@ use crate::{ApiError, AppState, ErrorCode};
 const DEFAULT_PAGE: u32 = 100;
 const MAX_PAGE: u32 = 1000;
 
+/// The channel types whose addresses can be suppressed.
+#[derive(Clone, Copy, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum SuppressibleKind {
+    Email,
+    Sms,
+}
+
 #[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreateSuppression {
-    /// `email` or `sms`.
     #[serde(rename = "type")]
-    pub kind: ChannelKind,
+    pub kind: SuppressibleKind,
     /// An email address, or an E.164 phone number for `sms`.
     #[schema(value_type = String)]
     pub address: Sensitive<String>,
@@ -54,8 +61,10 @@ pub struct SuppressionList {
 #[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct SuppressionPage {
+    #[param(value_type = Option<chimatic_domain::SuppressionId>)]
     pub after: Option<String>,
     /// 1 to 1000 (default 100).
+    #[param(minimum = 1, maximum = 1000)]
     pub limit: Option<u32>,
 }
 
@@ -88,13 +97,12 @@ pub async fn create(
     tenant.require(Scope::SubscribersWrite)?;
     let invalid = |detail: String| ApiError::new(ErrorCode::InvalidAddress, detail);
     let address = match req.kind {
-        ChannelKind::Email => {
+        SuppressibleKind::Email => {
             ChannelAddress::Email(EmailAddress::parse(req.address.expose()).map_err(|e| invalid(e.to_string()))?)
         }
-        ChannelKind::Sms => {
+        SuppressibleKind::Sms => {
             ChannelAddress::Sms(PhoneNumber::parse(req.address.expose()).map_err(|e| invalid(e.to_string()))?)
         }
-        _ => return Err(invalid("only `email` and `sms` addresses can be suppressed".into())),
     };
     let created = tenant.store.suppress(tenant.workspace_id, &address, "manual", state.clock.now()).await?;
     Ok((StatusCode::CREATED, Json(view(created))))

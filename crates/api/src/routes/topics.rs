@@ -17,6 +17,7 @@ const MAX_PAGE: u32 = 1000;
 #[serde(deny_unknown_fields)]
 pub struct CreateTopic {
     /// 1 to 100 of `a-z 0-9 . _ -`, e.g. `project.42.watchers`.
+    #[schema(value_type = chimatic_domain::patterns::EventName)]
     pub key: String,
 }
 
@@ -37,6 +38,7 @@ pub struct TopicList {
 #[serde(deny_unknown_fields)]
 pub struct TopicMembers {
     /// 1 to 1000 subscriber ids (`sub_…`); ids that are not this workspace's are ignored.
+    #[schema(min_items = 1, max_items = 1000)]
     pub subscriber_ids: Vec<SubscriberId>,
 }
 
@@ -50,8 +52,10 @@ pub struct MembersChanged {
 #[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct MemberPage {
+    #[param(value_type = Option<chimatic_domain::SubscriberId>)]
     pub after: Option<String>,
     /// 1 to 1000 (default 100).
+    #[param(minimum = 1, maximum = 1000)]
     pub limit: Option<u32>,
 }
 
@@ -82,7 +86,7 @@ fn checked_ids(ids: &[SubscriberId]) -> Result<(), ApiError> {
 /// Create a topic (scope `subscribers:write`).
 #[utoipa::path(post, path = "/v1/topics", tag = "topics", request_body = CreateTopic,
     responses((status = 201, body = TopicView)),
-    extensions(("x-codes" = json!([crate::ErrorCode::InvalidTopic]))))]
+    extensions(("x-codes" = json!([crate::ErrorCode::Conflict, crate::ErrorCode::InvalidTopic]))))]
 pub async fn create(
     State(state): State<AppState>,
     tenant: Tenant,

@@ -22,18 +22,23 @@ const MAX_FAILOVER_AFTER: u32 = 10;
 #[serde(deny_unknown_fields)]
 pub struct CreateWorkflow {
     /// The event name this workflow handles, e.g. `order.shipped` (1 to 100 of `a-z 0-9 . _ -`).
+    #[schema(value_type = chimatic_domain::patterns::EventName)]
     pub key: String,
     /// A category subscribers can opt out of, e.g. `marketing`.
+    #[schema(value_type = Option<chimatic_domain::patterns::CategoryName>)]
     pub category: Option<String>,
     /// 1 to 10 steps, one per channel. Templates use minijinja syntax with `subscriber` (its
     /// attributes) and `data` (the event's data) in scope; `html` is autoescaped.
+    #[schema(min_items = 1, max_items = 10)]
     pub steps: Vec<WorkflowStep>,
 }
 
 #[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ReplaceWorkflow {
+    #[schema(value_type = Option<chimatic_domain::patterns::CategoryName>)]
     pub category: Option<String>,
+    #[schema(min_items = 1, max_items = 10)]
     pub steps: Vec<WorkflowStep>,
 }
 

@@ -90,6 +90,7 @@ pub const MAX_STATS_DAYS: u32 = 90;
 #[serde(deny_unknown_fields)]
 pub struct StatsQuery {
     /// How many UTC days back, today included (1 to 90, default 7).
+    #[param(minimum = 1, maximum = 90)]
     pub days: Option<u32>,
 }
 

@@ -221,7 +221,7 @@ async fn a_signed_hard_bounce_suppresses_that_address_in_its_workspace_only() {
     server
         .post("/v1/suppressions", &a.key, json!({"type": "inapp", "address": "x"}))
         .await
-        .assert_problem(422, "invalid_address");
+        .assert_problem(422, "invalid_body");
 
     // No address in plaintext in any file or the log.
     for (path, bytes) in probe.files_on_disk() {

@@ -174,8 +174,14 @@ async fn bad_requests_get_clear_problems_and_change_nothing() {
             "invalid_idempotency_key",
         ),
         (
+            // Counted in characters, as the document's maxLength counts them.
             "/v1/notifications",
-            json!({"channel_id": nowhere, "payload": {}, "idempotency_key": "é".repeat(128)}),
+            json!({"channel_id": nowhere, "payload": {}, "idempotency_key": "é".repeat(256)}),
+            "invalid_idempotency_key",
+        ),
+        (
+            "/v1/notifications",
+            json!({"channel_id": nowhere, "payload": {}, "idempotency_key": ""}),
             "invalid_idempotency_key",
         ),
     ];

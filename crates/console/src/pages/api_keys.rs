@@ -5,7 +5,7 @@ use askama::Template;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{Html, IntoResponse, Redirect, Response};
-use chimatic_api::checked_key_name;
+use chimatic_api::params::checked_name;
 use chimatic_crypto::digest::sha256;
 use chimatic_domain::{ApiKeyId, Scope, Scopes};
 use chimatic_store::ApiKeyRow;
@@ -99,7 +99,7 @@ fn access_scopes(access: &str) -> Option<Scopes> {
 pub async fn create(State(console): State<Console>, change: Change<CreateKey>) -> Result<Response, PageError> {
     let Change { member, form } = change;
     member.require(Scope::Admin)?;
-    let name = checked_key_name(&form.name)?;
+    let name = checked_name(&form.name)?;
     let scopes = access_scopes(&form.access).ok_or_else(|| PageError::bad_request("choose an access level"))?;
     if !session::well_formed(&form.once) {
         return Err(PageError::bad_request("reload the page and create the key again"));
