@@ -105,7 +105,10 @@ export interface paths {
         /** List this workspace's API keys (scope `admin`). */
         get: operations["api_keys_list"];
         put?: never;
-        /** Create an API key (scope `admin`). The key is in this response only. */
+        /**
+         * An API key's name, trimmed: 1 to 100 printable characters.
+         *     Create an API key (scope `admin`). The key is in this response only.
+         */
         post: operations["api_keys_create"];
         delete?: never;
         options?: never;
@@ -1061,6 +1064,8 @@ export interface components {
             idempotent_replayed: boolean;
             status: components["schemas"]["NotificationStatus"];
         };
+        /** @example marketing */
+        CategoryName: string;
         ChannelCreated: components["schemas"]["ChannelView"] & {
             /** @description Standard Webhooks signing secret (`whsec_…`). Shown once. */
             signing_secret: string;
@@ -1142,7 +1147,7 @@ export interface components {
         };
         CreateApiKey: {
             /** @description A label for the key, e.g. the service that uses it. */
-            name: string;
+            name: components["schemas"]["Label"];
             scopes: components["schemas"]["Scope"][];
         };
         CreateChannel: {
@@ -1163,7 +1168,7 @@ export interface components {
              */
             credentials?: Record<string, unknown> | null;
             kind: components["schemas"]["IntegrationKind"];
-            name: string;
+            name: components["schemas"]["Label"];
             /**
              * @description Per kind. `smtp`: `{"host", "port", "security": "starttls"|"implicit", "from"}`;
              *     `sms` (Twilio-compatible API): `{"base_url", "account_id", "from"}` (E.164);
@@ -1212,18 +1217,16 @@ export interface components {
         CreateSuppression: {
             /** @description An email address, or an E.164 phone number for `sms`. */
             address: string;
-            /** @description `email` or `sms`. */
-            type: components["schemas"]["ChannelKind"];
+            type: components["schemas"]["SuppressibleKind"];
         };
         CreateTopic: {
             /** @description 1 to 100 of `a-z 0-9 . _ -`, e.g. `project.42.watchers`. */
-            key: string;
+            key: components["schemas"]["EventName"];
         };
         CreateWorkflow: {
-            /** @description A category subscribers can opt out of, e.g. `marketing`. */
-            category?: string | null;
+            category?: components["schemas"]["CategoryName"] | null;
             /** @description The event name this workflow handles, e.g. `order.shipped` (1 to 100 of `a-z 0-9 . _ -`). */
-            key: string;
+            key: components["schemas"]["EventName"];
             /**
              * @description 1 to 10 steps, one per channel. Templates use minijinja syntax with `subscriber` (its
              *     attributes) and `data` (the event's data) in scope; `html` is autoescaped.
@@ -1325,6 +1328,8 @@ export interface components {
         };
         /** @example evt_0192f0c1a2b37c4d8e9f0a1b2c3d4e5f */
         EventId: string;
+        /** @example order.shipped */
+        EventName: string;
         ExportedEntry: {
             action: string;
             actor: components["schemas"]["Actor"];
@@ -1349,6 +1354,8 @@ export interface components {
             user_agent: string;
             workspace_id: components["schemas"]["WorkspaceId"];
         };
+        /** @example user-1842 */
+        ExternalId: string;
         FinishConnection: {
             /** @description The `code` the provider sent back. */
             code: string;
@@ -1370,10 +1377,10 @@ export interface components {
             /** @description A JSON object of attributes (up to 64 KiB), e.g. name and locale; replaces the stored ones. */
             attributes?: Record<string, unknown> | null;
             /**
-             * @description Your id for this user (1 to 255 bytes). It may be personal data: it is stored encrypted
-             *     and looked up by a keyed digest.
+             * @description Your id for this user (1 to 255 characters). It may be personal data: it is stored
+             *     encrypted and looked up by a keyed digest.
              */
-            external_id: string;
+            external_id: components["schemas"]["ExternalId"];
         };
         InboundAccepted: {
             /** @description `true` when this provider event was received before; it changed nothing this time. */
@@ -1459,6 +1466,8 @@ export interface components {
             /** @description 0-based position of the item in the request. */
             index: number;
         };
+        /** @example billing-service */
+        Label: string;
         MarkInboxMessage: {
             archived?: boolean | null;
             read?: boolean | null;
@@ -1525,7 +1534,7 @@ export interface components {
          *     allowed.
          */
         Preferences: {
-            /** @description e.g. `{"marketing": false}`. */
+            /** @description e.g. `{"marketing": false}`; names are 1 to 64 of `a-z 0-9 . _ -`. */
             categories?: {
                 [key: string]: boolean;
             };
@@ -1568,7 +1577,7 @@ export interface components {
         /** @example eu */
         Region: string;
         ReplaceWorkflow: {
-            category?: string | null;
+            category?: components["schemas"]["CategoryName"] | null;
             steps: components["schemas"]["WorkflowStep"][];
         };
         /** @enum {string} */
@@ -1582,7 +1591,7 @@ export interface components {
              */
             idempotency_key?: string | null;
             /** @description The event name; the workflow with this key decides what is sent. */
-            name: string;
+            name: components["schemas"]["EventName"];
             /**
              * @description 1 to 100 recipients: subscribers by your `external_id`, or topics as `{"topic": "key"}`
              *     (a topic's members are reached by a background fan-out, however many there are).
@@ -1602,7 +1611,7 @@ export interface components {
         };
         StartConnection: {
             /** @description The integration's name. */
-            name: string;
+            name: components["schemas"]["Label"];
             /**
              * @description Where the provider sends the browser back with `code` and `state`: one of this
              *     deployment's allowed redirect URIs for the provider, exactly. Hand both to
@@ -1651,6 +1660,11 @@ export interface components {
             id: components["schemas"]["SubscriberId"];
             updated_at: string;
         };
+        /**
+         * @description The channel types whose addresses can be suppressed.
+         * @enum {string}
+         */
+        SuppressibleKind: "email" | "sms";
         /** @example sup_0192f0c1a2b37c4d8e9f0a1b2c3d4e5f */
         SuppressionId: string;
         SuppressionList: {
@@ -1672,7 +1686,7 @@ export interface components {
             id: string;
             kind: string;
         };
-        To: string | components["schemas"]["TopicRef"];
+        To: components["schemas"]["ExternalId"] | components["schemas"]["TopicRef"];
         /** @example top_0192f0c1a2b37c4d8e9f0a1b2c3d4e5f */
         TopicId: string;
         TopicList: {
@@ -1683,7 +1697,7 @@ export interface components {
             subscriber_ids: components["schemas"]["SubscriberId"][];
         };
         TopicRef: {
-            topic: string;
+            topic: components["schemas"]["EventName"];
         };
         TopicView: {
             created_at: string;
@@ -1695,7 +1709,7 @@ export interface components {
         UpdateIntegration: {
             /** @description Replaces all credentials (same shape as at creation). */
             credentials?: Record<string, unknown> | null;
-            name?: string | null;
+            name?: components["schemas"]["Label"] | null;
             /** @description Replaces all settings (same shape as at creation). */
             settings?: Record<string, unknown> | null;
         };
@@ -2567,7 +2581,7 @@ export interface operations {
                     "application/json": components["schemas"]["AuditPage"];
                 };
             };
-            /** @description Bad Request: `invalid_query`, `invalid_cursor` */
+            /** @description Bad Request: `invalid_query`, `invalid_id`, `invalid_cursor` */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -2575,7 +2589,7 @@ export interface operations {
                 content: {
                     "application/problem+json": components["schemas"]["Problem"] & {
                         /** @enum {string} */
-                        code?: "invalid_query" | "invalid_cursor";
+                        code?: "invalid_query" | "invalid_id" | "invalid_cursor";
                         /** @enum {integer} */
                         status?: 400;
                     };
@@ -2699,10 +2713,11 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/x-ndjson": unknown;
+                    "application/x-ndjson": string;
+                    "text/csv": string;
                 };
             };
-            /** @description Bad Request: `invalid_query` */
+            /** @description Bad Request: `invalid_query`, `invalid_id` */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -2710,7 +2725,7 @@ export interface operations {
                 content: {
                     "application/problem+json": components["schemas"]["Problem"] & {
                         /** @enum {string} */
-                        code?: "invalid_query";
+                        code?: "invalid_query" | "invalid_id";
                         /** @enum {integer} */
                         status?: 400;
                     };
@@ -2938,7 +2953,7 @@ export interface operations {
         parameters: {
             query?: {
                 /** @description Return channels after this id. */
-                after?: string;
+                after?: components["schemas"]["ChannelId"];
                 /** @description Page size, 1 to 200 (default 50). */
                 limit?: number;
             };
@@ -2957,7 +2972,7 @@ export interface operations {
                     "application/json": components["schemas"]["ChannelList"];
                 };
             };
-            /** @description Bad Request: `invalid_query` */
+            /** @description Bad Request: `invalid_query`, `invalid_id` */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -2965,7 +2980,7 @@ export interface operations {
                 content: {
                     "application/problem+json": components["schemas"]["Problem"] & {
                         /** @enum {string} */
-                        code?: "invalid_query";
+                        code?: "invalid_query" | "invalid_id";
                         /** @enum {integer} */
                         status?: 400;
                     };
@@ -4041,7 +4056,7 @@ export interface operations {
         parameters: {
             query?: {
                 /** @description Return messages older than this notification id (the previous page's `next_cursor`). */
-                before?: string;
+                before?: components["schemas"]["NotificationId"];
                 /** @description Page size, 1 to 200 (default 50). */
                 limit?: number;
                 /** @description Include archived messages (default false). */
@@ -4064,7 +4079,7 @@ export interface operations {
                     "application/json": components["schemas"]["Inbox"];
                 };
             };
-            /** @description Bad Request: `invalid_query` */
+            /** @description Bad Request: `invalid_query`, `invalid_id` */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -4072,7 +4087,7 @@ export interface operations {
                 content: {
                     "application/problem+json": components["schemas"]["Problem"] & {
                         /** @enum {string} */
-                        code?: "invalid_query";
+                        code?: "invalid_query" | "invalid_id";
                         /** @enum {integer} */
                         status?: 400;
                     };
@@ -5498,7 +5513,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description Unprocessable Entity: `invalid_body`, `forbidden_destination`, `invalid_integration`, `invalid_url`, `not_checkable` */
+            /** @description Unprocessable Entity: `invalid_body`, `forbidden_destination`, `invalid_integration`, `invalid_name`, `invalid_url`, `not_checkable` */
             422: {
                 headers: {
                     [name: string]: unknown;
@@ -5506,7 +5521,7 @@ export interface operations {
                 content: {
                     "application/problem+json": components["schemas"]["Problem"] & {
                         /** @enum {string} */
-                        code?: "invalid_body" | "forbidden_destination" | "invalid_integration" | "invalid_url" | "not_checkable";
+                        code?: "invalid_body" | "forbidden_destination" | "invalid_integration" | "invalid_name" | "invalid_url" | "not_checkable";
                         /** @enum {integer} */
                         status?: 422;
                     };
@@ -5737,7 +5752,7 @@ export interface operations {
         parameters: {
             query?: {
                 /** @description Events received before this one (`inb_…`), for the next page. */
-                before?: string;
+                before?: components["schemas"]["InboundEventId"];
                 /** @description 1 to 500 (default 50). */
                 limit?: number;
             };
@@ -6668,7 +6683,7 @@ export interface operations {
                     "application/json": components["schemas"]["DeliveryStatsView"];
                 };
             };
-            /** @description Bad Request: `invalid_query` */
+            /** @description Bad Request: `invalid_query`, `invalid_id` */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -6676,7 +6691,7 @@ export interface operations {
                 content: {
                     "application/problem+json": components["schemas"]["Problem"] & {
                         /** @enum {string} */
-                        code?: "invalid_query";
+                        code?: "invalid_query" | "invalid_id";
                         /** @enum {integer} */
                         status?: 400;
                     };
@@ -6786,7 +6801,7 @@ export interface operations {
         parameters: {
             query?: {
                 /** @description Return subscribers after this id. */
-                after?: string;
+                after?: components["schemas"]["SubscriberId"];
                 /** @description Page size, 1 to 200 (default 50). */
                 limit?: number;
             };
@@ -6805,7 +6820,7 @@ export interface operations {
                     "application/json": components["schemas"]["SubscriberList"];
                 };
             };
-            /** @description Bad Request: `invalid_query` */
+            /** @description Bad Request: `invalid_query`, `invalid_id` */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -6813,7 +6828,7 @@ export interface operations {
                 content: {
                     "application/problem+json": components["schemas"]["Problem"] & {
                         /** @enum {string} */
-                        code?: "invalid_query";
+                        code?: "invalid_query" | "invalid_id";
                         /** @enum {integer} */
                         status?: 400;
                     };
@@ -6992,7 +7007,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description Payload Too Large: `body_too_large` */
+            /** @description Payload Too Large: `body_too_large`, `payload_too_large` */
             413: {
                 headers: {
                     [name: string]: unknown;
@@ -7000,7 +7015,7 @@ export interface operations {
                 content: {
                     "application/problem+json": components["schemas"]["Problem"] & {
                         /** @enum {string} */
-                        code?: "body_too_large";
+                        code?: "body_too_large" | "payload_too_large";
                         /** @enum {integer} */
                         status?: 413;
                     };
@@ -7034,7 +7049,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description Unprocessable Entity: `invalid_body`, `invalid_external_id` */
+            /** @description Unprocessable Entity: `invalid_body`, `invalid_attributes`, `invalid_external_id` */
             422: {
                 headers: {
                     [name: string]: unknown;
@@ -7042,7 +7057,7 @@ export interface operations {
                 content: {
                     "application/problem+json": components["schemas"]["Problem"] & {
                         /** @enum {string} */
-                        code?: "invalid_body" | "invalid_external_id";
+                        code?: "invalid_body" | "invalid_attributes" | "invalid_external_id";
                         /** @enum {integer} */
                         status?: 422;
                     };
@@ -8096,7 +8111,7 @@ export interface operations {
         parameters: {
             query?: {
                 /** @description Return messages older than this notification id (the previous page's `next_cursor`). */
-                before?: string;
+                before?: components["schemas"]["NotificationId"];
                 /** @description Page size, 1 to 200 (default 50). */
                 limit?: number;
                 /** @description Include archived messages (default false). */
@@ -8989,7 +9004,7 @@ export interface operations {
     suppressions_list: {
         parameters: {
             query?: {
-                after?: string;
+                after?: components["schemas"]["SuppressionId"];
                 /** @description 1 to 1000 (default 100). */
                 limit?: number;
             };
@@ -9008,7 +9023,7 @@ export interface operations {
                     "application/json": components["schemas"]["SuppressionList"];
                 };
             };
-            /** @description Bad Request: `invalid_query`, `invalid_limit` */
+            /** @description Bad Request: `invalid_query`, `invalid_id`, `invalid_limit` */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -9016,7 +9031,7 @@ export interface operations {
                 content: {
                     "application/problem+json": components["schemas"]["Problem"] & {
                         /** @enum {string} */
-                        code?: "invalid_query" | "invalid_limit";
+                        code?: "invalid_query" | "invalid_id" | "invalid_limit";
                         /** @enum {integer} */
                         status?: 400;
                     };
@@ -9643,6 +9658,20 @@ export interface operations {
                     };
                 };
             };
+            /** @description Conflict: `conflict` */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"] & {
+                        /** @enum {string} */
+                        code?: "conflict";
+                        /** @enum {integer} */
+                        status?: 409;
+                    };
+                };
+            };
             /** @description Payload Too Large: `body_too_large` */
             413: {
                 headers: {
@@ -9909,7 +9938,7 @@ export interface operations {
     topics_members: {
         parameters: {
             query?: {
-                after?: string;
+                after?: components["schemas"]["SubscriberId"];
                 /** @description 1 to 1000 (default 100). */
                 limit?: number;
             };
