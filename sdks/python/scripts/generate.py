@@ -12,8 +12,10 @@ edited by hand: tests/test_generated.py fails while it differs from what this sc
 from __future__ import annotations
 
 import argparse
+import shutil
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -51,21 +53,28 @@ OPTIONS = [
     "--use-field-description",
     "--disable-timestamp",
     "--formatters=builtin",
+    "--ignore-pyproject",
     f"--custom-file-header={HEADER}",
 ]
 
 
 def generate(output: Path, spec: Path = SPEC) -> None:
-    output.parent.mkdir(parents=True, exist_ok=True)
-    cmd = [
-        sys.executable,
-        "-m",
-        "datamodel_code_generator",
-        f"--input={spec}",
-        f"--output={output}",
-        *OPTIONS,
-    ]
-    subprocess.run(cmd, check=True)
+    # The built-in formatter takes its line length from the pyproject.toml nearest to the
+    # output file (this package's has black settings for the hand-written code): write into a
+    # fresh temporary directory, so that the result does not depend on where it goes.
+    with tempfile.TemporaryDirectory(prefix="chimatic-models-") as tmp:
+        made = Path(tmp) / "_models.py"
+        cmd = [
+            sys.executable,
+            "-m",
+            "datamodel_code_generator",
+            f"--input={spec.resolve()}",
+            f"--output={made}",
+            *OPTIONS,
+        ]
+        subprocess.run(cmd, check=True, cwd=tmp)
+        output.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(made, output)
 
 
 def main() -> None:

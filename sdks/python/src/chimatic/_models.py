@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal, Optional, Union
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 from typing_extensions import TypeAliasType
 
 ActorKind = TypeAliasType("ActorKind", Literal['api_key', 'user', 'operator', 'system'])
@@ -17,6 +17,12 @@ class AuditPublicKey(BaseModel):
     Hex Ed25519 public key that signs this region's audit chain heads: pin it when verifying
     an export (`chimatic audit verify --file … --public-key …`).
     """
+
+
+CategoryName = TypeAliasType(
+    "CategoryName",
+    Annotated[str, Field(examples=['marketing'], pattern='^[a-z0-9._-]{1,64}$')],
+)
 
 
 ChannelId = TypeAliasType(
@@ -149,7 +155,9 @@ class CreateNotification(BaseModel):
             pattern='^ch_[0-9a-f]{32}$',
         ),
     ]
-    idempotency_key: Annotated[Optional[str], Field(max_length=255)] = None
+    idempotency_key: Annotated[Optional[str], Field(max_length=255, min_length=1)] = (
+        None
+    )
     """
     Re-sending with the same key within 24 hours returns the original notification.
     """
@@ -163,7 +171,7 @@ class CreateNotificationBatch(BaseModel):
     model_config = ConfigDict(
         extra='forbid',
     )
-    items: list[CreateNotification]
+    items: Annotated[list[CreateNotification], Field(max_length=1000, min_length=1)]
     """
     1 to 1000 notifications.
     """
@@ -234,30 +242,6 @@ CreateSubscriberChannel = TypeAliasType(
 """
 A way to reach a subscriber. Exactly the fields of its `type`.
 """
-
-
-class CreateSuppression(BaseModel):
-    model_config = ConfigDict(
-        extra='forbid',
-    )
-    address: str
-    """
-    An email address, or an E.164 phone number for `sms`.
-    """
-    type: ChannelKind
-    """
-    `email` or `sms`.
-    """
-
-
-class CreateTopic(BaseModel):
-    model_config = ConfigDict(
-        extra='forbid',
-    )
-    key: str
-    """
-    1 to 100 of `a-z 0-9 . _ -`, e.g. `project.42.watchers`.
-    """
 
 
 class DayStats(BaseModel):
@@ -335,15 +319,21 @@ EventId = TypeAliasType(
 )
 
 
+ExternalId = TypeAliasType(
+    "ExternalId",
+    Annotated[str, Field(examples=['user-1842'], pattern='^[\\s\\S]{1,255}$')],
+)
+
+
 class FinishConnection(BaseModel):
     model_config = ConfigDict(
         extra='forbid',
     )
-    code: str
+    code: Annotated[str, Field(max_length=4096, min_length=1)]
     """
     The `code` the provider sent back.
     """
-    state: str
+    state: Annotated[str, Field(max_length=512, min_length=1)]
     """
     The `state` the provider sent back.
     """
@@ -361,10 +351,12 @@ class IdentifySubscriber(BaseModel):
     """
     A JSON object of attributes (up to 64 KiB), e.g. name and locale; replaces the stored ones.
     """
-    external_id: str
+    external_id: Annotated[
+        str, Field(examples=['user-1842'], pattern='^[\\s\\S]{1,255}$')
+    ]
     """
-    Your id for this user (1 to 255 bytes). It may be personal data: it is stored encrypted
-    and looked up by a keyed digest.
+    Your id for this user (1 to 255 characters). It may be personal data: it is stored
+    encrypted and looked up by a keyed digest.
     """
 
 
@@ -443,7 +435,7 @@ class IssueToken(BaseModel):
     model_config = ConfigDict(
         extra='forbid',
     )
-    ttl_seconds: Annotated[Optional[int], Field(ge=0)] = None
+    ttl_seconds: Annotated[Optional[int], Field(ge=60, le=86400)] = None
     """
     How long the token is valid, 60 to 86400 seconds (default 3600).
     """
@@ -460,6 +452,20 @@ class ItemError(BaseModel):
     """
     0-based position of the item in the request.
     """
+
+
+Label = TypeAliasType(
+    "Label",
+    Annotated[
+        str,
+        Field(
+            examples=['billing-service'],
+            max_length=100,
+            min_length=1,
+            pattern='^[^\\u0000-\\u001F\\u007F-\\u009F]*[^\\u0000-\\u0020\\u007F-\\u00A0\\u1680\\u2000-\\u200A\\u2028\\u2029\\u202F\\u205F\\u3000][^\\u0000-\\u001F\\u007F-\\u009F]*$',
+        ),
+    ],
+)
 
 
 class MarkInboxMessage(BaseModel):
@@ -529,9 +535,11 @@ class Preferences(BaseModel):
     model_config = ConfigDict(
         extra='forbid',
     )
-    categories: Optional[dict[str, bool]] = None
+    categories: Optional[
+        dict[Annotated[str, StringConstraints(pattern=r'^[a-z0-9._-]{1,64}$')], bool]
+    ] = None
     """
-    e.g. `{"marketing": false}`.
+    e.g. `{"marketing": false}`; names are 1 to 64 of `a-z 0-9 . _ -`.
     """
     channels: Optional[
         dict[Literal['email', 'sms', 'slack', 'webhook', 'inapp'], bool]
@@ -621,11 +629,19 @@ class StartConnection(BaseModel):
     model_config = ConfigDict(
         extra='forbid',
     )
-    name: Annotated[str, Field(max_length=100, min_length=1)]
+    name: Annotated[
+        str,
+        Field(
+            examples=['billing-service'],
+            max_length=100,
+            min_length=1,
+            pattern='^[^\\u0000-\\u001F\\u007F-\\u009F]*[^\\u0000-\\u0020\\u007F-\\u00A0\\u1680\\u2000-\\u200A\\u2028\\u2029\\u202F\\u205F\\u3000][^\\u0000-\\u001F\\u007F-\\u009F]*$',
+        ),
+    ]
     """
     The integration's name.
     """
-    redirect_uri: str
+    redirect_uri: Annotated[str, Field(max_length=2048, min_length=1)]
     """
     Where the provider sends the browser back with `code` and `state`: one of this
     deployment's allowed redirect URIs for the provider, exactly. Hand both to
@@ -713,6 +729,12 @@ class SubscriberView(BaseModel):
     updated_at: str
 
 
+SuppressibleKind = TypeAliasType("SuppressibleKind", Literal['email', 'sms'])
+"""
+The channel types whose addresses can be suppressed.
+"""
+
+
 SuppressionId = TypeAliasType(
     "SuppressionId",
     Annotated[
@@ -759,7 +781,7 @@ class TopicMembers(BaseModel):
     model_config = ConfigDict(
         extra='forbid',
     )
-    subscriber_ids: list[SubscriberId]
+    subscriber_ids: Annotated[list[SubscriberId], Field(max_length=1000, min_length=1)]
     """
     1 to 1000 subscriber ids (`sub_…`); ids that are not this workspace's are ignored.
     """
@@ -769,7 +791,9 @@ class TopicRef(BaseModel):
     model_config = ConfigDict(
         extra='forbid',
     )
-    topic: str
+    topic: Annotated[
+        str, Field(examples=['order.shipped'], pattern='^[a-z0-9._-]{1,100}$')
+    ]
 
 
 class TopicView(BaseModel):
@@ -793,7 +817,7 @@ class UpdateIntegration(BaseModel):
     """
     Replaces all credentials (same shape as at creation).
     """
-    name: Optional[str] = None
+    name: Optional[Label] = None
     settings: Optional[dict[str, Any]] = None
     """
     Replaces all settings (same shape as at creation).
@@ -1009,11 +1033,19 @@ class CreateApiKey(BaseModel):
     model_config = ConfigDict(
         extra='forbid',
     )
-    name: Annotated[str, Field(max_length=100, min_length=1)]
+    name: Annotated[
+        str,
+        Field(
+            examples=['billing-service'],
+            max_length=100,
+            min_length=1,
+            pattern='^[^\\u0000-\\u001F\\u007F-\\u009F]*[^\\u0000-\\u0020\\u007F-\\u00A0\\u1680\\u2000-\\u200A\\u2028\\u2029\\u202F\\u205F\\u3000][^\\u0000-\\u001F\\u007F-\\u009F]*$',
+        ),
+    ]
     """
     A label for the key, e.g. the service that uses it.
     """
-    scopes: list[Scope]
+    scopes: Annotated[list[Scope], Field(min_length=1)]
 
 
 class CreateIntegration(BaseModel):
@@ -1028,7 +1060,15 @@ class CreateIntegration(BaseModel):
     `webhook`: absent (a signing secret is generated and shown once).
     """
     kind: IntegrationKind
-    name: Annotated[str, Field(max_length=100, min_length=1)]
+    name: Annotated[
+        str,
+        Field(
+            examples=['billing-service'],
+            max_length=100,
+            min_length=1,
+            pattern='^[^\\u0000-\\u001F\\u007F-\\u009F]*[^\\u0000-\\u0020\\u007F-\\u00A0\\u1680\\u2000-\\u200A\\u2028\\u2029\\u202F\\u205F\\u3000][^\\u0000-\\u001F\\u007F-\\u009F]*$',
+        ),
+    ]
     settings: Optional[dict[str, Any]] = None
     """
     Per kind. `smtp`: `{"host", "port", "security": "starttls"|"implicit", "from"}`;
@@ -1037,19 +1077,41 @@ class CreateIntegration(BaseModel):
     """
 
 
+class CreateSuppression(BaseModel):
+    model_config = ConfigDict(
+        extra='forbid',
+    )
+    address: str
+    """
+    An email address, or an E.164 phone number for `sms`.
+    """
+    type: SuppressibleKind
+
+
+class CreateTopic(BaseModel):
+    model_config = ConfigDict(
+        extra='forbid',
+    )
+    key: Annotated[
+        str, Field(examples=['order.shipped'], pattern='^[a-z0-9._-]{1,100}$')
+    ]
+    """
+    1 to 100 of `a-z 0-9 . _ -`, e.g. `project.42.watchers`.
+    """
+
+
 class CreateWorkflow(BaseModel):
     model_config = ConfigDict(
         extra='forbid',
     )
-    category: Optional[str] = None
-    """
-    A category subscribers can opt out of, e.g. `marketing`.
-    """
-    key: str
+    category: Optional[CategoryName] = None
+    key: Annotated[
+        str, Field(examples=['order.shipped'], pattern='^[a-z0-9._-]{1,100}$')
+    ]
     """
     The event name this workflow handles, e.g. `order.shipped` (1 to 100 of `a-z 0-9 . _ -`).
     """
-    steps: list[WorkflowStep]
+    steps: Annotated[list[WorkflowStep], Field(max_length=10, min_length=1)]
     """
     1 to 10 steps, one per channel. Templates use minijinja syntax with `subscriber` (its
     attributes) and `data` (the event's data) in scope; `html` is autoescaped.
@@ -1258,8 +1320,8 @@ class ReplaceWorkflow(BaseModel):
     model_config = ConfigDict(
         extra='forbid',
     )
-    category: Optional[str] = None
-    steps: list[WorkflowStep]
+    category: Optional[CategoryName] = None
+    steps: Annotated[list[WorkflowStep], Field(max_length=10, min_length=1)]
 
 
 class SubscriberChannelList(BaseModel):
@@ -1356,16 +1418,22 @@ class SendEvent(BaseModel):
     """
     The event's data (`data` in templates), a JSON object up to 256 KiB.
     """
-    idempotency_key: Optional[str] = None
+    idempotency_key: Annotated[Optional[str], Field(max_length=255, min_length=1)] = (
+        None
+    )
     """
     Makes re-sends safe: within 24 hours the same key returns the original event, and nothing
     is sent again.
     """
-    name: str
+    name: Annotated[
+        str, Field(examples=['order.shipped'], pattern='^[a-z0-9._-]{1,100}$')
+    ]
     """
     The event name; the workflow with this key decides what is sent.
     """
-    to: list[Union[str, TopicRef]]
+    to: Annotated[
+        list[Union[ExternalId, TopicRef]], Field(max_length=100, min_length=1)
+    ]
     """
     1 to 100 recipients: subscribers by your `external_id`, or topics as `{"topic": "key"}`
     (a topic's members are reached by a background fan-out, however many there are).
