@@ -67,6 +67,7 @@ pub fn is_event_name(name: &str) -> bool {
 /// allowed.
 #[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq, Eq, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(example = json!({"channels": {"sms": false}, "categories": {"marketing": false}}))]
 pub struct Preferences {
     /// e.g. `{"sms": false}`.
     #[serde(default)]

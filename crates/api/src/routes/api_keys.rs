@@ -12,6 +12,7 @@ use crate::{ApiError, AppState, ErrorCode};
 
 #[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(example = json!({"name": "billing-service", "scopes": ["notifications:write"]}))]
 pub struct CreateApiKey {
     /// A label for the key, e.g. the service that uses it.
     #[schema(value_type = chimatic_domain::patterns::Label)]
@@ -62,7 +63,7 @@ impl From<&ApiKeyRow> for ApiKeyView {
 
 /// An API key's name, trimmed: 1 to 100 printable characters.
 /// Create an API key (scope `admin`). The key is in this response only.
-#[utoipa::path(post, path = "/v1/api-keys", tag = "api-keys", request_body = CreateApiKey,
+#[utoipa::path(post, path = "/v1/api-keys", tag = "api-keys", security(("bearer" = ["admin"])), request_body = CreateApiKey,
     responses((status = 201, body = ApiKeyCreated)),
     extensions(("x-codes" = json!([crate::ErrorCode::InvalidName, crate::ErrorCode::InvalidScopes]))))]
 pub async fn create(
@@ -81,7 +82,7 @@ pub async fn create(
 }
 
 /// List this workspace's API keys (scope `admin`).
-#[utoipa::path(get, path = "/v1/api-keys", tag = "api-keys",
+#[utoipa::path(get, path = "/v1/api-keys", tag = "api-keys", security(("bearer" = ["admin"])),
     responses((status = 200, body = ApiKeyList)))]
 pub async fn list(State(state): State<AppState>, caller: Caller) -> Result<Json<ApiKeyList>, ApiError> {
     caller.require(Scope::Admin)?;
@@ -90,7 +91,7 @@ pub async fn list(State(state): State<AppState>, caller: Caller) -> Result<Json<
 }
 
 /// Revoke an API key (scope `admin`). Effective on the very next request.
-#[utoipa::path(delete, path = "/v1/api-keys/{id}", tag = "api-keys",
+#[utoipa::path(delete, path = "/v1/api-keys/{id}", tag = "api-keys", security(("bearer" = ["admin"])),
     params(("id" = chimatic_domain::ApiKeyId, Path, description = "API key id (`key_…`)")),
     responses((status = 204)))]
 pub async fn revoke(

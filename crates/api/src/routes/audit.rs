@@ -104,7 +104,7 @@ fn newest_first(a: &AuditEntry, b: &AuditEntry) -> std::cmp::Ordering {
 
 /// The workspace's audit log (scope `audit:read`): every recorded action of its API keys, the
 /// operator and Chimatic itself (delivery attempts), newest first, filtered and cursor-paginated.
-#[utoipa::path(get, path = "/v1/audit", tag = "audit", params(AuditQuery),
+#[utoipa::path(get, path = "/v1/audit", tag = "audit", security(("bearer" = ["audit:read"])), params(AuditQuery),
     responses((status = 200, body = AuditPage)),
     extensions(("x-codes" = json!([crate::ErrorCode::InvalidCursor, crate::ErrorCode::InvalidQuery]))))]
 pub async fn list(
@@ -180,7 +180,7 @@ pub struct AuditPublicKey {
 }
 
 /// The key that signs the audit chain heads (scope `audit:read`).
-#[utoipa::path(get, path = "/v1/audit/public-key", tag = "audit",
+#[utoipa::path(get, path = "/v1/audit/public-key", tag = "audit", security(("bearer" = ["audit:read"])),
     responses((status = 200, body = AuditPublicKey)))]
 pub async fn public_key(State(state): State<AppState>, tenant: Tenant) -> Result<Json<AuditPublicKey>, ApiError> {
     tenant.require(Scope::AuditRead)?;
@@ -213,7 +213,7 @@ enum Format {
 /// chain. The export itself is recorded first, and both chains' heads are signed just before,
 /// so the file ends with signed heads covering everything in it. JSON Lines carry each chain's
 /// anchor, signed heads and entries with their hashes.
-#[utoipa::path(get, path = "/v1/audit/export", tag = "audit", params(ExportQuery),
+#[utoipa::path(get, path = "/v1/audit/export", tag = "audit", security(("bearer" = ["audit:read"])), params(ExportQuery),
     responses((status = 200, description = "JSON Lines or CSV",
         content((String = "application/x-ndjson"), (String = "text/csv")))),
     extensions(("x-codes" = json!([crate::ErrorCode::InvalidQuery]))))]

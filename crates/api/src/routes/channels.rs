@@ -21,6 +21,7 @@ pub enum ChannelType {
 
 #[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(example = json!({"type": "webhook", "url": "https://hooks.example.com/chimatic"}))]
 pub struct CreateChannel {
     #[serde(rename = "type")]
     pub kind: ChannelType,
@@ -167,7 +168,7 @@ impl From<&ChannelEntry> for ChannelView {
 }
 
 /// Create a webhook channel (scope `channels:write`).
-#[utoipa::path(post, path = "/v1/channels", tag = "channels", request_body = CreateChannel,
+#[utoipa::path(post, path = "/v1/channels", tag = "channels", security(("bearer" = ["channels:write"])), request_body = CreateChannel,
     responses((status = 201, body = ChannelCreated)),
     extensions(("x-codes" = json!([crate::ErrorCode::ForbiddenDestination, crate::ErrorCode::InvalidTlsPolicy, crate::ErrorCode::InvalidUrl]))))]
 pub async fn create(
@@ -199,7 +200,7 @@ pub async fn create(
 }
 
 /// Get a channel (scope `channels:read`), URL masked.
-#[utoipa::path(get, path = "/v1/channels/{id}", tag = "channels",
+#[utoipa::path(get, path = "/v1/channels/{id}", tag = "channels", security(("bearer" = ["channels:read"])),
     params(("id" = chimatic_domain::ChannelId, Path, description = "Channel id (`ch_…`)")),
     responses((status = 200, body = ChannelView)))]
 pub async fn get(tenant: Tenant, Path(id): Path<String>) -> Result<Json<ChannelView>, ApiError> {
@@ -213,7 +214,7 @@ pub async fn get(tenant: Tenant, Path(id): Path<String>) -> Result<Json<ChannelV
 /// notifications are cancelled and its destination is no longer shown. It can be reactivated
 /// until `purge_at` (30 days by default); then it is purged for good with its notifications and
 /// attempts. Audited.
-#[utoipa::path(post, path = "/v1/channels/{id}/deactivate", tag = "channels",
+#[utoipa::path(post, path = "/v1/channels/{id}/deactivate", tag = "channels", security(("bearer" = ["channels:write"])),
     params(("id" = chimatic_domain::ChannelId, Path, description = "Channel id (`ch_…`)")),
     responses((status = 200, body = ChannelDeactivated)),
     extensions(("x-codes" = json!([crate::ErrorCode::Conflict]))))]
@@ -234,7 +235,7 @@ pub async fn deactivate(
 
 /// Reactivate a deactivated channel before its purge (scope `channels:write`). Notifications
 /// cancelled by the deactivation stay cancelled. Audited.
-#[utoipa::path(post, path = "/v1/channels/{id}/reactivate", tag = "channels",
+#[utoipa::path(post, path = "/v1/channels/{id}/reactivate", tag = "channels", security(("bearer" = ["channels:write"])),
     params(("id" = chimatic_domain::ChannelId, Path, description = "Channel id (`ch_…`)")),
     responses((status = 200, body = ChannelView)),
     extensions(("x-codes" = json!([crate::ErrorCode::Conflict]))))]
@@ -251,7 +252,7 @@ pub async fn reactivate(
 }
 
 /// List channels (scope `channels:read`), URLs masked, cursor-paginated.
-#[utoipa::path(get, path = "/v1/channels", tag = "channels", params(ListParams),
+#[utoipa::path(get, path = "/v1/channels", tag = "channels", security(("bearer" = ["channels:read"])), params(ListParams),
     responses((status = 200, body = ChannelList)),
     extensions(("x-codes" = json!([crate::ErrorCode::InvalidQuery]))))]
 pub async fn list(tenant: Tenant, ApiQuery(params): ApiQuery<ListParams>) -> Result<Json<ChannelList>, ApiError> {

@@ -25,6 +25,7 @@ pub const FLOW_LIFETIME: std::time::Duration = std::time::Duration::from_secs(10
 
 #[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(example = json!({"name": "Team Slack", "redirect_uri": "https://ops.example.com/oauth/callback"}))]
 pub struct StartConnection {
     /// The integration's name.
     #[schema(value_type = chimatic_domain::patterns::Label)]
@@ -48,6 +49,7 @@ pub struct ConnectionStarted {
 
 #[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(example = json!({"state": "4f2a…", "code": "the code the provider sent"}))]
 pub struct FinishConnection {
     /// The `state` the provider sent back.
     #[schema(min_length = 1, max_length = 512)]
@@ -239,7 +241,7 @@ pub async fn disconnect(
 /// Start connecting a provider account (scope `integrations:write`), for set-ups without the
 /// console: returns the provider's authorization URL (PKCE S256, minimal scopes: Slack
 /// `chat:write`, Google `gmail.send`). The flow is bound to this API key and lasts 10 minutes.
-#[utoipa::path(post, path = "/v1/integrations/oauth/{provider}/start", tag = "integrations",
+#[utoipa::path(post, path = "/v1/integrations/oauth/{provider}/start", tag = "integrations", security(("bearer" = ["integrations:write"])),
     request_body = StartConnection,
     params(("provider" = String, Path, description = "`slack` or `google`")),
     responses((status = 201, body = ConnectionStarted)),
@@ -261,7 +263,7 @@ pub async fn oauth_start(
 /// Finish connecting (scope `integrations:write`) with the `state` and `code` the provider sent
 /// to the redirect URI, from the API key that started it: the integration is made, its tokens
 /// in the vault. A state that is unknown, used, expired or another key's is refused.
-#[utoipa::path(post, path = "/v1/integrations/oauth/{provider}/finish", tag = "integrations",
+#[utoipa::path(post, path = "/v1/integrations/oauth/{provider}/finish", tag = "integrations", security(("bearer" = ["integrations:write"])),
     request_body = FinishConnection,
     params(("provider" = String, Path, description = "`slack` or `google`")),
     responses((status = 201, body = IntegrationView)),

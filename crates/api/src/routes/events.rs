@@ -16,6 +16,7 @@ const MAX_DATA_BYTES: usize = 256 * 1024;
 
 #[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(example = json!({"name": "order.shipped", "to": ["user-1842"], "data": {"order": 42}, "idempotency_key": "order-42-shipped"}))]
 pub struct SendEvent {
     /// The event name; the workflow with this key decides what is sent.
     #[schema(value_type = chimatic_domain::patterns::EventName)]
@@ -80,7 +81,7 @@ fn invalid(code: ErrorCode, detail: impl Into<String>) -> ApiError {
 /// Send an event (scope `notifications:write`): its workflow is rendered for each recipient
 /// and one notification is queued per step and matching subscriber channel, all in one
 /// transaction, before `202`.
-#[utoipa::path(post, path = "/v1/events", tag = "events", request_body = SendEvent,
+#[utoipa::path(post, path = "/v1/events", tag = "events", security(("bearer" = ["notifications:write"])), request_body = SendEvent,
     responses((status = 202, body = EventAccepted), (status = 200, body = EventAccepted)),
     extensions(("x-codes" = json!([crate::ErrorCode::InvalidEvent, crate::ErrorCode::InvalidIdempotencyKey, crate::ErrorCode::NothingToSend, crate::ErrorCode::PayloadTooLarge, crate::ErrorCode::RenderFailed, crate::ErrorCode::UnknownEvent, crate::ErrorCode::UnknownTopic]))))]
 pub async fn send(

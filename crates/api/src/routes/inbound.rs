@@ -217,7 +217,7 @@ fn view(e: InboundEvent) -> InboundEventView {
 
 /// An integration's inbound webhooks of the last 30 days, newest first, masked (scope
 /// `integrations:read`).
-#[utoipa::path(get, path = "/v1/integrations/{id}/inbound", tag = "integrations", params(InboundPage,
+#[utoipa::path(get, path = "/v1/integrations/{id}/inbound", tag = "integrations", security(("bearer" = ["integrations:read"])), params(InboundPage,
         ("id" = chimatic_domain::IntegrationId, Path, description = "`int_…`")),
     responses((status = 200, body = InboundEventList)),
     extensions(("x-codes" = json!([crate::ErrorCode::InvalidLimit]))))]

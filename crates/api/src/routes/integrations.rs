@@ -19,6 +19,7 @@ const MAX_CREDENTIAL_LEN: usize = 4096;
 
 #[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(example = json!({"kind": "smtp", "name": "Transactional mail", "settings": {"host": "smtp.example.com", "port": 587, "security": "starttls", "from": "noreply@example.com"}, "credentials": {"username": "apikey", "password": "smtp-password"}}))]
 pub struct CreateIntegration {
     pub kind: IntegrationKind,
     #[schema(value_type = chimatic_domain::patterns::Label)]
@@ -38,6 +39,7 @@ pub struct CreateIntegration {
 
 #[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(example = json!({"name": "Transactional mail (EU)"}))]
 pub struct UpdateIntegration {
     #[schema(value_type = Option<chimatic_domain::patterns::Label>)]
     pub name: Option<String>,
@@ -253,7 +255,7 @@ fn connect_instead() -> ApiError {
 
 /// Configure a provider integration (scope `integrations:write`). Credentials go only to the
 /// credential vault; responses show masked settings and which credentials are set.
-#[utoipa::path(post, path = "/v1/integrations", tag = "integrations", request_body = CreateIntegration,
+#[utoipa::path(post, path = "/v1/integrations", tag = "integrations", security(("bearer" = ["integrations:write"])), request_body = CreateIntegration,
     responses((status = 201, body = IntegrationCreated)),
     extensions(("x-codes" = json!([crate::ErrorCode::ForbiddenDestination, crate::ErrorCode::InvalidIntegration, crate::ErrorCode::InvalidName, crate::ErrorCode::InvalidUrl, crate::ErrorCode::NotCheckable]))))]
 pub async fn create(
@@ -282,7 +284,7 @@ pub async fn create(
 }
 
 /// List integrations (scope `integrations:read`), masked.
-#[utoipa::path(get, path = "/v1/integrations", tag = "integrations",
+#[utoipa::path(get, path = "/v1/integrations", tag = "integrations", security(("bearer" = ["integrations:read"])),
     responses((status = 200, body = IntegrationList)))]
 pub async fn list(tenant: Tenant) -> Result<Json<IntegrationList>, ApiError> {
     tenant.require(Scope::IntegrationsRead)?;
@@ -291,7 +293,7 @@ pub async fn list(tenant: Tenant) -> Result<Json<IntegrationList>, ApiError> {
 }
 
 /// Get an integration (scope `integrations:read`), masked; credentials are never returned.
-#[utoipa::path(get, path = "/v1/integrations/{id}", tag = "integrations",
+#[utoipa::path(get, path = "/v1/integrations/{id}", tag = "integrations", security(("bearer" = ["integrations:read"])),
     params(("id" = chimatic_domain::IntegrationId, Path, description = "Integration id (`int_…`)")),
     responses((status = 200, body = IntegrationView)))]
 pub async fn get(tenant: Tenant, Path(id): Path<String>) -> Result<Json<IntegrationView>, ApiError> {
@@ -301,7 +303,7 @@ pub async fn get(tenant: Tenant, Path(id): Path<String>) -> Result<Json<Integrat
 }
 
 /// Change an integration's name, settings or credentials (scope `integrations:write`).
-#[utoipa::path(patch, path = "/v1/integrations/{id}", tag = "integrations", request_body = UpdateIntegration,
+#[utoipa::path(patch, path = "/v1/integrations/{id}", tag = "integrations", security(("bearer" = ["integrations:write"])), request_body = UpdateIntegration,
     params(("id" = chimatic_domain::IntegrationId, Path, description = "Integration id (`int_…`)")),
     responses((status = 200, body = IntegrationView)),
     extensions(("x-codes" = json!([crate::ErrorCode::Conflict, crate::ErrorCode::ForbiddenDestination, crate::ErrorCode::InvalidIntegration, crate::ErrorCode::InvalidName, crate::ErrorCode::InvalidUrl, crate::ErrorCode::NotCheckable]))))]
@@ -344,7 +346,7 @@ pub async fn update(
 /// Delete an integration and its credentials (scope `integrations:write`). A connected one is
 /// disconnected first: its token is revoked at the provider (Slack `auth.revoke`, Google's
 /// revocation endpoint), and if the provider cannot be reached nothing is deleted (502).
-#[utoipa::path(delete, path = "/v1/integrations/{id}", tag = "integrations",
+#[utoipa::path(delete, path = "/v1/integrations/{id}", tag = "integrations", security(("bearer" = ["integrations:write"])),
     params(("id" = chimatic_domain::IntegrationId, Path, description = "Integration id (`int_…`)")),
     responses((status = 204)))]
 pub async fn delete(
@@ -366,7 +368,7 @@ pub async fn delete(
 /// Check that an integration works (scope `integrations:write`) without sending user data:
 /// SMTP connects, negotiates TLS, authenticates and quits; SMS reads the account; Slack calls
 /// `auth.test`. The result is recorded and shown in reads.
-#[utoipa::path(post, path = "/v1/integrations/{id}/check", tag = "integrations",
+#[utoipa::path(post, path = "/v1/integrations/{id}/check", tag = "integrations", security(("bearer" = ["integrations:write"])),
     params(("id" = chimatic_domain::IntegrationId, Path, description = "Integration id (`int_…`)")),
     responses((status = 200, body = CheckResult)),
     extensions(("x-codes" = json!([crate::ErrorCode::NotCheckable]))))]

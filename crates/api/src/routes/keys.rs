@@ -22,7 +22,7 @@ pub struct DekRotated {
 /// at once on this node and within a minute on the others; data written before stays readable
 /// under the version it names. Lookups by keyed digest (external ids, idempotency keys) keep
 /// working.
-#[utoipa::path(post, path = "/v1/workspace/rotate-dek", tag = "workspace",
+#[utoipa::path(post, path = "/v1/workspace/rotate-dek", tag = "workspace", security(("bearer" = ["admin"])),
     responses((status = 200, body = DekRotated)))]
 pub async fn rotate_dek(State(state): State<AppState>, tenant: Tenant) -> Result<Json<DekRotated>, ApiError> {
     tenant.require(Scope::Admin)?;
@@ -34,6 +34,7 @@ pub async fn rotate_dek(State(state): State<AppState>, tenant: Tenant) -> Result
 
 #[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(example = json!({"endpoint": "https://kms.eu-west-1.amazonaws.com", "region": "eu-west-1", "key_id": "arn:aws:kms:eu-west-1:111122223333:key/1234abcd-12ab-34cd-56ef-1234567890ab", "access_key_id": "AKIAIOSFODNN7EXAMPLE", "secret_access_key": "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY"}))]
 pub struct UseWorkspaceKms {
     /// `https://kms.<region>.amazonaws.com`, or a KMS-compatible service.
     pub endpoint: String,
@@ -58,7 +59,7 @@ pub struct WorkspaceKmsInUse {
 /// online, under the customer's AWS KMS (or compatible) key, which is tried first. Revoking or
 /// disabling that key makes the workspace's data unreadable (`503 kms_unavailable`) and pauses
 /// its deliveries, within `CHIMATIC_BYOK_CACHE_SECS`; restoring it resumes everything.
-#[utoipa::path(put, path = "/v1/workspace/kms", tag = "workspace", request_body = UseWorkspaceKms,
+#[utoipa::path(put, path = "/v1/workspace/kms", tag = "workspace", security(("bearer" = ["admin"])), request_body = UseWorkspaceKms,
     responses((status = 200, body = WorkspaceKmsInUse)),
     extensions(("x-codes" = json!([crate::ErrorCode::ForbiddenDestination, crate::ErrorCode::InvalidKms, crate::ErrorCode::KmsUnavailable]))))]
 pub async fn use_kms(

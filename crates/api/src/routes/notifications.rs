@@ -20,10 +20,11 @@ use crate::{ApiError, AppState, ErrorCode};
 
 #[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(example = json!({"channel_id": "ch_0192f0c1a2b37c4d8e9f0a1b2c3d4e5f", "payload": {"order": 42, "status": "shipped"}, "idempotency_key": "order-42-shipped"}))]
 pub struct CreateNotification {
     pub channel_id: ChannelId,
     /// Any JSON value; delivered byte for byte as the webhook body. Stored encrypted.
-    #[schema(value_type = Object)]
+    #[schema(value_type = serde_json::Value)]
     pub payload: Sensitive<Box<serde_json::value::RawValue>>,
     /// Re-sending with the same key within 24 hours returns the original notification.
     #[schema(value_type = Option<String>, min_length = 1, max_length = 255)]
@@ -82,11 +83,11 @@ pub struct NotificationView {
 }
 
 /// Queue a notification (scope `notifications:write`). Answered only once it is durable.
-#[utoipa::path(post, path = "/v1/notifications", tag = "notifications", request_body = CreateNotification,
+#[utoipa::path(post, path = "/v1/notifications", tag = "notifications", security(("bearer" = ["notifications:write"])), request_body = CreateNotification,
     responses(
         (status = 202, body = NotificationAccepted,
          headers(("idempotent-replayed" = String, description = "`true` when an earlier notification with the same idempotency key is returned")))),
-    extensions(("x-codes" = json!([crate::ErrorCode::ChannelDeactivated, crate::ErrorCode::InvalidIdempotencyKey, crate::ErrorCode::NotFound, crate::ErrorCode::PayloadTooLarge]))))]
+    extensions(("x-codes" = json!([crate::ErrorCode::Conflict, crate::ErrorCode::InvalidIdempotencyKey, crate::ErrorCode::NotFound, crate::ErrorCode::PayloadTooLarge]))))]
 pub async fn create(
     State(state): State<AppState>,
     tenant: Tenant,
@@ -131,6 +132,7 @@ pub const MAX_BATCH: usize = 1000;
 
 #[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(example = json!({"items": [{"channel_id": "ch_0192f0c1a2b37c4d8e9f0a1b2c3d4e5f", "payload": {"order": 42}}, {"channel_id": "ch_0192f0c1a2b37c4d8e9f0a1b2c3d4e5f", "payload": {"order": 43}}]}))]
 pub struct CreateNotificationBatch {
     /// 1 to 1000 notifications.
     #[schema(min_items = 1, max_items = 1000)]
@@ -154,9 +156,9 @@ pub struct BatchAccepted {
 /// Queue up to 1000 notifications at once (scope `notifications:write`). All-or-nothing: every
 /// item is validated first; if any is invalid the answer is 422 with an `errors` entry per bad
 /// item and nothing is stored. Otherwise all items are committed in one transaction before 202.
-#[utoipa::path(post, path = "/v1/notifications/batch", tag = "notifications", request_body = CreateNotificationBatch,
+#[utoipa::path(post, path = "/v1/notifications/batch", tag = "notifications", security(("bearer" = ["notifications:write"])), request_body = CreateNotificationBatch,
     responses((status = 202, body = BatchAccepted)),
-    extensions(("x-codes" = json!([crate::ErrorCode::ChannelDeactivated, crate::ErrorCode::InvalidBatch, crate::ErrorCode::InvalidBatchItems, crate::ErrorCode::InvalidIdempotencyKey, crate::ErrorCode::NotFound, crate::ErrorCode::PayloadTooLarge]))))]
+    extensions(("x-codes" = json!([crate::ErrorCode::InvalidBatch, crate::ErrorCode::InvalidBatchItems, crate::ErrorCode::InvalidIdempotencyKey, crate::ErrorCode::PayloadTooLarge]))))]
 pub async fn create_batch(
     State(state): State<AppState>,
     tenant: Tenant,
@@ -222,7 +224,7 @@ pub async fn create_batch(
 }
 
 /// Get a notification with every attempt (scope `notifications:read`). The payload is masked.
-#[utoipa::path(get, path = "/v1/notifications/{id}", tag = "notifications",
+#[utoipa::path(get, path = "/v1/notifications/{id}", tag = "notifications", security(("bearer" = ["notifications:read"])),
     params(("id" = chimatic_domain::NotificationId, Path, description = "Notification id (`msg_…`)")),
     responses((status = 200, body = NotificationView)))]
 pub async fn get(tenant: Tenant, Path(id): Path<String>) -> Result<Json<NotificationView>, ApiError> {
@@ -279,7 +281,7 @@ pub async fn get(tenant: Tenant, Path(id): Path<String>) -> Result<Json<Notifica
 }
 
 /// Re-queue a failed notification (scope `notifications:write`); it gets a fresh retry schedule.
-#[utoipa::path(post, path = "/v1/notifications/{id}/replay", tag = "notifications",
+#[utoipa::path(post, path = "/v1/notifications/{id}/replay", tag = "notifications", security(("bearer" = ["notifications:write"])),
     params(("id" = chimatic_domain::NotificationId, Path, description = "Notification id (`msg_…`)")),
     responses((status = 202, body = NotificationAccepted)),
     extensions(("x-codes" = json!([crate::ErrorCode::Conflict]))))]

@@ -22,6 +22,7 @@ const MAX_PAGE: u32 = 200;
 
 #[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(example = json!({"external_id": "user-1842", "attributes": {"name": "Ann", "locale": "en"}}))]
 pub struct IdentifySubscriber {
     /// Your id for this user (1 to 255 characters). It may be personal data: it is stored
     /// encrypted and looked up by a keyed digest.
@@ -34,6 +35,7 @@ pub struct IdentifySubscriber {
 
 #[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(example = json!({"attributes": {"name": "Ann", "locale": "de"}}))]
 pub struct UpdateSubscriber {
     /// A JSON object of attributes (up to 64 KiB); replaces the stored ones.
     #[schema(value_type = Object)]
@@ -104,7 +106,7 @@ fn attributes_bytes(raw: Sensitive<Box<RawValue>>) -> Result<Sensitive<Vec<u8>>,
 
 /// Create a subscriber, or update the one with this `external_id` (scope `subscribers:write`):
 /// 201 when created, 200 when it existed.
-#[utoipa::path(post, path = "/v1/subscribers", tag = "subscribers", request_body = IdentifySubscriber,
+#[utoipa::path(post, path = "/v1/subscribers", tag = "subscribers", security(("bearer" = ["subscribers:write"])), request_body = IdentifySubscriber,
     responses((status = 201, body = SubscriberView), (status = 200, body = SubscriberView)),
     extensions(("x-codes" = json!([crate::ErrorCode::InvalidAttributes, crate::ErrorCode::InvalidExternalId, crate::ErrorCode::PayloadTooLarge]))))]
 pub async fn identify(
@@ -142,7 +144,7 @@ pub struct ErasureReceipt {
 /// channels, messages, attempts, inbox and topic memberships, permanently. Other subscribers are
 /// untouched. Suppression-list entries for its addresses stay (keyed digests kept to honour
 /// the suppression; the address itself is encrypted under the workspace key).
-#[utoipa::path(delete, path = "/v1/subscribers/{id}", tag = "subscribers",
+#[utoipa::path(delete, path = "/v1/subscribers/{id}", tag = "subscribers", security(("bearer" = ["subscribers:write"])),
     params(("id" = chimatic_domain::SubscriberId, Path, description = "Subscriber id (`sub_…`)")),
     responses((status = 200, body = ErasureReceipt)))]
 pub async fn erase(
@@ -166,7 +168,7 @@ pub async fn erase(
 }
 
 /// Get a subscriber (scope `subscribers:read`), masked.
-#[utoipa::path(get, path = "/v1/subscribers/{id}", tag = "subscribers",
+#[utoipa::path(get, path = "/v1/subscribers/{id}", tag = "subscribers", security(("bearer" = ["subscribers:read"])),
     params(("id" = chimatic_domain::SubscriberId, Path, description = "Subscriber id (`sub_…`)")),
     responses((status = 200, body = SubscriberView)))]
 pub async fn get(tenant: Tenant, Path(id): Path<String>) -> Result<Json<SubscriberView>, ApiError> {
@@ -176,7 +178,7 @@ pub async fn get(tenant: Tenant, Path(id): Path<String>) -> Result<Json<Subscrib
 }
 
 /// Replace a subscriber's attributes (scope `subscribers:write`).
-#[utoipa::path(patch, path = "/v1/subscribers/{id}", tag = "subscribers", request_body = UpdateSubscriber,
+#[utoipa::path(patch, path = "/v1/subscribers/{id}", tag = "subscribers", security(("bearer" = ["subscribers:write"])), request_body = UpdateSubscriber,
     params(("id" = chimatic_domain::SubscriberId, Path, description = "Subscriber id (`sub_…`)")),
     responses((status = 200, body = SubscriberView)),
     extensions(("x-codes" = json!([crate::ErrorCode::ForbiddenDestination, crate::ErrorCode::InvalidAddress, crate::ErrorCode::InvalidAttributes, crate::ErrorCode::InvalidExternalId, crate::ErrorCode::InvalidPreferences, crate::ErrorCode::InvalidTtl, crate::ErrorCode::InvalidUrl, crate::ErrorCode::PayloadTooLarge]))))]
@@ -194,7 +196,7 @@ pub async fn update(
 }
 
 /// List subscribers (scope `subscribers:read`), masked, cursor-paginated.
-#[utoipa::path(get, path = "/v1/subscribers", tag = "subscribers", params(ListParams),
+#[utoipa::path(get, path = "/v1/subscribers", tag = "subscribers", security(("bearer" = ["subscribers:read"])), params(ListParams),
     responses((status = 200, body = SubscriberList)))]
 pub async fn list(tenant: Tenant, ApiQuery(params): ApiQuery<ListParams>) -> Result<Json<SubscriberList>, ApiError> {
     tenant.require(Scope::SubscribersRead)?;
@@ -212,6 +214,7 @@ pub async fn list(tenant: Tenant, ApiQuery(params): ApiQuery<ListParams>) -> Res
 /// A way to reach a subscriber. Exactly the fields of its `type`.
 #[derive(Deserialize, utoipa::ToSchema)]
 #[serde(tag = "type", rename_all = "lowercase", deny_unknown_fields)]
+#[schema(example = json!({"type": "email", "address": "ann@example.com"}))]
 pub enum CreateSubscriberChannel {
     Email {
         #[schema(value_type = String, example = "alice@example.com")]
@@ -305,7 +308,7 @@ async fn address_of(req: CreateSubscriberChannel, state: &AppState) -> Result<Ch
 /// Add a channel to a subscriber (scope `subscribers:write`): `email`, `sms`, `slack`,
 /// `webhook` or `inapp`. The address is validated, stored encrypted under the subscriber's key
 /// and only ever shown masked.
-#[utoipa::path(post, path = "/v1/subscribers/{id}/channels", tag = "subscribers", request_body = CreateSubscriberChannel,
+#[utoipa::path(post, path = "/v1/subscribers/{id}/channels", tag = "subscribers", security(("bearer" = ["subscribers:write"])), request_body = CreateSubscriberChannel,
     params(("id" = chimatic_domain::SubscriberId, Path, description = "Subscriber id (`sub_…`)")),
     responses((status = 201, body = SubscriberChannelView)),
     extensions(("x-codes" = json!([crate::ErrorCode::ForbiddenDestination, crate::ErrorCode::InvalidAddress, crate::ErrorCode::InvalidUrl]))))]
@@ -324,7 +327,7 @@ pub async fn add_channel(
 }
 
 /// A subscriber's channels (scope `subscribers:read`), masked.
-#[utoipa::path(get, path = "/v1/subscribers/{id}/channels", tag = "subscribers",
+#[utoipa::path(get, path = "/v1/subscribers/{id}/channels", tag = "subscribers", security(("bearer" = ["subscribers:read"])),
     params(("id" = chimatic_domain::SubscriberId, Path, description = "Subscriber id (`sub_…`)")),
     responses((status = 200, body = SubscriberChannelList)))]
 pub async fn list_channels(tenant: Tenant, Path(id): Path<String>) -> Result<Json<SubscriberChannelList>, ApiError> {
@@ -335,7 +338,7 @@ pub async fn list_channels(tenant: Tenant, Path(id): Path<String>) -> Result<Jso
 }
 
 /// Remove a subscriber's channel (scope `subscribers:write`).
-#[utoipa::path(delete, path = "/v1/subscribers/{id}/channels/{channel_id}", tag = "subscribers",
+#[utoipa::path(delete, path = "/v1/subscribers/{id}/channels/{channel_id}", tag = "subscribers", security(("bearer" = ["subscribers:write"])),
     params(("id" = chimatic_domain::SubscriberId, Path, description = "Subscriber id (`sub_…`)"),
            ("channel_id" = chimatic_domain::SubscriberChannelId, Path, description = "Subscriber channel id (`sch_…`)")),
     responses((status = 204)))]
@@ -398,6 +401,7 @@ pub struct Inbox {
 
 #[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(example = json!({"read": true}))]
 pub struct MarkInboxMessage {
     pub read: Option<bool>,
     pub archived: Option<bool>,
@@ -420,7 +424,7 @@ pub(crate) fn inbox_message(n: &chimatic_store::records::Notification) -> Result
 
 /// A subscriber's in-app inbox (scope `subscribers:read`): newest first, cursor-paginated,
 /// with the unread count.
-#[utoipa::path(get, path = "/v1/subscribers/{id}/inbox", tag = "subscribers", params(
+#[utoipa::path(get, path = "/v1/subscribers/{id}/inbox", tag = "subscribers", security(("bearer" = ["subscribers:read"])), params(
         ("id" = chimatic_domain::SubscriberId, Path, description = "Subscriber id (`sub_…`)"), InboxParams),
     responses((status = 200, body = Inbox)))]
 pub async fn inbox(
@@ -453,6 +457,7 @@ pub(crate) async fn inbox_page(
 
 #[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(example = json!({"ttl_seconds": 3600}))]
 pub struct IssueToken {
     /// How long the token is valid, 60 to 86400 seconds (default 3600).
     #[serde(default, deserialize_with = "chimatic_domain::whole_number::optional_u32")]
@@ -469,7 +474,7 @@ pub struct SubscriberToken {
 
 /// Issue a short-lived token for one subscriber's inbox (scope `subscribers:write`), for your
 /// front end: it reads `/v1/inbox` and `/v1/inbox/stream` without your API key.
-#[utoipa::path(post, path = "/v1/subscribers/{id}/token", tag = "subscribers", request_body = IssueToken,
+#[utoipa::path(post, path = "/v1/subscribers/{id}/token", tag = "subscribers", security(("bearer" = ["subscribers:write"])), request_body = IssueToken,
     params(("id" = chimatic_domain::SubscriberId, Path, description = "Subscriber id (`sub_…`)")),
     responses((status = 201, body = SubscriberToken)),
     extensions(("x-codes" = json!([crate::ErrorCode::InvalidTtl]))))]
@@ -491,7 +496,7 @@ pub async fn issue_token(
 }
 
 /// Mark an inbox message read or unread, archived or not (scope `subscribers:write`).
-#[utoipa::path(patch, path = "/v1/subscribers/{id}/inbox/{message_id}", tag = "subscribers", request_body = MarkInboxMessage,
+#[utoipa::path(patch, path = "/v1/subscribers/{id}/inbox/{message_id}", tag = "subscribers", security(("bearer" = ["subscribers:write"])), request_body = MarkInboxMessage,
     params(("id" = chimatic_domain::SubscriberId, Path, description = "Subscriber id (`sub_…`)"),
            ("message_id" = chimatic_domain::NotificationId, Path, description = "Notification id (`msg_…`)")),
     responses((status = 200, body = InboxMessage)))]
@@ -510,7 +515,7 @@ pub async fn mark_inbox(
 }
 
 /// A subscriber's opt-outs (scope `subscribers:read`).
-#[utoipa::path(get, path = "/v1/subscribers/{id}/preferences", tag = "subscribers",
+#[utoipa::path(get, path = "/v1/subscribers/{id}/preferences", tag = "subscribers", security(("bearer" = ["subscribers:read"])),
     params(("id" = chimatic_domain::SubscriberId, Path, description = "Subscriber id (`sub_…`)")),
     responses((status = 200, body = chimatic_domain::Preferences)))]
 pub async fn preferences(
@@ -525,7 +530,7 @@ pub async fn preferences(
 /// Replace a subscriber's opt-outs (scope `subscribers:write`): per channel type
 /// (`{"channels": {"sms": false}}`) and per workflow category (`{"categories": {"marketing":
 /// false}}`). Messages they rule out are recorded as `skipped` and never sent.
-#[utoipa::path(put, path = "/v1/subscribers/{id}/preferences", tag = "subscribers", request_body = chimatic_domain::Preferences,
+#[utoipa::path(put, path = "/v1/subscribers/{id}/preferences", tag = "subscribers", security(("bearer" = ["subscribers:write"])), request_body = chimatic_domain::Preferences,
     params(("id" = chimatic_domain::SubscriberId, Path, description = "Subscriber id (`sub_…`)")),
     responses((status = 200, body = chimatic_domain::Preferences)),
     extensions(("x-codes" = json!([crate::ErrorCode::InvalidPreferences]))))]

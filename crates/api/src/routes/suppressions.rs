@@ -29,6 +29,7 @@ pub enum SuppressibleKind {
 
 #[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(example = json!({"type": "email", "address": "bounced@example.com"}))]
 pub struct CreateSuppression {
     #[serde(rename = "type")]
     pub kind: SuppressibleKind,
@@ -86,7 +87,7 @@ fn view(s: Suppression) -> SuppressionView {
 }
 
 /// Suppress an address by hand (scope `subscribers:write`).
-#[utoipa::path(post, path = "/v1/suppressions", tag = "suppressions", request_body = CreateSuppression,
+#[utoipa::path(post, path = "/v1/suppressions", tag = "suppressions", security(("bearer" = ["subscribers:write"])), request_body = CreateSuppression,
     responses((status = 201, body = SuppressionView)),
     extensions(("x-codes" = json!([crate::ErrorCode::Conflict, crate::ErrorCode::InvalidAddress]))))]
 pub async fn create(
@@ -109,7 +110,7 @@ pub async fn create(
 }
 
 /// The suppression list, masked (scope `subscribers:read`).
-#[utoipa::path(get, path = "/v1/suppressions", tag = "suppressions", params(SuppressionPage),
+#[utoipa::path(get, path = "/v1/suppressions", tag = "suppressions", security(("bearer" = ["subscribers:read"])), params(SuppressionPage),
     responses((status = 200, body = SuppressionList)),
     extensions(("x-codes" = json!([crate::ErrorCode::InvalidLimit]))))]
 pub async fn list(
@@ -128,7 +129,7 @@ pub async fn list(
 }
 
 /// Take an address off the suppression list (scope `subscribers:write`).
-#[utoipa::path(delete, path = "/v1/suppressions/{id}", tag = "suppressions",
+#[utoipa::path(delete, path = "/v1/suppressions/{id}", tag = "suppressions", security(("bearer" = ["subscribers:write"])),
     params(("id" = chimatic_domain::SuppressionId, Path, description = "`sup_…`")),
     responses((status = 204)))]
 pub async fn delete(tenant: Tenant, Path(id): Path<String>) -> Result<StatusCode, ApiError> {

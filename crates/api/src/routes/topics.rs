@@ -15,6 +15,7 @@ const MAX_PAGE: u32 = 1000;
 
 #[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(example = json!({"key": "project.42.watchers"}))]
 pub struct CreateTopic {
     /// 1 to 100 of `a-z 0-9 . _ -`, e.g. `project.42.watchers`.
     #[schema(value_type = chimatic_domain::patterns::EventName)]
@@ -36,6 +37,7 @@ pub struct TopicList {
 
 #[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(example = json!({"subscriber_ids": ["sub_0192f0c1a2b37c4d8e9f0a1b2c3d4e5f"]}))]
 pub struct TopicMembers {
     /// 1 to 1000 subscriber ids (`sub_…`); ids that are not this workspace's are ignored.
     #[schema(min_items = 1, max_items = 1000)]
@@ -84,7 +86,7 @@ fn checked_ids(ids: &[SubscriberId]) -> Result<(), ApiError> {
 }
 
 /// Create a topic (scope `subscribers:write`).
-#[utoipa::path(post, path = "/v1/topics", tag = "topics", request_body = CreateTopic,
+#[utoipa::path(post, path = "/v1/topics", tag = "topics", security(("bearer" = ["subscribers:write"])), request_body = CreateTopic,
     responses((status = 201, body = TopicView)),
     extensions(("x-codes" = json!([crate::ErrorCode::Conflict, crate::ErrorCode::InvalidTopic]))))]
 pub async fn create(
@@ -101,7 +103,7 @@ pub async fn create(
 }
 
 /// List topics with their sizes (scope `subscribers:read`).
-#[utoipa::path(get, path = "/v1/topics", tag = "topics",
+#[utoipa::path(get, path = "/v1/topics", tag = "topics", security(("bearer" = ["subscribers:read"])),
     responses((status = 200, body = TopicList)))]
 pub async fn list(tenant: Tenant) -> Result<Json<TopicList>, ApiError> {
     tenant.require(Scope::SubscribersRead)?;
@@ -113,7 +115,7 @@ pub async fn list(tenant: Tenant) -> Result<Json<TopicList>, ApiError> {
 }
 
 /// Get a topic (scope `subscribers:read`).
-#[utoipa::path(get, path = "/v1/topics/{id}", tag = "topics",
+#[utoipa::path(get, path = "/v1/topics/{id}", tag = "topics", security(("bearer" = ["subscribers:read"])),
     params(("id" = chimatic_domain::TopicId, Path, description = "Topic id (`top_…`)")),
     responses((status = 200, body = TopicView)))]
 pub async fn get(tenant: Tenant, Path(id): Path<String>) -> Result<Json<TopicView>, ApiError> {
@@ -124,7 +126,7 @@ pub async fn get(tenant: Tenant, Path(id): Path<String>) -> Result<Json<TopicVie
 }
 
 /// Add subscribers to a topic (scope `subscribers:write`).
-#[utoipa::path(post, path = "/v1/topics/{id}/subscribers", tag = "topics", request_body = TopicMembers,
+#[utoipa::path(post, path = "/v1/topics/{id}/subscribers", tag = "topics", security(("bearer" = ["subscribers:write"])), request_body = TopicMembers,
     params(("id" = chimatic_domain::TopicId, Path, description = "Topic id (`top_…`)")),
     responses((status = 200, body = MembersChanged)),
     extensions(("x-codes" = json!([crate::ErrorCode::InvalidMembers]))))]
@@ -143,7 +145,7 @@ pub async fn add(
 }
 
 /// Remove subscribers from a topic (scope `subscribers:write`).
-#[utoipa::path(post, path = "/v1/topics/{id}/subscribers/remove", tag = "topics", request_body = TopicMembers,
+#[utoipa::path(post, path = "/v1/topics/{id}/subscribers/remove", tag = "topics", security(("bearer" = ["subscribers:write"])), request_body = TopicMembers,
     params(("id" = chimatic_domain::TopicId, Path, description = "Topic id (`top_…`)")),
     responses((status = 200, body = MembersChanged)),
     extensions(("x-codes" = json!([crate::ErrorCode::InvalidMembers]))))]
@@ -160,7 +162,7 @@ pub async fn remove(
 }
 
 /// A page of a topic's members (scope `subscribers:read`), in id order.
-#[utoipa::path(get, path = "/v1/topics/{id}/subscribers", tag = "topics",
+#[utoipa::path(get, path = "/v1/topics/{id}/subscribers", tag = "topics", security(("bearer" = ["subscribers:read"])),
     params(("id" = chimatic_domain::TopicId, Path, description = "Topic id (`top_…`)"), MemberPage),
     responses((status = 200, body = MemberList)))]
 pub async fn members(

@@ -20,6 +20,7 @@ const MAX_FAILOVER_AFTER: u32 = 10;
 
 #[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(example = json!({"key": "order.shipped", "category": "orders", "steps": [{"channel": "inapp", "title": "Shipped", "text": "Order {{ data.order }} is on its way"}]}))]
 pub struct CreateWorkflow {
     /// The event name this workflow handles, e.g. `order.shipped` (1 to 100 of `a-z 0-9 . _ -`).
     #[schema(value_type = chimatic_domain::patterns::EventName)]
@@ -35,6 +36,7 @@ pub struct CreateWorkflow {
 
 #[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(example = json!({"category": "orders", "steps": [{"channel": "inapp", "title": "Shipped", "text": "Order {{ data.order }} is on its way"}]}))]
 pub struct ReplaceWorkflow {
     #[schema(value_type = Option<chimatic_domain::patterns::CategoryName>)]
     pub category: Option<String>,
@@ -59,6 +61,7 @@ pub struct WorkflowList {
 
 #[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(example = json!({"data": {"order": 42}, "subscriber": {"name": "Ann"}}))]
 pub struct PreviewRequest {
     /// Sample event data (`data` in templates).
     #[schema(value_type = Option<Object>)]
@@ -197,7 +200,7 @@ async fn integration_problem(
 }
 
 /// Create the workflow for an event (scope `workflows:write`).
-#[utoipa::path(post, path = "/v1/workflows", tag = "workflows", request_body = CreateWorkflow,
+#[utoipa::path(post, path = "/v1/workflows", tag = "workflows", security(("bearer" = ["workflows:write"])), request_body = CreateWorkflow,
     responses((status = 201, body = WorkflowView)),
     extensions(("x-codes" = json!([crate::ErrorCode::Conflict, crate::ErrorCode::InvalidTemplate, crate::ErrorCode::InvalidWorkflow]))))]
 pub async fn create(
@@ -215,7 +218,7 @@ pub async fn create(
 }
 
 /// List workflows (scope `workflows:read`).
-#[utoipa::path(get, path = "/v1/workflows", tag = "workflows",
+#[utoipa::path(get, path = "/v1/workflows", tag = "workflows", security(("bearer" = ["workflows:read"])),
     responses((status = 200, body = WorkflowList)))]
 pub async fn list(tenant: Tenant) -> Result<Json<WorkflowList>, ApiError> {
     tenant.require(Scope::WorkflowsRead)?;
@@ -224,7 +227,7 @@ pub async fn list(tenant: Tenant) -> Result<Json<WorkflowList>, ApiError> {
 }
 
 /// Get a workflow (scope `workflows:read`).
-#[utoipa::path(get, path = "/v1/workflows/{id}", tag = "workflows",
+#[utoipa::path(get, path = "/v1/workflows/{id}", tag = "workflows", security(("bearer" = ["workflows:read"])),
     params(("id" = chimatic_domain::WorkflowId, Path, description = "Workflow id (`wf_…`)")),
     responses((status = 200, body = WorkflowView)))]
 pub async fn get(tenant: Tenant, Path(id): Path<String>) -> Result<Json<WorkflowView>, ApiError> {
@@ -234,7 +237,7 @@ pub async fn get(tenant: Tenant, Path(id): Path<String>) -> Result<Json<Workflow
 }
 
 /// Replace a workflow's category and steps (scope `workflows:write`); its key stays.
-#[utoipa::path(put, path = "/v1/workflows/{id}", tag = "workflows", request_body = ReplaceWorkflow,
+#[utoipa::path(put, path = "/v1/workflows/{id}", tag = "workflows", security(("bearer" = ["workflows:write"])), request_body = ReplaceWorkflow,
     params(("id" = chimatic_domain::WorkflowId, Path, description = "Workflow id (`wf_…`)")),
     responses((status = 200, body = WorkflowView)),
     extensions(("x-codes" = json!([crate::ErrorCode::InvalidTemplate, crate::ErrorCode::InvalidWorkflow]))))]
@@ -254,7 +257,7 @@ pub async fn replace(
 }
 
 /// Delete a workflow (scope `workflows:write`).
-#[utoipa::path(delete, path = "/v1/workflows/{id}", tag = "workflows",
+#[utoipa::path(delete, path = "/v1/workflows/{id}", tag = "workflows", security(("bearer" = ["workflows:write"])),
     params(("id" = chimatic_domain::WorkflowId, Path, description = "Workflow id (`wf_…`)")),
     responses((status = 204)))]
 pub async fn delete(tenant: Tenant, Path(id): Path<String>) -> Result<StatusCode, ApiError> {
@@ -265,7 +268,7 @@ pub async fn delete(tenant: Tenant, Path(id): Path<String>) -> Result<StatusCode
 }
 
 /// Render every step with sample data (scope `workflows:read`), without sending anything.
-#[utoipa::path(post, path = "/v1/workflows/{id}/preview", tag = "workflows", request_body = PreviewRequest,
+#[utoipa::path(post, path = "/v1/workflows/{id}/preview", tag = "workflows", security(("bearer" = ["workflows:read"])), request_body = PreviewRequest,
     params(("id" = chimatic_domain::WorkflowId, Path, description = "Workflow id (`wf_…`)")),
     responses((status = 200, body = Preview)),
     extensions(("x-codes" = json!([crate::ErrorCode::RenderFailed]))))]

@@ -25,7 +25,7 @@ pub struct WorkspaceView {
 }
 
 /// The caller's workspace (any valid API key).
-#[utoipa::path(get, path = "/v1/workspace", tag = "workspace",
+#[utoipa::path(get, path = "/v1/workspace", tag = "workspace", security(("bearer" = [])),
     responses((status = 200, body = WorkspaceView)))]
 pub async fn get(State(state): State<AppState>, caller: Caller) -> Result<Json<WorkspaceView>, ApiError> {
     let w = state.control.workspace(caller.workspace_id).await?;
@@ -42,6 +42,7 @@ pub async fn get(State(state): State<AppState>, caller: Caller) -> Result<Json<W
 
 #[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(example = json!({"confirm": "ws_0192f0c1a2b37c4d8e9f0a1b2c3d4e5f"}))]
 pub struct DeleteWorkspace {
     /// The workspace's id (`ws_…`), to confirm which workspace is deleted.
     pub confirm: String,
@@ -59,7 +60,7 @@ pub struct WorkspaceDeleted {
 /// workspace; `confirm` must be the workspace's id). Its keys stop working at once; its DEKs,
 /// credentials and vault keys are destroyed first, then every row in every store. Recorded in
 /// the deployment's audit log.
-#[utoipa::path(delete, path = "/v1/workspace", tag = "workspace", request_body = DeleteWorkspace,
+#[utoipa::path(delete, path = "/v1/workspace", tag = "workspace", security(("bearer" = ["admin"])), request_body = DeleteWorkspace,
     responses((status = 200, body = WorkspaceDeleted)),
     extensions(("x-codes" = json!([crate::ErrorCode::ConfirmationMismatch, crate::ErrorCode::OwnerOnly]))))]
 pub async fn delete(
@@ -133,7 +134,7 @@ pub struct DayTotals {
 
 /// Delivery analytics of the caller's workspace (scope `notifications:read`): counts per UTC
 /// day. Gathered by data-plane nodes and added here every few seconds.
-#[utoipa::path(get, path = "/v1/stats", tag = "workspace", params(StatsQuery),
+#[utoipa::path(get, path = "/v1/stats", tag = "workspace", security(("bearer" = ["notifications:read"])), params(StatsQuery),
     responses((status = 200, body = DeliveryStatsView)))]
 pub async fn stats(
     State(state): State<AppState>,

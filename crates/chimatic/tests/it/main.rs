@@ -15,6 +15,7 @@ mod connections;
 mod console;
 mod console_pages;
 mod console_team;
+mod contract;
 mod delivery;
 mod demo;
 mod directory;

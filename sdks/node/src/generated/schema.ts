@@ -1145,11 +1145,25 @@ export interface components {
             /** @description The flow must be finished before this (RFC 3339). */
             expires_at: string;
         };
+        /**
+         * @example {
+         *       "name": "billing-service",
+         *       "scopes": [
+         *         "notifications:write"
+         *       ]
+         *     }
+         */
         CreateApiKey: {
             /** @description A label for the key, e.g. the service that uses it. */
             name: components["schemas"]["Label"];
             scopes: components["schemas"]["Scope"][];
         };
+        /**
+         * @example {
+         *       "type": "webhook",
+         *       "url": "https://hooks.example.com/chimatic"
+         *     }
+         */
         CreateChannel: {
             tls?: components["schemas"]["ChannelTls"] | null;
             type: components["schemas"]["ChannelType"];
@@ -1159,6 +1173,22 @@ export interface components {
              */
             url: string;
         };
+        /**
+         * @example {
+         *       "credentials": {
+         *         "password": "smtp-password",
+         *         "username": "apikey"
+         *       },
+         *       "kind": "smtp",
+         *       "name": "Transactional mail",
+         *       "settings": {
+         *         "from": "noreply@example.com",
+         *         "host": "smtp.example.com",
+         *         "port": 587,
+         *         "security": "starttls"
+         *       }
+         *     }
+         */
         CreateIntegration: {
             /**
              * @description Per kind, stored only in the credential vault and never returned. `smtp`:
@@ -1176,18 +1206,52 @@ export interface components {
              */
             settings?: Record<string, unknown> | null;
         };
+        /**
+         * @example {
+         *       "channel_id": "ch_0192f0c1a2b37c4d8e9f0a1b2c3d4e5f",
+         *       "idempotency_key": "order-42-shipped",
+         *       "payload": {
+         *         "order": 42,
+         *         "status": "shipped"
+         *       }
+         *     }
+         */
         CreateNotification: {
             channel_id: components["schemas"]["ChannelId"];
             /** @description Re-sending with the same key within 24 hours returns the original notification. */
             idempotency_key?: string | null;
             /** @description Any JSON value; delivered byte for byte as the webhook body. Stored encrypted. */
-            payload: Record<string, unknown>;
+            payload: unknown;
         };
+        /**
+         * @example {
+         *       "items": [
+         *         {
+         *           "channel_id": "ch_0192f0c1a2b37c4d8e9f0a1b2c3d4e5f",
+         *           "payload": {
+         *             "order": 42
+         *           }
+         *         },
+         *         {
+         *           "channel_id": "ch_0192f0c1a2b37c4d8e9f0a1b2c3d4e5f",
+         *           "payload": {
+         *             "order": 43
+         *           }
+         *         }
+         *       ]
+         *     }
+         */
         CreateNotificationBatch: {
             /** @description 1 to 1000 notifications. */
             items: components["schemas"]["CreateNotification"][];
         };
-        /** @description A way to reach a subscriber. Exactly the fields of its `type`. */
+        /**
+         * @description A way to reach a subscriber. Exactly the fields of its `type`.
+         * @example {
+         *       "address": "ann@example.com",
+         *       "type": "email"
+         *     }
+         */
         CreateSubscriberChannel: {
             /** @example alice@example.com */
             address: string;
@@ -1214,15 +1278,39 @@ export interface components {
             /** @enum {string} */
             type: "inapp";
         };
+        /**
+         * @example {
+         *       "address": "bounced@example.com",
+         *       "type": "email"
+         *     }
+         */
         CreateSuppression: {
             /** @description An email address, or an E.164 phone number for `sms`. */
             address: string;
             type: components["schemas"]["SuppressibleKind"];
         };
+        /**
+         * @example {
+         *       "key": "project.42.watchers"
+         *     }
+         */
         CreateTopic: {
             /** @description 1 to 100 of `a-z 0-9 . _ -`, e.g. `project.42.watchers`. */
             key: components["schemas"]["EventName"];
         };
+        /**
+         * @example {
+         *       "category": "orders",
+         *       "key": "order.shipped",
+         *       "steps": [
+         *         {
+         *           "channel": "inapp",
+         *           "text": "Order {{ data.order }} is on its way",
+         *           "title": "Shipped"
+         *         }
+         *       ]
+         *     }
+         */
         CreateWorkflow: {
             category?: components["schemas"]["CategoryName"] | null;
             /** @description The event name this workflow handles, e.g. `order.shipped` (1 to 100 of `a-z 0-9 . _ -`). */
@@ -1284,6 +1372,11 @@ export interface components {
              */
             vault_version: number;
         };
+        /**
+         * @example {
+         *       "confirm": "ws_0192f0c1a2b37c4d8e9f0a1b2c3d4e5f"
+         *     }
+         */
         DeleteWorkspace: {
             /** @description The workspace's id (`ws_…`), to confirm which workspace is deleted. */
             confirm: string;
@@ -1356,6 +1449,12 @@ export interface components {
         };
         /** @example user-1842 */
         ExternalId: string;
+        /**
+         * @example {
+         *       "code": "the code the provider sent",
+         *       "state": "4f2a…"
+         *     }
+         */
         FinishConnection: {
             /** @description The `code` the provider sent back. */
             code: string;
@@ -1373,6 +1472,15 @@ export interface components {
         Health: {
             status: string;
         };
+        /**
+         * @example {
+         *       "attributes": {
+         *         "locale": "en",
+         *         "name": "Ann"
+         *       },
+         *       "external_id": "user-1842"
+         *     }
+         */
         IdentifySubscriber: {
             /** @description A JSON object of attributes (up to 64 KiB), e.g. name and locale; replaces the stored ones. */
             attributes?: Record<string, unknown> | null;
@@ -1452,6 +1560,11 @@ export interface components {
             settings_masked: Record<string, unknown>;
             updated_at: string;
         };
+        /**
+         * @example {
+         *       "ttl_seconds": 3600
+         *     }
+         */
         IssueToken: {
             /**
              * Format: int32
@@ -1468,6 +1581,11 @@ export interface components {
         };
         /** @example billing-service */
         Label: string;
+        /**
+         * @example {
+         *       "read": true
+         *     }
+         */
         MarkInboxMessage: {
             archived?: boolean | null;
             read?: boolean | null;
@@ -1532,6 +1650,14 @@ export interface components {
         /**
          * @description A subscriber's opt-outs: by channel type and by workflow category. Anything not listed is
          *     allowed.
+         * @example {
+         *       "categories": {
+         *         "marketing": false
+         *       },
+         *       "channels": {
+         *         "sms": false
+         *       }
+         *     }
          */
         Preferences: {
             /** @description e.g. `{"marketing": false}`; names are 1 to 64 of `a-z 0-9 . _ -`. */
@@ -1546,6 +1672,16 @@ export interface components {
         Preview: {
             steps: components["schemas"]["PreviewStep"][];
         };
+        /**
+         * @example {
+         *       "data": {
+         *         "order": 42
+         *       },
+         *       "subscriber": {
+         *         "name": "Ann"
+         *       }
+         *     }
+         */
         PreviewRequest: {
             /** @description Sample event data (`data` in templates). */
             data?: Record<string, unknown> | null;
@@ -1576,12 +1712,36 @@ export interface components {
         };
         /** @example eu */
         Region: string;
+        /**
+         * @example {
+         *       "category": "orders",
+         *       "steps": [
+         *         {
+         *           "channel": "inapp",
+         *           "text": "Order {{ data.order }} is on its way",
+         *           "title": "Shipped"
+         *         }
+         *       ]
+         *     }
+         */
         ReplaceWorkflow: {
             category?: components["schemas"]["CategoryName"] | null;
             steps: components["schemas"]["WorkflowStep"][];
         };
         /** @enum {string} */
         Scope: "admin" | "channels:read" | "channels:write" | "notifications:read" | "notifications:write" | "subscribers:read" | "subscribers:write" | "integrations:read" | "integrations:write" | "workflows:read" | "workflows:write" | "audit:read";
+        /**
+         * @example {
+         *       "data": {
+         *         "order": 42
+         *       },
+         *       "idempotency_key": "order-42-shipped",
+         *       "name": "order.shipped",
+         *       "to": [
+         *         "user-1842"
+         *       ]
+         *     }
+         */
         SendEvent: {
             /** @description The event's data (`data` in templates), a JSON object up to 256 KiB. */
             data?: Record<string, unknown> | null;
@@ -1609,6 +1769,12 @@ export interface components {
             /** @description The workflow step, when one step had nothing to go to. */
             step?: number | null;
         };
+        /**
+         * @example {
+         *       "name": "Team Slack",
+         *       "redirect_uri": "https://ops.example.com/oauth/callback"
+         *     }
+         */
         StartConnection: {
             /** @description The integration's name. */
             name: components["schemas"]["Label"];
@@ -1692,6 +1858,13 @@ export interface components {
         TopicList: {
             data: components["schemas"]["TopicView"][];
         };
+        /**
+         * @example {
+         *       "subscriber_ids": [
+         *         "sub_0192f0c1a2b37c4d8e9f0a1b2c3d4e5f"
+         *       ]
+         *     }
+         */
         TopicMembers: {
             /** @description 1 to 1000 subscriber ids (`sub_…`); ids that are not this workspace's are ignored. */
             subscriber_ids: components["schemas"]["SubscriberId"][];
@@ -1706,6 +1879,11 @@ export interface components {
             /** Format: int64 */
             subscriber_count: number;
         };
+        /**
+         * @example {
+         *       "name": "Transactional mail (EU)"
+         *     }
+         */
         UpdateIntegration: {
             /** @description Replaces all credentials (same shape as at creation). */
             credentials?: Record<string, unknown> | null;
@@ -1713,10 +1891,27 @@ export interface components {
             /** @description Replaces all settings (same shape as at creation). */
             settings?: Record<string, unknown> | null;
         };
+        /**
+         * @example {
+         *       "attributes": {
+         *         "locale": "de",
+         *         "name": "Ann"
+         *       }
+         *     }
+         */
         UpdateSubscriber: {
             /** @description A JSON object of attributes (up to 64 KiB); replaces the stored ones. */
             attributes: Record<string, unknown>;
         };
+        /**
+         * @example {
+         *       "access_key_id": "AKIAIOSFODNN7EXAMPLE",
+         *       "endpoint": "https://kms.eu-west-1.amazonaws.com",
+         *       "key_id": "arn:aws:kms:eu-west-1:111122223333:key/1234abcd-12ab-34cd-56ef-1234567890ab",
+         *       "region": "eu-west-1",
+         *       "secret_access_key": "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY"
+         *     }
+         */
         UseWorkspaceKms: {
             access_key_id: string;
             /** @description `https://kms.<region>.amazonaws.com`, or a KMS-compatible service. */
@@ -5982,7 +6177,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description Conflict: `channel_deactivated` */
+            /** @description Conflict: `conflict` */
             409: {
                 headers: {
                     [name: string]: unknown;
@@ -5990,7 +6185,7 @@ export interface operations {
                 content: {
                     "application/problem+json": components["schemas"]["Problem"] & {
                         /** @enum {string} */
-                        code?: "channel_deactivated";
+                        code?: "conflict";
                         /** @enum {integer} */
                         status?: 409;
                     };
@@ -6171,34 +6366,6 @@ export interface operations {
                         code?: "insufficient_scope";
                         /** @enum {integer} */
                         status?: 403;
-                    };
-                };
-            };
-            /** @description Not Found: `not_found` */
-            404: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/problem+json": components["schemas"]["Problem"] & {
-                        /** @enum {string} */
-                        code?: "not_found";
-                        /** @enum {integer} */
-                        status?: 404;
-                    };
-                };
-            };
-            /** @description Conflict: `channel_deactivated` */
-            409: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/problem+json": components["schemas"]["Problem"] & {
-                        /** @enum {string} */
-                        code?: "channel_deactivated";
-                        /** @enum {integer} */
-                        status?: 409;
                     };
                 };
             };

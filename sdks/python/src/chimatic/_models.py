@@ -161,7 +161,7 @@ class CreateNotification(BaseModel):
     """
     Re-sending with the same key within 24 hours returns the original notification.
     """
-    payload: dict[str, Any]
+    payload: Any
     """
     Any JSON value; delivered byte for byte as the webhook body. Stored encrypted.
     """
@@ -236,7 +236,10 @@ CreateSubscriberChannel = TypeAliasType(
             CreateSubscriberChannelWebhook,
             CreateSubscriberChannelInapp,
         ],
-        Field(discriminator='type'),
+        Field(
+            discriminator='type',
+            examples=[{'address': 'ann@example.com', 'type': 'email'}],
+        ),
     ],
 )
 """
