@@ -71,6 +71,11 @@ pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
     match serde_path_to_error::deserialize::<_, T>(&mut de) {
         Ok(value) => {
             de.end().map_err(|e| malformed(e.line(), e.column()))?;
+            // Every request body is an object; serde would also fill a struct from an array, by
+            // position.
+            if bytes.iter().find(|b| !b.is_ascii_whitespace()) != Some(&b'{') {
+                return Err(ApiError::new(ErrorCode::InvalidBody, "the request body must be a JSON object"));
+            }
             Ok(value)
         }
         Err(e) => {

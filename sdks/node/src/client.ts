@@ -550,6 +550,21 @@ export class Inbox {
   mark(messageId: Id, body: Body<'inbox_mark'>, options?: RequestOptions): Res<'inbox_mark'> {
     return this.t.request('patch', '/v1/inbox/{message_id}', { path: { message_id: messageId }, body }, options, SAFE);
   }
+
+  /** Marks every unread message read (`inbox_read_all`). Safe to retry. */
+  readAll(options?: RequestOptions): Res<'inbox_read_all'> {
+    return this.t.request('post', '/v1/inbox/read-all', {}, options, SAFE);
+  }
+
+  /** The subscriber's own opt-outs (`inbox_preferences`). */
+  preferences(options?: RequestOptions): Res<'inbox_preferences'> {
+    return this.t.request('get', '/v1/inbox/preferences', {}, options);
+  }
+
+  /** Replaces the subscriber's own opt-outs (`inbox_set_preferences`). */
+  setPreferences(body: Body<'inbox_set_preferences'>, options?: RequestOptions): Res<'inbox_set_preferences'> {
+    return this.t.request('put', '/v1/inbox/preferences', { body }, options);
+  }
 }
 
 /**

@@ -132,6 +132,14 @@ test('a subscriber token reads and marks only its own inbox', async () => {
   assert.ok(marked.read_at, JSON.stringify(marked));
   const after = await inbox.list();
   assert.equal(after.unread_count, page.unread_count - 1);
+  const { marked: allRead } = await inbox.readAll();
+  assert.equal(allRead, after.unread_count);
+  assert.equal((await inbox.list()).unread_count, 0);
+  // The subscriber edits their own opt-outs; the API key sees the same.
+  assert.deepEqual((await inbox.setPreferences({ categories: { marketing: false } })).categories, { marketing: false });
+  assert.deepEqual((await inbox.preferences()).categories, { marketing: false });
+  assert.deepEqual((await chimatic.subscribers.preferences.get(alice.id)).categories, { marketing: false });
+  await inbox.setPreferences({});
   const archived = await chimatic.subscribers.markInbox(alice.id, messages[1].id, { archived: true });
   assert.ok(archived.archived_at);
   const visible = await chimatic.subscribers.inbox(alice.id);

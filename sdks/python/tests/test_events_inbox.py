@@ -65,6 +65,13 @@ def test_event_reaches_inbox(
         read = front_end.inbox.mark(message.id, read=True)
         assert read.read_at is not None
         assert [m.id for m in front_end.inbox.iterate(limit=1)] == [message.id]
+        assert front_end.inbox.read_all().marked == 0
+        # The subscriber edits their own opt-outs; the API key sees the same.
+        own = front_end.inbox.set_preferences(categories={"marketing": False})
+        assert own.categories == {"marketing": False}
+        assert front_end.inbox.get_preferences().categories == {"marketing": False}
+        assert client.subscribers.get_preferences(alice.id).categories == {"marketing": False}
+        front_end.inbox.set_preferences()
     assert client.subscribers.inbox(alice.id).unread_count == 0
 
 

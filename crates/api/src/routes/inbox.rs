@@ -8,7 +8,7 @@ use std::time::Duration;
 use axum::Json;
 use axum::extract::{Path, State};
 use axum::response::sse::{Event, KeepAlive, Sse};
-use chimatic_domain::NotificationId;
+use chimatic_domain::{NotificationId, Preferences};
 
 use super::subscribers::{Inbox, InboxMessage, InboxParams, MarkInboxMessage, inbox_message};
 use crate::auth::SubscriberSession;
@@ -45,6 +45,43 @@ pub async fn mark(
         .mark_inbox(session.workspace_id, session.subscriber_id, id, req.read, req.archived, state.clock.now())
         .await?;
     Ok(Json(inbox_message(&n)?))
+}
+
+#[derive(serde::Serialize, utoipa::ToSchema)]
+pub struct InboxRead {
+    /// How many messages were unread.
+    pub marked: u64,
+}
+
+/// Mark every unread message of the subscriber's inbox read (subscriber token).
+#[utoipa::path(post, path = "/v1/inbox/read-all", tag = "inbox", security(("subscriber" = [])),
+    responses((status = 200, body = InboxRead)))]
+pub async fn read_all(State(state): State<AppState>, session: SubscriberSession) -> Result<Json<InboxRead>, ApiError> {
+    let marked = session.store.mark_inbox_read(session.workspace_id, session.subscriber_id, state.clock.now()).await?;
+    Ok(Json(InboxRead { marked }))
+}
+
+/// The subscriber's own opt-outs (subscriber token), for a preferences page in your front end.
+#[utoipa::path(get, path = "/v1/inbox/preferences", tag = "inbox", security(("subscriber" = [])),
+    responses((status = 200, body = chimatic_domain::Preferences)))]
+pub async fn preferences(session: SubscriberSession) -> Result<Json<Preferences>, ApiError> {
+    Ok(Json(session.store.subscriber(session.workspace_id, session.subscriber_id).await?.preferences))
+}
+
+/// Replace the subscriber's own opt-outs (subscriber token): per channel type and per workflow
+/// category. Messages they rule out are recorded as `skipped` and never sent.
+#[utoipa::path(put, path = "/v1/inbox/preferences", tag = "inbox", security(("subscriber" = [])),
+    request_body = chimatic_domain::Preferences,
+    responses((status = 200, body = chimatic_domain::Preferences)),
+    extensions(("x-codes" = json!([crate::ErrorCode::InvalidPreferences]))))]
+pub async fn set_preferences(
+    State(state): State<AppState>,
+    session: SubscriberSession,
+    ApiJson(req): ApiJson<Preferences>,
+) -> Result<Json<Preferences>, ApiError> {
+    super::subscribers::checked_preferences(&req)?;
+    let (ws, id, now) = (session.workspace_id, session.subscriber_id, state.clock.now());
+    Ok(Json(session.store.set_subscriber_preferences(ws, id, &req, now).await?.preferences))
 }
 
 /// New inbox messages as Server-Sent Events (subscriber token, `?token=` allowed): an `unread`

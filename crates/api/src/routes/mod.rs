@@ -127,6 +127,8 @@ fn api_routes(planes: Planes) -> OpenApiRouter<AppState> {
             .routes(routes!(inbox::list))
             .routes(routes!(inbox::mark))
             .routes(routes!(inbox::stream))
+            .routes(routes!(inbox::read_all))
+            .routes(routes!(inbox::preferences, inbox::set_preferences))
             .routes(routes!(topics::create, topics::list))
             .routes(routes!(topics::get))
             .routes(routes!(topics::add, topics::members))
@@ -181,7 +183,12 @@ fn inbox_cors(origins: Vec<HeaderValue>) -> tower_http::cors::CorsLayer {
     });
     tower_http::cors::CorsLayer::new()
         .allow_origin(allow)
-        .allow_methods([axum::http::Method::GET, axum::http::Method::PATCH])
+        .allow_methods([
+            axum::http::Method::GET,
+            axum::http::Method::PATCH,
+            axum::http::Method::PUT,
+            axum::http::Method::POST,
+        ])
         .allow_headers([header::AUTHORIZATION, header::CONTENT_TYPE])
         .max_age(std::time::Duration::from_secs(600))
 }

@@ -542,14 +542,19 @@ pub async fn set_preferences(
 ) -> Result<Json<chimatic_domain::Preferences>, ApiError> {
     tenant.require(Scope::SubscribersWrite)?;
     let id: SubscriberId = parse_id(&id)?;
-    if req.categories.len() > 100
-        || req.categories.keys().any(|c| !(chimatic_domain::is_event_name(c) && c.len() <= 64))
-    {
+    checked_preferences(&req)?;
+    let s = tenant.store.set_subscriber_preferences(tenant.workspace_id, id, &req, state.clock.now()).await?;
+    Ok(Json(s.preferences))
+}
+
+/// Up to 100 category names of 1 to 64 of `a-z 0-9 . _ -`.
+pub(crate) fn checked_preferences(preferences: &chimatic_domain::Preferences) -> Result<(), ApiError> {
+    let names_ok = preferences.categories.keys().all(|c| chimatic_domain::is_event_name(c) && c.len() <= 64);
+    if preferences.categories.len() > 100 || !names_ok {
         return Err(ApiError::new(
             ErrorCode::InvalidPreferences,
             "`categories` takes up to 100 names of 1 to 64 of `a-z 0-9 . _ -`",
         ));
     }
-    let s = tenant.store.set_subscriber_preferences(tenant.workspace_id, id, &req, state.clock.now()).await?;
-    Ok(Json(s.preferences))
+    Ok(())
 }

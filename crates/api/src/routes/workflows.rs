@@ -65,11 +65,11 @@ pub struct WorkflowList {
 pub struct PreviewRequest {
     /// Sample event data (`data` in templates).
     #[schema(value_type = Option<Object>)]
-    pub data: Option<Value>,
+    pub data: Option<serde_json::Map<String, Value>>,
     /// Sample subscriber attributes (`subscriber` in templates). Stored subscribers are never
     /// used, so a preview shows no one's personal data.
     #[schema(value_type = Option<Object>)]
-    pub subscriber: Option<Value>,
+    pub subscriber: Option<serde_json::Map<String, Value>>,
 }
 
 #[derive(Serialize, utoipa::ToSchema)]
@@ -282,8 +282,8 @@ pub async fn preview(
     let id: WorkflowId = parse_id(&id)?;
     let workflow = tenant.store.workflow(tenant.workspace_id, id).await?;
     let context = json!({
-        "data": req.data.unwrap_or_else(|| json!({})),
-        "subscriber": req.subscriber.unwrap_or_else(|| json!({})),
+        "data": req.data.unwrap_or_default(),
+        "subscriber": req.subscriber.unwrap_or_default(),
     });
     let mut steps = Vec::with_capacity(workflow.definition.steps.len());
     for (i, step) in workflow.definition.steps.iter().enumerate() {

@@ -196,8 +196,8 @@ pub struct PreviewForm {
     subscriber: String,
 }
 
-fn sample(text: &str, what: &str) -> Result<Value, PageError> {
-    serde_json::from_str(text).map_err(|_| PageError::bad_request(format!("the {what} is not JSON")))
+fn sample(text: &str, what: &str) -> Result<serde_json::Map<String, Value>, PageError> {
+    serde_json::from_str(text).map_err(|_| PageError::bad_request(format!("the {what} is not a JSON object")))
 }
 
 /// Renders every step with the sample data; a change of nothing, but a POST for its body.

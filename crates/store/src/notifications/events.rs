@@ -186,4 +186,14 @@ impl Store {
         }
         self.notification(ws, id).await
     }
+
+    /// Marks every unread message of the subscriber's inbox read; how many.
+    pub async fn mark_inbox_read(
+        &self,
+        ws: WorkspaceId,
+        subscriber: SubscriberId,
+        now: Timestamp,
+    ) -> Result<u64, StoreError> {
+        self.data.mark_inbox_read(ws, subscriber, now).await
+    }
 }

@@ -493,6 +493,15 @@ pub trait NotificationRows: Db {
         execute_one(self, &sql::MARK_INBOX, args, None).await
     }
 
+    async fn mark_inbox_read(
+        &self,
+        ws: WorkspaceId,
+        subscriber: SubscriberId,
+        now: Timestamp,
+    ) -> Result<u64, StoreError> {
+        self.execute(&sql::MARK_INBOX_READ, args![ws, subscriber, now], None).await
+    }
+
     /// Deletes up to `limit` idempotency claims made before `before`; `None` when another node
     /// holds this job's lock.
     async fn purge_idempotency_keys(&self, before: Timestamp, limit: u32) -> Result<Option<u64>, StoreError> {

@@ -77,6 +77,10 @@ statements! {
     MARK_INBOX = "UPDATE notifications SET read_at = CASE WHEN ?4 THEN ?5 ELSE read_at END, \
                   archived_at = CASE WHEN ?6 THEN ?7 ELSE archived_at END \
                   WHERE workspace_id = ?1 AND subscriber_id = ?2 AND id = ?3 AND kind = 'inapp'";
+    // The unread count's rows (INBOX_UNREAD), read now.
+    MARK_INBOX_READ = "UPDATE notifications SET read_at = ?3 WHERE workspace_id = ?1 AND subscriber_id = ?2 \
+                       AND kind = 'inapp' AND status <> 'skipped' AND payload_removed_at IS NULL AND read_at IS NULL \
+                       AND archived_at IS NULL";
     REPLAY = "UPDATE notifications SET status = 'queued', updated_at = ?3 \
               WHERE workspace_id = ?1 AND id = ?2 AND status = 'failed' AND payload_removed_at IS NULL";
 

@@ -414,6 +414,13 @@ class InboundEventView(BaseModel):
     recipients_masked: list[str]
 
 
+class InboxRead(BaseModel):
+    marked: Annotated[int, Field(ge=0)]
+    """
+    How many messages were unread.
+    """
+
+
 IntegrationId = TypeAliasType(
     "IntegrationId",
     Annotated[

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Mapping, Sequence
-from typing import Any, Literal, Optional, Union
+from typing import Any, Dict, Literal, Optional, Union
 
 from pydantic import TypeAdapter
 
@@ -316,6 +316,24 @@ def inbox_mark(
         model(m.InboxMessage),
         body=body_of(body),
     )
+
+
+def inbox_read_all() -> Op[m.InboxRead]:
+    """Marks every unread message of the token's subscriber read."""
+    return Op("POST", "/v1/inbox/read-all", model(m.InboxRead))
+
+
+def inbox_preferences() -> Op[m.Preferences]:
+    """The token's subscriber's own opt-outs."""
+    return Op("GET", "/v1/inbox/preferences", model(m.Preferences))
+
+
+def inbox_set_preferences(
+    *, channels: Optional[Dict[str, bool]] = None, categories: Optional[Dict[str, bool]] = None
+) -> Op[m.Preferences]:
+    """Replaces the token's subscriber's own opt-outs."""
+    body = m.Preferences.model_validate({"channels": channels or {}, "categories": categories or {}})
+    return Op("PUT", "/v1/inbox/preferences", model(m.Preferences), body=body_of(body))
 
 
 # ---- topics ---------------------------------------------------------------------------------

@@ -51,6 +51,9 @@ class Inbox(Resource[ModeT]):
     list = endpoint(ops.inbox_list)
     iterate = paginated(ops.inbox_list, cursor="before")
     mark = endpoint(ops.inbox_mark)
+    read_all = endpoint(ops.inbox_read_all)
+    get_preferences = endpoint(ops.inbox_preferences)
+    set_preferences = endpoint(ops.inbox_set_preferences)
 
 
 class Topics(Resource[ModeT]):
