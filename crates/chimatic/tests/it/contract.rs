@@ -97,6 +97,30 @@ fn assert_problem(r: &Resp, op: &Value, what: &str, status: u16) {
     );
 }
 
+/// An inbox operation (subscriber token): 401 without a token or with a made-up one, and 404
+/// for another subscriber's messages. A live stream is only asked for without a valid token.
+async fn check_subscriber_operation(
+    server: &TestServer,
+    doc: &Value,
+    path: &str,
+    method: &str,
+    op: &Value,
+    ids: &BTreeMap<&str, String>,
+    other_subscriber: &str,
+) {
+    let what = format!("{} {path}", method.to_uppercase());
+    let (url, has_ids) = fill(path, op, ids);
+    let body = example_body(doc, path, method, op);
+    let m = method.to_uppercase();
+    assert_problem(&server.call(&m, &url, None, body.clone()).await, op, &format!("{what} without a token"), 401);
+    let made_up = server.call(&m, &url, Some("sbt_not-a-token"), body.clone()).await;
+    assert_problem(&made_up, op, &format!("{what} with a made-up token"), 401);
+    if has_ids {
+        let r = server.call(&m, &url, Some(other_subscriber), body).await;
+        assert_problem(&r, op, &format!("{what} with another subscriber's token"), 404);
+    }
+}
+
 async fn count(server: &TestServer, key: &str, path: &str) -> usize {
     let r = server.get(path, key).await;
     assert_eq!(r.status, 200, "{path}: {}", r.text);
@@ -117,6 +141,10 @@ async fn every_operation_refuses_no_key_a_key_without_its_scope_and_another_work
         }
     };
     let (only_audit, only_channels) = (narrow(json!(["audit:read"])).await, narrow(json!(["channels:read"])).await);
+    // Another subscriber of the same workspace, with its own inbox token.
+    let bob = created(&server, &a.key, "/v1/subscribers", json!({"external_id": "bob"})).await;
+    let token = server.post(&format!("/v1/subscribers/{bob}/token"), &a.key, json!({})).await;
+    let other_subscriber = token.json["token"].as_str().unwrap().to_string();
     let lists =
         ["/v1/channels", "/v1/subscribers", "/v1/integrations", "/v1/workflows", "/v1/topics", "/v1/suppressions"];
     let mut before = Vec::new();
@@ -130,6 +158,11 @@ async fn every_operation_refuses_no_key_a_key_without_its_scope_and_another_work
         for method in METHODS {
             let Some(op) = item.get(method) else { continue };
             let security = op.get("security").cloned().unwrap_or_else(|| doc["security"].clone());
+            if security[0].get("subscriber").is_some() {
+                check_subscriber_operation(&server, &doc, path, method, op, &ids, &other_subscriber).await;
+                checked += 1;
+                continue;
+            }
             let Some(scopes) = security[0].get("bearer").and_then(Value::as_array) else { continue };
             let what = format!("{} {path}", method.to_uppercase());
             let (url, has_ids) = fill(path, op, &ids);
