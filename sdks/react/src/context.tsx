@@ -1,0 +1,43 @@
+import { createContext, useContext, useMemo, type ReactNode } from 'react';
+import { createInboxClient, type EventSourceConstructor, type InboxClient } from './client';
+import { InboxStore } from './store';
+
+interface ChimaticContextValue {
+  client: InboxClient;
+  store: InboxStore;
+}
+
+const ChimaticContext = createContext<ChimaticContextValue | null>(null);
+
+export interface ChimaticProviderProps {
+  /** The Chimatic server, e.g. `https://notify.example.com`. */
+  baseUrl: string;
+  /** The subscriber token (`sbt_…`) your back end issued for the signed-in user. */
+  token: string;
+  /** Messages per page (default 20). */
+  pageSize?: number;
+  /** For tests and unusual runtimes: a fetch and an EventSource to use. */
+  fetch?: typeof fetch;
+  EventSource?: EventSourceConstructor;
+  children?: ReactNode;
+}
+
+/** Gives the hooks and components below it one subscriber's inbox and preferences. */
+export function ChimaticProvider({ baseUrl, token, pageSize, fetch, EventSource, children }: ChimaticProviderProps) {
+  const value = useMemo(() => {
+    const client = createInboxClient({ baseUrl, token, fetch, EventSource });
+    return { client, store: new InboxStore(client, pageSize) };
+  }, [baseUrl, token, pageSize, fetch, EventSource]);
+  return <ChimaticContext.Provider value={value}>{children}</ChimaticContext.Provider>;
+}
+
+export function useChimatic(): ChimaticContextValue {
+  const value = useContext(ChimaticContext);
+  if (!value) throw new Error('@chimatic/react: wrap your components in <ChimaticProvider baseUrl token>');
+  return value;
+}
+
+/** The raw subscriber-token client of the nearest provider. */
+export function useChimaticClient(): InboxClient {
+  return useChimatic().client;
+}

@@ -1,0 +1,10 @@
+export { ChimaticProvider, useChimaticClient, type ChimaticProviderProps } from './context';
+export { useInbox, useUnreadCount, usePreferences } from './hooks';
+export type { UseInboxOptions, UseInboxResult, UsePreferencesResult } from './hooks';
+export { Inbox, type InboxProps, type InboxLabels } from './Inbox';
+export { Preferences, type PreferencesProps, type PreferencesLabels } from './Preferences';
+export { ChimaticError, createInboxClient } from './client';
+export type { ClientOptions, InboxClient, ListOptions, StreamHandlers, EventSourceConstructor, EventSourceLike } from './client';
+export type { InboxState } from './store';
+export { CHANNEL_TYPES } from './types';
+export type { ChannelType, InboxMessage, InboxPage, InboxRead, MarkInboxMessage, Preferences as PreferencesData, Problem } from './types';
