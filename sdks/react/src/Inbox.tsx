@@ -53,6 +53,24 @@ const BellIcon = () => (
   </svg>
 );
 
+const CheckIcon = () => (
+  <svg viewBox="0 0 24 24" width="16" height="16" aria-hidden="true" focusable="false">
+    <path fill="none" stroke="currentColor" strokeWidth="2.5" strokeLinecap="round" strokeLinejoin="round" d="m5 12.5 4.5 4.5L19 7.5" />
+  </svg>
+);
+
+const ArchiveIcon = () => (
+  <svg viewBox="0 0 24 24" width="16" height="16" aria-hidden="true" focusable="false">
+    <path
+      fill="none"
+      stroke="currentColor"
+      strokeWidth="2"
+      strokeLinejoin="round"
+      d="M3 4h18v4H3zM5 8v11a1 1 0 0 0 1 1h12a1 1 0 0 0 1-1V8M10 12h4"
+    />
+  </svg>
+);
+
 const defaultFormat = (iso: string) => {
   const d = new Date(iso);
   return Number.isNaN(d.getTime()) ? iso : d.toLocaleString();
@@ -211,7 +229,7 @@ export function Inbox({ labels: overrides, renderMessage, formatTime = defaultFo
                             void inbox.markRead(m.id).catch(() => {});
                           }}
                         >
-                          <span aria-hidden="true">✓</span>
+                          <CheckIcon />
                         </button>
                       )}
                       <button
@@ -224,7 +242,7 @@ export function Inbox({ labels: overrides, renderMessage, formatTime = defaultFo
                           void inbox.archive(m.id).catch(() => {});
                         }}
                       >
-                        <span aria-hidden="true">🗄</span>
+                        <ArchiveIcon />
                       </button>
                     </div>
                   </li>

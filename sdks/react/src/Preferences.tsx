@@ -1,4 +1,4 @@
-import { useEffect, useId, useState, type FormEvent } from 'react';
+import { useId, useState, type FormEvent } from 'react';
 import { usePreferences } from './hooks';
 import { CHANNEL_TYPES, type ChannelType, type Preferences as PreferencesShape } from './types';
 
@@ -42,13 +42,11 @@ export interface PreferencesProps {
 export function Preferences({ channels = CHANNEL_TYPES, categories = [], labels: overrides, className, onSaved }: PreferencesProps) {
   const labels = { ...DEFAULT_LABELS, ...overrides, channel: { ...DEFAULT_LABELS.channel, ...overrides?.channel } };
   const prefs = usePreferences();
-  const [draft, setDraft] = useState<PreferencesShape | null>(null);
+  // The subscriber's unsaved changes on top of what the server has (null: none).
+  const [edits, setEdits] = useState<PreferencesShape | null>(null);
+  const draft = edits ?? prefs.preferences;
   const [status, setStatus] = useState('');
   const id = useId();
-
-  useEffect(() => {
-    if (prefs.preferences) setDraft(prefs.preferences);
-  }, [prefs.preferences]);
 
   const allCategories = [...new Set([...categories, ...Object.keys(draft?.categories ?? {})])].sort();
 
@@ -58,6 +56,7 @@ export function Preferences({ channels = CHANNEL_TYPES, categories = [], labels:
     setStatus('');
     try {
       const saved = await prefs.save(draft);
+      setEdits(null);
       setStatus(labels.saved);
       onSaved?.(saved);
     } catch {
@@ -67,7 +66,10 @@ export function Preferences({ channels = CHANNEL_TYPES, categories = [], labels:
 
   const toggle = (group: 'channels' | 'categories', name: string, enabled: boolean) => {
     setStatus('');
-    setDraft((d) => ({ ...d, [group]: { ...d?.[group], [name]: enabled } }));
+    setEdits((e) => {
+      const d = e ?? prefs.preferences ?? {};
+      return { ...d, [group]: { ...d[group], [name]: enabled } };
+    });
   };
 
   return (
@@ -75,8 +77,8 @@ export function Preferences({ channels = CHANNEL_TYPES, categories = [], labels:
       <h2 id={`${id}-h`} className="chm-heading">
         {labels.heading}
       </h2>
-      {prefs.loading && !draft ? (
-        <p className="chm-empty">{labels.loading}</p>
+      {!draft ? (
+        prefs.loading && <p className="chm-empty">{labels.loading}</p>
       ) : (
         <>
           <fieldset className="chm-fieldset">

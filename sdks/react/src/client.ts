@@ -20,6 +20,8 @@ export interface EventSourceLike {
   close(): void;
   onerror: ((event: Event) => void) | null;
   onopen: ((event: Event) => void) | null;
+  /** 2 (CLOSED) once the browser stopped reconnecting. */
+  readonly readyState?: number;
 }
 export type EventSourceConstructor = new (url: string) => EventSourceLike;
 
@@ -43,7 +45,8 @@ export interface StreamHandlers {
   onMessage?: (message: InboxMessage) => void;
   /** Called when the stream (re)connects; `reconnect` is false the first time. */
   onOpen?: (reconnect: boolean) => void;
-  onError?: (event: Event) => void;
+  /** `closed`: the browser gave up (the server refused the stream, e.g. an expired token). */
+  onError?: (event: Event, closed: boolean) => void;
 }
 
 /** The subscriber-token API of one subscriber: `/v1/inbox…`. */
@@ -104,7 +107,7 @@ export function createInboxClient(options: ClientOptions): InboxClient {
         handlers.onOpen?.(opened);
         opened = true;
       };
-      source.onerror = (e) => handlers.onError?.(e);
+      source.onerror = (e) => handlers.onError?.(e, source.readyState === 2);
       source.addEventListener('unread', (e) => {
         const n = Number(e.data);
         if (Number.isFinite(n)) handlers.onUnread?.(n);

@@ -81,7 +81,12 @@ export class InboxStore {
         // Messages may have arrived while the stream was down.
         if (reconnect) void this.refresh();
       },
-      onError: () => gen === this.generation && this.set({ live: false }),
+      onError: (_e, closed) => {
+        if (gen !== this.generation) return;
+        this.set({ live: false });
+        // The browser will not retry: a request shows why (e.g. 401 for an expired token).
+        if (closed) void this.refresh();
+      },
       onUnread: (count) => gen === this.generation && this.set({ unreadCount: count }),
       onMessage: (m) => {
         if (gen !== this.generation) return;

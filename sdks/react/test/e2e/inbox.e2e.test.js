@@ -73,8 +73,9 @@ test('a message sent through the API appears live; mark all read; preferences sa
   assert.equal(await page.locator('.chm-badge').textContent(), '1');
   await page.locator('.example-status[data-live="yes"]').waitFor();
 
-  // Open the inbox: a dialog with the first message, focus inside it.
-  await bell.click();
+  // Open the inbox from the keyboard: a dialog with the first message, focus inside it.
+  await bell.focus();
+  await page.keyboard.press('Enter');
   const dialog = page.getByRole('dialog', { name: 'Notifications' });
   await dialog.waitFor();
   assert.equal(await bell.getAttribute('aria-expanded'), 'true');

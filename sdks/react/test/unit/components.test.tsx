@@ -7,7 +7,7 @@ let server: FakeServer;
 
 function renderWith(ui: React.ReactNode) {
   return render(
-    <ChimaticProvider baseUrl="http://chimatic.test" token={server.token} fetch={server.fetch} EventSource={FakeEventSource}>
+    <ChimaticProvider baseUrl="http://chimatic.test" token="sbt_test" fetch={server.fetch} EventSource={FakeEventSource}>
       {ui}
     </ChimaticProvider>,
   );
@@ -47,6 +47,27 @@ describe('<Inbox/>', () => {
     fireEvent.keyDown(dialog, { key: 'Escape' });
     expect(screen.queryByRole('dialog')).toBeNull();
     expect(document.activeElement).toBe(bell());
+  });
+
+  it('Escape still closes it when the focus fell back to the body', async () => {
+    renderWith(<Inbox defaultOpen />);
+    (document.activeElement as HTMLElement | null)?.blur();
+    expect(document.activeElement).toBe(document.body);
+    fireEvent.keyDown(document.body, { key: 'Escape' });
+    expect(screen.queryByRole('dialog')).toBeNull();
+    expect(document.activeElement).toBe(bell());
+  });
+
+  it('closes when the focus moves outside (a non-modal popover)', async () => {
+    renderWith(
+      <>
+        <Inbox defaultOpen />
+        <input aria-label="search" />
+      </>,
+    );
+    const search = screen.getByRole('textbox', { name: 'search' });
+    fireEvent.focusIn(search);
+    expect(screen.queryByRole('dialog')).toBeNull();
   });
 
   it('closes on a click outside', async () => {
@@ -123,8 +144,17 @@ describe('<Preferences/>', () => {
     fireEvent.click(screen.getByRole('switch', { name: 'Email' }));
     fireEvent.click(screen.getByRole('button', { name: 'Save preferences' }));
     await screen.findByText('Preferences saved.');
+    expect(screen.getByRole('switch', { name: 'Email' })).toHaveProperty('checked', false);
+    expect(screen.getByRole('switch', { name: 'marketing' })).toHaveProperty('checked', false);
     expect(server.preferences).toEqual({ channels: { sms: false, email: false }, categories: { marketing: false } });
     expect(saved).toEqual(server.preferences);
+  });
+
+  it('shows the load error', async () => {
+    server.token = 'sbt_changed';
+    renderWith(<Preferences />);
+    expect((await screen.findByRole('alert')).textContent).toMatch(/401 unauthorized/);
+    expect(screen.queryByRole('switch')).toBeNull();
   });
 
   it('lists categories the subscriber already has a setting for', async () => {

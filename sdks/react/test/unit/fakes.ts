@@ -96,6 +96,7 @@ export class FakeEventSource implements EventSourceLike {
   onerror: ((event: Event) => void) | null = null;
   onopen: ((event: Event) => void) | null = null;
   closed = false;
+  readyState = 0;
   private listeners = new Map<string, Set<(e: MessageEvent) => void>>();
 
   constructor(readonly url: string) {
@@ -114,12 +115,20 @@ export class FakeEventSource implements EventSourceLike {
   }
 
   connect(count: number) {
+    this.readyState = 1;
     this.onopen?.(new Event('open'));
     this.emit('unread', String(count));
   }
 
+  /** The server refused the stream: the browser closes it and stops retrying. */
+  refuse() {
+    this.readyState = 2;
+    this.onerror?.(new Event('error'));
+  }
+
   close() {
     this.closed = true;
+    this.readyState = 2;
     FakeEventSource.open.delete(this);
   }
 

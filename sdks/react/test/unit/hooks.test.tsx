@@ -124,6 +124,17 @@ describe('useInbox', () => {
     expect((result.current.error as ChimaticError).code).toBe('unauthorized');
   });
 
+  it('shows why when the server refuses the stream (an expired token)', async () => {
+    const { result } = renderHook(() => useInbox(), { wrapper });
+    await waitFor(() => expect(result.current.loading).toBe(false));
+    const [source] = FakeEventSource.all;
+    act(() => source.connect(0));
+    server.token = 'sbt_next';
+    act(() => source.refuse());
+    expect(result.current.live).toBe(false);
+    await waitFor(() => expect((result.current.error as ChimaticError | null)?.status).toBe(401));
+  });
+
   it('shares one stream between hooks and closes it when the last unmounts', async () => {
     const { result, unmount } = renderHook(() => [useInbox(), useUnreadCount()] as const, { wrapper });
     await waitFor(() => expect(result.current[0].loading).toBe(false));
