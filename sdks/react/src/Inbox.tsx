@@ -1,6 +1,6 @@
 import { useCallback, useEffect, useId, useRef, useState, type ReactNode } from 'react';
-import { useInbox } from './hooks';
-import type { InboxMessage } from './types';
+import { useInbox } from './hooks.js';
+import type { InboxMessage } from './types.js';
 
 export interface InboxLabels {
   bell: string;

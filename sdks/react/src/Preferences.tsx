@@ -1,6 +1,6 @@
 import { useId, useState, type FormEvent } from 'react';
-import { usePreferences } from './hooks';
-import { CHANNEL_TYPES, type ChannelType, type Preferences as PreferencesShape } from './types';
+import { usePreferences } from './hooks.js';
+import { CHANNEL_TYPES, type ChannelType, type Preferences as PreferencesShape } from './types.js';
 
 export interface PreferencesLabels {
   heading: string;

@@ -1,4 +1,4 @@
-import type { InboxMessage, InboxPage, InboxRead, MarkInboxMessage, Preferences, Problem } from './types';
+import type { InboxMessage, InboxPage, InboxRead, MarkInboxMessage, Preferences, Problem } from './types.js';
 
 /** A non-2xx answer of the server (problem+json when it sent one). */
 export class ChimaticError extends Error {

@@ -1,6 +1,6 @@
 import { createContext, useContext, useMemo, type ReactNode } from 'react';
-import { createInboxClient, type EventSourceConstructor, type InboxClient } from './client';
-import { InboxStore } from './store';
+import { createInboxClient, type EventSourceConstructor, type InboxClient } from './client.js';
+import { InboxStore } from './store.js';
 
 interface ChimaticContextValue {
   client: InboxClient;

@@ -1,7 +1,7 @@
 import { useCallback, useEffect, useRef, useState, useSyncExternalStore } from 'react';
-import { useChimatic } from './context';
-import type { InboxState } from './store';
-import type { ChannelType, InboxMessage, Preferences } from './types';
+import { useChimatic } from './context.js';
+import type { InboxState } from './store.js';
+import type { ChannelType, InboxMessage, Preferences } from './types.js';
 
 export interface UseInboxResult extends InboxState {
   markRead: (id: string, read?: boolean) => Promise<void>;

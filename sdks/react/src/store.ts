@@ -1,5 +1,5 @@
-import type { InboxClient } from './client';
-import type { InboxMessage } from './types';
+import type { InboxClient } from './client.js';
+import type { InboxMessage } from './types.js';
 
 export interface InboxState {
   /** Newest first; archived messages are left out. */
