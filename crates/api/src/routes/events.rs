@@ -74,10 +74,6 @@ pub struct EventAccepted {
     pub idempotent_replayed: bool,
 }
 
-fn invalid(code: ErrorCode, detail: impl Into<String>) -> ApiError {
-    ApiError::new(code, detail)
-}
-
 /// Send an event (scope `notifications:write`): its workflow is rendered for each recipient
 /// and one notification is queued per step and matching subscriber channel, all in one
 /// transaction, before `202`.
@@ -91,7 +87,10 @@ pub async fn send(
 ) -> Result<(StatusCode, Json<EventAccepted>), ApiError> {
     tenant.require(Scope::NotificationsWrite)?;
     if req.to.is_empty() || req.to.len() > MAX_RECIPIENTS {
-        return Err(invalid(ErrorCode::InvalidEvent, format!("`to` must hold 1 to {MAX_RECIPIENTS} subscriber ids")));
+        return Err(ApiError::new(
+            ErrorCode::InvalidEvent,
+            format!("`to` must hold 1 to {MAX_RECIPIENTS} subscriber ids"),
+        ));
     }
     check_idempotency_key(req.idempotency_key.as_ref())?;
     let data: serde_json::Value = match &req.data {
@@ -105,7 +104,7 @@ pub async fn send(
             }
             let value: serde_json::Value = serde_json::from_str(text).map_err(ApiError::internal)?;
             if !value.is_object() {
-                return Err(invalid(ErrorCode::InvalidEvent, "`data` must be a JSON object"));
+                return Err(ApiError::new(ErrorCode::InvalidEvent, "`data` must be a JSON object"));
             }
             value
         }
@@ -116,7 +115,7 @@ pub async fn send(
         .store
         .workflow_for_event(ws, &req.name)
         .await?
-        .ok_or_else(|| invalid(ErrorCode::UnknownEvent, "no workflow handles this event name"))?;
+        .ok_or_else(|| ApiError::new(ErrorCode::UnknownEvent, "no workflow handles this event name"))?;
 
     let mut subscribers = Vec::with_capacity(req.to.len());
     let mut skipped = Vec::new();
@@ -130,7 +129,7 @@ pub async fn send(
             },
             To::Topic(TopicRef { topic }) => {
                 let found = tenant.store.topic_by_key(ws, topic).await?.ok_or_else(|| {
-                    invalid(ErrorCode::UnknownTopic, format!("`to[{index}]` names no topic of this workspace"))
+                    ApiError::new(ErrorCode::UnknownTopic, format!("`to[{index}]` names no topic of this workspace"))
                 })?;
                 if !fanouts.contains(&found.key) {
                     // The data as sent, for the fan-out worker to render later.
@@ -145,7 +144,7 @@ pub async fn send(
         |e| match e {
             PlanError::Store(e) => e.into(),
             PlanError::Render { step, error } => {
-                invalid(ErrorCode::RenderFailed, format!("`steps[{step}]` of the workflow: {error}"))
+                ApiError::new(ErrorCode::RenderFailed, format!("`steps[{step}]` of the workflow: {error}"))
             }
         },
     )?;
@@ -158,7 +157,10 @@ pub async fn send(
     skipped.sort_by_key(|s| (s.index, s.step));
 
     if planned.messages.is_empty() && topics.is_empty() {
-        return Err(invalid(ErrorCode::NothingToSend, "no recipient has a channel for any step of this workflow"));
+        return Err(ApiError::new(
+            ErrorCode::NothingToSend,
+            "no recipient has a channel for any step of this workflow",
+        ));
     }
     let now = state.clock.now();
     let event_id = EventId::generate();

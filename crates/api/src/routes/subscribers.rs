@@ -266,19 +266,18 @@ impl From<&SubscriberChannel> for SubscriberChannelView {
 }
 
 async fn address_of(req: CreateSubscriberChannel, state: &AppState) -> Result<ChannelAddress, ApiError> {
-    let invalid = |code: ErrorCode, detail: String| ApiError::new(code, detail);
     let url = |text: &str, field: &str| {
         WebhookUrl::parse(text, state.destinations.allow_private)
-            .map_err(|e| invalid(ErrorCode::InvalidUrl, format!("`{field}`: {e}")))
+            .map_err(|e| ApiError::new(ErrorCode::InvalidUrl, format!("`{field}`: {e}")))
     };
     let address = match req {
         CreateSubscriberChannel::Email { address } => ChannelAddress::Email(
             EmailAddress::parse(address.expose())
-                .map_err(|e| invalid(ErrorCode::InvalidAddress, format!("`address`: {e}")))?,
+                .map_err(|e| ApiError::new(ErrorCode::InvalidAddress, format!("`address`: {e}")))?,
         ),
         CreateSubscriberChannel::Sms { phone } => ChannelAddress::Sms(
             PhoneNumber::parse(phone.expose())
-                .map_err(|e| invalid(ErrorCode::InvalidAddress, format!("`phone`: {e}")))?,
+                .map_err(|e| ApiError::new(ErrorCode::InvalidAddress, format!("`phone`: {e}")))?,
         ),
         CreateSubscriberChannel::Slack { webhook_url: Some(u), channel_id: None } => {
             ChannelAddress::SlackWebhook(url(u.expose(), "webhook_url")?)
@@ -287,9 +286,9 @@ async fn address_of(req: CreateSubscriberChannel, state: &AppState) -> Result<Ch
             ChannelAddress::SlackChannel(c)
         }
         CreateSubscriberChannel::Slack { .. } => {
-            return Err(invalid(
+            return Err(ApiError::new(
                 ErrorCode::InvalidAddress,
-                "a slack channel needs exactly one of `webhook_url` or `channel_id` (e.g. `C0123456789`)".into(),
+                "a slack channel needs exactly one of `webhook_url` or `channel_id` (e.g. `C0123456789`)",
             ));
         }
         CreateSubscriberChannel::Webhook { url: u } => ChannelAddress::Webhook(url(u.expose(), "url")?),
