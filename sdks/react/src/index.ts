@@ -7,4 +7,5 @@ export { ChimaticError, createInboxClient } from './client.js';
 export type { ClientOptions, InboxClient, ListOptions, StreamHandlers, EventSourceConstructor, EventSourceLike } from './client.js';
 export type { InboxState } from './store.js';
 export { CHANNEL_TYPES } from './types.js';
-export type { ChannelType, InboxMessage, InboxPage, InboxRead, MarkInboxMessage, Preferences as PreferencesData, Problem } from './types.js';
+export type { ChannelType, InboxMessage, InboxPage, InboxRead, MarkInboxMessage, Preferences as PreferencesData, Problem, Schemas } from './types.js';
+export type { components } from './generated/openapi.js';

@@ -1,51 +1,37 @@
-// The shapes of the subscriber-token endpoints, written from sdks/openapi.json
-// (components.schemas Inbox, InboxMessage, InboxRead, MarkInboxMessage, Preferences).
+// The shapes of the subscriber-token endpoints, looked up in the types generated from
+// sdks/openapi.json (src/generated/openapi.ts, `npm run generate`). Nothing here restates a shape
+// of the API; only the names are this package's.
+import type { components } from './generated/openapi.js';
+
+/** Every named schema of the API, e.g. `Schemas["InboxMessage"]`. */
+export type Schemas = components['schemas'];
 
 /** One in-app message (`InboxMessage`). */
-export interface InboxMessage {
-  /** Notification id (`msg_…`). */
-  id: string;
-  title?: string | null;
-  text: string;
-  read_at?: string | null;
-  archived_at?: string | null;
-  created_at: string;
-}
+export type InboxMessage = Schemas['InboxMessage'];
 
 /** A page of the inbox (`Inbox`), newest first. */
-export interface InboxPage {
-  data: InboxMessage[];
-  /** Messages neither read nor archived. */
-  unread_count: number;
-  next_cursor?: string | null;
-}
+export type InboxPage = Schemas['Inbox'];
 
-/** `POST /v1/inbox/read-all`. */
-export interface InboxRead {
-  marked: number;
-}
+/** `POST /v1/inbox/read-all` (`InboxRead`). */
+export type InboxRead = Schemas['InboxRead'];
 
-/** `PATCH /v1/inbox/{message_id}`. */
-export interface MarkInboxMessage {
-  read?: boolean | null;
-  archived?: boolean | null;
-}
+/** `PATCH /v1/inbox/{message_id}` (`MarkInboxMessage`). */
+export type MarkInboxMessage = Schemas['MarkInboxMessage'];
 
-/** The channel types a subscriber can opt out of. */
-export type ChannelType = 'email' | 'sms' | 'slack' | 'webhook' | 'inapp';
+/** The channel types a subscriber can opt out of (`ChannelKind`). */
+export type ChannelType = Schemas['ChannelKind'];
 export const CHANNEL_TYPES: readonly ChannelType[] = ['email', 'sms', 'slack', 'webhook', 'inapp'];
 
-/** A subscriber's opt-outs: anything not listed is allowed. */
-export interface Preferences {
+/**
+ * A subscriber's opt-outs (`Preferences`): anything not listed is allowed. The document types
+ * `channels` as a map whose keys are channel types; the map is narrowed to those keys here.
+ */
+export type Preferences = Omit<Schemas['Preferences'], 'channels'> & {
   channels?: Partial<Record<ChannelType, boolean>>;
-  categories?: Record<string, boolean>;
-}
+};
 
-/** An RFC 9457 problem answered by the server. */
-export interface Problem {
-  type?: string;
-  title?: string;
-  status?: number;
-  detail?: string;
-  code?: string;
-}
+/**
+ * An RFC 9457 problem answered by the server (`Problem`). Every member is optional here: the
+ * body of an error that did not come from Chimatic (a proxy's, say) is read with this type too.
+ */
+export type Problem = Partial<Schemas['Problem']>;
