@@ -1,8 +1,10 @@
 // The example page: ?baseUrl=http://127.0.0.1:8080&token=sbt_…[&categories=orders,marketing]
-// (the server needs CHIMATIC_INBOX_ORIGINS set to this page's origin).
+// [&portal=0 to leave out the webhook portal][&poll=MS, how often pending deliveries reload]
+// (the server needs CHIMATIC_INBOX_ORIGINS set to this page's origin; the webhook portal needs a
+// token with the `portal` scope).
 import { StrictMode, useState } from 'react';
 import { createRoot } from 'react-dom/client';
-import { ChimaticProvider, Inbox, Preferences, useInbox } from '@chimatic/react';
+import { ChimaticProvider, Inbox, Preferences, WebhookPortal, useInbox } from '@chimatic/react';
 import '@chimatic/react/style.css';
 import './example.css';
 
@@ -36,6 +38,8 @@ function App() {
   const token = params.get('token');
   if (!baseUrl || !token) return <Setup />;
   const categories = (params.get('categories') ?? '').split(',').filter(Boolean);
+  const portal = params.get('portal') !== '0';
+  const poll = params.get('poll') ? Number(params.get('poll')) : undefined;
   return (
     <ChimaticProvider baseUrl={baseUrl} token={token}>
       <header className="example-header">
@@ -45,6 +49,7 @@ function App() {
       <main className="example-main">
         <Status />
         <Preferences categories={categories} />
+        {portal && <WebhookPortal deliveriesPollInterval={poll} />}
       </main>
     </ChimaticProvider>
   );

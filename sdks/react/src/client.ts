@@ -60,11 +60,14 @@ export interface InboxClient {
   stream(handlers: StreamHandlers): () => void;
 }
 
-export function createInboxClient(options: ClientOptions): InboxClient {
+/** Sends one JSON request with the subscriber token; resolves to the parsed body (undefined for 204). */
+export type Requester = <T>(method: string, path: string, body?: unknown) => Promise<T>;
+
+/** The authorised JSON requests of one token: `Authorization: Bearer sbt_…`, problem+json errors. */
+export function createRequester(options: Pick<ClientOptions, 'baseUrl' | 'token' | 'fetch'>): Requester {
   const base = options.baseUrl.replace(/\/+$/, '');
   const doFetch = options.fetch ?? ((input, init) => globalThis.fetch(input, init));
-
-  async function request<T>(method: string, path: string, body?: unknown): Promise<T> {
+  return async function request<T>(method: string, path: string, body?: unknown): Promise<T> {
     const headers: Record<string, string> = { authorization: `Bearer ${options.token}`, accept: 'application/json' };
     if (body !== undefined) headers['content-type'] = 'application/json';
     const res = await doFetch(base + path, {
@@ -81,8 +84,15 @@ export function createInboxClient(options: ClientOptions): InboxClient {
       }
       throw new ChimaticError(res.status, problem, `${method} ${path.split('?')[0]}`);
     }
-    return (await res.json()) as T;
-  }
+    if (res.status === 204) return undefined as T;
+    const text = await res.text();
+    return (text ? JSON.parse(text) : undefined) as T;
+  };
+}
+
+export function createInboxClient(options: ClientOptions): InboxClient {
+  const base = options.baseUrl.replace(/\/+$/, '');
+  const request = createRequester(options);
 
   return {
     list({ limit, before, archived } = {}) {

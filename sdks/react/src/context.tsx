@@ -1,10 +1,13 @@
 import { createContext, useContext, useMemo, type ReactNode } from 'react';
 import { createInboxClient, type EventSourceConstructor, type InboxClient } from './client.js';
+import { createPortalClient, type PortalClient } from './portal/client.js';
 import { InboxStore } from './store.js';
 
 interface ChimaticContextValue {
   client: InboxClient;
   store: InboxStore;
+  /** The webhook portal's client (a token with the `portal` scope). */
+  portal: PortalClient;
 }
 
 const ChimaticContext = createContext<ChimaticContextValue | null>(null);
@@ -22,11 +25,15 @@ export interface ChimaticProviderProps {
   children?: ReactNode;
 }
 
-/** Gives the hooks and components below it one subscriber's inbox and preferences. */
+/**
+ * Gives the hooks and components below it one subscriber's inbox, preferences and webhook portal.
+ * Nothing is requested until a hook or component needs it (the inbox stream opens with the first
+ * inbox hook), so a token with only the `portal` scope serves a page with only the portal.
+ */
 export function ChimaticProvider({ baseUrl, token, pageSize, fetch, EventSource, children }: ChimaticProviderProps) {
   const value = useMemo(() => {
     const client = createInboxClient({ baseUrl, token, fetch, EventSource });
-    return { client, store: new InboxStore(client, pageSize) };
+    return { client, store: new InboxStore(client, pageSize), portal: createPortalClient({ baseUrl, token, fetch }) };
   }, [baseUrl, token, pageSize, fetch, EventSource]);
   return <ChimaticContext.Provider value={value}>{children}</ChimaticContext.Provider>;
 }
@@ -40,4 +47,9 @@ export function useChimatic(): ChimaticContextValue {
 /** The raw subscriber-token client of the nearest provider. */
 export function useChimaticClient(): InboxClient {
   return useChimatic().client;
+}
+
+/** The raw webhook-portal client of the nearest provider. */
+export function usePortalClient(): PortalClient {
+  return useChimatic().portal;
 }

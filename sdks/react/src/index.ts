@@ -9,3 +9,20 @@ export type { InboxState } from './store.js';
 export { CHANNEL_TYPES } from './types.js';
 export type { ChannelType, InboxMessage, InboxPage, InboxRead, MarkInboxMessage, Preferences as PreferencesData, Problem, Schemas } from './types.js';
 export type { components } from './generated/openapi.js';
+export { WebhookPortal, OVERLAP_CHOICES, type WebhookPortalProps } from './portal/WebhookPortal.js';
+export { DEFAULT_PORTAL_LABELS, type WebhookPortalLabels } from './portal/labels.js';
+export { useWebhookEndpoints, useEndpointDeliveries } from './portal/hooks.js';
+export type { UseWebhookEndpointsResult, UseEndpointDeliveriesOptions, UseEndpointDeliveriesResult } from './portal/hooks.js';
+export { createPortalClient, type PortalClient, type DeliveryListOptions } from './portal/client.js';
+export { usePortalClient } from './context.js';
+export type {
+  WebhookEndpoint,
+  WebhookEndpointWithSecret,
+  WebhookEndpointList,
+  CreateWebhookEndpoint,
+  RotateWebhookSecret,
+  EndpointDelivery,
+  EndpointDeliveryPage,
+  DeliveryAttempt,
+  ReplayAccepted,
+} from './types.js';

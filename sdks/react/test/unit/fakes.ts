@@ -1,6 +1,7 @@
 // A fake Chimatic inbox behind fetch, and an EventSource the test drives by hand.
 import type { EventSourceLike } from '../../src/client';
 import type { InboxMessage, Preferences } from '../../src/types';
+import { FakePortal } from './portalFakes';
 
 export interface FakeCall {
   method: string;
@@ -30,6 +31,7 @@ export class FakeServer {
   preferences: Preferences = {};
   calls: FakeCall[] = [];
   token = 'sbt_test';
+  portal = new FakePortal();
 
   unread() {
     return this.messages.filter((m) => !m.read_at && !m.archived_at).length;
@@ -50,6 +52,7 @@ export class FakeServer {
       return json(401, { status: 401, code: 'unauthorized', title: 'Unauthorized', detail: 'bad token' });
     }
     const path = url.pathname;
+    if (path.startsWith('/v1/portal/')) return this.portal.handle(method, url, body, json);
     if (method === 'GET' && path === '/v1/inbox') {
       const limit = Number(url.searchParams.get('limit') ?? 20);
       const before = url.searchParams.get('before');
