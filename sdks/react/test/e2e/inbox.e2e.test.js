@@ -3,12 +3,9 @@
 // without a reload, through the SSE stream; the badge goes up; "Mark all as read" takes it to 0;
 // and the preferences form saves an opt-out that the API then reads back.
 import assert from 'node:assert/strict';
-import path from 'node:path';
 import { after, before, test } from 'node:test';
-import { build } from 'vite';
-import { launchBrowser } from '../lib/browser.js';
-import { PACKAGE_ROOT, startServer, waitFor } from '../lib/server.js';
-import { serveStatic } from '../lib/static.js';
+import { acquire, release } from '../lib/e2e.js';
+import { waitFor } from '../lib/server.js';
 
 let site;
 let server;
@@ -20,9 +17,7 @@ let token;
 const api = (method, p, body) => server.api(apiKey, method, p, body);
 
 before(async () => {
-  await build({ configFile: path.join(PACKAGE_ROOT, 'example', 'vite.config.js'), logLevel: 'warn' });
-  site = await serveStatic(path.join(PACKAGE_ROOT, 'example', 'dist'));
-  server = await startServer({ inboxOrigins: [site.origin] });
+  ({ site, server, browser } = await acquire());
   ({ apiKey } = await server.createWorkspace('react-e2e'));
   await api('POST', '/v1/workflows', {
     key: 'order.shipped',
@@ -33,14 +28,9 @@ before(async () => {
   await api('POST', `/v1/subscribers/${subscriber.id}/channels`, { type: 'inapp' });
   ({ token } = await api('POST', `/v1/subscribers/${subscriber.id}/token`, { ttl_seconds: 3600 }));
   assert.match(token, /^sbt_/);
-  browser = await launchBrowser();
 });
 
-after(async () => {
-  await browser?.close();
-  await server?.stop();
-  await site?.close();
-});
+after(release);
 
 /** Sends the event and waits until the message is in the subscriber's inbox (API side). */
 async function ship(order) {
@@ -65,7 +55,8 @@ test('a message sent through the API appears live; mark all read; preferences sa
   const requests = [];
   page.on('request', (r) => r.url().startsWith('http') && requests.push(new URL(r.url()).origin));
 
-  const q = new URLSearchParams({ baseUrl: server.url, token, categories: 'orders' });
+  // An inbox-only token: the page without the webhook portal (test/e2e/portal.e2e.test.js has it).
+  const q = new URLSearchParams({ baseUrl: server.url, token, categories: 'orders', portal: '0' });
   await page.goto(`${site.origin}/?${q}`);
 
   const bell = page.locator('button.chm-bell');
