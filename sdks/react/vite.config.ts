@@ -17,6 +17,9 @@ export default defineConfig({
   },
   test: {
     environment: 'jsdom',
+    // One jsdom for all files (each cleans up after its tests): twice as fast on a small machine.
+    pool: 'threads',
+    isolate: false,
     include: ['test/unit/**/*.test.{ts,tsx}'],
   },
 });

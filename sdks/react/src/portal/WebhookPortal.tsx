@@ -68,11 +68,12 @@ export function WebhookPortal({
 
   // Where the focus goes after the next render (a selector inside the portal).
   const focusNext = useRef<string | null>(null);
+  // Kept until a render has it (another update may render first).
   useEffect(() => {
-    const target = focusNext.current;
+    const target = focusNext.current && rootRef.current?.querySelector<HTMLElement>(focusNext.current);
     if (!target) return;
     focusNext.current = null;
-    rootRef.current?.querySelector<HTMLElement>(target)?.focus();
+    target.focus();
   });
 
   const showSecret = (e: WebhookEndpointWithSecret, returnTo: string) =>

@@ -1,4 +1,4 @@
-import { act, renderHook, waitFor } from '@testing-library/react';
+import { act, cleanup, renderHook, waitFor } from '@testing-library/react';
 import type { ReactNode } from 'react';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { ChimaticProvider, ChimaticError, useInbox, usePreferences, useUnreadCount } from '../../src';
@@ -26,7 +26,10 @@ beforeEach(() => {
   clientToken = server.token;
   FakeEventSource.reset();
 });
-afterEach(() => FakeEventSource.reset());
+afterEach(() => {
+  cleanup();
+  FakeEventSource.reset();
+});
 
 describe('useInbox', () => {
   it('loads the first page with the token and opens the stream with ?token=', async () => {

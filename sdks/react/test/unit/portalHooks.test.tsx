@@ -1,6 +1,6 @@
-import { act, renderHook, waitFor } from '@testing-library/react';
+import { act, cleanup, renderHook, waitFor } from '@testing-library/react';
 import type { ReactNode } from 'react';
-import { beforeEach, describe, expect, it } from 'vitest';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { ChimaticError, ChimaticProvider, useEndpointDeliveries, useInbox, useWebhookEndpoints } from '../../src';
 import { FakeEventSource, FakeServer } from './fakes';
 import { delivery } from './portalFakes';
@@ -19,6 +19,7 @@ beforeEach(() => {
   server = new FakeServer();
   FakeEventSource.reset();
 });
+afterEach(cleanup);
 
 describe('useWebhookEndpoints', () => {
   it('creates an endpoint: the secret is resolved to the caller, never kept in the list', async () => {
