@@ -25,4 +25,5 @@ export type {
   EndpointDeliveryPage,
   DeliveryAttempt,
   ReplayAccepted,
+  SubscriberScope,
 } from './types.js';

@@ -37,67 +37,33 @@ export type Preferences = Omit<Schemas['Preferences'], 'channels'> & {
 export type Problem = Partial<Schemas['Problem']>;
 
 // ---- The webhook portal (`/v1/portal/…`, a token with the `portal` scope). ----
-// TEMPORARY: written from the server's contract until sdks/openapi.json documents the portal.
 
-/** One of the subscriber's webhook endpoints (`GET /v1/portal/endpoints`). */
-export interface WebhookEndpoint {
-  /** `sch_…`. */
-  id: string;
-  /** The URL with most of it hidden, e.g. `https://hoo…`. */
-  url_masked: string;
-  status: 'active' | 'disabled';
-  disabled_at: string | null;
-  /** `endpoint`: its own signing secret; `workspace`: the provider's. */
-  signed_with: 'endpoint' | 'workspace';
-  secret_rotated_at: string | null;
-  /** While the previous secret still signs too (after a rotation with overlap). */
-  previous_secret_expires_at: string | null;
-  created_at: string;
-}
+/** One of the subscriber's webhook endpoints (`Endpoint`, `GET /v1/portal/endpoints`). */
+export type WebhookEndpoint = Schemas['Endpoint'];
 
-/** An endpoint just created or rotated, with its signing secret (`whsec_…`), shown once. */
-export type WebhookEndpointWithSecret = WebhookEndpoint & { signing_secret: string };
+/** An endpoint just created or rotated, with its signing secret (`whsec_…`), shown once (`EndpointWithSecret`). */
+export type WebhookEndpointWithSecret = Schemas['EndpointWithSecret'];
 
-export interface WebhookEndpointList {
-  data: WebhookEndpoint[];
-}
+/** `GET /v1/portal/endpoints` (`EndpointList`). */
+export type WebhookEndpointList = Schemas['EndpointList'];
 
-/** `POST /v1/portal/endpoints`. */
-export interface CreateWebhookEndpoint {
-  url: string;
-}
+/** `POST /v1/portal/endpoints` (`CreateEndpoint`). */
+export type CreateWebhookEndpoint = Schemas['CreateEndpoint'];
 
-/** `POST /v1/portal/endpoints/{id}/rotate-secret`: how long the old secret keeps signing (0 to 604800, default 86400). */
-export interface RotateWebhookSecret {
-  overlap_seconds?: number;
-}
+/** `POST /v1/portal/endpoints/{id}/rotate-secret` (`RotateSecret`): how long the old secret keeps signing. */
+export type RotateWebhookSecret = Schemas['RotateSecret'];
 
-/** One delivery attempt. */
-export type DeliveryAttempt = Pick<
-  Schemas['AttemptView'],
-  'attempt' | 'started_at' | 'succeeded' | 'status_code' | 'latency_ms' | 'error_class'
->;
+/** One delivery attempt (`DeliveryAttempt`). */
+export type DeliveryAttempt = Schemas['DeliveryAttempt'];
 
-/** One message delivered (or not yet, or never) to an endpoint. */
-export interface EndpointDelivery {
-  /** `msg_…`. */
-  id: string;
-  status: Schemas['NotificationStatus'];
-  attempt_count: number;
-  created_at: string;
-  updated_at: string;
-  next_attempt_at: string | null;
-  attempts: DeliveryAttempt[];
-}
+/** One message delivered (or not yet, or never) to an endpoint (`EndpointDelivery`). */
+export type EndpointDelivery = Schemas['EndpointDelivery'];
 
-/** A page of an endpoint's deliveries, newest first. */
-export interface EndpointDeliveryPage {
-  data: EndpointDelivery[];
-  next_cursor: string | null;
-}
+/** A page of an endpoint's deliveries, newest first (`DeliveryList`). */
+export type EndpointDeliveryPage = Schemas['DeliveryList'];
 
-/** `POST …/deliveries/{message_id}/replay`. */
-export interface ReplayAccepted {
-  id: string;
-  status: Schemas['NotificationStatus'];
-}
+/** `POST …/deliveries/{message_id}/replay` (`NotificationAccepted`). */
+export type ReplayAccepted = Schemas['NotificationAccepted'];
+
+/** What a subscriber token opens (`SubscriberScope`): `inbox` and/or `portal`. */
+export type SubscriberScope = Schemas['SubscriberScope'];

@@ -41,7 +41,11 @@ before(async () => {
   const integration = await api('POST', '/v1/integrations', { kind: 'webhook', name: 'customer-hooks' });
   await api('POST', '/v1/workflows', {
     key: 'invoice.paid',
-    steps: [{ channel: 'webhook', integration_id: integration.id, text: 'Invoice {{ data.invoice }} paid by {{ subscriber.name }}' }],
+    steps: [
+      { channel: 'webhook', integration_id: integration.id, text: 'Invoice {{ data.invoice }} paid by {{ subscriber.name }}' },
+      // And in the inbox, so the event is accepted even while no endpoint takes it.
+      { channel: 'inapp', title: 'Invoice {{ data.invoice }} paid', text: 'Thank you, {{ subscriber.name }}.' },
+    ],
   });
   subscriber = await api('POST', '/v1/subscribers', { external_id: 'user-grace', attributes: { name: 'Grace' } });
   await api('POST', `/v1/subscribers/${subscriber.id}/channels`, { type: 'inapp' });
@@ -64,7 +68,7 @@ after(async () => {
   await release();
 });
 
-/** Sends `invoice.paid` to the subscriber; resolves to the notification ids. */
+/** Sends `invoice.paid` to the subscriber; resolves to the notification ids (webhooks and in-app). */
 async function pay(invoice) {
   const sent = await api('POST', '/v1/events', { name: 'invoice.paid', to: ['user-grace'], data: { invoice } });
   return sent.notifications;
@@ -159,8 +163,9 @@ test('endpoints through the portal: the one-time secret signs, rotation overlaps
   const channels = await api('GET', `/v1/subscribers/${subscriber.id}/channels`);
   assert.ok(channels.data.some((c) => c.id === a.id && c.type === 'webhook'), 'the endpoint is one of the subscriber channels');
 
-  const [first] = await pay('i-1');
-  const d1 = await ok.next((r) => r.path === '/portal-a' && r.headers['webhook-id'] === first);
+  const first = await pay('i-1');
+  assert.equal(first.length, 2, 'one webhook, one in-app message');
+  const d1 = await ok.next((r) => r.path === '/portal-a' && first.includes(r.headers['webhook-id']));
   const message = new Webhook(a.secret).verify(d1.body, d1.headers);
   assert.equal(message.text, 'Invoice i-1 paid by Grace');
   assert.deepEqual(signers(d1, { a: a.secret }), [['a']]);
@@ -177,8 +182,8 @@ test('endpoints through the portal: the one-time secret signs, rotation overlaps
   assert.match(await a.row.textContent(), /previous one also valid until/);
   assert.equal(await page.evaluate(() => document.activeElement?.getAttribute('data-chm-action')), 'rotate', 'focus back on Rotate');
 
-  const [second] = await pay('i-2');
-  const d2 = await ok.next((r) => r.path === '/portal-a' && r.headers['webhook-id'] === second);
+  const second = await pay('i-2');
+  const d2 = await ok.next((r) => r.path === '/portal-a' && second.includes(r.headers['webhook-id']));
   assert.deepEqual(signers(d2, { old: a.secret, new: rotated }).sort(), [['new'], ['old']]);
   assert.equal(new Webhook(a.secret).verify(d2.body, d2.headers).text, 'Invoice i-2 paid by Grace');
   assert.equal(new Webhook(rotated).verify(d2.body, d2.headers).text, 'Invoice i-2 paid by Grace');
@@ -187,14 +192,14 @@ test('endpoints through the portal: the one-time secret signs, rotation overlaps
   await a.row.getByRole('button', { name: /^Disable: / }).click();
   await a.row.getByRole('button', { name: /^Enable: / }).waitFor();
   assert.match(await a.row.textContent(), /Disabled/);
-  const third = await pay('i-3');
-  await settled(third);
+  const third = await settled(await pay('i-3'));
+  assert.deepEqual(third.map((n) => n.type), ['inapp'], 'no notification for the disabled endpoint');
   assert.equal(ok.received.filter((r) => r.path === '/portal-a').length, 2, 'nothing reached the disabled endpoint');
 
   // A second endpoint, answering 500: its failed delivery in the page; replayed once it answers 200.
   const b = await addEndpoint(portal, `${flaky.url}/portal-b`);
-  const [fourth] = await pay('i-4');
-  const [failed] = await settled([fourth]);
+  const failed = (await settled(await pay('i-4'))).find((n) => n.type === 'webhook');
+  const fourth = failed.id;
   assert.equal(failed.status, 'failed');
   assert.equal(failed.subscriber_channel_id, b.id);
   assert.ok(flaky.received.length >= 2, 'it was retried');
