@@ -133,7 +133,7 @@ export class FakePortal {
       }
       const overlap = body?.overlap_seconds === undefined ? 86400 : Number(body.overlap_seconds);
       if (!(overlap >= 0 && overlap <= 604800)) {
-        return json(422, { status: 422, code: 'invalid_body', title: 'Unprocessable', detail: 'overlap_seconds out of range' });
+        return json(422, { status: 422, code: 'invalid_request', title: 'Unprocessable', detail: '`overlap_seconds` must be 0 to 604800' });
       }
       e.previous = overlap > 0 ? e.secret : null;
       e.secret = this.newSecret();
