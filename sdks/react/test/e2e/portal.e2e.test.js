@@ -53,6 +53,7 @@ before(async () => {
   ({ token: inboxOnly } = await api('POST', `/v1/subscribers/${subscriber.id}/token`, { ttl_seconds: 3600 }));
   assert.match(token, /^sbt_/);
 
+  await browser.context.grantPermissions(['clipboard-read', 'clipboard-write'], { origin: site.origin });
   page = await browser.context.newPage();
   page.on('pageerror', (e) => problems.push(`pageerror: ${e.message}`));
   page.on('console', (m) => m.type() === 'error' && !/status of 4\d\d/.test(m.text()) && problems.push(`console: ${m.text()}`));
@@ -92,6 +93,11 @@ async function takeSecret(portal) {
   assert.equal(await page.evaluate(() => document.activeElement?.getAttribute('role')), 'dialog', 'the panel has the focus');
   const secret = await dialog.getByRole('textbox', { name: 'Signing secret' }).inputValue();
   assert.match(secret, /^whsec_/);
+  // Copy puts it on the clipboard.
+  await dialog.getByRole('button', { name: 'Copy' }).click();
+  await dialog.getByText('Copied to the clipboard.').waitFor();
+  assert.equal(await page.evaluate(() => navigator.clipboard.readText()), secret);
+  await dialog.focus();
   await page.keyboard.press('Tab');
   await page.keyboard.press('Tab');
   await page.keyboard.press('Tab');
