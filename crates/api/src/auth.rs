@@ -6,7 +6,7 @@ use std::sync::Arc;
 use axum::extract::{FromRequestParts, Query};
 use axum::http::{header, request::Parts};
 use chimatic_audit::{Actor, AuditContext, Origin};
-use chimatic_domain::{ApiKeyId, Region, Scope, Scopes, SubscriberId, UserId, WorkspaceId};
+use chimatic_domain::{ApiKeyId, Region, Scope, Scopes, SubscriberId, SubscriberScope, UserId, WorkspaceId};
 use chimatic_store::{ControlStore, Store, StoreError, subscriber_token_workspace};
 use serde::Deserialize;
 use tokio::sync::Notify;
@@ -225,15 +225,38 @@ pub fn admit_member<'s>(
     guard(state, &principal, if data { Reach::Data } else { Reach::Control })
 }
 
-/// The subscriber behind a valid subscriber token (the browser inbox), with its region's store.
-/// The token travels in `Authorization: Bearer sbt_…`, or in `?token=` for `EventSource`, which
-/// cannot set headers.
-pub struct SubscriberSession {
+/// The subscriber behind a valid subscriber token that opens `S` (the browser inbox by
+/// default, or the webhook portal), with its region's store. The token travels in
+/// `Authorization: Bearer sbt_…`, or for the inbox in `?token=` too.
+pub struct SubscriberSession<S: TokenScope = InboxScope> {
     pub workspace_id: WorkspaceId,
     pub subscriber_id: SubscriberId,
     pub store: Arc<Store>,
     /// To end a live stream when the workspace is frozen.
     pub control: Arc<ControlStore>,
+    /// Who acts, for the audit trail: the subscriber, from this request's origin.
+    pub audit: AuditContext,
+    /// Wakes the region's dispatcher (a replayed delivery).
+    pub delivery_waker: Arc<Notify>,
+    scope: std::marker::PhantomData<S>,
+}
+
+/// What a handler needs a subscriber token to open; the extractor refuses a token without it,
+/// so no handler can forget the check.
+pub trait TokenScope: Send + Sync + 'static {
+    const SCOPE: SubscriberScope;
+}
+
+/// The in-app inbox and the subscriber's own preferences (`/v1/inbox…`).
+pub struct InboxScope;
+impl TokenScope for InboxScope {
+    const SCOPE: SubscriberScope = SubscriberScope::Inbox;
+}
+
+/// The webhook portal (`/v1/portal/…`).
+pub struct PortalScope;
+impl TokenScope for PortalScope {
+    const SCOPE: SubscriberScope = SubscriberScope::Portal;
 }
 
 #[derive(Deserialize)]
@@ -241,12 +264,17 @@ struct TokenQuery {
     token: Option<String>,
 }
 
-impl FromRequestParts<AppState> for SubscriberSession {
+impl<S: TokenScope> FromRequestParts<AppState> for SubscriberSession<S> {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
         let from_header = bearer_token(parts).map(str::to_string);
-        let from_query = || parts.uri.query().and_then(token_from_query);
+        // Only the inbox takes a token in the URL (`EventSource` cannot set headers); the
+        // portal, which manages secrets, keeps its token out of URLs and logs.
+        let from_query = || match S::SCOPE {
+            SubscriberScope::Inbox => parts.uri.query().and_then(token_from_query),
+            SubscriberScope::Portal => None,
+        };
         let token = from_header.or_else(from_query).ok_or_else(ApiError::unauthorized)?;
         let ws = subscriber_token_workspace(&token).ok_or_else(ApiError::unauthorized)?;
         let (region, frozen) = match state.control.workspace(ws).await {
@@ -256,15 +284,22 @@ impl FromRequestParts<AppState> for SubscriberSession {
         };
         // Tokens are kept in the region's store, so it is needed to verify one at all.
         let store = &served_plane(state, &region)?.store;
-        let (workspace_id, subscriber_id) =
+        let grant =
             store.verify_subscriber_token(&token, state.clock.now()).await?.ok_or_else(ApiError::unauthorized)?;
-        let principal = Principal::Workspace { id: workspace_id, region: &region, frozen };
+        let principal = Principal::Workspace { id: grant.workspace_id, region: &region, frozen };
         let plane = data_plane(guard(state, &principal, Reach::Data)?)?;
+        if !grant.scopes.contains(&S::SCOPE) {
+            let detail = format!("this subscriber token lacks the `{}` scope", S::SCOPE.as_str());
+            return Err(ApiError::new(ErrorCode::InsufficientScope, detail));
+        }
         Ok(SubscriberSession {
-            workspace_id,
-            subscriber_id,
+            workspace_id: grant.workspace_id,
+            subscriber_id: grant.subscriber_id,
             store: plane.store.clone(),
             control: state.control.clone(),
+            delivery_waker: plane.delivery_waker.clone(),
+            audit: AuditContext { actor: Actor::subscriber(grant.subscriber_id), origin: request_origin(parts) },
+            scope: std::marker::PhantomData,
         })
     }
 }

@@ -66,7 +66,13 @@ fn shape_codes(op: &Operation) -> Vec<ErrorCode> {
             ErrorCode::RegionNotServed,
             ErrorCode::Unavailable,
         ]),
-        Auth::Subscriber => codes.extend([ErrorCode::Unauthorized, ErrorCode::WorkspaceFrozen, ErrorCode::Unavailable]),
+        Auth::Subscriber => codes.extend([
+            ErrorCode::Unauthorized,
+            ErrorCode::InsufficientScope,
+            ErrorCode::WorkspaceFrozen,
+            ErrorCode::RateLimited,
+            ErrorCode::Unavailable,
+        ]),
         Auth::Operator => codes.extend([ErrorCode::Unauthorized, ErrorCode::OperatorDisabled]),
     }
     let params: Vec<ParameterIn> = op

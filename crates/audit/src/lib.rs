@@ -57,6 +57,8 @@ pub enum ActorKind {
     User,
     Operator,
     System,
+    /// A subscriber through the webhook portal (a subscriber token with the `portal` scope).
+    Subscriber,
 }
 
 impl ActorKind {
@@ -66,11 +68,12 @@ impl ActorKind {
             ActorKind::User => "user",
             ActorKind::Operator => "operator",
             ActorKind::System => "system",
+            ActorKind::Subscriber => "subscriber",
         }
     }
 
     pub fn parse(s: &str) -> Option<Self> {
-        [ActorKind::ApiKey, ActorKind::User, ActorKind::Operator, ActorKind::System]
+        [ActorKind::ApiKey, ActorKind::User, ActorKind::Operator, ActorKind::System, ActorKind::Subscriber]
             .into_iter()
             .find(|k| k.as_str() == s)
     }
@@ -100,6 +103,11 @@ impl Actor {
 
     pub fn api_key(id: impl ToString, name: impl Into<String>) -> Self {
         Self { kind: ActorKind::ApiKey, id: id.to_string(), name: name.into() }
+    }
+
+    /// A subscriber acting through the webhook portal.
+    pub fn subscriber(id: impl ToString) -> Self {
+        Self { kind: ActorKind::Subscriber, id: id.to_string(), name: "webhook portal".into() }
     }
 }
 
@@ -223,6 +231,9 @@ pub mod actions {
     pub const CHANNEL_CREATED: &str = "channel.created";
     pub const SUBSCRIBER_CHANNEL_CREATED: &str = "subscriber_channel.created";
     pub const SUBSCRIBER_CHANNEL_DELETED: &str = "subscriber_channel.deleted";
+    pub const SUBSCRIBER_CHANNEL_SECRET_ROTATED: &str = "subscriber_channel.secret_rotated";
+    pub const SUBSCRIBER_CHANNEL_DISABLED: &str = "subscriber_channel.disabled";
+    pub const SUBSCRIBER_CHANNEL_ENABLED: &str = "subscriber_channel.enabled";
     pub const INTEGRATION_CREATED: &str = "integration.created";
     pub const INTEGRATION_UPDATED: &str = "integration.updated";
     pub const INTEGRATION_DELETED: &str = "integration.deleted";

@@ -92,6 +92,14 @@ pub fn twilio_signature_valid(auth_token: &str, url: &str, params: &[(String, St
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct WebhookSignature(pub String);
 
+impl WebhookSignature {
+    /// Both signatures in one header, space-separated: a receiver accepts the message if any
+    /// one verifies, which is how a secret is rotated without a gap.
+    pub fn and(self, other: WebhookSignature) -> WebhookSignature {
+        WebhookSignature(format!("{} {}", self.0, other.0))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -32,7 +32,7 @@ pub use plan::{DEFAULT_PAYLOAD_RETENTION_DAYS, PAYLOAD_RETENTION_DAYS, Plan, Pla
 pub use region::{Region, RegionError};
 pub use retry::{RetrySchedule, RetryScheduleError, parse_duration};
 pub use role::{Role, RoleError};
-pub use scope::{Scope, ScopeError, Scopes};
+pub use scope::{Scope, ScopeError, Scopes, SubscriberScope};
 pub use sensitive::Sensitive;
 pub use status::NotificationStatus;
 pub use webhook_url::{WebhookUrl, WebhookUrlError};

@@ -146,3 +146,21 @@ mod tests {
         assert!(Scopes::new(vec![]).is_none());
     }
 }
+
+/// What a subscriber token opens: its subscriber's in-app inbox and preferences (`inbox`), or
+/// the webhook portal, where the subscriber manages their own webhook endpoints (`portal`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum SubscriberScope {
+    Inbox,
+    Portal,
+}
+
+impl SubscriberScope {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SubscriberScope::Inbox => "inbox",
+            SubscriberScope::Portal => "portal",
+        }
+    }
+}

@@ -11,6 +11,6 @@ mod webhook;
 
 pub use destination::{DestinationError, DestinationPolicy};
 pub use health::{CheckOutcome, ProviderClient};
-pub use messages::{MessageMeta, SmtpRelay};
+pub use messages::{MessageMeta, SmtpRelay, webhook_body};
 pub use tls::{PinMismatch, TrustError};
 pub use webhook::{SendOutcome, SenderBuildError, WebhookSender};

@@ -43,6 +43,11 @@ impl SmtpRelay {
     }
 }
 
+/// What a message to a webhook endpoint carries: its rendered content as JSON.
+pub fn webhook_body(content: &RenderedMessage) -> Vec<u8> {
+    serde_json::to_vec(content).unwrap_or_default()
+}
+
 /// A message with a text part (and an HTML alternative when rendered).
 fn email(from: &str, to: &str, content: &RenderedMessage) -> Result<lettre::Message, &'static str> {
     let mailbox = |text: &str| text.parse::<Mailbox>().map_err(|_| "misconfigured");
@@ -121,7 +126,7 @@ impl ProviderClient {
                 let Ok(secret) = SigningSecret::parse(signing_secret) else {
                     return failed(started, "misconfigured", None);
                 };
-                let body = serde_json::to_vec(content).unwrap_or_default();
+                let body = webhook_body(content);
                 let signature = secret.sign(meta.id, meta.timestamp_secs, &body);
                 return self
                     .webhooks

@@ -43,7 +43,9 @@ pub use notifications::{
 };
 pub use stats::{DeliveryEvent, DeliveryStats, day_of, hour_of, start_of_day, start_of_hour};
 pub use store::Store;
-pub use subscribers::{ErasureCounts, SubscriberChannelRow, SubscriberRow, SubscriberRows, subscriber_token_workspace};
+pub use subscribers::{
+    ErasureCounts, SubscriberChannelRow, SubscriberGrant, SubscriberRow, SubscriberRows, subscriber_token_workspace,
+};
 pub use topics::{TopicRow, TopicRows};
 pub use users::{
     ChallengeRow, FailureRow, IdentityRows, InvitationRow, InvitationRows, Joining, MemberRow, MembershipRow,

@@ -75,7 +75,7 @@ pub struct Attempt {
 /// What the dispatcher sends.
 pub enum Delivery {
     Webhook { payload: Sensitive<Vec<u8>>, channel: Channel },
-    Message { route: crate::MessageRoute, content: RenderedMessage, address: ChannelAddress },
+    Message { route: crate::MessageRoute, content: RenderedMessage, channel: Box<SubscriberChannel> },
 }
 
 /// One rendered message of an event, before encryption.
@@ -120,6 +120,31 @@ pub struct SubscriberChannel {
     pub subscriber_id: SubscriberId,
     pub address: ChannelAddress,
     pub created_at: Timestamp,
+    /// A webhook endpoint's own signing secrets (endpoints added through the portal); without
+    /// them its messages are signed with the workspace's webhook integration secret.
+    pub signing: Option<EndpointSigning>,
+    /// Since when nothing is sent to it (portal endpoints).
+    pub disabled_at: Option<Timestamp>,
+}
+
+/// A webhook endpoint's signing secrets: the current one, and after a rotation the one it
+/// replaced, which still signs every delivery (as a second signature) until its overlap ends,
+/// so the receiver can switch secrets without refusing a single message.
+pub struct EndpointSigning {
+    pub current: chimatic_crypto::SigningSecret,
+    pub rotated_at: Option<Timestamp>,
+    pub previous: Option<(chimatic_crypto::SigningSecret, Timestamp)>,
+}
+
+impl EndpointSigning {
+    pub fn new(current: chimatic_crypto::SigningSecret) -> Self {
+        Self { current, rotated_at: None, previous: None }
+    }
+
+    /// The previous secret, while it still signs at `now`, and until when.
+    pub fn overlapping(&self, now: Timestamp) -> Option<(&chimatic_crypto::SigningSecret, Timestamp)> {
+        self.previous.as_ref().filter(|(_, until)| *until > now).map(|(secret, until)| (secret, *until))
+    }
 }
 
 /// A provider integration as the notification store knows it: no credentials.

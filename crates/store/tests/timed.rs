@@ -13,7 +13,7 @@ use chimatic_audit::AuditContext;
 use chimatic_crypto::LocalKek;
 use chimatic_domain::{
     ChannelAddress, IntegrationCredentials, IntegrationSettings, ManualClock, OutboundTls, PhoneNumber, Region,
-    Sensitive, Timestamp, WebhookUrl, WorkspaceId,
+    Sensitive, SubscriberScope, Timestamp, WebhookUrl, WorkspaceId,
 };
 use chimatic_domain::{Role, UserId};
 use chimatic_store::records::Enqueued;
@@ -760,19 +760,28 @@ async fn subscriber_tokens_expire_and_name_one_subscriber_of_one_workspace() {
     store.provision_workspace(a, t0).await.unwrap();
     store.provision_workspace(b, t0).await.unwrap();
     let (ann, _) = store.identify_subscriber(a, &Sensitive::new("ann".into()), None, t0).await.unwrap();
-    let token = store.issue_subscriber_token(a, ann.id, t0.plus(HOUR)).await.unwrap();
-    assert_eq!(store.verify_subscriber_token(token.expose(), t0).await.unwrap(), Some((a, ann.id)));
-    assert_eq!(store.verify_subscriber_token(token.expose(), t0.plus(HOUR)).await.unwrap(), None, "expired");
-    assert!(store.issue_subscriber_token(b, ann.id, t0.plus(HOUR)).await.is_err(), "ann is not b's subscriber");
+    let inbox = [SubscriberScope::Inbox];
+    let token = store.issue_subscriber_token(a, ann.id, &inbox, t0.plus(HOUR)).await.unwrap();
+    let grant = store.verify_subscriber_token(token.expose(), t0).await.unwrap().unwrap();
+    assert_eq!((grant.workspace_id, grant.subscriber_id, grant.scopes), (a, ann.id, inbox.to_vec()));
+    assert!(store.verify_subscriber_token(token.expose(), t0.plus(HOUR)).await.unwrap().is_none(), "expired");
+    assert!(store.issue_subscriber_token(b, ann.id, &inbox, t0.plus(HOUR)).await.is_err(), "ann is not b's subscriber");
     // Workspace b's MAC on claims rewritten to name a's subscriber does not verify.
     use base64::Engine;
     let b64 = base64::engine::general_purpose::URL_SAFE_NO_PAD;
     let (bob, _) = store.identify_subscriber(b, &Sensitive::new("bob".into()), None, t0).await.unwrap();
-    let bobs = store.issue_subscriber_token(b, bob.id, t0.plus(HOUR)).await.unwrap();
+    let bobs = store.issue_subscriber_token(b, bob.id, &inbox, t0.plus(HOUR)).await.unwrap();
     let (payload, mac) = bobs.expose().strip_prefix("sbt_").unwrap().split_once('.').unwrap();
     let mut claims: serde_json::Value = serde_json::from_slice(&b64.decode(payload).unwrap()).unwrap();
     claims["w"] = serde_json::json!(a.to_string());
     claims["s"] = serde_json::json!(ann.id.to_string());
     let forged = format!("sbt_{}.{mac}", b64.encode(serde_json::to_vec(&claims).unwrap()));
-    assert_eq!(store.verify_subscriber_token(&forged, t0).await.unwrap(), None);
+    assert!(store.verify_subscriber_token(&forged, t0).await.unwrap().is_none());
+    // Nor does an inbox token whose claims were widened to the portal.
+    let mut claims: serde_json::Value = serde_json::from_slice(&b64.decode(payload).unwrap()).unwrap();
+    assert_eq!(claims["k"], serde_json::json!(["inbox"]));
+    claims["k"] = serde_json::json!(["inbox", "portal"]);
+    let widened = format!("sbt_{}.{mac}", b64.encode(serde_json::to_vec(&claims).unwrap()));
+    assert!(store.verify_subscriber_token(&widened, t0).await.unwrap().is_none());
+    assert!(store.verify_subscriber_token(bobs.expose(), t0).await.unwrap().is_some());
 }

@@ -20,7 +20,7 @@ use crate::{ApiError, AppState};
 const POLL: Duration = Duration::from_secs(1);
 
 /// The subscriber's inbox (subscriber token), newest first, with the unread count.
-#[utoipa::path(get, path = "/v1/inbox", tag = "inbox", params(InboxParams), security(("subscriber" = [])),
+#[utoipa::path(get, path = "/v1/inbox", tag = "inbox", params(InboxParams), security(("subscriber" = ["inbox"])),
     responses((status = 200, body = Inbox)))]
 pub async fn list(
     session: SubscriberSession,
@@ -31,7 +31,7 @@ pub async fn list(
 
 /// Mark one of the subscriber's messages read or archived (subscriber token).
 #[utoipa::path(patch, path = "/v1/inbox/{message_id}", tag = "inbox", request_body = MarkInboxMessage,
-    params(("message_id" = chimatic_domain::NotificationId, Path, description = "Notification id (`msg_…`)")), security(("subscriber" = [])),
+    params(("message_id" = chimatic_domain::NotificationId, Path, description = "Notification id (`msg_…`)")), security(("subscriber" = ["inbox"])),
     responses((status = 200, body = InboxMessage)))]
 pub async fn mark(
     State(state): State<AppState>,
@@ -54,7 +54,7 @@ pub struct InboxRead {
 }
 
 /// Mark every unread message of the subscriber's inbox read (subscriber token).
-#[utoipa::path(post, path = "/v1/inbox/read-all", tag = "inbox", security(("subscriber" = [])),
+#[utoipa::path(post, path = "/v1/inbox/read-all", tag = "inbox", security(("subscriber" = ["inbox"])),
     responses((status = 200, body = InboxRead)))]
 pub async fn read_all(State(state): State<AppState>, session: SubscriberSession) -> Result<Json<InboxRead>, ApiError> {
     let marked = session.store.mark_inbox_read(session.workspace_id, session.subscriber_id, state.clock.now()).await?;
@@ -62,7 +62,7 @@ pub async fn read_all(State(state): State<AppState>, session: SubscriberSession)
 }
 
 /// The subscriber's own opt-outs (subscriber token), for a preferences page in your front end.
-#[utoipa::path(get, path = "/v1/inbox/preferences", tag = "inbox", security(("subscriber" = [])),
+#[utoipa::path(get, path = "/v1/inbox/preferences", tag = "inbox", security(("subscriber" = ["inbox"])),
     responses((status = 200, body = chimatic_domain::Preferences)))]
 pub async fn preferences(session: SubscriberSession) -> Result<Json<Preferences>, ApiError> {
     Ok(Json(session.store.subscriber(session.workspace_id, session.subscriber_id).await?.preferences))
@@ -70,7 +70,7 @@ pub async fn preferences(session: SubscriberSession) -> Result<Json<Preferences>
 
 /// Replace the subscriber's own opt-outs (subscriber token): per channel type and per workflow
 /// category. Messages they rule out are recorded as `skipped` and never sent.
-#[utoipa::path(put, path = "/v1/inbox/preferences", tag = "inbox", security(("subscriber" = [])),
+#[utoipa::path(put, path = "/v1/inbox/preferences", tag = "inbox", security(("subscriber" = ["inbox"])),
     request_body = chimatic_domain::Preferences,
     responses((status = 200, body = chimatic_domain::Preferences)),
     extensions(("x-codes" = json!([crate::ErrorCode::InvalidPreferences]))))]
@@ -87,7 +87,7 @@ pub async fn set_preferences(
 /// New inbox messages as Server-Sent Events (subscriber token, `?token=` allowed): an `unread`
 /// event with the count on connect, then a `message` event per new message and an `unread`
 /// event after each batch.
-#[utoipa::path(get, path = "/v1/inbox/stream", tag = "inbox", security(("subscriber" = [])),
+#[utoipa::path(get, path = "/v1/inbox/stream", tag = "inbox", security(("subscriber" = ["inbox"])),
     responses((status = 200, content_type = "text/event-stream", body = String)))]
 pub async fn stream(
     session: SubscriberSession,

@@ -13,6 +13,7 @@ pub mod integrations;
 mod keys;
 mod notifications;
 mod ops;
+mod portal;
 pub mod subscribers;
 pub mod suppressions;
 pub mod topics;
@@ -129,6 +130,13 @@ fn api_routes(planes: Planes) -> OpenApiRouter<AppState> {
             .routes(routes!(inbox::stream))
             .routes(routes!(inbox::read_all))
             .routes(routes!(inbox::preferences, inbox::set_preferences))
+            .routes(routes!(portal::list, portal::create))
+            .routes(routes!(portal::delete))
+            .routes(routes!(portal::rotate_secret))
+            .routes(routes!(portal::disable))
+            .routes(routes!(portal::enable))
+            .routes(routes!(portal::deliveries))
+            .routes(routes!(portal::replay))
             .routes(routes!(topics::create, topics::list))
             .routes(routes!(topics::get))
             .routes(routes!(topics::add, topics::members))
@@ -174,12 +182,13 @@ fn serve(router: Router, openapi: std::sync::Arc<utoipa::openapi::OpenApi>, stat
         ))
 }
 
-/// CORS for the browser inbox (`/v1/inbox…`) and the configured front-end origins only; the
-/// API-key endpoints are never opened to browsers. No cookies are involved: the subscriber token
+/// CORS for the browser inbox and webhook portal (`/v1/inbox…`, `/v1/portal/…`) and the
+/// configured front-end origins only; the API-key endpoints are never opened to browsers. No cookies are involved: the subscriber token
 /// is sent explicitly.
 fn inbox_cors(origins: Vec<HeaderValue>) -> tower_http::cors::CorsLayer {
     let allow = tower_http::cors::AllowOrigin::predicate(move |origin, request| {
-        request.uri.path().starts_with("/v1/inbox") && origins.contains(origin)
+        let path = request.uri.path();
+        (path.starts_with("/v1/inbox") || path.starts_with("/v1/portal/")) && origins.contains(origin)
     });
     tower_http::cors::CorsLayer::new()
         .allow_origin(allow)
@@ -188,6 +197,7 @@ fn inbox_cors(origins: Vec<HeaderValue>) -> tower_http::cors::CorsLayer {
             axum::http::Method::PATCH,
             axum::http::Method::PUT,
             axum::http::Method::POST,
+            axum::http::Method::DELETE,
         ])
         .allow_headers([header::AUTHORIZATION, header::CONTENT_TYPE])
         .max_age(std::time::Duration::from_secs(600))

@@ -456,27 +456,34 @@ pub(crate) async fn inbox_page(
 
 #[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
-#[schema(example = json!({"ttl_seconds": 3600}))]
+#[schema(example = json!({"ttl_seconds": 3600, "scopes": ["inbox", "portal"]}))]
 pub struct IssueToken {
     /// How long the token is valid, 60 to 86400 seconds (default 3600).
     #[serde(default, deserialize_with = "chimatic_domain::whole_number::optional_u32")]
     #[schema(minimum = 60, maximum = 86400)]
     pub ttl_seconds: Option<u32>,
+    /// What it opens: `inbox` (`/v1/inbox…`) and/or `portal` (`/v1/portal/…`, the subscriber's
+    /// webhook endpoints). Default `["inbox"]`.
+    #[schema(min_items = 1, max_items = 2)]
+    pub scopes: Option<Vec<chimatic_domain::SubscriberScope>>,
 }
 
 #[derive(Serialize, utoipa::ToSchema)]
 pub struct SubscriberToken {
-    /// `sbt_…`: lets a browser read and mark this subscriber's inbox (`/v1/inbox`), nothing else.
+    /// `sbt_…`: lets a browser use this subscriber's inbox and/or webhook portal, nothing else.
     pub token: String,
+    pub scopes: Vec<chimatic_domain::SubscriberScope>,
+    #[schema(format = DateTime)]
     pub expires_at: String,
 }
 
-/// Issue a short-lived token for one subscriber's inbox (scope `subscribers:write`), for your
-/// front end: it reads `/v1/inbox` and `/v1/inbox/stream` without your API key.
+/// Issue a short-lived token for one subscriber (scope `subscribers:write`), for your front end:
+/// with `inbox` it reads `/v1/inbox` and `/v1/inbox/stream`, with `portal` it manages the
+/// subscriber's webhook endpoints (`/v1/portal/…`), without your API key.
 #[utoipa::path(post, path = "/v1/subscribers/{id}/token", tag = "subscribers", security(("bearer" = ["subscribers:write"])), request_body = IssueToken,
     params(("id" = chimatic_domain::SubscriberId, Path, description = "Subscriber id (`sub_…`)")),
     responses((status = 201, body = SubscriberToken)),
-    extensions(("x-codes" = json!([crate::ErrorCode::InvalidTtl]))))]
+    extensions(("x-codes" = json!([crate::ErrorCode::InvalidScopes, crate::ErrorCode::InvalidTtl]))))]
 pub async fn issue_token(
     State(state): State<AppState>,
     tenant: Tenant,
@@ -489,9 +496,16 @@ pub async fn issue_token(
     if !(60..=86_400).contains(&ttl) {
         return Err(ApiError::new(ErrorCode::InvalidTtl, "`ttl_seconds` must be 60 to 86400"));
     }
+    let mut scopes = req.scopes.unwrap_or_else(|| vec![chimatic_domain::SubscriberScope::Inbox]);
+    if scopes.is_empty() {
+        return Err(ApiError::new(ErrorCode::InvalidScopes, "`scopes` needs at least one of `inbox` or `portal`"));
+    }
+    scopes.sort();
+    scopes.dedup();
     let expires_at = state.clock.now().plus(std::time::Duration::from_secs(u64::from(ttl)));
-    let token = tenant.store.issue_subscriber_token(tenant.workspace_id, id, expires_at).await?;
-    Ok((StatusCode::CREATED, Json(SubscriberToken { token: token.into_inner(), expires_at: expires_at.to_rfc3339() })))
+    let token = tenant.store.issue_subscriber_token(tenant.workspace_id, id, &scopes, expires_at).await?;
+    let body = SubscriberToken { token: token.into_inner(), scopes, expires_at: expires_at.to_rfc3339() };
+    Ok((StatusCode::CREATED, Json(body)))
 }
 
 /// Mark an inbox message read or unread, archived or not (scope `subscribers:write`).

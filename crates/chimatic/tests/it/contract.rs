@@ -97,8 +97,16 @@ fn assert_problem(r: &Resp, op: &Value, what: &str, status: u16) {
     );
 }
 
-/// An inbox operation (subscriber token): 401 without a token or with a made-up one, and 404
-/// for another subscriber's messages. A live stream is only asked for without a valid token.
+/// Subscriber tokens of another subscriber of the workspace: one per scope, and one with both.
+struct OtherSubscriber {
+    inbox: String,
+    portal: String,
+    both: String,
+}
+
+/// An inbox or portal operation (subscriber token): 401 without a token or with a made-up one,
+/// 403 to a token without the scope the document names, and 404 for another subscriber's
+/// messages or endpoints. A live stream is only asked for without a valid token.
 async fn check_subscriber_operation(
     server: &TestServer,
     doc: &Value,
@@ -106,7 +114,7 @@ async fn check_subscriber_operation(
     method: &str,
     op: &Value,
     ids: &BTreeMap<&str, String>,
-    other_subscriber: &str,
+    other: &OtherSubscriber,
 ) {
     let what = format!("{} {path}", method.to_uppercase());
     let (url, has_ids) = fill(path, op, ids);
@@ -115,6 +123,15 @@ async fn check_subscriber_operation(
     assert_problem(&server.call(&m, &url, None, body.clone()).await, op, &format!("{what} without a token"), 401);
     let made_up = server.call(&m, &url, Some("sbt_not-a-token"), body.clone()).await;
     assert_problem(&made_up, op, &format!("{what} with a made-up token"), 401);
+    let scopes = op["security"][0]["subscriber"].as_array().cloned().unwrap_or_default();
+    let lacking = match scopes.first().and_then(Value::as_str) {
+        Some("inbox") => &other.portal,
+        Some("portal") => &other.inbox,
+        scope => panic!("{what}: names no subscriber scope ({scope:?})"),
+    };
+    let r = server.call(&m, &url, Some(lacking), body.clone()).await;
+    assert_problem(&r, op, &format!("{what} with a token lacking `{}`", scopes[0]), 403);
+    let other_subscriber = other.both.as_str();
     if has_ids {
         let r = server.call(&m, &url, Some(other_subscriber), body).await;
         assert_problem(&r, op, &format!("{what} with another subscriber's token"), 404);
@@ -141,10 +158,17 @@ async fn every_operation_refuses_no_key_a_key_without_its_scope_and_another_work
         }
     };
     let (only_audit, only_channels) = (narrow(json!(["audit:read"])).await, narrow(json!(["channels:read"])).await);
-    // Another subscriber of the same workspace, with its own inbox token.
+    // Another subscriber of the same workspace, with its own tokens.
     let bob = created(&server, &a.key, "/v1/subscribers", json!({"external_id": "bob"})).await;
-    let token = server.post(&format!("/v1/subscribers/{bob}/token"), &a.key, json!({})).await;
-    let other_subscriber = token.json["token"].as_str().unwrap().to_string();
+    let token = |scopes: Value| {
+        let (server, key, path) = (&server, a.key.clone(), format!("/v1/subscribers/{bob}/token"));
+        async move { server.post(&path, &key, json!({"scopes": scopes})).await.json["token"].as_str().unwrap().to_string() }
+    };
+    let other_subscriber = OtherSubscriber {
+        inbox: token(json!(["inbox"])).await,
+        portal: token(json!(["portal"])).await,
+        both: token(json!(["inbox", "portal"])).await,
+    };
     let lists =
         ["/v1/channels", "/v1/subscribers", "/v1/integrations", "/v1/workflows", "/v1/topics", "/v1/suppressions"];
     let mut before = Vec::new();

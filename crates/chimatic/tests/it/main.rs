@@ -29,6 +29,7 @@ mod lifecycle;
 mod nodes;
 mod outbound_tls;
 mod planes;
+mod portal;
 mod postgres_tls;
 mod providers;
 mod security;

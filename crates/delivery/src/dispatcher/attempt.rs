@@ -1,12 +1,13 @@
 //! One delivery attempt: load and decrypt what the job needs, send it through its provider,
 //! decide the retry, and record the attempt.
 
-use chimatic_crypto::{CryptoError, SigningSecret};
+use chimatic_crypto::{CryptoError, SigningSecret, WebhookSignature};
 use chimatic_domain::{
-    ChannelAddress, IntegrationCredentials, IntegrationId, IntegrationSettings, RenderedMessage, Sensitive, WorkspaceId,
+    ChannelAddress, IntegrationCredentials, IntegrationId, IntegrationSettings, OutboundTls, RenderedMessage,
+    Timestamp, WebhookUrl, WorkspaceId,
 };
 use chimatic_providers::MessageMeta;
-use chimatic_store::records::{AttemptDetail, Channel, Delivery};
+use chimatic_store::records::{AttemptDetail, Delivery, EndpointSigning, SubscriberChannel};
 use chimatic_store::{ClaimedJob, DeliveryEvent, QueueOutcome, StoreError};
 
 use super::{Dispatcher, KEY_UNAVAILABLE_PAUSE};
@@ -55,13 +56,14 @@ impl Dispatcher {
         };
         let via = prepared.integration_id();
         let outcome = match prepared {
-            Prepared::Webhook { payload, channel, secret } => {
-                let body = payload.into_inner();
-                let signature = secret.sign(&id_text, timestamp, &body);
-                self.providers
-                    .webhooks()
-                    .send(channel.url.expose(), &channel.tls, &id_text, timestamp, &signature, body)
-                    .await
+            Prepared::Disabled => {
+                // Disabled through the portal: nothing is sent; a replay after enabling sends it.
+                self.give_up(&job, "endpoint_disabled").await;
+                return;
+            }
+            Prepared::Webhook { body, url, tls, signing } => {
+                let signature = signing.sign(&id_text, started_at, &body);
+                self.providers.webhooks().send(url.expose(), &tls, &id_text, timestamp, &signature, body).await
             }
             Prepared::Message { content, address, integration, integration_id } => {
                 let meta = MessageMeta { id: &id_text, timestamp_secs: timestamp };
@@ -124,24 +126,41 @@ impl Dispatcher {
         Ok(match self.store.delivery(ws, job.notification_id).await? {
             Delivery::Webhook { payload, channel } => {
                 let secret = self.store.signing_secret(ws, channel.id).await?;
-                Prepared::Webhook { payload, channel, secret }
-            }
-            Delivery::Message { route, content, address } => {
-                // After `failover_after` failed attempts of this round, the fallback integration
-                // takes over; the attempt records which one was used.
-                let integration_id = route.integration_for_attempt(job.round_attempts);
-                if integration_id != route.integration_id {
-                    tracing::info!(notification = %job.notification_id, "the primary integration kept failing; using the fallback");
+                Prepared::Webhook {
+                    body: payload.into_inner(),
+                    url: channel.url,
+                    tls: channel.tls,
+                    signing: Signing::Channel(secret),
                 }
-                let integration = match integration_id {
-                    Some(id) => Some((
-                        self.store.integration(ws, id).await?.settings,
-                        self.store.integration_credentials(ws, id).await?,
-                    )),
-                    None => None,
-                };
-                Prepared::Message { content, address, integration, integration_id }
             }
+            Delivery::Message { route, content, channel } => match *channel {
+                SubscriberChannel { disabled_at: Some(_), .. } => Prepared::Disabled,
+                // A portal endpoint signs with its own secrets, not the integration's.
+                SubscriberChannel { address: ChannelAddress::Webhook(url), signing: Some(signing), .. } => {
+                    Prepared::Webhook {
+                        body: chimatic_providers::webhook_body(&content),
+                        url,
+                        tls: OutboundTls::default(),
+                        signing: Signing::Endpoint(signing),
+                    }
+                }
+                SubscriberChannel { address, .. } => {
+                    // After `failover_after` failed attempts of this round, the fallback
+                    // integration takes over; the attempt records which one was used.
+                    let integration_id = route.integration_for_attempt(job.round_attempts);
+                    if integration_id != route.integration_id {
+                        tracing::info!(notification = %job.notification_id, "the primary integration kept failing; using the fallback");
+                    }
+                    let integration = match integration_id {
+                        Some(id) => Some((
+                            self.store.integration(ws, id).await?.settings,
+                            self.store.integration_credentials(ws, id).await?,
+                        )),
+                        None => None,
+                    };
+                    Prepared::Message { content, address, integration, integration_id }
+                }
+            },
         })
     }
 
@@ -158,23 +177,45 @@ impl Dispatcher {
 }
 
 enum Prepared {
-    Webhook {
-        payload: Sensitive<Vec<u8>>,
-        channel: Channel,
-        secret: SigningSecret,
-    },
+    /// A direct webhook to a channel, or a message to a portal endpoint.
+    Webhook { body: Vec<u8>, url: WebhookUrl, tls: OutboundTls, signing: Signing },
     Message {
         content: RenderedMessage,
         address: ChannelAddress,
         integration: Option<(IntegrationSettings, IntegrationCredentials)>,
         integration_id: Option<IntegrationId>,
     },
+    /// To a webhook endpoint its subscriber disabled.
+    Disabled,
+}
+
+enum Signing {
+    Channel(SigningSecret),
+    Endpoint(EndpointSigning),
+}
+
+impl Signing {
+    /// A channel's one signature; an endpoint's current one, followed during a rotation's
+    /// overlap by the previous secret's.
+    fn sign(&self, id: &str, at: Timestamp, body: &[u8]) -> WebhookSignature {
+        let secs = at.as_secs();
+        match self {
+            Signing::Channel(secret) => secret.sign(id, secs, body),
+            Signing::Endpoint(e) => {
+                let current = e.current.sign(id, secs, body);
+                match e.overlapping(at) {
+                    Some((previous, _)) => current.and(previous.sign(id, secs, body)),
+                    None => current,
+                }
+            }
+        }
+    }
 }
 
 impl Prepared {
     fn integration_id(&self) -> Option<IntegrationId> {
         match self {
-            Prepared::Webhook { .. } => None,
+            Prepared::Webhook { .. } | Prepared::Disabled => None,
             Prepared::Message { integration_id, .. } => *integration_id,
         }
     }

@@ -46,7 +46,9 @@ pub async fn plan_for(
 ) -> Result<Planned, PlanError> {
     let mut recipients = Vec::with_capacity(subscribers.len());
     for (index, subscriber) in subscribers {
-        let channels = store.subscriber_channels(ws, subscriber.id).await?;
+        let mut channels = store.subscriber_channels(ws, subscriber.id).await?;
+        // An endpoint its subscriber disabled is left out, as if it were not there.
+        channels.retain(|c| c.disabled_at.is_none());
         recipients.push(Recipient { index, subscriber, channels });
     }
     let suppressed =

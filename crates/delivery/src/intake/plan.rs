@@ -112,6 +112,8 @@ mod tests {
             subscriber_id: SubscriberId::generate(),
             address,
             created_at: Timestamp(0),
+            signing: None,
+            disabled_at: None,
         }
     }
 

@@ -35,6 +35,7 @@ const DATA: Schema = Schema {
         (5, include_str!("../../migrations/postgres/data/0005_audit.sql")),
         (6, include_str!("../../migrations/postgres/data/0006_lifecycle.sql")),
         (7, include_str!("../../migrations/postgres/data/0007_channel_purge_start.sql")),
+        (8, include_str!("../../migrations/postgres/data/0008_portal_endpoints.sql")),
     ],
 };
 const VAULT: Schema = Schema {

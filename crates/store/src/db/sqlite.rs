@@ -40,6 +40,7 @@ pub(crate) const DATA: Schema = Schema {
         (5, include_str!("../../migrations/sqlite/data/0005_audit.sql")),
         (6, include_str!("../../migrations/sqlite/data/0006_lifecycle.sql")),
         (7, include_str!("../../migrations/sqlite/data/0007_channel_purge_start.sql")),
+        (8, include_str!("../../migrations/sqlite/data/0008_portal_endpoints.sql")),
     ],
 };
 pub(crate) const VAULT: Schema = Schema {

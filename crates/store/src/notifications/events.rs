@@ -3,14 +3,14 @@
 
 use chimatic_crypto::{Aad, Dek};
 use chimatic_domain::{
-    ChannelAddress, EventId, FanoutId, NotificationId, RenderedMessage, Sensitive, SubscriberId, Timestamp, TopicId,
-    WorkflowId, WorkspaceId,
+    EventId, FanoutId, NotificationId, RenderedMessage, Sensitive, SubscriberChannelId, SubscriberId, Timestamp,
+    TopicId, WorkflowId, WorkspaceId,
 };
 
 use crate::Store;
 
 use crate::keys::KeyDomain;
-use crate::records::{Notification, PlannedMessage};
+use crate::records::{Notification, PlannedMessage, SubscriberChannel};
 use crate::{FanoutProgress, FanoutRow, MessageRoute, NewEvent, NewNotificationRow, StoreError, Target};
 
 impl Store {
@@ -19,14 +19,14 @@ impl Store {
         self.subscriber_key(ws, &row).await
     }
 
-    /// A message's rendered content and the address it goes to, both under the subscriber's key.
+    /// A message's rendered content and the channel it goes to, both under the subscriber's key.
     pub(crate) async fn open_message(
         &self,
         ws: WorkspaceId,
         id: NotificationId,
         route: &MessageRoute,
         sealed: &[u8],
-    ) -> Result<(RenderedMessage, ChannelAddress), StoreError> {
+    ) -> Result<(RenderedMessage, SubscriberChannel), StoreError> {
         let key = self.subscriber_key_of(ws, route.subscriber_id).await?;
         let id_text = id.to_string();
         let plain =
@@ -35,8 +35,7 @@ impl Store {
             serde_json::from_slice(&plain).map_err(|_| StoreError::Corrupt("message content"))?;
         let channels = self.data.subscriber_channels(ws, route.subscriber_id).await?;
         let row = channels.iter().find(|c| c.id == route.subscriber_channel_id).ok_or(StoreError::NotFound)?;
-        let channel = Self::open_subscriber_channel(ws, &key, row)?;
-        Ok((content, channel.address))
+        Ok((content, Self::open_subscriber_channel(ws, &key, row)?))
     }
 
     /// Encrypts messages, each under its subscriber's key, into rows for one event.
@@ -148,6 +147,20 @@ impl Store {
     ) -> Result<bool, StoreError> {
         let rows = self.seal_messages(ws, fanout.event_id, messages, progress.now).await?;
         self.data.fanout_batch(ws, fanout, &rows, progress).await
+    }
+
+    /// A webhook endpoint's deliveries, newest first, without their content (nothing is
+    /// decrypted): status, attempts and times.
+    pub async fn endpoint_deliveries(
+        &self,
+        ws: WorkspaceId,
+        subscriber: SubscriberId,
+        endpoint: SubscriberChannelId,
+        before: Option<NotificationId>,
+        limit: u32,
+    ) -> Result<Vec<Notification>, StoreError> {
+        let rows = self.data.endpoint_deliveries(ws, subscriber, endpoint, before, limit).await?;
+        Ok(rows.into_iter().map(|row| super::notification_of(row, None)).collect())
     }
 
     /// A subscriber's in-app messages, newest first, and how many are unread.

@@ -121,8 +121,8 @@ impl Store {
                 Ok(Delivery::Webhook { payload, channel: self.open_channel(ws, channel).await? })
             }
             (Target::Subscriber(route), _) => {
-                let (content, address) = self.open_message(ws, id, &route, &sealed).await?;
-                Ok(Delivery::Message { route, content, address })
+                let (content, channel) = self.open_message(ws, id, &route, &sealed).await?;
+                Ok(Delivery::Message { route, content, channel: Box::new(channel) })
             }
             (Target::Channel(_), None) => Err(StoreError::NotFound),
         }

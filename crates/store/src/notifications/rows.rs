@@ -452,6 +452,20 @@ pub trait NotificationRows: Db {
         id: NotificationId,
     ) -> Result<Option<(Vec<u8>, Target, Option<ChannelRow>)>, StoreError>;
 
+    /// A webhook endpoint's deliveries without their content, newest first, before `before`.
+    async fn endpoint_deliveries(
+        &self,
+        ws: WorkspaceId,
+        subscriber: SubscriberId,
+        endpoint: SubscriberChannelId,
+        before: Option<NotificationId>,
+        limit: u32,
+    ) -> Result<Vec<NotificationRow>, StoreError> {
+        // Ids are time-ordered and 'msg_g' sorts after every notification id.
+        let before = before.map(|b| b.to_string()).unwrap_or_else(|| "msg_g".into());
+        fetch_all(self, &sql::ENDPOINT_DELIVERIES, args![ws, subscriber, endpoint, before, limit], notification).await
+    }
+
     /// A subscriber's in-app messages, newest first, before `before`.
     async fn inbox(
         &self,

@@ -71,6 +71,15 @@ statements! {
              WHERE n.workspace_id = ?1 AND n.subscriber_id = ?2 AND n.kind = 'inapp' AND n.status <> 'skipped' \
              AND n.payload_removed_at IS NULL AND n.id < ?3 AND (?4 OR n.archived_at IS NULL) \
              ORDER BY n.id DESC LIMIT ?5";
+    // A portal endpoint's deliveries, newest first (the inbox's index serves it too).
+    ENDPOINT_DELIVERIES = "SELECT n.id, CASE WHEN 1 = 0 THEN n.payload END, n.status, n.attempt_count, \
+                           n.created_at, n.updated_at, n.read_at, n.archived_at, n.channel_id, n.kind, n.event_id, \
+                           n.subscriber_id, n.subscriber_channel_id, n.integration_id, n.fallback_integration_id, \
+                           n.failover_after, q.due_at, q.lease_token \
+                           FROM notifications n LEFT JOIN delivery_queue q ON q.notification_id = n.id \
+                           WHERE n.workspace_id = ?1 AND n.subscriber_id = ?2 AND n.kind = 'webhook' \
+                           AND n.subscriber_channel_id = ?3 AND n.status <> 'skipped' AND n.id < ?4 \
+                           ORDER BY n.id DESC LIMIT ?5";
     INBOX_UNREAD = "SELECT COUNT(*) FROM notifications WHERE workspace_id = ?1 AND subscriber_id = ?2 \
                     AND kind = 'inapp' AND status <> 'skipped' AND payload_removed_at IS NULL AND read_at IS NULL \
                     AND archived_at IS NULL";

@@ -2,12 +2,13 @@
 //! vault, so erasing a subscriber makes every earlier copy of their data unreadable), their
 //! erasure, and the tokens that let a browser read one subscriber's inbox.
 
+mod endpoints;
 mod rows;
 pub(crate) mod sql;
 mod tokens;
 
 pub use rows::{ErasureCounts, SubscriberChannelRow, SubscriberRow, SubscriberRows};
-pub use tokens::subscriber_token_workspace;
+pub use tokens::{SubscriberGrant, subscriber_token_workspace};
 
 use chimatic_audit::{AuditContext, actions};
 use chimatic_crypto::{Aad, Dek};
@@ -16,7 +17,7 @@ use chimatic_domain::{
 };
 
 use crate::keys::KeyDomain;
-use crate::records::{Subscriber, SubscriberChannel};
+use crate::records::{EndpointSigning, Subscriber, SubscriberChannel};
 use crate::{Store, StoreError};
 
 const EXTERNAL_ID_INDEX: &[u8] = b"subscriber-external-id";
@@ -226,7 +227,15 @@ impl Store {
         if address.kind().as_str() != row.kind {
             return Err(StoreError::Corrupt("subscriber channel kind"));
         }
-        Ok(SubscriberChannel { id: row.id, subscriber_id: row.subscriber_id, address, created_at: row.created_at })
+        let signing = row.signing_secrets.as_deref().map(|sealed| endpoints::open_signing(ws, key, row.id, sealed));
+        Ok(SubscriberChannel {
+            id: row.id,
+            subscriber_id: row.subscriber_id,
+            address,
+            created_at: row.created_at,
+            signing: signing.transpose()?,
+            disabled_at: row.disabled_at,
+        })
     }
 
     /// Adds a way to reach a subscriber; the address is encrypted under the subscriber's key.
@@ -235,6 +244,19 @@ impl Store {
         ws: WorkspaceId,
         subscriber: SubscriberId,
         address: ChannelAddress,
+        now: Timestamp,
+        by: &AuditContext,
+    ) -> Result<SubscriberChannel, StoreError> {
+        self.insert_subscriber_channel(ws, subscriber, address, None, now, by).await
+    }
+
+    /// The one insert of a subscriber channel, with an endpoint's own signing secrets if given.
+    async fn insert_subscriber_channel(
+        &self,
+        ws: WorkspaceId,
+        subscriber: SubscriberId,
+        address: ChannelAddress,
+        signing: Option<EndpointSigning>,
         now: Timestamp,
         by: &AuditContext,
     ) -> Result<SubscriberChannel, StoreError> {
@@ -251,12 +273,14 @@ impl Store {
             kind: address.kind().as_str().into(),
             address: sealed,
             created_at: now,
+            signing_secrets: signing.as_ref().map(|s| endpoints::seal_signing(ws, &key, id, s)).transpose()?,
+            disabled_at: None,
         };
         let audit = by
             .event(now, actions::SUBSCRIBER_CHANNEL_CREATED, "subscriber_channel", id)
             .with_detail(serde_json::json!({ "subscriber_id": subscriber, "kind": row.kind }));
         self.data.insert_subscriber_channel(ws, &row, &audit).await?;
-        Ok(SubscriberChannel { id, subscriber_id: subscriber, address, created_at: now })
+        Ok(SubscriberChannel { id, subscriber_id: subscriber, address, created_at: now, signing, disabled_at: None })
     }
 
     pub async fn subscriber_channels(

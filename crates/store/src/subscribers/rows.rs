@@ -27,6 +27,9 @@ pub struct SubscriberChannelRow {
     pub kind: String,
     pub address: Vec<u8>,
     pub created_at: Timestamp,
+    /// An endpoint's own signing secrets, sealed under the subscriber key.
+    pub signing_secrets: Option<Vec<u8>>,
+    pub disabled_at: Option<Timestamp>,
 }
 
 /// What an erasure removed.
@@ -67,7 +70,7 @@ fn subscriber(r: &dyn Columns) -> Result<SubscriberRow, StoreError> {
     })
 }
 
-/// A row of `id, subscriber_id, kind, address, created_at`.
+/// A row of `id, subscriber_id, kind, address, created_at, signing_secrets, disabled_at`.
 fn channel(r: &dyn Columns) -> Result<SubscriberChannelRow, StoreError> {
     Ok(SubscriberChannelRow {
         id: r.parsed(0, "subscriber channel id")?,
@@ -75,6 +78,8 @@ fn channel(r: &dyn Columns) -> Result<SubscriberChannelRow, StoreError> {
         kind: r.text(2)?,
         address: r.blob(3)?,
         created_at: r.at(4)?,
+        signing_secrets: r.opt_blob(5)?,
+        disabled_at: r.opt_at(6)?,
     })
 }
 
@@ -152,7 +157,15 @@ pub trait SubscriberRows: Db {
         row: &SubscriberChannelRow,
         audit: &AuditEvent,
     ) -> Result<(), StoreError> {
-        let args = args![ws, row.id, row.subscriber_id, &row.kind, &row.address, row.created_at];
+        let args = args![
+            ws,
+            row.id,
+            row.subscriber_id,
+            &row.kind,
+            &row.address,
+            row.created_at,
+            row.signing_secrets.as_deref()
+        ];
         self.transaction(vec![crate::db::Step::new(&sql::INSERT_CHANNEL, args)], Audited::data(ws, audit)).await?;
         Ok(())
     }
@@ -163,6 +176,32 @@ pub trait SubscriberRows: Db {
         subscriber: SubscriberId,
     ) -> Result<Vec<SubscriberChannelRow>, StoreError> {
         fetch_all(self, &sql::CHANNELS, args![ws, subscriber], channel).await
+    }
+
+    /// Replaces an endpoint's signing secrets if they are still `expected`; `false` otherwise.
+    async fn replace_signing_secrets(
+        &self,
+        ws: WorkspaceId,
+        subscriber: SubscriberId,
+        id: SubscriberChannelId,
+        sealed: &[u8],
+        expected: &[u8],
+        audit: &AuditEvent,
+    ) -> Result<bool, StoreError> {
+        let args = args![ws, subscriber, id, sealed, expected];
+        execute_one(self, &sql::SET_SIGNING, args, Audited::data(ws, audit)).await
+    }
+
+    /// Disables (`Some`) or enables (`None`) a webhook endpoint; `false`: no such endpoint.
+    async fn set_endpoint_disabled(
+        &self,
+        ws: WorkspaceId,
+        subscriber: SubscriberId,
+        id: SubscriberChannelId,
+        disabled_at: Option<Timestamp>,
+        audit: &AuditEvent,
+    ) -> Result<bool, StoreError> {
+        execute_one(self, &sql::SET_DISABLED, args![ws, subscriber, id, disabled_at], Audited::data(ws, audit)).await
     }
 
     async fn delete_subscriber_channel(

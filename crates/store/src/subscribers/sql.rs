@@ -14,10 +14,16 @@ statements! {
     SET_PREFERENCES = "UPDATE subscribers SET preferences = ?3, updated_at = ?4 WHERE workspace_id = ?1 AND id = ?2";
     DELETE = "DELETE FROM subscribers WHERE workspace_id = ?1 AND id = ?2";
 
-    INSERT_CHANNEL = "INSERT INTO subscriber_channels (id, workspace_id, subscriber_id, kind, address, created_at) \
-                      VALUES (?2, ?1, ?3, ?4, ?5, ?6)";
-    CHANNELS = "SELECT id, subscriber_id, kind, address, created_at FROM subscriber_channels \
-                WHERE workspace_id = ?1 AND subscriber_id = ?2 ORDER BY id";
+    INSERT_CHANNEL = "INSERT INTO subscriber_channels (id, workspace_id, subscriber_id, kind, address, created_at, \
+                      signing_secrets) VALUES (?2, ?1, ?3, ?4, ?5, ?6, ?7)";
+    CHANNELS = "SELECT id, subscriber_id, kind, address, created_at, signing_secrets, disabled_at \
+                FROM subscriber_channels WHERE workspace_id = ?1 AND subscriber_id = ?2 ORDER BY id";
+    // A rotation replaces the secrets it read (?5), so of two at once one fails rather than
+    // one of the new secrets being lost.
+    SET_SIGNING = "UPDATE subscriber_channels SET signing_secrets = ?4 \
+                   WHERE workspace_id = ?1 AND subscriber_id = ?2 AND id = ?3 AND signing_secrets = ?5";
+    SET_DISABLED = "UPDATE subscriber_channels SET disabled_at = ?4 \
+                    WHERE workspace_id = ?1 AND subscriber_id = ?2 AND id = ?3 AND kind = 'webhook'";
     DELETE_CHANNEL = "DELETE FROM subscriber_channels WHERE workspace_id = ?1 AND subscriber_id = ?2 AND id = ?3";
 
     // Erasure. SQLite's single writer lets it delete attempts first, by subquery; PostgreSQL

@@ -5,7 +5,7 @@
 
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use chimatic_domain::{Sensitive, SubscriberId, Timestamp, WorkspaceId};
+use chimatic_domain::{Sensitive, SubscriberId, SubscriberScope, Timestamp, WorkspaceId};
 use serde::{Deserialize, Serialize};
 use subtle::ConstantTimeEq;
 
@@ -21,6 +21,16 @@ struct Claims {
     s: SubscriberId,
     /// Expiry, milliseconds since the epoch.
     e: i64,
+    /// What it opens; absent (tokens issued before scopes): the inbox.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    k: Option<Vec<SubscriberScope>>,
+}
+
+/// A verified token: whose it is and what it opens.
+pub struct SubscriberGrant {
+    pub workspace_id: WorkspaceId,
+    pub subscriber_id: SubscriberId,
+    pub scopes: Vec<SubscriberScope>,
 }
 
 fn split(token: &str) -> Option<(&str, &str, Claims)> {
@@ -35,30 +45,31 @@ pub fn subscriber_token_workspace(token: &str) -> Option<WorkspaceId> {
 }
 
 impl Store {
-    /// Issues a token for one subscriber, valid until `expires_at`.
+    /// Issues a token for one subscriber that opens `scopes`, valid until `expires_at`.
     pub async fn issue_subscriber_token(
         &self,
         ws: WorkspaceId,
         subscriber: SubscriberId,
+        scopes: &[SubscriberScope],
         expires_at: Timestamp,
     ) -> Result<Sensitive<String>, StoreError> {
         if self.data.subscriber(ws, subscriber).await?.is_none() {
             return Err(StoreError::NotFound);
         }
-        let claims = Claims { w: ws, s: subscriber, e: expires_at.0 };
+        let claims = Claims { w: ws, s: subscriber, e: expires_at.0, k: Some(scopes.to_vec()) };
         let payload =
             URL_SAFE_NO_PAD.encode(serde_json::to_vec(&claims).map_err(|_| StoreError::Corrupt("token claims"))?);
         let mac = URL_SAFE_NO_PAD.encode(self.index_key(ws).await?.blind_index(MAC_DOMAIN, payload.as_bytes()));
         Ok(Sensitive::new(format!("{PREFIX}{payload}.{mac}")))
     }
 
-    /// The workspace and subscriber of a valid, unexpired token of this region; `None` for
+    /// Whose a valid, unexpired token of this region is and what it opens; `None` for
     /// anything else (malformed, forged, expired, or the subscriber is gone).
     pub async fn verify_subscriber_token(
         &self,
         token: &str,
         now: Timestamp,
-    ) -> Result<Option<(WorkspaceId, SubscriberId)>, StoreError> {
+    ) -> Result<Option<SubscriberGrant>, StoreError> {
         let Some((payload, mac, claims)) = split(token) else { return Ok(None) };
         let Ok(mac) = URL_SAFE_NO_PAD.decode(mac) else { return Ok(None) };
         // A workspace this region does not hold has no keys: not a token of ours.
@@ -74,7 +85,8 @@ impl Store {
         if self.data.subscriber(claims.w, claims.s).await?.is_none() {
             return Ok(None);
         }
-        Ok(Some((claims.w, claims.s)))
+        let scopes = claims.k.unwrap_or_else(|| vec![SubscriberScope::Inbox]);
+        Ok(Some(SubscriberGrant { workspace_id: claims.w, subscriber_id: claims.s, scopes }))
     }
 }
 

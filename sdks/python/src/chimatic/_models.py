@@ -5,10 +5,12 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal, Optional, Union
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StringConstraints
 from typing_extensions import TypeAliasType
 
-ActorKind = TypeAliasType("ActorKind", Literal['api_key', 'user', 'operator', 'system'])
+ActorKind = TypeAliasType(
+    "ActorKind", Literal['api_key', 'user', 'operator', 'system', 'subscriber']
+)
 
 
 class AuditPublicKey(BaseModel):
@@ -141,6 +143,17 @@ class CreateChannel(BaseModel):
     """
     The destination. `https` is required (plain `http` only in development mode); it must
     resolve to a public address unless private destinations are allowed.
+    """
+
+
+class CreateEndpoint(BaseModel):
+    model_config = ConfigDict(
+        extra='forbid',
+    )
+    url: Annotated[str, Field(max_length=2048)]
+    """
+    `https` (plain `http` only in development mode), resolving to a public address unless
+    the server allows private destinations.
     """
 
 
@@ -302,12 +315,33 @@ class DeleteWorkspace(BaseModel):
     """
 
 
+class DeliveryAttempt(BaseModel):
+    attempt: Annotated[int, Field(ge=0)]
+    """
+    1-based attempt number.
+    """
+    error_class: Optional[str] = None
+    """
+    Why it failed (e.g. `http_status`, `timeout`, `connect`, `tls`, `endpoint_disabled`).
+    """
+    latency_ms: Annotated[int, Field(ge=0)]
+    started_at: AwareDatetime
+    status_code: Annotated[Optional[int], Field(ge=0)] = None
+    """
+    HTTP status the endpoint answered, if it did.
+    """
+    succeeded: bool
+
+
 class DeliveryStatsView(BaseModel):
     days: list[DayStats]
     """
     One entry per day of the range, oldest first (days without traffic are zero).
     """
     totals: DayTotals
+
+
+EndpointStatus = TypeAliasType("EndpointStatus", Literal['active', 'disabled'])
 
 
 EventId = TypeAliasType(
@@ -439,16 +473,6 @@ IntegrationKind = TypeAliasType(
 """
 The kinds of provider integration.
 """
-
-
-class IssueToken(BaseModel):
-    model_config = ConfigDict(
-        extra='forbid',
-    )
-    ttl_seconds: Annotated[Optional[int], Field(ge=60, le=86400)] = None
-    """
-    How long the token is valid, 60 to 86400 seconds (default 3600).
-    """
 
 
 class ItemError(BaseModel):
@@ -600,6 +624,17 @@ class Problem(BaseModel):
     """
 
 
+class RotateSecret(BaseModel):
+    model_config = ConfigDict(
+        extra='forbid',
+    )
+    overlap_seconds: Annotated[Optional[int], Field(ge=0, le=604800)] = None
+    """
+    How long the replaced secret keeps signing (as a second signature), 0 to 604800 seconds
+    (default 86400).
+    """
+
+
 Scope = TypeAliasType(
     "Scope",
     Literal[
@@ -617,6 +652,9 @@ Scope = TypeAliasType(
         'audit:read',
     ],
 )
+
+
+SignedWith = TypeAliasType("SignedWith", Literal['endpoint', 'workspace'])
 
 
 class SkippedRecipient(BaseModel):
@@ -711,11 +749,19 @@ SubscriberId = TypeAliasType(
 )
 
 
+SubscriberScope = TypeAliasType("SubscriberScope", Literal['inbox', 'portal'])
+"""
+What a subscriber token opens: its subscriber's in-app inbox and preferences (`inbox`), or
+the webhook portal, where the subscriber manages their own webhook endpoints (`portal`).
+"""
+
+
 class SubscriberToken(BaseModel):
-    expires_at: str
+    expires_at: AwareDatetime
+    scopes: list[SubscriberScope]
     token: str
     """
-    `sbt_…`: lets a browser read and mark this subscriber's inbox (`/v1/inbox`), nothing else.
+    `sbt_…`: lets a browser use this subscriber's inbox and/or webhook portal, nothing else.
     """
 
 
@@ -1128,6 +1174,59 @@ class CreateWorkflow(BaseModel):
     """
 
 
+class Endpoint(BaseModel):
+    created_at: AwareDatetime
+    disabled_at: Optional[AwareDatetime] = None
+    id: Annotated[
+        str,
+        Field(
+            examples=['sch_0192f0c1a2b37c4d8e9f0a1b2c3d4e5f'],
+            pattern='^sch_[0-9a-f]{32}$',
+        ),
+    ]
+    previous_secret_expires_at: Optional[AwareDatetime] = None
+    """
+    Until then deliveries carry a second signature, by the secret the last rotation replaced.
+    """
+    secret_rotated_at: Optional[AwareDatetime] = None
+    signed_with: SignedWith
+    status: EndpointStatus
+    url_masked: str
+    """
+    Scheme and a host prefix only, e.g. `https://hoo…`; the full URL is never returned.
+    """
+
+
+class EndpointDelivery(BaseModel):
+    attempt_count: Annotated[int, Field(ge=0)]
+    attempts: list[DeliveryAttempt]
+    created_at: AwareDatetime
+    id: Annotated[
+        str,
+        Field(
+            examples=['msg_0192f0c1a2b37c4d8e9f0a1b2c3d4e5f'],
+            pattern='^msg_[0-9a-f]{32}$',
+        ),
+    ]
+    next_attempt_at: Optional[AwareDatetime] = None
+    """
+    When the next attempt is due, while queued.
+    """
+    status: NotificationStatus
+    updated_at: AwareDatetime
+
+
+class EndpointList(BaseModel):
+    data: list[Endpoint]
+
+
+class EndpointWithSecret(Endpoint):
+    signing_secret: str
+    """
+    Standard Webhooks signing secret (`whsec_…`). Shown once.
+    """
+
+
 class ErasureReceipt(BaseModel):
     attempts: Annotated[int, Field(ge=0)]
     channels: Annotated[int, Field(ge=0)]
@@ -1273,6 +1372,23 @@ class IntegrationView(BaseModel):
     updated_at: str
 
 
+class IssueToken(BaseModel):
+    model_config = ConfigDict(
+        extra='forbid',
+    )
+    scopes: Annotated[
+        Optional[list[SubscriberScope]], Field(max_length=2, min_length=1)
+    ] = None
+    """
+    What it opens: `inbox` (`/v1/inbox…`) and/or `portal` (`/v1/portal/…`, the subscriber's
+    webhook endpoints). Default `["inbox"]`.
+    """
+    ttl_seconds: Annotated[Optional[int], Field(ge=60, le=86400)] = None
+    """
+    How long the token is valid, 60 to 86400 seconds (default 3600).
+    """
+
+
 class MemberList(BaseModel):
     data: list[SubscriberId]
     next_cursor: Optional[SubscriberId] = None
@@ -1395,6 +1511,14 @@ class BatchAccepted(BaseModel):
     """
     One entry per item, in request order.
     """
+
+
+class DeliveryList(BaseModel):
+    data: list[EndpointDelivery]
+    """
+    Newest first.
+    """
+    next_cursor: Optional[NotificationId] = None
 
 
 class Inbox(BaseModel):
