@@ -464,7 +464,7 @@ pub struct IssueToken {
     pub ttl_seconds: Option<u32>,
     /// What it opens: `inbox` (`/v1/inbox…`) and/or `portal` (`/v1/portal/…`, the subscriber's
     /// webhook endpoints). Default `["inbox"]`.
-    #[schema(min_items = 1, max_items = 2)]
+    #[schema(min_items = 1)]
     pub scopes: Option<Vec<chimatic_domain::SubscriberScope>>,
 }
 

@@ -21,6 +21,7 @@ from ._resources import (
     Inbox,
     Integrations,
     Notifications,
+    Portal,
     Subscribers,
     Suppressions,
     Topics,
@@ -77,6 +78,7 @@ class Chimatic(BaseClient):
         self.api_keys = ApiKeys[SyncMode](self)
         self.workspace = Workspace[SyncMode](self)
         self.inbox = Inbox[SyncMode](self)
+        self.portal = Portal[SyncMode](self)
         self.admin = Admin[SyncMode](self)
 
     def _execute(self, op: Op[T]) -> T:
@@ -177,6 +179,7 @@ class AsyncChimatic(BaseClient):
         self.api_keys = ApiKeys[AsyncMode](self)
         self.workspace = Workspace[AsyncMode](self)
         self.inbox = Inbox[AsyncMode](self)
+        self.portal = Portal[AsyncMode](self)
         self.admin = Admin[AsyncMode](self)
 
     async def _execute(self, op: Op[T]) -> T:

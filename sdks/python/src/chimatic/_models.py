@@ -1376,9 +1376,7 @@ class IssueToken(BaseModel):
     model_config = ConfigDict(
         extra='forbid',
     )
-    scopes: Annotated[
-        Optional[list[SubscriberScope]], Field(max_length=2, min_length=1)
-    ] = None
+    scopes: Annotated[Optional[list[SubscriberScope]], Field(min_length=1)] = None
     """
     What it opens: `inbox` (`/v1/inbox…`) and/or `portal` (`/v1/portal/…`, the subscriber's
     webhook endpoints). Default `["inbox"]`.

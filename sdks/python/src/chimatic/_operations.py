@@ -279,10 +279,15 @@ def subscribers_mark_inbox(
     )
 
 
-def subscribers_issue_token(id: str, *, ttl_seconds: Optional[int] = None) -> Op[m.SubscriberToken]:
-    """A subscriber token (`sbt_…`) for your front end: it reads and marks this subscriber's
-    inbox (`/v1/inbox`), nothing else."""
-    body = m.IssueToken.model_validate({"ttl_seconds": ttl_seconds})
+def subscribers_issue_token(
+    id: str, *, ttl_seconds: Optional[int] = None, scopes: Optional[Sequence[str]] = None
+) -> Op[m.SubscriberToken]:
+    """A subscriber token (`sbt_…`) for your front end: with `inbox` (the default) it reads and
+    marks this subscriber's inbox (`/v1/inbox`), with `portal` it manages their webhook
+    endpoints (`/v1/portal/…`), nothing else."""
+    body = m.IssueToken.model_validate(
+        {"ttl_seconds": ttl_seconds, "scopes": list(scopes) if scopes is not None else None}
+    )
     return Op(
         "POST",
         path("/v1/subscribers/{id}/token", id=id),
@@ -334,6 +339,64 @@ def inbox_set_preferences(
     """Replaces the token's subscriber's own opt-outs."""
     body = m.Preferences.model_validate({"channels": channels or {}, "categories": categories or {}})
     return Op("PUT", "/v1/inbox/preferences", model(m.Preferences), body=body_of(body))
+
+
+# ---- the webhook portal, with a subscriber token (`portal` scope) ---------------------------
+
+
+def portal_list() -> Op[m.EndpointList]:
+    """The token's subscriber's webhook endpoints, URLs masked."""
+    return Op("GET", "/v1/portal/endpoints", model(m.EndpointList))
+
+
+def portal_create(url: str) -> Op[m.EndpointWithSecret]:
+    """Adds a webhook endpoint; its signing secret (`whsec_…`) is in this answer only."""
+    body = m.CreateEndpoint.model_validate({"url": url})
+    return Op("POST", "/v1/portal/endpoints", model(m.EndpointWithSecret), body=body_of(body))
+
+
+def portal_delete(id: str) -> Op[None]:
+    return Op("DELETE", path("/v1/portal/endpoints/{id}", id=id), no_content)
+
+
+def portal_rotate_secret(id: str, *, overlap_seconds: Optional[int] = None) -> Op[m.EndpointWithSecret]:
+    """A new signing secret (in this answer only); the old one keeps signing for the overlap."""
+    body = m.RotateSecret.model_validate({"overlap_seconds": overlap_seconds})
+    return Op(
+        "POST",
+        path("/v1/portal/endpoints/{id}/rotate-secret", id=id),
+        model(m.EndpointWithSecret),
+        body=body_of(body),
+    )
+
+
+def portal_disable(id: str) -> Op[m.Endpoint]:
+    return Op("POST", path("/v1/portal/endpoints/{id}/disable", id=id), model(m.Endpoint))
+
+
+def portal_enable(id: str) -> Op[m.Endpoint]:
+    return Op("POST", path("/v1/portal/endpoints/{id}/enable", id=id), model(m.Endpoint))
+
+
+def portal_deliveries(
+    id: str, *, before: Optional[str] = None, limit: Optional[int] = None
+) -> Op[m.DeliveryList]:
+    """An endpoint's recent deliveries with their attempts, newest first."""
+    return Op(
+        "GET",
+        path("/v1/portal/endpoints/{id}/deliveries", id=id),
+        model(m.DeliveryList),
+        query={"before": before, "limit": limit},
+    )
+
+
+def portal_replay(id: str, message_id: str) -> Op[m.NotificationAccepted]:
+    """Sends a failed delivery of the endpoint again."""
+    return Op(
+        "POST",
+        path("/v1/portal/endpoints/{id}/deliveries/{message_id}/replay", id=id, message_id=message_id),
+        model(m.NotificationAccepted),
+    )
 
 
 # ---- topics ---------------------------------------------------------------------------------

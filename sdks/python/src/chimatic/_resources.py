@@ -56,6 +56,21 @@ class Inbox(Resource[ModeT]):
     set_preferences = endpoint(ops.inbox_set_preferences)
 
 
+class Portal(Resource[ModeT]):
+    """The webhook endpoints of the subscriber whose token (`sbt_…`, `portal` scope) the client
+    was made with."""
+
+    list = endpoint(ops.portal_list)
+    create = endpoint(ops.portal_create)
+    delete = endpoint(ops.portal_delete)
+    rotate_secret = endpoint(ops.portal_rotate_secret)
+    disable = endpoint(ops.portal_disable)
+    enable = endpoint(ops.portal_enable)
+    deliveries = endpoint(ops.portal_deliveries)
+    iterate_deliveries = paginated(ops.portal_deliveries, cursor="before")
+    replay = endpoint(ops.portal_replay)
+
+
 class Topics(Resource[ModeT]):
     create = endpoint(ops.topics_create)
     list = endpoint(ops.topics_list)
