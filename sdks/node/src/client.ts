@@ -251,7 +251,10 @@ export class Subscribers {
     );
   }
 
-  /** A subscriber token (`sbt_…`) for your front end's inbox (`subscribers_issue_token`). */
+  /**
+   * A subscriber token (`sbt_…`) for your front end (`subscribers_issue_token`): `scopes`
+   * `['inbox']` (the default) and/or `['portal']` (the subscriber's webhook endpoints).
+   */
   issueToken(
     id: Id,
     body: Body<'subscribers_issue_token'> = {},
@@ -568,6 +571,66 @@ export class Inbox {
 }
 
 /**
+ * The webhook endpoints of one subscriber, for a client whose `apiKey` is a subscriber token
+ * with the `portal` scope.
+ */
+export class Portal {
+  constructor(private readonly t: Transport) {}
+
+  list(options?: RequestOptions): Res<'portal_list'> {
+    return this.t.request('get', '/v1/portal/endpoints', {}, options);
+  }
+
+  /** Adds an endpoint; its `signing_secret` is in this answer only (`portal_create`). */
+  create(body: Body<'portal_create'>, options?: RequestOptions): Res<'portal_create'> {
+    return this.t.request('post', '/v1/portal/endpoints', { body }, options);
+  }
+
+  /** Safe to retry. */
+  delete(id: Id, options?: RequestOptions): Res<'portal_delete'> {
+    return this.t.request('delete', '/v1/portal/endpoints/{id}', { path: { id } }, options, SAFE);
+  }
+
+  /** A new signing secret; the old one keeps signing for `overlap_seconds` (`portal_rotate_secret`). */
+  rotateSecret(id: Id, body: Body<'portal_rotate_secret'> = {}, options?: RequestOptions): Res<'portal_rotate_secret'> {
+    return this.t.request('post', '/v1/portal/endpoints/{id}/rotate-secret', { path: { id }, body }, options);
+  }
+
+  /** Safe to retry. */
+  disable(id: Id, options?: RequestOptions): Res<'portal_disable'> {
+    return this.t.request('post', '/v1/portal/endpoints/{id}/disable', { path: { id } }, options, SAFE);
+  }
+
+  /** Safe to retry. */
+  enable(id: Id, options?: RequestOptions): Res<'portal_enable'> {
+    return this.t.request('post', '/v1/portal/endpoints/{id}/enable', { path: { id } }, options, SAFE);
+  }
+
+  /** An endpoint's recent deliveries with their attempts, newest first (`portal_deliveries`). */
+  deliveries(id: Id, query?: Query<'portal_deliveries'>, options?: RequestOptions): Res<'portal_deliveries'> {
+    return this.t.request('get', '/v1/portal/endpoints/{id}/deliveries', { path: { id }, query }, options);
+  }
+
+  iterateDeliveries(
+    id: Id,
+    query?: Omit<Query<'portal_deliveries'>, 'before'>,
+    options?: RequestOptions,
+  ): AsyncGenerator<Schemas['EndpointDelivery'], void, undefined> {
+    return paginate((before) => this.deliveries(id, { ...query, before }, options));
+  }
+
+  /** Sends a failed delivery of the endpoint again (`portal_replay`). */
+  replay(id: Id, messageId: Id, options?: RequestOptions): Res<'portal_replay'> {
+    return this.t.request(
+      'post',
+      '/v1/portal/endpoints/{id}/deliveries/{message_id}/replay',
+      { path: { id, message_id: messageId } },
+      options,
+    );
+  }
+}
+
+/**
  * The Chimatic API client.
  *
  * ```ts
@@ -589,6 +652,8 @@ export class Chimatic {
   readonly workspace: Workspace;
   /** Only for a client made with a subscriber token (`sbt_…`) as its `apiKey`. */
   readonly inbox: Inbox;
+  /** Only for a client made with a subscriber token with the `portal` scope. */
+  readonly portal: Portal;
   /**
    * Any operation by its path and method, typed from the OpenAPI document, e.g.
    * `chimatic.request('get', '/v1/channels/{id}', { path: { id } })`.
@@ -612,6 +677,7 @@ export class Chimatic {
     this.apiKeys = new ApiKeys(t);
     this.workspace = new Workspace(t);
     this.inbox = new Inbox(t);
+    this.portal = new Portal(t);
   }
 
   /** The server's base URL this client talks to. */

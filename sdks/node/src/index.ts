@@ -15,6 +15,7 @@ export {
   ApiKeys,
   Workspace,
   Inbox,
+  Portal,
 } from './client.js';
 export type { ChimaticOptions, RequestOptions, RequestParts, RequestBehaviour } from './core.js';
 export { isRetryableStatus, randomIdempotencyKey } from './core.js';
