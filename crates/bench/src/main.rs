@@ -133,6 +133,10 @@ async fn run(args: Args) -> anyhow::Result<()> {
         receiver.wait_for(args.prefill, Duration::from_secs(args.timeout_secs), None).await;
         receiver.reset();
     }
+    let statements = started.as_ref().and_then(|c| c.statements.as_ref());
+    if let Some(counter) = statements {
+        counter.reset()?;
+    }
     let cpu_of = |pids: &[u32]| pids.iter().map(|p| server::cpu_seconds(*p)).sum::<Option<f64>>();
     let cpu_before = cpu_of(&pids);
     let own_cpu_before = server::cpu_seconds(std::process::id());
@@ -154,6 +158,7 @@ async fn run(args: Args) -> anyhow::Result<()> {
         .filter_map(|(id, at)| arrivals.first_seen.get(id).map(|arr| arr.duration_since(*at).as_secs_f64() * 1000.0))
         .collect();
     e2e.sort_by(f64::total_cmp);
+    let counted = statements.map(server::StatementCounter::read).transpose()?;
     let accepted = sent.ids.len() as u64;
     let delivered = sent.ids.iter().filter(|(id, _)| arrivals.first_seen.contains_key(id)).count() as u64;
 
@@ -177,10 +182,20 @@ async fn run(args: Args) -> anyhow::Result<()> {
         nodes: pids.len().max(1),
         server_peak_rss_mb: pids.iter().filter_map(|p| server::peak_rss_mb(*p)).reduce(f64::max),
         server_cpu_seconds: cpu_of(&pids).map(|c| c - cpu_before.unwrap_or(0.0)),
+        postgres_statements: counted.as_ref().map(|c| c.calls),
+        server_cpu_us_per_notification: None,
+        statements_per_notification: None,
         bench_cpu_seconds: server::cpu_seconds(std::process::id()).map(|c| c - own_cpu_before.unwrap_or(0.0)),
         machine: report::machine(),
-    };
+    }
+    .with_ratios();
     println!("{}", report.table());
+    if let Some(c) = &counted {
+        println!("busiest statements (calls, text):");
+        for (calls, text) in &c.top {
+            println!("  {calls:>9}  {text}");
+        }
+    }
     if let Some(path) = &args.json {
         std::fs::write(path, serde_json::to_vec_pretty(&report)?)?;
     }

@@ -24,6 +24,11 @@ pub struct Report {
     pub missing: u64,
     pub server_peak_rss_mb: Option<f64>,
     pub server_cpu_seconds: Option<f64>,
+    /// Statements the PostgreSQL store executed during the measured part (pg_stat_statements).
+    pub postgres_statements: Option<u64>,
+    /// Server CPU per accepted notification (accept and deliver), in microseconds.
+    pub server_cpu_us_per_notification: Option<f64>,
+    pub statements_per_notification: Option<f64>,
     /// CPU used by this load tool itself (sender and receiver), which shares the machine.
     pub bench_cpu_seconds: Option<f64>,
     pub machine: String,
@@ -39,6 +44,14 @@ pub fn percentile(sorted: &[f64], p: f64) -> f64 {
 }
 
 impl Report {
+    /// Fills in the per-notification figures from the totals.
+    pub fn with_ratios(mut self) -> Self {
+        let per = |total: f64| (self.accepted > 0).then(|| total / self.accepted as f64);
+        self.server_cpu_us_per_notification = self.server_cpu_seconds.and_then(|s| per(s * 1e6));
+        self.statements_per_notification = self.postgres_statements.and_then(|n| per(n as f64));
+        self
+    }
+
     pub fn table(&self) -> String {
         let opt = |v: Option<f64>, unit: &str| v.map(|x| format!("{x:.1} {unit}")).unwrap_or_else(|| "n/a".into());
         let rows = [
@@ -69,6 +82,14 @@ impl Report {
             ("missing", self.missing.to_string()),
             ("server peak RSS (largest node)", opt(self.server_peak_rss_mb, "MB")),
             ("server CPU time (all nodes)", opt(self.server_cpu_seconds, "s")),
+            ("server CPU per notification", opt(self.server_cpu_us_per_notification, "µs")),
+            (
+                "PostgreSQL statements",
+                match (self.postgres_statements, self.statements_per_notification) {
+                    (Some(n), Some(per)) => format!("{n} ({per:.2} per notification)"),
+                    _ => "n/a".into(),
+                },
+            ),
             ("load tool CPU time", opt(self.bench_cpu_seconds, "s")),
         ];
         rows.iter().map(|(k, v)| format!("{k:<30} {v}")).collect::<Vec<_>>().join("\n")

@@ -14,6 +14,7 @@ pub struct Cluster {
     pub api_key: String,
     nodes: Vec<Node>,
     databases: Option<(String, Vec<String>)>,
+    pub statements: Option<StatementCounter>,
     _dir: tempfile::TempDir,
 }
 
@@ -22,11 +23,64 @@ struct Node {
     child: Child,
 }
 
-fn psql(admin: &str, sql: &str) -> anyhow::Result<()> {
+fn psql(admin: &str, sql: &str) -> anyhow::Result<String> {
     let out =
-        Command::new("psql").args([&format!("{admin}/postgres"), "-v", "ON_ERROR_STOP=1", "-qc", sql]).output()?;
+        Command::new("psql").args([&format!("{admin}/postgres"), "-v", "ON_ERROR_STOP=1", "-qAtc", sql]).output()?;
     anyhow::ensure!(out.status.success(), "psql: {}", String::from_utf8_lossy(&out.stderr));
-    Ok(())
+    Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+}
+
+/// Statements the run's databases executed, from `pg_stat_statements` (cluster-wide counters,
+/// filtered to this run's databases so the bench's own `psql` calls are left out).
+pub struct StatementCounter {
+    admin: String,
+    databases: Vec<String>,
+}
+
+/// What `pg_stat_statements` counted: every call (BEGIN and COMMIT included) and the busiest
+/// statements.
+pub struct StatementCount {
+    pub calls: u64,
+    pub top: Vec<(u64, String)>,
+}
+
+impl StatementCounter {
+    /// `None` (with the reason on stderr) when the cluster was not started with the module.
+    fn new(admin: &str, databases: &[String]) -> Option<Self> {
+        let loaded =
+            psql(admin, "CREATE EXTENSION IF NOT EXISTS pg_stat_statements; SELECT 1 FROM pg_stat_statements LIMIT 0");
+        if let Err(e) = loaded {
+            eprintln!(
+                "statements per notification: n/a; start PostgreSQL with \
+                 `-c shared_preload_libraries=pg_stat_statements` to count them ({})",
+                e.to_string().lines().next().unwrap_or_default()
+            );
+            return None;
+        }
+        Some(Self { admin: admin.to_string(), databases: databases.to_vec() })
+    }
+
+    pub fn reset(&self) -> anyhow::Result<()> {
+        psql(&self.admin, "SELECT pg_stat_statements_reset()").map(drop)
+    }
+
+    pub fn read(&self) -> anyhow::Result<StatementCount> {
+        let names = self.databases.iter().map(|d| format!("'{d}'")).collect::<Vec<_>>().join(", ");
+        let from =
+            format!("FROM pg_stat_statements WHERE dbid IN (SELECT oid FROM pg_database WHERE datname IN ({names}))");
+        let calls = psql(&self.admin, &format!("SELECT COALESCE(SUM(calls), 0) {from}"))?.trim().parse()?;
+        let top = psql(
+            &self.admin,
+            &format!(
+                "SELECT calls, regexp_replace(left(query, 110), '\\s+', ' ', 'g') {from} ORDER BY calls DESC LIMIT 12"
+            ),
+        )?
+        .lines()
+        .filter_map(|l| l.split_once('|'))
+        .filter_map(|(n, q)| Some((n.parse().ok()?, q.to_string())))
+        .collect();
+        Ok(StatementCount { calls, top })
+    }
 }
 
 impl Cluster {
@@ -66,7 +120,8 @@ impl Cluster {
         }
         let ws: serde_json::Value = serde_json::from_slice(&out.stdout)?;
         let api_key = ws["api_key"].as_str().context("api_key")?.to_string();
-        let mut cluster = Self { api_key, nodes: Vec::new(), databases, _dir: dir };
+        let statements = databases.as_ref().and_then(|(admin, names)| StatementCounter::new(admin, names));
+        let mut cluster = Self { api_key, nodes: Vec::new(), databases, statements, _dir: dir };
         for _ in 0..args.nodes.max(1) {
             cluster.nodes.push(Node::start(&bin, &data, &env)?);
         }

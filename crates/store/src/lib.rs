@@ -8,6 +8,7 @@
 
 mod audit;
 mod backend;
+mod cache;
 mod channels;
 mod db;
 mod error;
@@ -38,8 +39,8 @@ pub use integrations::{
 pub use keys::{DEK_CACHE_TTL, DataKeyRows, KekSet, Keyring, VaultKeyRows, WorkspaceKms, WrappedKeyRow};
 pub use notifications::{
     AttemptRow, ClaimedJob, CompletedAttempt, Failover, FanoutProgress, FanoutRow, HELD, InsertOutcome, MessageRoute,
-    NewEvent, NewNotification, NewNotificationRow, NotificationQuery, NotificationRow, NotificationRows, QueueDepth,
-    QueueOutcome, Target,
+    NewEvent, NewNotification, NewNotificationRow, NotificationQuery, NotificationRow, NotificationRows, Prefetched,
+    QueueDepth, QueueOutcome, Target,
 };
 pub use stats::{DeliveryEvent, DeliveryStats, day_of, hour_of, start_of_day, start_of_hour};
 pub use store::Store;

@@ -5,9 +5,11 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use chimatic_audit::{HeadSigner, Stream};
-use chimatic_domain::{Region, Timestamp, WorkspaceId};
+use chimatic_crypto::SigningSecret;
+use chimatic_domain::{ChannelId, Region, Timestamp, WorkspaceId};
 
 use crate::audit::AuditLog;
+use crate::cache::TtlCache;
 use crate::db::committer::GroupCommit;
 use crate::keys::KeyDomain;
 use crate::{
@@ -16,6 +18,11 @@ use crate::{
 
 /// An idempotency key returns the original notification for this long.
 pub const IDEMPOTENCY_WINDOW: Duration = Duration::from_secs(24 * 3600);
+
+/// How long a decrypted signing secret stays cached on a node, and how many are.
+const SIGNING_SECRET_TTL: Duration = Duration::from_secs(5 * 60);
+const MAX_CACHED_SECRETS: usize = 16_384;
+const ACTIVE_CHANNEL_TTL: Duration = Duration::from_secs(60);
 
 /// One region's store: its notification data and its credential vault.
 pub struct Store {
@@ -26,6 +33,13 @@ pub struct Store {
     pub(crate) accepted: GroupCommit<(WorkspaceId, NewNotificationRow), InsertOutcome>,
     pub(crate) attempts: GroupCommit<(ClaimedJob, CompletedAttempt), bool>,
     pub(crate) audit: AuditLog,
+    /// Channels' webhook signing secrets, decrypted: the vault is read once per channel and TTL
+    /// instead of once per delivery. Only a secret is cached, never whether a channel may be
+    /// used: that is checked with every delivery's own read.
+    pub(crate) signing_secrets: TtlCache<(WorkspaceId, ChannelId), SigningSecret>,
+    /// Channels this node saw active, so accepting a notification needs no read of its channel;
+    /// the insert checks the channel again in the same statement.
+    pub(crate) active_channels: TtlCache<(WorkspaceId, ChannelId), ()>,
     head_signer: tokio::sync::OnceCell<Arc<HeadSigner>>,
 }
 
@@ -51,7 +65,18 @@ impl Store {
             async move { backend.complete_attempts(&done).await }
         });
         let audit = AuditLog::new(data.clone(), Stream::Data);
-        Ok(Self { region, data, vault, keyring, accepted, attempts, audit, head_signer: Default::default() })
+        Ok(Self {
+            region,
+            data,
+            vault,
+            keyring,
+            accepted,
+            attempts,
+            audit,
+            signing_secrets: TtlCache::new(SIGNING_SECRET_TTL, MAX_CACHED_SECRETS),
+            active_channels: TtlCache::new(ACTIVE_CHANNEL_TTL, MAX_CACHED_SECRETS),
+            head_signer: Default::default(),
+        })
     }
 
     /// This region's audit trail.
@@ -155,6 +180,8 @@ impl Store {
         receipt.insert(format!("data.{table}"), erase_rows(&*self.data, table, key, ws).await?);
         self.keyring.evict(ws);
         self.keyring.forget_workspace_kek(ws);
+        self.signing_secrets.forget(|(of, _)| *of == ws);
+        self.active_channels.forget(|(of, _)| *of == ws);
         for (table, key) in DATA_TABLES {
             receipt.insert(format!("data.{table}"), erase_rows(&*self.data, table, key, ws).await?);
         }

@@ -79,3 +79,46 @@ async fn three_nodes_share_the_load_and_a_sigkilled_node_loses_nothing() {
         survivor.wait_notification(&ws.key, id, |n| n["status"] == "delivered").await;
     }
 }
+
+/// What a node caches never outlives a revocation answered by another node: a revoked API key
+/// is refused on the very next request to the other node, and a deactivated channel takes no
+/// notification there (its cache had seen the channel active) and receives nothing more.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_revocation_on_one_node_holds_on_the_next_request_to_another() {
+    let mut first = TestServer::spawn().await;
+    let dir = first.keep_dir().unwrap();
+    let second = TestServer::spawn_in(&dir.path().join("data"), ServerOptions::default()).await;
+    let ws = first.workspace("acme");
+    let receiver = Receiver::start().await;
+    let (channel, _) = first.channel(&ws.key, &receiver.url).await;
+    let key = first.post("/v1/api-keys", &ws.key, json!({"name": "sender", "scopes": ["notifications:write"]})).await;
+    assert_eq!(key.status, 201, "{}", key.text);
+    let (sender, key_id) = (key.json["key"].as_str().unwrap(), key.json["id"].as_str().unwrap());
+    let send = |body: serde_json::Value| second.post("/v1/notifications", sender, body);
+
+    // The second node has used both the key and the channel.
+    for i in 0..3 {
+        let r = send(json!({"channel_id": channel, "payload": {"i": i}})).await;
+        assert_eq!(r.status, 202, "{}", r.text);
+        second.wait_notification(&ws.key, r.json["id"].as_str().unwrap(), |n| n["status"] == "delivered").await;
+    }
+    assert_eq!(receiver.received().len(), 3);
+
+    let r = first.post(&format!("/v1/channels/{channel}/deactivate"), &ws.key, json!({})).await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    let refused = send(json!({"channel_id": channel, "payload": {"after": "deactivation"}})).await;
+    refused.assert_problem(409, "conflict");
+    assert!(refused.json["detail"].as_str().unwrap().contains("deactivated"), "{}", refused.text);
+    let batch = second
+        .post("/v1/notifications/batch", sender, json!({"items": [{"channel_id": channel, "payload": {}}]}))
+        .await;
+    assert_eq!(batch.status, 422, "{}", batch.text);
+    assert_eq!(batch.json["errors"][0]["code"], "channel_deactivated", "{}", batch.text);
+
+    let r = first.delete(&format!("/v1/api-keys/{key_id}"), &ws.key).await;
+    assert_eq!(r.status, 204, "{}", r.text);
+    send(json!({"channel_id": channel, "payload": {}})).await.assert_problem(401, "unauthorized");
+
+    // Nothing more arrived: the receiver saw only the three sent before the deactivation.
+    assert_eq!(receiver.received().len(), 3);
+}

@@ -1,6 +1,8 @@
 //! One delivery attempt: load and decrypt what the job needs, send it through its provider,
 //! decide the retry, and record the attempt.
 
+use std::sync::Arc;
+
 use chimatic_crypto::{CryptoError, SigningSecret, WebhookSignature};
 use chimatic_domain::{
     ChannelAddress, IntegrationCredentials, IntegrationId, IntegrationSettings, OutboundTls, RenderedMessage,
@@ -123,7 +125,7 @@ impl Dispatcher {
     /// Decrypts what the delivery needs: payload, channel and signing secret of a direct webhook,
     /// or content, address and integration of a message to a subscriber.
     async fn load(&self, ws: WorkspaceId, job: &ClaimedJob) -> Result<Prepared, StoreError> {
-        Ok(match self.store.delivery(ws, job.notification_id).await? {
+        Ok(match self.store.delivery(job).await? {
             Delivery::Webhook { payload, channel } => {
                 let secret = self.store.signing_secret(ws, channel.id).await?;
                 Prepared::Webhook {
@@ -190,7 +192,7 @@ enum Prepared {
 }
 
 enum Signing {
-    Channel(SigningSecret),
+    Channel(Arc<SigningSecret>),
     Endpoint(EndpointSigning),
 }
 

@@ -132,6 +132,7 @@ mod tests {
             workspace_id: ws,
             round_attempts: 0,
             lease_token: String::new(),
+            prefetched: Default::default(),
         }
     }
 

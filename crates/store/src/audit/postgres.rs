@@ -11,8 +11,8 @@ use sqlx::{PgConnection, Postgres, Row, Transaction};
 
 use super::rows::*;
 use super::sql;
-use crate::db::args;
 use crate::db::postgres::{query, try_job_lock};
+use crate::db::{args, arrays_of};
 use crate::{PostgresBackend, StoreError};
 
 /// Appends `events` to their workspaces' chains within `tx`.
@@ -35,8 +35,15 @@ pub(crate) async fn append(
             entries.push(tip.append(*ws, stream, (*event).clone()));
         }
     }
-    for e in &entries {
-        query(statements.insert_entry, entry_args(e)).execute(&mut **tx).await?;
+    match entries.as_slice() {
+        [] => {}
+        [one] => {
+            query(statements.insert_entry, entry_args(one)).execute(&mut **tx).await?;
+        }
+        many => {
+            let columns = arrays_of(many.iter().map(entry_args)).ok_or(StoreError::Corrupt("audit entry shape"))?;
+            query(statements.insert_entries, columns).execute(&mut **tx).await?;
+        }
     }
     for (ws, tip) in tips {
         let args = args![ws, seq_col(tip.next_seq), tip.head_hash.as_slice()];

@@ -16,6 +16,13 @@ statements! {
     CREATE_CHAIN = postgres "INSERT INTO audit_chains (workspace_id, next_seq, head_hash, anchor_seq, anchor_hash, \
                              signed_seq) VALUES (?1, 1, ?2, 0, ?2, 0) ON CONFLICT DO NOTHING";
     LOCK_TIP = postgres "SELECT next_seq, head_hash FROM audit_chains WHERE workspace_id = ?1 FOR UPDATE";
+    // Every entry of an append in one round trip: INSERT_ENTRY's parameters as arrays.
+    #[unscoped = "a multi-row insert: every row carries its own workspace_id"]
+    INSERT_ENTRIES = postgres "INSERT INTO audit_log (workspace_id, seq, at, actor_kind, actor_id, actor_name, ip, \
+                               user_agent, action, target_kind, target_id, outcome, detail, prev_hash, hash) \
+                               SELECT * FROM UNNEST(?1::text[], ?2::bigint[], ?3::bigint[], ?4::text[], ?5::text[], \
+                               ?6::text[], ?7::text[], ?8::text[], ?9::text[], ?10::text[], ?11::text[], ?12::text[], \
+                               ?13::text[], ?14::bytea[], ?15::bytea[])";
     INSERT_ENTRY = "INSERT INTO audit_log (workspace_id, seq, at, actor_kind, actor_id, actor_name, ip, user_agent, \
                     action, target_kind, target_id, outcome, detail, prev_hash, hash) \
                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)";
@@ -65,6 +72,7 @@ pub(crate) struct AuditSql {
     pub create_chain: &'static Sql,
     pub lock_tip: &'static Sql,
     pub insert_entry: &'static Sql,
+    pub insert_entries: &'static Sql,
     pub move_tip: &'static Sql,
     pub page: &'static Sql,
     pub entries_after: &'static Sql,
@@ -88,6 +96,7 @@ impl AuditSql {
             create_chain: f(self.create_chain),
             lock_tip: f(self.lock_tip),
             insert_entry: f(self.insert_entry),
+            insert_entries: f(self.insert_entries),
             move_tip: f(self.move_tip),
             page: f(self.page),
             entries_after: f(self.entries_after),
@@ -112,6 +121,7 @@ impl AuditSql {
             self.create_chain,
             self.lock_tip,
             self.insert_entry,
+            self.insert_entries,
             self.move_tip,
             self.page,
             self.entries_after,
@@ -135,6 +145,7 @@ static DATA: AuditSql = AuditSql {
     create_chain: &CREATE_CHAIN,
     lock_tip: &LOCK_TIP,
     insert_entry: &INSERT_ENTRY,
+    insert_entries: &INSERT_ENTRIES,
     move_tip: &MOVE_TIP,
     page: &PAGE,
     entries_after: &ENTRIES_AFTER,

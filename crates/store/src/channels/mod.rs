@@ -8,6 +8,7 @@ pub(crate) mod sql;
 pub(crate) use rows::channel_row;
 pub use rows::{ChannelRow, ChannelRows};
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use chimatic_audit::{AuditContext, actions};
@@ -139,7 +140,9 @@ impl Store {
         let audit = by
             .event(now, actions::CHANNEL_DEACTIVATED, "channel", id)
             .with_detail(serde_json::json!({ "purge_at": purge_at.to_rfc3339() }));
-        match self.data.deactivate_channel(ws, id, now, purge_at, &audit).await? {
+        let deactivated = self.data.deactivate_channel(ws, id, now, purge_at, &audit).await?;
+        self.active_channels.forget(|key| *key == (ws, id));
+        match deactivated {
             Some(cancelled) => match self.channel(ws, id).await? {
                 ChannelEntry::Deactivated(channel) => Ok((channel, cancelled)),
                 ChannelEntry::Active(_) => Err(StoreError::Conflict("the channel was reactivated meanwhile")),
@@ -193,6 +196,7 @@ impl Store {
                 continue;
             }
             self.vault.delete_secret(ws, &id.to_string(), SIGNING_SECRET_KIND).await?;
+            self.signing_secrets.forget(|key| *key == (ws, id));
             let (mut notifications, mut attempts) = (0, 0);
             while let Some((n, a)) = self.data.purge_channel_batch(ws, id, now, batch).await? {
                 notifications += n;
@@ -212,7 +216,13 @@ impl Store {
     }
 
     /// Notifications go only to an active channel of the workspace.
+    /// Refuses a channel that cannot take notifications, answering from the node's cache of
+    /// channels seen active. The cache only saves the read: the insert itself checks the channel
+    /// again ([`Store::refused_channel`] turns its refusal into this method's answer).
     pub(crate) async fn require_active_channel(&self, ws: WorkspaceId, id: ChannelId) -> Result<(), StoreError> {
+        if self.active_channels.get(&(ws, id), self.keyring.now()).is_some() {
+            return Ok(());
+        }
         match self.channel_use(ws, id).await? {
             ChannelUse::Active => Ok(()),
             ChannelUse::Missing => Err(StoreError::NotFound),
@@ -220,21 +230,42 @@ impl Store {
         }
     }
 
-    /// Whether a channel can take notifications.
+    /// The answer for an insert refused because a channel was deactivated (on another node, or
+    /// since the request was checked): the channel's cached state is dropped and read again.
+    pub(crate) async fn refused_channel(&self, ws: WorkspaceId, id: ChannelId) -> StoreError {
+        self.active_channels.forget(|key| *key == (ws, id));
+        match self.require_active_channel(ws, id).await {
+            Err(e) => e,
+            Ok(()) => StoreError::Conflict(CHANNEL_DEACTIVATED),
+        }
+    }
+
+    /// Whether a channel can take notifications, read now.
     pub async fn channel_use(&self, ws: WorkspaceId, id: ChannelId) -> Result<ChannelUse, StoreError> {
         Ok(match self.data.channel(ws, id).await? {
             None => ChannelUse::Missing,
             Some(row) if row.deactivated_at.is_some() => ChannelUse::Deactivated,
-            Some(_) => ChannelUse::Active,
+            Some(_) => {
+                self.active_channels.insert((ws, id), Arc::new(()), self.keyring.now());
+                ChannelUse::Active
+            }
         })
     }
 
-    pub async fn signing_secret(&self, ws: WorkspaceId, channel: ChannelId) -> Result<SigningSecret, StoreError> {
+    /// A channel's webhook signing secret (cached: a channel's secret never changes; it goes
+    /// with the channel's purge or the workspace's erasure, which drop it here too).
+    pub async fn signing_secret(&self, ws: WorkspaceId, channel: ChannelId) -> Result<Arc<SigningSecret>, StoreError> {
+        let now = self.keyring.now();
+        if let Some(secret) = self.signing_secrets.get(&(ws, channel), now) {
+            return Ok(secret);
+        }
         let id_text = channel.to_string();
         let sealed = self.vault.secret(ws, &id_text, SIGNING_SECRET_KIND).await?.ok_or(StoreError::NotFound)?;
         let plain = self
             .open(KeyDomain::Vault, Aad { workspace: ws, table: "secrets", column: "secret", row: &id_text }, &sealed)
             .await?;
-        Ok(SigningSecret::from_bytes(&plain))
+        let secret = Arc::new(SigningSecret::from_bytes(&plain));
+        self.signing_secrets.insert((ws, channel), secret.clone(), now);
+        Ok(secret)
     }
 }

@@ -12,6 +12,7 @@ use crate::db::sqlite::run;
 use crate::db::{Arg, Audited, Columns, Db, Sql, Step, args, execute_one, fetch_all, fetch_optional};
 use crate::{PostgresBackend, SqliteBackend, StoreError};
 
+#[derive(Clone)]
 pub struct ChannelRow {
     pub id: ChannelId,
     pub kind: String,

@@ -35,6 +35,64 @@ pub enum Arg {
     Bool(bool),
     /// A list: a JSON array on SQLite (read with `json_each`), an array on PostgreSQL (`ANY`).
     TextList(Vec<String>),
+    /// One parameter of many rows, for a PostgreSQL multi-row statement (`UNNEST`); see
+    /// [`arrays_of`].
+    Array(Array),
+}
+
+/// The values of one parameter across rows, as a PostgreSQL array (NULLs kept).
+#[derive(Clone, Debug)]
+pub enum Array {
+    Ints(Vec<Option<i64>>),
+    Texts(Vec<Option<String>>),
+    Blobs(Vec<Option<Vec<u8>>>),
+    Bools(Vec<bool>),
+}
+
+/// Turns the parameters of many single-row statements (each row's `?1, ?2, …`) into one array
+/// parameter per position, so one `UNNEST(?1, ?2, …)` statement writes every row: the row-level
+/// argument builders stay the single definition of what a row binds. `None` if the rows differ
+/// in shape (a position bound as text in one row and as a number in another).
+pub(crate) fn arrays_of(rows: impl IntoIterator<Item = Vec<Arg>>) -> Option<Vec<Arg>> {
+    let mut columns: Vec<Array> = Vec::new();
+    for (n, row) in rows.into_iter().enumerate() {
+        if n == 0 {
+            columns = row.iter().map(Array::empty_like).collect::<Option<_>>()?;
+        }
+        if row.len() != columns.len() {
+            return None;
+        }
+        for (column, arg) in columns.iter_mut().zip(row) {
+            column.push(arg)?;
+        }
+    }
+    Some(columns.into_iter().map(Arg::Array).collect())
+}
+
+impl Array {
+    fn empty_like(arg: &Arg) -> Option<Self> {
+        Some(match arg {
+            Arg::Int(_) | Arg::OptInt(_) => Array::Ints(Vec::new()),
+            Arg::Text(_) | Arg::OptText(_) => Array::Texts(Vec::new()),
+            Arg::Blob(_) | Arg::OptBlob(_) => Array::Blobs(Vec::new()),
+            Arg::Bool(_) => Array::Bools(Vec::new()),
+            Arg::TextList(_) | Arg::Array(_) => return None,
+        })
+    }
+
+    fn push(&mut self, arg: Arg) -> Option<()> {
+        match (self, arg) {
+            (Array::Ints(c), Arg::Int(v)) => c.push(Some(v)),
+            (Array::Ints(c), Arg::OptInt(v)) => c.push(v),
+            (Array::Texts(c), Arg::Text(v)) => c.push(Some(v)),
+            (Array::Texts(c), Arg::OptText(v)) => c.push(v),
+            (Array::Blobs(c), Arg::Blob(v)) => c.push(Some(v)),
+            (Array::Blobs(c), Arg::OptBlob(v)) => c.push(v),
+            (Array::Bools(c), Arg::Bool(v)) => c.push(v),
+            _ => return None,
+        }
+        Some(())
+    }
 }
 
 /// The parameters `?1, ?2, …` of a statement, in order.
@@ -105,6 +163,9 @@ impl rusqlite::ToSql for Arg {
                 let json = serde_json::to_string(v).map_err(|e| rusqlite::Error::ToSqlConversionFailure(e.into()))?;
                 return Ok(rusqlite::types::ToSqlOutput::from(json));
             }
+            Arg::Array(_) => {
+                return Err(rusqlite::Error::ToSqlConversionFailure("an array parameter is PostgreSQL only".into()));
+            }
         }))
     }
 }
@@ -123,6 +184,10 @@ pub(crate) fn bind_all(mut query: PgQuery<'_>, args: Vec<Arg>) -> PgQuery<'_> {
             Arg::OptBlob(v) => query.bind(v),
             Arg::Bool(v) => query.bind(v),
             Arg::TextList(v) => query.bind(v),
+            Arg::Array(Array::Ints(v)) => query.bind(v),
+            Arg::Array(Array::Texts(v)) => query.bind(v),
+            Arg::Array(Array::Blobs(v)) => query.bind(v),
+            Arg::Array(Array::Bools(v)) => query.bind(v),
         };
     }
     query

@@ -99,6 +99,11 @@ fn insert_bounded<K: std::hash::Hash + Eq>(map: &mut HashMap<K, Cached>, key: K,
 }
 
 impl Keyring {
+    /// The node's clock, which also times the store's other caches.
+    pub(crate) fn now(&self) -> Timestamp {
+        self.clock.now()
+    }
+
     pub fn new(kek: Arc<dyn KekProvider>, clock: Arc<dyn Clock>) -> Self {
         Self::with_ttl(kek, clock, DEK_CACHE_TTL)
     }

@@ -11,8 +11,8 @@ mod sqlite;
 
 pub use rows::{
     AttemptRow, ClaimedJob, CompletedAttempt, Failover, FanoutProgress, FanoutRow, HELD, InsertOutcome, MessageRoute,
-    NewEvent, NewNotificationRow, NotificationQuery, NotificationRow, NotificationRows, QueueDepth, QueueOutcome,
-    Target,
+    NewEvent, NewNotificationRow, NotificationQuery, NotificationRow, NotificationRows, Prefetched, QueueDepth,
+    QueueOutcome, Target,
 };
 
 use std::time::Duration;
@@ -72,12 +72,17 @@ impl Store {
         item: NewNotification,
         now: Timestamp,
     ) -> Result<Enqueued, StoreError> {
-        self.require_active_channel(ws, item.channel_id).await?;
+        let channel = item.channel_id;
+        self.require_active_channel(ws, channel).await?;
         let row = self.seal_notification(ws, item, now).await?;
         let id = row.id;
-        Ok(match self.accepted.submit((ws, row)).await? {
-            InsertOutcome::Created => Enqueued::Created(id),
-            InsertOutcome::Existing(original) => Enqueued::Existing(original),
+        Ok(match self.accepted.submit((ws, row)).await {
+            Ok(InsertOutcome::Created) => Enqueued::Created(id),
+            Ok(InsertOutcome::Existing(original)) => Enqueued::Existing(original),
+            Err(StoreError::Conflict(crate::CHANNEL_DEACTIVATED)) => {
+                return Err(self.refused_channel(ws, channel).await);
+            }
+            Err(e) => return Err(e),
         })
     }
 
@@ -93,14 +98,27 @@ impl Store {
         let mut channels: Vec<ChannelId> = items.iter().map(|i| i.channel_id).collect();
         channels.sort();
         channels.dedup();
-        for channel in channels {
-            self.require_active_channel(ws, channel).await?;
+        for channel in &channels {
+            self.require_active_channel(ws, *channel).await?;
         }
         let mut rows = Vec::with_capacity(items.len());
         for item in items {
             rows.push((ws, self.seal_notification(ws, item, now).await?));
         }
-        let outcomes = self.data.insert_notifications(&rows, IDEMPOTENCY_WINDOW).await?;
+        let outcomes = match self.data.insert_notifications(&rows, IDEMPOTENCY_WINDOW).await {
+            Ok(outcomes) => outcomes,
+            Err(StoreError::Conflict(crate::CHANNEL_DEACTIVATED)) => {
+                // The first channel found inactive on a fresh read answers for the batch.
+                for channel in channels {
+                    let e = self.refused_channel(ws, channel).await;
+                    if self.channel_use(ws, channel).await? != crate::records::ChannelUse::Active {
+                        return Err(e);
+                    }
+                }
+                return Err(StoreError::Conflict(crate::CHANNEL_DEACTIVATED));
+            }
+            Err(e) => return Err(e),
+        };
         Ok(rows
             .iter()
             .zip(outcomes)
@@ -113,8 +131,9 @@ impl Store {
 
     /// Everything a delivery needs, decrypted: the payload and channel of a direct webhook, or
     /// the rendered content and address of a message to a subscriber.
-    pub async fn delivery(&self, ws: WorkspaceId, id: NotificationId) -> Result<Delivery, StoreError> {
-        let (sealed, target, channel) = self.data.delivery_rows(ws, id).await?.ok_or(StoreError::NotFound)?;
+    pub async fn delivery(&self, job: &ClaimedJob) -> Result<Delivery, StoreError> {
+        let (ws, id) = (job.workspace_id, job.notification_id);
+        let (sealed, target, channel) = self.data.delivery_rows(job).await?.ok_or(StoreError::NotFound)?;
         match (target, channel) {
             (Target::Channel(_), Some(channel)) => {
                 let payload = self.open_payload(ws, id, &Target::Channel(channel.id), &sealed).await?;

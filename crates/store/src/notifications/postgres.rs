@@ -12,17 +12,30 @@ use super::sql;
 use crate::audit::postgres as audit;
 use crate::db::fairness::WorkspaceWalk;
 use crate::db::postgres::{query, try_job_lock};
-use crate::db::{Arg, Columns, Sql, args};
-use crate::{ChannelRow, PostgresBackend, StoreError};
+use crate::db::{Arg, Columns, Sql, args, arrays_of};
+use crate::{PostgresBackend, StoreError};
 
 /// Runs one statement in `tx`; the rows it changed.
 async fn run(tx: &mut PgConnection, statement: &'static Sql, args: Vec<Arg>) -> Result<u64, StoreError> {
     Ok(query(statement, args).execute(tx).await?.rows_affected())
 }
 
-async fn insert(tx: &mut PgConnection, ws: WorkspaceId, row: &NewNotificationRow) -> Result<(), StoreError> {
-    for (statement, args) in insert_notification(ws, row) {
-        run(tx, statement, args).await?;
+/// Inserts notifications and queues the `queued` ones, all in one statement. Fails with
+/// `Conflict` if a row's channel was deactivated since it was checked: the group commit then
+/// retries each row alone, so only that one fails.
+async fn insert_many<'r>(
+    tx: &mut PgConnection,
+    rows: impl IntoIterator<Item = (WorkspaceId, &'r NewNotificationRow)>,
+) -> Result<(), StoreError> {
+    let args: Vec<Vec<Arg>> = rows.into_iter().map(|(ws, row)| notification_args(ws, row)).collect();
+    if args.is_empty() {
+        return Ok(());
+    }
+    let expected = args.len();
+    let columns = arrays_of(args).ok_or(StoreError::Corrupt("notification row shape"))?;
+    let inserted = query(&sql::INSERT_MANY, columns).fetch_all(tx).await?.len();
+    if inserted != expected {
+        return Err(StoreError::Conflict(crate::channels::CHANNEL_DEACTIVATED));
     }
     Ok(())
 }
@@ -64,6 +77,62 @@ async fn complete_attempt(
     Ok(true)
 }
 
+/// [`complete_attempt`] for a batch of distinct notifications, in two statements (and one more
+/// only if some notification is gone).
+async fn complete_batch(
+    tx: &mut PgConnection,
+    done: &[(ClaimedJob, CompletedAttempt)],
+) -> Result<Vec<bool>, StoreError> {
+    let shape = || StoreError::Corrupt("attempt row shape");
+    let moves = arrays_of(done.iter().map(|(job, a)| move_job_row(job, a.outcome))).ok_or_else(shape)?;
+    let moved: std::collections::HashSet<String> = query(&sql::MOVE_JOBS, moves)
+        .fetch_all(&mut *tx)
+        .await?
+        .iter()
+        .map(|r| r.try_get(0))
+        .collect::<Result<_, _>>()?;
+    let records =
+        done.iter().map(|(job, a)| record_attempt_row(job, a, moved.contains(&job.notification_id.to_string())));
+    let counted: std::collections::HashSet<String> =
+        query(&sql::RECORD_ATTEMPTS, arrays_of(records).ok_or_else(shape)?)
+            .fetch_all(&mut *tx)
+            .await?
+            .iter()
+            .map(|r| r.try_get(0))
+            .collect::<Result<_, _>>()?;
+    let mut recorded = Vec::with_capacity(done.len());
+    for (job, _) in done {
+        let kept = counted.contains(&job.notification_id.to_string());
+        if !kept {
+            run(tx, &sql::DEQUEUE_GONE, args![job.notification_id]).await?;
+        }
+        recorded.push(kept);
+    }
+    Ok(recorded)
+}
+
+/// The delivery columns from `at` on (sql::DELIVERY's, also returned by the claims): payload,
+/// the eight route columns, then the channel's six. A missing notification reads as NULLs.
+fn delivery_at(row: &dyn Columns, at: usize) -> Result<DeliveryRows, StoreError> {
+    let Some(payload) = row.opt_blob(at)? else { return Ok(None) };
+    let target = route_at(row, at + 1)?.target()?;
+    let channel = match target {
+        // A deactivated or deleted channel is out of use: nothing is delivered to it.
+        Target::Channel(_) if row.opt_text(at + 9)?.is_none() => return Ok(None),
+        Target::Channel(_) => Some(crate::channels::channel_row(row, at + 9)?),
+        Target::Subscriber(_) => None,
+    };
+    Ok(Some((payload, target, channel)))
+}
+
+/// A job claimed with its delivery rows (the claim statements' columns: the job's three, then
+/// [`delivery_at`]'s).
+fn claimed_with_rows(r: &sqlx::postgres::PgRow, token: &str) -> Result<ClaimedJob, StoreError> {
+    let mut job = claimed(r, token)?;
+    job.prefetched = Prefetched(Some(std::sync::Arc::new(delivery_at(r, 3)?)));
+    Ok(job)
+}
+
 #[async_trait::async_trait]
 impl NotificationRows for PostgresBackend {
     async fn insert_notifications(
@@ -73,6 +142,7 @@ impl NotificationRows for PostgresBackend {
     ) -> Result<Vec<InsertOutcome>, StoreError> {
         let mut tx = self.pool.begin().await?;
         let mut outcomes = Vec::with_capacity(rows.len());
+        let mut fresh = Vec::with_capacity(rows.len());
         for (ws, row) in rows {
             if let Some(digest) = &row.idempotency_digest
                 && let Some(existing) =
@@ -81,9 +151,10 @@ impl NotificationRows for PostgresBackend {
                 outcomes.push(InsertOutcome::Existing(crate::backend::parse(&existing, "notification id")?));
                 continue;
             }
-            insert(&mut tx, *ws, row).await?;
+            fresh.push((*ws, row));
             outcomes.push(InsertOutcome::Created);
         }
+        insert_many(&mut tx, fresh).await?;
         tx.commit().await?;
         Ok(outcomes)
     }
@@ -101,9 +172,7 @@ impl NotificationRows for PostgresBackend {
         {
             return Ok(Some(crate::backend::parse(&existing, "event id")?));
         }
-        for row in &event.rows {
-            insert(&mut tx, ws, row).await?;
-        }
+        insert_many(&mut tx, event.rows.iter().map(|row| (ws, row))).await?;
         for fanout in &event.fanouts {
             run(&mut tx, &sql::INSERT_FANOUT, insert_fanout(ws, fanout)).await?;
         }
@@ -111,24 +180,15 @@ impl NotificationRows for PostgresBackend {
         Ok(None)
     }
 
-    async fn delivery_rows(
-        &self,
-        ws: WorkspaceId,
-        id: NotificationId,
-    ) -> Result<Option<(Vec<u8>, Target, Option<ChannelRow>)>, StoreError> {
-        let Some(r) = query(&sql::DELIVERY, args![ws, id]).fetch_optional(&self.pool).await? else {
-            return Ok(None);
-        };
-        let row: &dyn Columns = &r;
-        let target = route_at(row, 1)?.target()?;
-        let channel = match target {
-            // A deactivated or deleted channel is out of use: nothing is delivered to it.
-            Target::Channel(_) if row.opt_text(9)?.is_none() => return Ok(None),
-            // After the payload and the route columns.
-            Target::Channel(_) => Some(crate::channels::channel_row(row, 9)?),
-            Target::Subscriber(_) => None,
-        };
-        Ok(Some((row.blob(0)?, target, channel)))
+    async fn delivery_rows(&self, job: &ClaimedJob) -> Result<DeliveryRows, StoreError> {
+        if let Some(rows) = &job.prefetched.0 {
+            return Ok((**rows).clone());
+        }
+        let args = args![job.workspace_id, job.notification_id];
+        match query(&sql::DELIVERY, args).fetch_optional(&self.pool).await? {
+            Some(r) => delivery_at(&r, 0),
+            None => Ok(None),
+        }
     }
 
     /// The same fair claim as the SQLite backend (an equal share per workspace, round-robin, then
@@ -157,14 +217,14 @@ impl NotificationRows for PostgresBackend {
             }
             let args = args![lease_until, &token, ws.as_str(), now, share];
             for r in query(&sql::CLAIM_IN_WORKSPACE, args).fetch_all(&mut *tx).await? {
-                jobs.push(claimed(&r, &token)?);
+                jobs.push(claimed_with_rows(&r, &token)?);
             }
             last_served.clone_from(ws);
         }
         if jobs.len() < limit {
             let rest = i64::try_from(limit - jobs.len()).unwrap_or(i64::MAX);
             for r in query(&sql::CLAIM_ANY, args![lease_until, &token, now, rest]).fetch_all(&mut *tx).await? {
-                jobs.push(claimed(&r, &token)?);
+                jobs.push(claimed_with_rows(&r, &token)?);
             }
         }
         tx.commit().await?;
@@ -192,8 +252,17 @@ impl NotificationRows for PostgresBackend {
     async fn complete_attempts(&self, done: &[(ClaimedJob, CompletedAttempt)]) -> Result<Vec<bool>, StoreError> {
         let mut tx = self.pool.begin().await?;
         let mut recorded = Vec::with_capacity(done.len());
-        for (job, attempt) in done {
-            recorded.push(complete_attempt(&mut tx, job, attempt).await?);
+        let mut ids: Vec<NotificationId> = done.iter().map(|(job, _)| job.notification_id).collect();
+        ids.sort();
+        ids.dedup();
+        if ids.len() == done.len() {
+            recorded = complete_batch(&mut tx, done).await?;
+        } else {
+            // Two attempts of one notification (a lease ran out and another worker took it):
+            // one by one, so each counts and only the lease holder moves it.
+            for (job, attempt) in done {
+                recorded.push(complete_attempt(&mut tx, job, attempt).await?);
+            }
         }
         let events: Vec<_> =
             done.iter().zip(&recorded).filter(|(_, r)| **r).map(|((job, a), _)| (job.workspace_id, &a.audit)).collect();

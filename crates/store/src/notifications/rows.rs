@@ -128,9 +128,19 @@ pub struct ClaimedJob {
     pub workspace_id: WorkspaceId,
     pub round_attempts: u32,
     pub lease_token: String,
+    /// What the delivery reads, when the claim returned it in the same statement.
+    pub prefetched: Prefetched,
 }
 
-impl ClaimedJob {}
+/// What a delivery reads about its notification: the payload ciphertext, the target, and for a
+/// direct webhook the channel's row. `None` when the notification is gone or the webhook's
+/// channel is gone or deactivated.
+pub(crate) type DeliveryRows = Option<(Vec<u8>, Target, Option<ChannelRow>)>;
+
+/// A claim's read of the delivery rows (PostgreSQL claims return them in the claiming statement,
+/// which saves a round trip per job); empty when the delivery reads them itself.
+#[derive(Clone, Default)]
+pub struct Prefetched(pub(crate) Option<std::sync::Arc<DeliveryRows>>);
 
 /// The due time of a delivery held while its workspace is frozen: never due until released.
 pub const HELD: Timestamp = Timestamp(i64::MAX);
@@ -287,6 +297,7 @@ pub(crate) fn claimed(r: &dyn Columns, token: &str) -> Result<ClaimedJob, StoreE
         workspace_id: r.parsed(1, "workspace id")?,
         round_attempts: r.u32(2, "round attempts")?,
         lease_token: token.to_string(),
+        prefetched: Prefetched::default(),
     })
 }
 
@@ -308,13 +319,11 @@ pub(crate) fn claimed_fanout(r: &dyn Columns, token: String) -> Result<(Workspac
     ))
 }
 
-/// The statements that insert one notification (and queue it if it is `queued`).
-pub(crate) fn insert_notification(
-    ws: WorkspaceId,
-    row: &NewNotificationRow,
-) -> Vec<(&'static crate::db::Sql, Vec<Arg>)> {
+/// The parameters of [`sql::INSERT`] for one notification (and, as arrays, of
+/// [`sql::INSERT_MANY`]).
+pub(crate) fn notification_args(ws: WorkspaceId, row: &NewNotificationRow) -> Vec<Arg> {
     let route = RouteColumns::of(&row.target);
-    let insert = args![
+    args![
         row.id,
         ws,
         route.channel_id,
@@ -328,8 +337,15 @@ pub(crate) fn insert_notification(
         row.status.as_str(),
         route.fallback_integration_id,
         route.failover_after
-    ];
-    let mut statements = vec![(&sql::INSERT, insert)];
+    ]
+}
+
+/// The statements that insert one notification (and queue it if it is `queued`).
+pub(crate) fn insert_notification(
+    ws: WorkspaceId,
+    row: &NewNotificationRow,
+) -> Vec<(&'static crate::db::Sql, Vec<Arg>)> {
+    let mut statements = vec![(&sql::INSERT, notification_args(ws, row))];
     if row.status == NotificationStatus::Queued {
         statements.push((&sql::ENQUEUE, args![row.id, ws, row.created_at]));
     }
@@ -382,6 +398,24 @@ pub(crate) fn count_attempt(
     } else {
         (&sql::COUNT_ATTEMPT, args![job.workspace_id, job.notification_id, done.now])
     }
+}
+
+/// One row of [`sql::MOVE_JOBS`]: the job, its lease, and when it is due again (none: it leaves
+/// the queue).
+pub(crate) fn move_job_row(job: &ClaimedJob, outcome: QueueOutcome) -> Vec<Arg> {
+    let retry_at = match outcome {
+        QueueOutcome::RetryAt(at) => Some(at),
+        QueueOutcome::Delivered | QueueOutcome::Failed => None,
+    };
+    args![job.notification_id, &job.lease_token, retry_at]
+}
+
+/// One row of [`sql::RECORD_ATTEMPTS`]: the new status only if the job moved (as
+/// [`count_attempt`] decides one by one).
+pub(crate) fn record_attempt_row(job: &ClaimedJob, done: &CompletedAttempt, moved: bool) -> Vec<Arg> {
+    let a = &done.attempt;
+    let status = moved.then(|| status_after(done.outcome));
+    args![job.workspace_id, job.notification_id, status, done.now, &a.id, a.started_at, a.succeeded, &a.detail]
 }
 
 pub(crate) fn insert_attempt(job: &ClaimedJob, done: &CompletedAttempt) -> Vec<Arg> {
@@ -444,13 +478,8 @@ pub trait NotificationRows: Db {
         fetch_all(self, &sql::ATTEMPTS, args![ws, id], attempt).await
     }
 
-    /// What a delivery needs in one read: the payload ciphertext and, for a direct webhook,
-    /// the channel's row. `None` also when the webhook's channel is gone or deactivated.
-    async fn delivery_rows(
-        &self,
-        ws: WorkspaceId,
-        id: NotificationId,
-    ) -> Result<Option<(Vec<u8>, Target, Option<ChannelRow>)>, StoreError>;
+    /// What the delivery of `job` needs, in one read or none (what its claim returned).
+    async fn delivery_rows(&self, job: &ClaimedJob) -> Result<DeliveryRows, StoreError>;
 
     /// A webhook endpoint's deliveries without their content, newest first, before `before`.
     async fn endpoint_deliveries(

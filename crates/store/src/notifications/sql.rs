@@ -7,11 +7,35 @@
 use crate::db::sql::statements;
 
 statements! {
+    // A direct webhook's channel must still be active when the row is written (not only when
+    // the request was checked): a deactivation that committed first wins.
     INSERT = "INSERT INTO notifications (id, workspace_id, channel_id, payload, status, attempt_count, created_at, \
               updated_at, kind, event_id, subscriber_id, subscriber_channel_id, integration_id, \
               fallback_integration_id, failover_after) \
-              VALUES (?1, ?2, ?3, ?4, ?11, 0, ?5, ?5, ?6, ?7, ?8, ?9, ?10, ?12, ?13)";
+              SELECT ?1, ?2, ?3, ?4, ?11, 0, ?5, ?5, ?6, ?7, ?8, ?9, ?10, ?12, ?13 \
+              WHERE CAST(?3 AS TEXT) IS NULL OR EXISTS (SELECT 1 FROM channels WHERE workspace_id = ?2 AND id = ?3 \
+              AND deactivated_at IS NULL)";
     ENQUEUE = "INSERT INTO delivery_queue (notification_id, workspace_id, due_at) VALUES (?1, ?2, ?3)";
+    // A group commit's notifications and their queue entries in one round trip: INSERT's
+    // parameters as arrays. A row whose channel is no longer active in its workspace is left
+    // out (the caller compares the ids returned), so a deactivation that committed first wins.
+    #[unscoped = "a multi-row insert: every row carries its own workspace_id, and the channel must be in it"]
+    INSERT_MANY = postgres "WITH r AS (SELECT * FROM UNNEST(?1::text[], ?2::text[], ?3::text[], ?4::bytea[], \
+                            ?5::bigint[], ?6::text[], ?7::text[], ?8::text[], ?9::text[], ?10::text[], ?11::text[], \
+                            ?12::text[], ?13::bigint[]) AS r(id, workspace_id, channel_id, payload, created_at, kind, \
+                            event_id, subscriber_id, subscriber_channel_id, integration_id, status, \
+                            fallback_integration_id, failover_after)), \
+                            inserted AS (INSERT INTO notifications (id, workspace_id, channel_id, payload, status, \
+                            attempt_count, created_at, updated_at, kind, event_id, subscriber_id, \
+                            subscriber_channel_id, integration_id, fallback_integration_id, failover_after) \
+                            SELECT id, workspace_id, channel_id, payload, status, 0, created_at, created_at, kind, \
+                            event_id, subscriber_id, subscriber_channel_id, integration_id, fallback_integration_id, \
+                            failover_after FROM r WHERE r.channel_id IS NULL OR EXISTS (SELECT 1 FROM channels c \
+                            WHERE c.workspace_id = r.workspace_id AND c.id = r.channel_id AND c.deactivated_at IS NULL) \
+                            RETURNING id, workspace_id, status, created_at), \
+                            queued AS (INSERT INTO delivery_queue (notification_id, workspace_id, due_at) \
+                            SELECT id, workspace_id, created_at FROM inserted WHERE status = 'queued') \
+                            SELECT id FROM inserted";
     // Takes the key unless a claim younger than the window holds it.
     CLAIM_IDEMPOTENCY = "INSERT INTO idempotency_keys (workspace_id, key_digest, notification_id, created_at) \
                          VALUES (?1, ?2, ?3, ?4) ON CONFLICT (workspace_id, key_digest) DO UPDATE \
@@ -100,17 +124,34 @@ statements! {
     CLAIM_IN_WORKSPACE = sqlite "UPDATE delivery_queue SET due_at = ?1, lease_token = ?2 WHERE notification_id IN ( \
                                  SELECT notification_id FROM delivery_queue WHERE workspace_id = ?3 AND due_at <= ?4 \
                                  ORDER BY due_at LIMIT ?5) RETURNING notification_id, workspace_id, round_attempts",
-                         postgres "UPDATE delivery_queue SET due_at = ?1, lease_token = ?2 WHERE notification_id IN ( \
-                                 SELECT notification_id FROM delivery_queue WHERE workspace_id = ?3 AND due_at <= ?4 \
-                                 ORDER BY due_at LIMIT ?5 FOR UPDATE SKIP LOCKED) \
-                                 RETURNING notification_id, workspace_id, round_attempts";
+                         postgres "WITH c AS (UPDATE delivery_queue SET due_at = ?1, lease_token = ?2 \
+                                 WHERE notification_id IN (SELECT notification_id FROM delivery_queue \
+                                 WHERE workspace_id = ?3 AND due_at <= ?4 ORDER BY due_at LIMIT ?5 FOR UPDATE SKIP LOCKED) \
+                                 RETURNING notification_id, workspace_id, round_attempts) \
+                                 SELECT c.notification_id, c.workspace_id, c.round_attempts, n.payload, n.channel_id, \
+                                 n.kind, n.event_id, n.subscriber_id, n.subscriber_channel_id, n.integration_id, \
+                                 n.fallback_integration_id, n.failover_after, \
+                                 ch.id, ch.kind, ch.destination, ch.created_at, ch.deactivated_at, ch.purge_at \
+                                 FROM c LEFT JOIN notifications n ON n.id = c.notification_id \
+                                 AND n.workspace_id = c.workspace_id LEFT JOIN channels ch ON ch.id = n.channel_id \
+                                 AND ch.workspace_id = n.workspace_id AND ch.deactivated_at IS NULL";
+    // The same claim across workspaces. On PostgreSQL both claims return what the delivery
+    // reads (sql::DELIVERY's columns), so a job costs no read of its own.
     #[unscoped = "the fair claim's second pass fills leftover capacity from every workspace"]
     CLAIM_ANY = sqlite "UPDATE delivery_queue SET due_at = ?1, lease_token = ?2 WHERE notification_id IN ( \
                         SELECT notification_id FROM delivery_queue WHERE due_at <= ?3 ORDER BY due_at LIMIT ?4) \
                         RETURNING notification_id, workspace_id, round_attempts",
-                postgres "UPDATE delivery_queue SET due_at = ?1, lease_token = ?2 WHERE notification_id IN ( \
-                        SELECT notification_id FROM delivery_queue WHERE due_at <= ?3 ORDER BY due_at LIMIT ?4 \
-                        FOR UPDATE SKIP LOCKED) RETURNING notification_id, workspace_id, round_attempts";
+                postgres "WITH c AS (UPDATE delivery_queue SET due_at = ?1, lease_token = ?2 \
+                        WHERE notification_id IN (SELECT notification_id FROM delivery_queue WHERE due_at <= ?3 \
+                        ORDER BY due_at LIMIT ?4 FOR UPDATE SKIP LOCKED) \
+                        RETURNING notification_id, workspace_id, round_attempts) \
+                        SELECT c.notification_id, c.workspace_id, c.round_attempts, n.payload, n.channel_id, \
+                        n.kind, n.event_id, n.subscriber_id, n.subscriber_channel_id, n.integration_id, \
+                        n.fallback_integration_id, n.failover_after, \
+                        ch.id, ch.kind, ch.destination, ch.created_at, ch.deactivated_at, ch.purge_at \
+                        FROM c LEFT JOIN notifications n ON n.id = c.notification_id \
+                        AND n.workspace_id = c.workspace_id LEFT JOIN channels ch ON ch.id = n.channel_id \
+                        AND ch.workspace_id = n.workspace_id AND ch.deactivated_at IS NULL";
     #[unscoped = "the lease token names one claimed job"]
     RELEASE_CLAIM = "UPDATE delivery_queue SET due_at = ?1, lease_token = NULL \
                      WHERE notification_id = ?2 AND lease_token = ?3";
@@ -131,6 +172,29 @@ statements! {
                      WHERE workspace_id = ?1 AND id = ?2";
     #[unscoped = "removes the queue row of a notification that is gone"]
     DEQUEUE_GONE = "DELETE FROM delivery_queue WHERE notification_id = ?1";
+    // A batch of completions in two round trips: first the jobs move on (lease holders only),
+    // then the attempts are counted (with the status of those that moved) and recorded for the
+    // notifications that still exist. The same order of locks as one by one.
+    #[unscoped = "the lease tokens name the claimed jobs"]
+    MOVE_JOBS = postgres "WITH d AS (SELECT * FROM UNNEST(?1::text[], ?2::text[], ?3::bigint[]) \
+                          AS d(notification_id, lease_token, retry_at)), \
+                          retried AS (UPDATE delivery_queue q SET due_at = d.retry_at, lease_token = NULL, \
+                          round_attempts = q.round_attempts + 1 FROM d WHERE q.notification_id = d.notification_id \
+                          AND q.lease_token = d.lease_token AND d.retry_at IS NOT NULL RETURNING q.notification_id), \
+                          dequeued AS (DELETE FROM delivery_queue q USING d WHERE q.notification_id = d.notification_id \
+                          AND q.lease_token = d.lease_token AND d.retry_at IS NULL RETURNING q.notification_id) \
+                          SELECT notification_id FROM retried UNION ALL SELECT notification_id FROM dequeued";
+    #[unscoped = "a multi-row update and insert: every row carries its own workspace_id"]
+    RECORD_ATTEMPTS = postgres "WITH d AS (SELECT * FROM UNNEST(?1::text[], ?2::text[], ?3::text[], ?4::bigint[], \
+                                ?5::text[], ?6::bigint[], ?7::boolean[], ?8::bytea[]) AS d(workspace_id, \
+                                notification_id, status, now, attempt_id, started_at, succeeded, detail)), \
+                                counted AS (UPDATE notifications n SET attempt_count = n.attempt_count + 1, \
+                                status = COALESCE(d.status, n.status), updated_at = d.now FROM d \
+                                WHERE n.workspace_id = d.workspace_id AND n.id = d.notification_id RETURNING n.id), \
+                                recorded AS (INSERT INTO attempts (id, notification_id, workspace_id, started_at, \
+                                succeeded, detail) SELECT d.attempt_id, d.notification_id, d.workspace_id, d.started_at, \
+                                d.succeeded, d.detail FROM d JOIN counted c ON c.id = d.notification_id) \
+                                SELECT id FROM counted";
     INSERT_ATTEMPT = "INSERT INTO attempts (id, notification_id, workspace_id, started_at, succeeded, detail) \
                       VALUES (?1, ?2, ?3, ?4, ?5, ?6)";
 

@@ -5,7 +5,7 @@
 use std::time::Duration;
 
 use chimatic_audit::Stream;
-use chimatic_domain::{EventId, NotificationId, Timestamp, WorkspaceId};
+use chimatic_domain::{EventId, Timestamp, WorkspaceId};
 use rusqlite::{OptionalExtension, Transaction, params_from_iter};
 
 use super::rows::*;
@@ -14,11 +14,15 @@ use crate::audit::sqlite as audit;
 use crate::db::fairness::WorkspaceWalk;
 use crate::db::sqlite::{lock, run};
 use crate::db::{Arg, Sql, args};
-use crate::{ChannelRow, SqliteBackend, StoreError};
+use crate::{SqliteBackend, StoreError};
 
+/// Inserts a notification (and queues it); `Conflict` if its channel was deactivated since it
+/// was checked: the group commit then retries each row alone, so only that one fails.
 fn insert(tx: &Transaction<'_>, ws: WorkspaceId, row: &NewNotificationRow) -> Result<(), StoreError> {
     for (statement, args) in insert_notification(ws, row) {
-        run(tx, statement, args)?;
+        if run(tx, statement, args)? == 0 {
+            return Err(StoreError::Conflict(crate::channels::CHANNEL_DEACTIVATED));
+        }
     }
     Ok(())
 }
@@ -158,12 +162,9 @@ impl NotificationRows for SqliteBackend {
         .await
     }
 
-    async fn delivery_rows(
-        &self,
-        ws: WorkspaceId,
-        id: NotificationId,
-    ) -> Result<Option<(Vec<u8>, Target, Option<ChannelRow>)>, StoreError> {
-        self.read(|c| {
+    async fn delivery_rows(&self, job: &ClaimedJob) -> Result<DeliveryRows, StoreError> {
+        let (ws, id) = (job.workspace_id, job.notification_id);
+        self.read(move |c| {
             let mut stmt = c.prepare_cached(sql::DELIVERY.sqlite())?;
             let mut rows = stmt.query(params_from_iter(args![ws, id].iter()))?;
             let Some(row) = rows.next()? else { return Ok(None) };
