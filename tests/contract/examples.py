@@ -155,6 +155,10 @@ def operations(doc: dict[str, Any]) -> Iterator[tuple[str, str, dict[str, Any], 
                 yield path, method, item[method], pointer("paths", path, method)
 
 
+class ExternalExample:
+    """An example given as `externalValue`: it cannot be checked from here."""
+
+
 def media_examples(d: Document, media: dict[str, Any], ptr: str) -> Iterator[tuple[str, Any]]:
     """A media type's own examples: (pointer of the example, value)."""
     if "example" in media:
@@ -165,59 +169,51 @@ def media_examples(d: Document, media: dict[str, Any], ptr: str) -> Iterator[tup
         if "value" in example:
             yield where + pointer("value"), example["value"]
         else:
-            # An `externalValue` cannot be checked from here.
             yield where, ExternalExample()
 
 
-class ExternalExample:
-    pass
+def own_or_referenced_example(d: Document, schema: Any) -> tuple[bool, Any]:
+    """Whether `schema`, or a schema its `$ref`s lead to, has an example; and the last of them."""
+    seen: set[str] = set()
+    while isinstance(schema, dict):
+        if any(True for _ in schema_examples(schema)):
+            return True, schema
+        schema, target = d.deref(schema)
+        if target is None or target in seen:
+            break
+        seen.add(target)
+    return False, schema
 
 
 def has_example(d: Document, media: dict[str, Any]) -> bool:
     """Whether a body has an example: on the media type, or on its schema (through `$ref`s), or,
-    for an array, on its items' schema."""
+    for an array, on its items' schema (through `$ref`s)."""
     if "example" in media or media.get("examples"):
         return True
-    schema = media.get("schema")
-    seen = set()
-    while isinstance(schema, dict):
-        if any(True for _ in schema_examples(schema)):
-            return True
-        schema, target = d.deref(schema)
-        if target is None:
-            break
-        if target in seen:
-            return False
-        seen.add(target)
-    if not isinstance(schema, dict):
-        return False
-    types = schema.get("type")
+    found, schema = own_or_referenced_example(d, media.get("schema"))
+    if found:
+        return True
+    types = schema.get("type") if isinstance(schema, dict) else None
     if types == "array" or (isinstance(types, list) and "array" in types):
-        items = schema.get("items")
-        for _ in range(10):
-            if any(True for _ in schema_examples(items)):
-                return True
-            items, target = d.deref(items)
-            if target is None:
-                break
+        return own_or_referenced_example(d, schema.get("items"))[0]
     return False
 
 
-def bodies(doc: dict[str, Any]) -> Iterator[tuple[str, dict[str, Any], str]]:
-    """Every JSON request body and JSON 2xx response: (label, media type object, pointer)."""
-    for path, method, op, op_ptr in operations(doc):
+def bodies(d: Document) -> Iterator[tuple[str, dict[str, Any]]]:
+    """Every JSON request body and JSON 2xx response: (label, media type object)."""
+    for path, method, op, op_ptr in operations(d.doc):
         name = f"{method.upper()} {path} ({op.get('operationId', '?')})"
-        content = (op.get("requestBody") or {}).get("content") or {}
-        for media_type, media in content.items():
+        body, _ = d.deref(op.get("requestBody") or {})
+        for media_type, media in (body.get("content") or {}).items():
             if is_json(media_type):
-                yield f"{name} request {media_type}", media, op_ptr + pointer("requestBody", "content", media_type)
+                yield f"{name} request {media_type}", media
         for status, response in (op.get("responses") or {}).items():
             if not str(status).startswith("2"):
                 continue
+            response, _ = d.deref(response)
             for media_type, media in (response.get("content") or {}).items():
                 if is_json(media_type):
-                    yield (f"{name} {status} {media_type}", media,
-                           op_ptr + pointer("responses", status, "content", media_type))
+                    yield f"{name} {status} {media_type}", media
 
 
 def every_example(d: Document) -> Iterator[tuple[str, str, Any, str]]:
@@ -251,8 +247,8 @@ def every_example(d: Document) -> Iterator[tuple[str, str, Any, str]]:
         yield from parameters_of(item.get("parameters"), pointer("paths", path, "parameters"))
     for _, _, op, op_ptr in operations(doc):
         yield from parameters_of(op.get("parameters"), op_ptr + pointer("parameters"))
-        body = op.get("requestBody") or {}
-        yield from content_of(body.get("content"), op_ptr + pointer("requestBody", "content"))
+        body, target = d.deref(op.get("requestBody") or {})
+        yield from content_of(body.get("content"), (target or op_ptr + pointer("requestBody")) + pointer("content"))
         for status, response in (op.get("responses") or {}).items():
             response, target = d.deref(response)
             rptr = target or op_ptr + pointer("responses", status)
@@ -283,11 +279,8 @@ def main(argv: list[str]) -> int:
     with open(argv[1], encoding="utf-8") as f:
         d = Document(json.load(f))
 
-    missing = []
-    found = list(bodies(d.doc))
-    for label, media, _ in found:
-        if not has_example(d, media):
-            missing.append(label)
+    found = list(bodies(d))
+    missing = [label for label, media in found if not has_example(d, media)]
 
     invalid = []
     counts = {"body": 0, "parameter": 0, "schema": 0}
