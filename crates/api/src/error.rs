@@ -33,6 +33,7 @@ pub struct ItemError {
 }
 
 #[derive(Serialize, utoipa::ToSchema)]
+#[schema(example = json!({"type": "https://chimatic.dev/problems/not-found", "title": "Not Found", "status": 404, "detail": "no such resource in this workspace", "code": "not_found"}))]
 pub struct Problem {
     /// A URI naming the problem type.
     #[serde(rename = "type")]

@@ -10,6 +10,7 @@ use crate::params::parse_id;
 use crate::{ApiError, AppState};
 
 #[derive(Serialize, utoipa::ToSchema)]
+#[schema(example = json!({"workspace_id": "ws_0192f0c1a2b37c4d8e9f0a1b2c3d4e5f", "frozen": true, "frozen_at": "2024-11-05T09:12:03.481Z", "changed": true}))]
 pub struct FreezeState {
     pub workspace_id: WorkspaceId,
     pub frozen: bool,

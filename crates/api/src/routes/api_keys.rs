@@ -35,6 +35,7 @@ pub struct ApiKeyView {
 }
 
 #[derive(Serialize, utoipa::ToSchema)]
+#[schema(example = json!({"id": "key_0192f0c1a2b37c4d8e9f0a1b2c3d4e5f", "name": "billing-service", "scopes": ["notifications:write"], "last4": "Xa4Q", "created_at": "2024-11-03T06:41:14.931Z", "last_used_at": null, "revoked_at": null, "key": "chm_EXAMPLE-key-not-a-real-one-000000000000Xa4Q"}))]
 pub struct ApiKeyCreated {
     #[serde(flatten)]
     pub view: ApiKeyView,
@@ -43,6 +44,8 @@ pub struct ApiKeyCreated {
 }
 
 #[derive(Serialize, utoipa::ToSchema)]
+#[schema(example = json!({"data": [{"id": "key_0192f0c1a2b37c4d8e9f0a1b2c3d4e60", "name": "owner", "scopes": ["admin"], "last4": "k2Zp", "created_at": "2024-11-03T06:40:02.117Z", "last_used_at": "2024-11-03T06:41:14.902Z", "revoked_at": null},
+    {"id": "key_0192f0c1a2b37c4d8e9f0a1b2c3d4e5f", "name": "billing-service", "scopes": ["notifications:write"], "last4": "Xa4Q", "created_at": "2024-11-03T06:41:14.931Z", "last_used_at": null, "revoked_at": null}]}))]
 pub struct ApiKeyList {
     pub data: Vec<ApiKeyView>,
 }

@@ -51,6 +51,8 @@ impl QueryParams for AuditQuery {
 }
 
 #[derive(Serialize, utoipa::ToSchema)]
+#[schema(example = json!({"data": [{"workspace_id": "ws_0192f0c1a2b37c4d8e9f0a1b2c3d4e5f", "stream": "data", "seq": 25, "at_ms": 1730616075212_i64, "at": "2024-11-03T06:41:15.212Z", "actor": {"kind": "system", "id": "system", "name": "chimatic"}, "ip": "", "user_agent": "", "action": "notification.delivery_attempted", "target": {"kind": "notification", "id": "msg_0192f0c1a2b37c4d8e9f0a1b2c3d4e5f"},
+    "outcome": "success", "detail": {"error_class": null, "integration_id": null, "latency_ms": 84, "status_code": 200}, "prev_hash": "3e23e8160039594a33894f6564e1b1348bbd7a0088d42c4acb73eeaed59c009d", "hash": "ca978112ca1bbdcafac231b39a23dc4da786eff8147c4e72b9807785afee48bb"}], "next_cursor": "1730616075212.data.25"}))]
 pub struct AuditPage {
     /// Newest first, from both of the workspace's chains (control plane and data plane).
     pub data: Vec<ExportedEntry>,
@@ -173,6 +175,7 @@ pub async fn audit_page(
 }
 
 #[derive(Serialize, utoipa::ToSchema)]
+#[schema(example = json!({"public_key": "d75a980182b10ab7d54bfed3c964073a0ee172f3daa62325af021a68f707511a"}))]
 pub struct AuditPublicKey {
     /// Hex Ed25519 public key that signs this region's audit chain heads: pin it when verifying
     /// an export (`chimatic audit verify --file … --public-key …`).

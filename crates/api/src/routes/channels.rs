@@ -69,6 +69,7 @@ impl ChannelTls {
 }
 
 #[derive(Serialize, utoipa::ToSchema)]
+#[schema(example = json!({"id": "ch_0192f0c1a2b37c4d8e9f0a1b2c3d4e5f", "type": "webhook", "status": "active", "url_masked": "https://hoo…", "tls": {"allow_tls12": false, "pins": []}, "created_at": "2024-11-03T06:41:14.931Z", "deactivated_at": null, "purge_at": null}))]
 pub struct ChannelView {
     pub id: ChannelId,
     #[serde(rename = "type")]
@@ -88,6 +89,8 @@ pub struct ChannelView {
 }
 
 #[derive(Serialize, utoipa::ToSchema)]
+#[schema(example = json!({"id": "ch_0192f0c1a2b37c4d8e9f0a1b2c3d4e5f", "type": "webhook", "status": "deactivated", "url_masked": null, "tls": null, "created_at": "2024-11-03T06:41:14.931Z",
+    "deactivated_at": "2024-11-20T10:02:41.118Z", "purge_at": "2024-12-20T10:02:41.118Z", "cancelled_notifications": 3}))]
 pub struct ChannelDeactivated {
     #[serde(flatten)]
     pub view: ChannelView,
@@ -96,6 +99,8 @@ pub struct ChannelDeactivated {
 }
 
 #[derive(Serialize, utoipa::ToSchema)]
+#[schema(example = json!({"id": "ch_0192f0c1a2b37c4d8e9f0a1b2c3d4e5f", "type": "webhook", "status": "active", "url_masked": "https://hoo…", "tls": {"allow_tls12": false, "pins": []},
+    "created_at": "2024-11-03T06:41:14.931Z", "deactivated_at": null, "purge_at": null, "signing_secret": "whsec_ZXhhbXBsZS1vbmx5LW5vdC1hLXJlYWwtc2VjcmV0ISE="}))]
 pub struct ChannelCreated {
     #[serde(flatten)]
     pub view: ChannelView,
@@ -104,6 +109,8 @@ pub struct ChannelCreated {
 }
 
 #[derive(Serialize, utoipa::ToSchema)]
+#[schema(example = json!({"data": [{"id": "ch_0192f0c1a2b37c4d8e9f0a1b2c3d4e5f", "type": "webhook", "status": "active", "url_masked": "https://hoo…", "tls": {"allow_tls12": false,
+    "pins": []}, "created_at": "2024-11-03T06:41:14.931Z", "deactivated_at": null, "purge_at": null}], "next_cursor": null}))]
 pub struct ChannelList {
     pub data: Vec<ChannelView>,
     /// Pass as `after` for the next page; absent on the last page.

@@ -40,6 +40,8 @@ pub struct StartConnection {
 }
 
 #[derive(Serialize, utoipa::ToSchema)]
+#[schema(example = json!({"authorization_url": "https://slack.com/oauth/v2/authorize?response_type=code&client_id=1234567890.0987654321&state=ca978112ca1bbdcafac231b39a23dc4da786eff8147c4e72b9807785afee48bb&code_challenge=E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM&code_challenge_method=S256&redirect_uri=https%3A%2F%2Fops.example.com%2Foauth%2Fcallback&scope=chat%3Awrite", "expires_at": "2024-11-03T06:51:14.931Z"}))]
+#[schema(example = json!({"authorization_url": "https://slack.com/oauth/v2/authorize?response_type=code&client_id=1234567890.0987654321&state=ca978112ca1bbdcafac231b39a23dc4da786eff8147c4e72b9807785afee48bb&code_challenge=E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM&code_challenge_method=S256&redirect_uri=https%3A%2F%2Fops.example.com%2Foauth%2Fcallback&scope=chat%3Awrite", "expires_at": "2024-11-03T06:51:14.931Z"}))]
 pub struct ConnectionStarted {
     /// Open this in the browser of the person who connects the account.
     pub authorization_url: String,

@@ -62,6 +62,7 @@ pub struct SkippedRecipient {
 }
 
 #[derive(Serialize, utoipa::ToSchema)]
+#[schema(example = json!({"event_id": "evt_0192f0c1a2b37c4d8e9f0a1b2c3d4e5f", "notifications": ["msg_0192f0c1a2b37c4d8e9f0a1b2c3d4e5f"], "skipped": [{"index": 1, "step": null, "reason": "unknown_subscriber"}], "fanouts": ["project.42.watchers"], "idempotent_replayed": false}))]
 pub struct EventAccepted {
     pub event_id: EventId,
     /// One queued notification per message (see `GET /v1/notifications/{id}`); empty when the

@@ -29,6 +29,7 @@ const DEFAULT_PAGE: u32 = 50;
 const MAX_PAGE: u32 = 500;
 
 #[derive(Serialize, utoipa::ToSchema)]
+#[schema(example = json!({"duplicate": false, "suppressed": 1}))]
 pub struct InboundAccepted {
     /// `true` when this provider event was received before; it changed nothing this time.
     pub duplicate: bool,
@@ -180,6 +181,7 @@ pub struct InboundEventView {
 }
 
 #[derive(Serialize, utoipa::ToSchema)]
+#[schema(example = json!({"data": [{"id": "inb_0192f0c1a2b37c4d8e9f0a1b2c3d4e5f", "kind": "hard_bounce", "outcome": "suppressed", "provider_status": "email.bounced", "code": "Permanent/General", "recipients_masked": ["bou…@…"], "received_at": "2024-11-03T06:41:14.931Z"}], "next_cursor": null}))]
 pub struct InboundEventList {
     pub data: Vec<InboundEventView>,
     pub next_cursor: Option<InboundEventId>,

@@ -48,6 +48,7 @@ pub async fn mark(
 }
 
 #[derive(serde::Serialize, utoipa::ToSchema)]
+#[schema(example = json!({"marked": 3}))]
 pub struct InboxRead {
     /// How many messages were unread.
     pub marked: u64,

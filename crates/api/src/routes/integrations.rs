@@ -52,6 +52,8 @@ pub struct UpdateIntegration {
 }
 
 #[derive(Serialize, utoipa::ToSchema)]
+#[schema(example = json!({"id": "int_0192f0c1a2b37c4d8e9f0a1b2c3d4e5f", "kind": "smtp", "name": "Transactional mail", "settings_masked": {"from": "nor…@…", "host": "smtp.example.com", "port": 587, "security": "starttls"}, "credentials_set": ["username", "password"],
+    "connected_through": null, "last_check": {"at": "2024-11-03T07:00:00.120Z", "healthy": true, "error_class": null}, "created_at": "2024-11-03T06:41:14.931Z", "updated_at": "2024-11-03T06:52:40.005Z"}))]
 pub struct IntegrationView {
     pub id: IntegrationId,
     pub kind: IntegrationKind,
@@ -81,6 +83,7 @@ pub struct CheckView {
 }
 
 #[derive(Serialize, utoipa::ToSchema)]
+#[schema(example = json!({"healthy": true, "error_class": null, "latency_ms": 212, "checked_at": "2024-11-03T07:00:00.120Z"}))]
 pub struct CheckResult {
     pub healthy: bool,
     pub error_class: Option<String>,
@@ -89,6 +92,8 @@ pub struct CheckResult {
 }
 
 #[derive(Serialize, utoipa::ToSchema)]
+#[schema(example = json!({"id": "int_0192f0c1a2b37c4d8e9f0a1b2c3d4e5f", "kind": "smtp", "name": "Transactional mail", "settings_masked": {"from": "nor…@…", "host": "smtp.example.com", "port": 587, "security": "starttls"},
+    "credentials_set": ["username", "password"], "connected_through": null, "last_check": null, "created_at": "2024-11-03T06:41:14.931Z", "updated_at": "2024-11-03T06:41:14.931Z", "signing_secret": null}))]
 pub struct IntegrationCreated {
     #[serde(flatten)]
     pub view: IntegrationView,
@@ -97,6 +102,8 @@ pub struct IntegrationCreated {
 }
 
 #[derive(Serialize, utoipa::ToSchema)]
+#[schema(example = json!({"data": [{"id": "int_0192f0c1a2b37c4d8e9f0a1b2c3d4e5f", "kind": "smtp", "name": "Transactional mail", "settings_masked": {"from": "nor…@…", "host": "smtp.example.com", "port": 587, "security": "starttls"}, "credentials_set": ["username", "password"], "connected_through": null, "last_check": null, "created_at": "2024-11-03T06:41:14.931Z",
+    "updated_at": "2024-11-03T06:41:14.931Z"}, {"id": "int_0192f0c1a2b37c4d8e9f0a1b2c3d4e60", "kind": "webhook", "name": "Customer webhooks", "settings_masked": {}, "credentials_set": ["signing_secret"], "connected_through": null, "last_check": null, "created_at": "2024-11-03T06:41:14.931Z", "updated_at": "2024-11-03T06:41:14.931Z"}]}))]
 pub struct IntegrationList {
     pub data: Vec<IntegrationView>,
 }

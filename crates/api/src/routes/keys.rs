@@ -11,6 +11,7 @@ use crate::body::ApiJson;
 use crate::{ApiError, AppState, ErrorCode};
 
 #[derive(Serialize, utoipa::ToSchema)]
+#[schema(example = json!({"data_version": 2, "vault_version": 2}))]
 pub struct DekRotated {
     /// The DEK version new notification data is encrypted under.
     pub data_version: u32,
@@ -50,6 +51,7 @@ pub struct UseWorkspaceKms {
 }
 
 #[derive(Serialize, utoipa::ToSchema)]
+#[schema(example = json!({"kek_id": "aws-kms:arn:aws:kms:eu-west-1:111122223333:key/1234abcd-12ab-34cd-56ef-1234567890ab"}))]
 pub struct WorkspaceKmsInUse {
     /// `aws-kms:<key id>`: the key that now wraps the workspace's notification-data keys.
     pub kek_id: String,

@@ -32,6 +32,7 @@ pub struct CreateNotification {
 }
 
 #[derive(Serialize, utoipa::ToSchema)]
+#[schema(example = json!({"id": "msg_0192f0c1a2b37c4d8e9f0a1b2c3d4e5f", "status": "queued"}))]
 pub struct NotificationAccepted {
     pub id: NotificationId,
     pub status: NotificationStatus,
@@ -57,6 +58,8 @@ pub struct AttemptView {
 }
 
 #[derive(Serialize, utoipa::ToSchema)]
+#[schema(example = json!({"id": "msg_0192f0c1a2b37c4d8e9f0a1b2c3d4e5f", "type": "webhook", "channel_id": "ch_0192f0c1a2b37c4d8e9f0a1b2c3d4e5f", "subscriber_id": null, "subscriber_channel_id": null, "event_id": null, "status": "delivered", "payload_masked": {"order": "…", "status": "…"}, "attempt_count": 2, "created_at": "2024-11-03T06:41:14.931Z", "updated_at": "2024-11-03T06:41:16.102Z",
+    "next_attempt_at": null, "attempts": [{"attempt": 1, "started_at": "2024-11-03T06:41:14.960Z", "succeeded": false, "status_code": 503, "latency_ms": 120, "error_class": "http_status"}, {"attempt": 2, "started_at": "2024-11-03T06:41:16.017Z", "succeeded": true, "status_code": 200, "latency_ms": 85, "error_class": null}]}))]
 pub struct NotificationView {
     pub id: NotificationId,
     /// `webhook` for a direct webhook to a channel; for a message to a subscriber, its channel type.
@@ -148,6 +151,7 @@ pub struct BatchItemAccepted {
 }
 
 #[derive(Serialize, utoipa::ToSchema)]
+#[schema(example = json!({"data": [{"id": "msg_0192f0c1a2b37c4d8e9f0a1b2c3d4e5f", "status": "queued", "idempotent_replayed": false}, {"id": "msg_0192f0c1a2b37c4d8e9f0a1b2c3d4e60", "status": "queued", "idempotent_replayed": false}]}))]
 pub struct BatchAccepted {
     /// One entry per item, in request order.
     pub data: Vec<BatchItemAccepted>,

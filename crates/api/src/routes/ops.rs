@@ -9,6 +9,7 @@ use serde::Serialize;
 use crate::{ApiError, AppState, ErrorCode};
 
 #[derive(Serialize, utoipa::ToSchema)]
+#[schema(example = json!({"status": "ok"}))]
 pub struct Health {
     pub status: &'static str,
 }
@@ -45,7 +46,8 @@ pub async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
 
 /// This document.
 #[utoipa::path(get, path = "/v1/openapi.json", tag = "operations", security(()),
-    responses((status = 200, content_type = "application/json", body = Object)))]
+    responses((status = 200, content_type = "application/json", body = Object,
+        example = json!({"openapi": "3.1.0", "info": {"title": "Chimatic API", "license": {"name": "MIT"}, "version": "0.1.0"}, "paths": {"/healthz": {"get": {"operationId": "operations_healthz"}}}}))))]
 pub async fn openapi_json(Extension(doc): Extension<Arc<utoipa::openapi::OpenApi>>) -> impl IntoResponse {
     Json(doc.as_ref().clone())
 }

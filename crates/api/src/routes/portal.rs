@@ -45,6 +45,7 @@ pub enum SignedWith {
 }
 
 #[derive(Serialize, utoipa::ToSchema)]
+#[schema(example = json!({"id": "sch_0192f0c1a2b37c4d8e9f0a1b2c3d4e5f", "url_masked": "https://hoo…", "status": "active", "disabled_at": null, "signed_with": "endpoint", "secret_rotated_at": null, "previous_secret_expires_at": null, "created_at": "2024-11-03T06:41:14.931Z"}))]
 pub struct Endpoint {
     pub id: SubscriberChannelId,
     /// Scheme and a host prefix only, e.g. `https://hoo…`; the full URL is never returned.
@@ -63,6 +64,8 @@ pub struct Endpoint {
 }
 
 #[derive(Serialize, utoipa::ToSchema)]
+#[schema(example = json!({"id": "sch_0192f0c1a2b37c4d8e9f0a1b2c3d4e5f", "url_masked": "https://hoo…", "status": "active", "disabled_at": null, "signed_with": "endpoint", "secret_rotated_at": null,
+    "previous_secret_expires_at": null, "created_at": "2024-11-03T06:41:14.931Z", "signing_secret": "whsec_ZXhhbXBsZS1vbmx5LW5vdC1hLXJlYWwtc2VjcmV0ISE="}))]
 pub struct EndpointWithSecret {
     #[serde(flatten)]
     pub endpoint: Endpoint,
@@ -71,6 +74,8 @@ pub struct EndpointWithSecret {
 }
 
 #[derive(Serialize, utoipa::ToSchema)]
+#[schema(example = json!({"data": [{"id": "sch_0192f0c1a2b37c4d8e9f0a1b2c3d4e5f", "url_masked": "https://hoo…", "status": "active", "disabled_at": null, "signed_with": "endpoint",
+    "secret_rotated_at": "2024-11-04T08:00:00.000Z", "previous_secret_expires_at": "2024-11-05T08:00:00.000Z", "created_at": "2024-11-03T06:41:14.931Z"}]}))]
 pub struct EndpointList {
     pub data: Vec<Endpoint>,
 }
@@ -126,6 +131,8 @@ pub struct EndpointDelivery {
 }
 
 #[derive(Serialize, utoipa::ToSchema)]
+#[schema(example = json!({"data": [{"id": "msg_0192f0c1a2b37c4d8e9f0a1b2c3d4e5f", "status": "delivered", "attempt_count": 2, "created_at": "2024-11-03T06:41:14.931Z", "updated_at": "2024-11-03T06:41:16.102Z", "next_attempt_at": null, "attempts": [{"attempt": 1, "started_at": "2024-11-03T06:41:14.960Z",
+    "succeeded": false, "status_code": 503, "latency_ms": 120, "error_class": "http_status"}, {"attempt": 2, "started_at": "2024-11-03T06:41:16.017Z", "succeeded": true, "status_code": 200, "latency_ms": 85, "error_class": null}]}], "next_cursor": null}))]
 pub struct DeliveryList {
     /// Newest first.
     pub data: Vec<EndpointDelivery>,

@@ -43,6 +43,7 @@ pub struct UpdateSubscriber {
 }
 
 #[derive(Serialize, utoipa::ToSchema)]
+#[schema(example = json!({"id": "sub_0192f0c1a2b37c4d8e9f0a1b2c3d4e5f", "external_id_masked": "…842", "attributes_masked": {"locale": "…", "name": "…"}, "created_at": "2024-11-03T06:41:14.931Z", "updated_at": "2024-11-03T06:41:14.931Z"}))]
 pub struct SubscriberView {
     pub id: SubscriberId,
     /// The last characters of your id only.
@@ -55,6 +56,7 @@ pub struct SubscriberView {
 }
 
 #[derive(Serialize, utoipa::ToSchema)]
+#[schema(example = json!({"data": [{"id": "sub_0192f0c1a2b37c4d8e9f0a1b2c3d4e5f", "external_id_masked": "…842", "attributes_masked": {"locale": "…", "name": "…"}, "created_at": "2024-11-03T06:41:14.931Z", "updated_at": "2024-11-03T06:41:14.931Z"}], "next_cursor": null}))]
 pub struct SubscriberList {
     pub data: Vec<SubscriberView>,
     /// Pass as `after` for the next page; absent on the last page.
@@ -127,6 +129,7 @@ pub async fn identify(
 }
 
 #[derive(Serialize, utoipa::ToSchema)]
+#[schema(example = json!({"subscriber_id": "sub_0192f0c1a2b37c4d8e9f0a1b2c3d4e5f", "erased_at": "2024-11-21T15:30:00.412Z", "key_destroyed": true, "channels": 2, "messages": 14, "attempts": 15, "topic_memberships": 1}))]
 pub struct ErasureReceipt {
     pub subscriber_id: SubscriberId,
     pub erased_at: String,
@@ -240,6 +243,7 @@ pub enum CreateSubscriberChannel {
 }
 
 #[derive(Serialize, utoipa::ToSchema)]
+#[schema(example = json!({"id": "sch_0192f0c1a2b37c4d8e9f0a1b2c3d4e5f", "type": "email", "address_masked": "a…@…", "created_at": "2024-11-03T06:41:14.931Z"}))]
 pub struct SubscriberChannelView {
     pub id: SubscriberChannelId,
     #[serde(rename = "type")]
@@ -250,6 +254,8 @@ pub struct SubscriberChannelView {
 }
 
 #[derive(Serialize, utoipa::ToSchema)]
+#[schema(example = json!({"data": [{"id": "sch_0192f0c1a2b37c4d8e9f0a1b2c3d4e5f", "type": "email", "address_masked": "a…@…", "created_at": "2024-11-03T06:41:14.931Z"}, {"id": "sch_0192f0c1a2b37c4d8e9f0a1b2c3d4e60", "type": "sms", "address_masked": "+…0123",
+    "created_at": "2024-11-03T06:41:14.931Z"}, {"id": "sch_0192f0c1a2b37c4d8e9f0a1b2c3d4e61", "type": "inapp", "address_masked": "inbox", "created_at": "2024-11-03T06:41:14.931Z"}]}))]
 pub struct SubscriberChannelList {
     pub data: Vec<SubscriberChannelView>,
 }
@@ -380,6 +386,7 @@ impl QueryParams for InboxParams {
 }
 
 #[derive(Serialize, utoipa::ToSchema)]
+#[schema(example = json!({"id": "msg_0192f0c1a2b37c4d8e9f0a1b2c3d4e5f", "title": "Shipped", "text": "Order 42 is on its way", "read_at": "2024-11-03T06:45:02.310Z", "archived_at": null, "created_at": "2024-11-03T06:41:14.931Z"}))]
 pub struct InboxMessage {
     pub id: chimatic_domain::NotificationId,
     pub title: Option<String>,
@@ -390,6 +397,8 @@ pub struct InboxMessage {
 }
 
 #[derive(Serialize, utoipa::ToSchema)]
+#[schema(example = json!({"data": [{"id": "msg_0192f0c1a2b37c4d8e9f0a1b2c3d4e60", "title": "Shipped", "text": "Order 43 is on its way", "read_at": null, "archived_at": null, "created_at": "2024-11-03T07:02:51.730Z"}, {"id": "msg_0192f0c1a2b37c4d8e9f0a1b2c3d4e5f",
+    "title": "Shipped", "text": "Order 42 is on its way", "read_at": "2024-11-03T06:45:02.310Z", "archived_at": null, "created_at": "2024-11-03T06:41:14.931Z"}], "unread_count": 1, "next_cursor": null}))]
 pub struct Inbox {
     /// Newest first.
     pub data: Vec<InboxMessage>,
@@ -469,6 +478,8 @@ pub struct IssueToken {
 }
 
 #[derive(Serialize, utoipa::ToSchema)]
+#[schema(example = json!({"token": "sbt_eyJ3Ijoid3NfMDE5MmYwYzFhMmIzN2M0ZDhlOWYwYTFiMmMzZDRlNWYiLCJzIjoic3ViXzAxOTJmMGMxYTJiMzdjNGQ4ZTlmMGExYjJjM2Q0ZTVmIiwiZSI6MTczMDYxOTY3NDkzMSwiayI6WyJpbmJveCIsInBvcnRhbCJdfQ.EXAMPLE-mac-not-a-real-signature-0000000000", "scopes": ["inbox", "portal"], "expires_at": "2024-11-03T07:41:14.931Z"}))]
+#[schema(example = json!({"token": "sbt_eyJ3Ijoid3NfMDE5MmYwYzFhMmIzN2M0ZDhlOWYwYTFiMmMzZDRlNWYiLCJzIjoic3ViXzAxOTJmMGMxYTJiMzdjNGQ4ZTlmMGExYjJjM2Q0ZTVmIiwiZSI6MTczMDYxOTY3NDkzMSwiayI6WyJpbmJveCIsInBvcnRhbCJdfQ.EXAMPLE-mac-not-a-real-signature-0000000000", "scopes": ["inbox", "portal"], "expires_at": "2024-11-03T07:41:14.931Z"}))]
 pub struct SubscriberToken {
     /// `sbt_…`: lets a browser use this subscriber's inbox and/or webhook portal, nothing else.
     pub token: String,

@@ -39,6 +39,7 @@ pub struct CreateSuppression {
 }
 
 #[derive(Serialize, utoipa::ToSchema)]
+#[schema(example = json!({"id": "sup_0192f0c1a2b37c4d8e9f0a1b2c3d4e5f", "type": "email", "address_masked": "bou…@…", "reason": "manual", "integration_id": null, "created_at": "2024-11-03T06:41:14.931Z"}))]
 pub struct SuppressionView {
     pub id: SuppressionId,
     #[serde(rename = "type")]
@@ -53,6 +54,8 @@ pub struct SuppressionView {
 }
 
 #[derive(Serialize, utoipa::ToSchema)]
+#[schema(example = json!({"data": [{"id": "sup_0192f0c1a2b37c4d8e9f0a1b2c3d4e5f", "type": "email", "address_masked": "bou…@…", "reason": "manual", "integration_id": null, "created_at": "2024-11-03T06:41:14.931Z"}, {"id": "sup_0192f0c1a2b37c4d8e9f0a1b2c3d4e60",
+    "type": "email", "address_masked": "old…@…", "reason": "hard_bounce", "integration_id": "int_0192f0c1a2b37c4d8e9f0a1b2c3d4e5f", "created_at": "2024-11-03T06:41:14.931Z"}], "next_cursor": null}))]
 pub struct SuppressionList {
     pub data: Vec<SuppressionView>,
     pub next_cursor: Option<SuppressionId>,

@@ -23,6 +23,7 @@ pub struct CreateTopic {
 }
 
 #[derive(Serialize, utoipa::ToSchema)]
+#[schema(example = json!({"id": "top_0192f0c1a2b37c4d8e9f0a1b2c3d4e5f", "key": "project.42.watchers", "subscriber_count": 2, "created_at": "2024-11-03T06:41:14.931Z"}))]
 pub struct TopicView {
     pub id: TopicId,
     pub key: String,
@@ -31,6 +32,7 @@ pub struct TopicView {
 }
 
 #[derive(Serialize, utoipa::ToSchema)]
+#[schema(example = json!({"data": [{"id": "top_0192f0c1a2b37c4d8e9f0a1b2c3d4e5f", "key": "project.42.watchers", "subscriber_count": 2, "created_at": "2024-11-03T06:41:14.931Z"}]}))]
 pub struct TopicList {
     pub data: Vec<TopicView>,
 }
@@ -45,6 +47,7 @@ pub struct TopicMembers {
 }
 
 #[derive(Serialize, utoipa::ToSchema)]
+#[schema(example = json!({"changed": 1}))]
 pub struct MembersChanged {
     /// How many were added (or removed); members already present (or absent) are not counted.
     pub changed: u64,
@@ -68,6 +71,7 @@ impl QueryParams for MemberPage {
 }
 
 #[derive(Serialize, utoipa::ToSchema)]
+#[schema(example = json!({"data": ["sub_0192f0c1a2b37c4d8e9f0a1b2c3d4e5f", "sub_0192f0c1a2b37c4d8e9f0a1b2c3d4e60"], "next_cursor": null}))]
 pub struct MemberList {
     pub data: Vec<SubscriberId>,
     pub next_cursor: Option<SubscriberId>,

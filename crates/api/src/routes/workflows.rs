@@ -45,6 +45,8 @@ pub struct ReplaceWorkflow {
 }
 
 #[derive(Serialize, utoipa::ToSchema)]
+#[schema(example = json!({"id": "wf_0192f0c1a2b37c4d8e9f0a1b2c3d4e5f", "key": "order.shipped", "category": "orders", "steps": [{"channel": "inapp", "integration_id": null, "subject": null,
+    "text": "Order {{ data.order }} is on its way", "html": null, "title": "Shipped"}], "created_at": "2024-11-03T06:41:14.931Z", "updated_at": "2024-11-03T06:41:14.931Z"}))]
 pub struct WorkflowView {
     pub id: WorkflowId,
     pub key: String,
@@ -55,6 +57,8 @@ pub struct WorkflowView {
 }
 
 #[derive(Serialize, utoipa::ToSchema)]
+#[schema(example = json!({"data": [{"id": "wf_0192f0c1a2b37c4d8e9f0a1b2c3d4e5f", "key": "order.shipped", "category": "orders", "steps": [{"channel": "inapp", "integration_id": null, "subject": null,
+    "text": "Order {{ data.order }} is on its way", "html": null, "title": "Shipped"}], "created_at": "2024-11-03T06:41:14.931Z", "updated_at": "2024-11-03T06:41:14.931Z"}]}))]
 pub struct WorkflowList {
     pub data: Vec<WorkflowView>,
 }
@@ -82,6 +86,7 @@ pub struct PreviewStep {
 }
 
 #[derive(Serialize, utoipa::ToSchema)]
+#[schema(example = json!({"steps": [{"channel": "inapp", "subject": null, "text": "Order 42 is on its way", "html": null, "title": "Shipped"}]}))]
 pub struct Preview {
     pub steps: Vec<PreviewStep>,
 }

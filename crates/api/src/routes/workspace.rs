@@ -10,6 +10,7 @@ use crate::params::{ApiQuery, QueryParams};
 use crate::{ApiError, AppState, ErrorCode};
 
 #[derive(Serialize, utoipa::ToSchema)]
+#[schema(example = json!({"id": "ws_0192f0c1a2b37c4d8e9f0a1b2c3d4e5f", "name": "Acme", "region": "eu", "created_at": "2024-11-03T06:40:02.117Z", "plan": "free", "audit_retention_days": 7, "payload_retention_days": 30}))]
 pub struct WorkspaceView {
     pub id: WorkspaceId,
     pub name: String,
@@ -49,6 +50,7 @@ pub struct DeleteWorkspace {
 }
 
 #[derive(Serialize, utoipa::ToSchema)]
+#[schema(example = json!({"workspace_id": "ws_0192f0c1a2b37c4d8e9f0a1b2c3d4e5f", "deleted": {"control.api_keys": 2, "control.audit_log": 4, "data.attempts": 1398, "data.audit_log": 1512, "data.channels": 2, "data.notifications": 1342, "data.subscribers": 120, "vault.secrets": 4}}))]
 pub struct WorkspaceDeleted {
     pub workspace_id: WorkspaceId,
     /// Rows removed per store and table (`vault.secrets`, `data.notifications`,
@@ -116,6 +118,8 @@ pub struct DayStats {
 }
 
 #[derive(Serialize, utoipa::ToSchema)]
+#[schema(example = json!({"days": [{"day": "2024-11-01", "accepted": 0, "attempts": 0, "delivered": 0, "failed": 0}, {"day": "2024-11-02", "accepted": 120, "attempts": 130, "delivered": 117, "failed": 1}, {"day": "2024-11-03",
+    "accepted": 62, "attempts": 70, "delivered": 63, "failed": 0}], "totals": {"accepted": 182, "attempts": 200, "delivered": 180, "failed": 1, "attempt_success_rate": 0.9}}))]
 pub struct DeliveryStatsView {
     /// One entry per day of the range, oldest first (days without traffic are zero).
     pub days: Vec<DayStats>,

@@ -1176,12 +1176,54 @@ export interface components {
         };
         /** @enum {string} */
         ActorKind: "api_key" | "user" | "operator" | "system" | "subscriber";
+        /**
+         * @example {
+         *       "created_at": "2024-11-03T06:41:14.931Z",
+         *       "id": "key_0192f0c1a2b37c4d8e9f0a1b2c3d4e5f",
+         *       "key": "chm_EXAMPLE-key-not-a-real-one-000000000000Xa4Q",
+         *       "last4": "Xa4Q",
+         *       "last_used_at": null,
+         *       "name": "billing-service",
+         *       "revoked_at": null,
+         *       "scopes": [
+         *         "notifications:write"
+         *       ]
+         *     }
+         */
         ApiKeyCreated: components["schemas"]["ApiKeyView"] & {
             /** @description The key itself. Shown once: only its SHA-256 digest is stored. */
             key: string;
         };
         /** @example key_0192f0c1a2b37c4d8e9f0a1b2c3d4e5f */
         ApiKeyId: string;
+        /**
+         * @example {
+         *       "data": [
+         *         {
+         *           "created_at": "2024-11-03T06:40:02.117Z",
+         *           "id": "key_0192f0c1a2b37c4d8e9f0a1b2c3d4e60",
+         *           "last4": "k2Zp",
+         *           "last_used_at": "2024-11-03T06:41:14.902Z",
+         *           "name": "owner",
+         *           "revoked_at": null,
+         *           "scopes": [
+         *             "admin"
+         *           ]
+         *         },
+         *         {
+         *           "created_at": "2024-11-03T06:41:14.931Z",
+         *           "id": "key_0192f0c1a2b37c4d8e9f0a1b2c3d4e5f",
+         *           "last4": "Xa4Q",
+         *           "last_used_at": null,
+         *           "name": "billing-service",
+         *           "revoked_at": null,
+         *           "scopes": [
+         *             "notifications:write"
+         *           ]
+         *         }
+         *       ]
+         *     }
+         */
         ApiKeyList: {
             data: components["schemas"]["ApiKeyView"][];
         };
@@ -1219,11 +1261,51 @@ export interface components {
             status_code?: number | null;
             succeeded: boolean;
         };
+        /**
+         * @example {
+         *       "data": [
+         *         {
+         *           "action": "notification.delivery_attempted",
+         *           "actor": {
+         *             "id": "system",
+         *             "kind": "system",
+         *             "name": "chimatic"
+         *           },
+         *           "at": "2024-11-03T06:41:15.212Z",
+         *           "at_ms": 1730616075212,
+         *           "detail": {
+         *             "error_class": null,
+         *             "integration_id": null,
+         *             "latency_ms": 84,
+         *             "status_code": 200
+         *           },
+         *           "hash": "ca978112ca1bbdcafac231b39a23dc4da786eff8147c4e72b9807785afee48bb",
+         *           "ip": "",
+         *           "outcome": "success",
+         *           "prev_hash": "3e23e8160039594a33894f6564e1b1348bbd7a0088d42c4acb73eeaed59c009d",
+         *           "seq": 25,
+         *           "stream": "data",
+         *           "target": {
+         *             "id": "msg_0192f0c1a2b37c4d8e9f0a1b2c3d4e5f",
+         *             "kind": "notification"
+         *           },
+         *           "user_agent": "",
+         *           "workspace_id": "ws_0192f0c1a2b37c4d8e9f0a1b2c3d4e5f"
+         *         }
+         *       ],
+         *       "next_cursor": "1730616075212.data.25"
+         *     }
+         */
         AuditPage: {
             /** @description Newest first, from both of the workspace's chains (control plane and data plane). */
             data: components["schemas"]["ExportedEntry"][];
             next_cursor?: string | null;
         };
+        /**
+         * @example {
+         *       "public_key": "d75a980182b10ab7d54bfed3c964073a0ee172f3daa62325af021a68f707511a"
+         *     }
+         */
         AuditPublicKey: {
             /**
              * @description Hex Ed25519 public key that signs this region's audit chain heads: pin it when verifying
@@ -1231,6 +1313,22 @@ export interface components {
              */
             public_key: string;
         };
+        /**
+         * @example {
+         *       "data": [
+         *         {
+         *           "id": "msg_0192f0c1a2b37c4d8e9f0a1b2c3d4e5f",
+         *           "idempotent_replayed": false,
+         *           "status": "queued"
+         *         },
+         *         {
+         *           "id": "msg_0192f0c1a2b37c4d8e9f0a1b2c3d4e60",
+         *           "idempotent_replayed": false,
+         *           "status": "queued"
+         *         }
+         *       ]
+         *     }
+         */
         BatchAccepted: {
             /** @description One entry per item, in request order. */
             data: components["schemas"]["BatchItemAccepted"][];
@@ -1243,10 +1341,39 @@ export interface components {
         };
         /** @example marketing */
         CategoryName: string;
+        /**
+         * @example {
+         *       "created_at": "2024-11-03T06:41:14.931Z",
+         *       "deactivated_at": null,
+         *       "id": "ch_0192f0c1a2b37c4d8e9f0a1b2c3d4e5f",
+         *       "purge_at": null,
+         *       "signing_secret": "whsec_ZXhhbXBsZS1vbmx5LW5vdC1hLXJlYWwtc2VjcmV0ISE=",
+         *       "status": "active",
+         *       "tls": {
+         *         "allow_tls12": false,
+         *         "pins": []
+         *       },
+         *       "type": "webhook",
+         *       "url_masked": "https://hoo…"
+         *     }
+         */
         ChannelCreated: components["schemas"]["ChannelView"] & {
             /** @description Standard Webhooks signing secret (`whsec_…`). Shown once. */
             signing_secret: string;
         };
+        /**
+         * @example {
+         *       "cancelled_notifications": 3,
+         *       "created_at": "2024-11-03T06:41:14.931Z",
+         *       "deactivated_at": "2024-11-20T10:02:41.118Z",
+         *       "id": "ch_0192f0c1a2b37c4d8e9f0a1b2c3d4e5f",
+         *       "purge_at": "2024-12-20T10:02:41.118Z",
+         *       "status": "deactivated",
+         *       "tls": null,
+         *       "type": "webhook",
+         *       "url_masked": null
+         *     }
+         */
         ChannelDeactivated: components["schemas"]["ChannelView"] & {
             /**
              * Format: int64
@@ -1258,6 +1385,26 @@ export interface components {
         ChannelId: string;
         /** @enum {string} */
         ChannelKind: "email" | "sms" | "slack" | "webhook" | "inapp";
+        /**
+         * @example {
+         *       "data": [
+         *         {
+         *           "created_at": "2024-11-03T06:41:14.931Z",
+         *           "deactivated_at": null,
+         *           "id": "ch_0192f0c1a2b37c4d8e9f0a1b2c3d4e5f",
+         *           "purge_at": null,
+         *           "status": "active",
+         *           "tls": {
+         *             "allow_tls12": false,
+         *             "pins": []
+         *           },
+         *           "type": "webhook",
+         *           "url_masked": "https://hoo…"
+         *         }
+         *       ],
+         *       "next_cursor": null
+         *     }
+         */
         ChannelList: {
             data: components["schemas"]["ChannelView"][];
             next_cursor?: components["schemas"]["ChannelId"] | null;
@@ -1281,6 +1428,21 @@ export interface components {
         };
         /** @enum {string} */
         ChannelType: "webhook";
+        /**
+         * @example {
+         *       "created_at": "2024-11-03T06:41:14.931Z",
+         *       "deactivated_at": null,
+         *       "id": "ch_0192f0c1a2b37c4d8e9f0a1b2c3d4e5f",
+         *       "purge_at": null,
+         *       "status": "active",
+         *       "tls": {
+         *         "allow_tls12": false,
+         *         "pins": []
+         *       },
+         *       "type": "webhook",
+         *       "url_masked": "https://hoo…"
+         *     }
+         */
         ChannelView: {
             created_at: string;
             /** @description While deactivated: since when. */
@@ -1298,6 +1460,14 @@ export interface components {
              */
             url_masked?: string | null;
         };
+        /**
+         * @example {
+         *       "checked_at": "2024-11-03T07:00:00.120Z",
+         *       "error_class": null,
+         *       "healthy": true,
+         *       "latency_ms": 212
+         *     }
+         */
         CheckResult: {
             checked_at: string;
             error_class?: string | null;
@@ -1316,6 +1486,12 @@ export interface components {
             /** @description Null while a check is running. */
             healthy?: boolean | null;
         };
+        /**
+         * @example {
+         *       "authorization_url": "https://slack.com/oauth/v2/authorize?response_type=code&client_id=1234567890.0987654321&state=ca978112ca1bbdcafac231b39a23dc4da786eff8147c4e72b9807785afee48bb&code_challenge=E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM&code_challenge_method=S256&redirect_uri=https%3A%2F%2Fops.example.com%2Foauth%2Fcallback&scope=chat%3Awrite",
+         *       "expires_at": "2024-11-03T06:51:14.931Z"
+         *     }
+         */
         ConnectionStarted: {
             /** @description Open this in the browser of the person who connects the account. */
             authorization_url: string;
@@ -1549,6 +1725,12 @@ export interface components {
             /** Format: int64 */
             failed: number;
         };
+        /**
+         * @example {
+         *       "data_version": 2,
+         *       "vault_version": 2
+         *     }
+         */
         DekRotated: {
             /**
              * Format: int32
@@ -1589,16 +1771,95 @@ export interface components {
             status_code?: number | null;
             succeeded: boolean;
         };
+        /**
+         * @example {
+         *       "data": [
+         *         {
+         *           "attempt_count": 2,
+         *           "attempts": [
+         *             {
+         *               "attempt": 1,
+         *               "error_class": "http_status",
+         *               "latency_ms": 120,
+         *               "started_at": "2024-11-03T06:41:14.960Z",
+         *               "status_code": 503,
+         *               "succeeded": false
+         *             },
+         *             {
+         *               "attempt": 2,
+         *               "error_class": null,
+         *               "latency_ms": 85,
+         *               "started_at": "2024-11-03T06:41:16.017Z",
+         *               "status_code": 200,
+         *               "succeeded": true
+         *             }
+         *           ],
+         *           "created_at": "2024-11-03T06:41:14.931Z",
+         *           "id": "msg_0192f0c1a2b37c4d8e9f0a1b2c3d4e5f",
+         *           "next_attempt_at": null,
+         *           "status": "delivered",
+         *           "updated_at": "2024-11-03T06:41:16.102Z"
+         *         }
+         *       ],
+         *       "next_cursor": null
+         *     }
+         */
         DeliveryList: {
             /** @description Newest first. */
             data: components["schemas"]["EndpointDelivery"][];
             next_cursor?: components["schemas"]["NotificationId"] | null;
         };
+        /**
+         * @example {
+         *       "days": [
+         *         {
+         *           "accepted": 0,
+         *           "attempts": 0,
+         *           "day": "2024-11-01",
+         *           "delivered": 0,
+         *           "failed": 0
+         *         },
+         *         {
+         *           "accepted": 120,
+         *           "attempts": 130,
+         *           "day": "2024-11-02",
+         *           "delivered": 117,
+         *           "failed": 1
+         *         },
+         *         {
+         *           "accepted": 62,
+         *           "attempts": 70,
+         *           "day": "2024-11-03",
+         *           "delivered": 63,
+         *           "failed": 0
+         *         }
+         *       ],
+         *       "totals": {
+         *         "accepted": 182,
+         *         "attempt_success_rate": 0.9,
+         *         "attempts": 200,
+         *         "delivered": 180,
+         *         "failed": 1
+         *       }
+         *     }
+         */
         DeliveryStatsView: {
             /** @description One entry per day of the range, oldest first (days without traffic are zero). */
             days: components["schemas"]["DayStats"][];
             totals: components["schemas"]["DayTotals"];
         };
+        /**
+         * @example {
+         *       "created_at": "2024-11-03T06:41:14.931Z",
+         *       "disabled_at": null,
+         *       "id": "sch_0192f0c1a2b37c4d8e9f0a1b2c3d4e5f",
+         *       "previous_secret_expires_at": null,
+         *       "secret_rotated_at": null,
+         *       "signed_with": "endpoint",
+         *       "status": "active",
+         *       "url_masked": "https://hoo…"
+         *     }
+         */
         Endpoint: {
             /** Format: date-time */
             created_at: string;
@@ -1633,15 +1894,55 @@ export interface components {
             /** Format: date-time */
             updated_at: string;
         };
+        /**
+         * @example {
+         *       "data": [
+         *         {
+         *           "created_at": "2024-11-03T06:41:14.931Z",
+         *           "disabled_at": null,
+         *           "id": "sch_0192f0c1a2b37c4d8e9f0a1b2c3d4e5f",
+         *           "previous_secret_expires_at": "2024-11-05T08:00:00.000Z",
+         *           "secret_rotated_at": "2024-11-04T08:00:00.000Z",
+         *           "signed_with": "endpoint",
+         *           "status": "active",
+         *           "url_masked": "https://hoo…"
+         *         }
+         *       ]
+         *     }
+         */
         EndpointList: {
             data: components["schemas"]["Endpoint"][];
         };
         /** @enum {string} */
         EndpointStatus: "active" | "disabled";
+        /**
+         * @example {
+         *       "created_at": "2024-11-03T06:41:14.931Z",
+         *       "disabled_at": null,
+         *       "id": "sch_0192f0c1a2b37c4d8e9f0a1b2c3d4e5f",
+         *       "previous_secret_expires_at": null,
+         *       "secret_rotated_at": null,
+         *       "signed_with": "endpoint",
+         *       "signing_secret": "whsec_ZXhhbXBsZS1vbmx5LW5vdC1hLXJlYWwtc2VjcmV0ISE=",
+         *       "status": "active",
+         *       "url_masked": "https://hoo…"
+         *     }
+         */
         EndpointWithSecret: components["schemas"]["Endpoint"] & {
             /** @description Standard Webhooks signing secret (`whsec_…`). Shown once. */
             signing_secret: string;
         };
+        /**
+         * @example {
+         *       "attempts": 15,
+         *       "channels": 2,
+         *       "erased_at": "2024-11-21T15:30:00.412Z",
+         *       "key_destroyed": true,
+         *       "messages": 14,
+         *       "subscriber_id": "sub_0192f0c1a2b37c4d8e9f0a1b2c3d4e5f",
+         *       "topic_memberships": 1
+         *     }
+         */
         ErasureReceipt: {
             /** Format: int64 */
             attempts: number;
@@ -1662,6 +1963,25 @@ export interface components {
             /** Format: int64 */
             topic_memberships: number;
         };
+        /**
+         * @example {
+         *       "event_id": "evt_0192f0c1a2b37c4d8e9f0a1b2c3d4e5f",
+         *       "fanouts": [
+         *         "project.42.watchers"
+         *       ],
+         *       "idempotent_replayed": false,
+         *       "notifications": [
+         *         "msg_0192f0c1a2b37c4d8e9f0a1b2c3d4e5f"
+         *       ],
+         *       "skipped": [
+         *         {
+         *           "index": 1,
+         *           "reason": "unknown_subscriber",
+         *           "step": null
+         *         }
+         *       ]
+         *     }
+         */
         EventAccepted: {
             event_id: components["schemas"]["EventId"];
             /** @description Topics whose members will get the event through a background fan-out. */
@@ -1717,6 +2037,14 @@ export interface components {
             /** @description The `state` the provider sent back. */
             state: string;
         };
+        /**
+         * @example {
+         *       "changed": true,
+         *       "frozen": true,
+         *       "frozen_at": "2024-11-05T09:12:03.481Z",
+         *       "workspace_id": "ws_0192f0c1a2b37c4d8e9f0a1b2c3d4e5f"
+         *     }
+         */
         FreezeState: {
             /** @description Whether this request changed the state (`false`: it already was so; nothing recorded). */
             changed: boolean;
@@ -1725,6 +2053,11 @@ export interface components {
             frozen_at?: string | null;
             workspace_id: components["schemas"]["WorkspaceId"];
         };
+        /**
+         * @example {
+         *       "status": "ok"
+         *     }
+         */
         Health: {
             status: string;
         };
@@ -1746,6 +2079,12 @@ export interface components {
              */
             external_id: components["schemas"]["ExternalId"];
         };
+        /**
+         * @example {
+         *       "duplicate": false,
+         *       "suppressed": 1
+         *     }
+         */
         InboundAccepted: {
             /** @description `true` when this provider event was received before; it changed nothing this time. */
             duplicate: boolean;
@@ -1754,6 +2093,24 @@ export interface components {
         };
         /** @example inb_0192f0c1a2b37c4d8e9f0a1b2c3d4e5f */
         InboundEventId: string;
+        /**
+         * @example {
+         *       "data": [
+         *         {
+         *           "code": "Permanent/General",
+         *           "id": "inb_0192f0c1a2b37c4d8e9f0a1b2c3d4e5f",
+         *           "kind": "hard_bounce",
+         *           "outcome": "suppressed",
+         *           "provider_status": "email.bounced",
+         *           "received_at": "2024-11-03T06:41:14.931Z",
+         *           "recipients_masked": [
+         *             "bou…@…"
+         *           ]
+         *         }
+         *       ],
+         *       "next_cursor": null
+         *     }
+         */
         InboundEventList: {
             data: components["schemas"]["InboundEventView"][];
             next_cursor?: components["schemas"]["InboundEventId"] | null;
@@ -1771,6 +2128,30 @@ export interface components {
             received_at: string;
             recipients_masked: string[];
         };
+        /**
+         * @example {
+         *       "data": [
+         *         {
+         *           "archived_at": null,
+         *           "created_at": "2024-11-03T07:02:51.730Z",
+         *           "id": "msg_0192f0c1a2b37c4d8e9f0a1b2c3d4e60",
+         *           "read_at": null,
+         *           "text": "Order 43 is on its way",
+         *           "title": "Shipped"
+         *         },
+         *         {
+         *           "archived_at": null,
+         *           "created_at": "2024-11-03T06:41:14.931Z",
+         *           "id": "msg_0192f0c1a2b37c4d8e9f0a1b2c3d4e5f",
+         *           "read_at": "2024-11-03T06:45:02.310Z",
+         *           "text": "Order 42 is on its way",
+         *           "title": "Shipped"
+         *         }
+         *       ],
+         *       "next_cursor": null,
+         *       "unread_count": 1
+         *     }
+         */
         Inbox: {
             /** @description Newest first. */
             data: components["schemas"]["InboxMessage"][];
@@ -1781,6 +2162,16 @@ export interface components {
              */
             unread_count: number;
         };
+        /**
+         * @example {
+         *       "archived_at": null,
+         *       "created_at": "2024-11-03T06:41:14.931Z",
+         *       "id": "msg_0192f0c1a2b37c4d8e9f0a1b2c3d4e5f",
+         *       "read_at": "2024-11-03T06:45:02.310Z",
+         *       "text": "Order 42 is on its way",
+         *       "title": "Shipped"
+         *     }
+         */
         InboxMessage: {
             archived_at?: string | null;
             created_at: string;
@@ -1789,6 +2180,11 @@ export interface components {
             text: string;
             title?: string | null;
         };
+        /**
+         * @example {
+         *       "marked": 3
+         *     }
+         */
         InboxRead: {
             /**
              * Format: int64
@@ -1796,6 +2192,28 @@ export interface components {
              */
             marked: number;
         };
+        /**
+         * @example {
+         *       "connected_through": null,
+         *       "created_at": "2024-11-03T06:41:14.931Z",
+         *       "credentials_set": [
+         *         "username",
+         *         "password"
+         *       ],
+         *       "id": "int_0192f0c1a2b37c4d8e9f0a1b2c3d4e5f",
+         *       "kind": "smtp",
+         *       "last_check": null,
+         *       "name": "Transactional mail",
+         *       "settings_masked": {
+         *         "from": "nor…@…",
+         *         "host": "smtp.example.com",
+         *         "port": 587,
+         *         "security": "starttls"
+         *       },
+         *       "signing_secret": null,
+         *       "updated_at": "2024-11-03T06:41:14.931Z"
+         *     }
+         */
         IntegrationCreated: components["schemas"]["IntegrationView"] & {
             /** @description For `webhook` integrations: the Standard Webhooks signing secret (`whsec_…`), shown once. */
             signing_secret?: string | null;
@@ -1807,9 +2225,72 @@ export interface components {
          * @enum {string}
          */
         IntegrationKind: "smtp" | "gmail" | "slack" | "sms" | "webhook";
+        /**
+         * @example {
+         *       "data": [
+         *         {
+         *           "connected_through": null,
+         *           "created_at": "2024-11-03T06:41:14.931Z",
+         *           "credentials_set": [
+         *             "username",
+         *             "password"
+         *           ],
+         *           "id": "int_0192f0c1a2b37c4d8e9f0a1b2c3d4e5f",
+         *           "kind": "smtp",
+         *           "last_check": null,
+         *           "name": "Transactional mail",
+         *           "settings_masked": {
+         *             "from": "nor…@…",
+         *             "host": "smtp.example.com",
+         *             "port": 587,
+         *             "security": "starttls"
+         *           },
+         *           "updated_at": "2024-11-03T06:41:14.931Z"
+         *         },
+         *         {
+         *           "connected_through": null,
+         *           "created_at": "2024-11-03T06:41:14.931Z",
+         *           "credentials_set": [
+         *             "signing_secret"
+         *           ],
+         *           "id": "int_0192f0c1a2b37c4d8e9f0a1b2c3d4e60",
+         *           "kind": "webhook",
+         *           "last_check": null,
+         *           "name": "Customer webhooks",
+         *           "settings_masked": {},
+         *           "updated_at": "2024-11-03T06:41:14.931Z"
+         *         }
+         *       ]
+         *     }
+         */
         IntegrationList: {
             data: components["schemas"]["IntegrationView"][];
         };
+        /**
+         * @example {
+         *       "connected_through": null,
+         *       "created_at": "2024-11-03T06:41:14.931Z",
+         *       "credentials_set": [
+         *         "username",
+         *         "password"
+         *       ],
+         *       "id": "int_0192f0c1a2b37c4d8e9f0a1b2c3d4e5f",
+         *       "kind": "smtp",
+         *       "last_check": {
+         *         "at": "2024-11-03T07:00:00.120Z",
+         *         "error_class": null,
+         *         "healthy": true
+         *       },
+         *       "name": "Transactional mail",
+         *       "settings_masked": {
+         *         "from": "nor…@…",
+         *         "host": "smtp.example.com",
+         *         "port": 587,
+         *         "security": "starttls"
+         *       },
+         *       "updated_at": "2024-11-03T06:52:40.005Z"
+         *     }
+         */
         IntegrationView: {
             connected_through?: components["schemas"]["OAuthProvider"] | null;
             created_at: string;
@@ -1862,10 +2343,24 @@ export interface components {
             archived?: boolean | null;
             read?: boolean | null;
         };
+        /**
+         * @example {
+         *       "data": [
+         *         "sub_0192f0c1a2b37c4d8e9f0a1b2c3d4e5f",
+         *         "sub_0192f0c1a2b37c4d8e9f0a1b2c3d4e60"
+         *       ],
+         *       "next_cursor": null
+         *     }
+         */
         MemberList: {
             data: components["schemas"]["SubscriberId"][];
             next_cursor?: components["schemas"]["SubscriberId"] | null;
         };
+        /**
+         * @example {
+         *       "changed": 1
+         *     }
+         */
         MembersChanged: {
             /**
              * Format: int64
@@ -1873,6 +2368,12 @@ export interface components {
              */
             changed: number;
         };
+        /**
+         * @example {
+         *       "id": "msg_0192f0c1a2b37c4d8e9f0a1b2c3d4e5f",
+         *       "status": "queued"
+         *     }
+         */
         NotificationAccepted: {
             id: components["schemas"]["NotificationId"];
             status: components["schemas"]["NotificationStatus"];
@@ -1889,6 +2390,43 @@ export interface components {
          * @enum {string}
          */
         NotificationStatus: "queued" | "delivering" | "delivered" | "failed" | "skipped" | "suppressed" | "cancelled";
+        /**
+         * @example {
+         *       "attempt_count": 2,
+         *       "attempts": [
+         *         {
+         *           "attempt": 1,
+         *           "error_class": "http_status",
+         *           "latency_ms": 120,
+         *           "started_at": "2024-11-03T06:41:14.960Z",
+         *           "status_code": 503,
+         *           "succeeded": false
+         *         },
+         *         {
+         *           "attempt": 2,
+         *           "error_class": null,
+         *           "latency_ms": 85,
+         *           "started_at": "2024-11-03T06:41:16.017Z",
+         *           "status_code": 200,
+         *           "succeeded": true
+         *         }
+         *       ],
+         *       "channel_id": "ch_0192f0c1a2b37c4d8e9f0a1b2c3d4e5f",
+         *       "created_at": "2024-11-03T06:41:14.931Z",
+         *       "event_id": null,
+         *       "id": "msg_0192f0c1a2b37c4d8e9f0a1b2c3d4e5f",
+         *       "next_attempt_at": null,
+         *       "payload_masked": {
+         *         "order": "…",
+         *         "status": "…"
+         *       },
+         *       "status": "delivered",
+         *       "subscriber_channel_id": null,
+         *       "subscriber_id": null,
+         *       "type": "webhook",
+         *       "updated_at": "2024-11-03T06:41:16.102Z"
+         *     }
+         */
         NotificationView: {
             /** Format: int32 */
             attempt_count: number;
@@ -1941,6 +2479,19 @@ export interface components {
                 [key: string]: boolean;
             };
         };
+        /**
+         * @example {
+         *       "steps": [
+         *         {
+         *           "channel": "inapp",
+         *           "html": null,
+         *           "subject": null,
+         *           "text": "Order 42 is on its way",
+         *           "title": "Shipped"
+         *         }
+         *       ]
+         *     }
+         */
         Preview: {
             steps: components["schemas"]["PreviewStep"][];
         };
@@ -1970,6 +2521,15 @@ export interface components {
             text: string;
             title?: string | null;
         };
+        /**
+         * @example {
+         *       "code": "not_found",
+         *       "detail": "no such resource in this workspace",
+         *       "status": 404,
+         *       "title": "Not Found",
+         *       "type": "https://chimatic.dev/problems/not-found"
+         *     }
+         */
         Problem: {
             /** @description Stable machine-readable code, e.g. `not_found`, `invalid_body`, `insufficient_scope`. */
             code: string;
@@ -2083,9 +2643,41 @@ export interface components {
         Stream: "control" | "data";
         /** @example sch_0192f0c1a2b37c4d8e9f0a1b2c3d4e5f */
         SubscriberChannelId: string;
+        /**
+         * @example {
+         *       "data": [
+         *         {
+         *           "address_masked": "a…@…",
+         *           "created_at": "2024-11-03T06:41:14.931Z",
+         *           "id": "sch_0192f0c1a2b37c4d8e9f0a1b2c3d4e5f",
+         *           "type": "email"
+         *         },
+         *         {
+         *           "address_masked": "+…0123",
+         *           "created_at": "2024-11-03T06:41:14.931Z",
+         *           "id": "sch_0192f0c1a2b37c4d8e9f0a1b2c3d4e60",
+         *           "type": "sms"
+         *         },
+         *         {
+         *           "address_masked": "inbox",
+         *           "created_at": "2024-11-03T06:41:14.931Z",
+         *           "id": "sch_0192f0c1a2b37c4d8e9f0a1b2c3d4e61",
+         *           "type": "inapp"
+         *         }
+         *       ]
+         *     }
+         */
         SubscriberChannelList: {
             data: components["schemas"]["SubscriberChannelView"][];
         };
+        /**
+         * @example {
+         *       "address_masked": "a…@…",
+         *       "created_at": "2024-11-03T06:41:14.931Z",
+         *       "id": "sch_0192f0c1a2b37c4d8e9f0a1b2c3d4e5f",
+         *       "type": "email"
+         *     }
+         */
         SubscriberChannelView: {
             /** @description A prefix or suffix only, e.g. `ali…@…` or `+…0123`. */
             address_masked: string;
@@ -2095,6 +2687,23 @@ export interface components {
         };
         /** @example sub_0192f0c1a2b37c4d8e9f0a1b2c3d4e5f */
         SubscriberId: string;
+        /**
+         * @example {
+         *       "data": [
+         *         {
+         *           "attributes_masked": {
+         *             "locale": "…",
+         *             "name": "…"
+         *           },
+         *           "created_at": "2024-11-03T06:41:14.931Z",
+         *           "external_id_masked": "…842",
+         *           "id": "sub_0192f0c1a2b37c4d8e9f0a1b2c3d4e5f",
+         *           "updated_at": "2024-11-03T06:41:14.931Z"
+         *         }
+         *       ],
+         *       "next_cursor": null
+         *     }
+         */
         SubscriberList: {
             data: components["schemas"]["SubscriberView"][];
             next_cursor?: components["schemas"]["SubscriberId"] | null;
@@ -2105,6 +2714,16 @@ export interface components {
          * @enum {string}
          */
         SubscriberScope: "inbox" | "portal";
+        /**
+         * @example {
+         *       "expires_at": "2024-11-03T07:41:14.931Z",
+         *       "scopes": [
+         *         "inbox",
+         *         "portal"
+         *       ],
+         *       "token": "sbt_eyJ3Ijoid3NfMDE5MmYwYzFhMmIzN2M0ZDhlOWYwYTFiMmMzZDRlNWYiLCJzIjoic3ViXzAxOTJmMGMxYTJiMzdjNGQ4ZTlmMGExYjJjM2Q0ZTVmIiwiZSI6MTczMDYxOTY3NDkzMSwiayI6WyJpbmJveCIsInBvcnRhbCJdfQ.EXAMPLE-mac-not-a-real-signature-0000000000"
+         *     }
+         */
         SubscriberToken: {
             /** Format: date-time */
             expires_at: string;
@@ -2112,6 +2731,18 @@ export interface components {
             /** @description `sbt_…`: lets a browser use this subscriber's inbox and/or webhook portal, nothing else. */
             token: string;
         };
+        /**
+         * @example {
+         *       "attributes_masked": {
+         *         "locale": "…",
+         *         "name": "…"
+         *       },
+         *       "created_at": "2024-11-03T06:41:14.931Z",
+         *       "external_id_masked": "…842",
+         *       "id": "sub_0192f0c1a2b37c4d8e9f0a1b2c3d4e5f",
+         *       "updated_at": "2024-11-03T06:41:14.931Z"
+         *     }
+         */
         SubscriberView: {
             /** @description Attribute names with masked values. */
             attributes_masked: Record<string, unknown>;
@@ -2128,10 +2759,43 @@ export interface components {
         SuppressibleKind: "email" | "sms";
         /** @example sup_0192f0c1a2b37c4d8e9f0a1b2c3d4e5f */
         SuppressionId: string;
+        /**
+         * @example {
+         *       "data": [
+         *         {
+         *           "address_masked": "bou…@…",
+         *           "created_at": "2024-11-03T06:41:14.931Z",
+         *           "id": "sup_0192f0c1a2b37c4d8e9f0a1b2c3d4e5f",
+         *           "integration_id": null,
+         *           "reason": "manual",
+         *           "type": "email"
+         *         },
+         *         {
+         *           "address_masked": "old…@…",
+         *           "created_at": "2024-11-03T06:41:14.931Z",
+         *           "id": "sup_0192f0c1a2b37c4d8e9f0a1b2c3d4e60",
+         *           "integration_id": "int_0192f0c1a2b37c4d8e9f0a1b2c3d4e5f",
+         *           "reason": "hard_bounce",
+         *           "type": "email"
+         *         }
+         *       ],
+         *       "next_cursor": null
+         *     }
+         */
         SuppressionList: {
             data: components["schemas"]["SuppressionView"][];
             next_cursor?: components["schemas"]["SuppressionId"] | null;
         };
+        /**
+         * @example {
+         *       "address_masked": "bou…@…",
+         *       "created_at": "2024-11-03T06:41:14.931Z",
+         *       "id": "sup_0192f0c1a2b37c4d8e9f0a1b2c3d4e5f",
+         *       "integration_id": null,
+         *       "reason": "manual",
+         *       "type": "email"
+         *     }
+         */
         SuppressionView: {
             /** @description A prefix or suffix only. */
             address_masked: string;
@@ -2150,6 +2814,18 @@ export interface components {
         To: components["schemas"]["ExternalId"] | components["schemas"]["TopicRef"];
         /** @example top_0192f0c1a2b37c4d8e9f0a1b2c3d4e5f */
         TopicId: string;
+        /**
+         * @example {
+         *       "data": [
+         *         {
+         *           "created_at": "2024-11-03T06:41:14.931Z",
+         *           "id": "top_0192f0c1a2b37c4d8e9f0a1b2c3d4e5f",
+         *           "key": "project.42.watchers",
+         *           "subscriber_count": 2
+         *         }
+         *       ]
+         *     }
+         */
         TopicList: {
             data: components["schemas"]["TopicView"][];
         };
@@ -2167,6 +2843,14 @@ export interface components {
         TopicRef: {
             topic: components["schemas"]["EventName"];
         };
+        /**
+         * @example {
+         *       "created_at": "2024-11-03T06:41:14.931Z",
+         *       "id": "top_0192f0c1a2b37c4d8e9f0a1b2c3d4e5f",
+         *       "key": "project.42.watchers",
+         *       "subscriber_count": 2
+         *     }
+         */
         TopicView: {
             created_at: string;
             id: components["schemas"]["TopicId"];
@@ -2220,6 +2904,29 @@ export interface components {
         };
         /** @example wf_0192f0c1a2b37c4d8e9f0a1b2c3d4e5f */
         WorkflowId: string;
+        /**
+         * @example {
+         *       "data": [
+         *         {
+         *           "category": "orders",
+         *           "created_at": "2024-11-03T06:41:14.931Z",
+         *           "id": "wf_0192f0c1a2b37c4d8e9f0a1b2c3d4e5f",
+         *           "key": "order.shipped",
+         *           "steps": [
+         *             {
+         *               "channel": "inapp",
+         *               "html": null,
+         *               "integration_id": null,
+         *               "subject": null,
+         *               "text": "Order {{ data.order }} is on its way",
+         *               "title": "Shipped"
+         *             }
+         *           ],
+         *           "updated_at": "2024-11-03T06:41:14.931Z"
+         *         }
+         *       ]
+         *     }
+         */
         WorkflowList: {
             data: components["schemas"]["WorkflowView"][];
         };
@@ -2243,6 +2950,25 @@ export interface components {
             /** @description A title (in-app only). */
             title?: string | null;
         };
+        /**
+         * @example {
+         *       "category": "orders",
+         *       "created_at": "2024-11-03T06:41:14.931Z",
+         *       "id": "wf_0192f0c1a2b37c4d8e9f0a1b2c3d4e5f",
+         *       "key": "order.shipped",
+         *       "steps": [
+         *         {
+         *           "channel": "inapp",
+         *           "html": null,
+         *           "integration_id": null,
+         *           "subject": null,
+         *           "text": "Order {{ data.order }} is on its way",
+         *           "title": "Shipped"
+         *         }
+         *       ],
+         *       "updated_at": "2024-11-03T06:41:14.931Z"
+         *     }
+         */
         WorkflowView: {
             category?: string | null;
             created_at: string;
@@ -2251,6 +2977,21 @@ export interface components {
             steps: components["schemas"]["WorkflowStep"][];
             updated_at: string;
         };
+        /**
+         * @example {
+         *       "deleted": {
+         *         "control.api_keys": 2,
+         *         "control.audit_log": 4,
+         *         "data.attempts": 1398,
+         *         "data.audit_log": 1512,
+         *         "data.channels": 2,
+         *         "data.notifications": 1342,
+         *         "data.subscribers": 120,
+         *         "vault.secrets": 4
+         *       },
+         *       "workspace_id": "ws_0192f0c1a2b37c4d8e9f0a1b2c3d4e5f"
+         *     }
+         */
         WorkspaceDeleted: {
             /**
              * @description Rows removed per store and table (`vault.secrets`, `data.notifications`,
@@ -2263,10 +3004,26 @@ export interface components {
         };
         /** @example ws_0192f0c1a2b37c4d8e9f0a1b2c3d4e5f */
         WorkspaceId: string;
+        /**
+         * @example {
+         *       "kek_id": "aws-kms:arn:aws:kms:eu-west-1:111122223333:key/1234abcd-12ab-34cd-56ef-1234567890ab"
+         *     }
+         */
         WorkspaceKmsInUse: {
             /** @description `aws-kms:<key id>`: the key that now wraps the workspace's notification-data keys. */
             kek_id: string;
         };
+        /**
+         * @example {
+         *       "audit_retention_days": 7,
+         *       "created_at": "2024-11-03T06:40:02.117Z",
+         *       "id": "ws_0192f0c1a2b37c4d8e9f0a1b2c3d4e5f",
+         *       "name": "Acme",
+         *       "payload_retention_days": 30,
+         *       "plan": "free",
+         *       "region": "eu"
+         *     }
+         */
         WorkspaceView: {
             /** Format: int32 */
             audit_retention_days: number;
@@ -7561,6 +8318,25 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "info": {
+                     *         "license": {
+                     *           "name": "MIT"
+                     *         },
+                     *         "title": "Chimatic API",
+                     *         "version": "0.1.0"
+                     *       },
+                     *       "openapi": "3.1.0",
+                     *       "paths": {
+                     *         "/healthz": {
+                     *           "get": {
+                     *             "operationId": "operations_healthz"
+                     *           }
+                     *         }
+                     *       }
+                     *     }
+                     */
                     "application/json": Record<string, unknown>;
                 };
             };

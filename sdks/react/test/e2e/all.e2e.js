@@ -2,3 +2,4 @@
 // and one browser (test/lib/e2e.js). `npm run test:e2e` runs this.
 import './inbox.e2e.test.js';
 import './portal.e2e.test.js';
+import './readme.e2e.test.js';

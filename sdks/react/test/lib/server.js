@@ -57,7 +57,8 @@ function runCli(dir, args) {
       clearTimeout(timer);
       reject(e);
     });
-    child.on('exit', (code) => {
+    // 'close', not 'exit': only then has all of its output been read.
+    child.on('close', (code) => {
       clearTimeout(timer);
       if (code !== 0) {
         reject(new Error(`chimatic ${args.slice(0, 2).join(' ')} exited ${code}: ${stderr.trim()}`));
