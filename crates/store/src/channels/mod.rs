@@ -215,10 +215,9 @@ impl Store {
         Ok(purged)
     }
 
-    /// Notifications go only to an active channel of the workspace.
-    /// Refuses a channel that cannot take notifications, answering from the node's cache of
+    /// Notifications go only to an active channel of the workspace. Refuses a channel that cannot take notifications, answering from the node's cache of
     /// channels seen active. The cache only saves the read: the insert itself checks the channel
-    /// again ([`Store::refused_channel`] turns its refusal into this method's answer).
+    /// again ([`Store::recheck_channel`] answers for a refused insert).
     pub(crate) async fn require_active_channel(&self, ws: WorkspaceId, id: ChannelId) -> Result<(), StoreError> {
         if self.active_channels.get(&(ws, id), self.keyring.now()).is_some() {
             return Ok(());
@@ -230,14 +229,12 @@ impl Store {
         }
     }
 
-    /// The answer for an insert refused because a channel was deactivated (on another node, or
-    /// since the request was checked): the channel's cached state is dropped and read again.
-    pub(crate) async fn refused_channel(&self, ws: WorkspaceId, id: ChannelId) -> StoreError {
+    /// After an insert refused because a channel was deactivated (on another node, or since
+    /// the request was checked): the channel's cached state is dropped and read again, so the
+    /// error says why (`Ok` if it is active again).
+    pub(crate) async fn recheck_channel(&self, ws: WorkspaceId, id: ChannelId) -> Result<(), StoreError> {
         self.active_channels.forget(|key| *key == (ws, id));
-        match self.require_active_channel(ws, id).await {
-            Err(e) => e,
-            Ok(()) => StoreError::Conflict(CHANNEL_DEACTIVATED),
-        }
+        self.require_active_channel(ws, id).await
     }
 
     /// Whether a channel can take notifications, read now.

@@ -80,7 +80,8 @@ impl Store {
             Ok(InsertOutcome::Created) => Enqueued::Created(id),
             Ok(InsertOutcome::Existing(original)) => Enqueued::Existing(original),
             Err(StoreError::Conflict(crate::CHANNEL_DEACTIVATED)) => {
-                return Err(self.refused_channel(ws, channel).await);
+                self.recheck_channel(ws, channel).await?;
+                return Err(StoreError::Conflict(crate::CHANNEL_DEACTIVATED));
             }
             Err(e) => return Err(e),
         })
@@ -110,10 +111,7 @@ impl Store {
             Err(StoreError::Conflict(crate::CHANNEL_DEACTIVATED)) => {
                 // The first channel found inactive on a fresh read answers for the batch.
                 for channel in channels {
-                    let e = self.refused_channel(ws, channel).await;
-                    if self.channel_use(ws, channel).await? != crate::records::ChannelUse::Active {
-                        return Err(e);
-                    }
+                    self.recheck_channel(ws, channel).await?;
                 }
                 return Err(StoreError::Conflict(crate::CHANNEL_DEACTIVATED));
             }

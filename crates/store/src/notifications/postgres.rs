@@ -77,6 +77,16 @@ async fn complete_attempt(
     Ok(true)
 }
 
+/// The ids a statement returns (its first column).
+async fn returned_ids(
+    tx: &mut PgConnection,
+    statement: &'static Sql,
+    args: Vec<Arg>,
+) -> Result<std::collections::HashSet<String>, StoreError> {
+    let rows = query(statement, args).fetch_all(tx).await?;
+    Ok(rows.iter().map(|r| r.try_get(0)).collect::<Result<_, _>>()?)
+}
+
 /// [`complete_attempt`] for a batch of distinct notifications, in two statements (and one more
 /// only if some notification is gone).
 async fn complete_batch(
@@ -85,21 +95,10 @@ async fn complete_batch(
 ) -> Result<Vec<bool>, StoreError> {
     let shape = || StoreError::Corrupt("attempt row shape");
     let moves = arrays_of(done.iter().map(|(job, a)| move_job_row(job, a.outcome))).ok_or_else(shape)?;
-    let moved: std::collections::HashSet<String> = query(&sql::MOVE_JOBS, moves)
-        .fetch_all(&mut *tx)
-        .await?
-        .iter()
-        .map(|r| r.try_get(0))
-        .collect::<Result<_, _>>()?;
+    let moved = returned_ids(tx, &sql::MOVE_JOBS, moves).await?;
     let records =
         done.iter().map(|(job, a)| record_attempt_row(job, a, moved.contains(&job.notification_id.to_string())));
-    let counted: std::collections::HashSet<String> =
-        query(&sql::RECORD_ATTEMPTS, arrays_of(records).ok_or_else(shape)?)
-            .fetch_all(&mut *tx)
-            .await?
-            .iter()
-            .map(|r| r.try_get(0))
-            .collect::<Result<_, _>>()?;
+    let counted = returned_ids(tx, &sql::RECORD_ATTEMPTS, arrays_of(records).ok_or_else(shape)?).await?;
     let mut recorded = Vec::with_capacity(done.len());
     for (job, _) in done {
         let kept = counted.contains(&job.notification_id.to_string());
@@ -251,19 +250,20 @@ impl NotificationRows for PostgresBackend {
 
     async fn complete_attempts(&self, done: &[(ClaimedJob, CompletedAttempt)]) -> Result<Vec<bool>, StoreError> {
         let mut tx = self.pool.begin().await?;
-        let mut recorded = Vec::with_capacity(done.len());
         let mut ids: Vec<NotificationId> = done.iter().map(|(job, _)| job.notification_id).collect();
         ids.sort();
         ids.dedup();
-        if ids.len() == done.len() {
-            recorded = complete_batch(&mut tx, done).await?;
+        let recorded = if ids.len() == done.len() {
+            complete_batch(&mut tx, done).await?
         } else {
             // Two attempts of one notification (a lease ran out and another worker took it):
             // one by one, so each counts and only the lease holder moves it.
+            let mut recorded = Vec::with_capacity(done.len());
             for (job, attempt) in done {
                 recorded.push(complete_attempt(&mut tx, job, attempt).await?);
             }
-        }
+            recorded
+        };
         let events: Vec<_> =
             done.iter().zip(&recorded).filter(|(_, r)| **r).map(|((job, a), _)| (job.workspace_id, &a.audit)).collect();
         audit::append(&mut tx, Stream::Data, &events).await?;
