@@ -3,6 +3,7 @@
 //!
 //! Everything stays on 127.0.0.1. Run with `cargo run --release -p chimatic-bench -- --help`.
 
+mod events;
 mod receiver;
 mod report;
 mod server;
@@ -23,6 +24,16 @@ use report::{Report, percentile};
 #[derive(Parser, Clone)]
 #[command(name = "chimatic-bench", about = "End-to-end load test of Chimatic's delivery path on 127.0.0.1")]
 pub struct Args {
+    /// `notifications`: N single-channel notifications through the API. `events`: one event to
+    /// a topic of --subscribers members, fanned out by the server.
+    #[arg(long, value_enum, default_value_t = Mode::Notifications)]
+    pub mode: Mode,
+    /// Events mode: members of the topic (created, with one channel each, before the measured part).
+    #[arg(long, default_value_t = 100_000)]
+    pub subscribers: u64,
+    /// Events mode: the workflow's one step.
+    #[arg(long, value_enum, default_value_t = events::Step::Inapp)]
+    pub step: events::Step,
     /// Notifications to send.
     #[arg(short = 'n', long, default_value_t = 20_000)]
     pub count: u64,
@@ -74,6 +85,12 @@ pub struct Args {
     pub json: Option<std::path::PathBuf>,
 }
 
+#[derive(clap::ValueEnum, Clone, Copy, PartialEq, Eq)]
+pub enum Mode {
+    Notifications,
+    Events,
+}
+
 fn parse_env(s: &str) -> Result<(String, String), String> {
     s.split_once('=').map(|(k, v)| (k.to_string(), v.to_string())).ok_or_else(|| "expected KEY=VALUE".into())
 }
@@ -104,6 +121,9 @@ async fn run(args: Args) -> anyhow::Result<()> {
         }
     };
     let base = bases[0].clone();
+    if args.mode == Mode::Events {
+        return events::run(&args, &base, &key, pids.first().copied(), &receiver).await;
+    }
     let http = reqwest::Client::builder().pool_max_idle_per_host(args.concurrency).build()?;
     let channel: Value = http
         .post(format!("{base}/v1/channels"))
@@ -206,7 +226,7 @@ async fn run(args: Args) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn progress(len: u64, what: &'static str) -> ProgressBar {
+pub(crate) fn progress(len: u64, what: &'static str) -> ProgressBar {
     let bar = ProgressBar::new(len);
     bar.set_style(
         ProgressStyle::with_template("{prefix:>8} [{elapsed_precise}] {wide_bar} {pos}/{len} ({per_sec})")

@@ -62,6 +62,11 @@ impl Receiver {
         *lock(&self.shared.seen) = Seen::default();
     }
 
+    /// Distinct notifications received so far.
+    pub fn received(&self) -> u64 {
+        lock(&self.shared.seen).first_seen.len() as u64
+    }
+
     /// Waits until `n` distinct notifications have arrived (or the timeout passes).
     pub async fn wait_for(&self, n: u64, timeout: Duration, bar: Option<&ProgressBar>) -> Arrivals {
         let deadline = Instant::now() + timeout;

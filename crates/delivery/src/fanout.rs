@@ -7,14 +7,15 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use chimatic_domain::{Clock, SubscriberId, WorkspaceId};
-use chimatic_store::{ControlStore, DeliveryStats, FanoutProgress, FanoutRow, Store, StoreError};
+use chimatic_store::records::Workflow;
+use chimatic_store::{ControlStore, DeliveryStats, FanoutProgress, FanoutRow, Messages, Store, StoreError};
 use chimatic_templates::Renderer;
 use tokio::sync::{Notify, watch};
 
 use crate::intake::{self, PlanError, Planned};
 
 /// Members per batch: bounds memory and transaction size whatever the topic's size.
-const BATCH: u32 = 500;
+const BATCH: u32 = 1000;
 /// A claimed fan-out is another node's to take over if this one is silent this long.
 const LEASE: Duration = Duration::from_secs(60);
 
@@ -71,60 +72,83 @@ impl FanoutWorker {
         FanoutProgress { cursor: cursor.to_string(), done, now, lease_until: now.plus(LEASE) }
     }
 
+    /// Pages through the topic. While one batch is being written, the next is read and
+    /// planned, so the store's writer and the planning use both halves of the time; batches
+    /// are still written in order, each with its cursor, so a crash resumes after the last one.
     async fn fan_out(&self, ws: WorkspaceId, row: &FanoutRow, data: &[u8]) -> Result<(), StoreError> {
         let workflow = match self.store.workflow(ws, row.workflow_id).await {
-            Ok(w) => Some(w),
-            Err(StoreError::NotFound) => None,
+            Ok(w) => w,
+            // The workflow was deleted: nothing is sent, and the fan-out is finished.
+            Err(StoreError::NotFound) => {
+                let nothing = Messages { audience: &Default::default(), planned: Vec::new() };
+                self.store.fanout_batch(ws, row, nothing, &self.progress(&row.cursor, true)).await?;
+                return Ok(());
+            }
             Err(e) => return Err(e),
         };
         let data: serde_json::Value = serde_json::from_slice(data).map_err(|_| StoreError::Corrupt("event data"))?;
-        let mut cursor = row.cursor.clone();
+        let mut batch = self.next_batch(ws, row, &workflow, &data, &row.cursor).await?;
         loop {
-            let after: Option<SubscriberId> = if cursor.is_empty() {
-                None
-            } else {
-                Some(cursor.parse().map_err(|_| StoreError::Corrupt("fan-out cursor"))?)
-            };
-            let members = self.store.topic_subscribers(ws, row.topic_id, after, BATCH).await?;
-            let done = members.len() < BATCH as usize;
-            let next_cursor = members.last().map(|m| m.to_string()).unwrap_or_else(|| cursor.clone());
-            let mut subscribers = Vec::with_capacity(members.len());
-            for (index, member) in members.into_iter().enumerate() {
-                // A member erased since it joined is simply not there any more.
-                match self.store.subscriber(ws, member).await {
-                    Ok(s) => subscribers.push((index, s)),
-                    Err(StoreError::NotFound) => {}
-                    Err(e) => return Err(e),
-                }
-            }
-            let planned = match &workflow {
-                Some(workflow) => {
-                    match intake::plan_for(&self.store, ws, workflow, subscribers, &data, &self.templates).await {
-                        Ok(planned) => planned,
-                        Err(PlanError::Store(e)) => return Err(e),
-                        Err(PlanError::Render { step, error }) => {
-                            tracing::warn!(fanout = %row.id, step, error = %error, "a workflow step failed to render; the fan-out stops");
-                            let progress = self.progress(&cursor, true);
-                            self.store.fanout_batch(ws, row, Vec::new(), &progress).await?;
-                            return Ok(());
-                        }
-                    }
-                }
-                None => Planned::default(),
-            };
+            let Batch { planned, cursor, done } = batch;
             let sendable = planned.sendable();
-            let done = done || workflow.is_none();
-            let progress = self.progress(&next_cursor, done);
-            let now = progress.now;
-            if !self.store.fanout_batch(ws, row, planned.messages, &progress).await? {
+            let progress = self.progress(&cursor, done);
+            let write = self.store.fanout_batch(
+                ws,
+                row,
+                Messages { audience: &planned.audience, planned: planned.messages },
+                &progress,
+            );
+            let (written, next) = if done {
+                (write.await, None)
+            } else {
+                let (written, next) = tokio::join!(write, self.next_batch(ws, row, &workflow, &data, &cursor));
+                (written, Some(next))
+            };
+            if !written? {
                 tracing::info!(fanout = %row.id, "a fan-out's lease was taken over; leaving it to the new holder");
                 return Ok(());
             }
-            intake::accepted(&self.stats, &self.delivery_waker, ws, now, sendable);
-            if done {
-                return Ok(());
+            intake::accepted(&self.stats, &self.delivery_waker, ws, progress.now, sendable);
+            match next {
+                None => return Ok(()),
+                Some(next) => batch = next?,
             }
-            cursor = next_cursor;
         }
     }
+
+    /// The page of members after `cursor`, planned. A step that fails to render ends the
+    /// fan-out there: an empty, final batch.
+    async fn next_batch(
+        &self,
+        ws: WorkspaceId,
+        row: &FanoutRow,
+        workflow: &Workflow,
+        data: &serde_json::Value,
+        cursor: &str,
+    ) -> Result<Batch, StoreError> {
+        let after: Option<SubscriberId> = if cursor.is_empty() {
+            None
+        } else {
+            Some(cursor.parse().map_err(|_| StoreError::Corrupt("fan-out cursor"))?)
+        };
+        let members = self.store.topic_subscribers(ws, row.topic_id, after, BATCH).await?;
+        let done = members.len() < BATCH as usize;
+        let next_cursor = members.last().map(|m| m.to_string()).unwrap_or_else(|| cursor.to_string());
+        let members: Vec<(usize, SubscriberId)> = members.into_iter().enumerate().collect();
+        match intake::plan_for(&self.store, ws, workflow, &members, data, &self.templates).await {
+            Ok(planned) => Ok(Batch { planned, cursor: next_cursor, done }),
+            Err(PlanError::Store(e)) => Err(e),
+            Err(PlanError::Render { step, error }) => {
+                tracing::warn!(fanout = %row.id, step, error = %error, "a workflow step failed to render; the fan-out stops");
+                Ok(Batch { planned: Planned::default(), cursor: cursor.to_string(), done: true })
+            }
+        }
+    }
+}
+
+/// One page of a fan-out, planned: its messages, the cursor after it, and whether it is the last.
+struct Batch {
+    planned: Planned,
+    cursor: String,
+    done: bool,
 }

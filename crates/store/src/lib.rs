@@ -39,13 +39,14 @@ pub use integrations::{
 pub use keys::{DEK_CACHE_TTL, DataKeyRows, KekSet, Keyring, VaultKeyRows, WorkspaceKms, WrappedKeyRow};
 pub use notifications::{
     AttemptRow, ClaimedJob, CompletedAttempt, Failover, FanoutProgress, FanoutRow, HELD, InsertOutcome, MessageRoute,
-    NewEvent, NewNotification, NewNotificationRow, NotificationQuery, NotificationRow, NotificationRows, Prefetched,
-    QueueDepth, QueueOutcome, Target,
+    Messages, NewEvent, NewNotification, NewNotificationRow, NotificationQuery, NotificationRow, NotificationRows,
+    Prefetched, QueueDepth, QueueOutcome, Target,
 };
 pub use stats::{DeliveryEvent, DeliveryStats, day_of, hour_of, start_of_day, start_of_hour};
 pub use store::Store;
 pub use subscribers::{
-    ErasureCounts, SubscriberChannelRow, SubscriberGrant, SubscriberRow, SubscriberRows, subscriber_token_workspace,
+    Audience, ErasureCounts, Recipient, SubscriberChannelRow, SubscriberGrant, SubscriberRow, SubscriberRows,
+    subscriber_token_workspace,
 };
 pub use topics::{TopicRow, TopicRows};
 pub use users::{

@@ -3,6 +3,7 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use chimatic_delivery::intake::{self, PlanError};
 use chimatic_domain::{EventId, NotificationId, Scope, Sensitive};
+use chimatic_store::Messages;
 use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
 
@@ -124,8 +125,8 @@ pub async fn send(
     let mut fanouts = Vec::new();
     for (index, to) in req.to.iter().enumerate() {
         match to {
-            To::Subscriber(external_id) => match tenant.store.subscriber_by_external_id(ws, external_id).await? {
-                Some(subscriber) => subscribers.push((index, subscriber)),
+            To::Subscriber(external_id) => match tenant.store.subscriber_id_by_external_id(ws, external_id).await? {
+                Some(id) => subscribers.push((index, id)),
                 None => skipped.push(SkippedRecipient { index, step: None, reason: "unknown_subscriber" }),
             },
             To::Topic(TopicRef { topic }) => {
@@ -141,7 +142,7 @@ pub async fn send(
             }
         }
     }
-    let planned = intake::plan_for(&tenant.store, ws, &workflow, subscribers, &data, &state.templates).await.map_err(
+    let planned = intake::plan_for(&tenant.store, ws, &workflow, &subscribers, &data, &state.templates).await.map_err(
         |e| match e {
             PlanError::Store(e) => e.into(),
             PlanError::Render { step, error } => {
@@ -165,8 +166,9 @@ pub async fn send(
     }
     let now = state.clock.now();
     let event_id = EventId::generate();
+    let messages = Messages { audience: &planned.audience, planned: planned.messages };
     let (existing, notifications) =
-        tenant.store.enqueue_event(ws, event_id, req.idempotency_key.as_ref(), planned.messages, topics, now).await?;
+        tenant.store.enqueue_event(ws, event_id, req.idempotency_key.as_ref(), messages, topics, now).await?;
     if let Some(original) = existing {
         let body = EventAccepted {
             event_id: original,

@@ -3,14 +3,14 @@
 
 mod plan;
 
-use chimatic_domain::{NotificationStatus, Timestamp, WorkspaceId};
-use chimatic_store::records::{PlannedMessage, Subscriber, Workflow};
-use chimatic_store::{DeliveryEvent, DeliveryStats, Store, StoreError};
+use chimatic_domain::{NotificationStatus, SubscriberId, Timestamp, WorkspaceId};
+use chimatic_store::records::{PlannedMessage, Workflow};
+use chimatic_store::{Audience, DeliveryEvent, DeliveryStats, Store, StoreError};
 use chimatic_templates::{Renderer, TemplateError};
 use serde_json::Value;
 use tokio::sync::Notify;
 
-pub use plan::{Recipient, Skip, plan};
+pub use plan::{Skip, plan};
 
 #[derive(Debug, thiserror::Error)]
 pub enum PlanError {
@@ -20,11 +20,13 @@ pub enum PlanError {
     Render { step: usize, error: TemplateError },
 }
 
-/// An event's messages for its recipients and what was skipped.
+/// An event's messages for its recipients and what was skipped, with the audience they were
+/// planned for (which seals them).
 #[derive(Default)]
 pub struct Planned {
     pub messages: Vec<PlannedMessage>,
     pub skips: Vec<Skip>,
+    pub audience: Audience,
 }
 
 impl Planned {
@@ -34,28 +36,27 @@ impl Planned {
     }
 }
 
-/// Loads each subscriber's channels and which of them are suppressed, and plans the workflow
-/// for them. `subscribers` carry their position in the request, for reporting skips.
+/// Loads the subscribers (each with its position in the request, for reporting skips), their
+/// channels and which of them are suppressed, in a few reads whatever their number, and plans
+/// the workflow for them.
 pub async fn plan_for(
     store: &Store,
     ws: WorkspaceId,
     workflow: &Workflow,
-    subscribers: Vec<(usize, Subscriber)>,
+    subscribers: &[(usize, SubscriberId)],
     data: &Value,
     renderer: &Renderer,
 ) -> Result<Planned, PlanError> {
-    let mut recipients = Vec::with_capacity(subscribers.len());
-    for (index, subscriber) in subscribers {
-        let mut channels = store.subscriber_channels(ws, subscriber.id).await?;
+    let mut audience = store.audience(ws, subscribers).await?;
+    for recipient in &mut audience.recipients {
         // An endpoint its subscriber disabled is left out, as if it were not there.
-        channels.retain(|c| c.disabled_at.is_none());
-        recipients.push(Recipient { index, subscriber, channels });
+        recipient.channels.retain(|c| c.disabled_at.is_none());
     }
-    let suppressed =
-        store.suppressed_channels(ws, &recipients.iter().flat_map(|r| &r.channels).collect::<Vec<_>>()).await?;
-    let (messages, skips) = plan(workflow, &recipients, &suppressed, data, renderer)
+    let channels: Vec<_> = audience.recipients.iter().flat_map(|r| &r.channels).collect();
+    let suppressed = store.suppressed_channels(ws, &channels).await?;
+    let (messages, skips) = plan(workflow, &audience.recipients, &suppressed, data, renderer)
         .map_err(|(step, error)| PlanError::Render { step, error })?;
-    Ok(Planned { messages, skips })
+    Ok(Planned { messages, skips, audience })
 }
 
 /// Counts `count` accepted notifications (the metric and the workspace's analytics) and wakes

@@ -5,17 +5,10 @@
 use std::collections::HashSet;
 
 use chimatic_domain::{ChannelAddress, DEFAULT_FAILOVER_AFTER, NotificationStatus, SubscriberChannelId};
-use chimatic_store::Failover;
-use chimatic_store::records::{PlannedMessage, Subscriber, SubscriberChannel, Workflow};
+use chimatic_store::records::{PlannedMessage, SubscriberChannel, Workflow};
+use chimatic_store::{Failover, Recipient};
 use chimatic_templates::{Renderer, TemplateError};
 use serde_json::{Value, json};
-
-pub struct Recipient {
-    /// Position in the request's `to`, for reporting skips without echoing ids.
-    pub index: usize,
-    pub subscriber: Subscriber,
-    pub channels: Vec<SubscriberChannel>,
-}
 
 /// A recipient or step that produced no message, and why.
 #[derive(Debug, PartialEq, Eq)]
@@ -92,6 +85,8 @@ mod tests {
         ChannelKind, EmailAddress, Sensitive, SubscriberChannelId, SubscriberId, Timestamp, WorkflowDefinition,
         WorkflowId, WorkflowStep,
     };
+
+    use chimatic_store::records::Subscriber;
 
     use super::*;
 

@@ -40,6 +40,13 @@ pub enum Arg {
     Array(Array),
 }
 
+impl Arg {
+    /// A list of ids (or any values shown as text), bound as one parameter.
+    pub fn list<T: ToString>(items: &[T]) -> Self {
+        Arg::TextList(items.iter().map(ToString::to_string).collect())
+    }
+}
+
 /// The values of one parameter across rows, as a PostgreSQL array (NULLs kept).
 #[derive(Clone, Debug)]
 pub enum Array {

@@ -7,11 +7,17 @@ use chimatic_domain::{
     TopicId, WorkflowId, WorkspaceId,
 };
 
-use crate::Store;
+use crate::{Audience, Store};
 
 use crate::keys::KeyDomain;
 use crate::records::{Notification, PlannedMessage, SubscriberChannel};
 use crate::{FanoutProgress, FanoutRow, MessageRoute, NewEvent, NewNotificationRow, StoreError, Target};
+
+/// Planned messages and the audience they were planned for, whose keys seal them.
+pub struct Messages<'a> {
+    pub audience: &'a Audience,
+    pub planned: Vec<PlannedMessage>,
+}
 
 impl Store {
     pub(crate) async fn subscriber_key_of(&self, ws: WorkspaceId, subscriber: SubscriberId) -> Result<Dek, StoreError> {
@@ -38,25 +44,17 @@ impl Store {
         Ok((content, Self::open_subscriber_channel(ws, &key, row)?))
     }
 
-    /// Encrypts messages, each under its subscriber's key, into rows for one event.
-    async fn seal_messages(
-        &self,
+    /// Encrypts messages, each under its subscriber's key (from the audience they were planned
+    /// for), into rows for one event.
+    fn seal_messages(
         ws: WorkspaceId,
         event_id: EventId,
-        messages: Vec<PlannedMessage>,
+        messages: Messages<'_>,
         now: Timestamp,
     ) -> Result<Vec<NewNotificationRow>, StoreError> {
-        let mut keys: Vec<(SubscriberId, Dek)> = Vec::new();
-        let mut rows = Vec::with_capacity(messages.len());
-        for m in messages {
-            let at = match keys.iter().position(|(s, _)| *s == m.subscriber_id) {
-                Some(at) => at,
-                None => {
-                    keys.push((m.subscriber_id, self.subscriber_key_of(ws, m.subscriber_id).await?));
-                    keys.len() - 1
-                }
-            };
-            let key = &keys[at].1;
+        let mut rows = Vec::with_capacity(messages.planned.len());
+        for m in messages.planned {
+            let key = messages.audience.key(m.subscriber_id)?;
             let id = NotificationId::generate();
             let id_text = id.to_string();
             let plain = serde_json::to_vec(&m.content).map_err(|_| StoreError::Corrupt("message content"))?;
@@ -82,22 +80,21 @@ impl Store {
     }
 
     /// Queues an event in one transaction: its messages to direct recipients (each encrypted
-    /// under its subscriber's key) and a fan-out job per topic (the event's data under the
-    /// workspace DEK). With an idempotency key used in the last 24 h, queues nothing and returns
-    /// the original event's id.
+    /// under its subscriber's key) and a fan-out job per topic (the event's data under the workspace DEK). With an idempotency key used in
+    /// the last 24 h, queues nothing and returns the original event's id.
     pub async fn enqueue_event(
         &self,
         ws: WorkspaceId,
         event_id: EventId,
         idempotency_key: Option<&Sensitive<String>>,
-        messages: Vec<PlannedMessage>,
+        messages: Messages<'_>,
         topics: Vec<(TopicId, WorkflowId, Sensitive<Vec<u8>>)>,
         now: Timestamp,
     ) -> Result<(Option<EventId>, Vec<NotificationId>), StoreError> {
         let dek = self.write_key(KeyDomain::Data, ws).await?;
         let index = self.index_key(ws).await?;
         let digest = idempotency_key.map(|k| index.blind_index(b"event-idempotency", k.expose().as_bytes()));
-        let rows = self.seal_messages(ws, event_id, messages, now).await?;
+        let rows = Self::seal_messages(ws, event_id, messages, now)?;
         let mut fanouts = Vec::with_capacity(topics.len());
         for (topic_id, workflow_id, data) in topics {
             let id = FanoutId::generate();
@@ -142,10 +139,10 @@ impl Store {
         &self,
         ws: WorkspaceId,
         fanout: &FanoutRow,
-        messages: Vec<PlannedMessage>,
+        messages: Messages<'_>,
         progress: &FanoutProgress,
     ) -> Result<bool, StoreError> {
-        let rows = self.seal_messages(ws, fanout.event_id, messages, progress.now).await?;
+        let rows = Self::seal_messages(ws, fanout.event_id, messages, progress.now)?;
         self.data.fanout_batch(ws, fanout, &rows, progress).await
     }
 

@@ -4,6 +4,7 @@
 //! workspace DEK (webhooks) or the subscriber's own key (messages).
 
 mod events;
+pub use events::Messages;
 mod postgres;
 mod rows;
 pub(crate) mod sql;

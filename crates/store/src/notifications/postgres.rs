@@ -179,6 +179,23 @@ impl NotificationRows for PostgresBackend {
         Ok(None)
     }
 
+    /// The batch's messages in one statement next to the cursor's move (see the trait).
+    async fn fanout_batch(
+        &self,
+        ws: WorkspaceId,
+        fanout: &FanoutRow,
+        rows: &[NewNotificationRow],
+        progress: &FanoutProgress,
+    ) -> Result<bool, StoreError> {
+        let mut tx = self.pool.begin().await?;
+        if run(&mut tx, &sql::ADVANCE_FANOUT, advance_fanout(ws, fanout, progress)).await? != 1 {
+            return Ok(false);
+        }
+        insert_many(&mut tx, rows.iter().map(|row| (ws, row))).await?;
+        tx.commit().await?;
+        Ok(true)
+    }
+
     async fn delivery_rows(&self, job: &ClaimedJob) -> Result<DeliveryRows, StoreError> {
         if let Some(rows) = &job.prefetched.0 {
             return Ok((**rows).clone());

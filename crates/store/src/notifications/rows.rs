@@ -352,6 +352,18 @@ pub(crate) fn insert_notification(
     statements
 }
 
+/// The move of a fan-out's cursor and lease, if the lease is still ours.
+pub(crate) fn advance_fanout(ws: WorkspaceId, fanout: &FanoutRow, progress: &FanoutProgress) -> Vec<Arg> {
+    args![
+        ws,
+        fanout.id,
+        &progress.cursor,
+        progress.done.then_some(progress.now),
+        progress.lease_until,
+        fanout.lease_token.as_deref()
+    ]
+}
+
 pub(crate) fn insert_fanout(ws: WorkspaceId, f: &FanoutRow) -> Vec<Arg> {
     args![f.id, ws, f.event_id, f.topic_id, f.workflow_id, &f.data, &f.cursor, f.created_at]
 }
@@ -621,15 +633,7 @@ pub trait NotificationRows: Db {
         rows: &[NewNotificationRow],
         progress: &FanoutProgress,
     ) -> Result<bool, StoreError> {
-        let advance = args![
-            ws,
-            fanout.id,
-            &progress.cursor,
-            progress.done.then_some(progress.now),
-            progress.lease_until,
-            fanout.lease_token.as_deref()
-        ];
-        let mut steps = vec![Step::required(&sql::ADVANCE_FANOUT, advance)];
+        let mut steps = vec![Step::required(&sql::ADVANCE_FANOUT, advance_fanout(ws, fanout, progress))];
         for row in rows {
             steps.extend(insert_notification(ws, row).into_iter().map(|(s, a)| Step::new(s, a)));
         }

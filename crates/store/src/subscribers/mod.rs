@@ -2,11 +2,13 @@
 //! vault, so erasing a subscriber makes every earlier copy of their data unreadable), their
 //! erasure, and the tokens that let a browser read one subscriber's inbox.
 
+mod audience;
 mod endpoints;
 mod rows;
 pub(crate) mod sql;
 mod tokens;
 
+pub use audience::{Audience, Recipient};
 pub use rows::{ErasureCounts, SubscriberChannelRow, SubscriberRow, SubscriberRows};
 pub use tokens::{SubscriberGrant, subscriber_token_workspace};
 
@@ -29,15 +31,30 @@ impl Store {
     /// taken earlier holds nothing that opens that subscriber's data. `NotFound` once erased.
     /// (Rows from before the key moved to the vault carry it wrapped in `subscriber_key`.)
     pub(crate) async fn subscriber_key(&self, ws: WorkspaceId, row: &SubscriberRow) -> Result<Dek, StoreError> {
+        let in_vault = if row.subscriber_key.is_empty() {
+            self.vault.secret(ws, &row.id.to_string(), SUBSCRIBER_KEY_KIND).await?
+        } else {
+            None
+        };
+        self.open_subscriber_key(ws, row, in_vault.as_deref()).await
+    }
+
+    /// Unwraps a subscriber's key: `in_vault` is its sealed key as read from the vault.
+    async fn open_subscriber_key(
+        &self,
+        ws: WorkspaceId,
+        row: &SubscriberRow,
+        in_vault: Option<&[u8]>,
+    ) -> Result<Dek, StoreError> {
         let id = row.id.to_string();
         if !row.subscriber_key.is_empty() {
             let aad = Aad { workspace: ws, table: "subscribers", column: "subscriber_key", row: &id };
             let material = self.open(KeyDomain::Data, aad, &row.subscriber_key).await?;
             return Ok(Dek::from_bytes(&material, 1)?);
         }
-        let sealed = self.vault.secret(ws, &id, SUBSCRIBER_KEY_KIND).await?.ok_or(StoreError::NotFound)?;
+        let sealed = in_vault.ok_or(StoreError::NotFound)?;
         let aad = Aad { workspace: ws, table: "secrets", column: SUBSCRIBER_KEY_KIND, row: &id };
-        let material = Sensitive::new(self.open(KeyDomain::Vault, aad, &sealed).await?);
+        let material = Sensitive::new(self.open(KeyDomain::Vault, aad, sealed).await?);
         Ok(Dek::from_bytes(material.expose(), 1)?)
     }
 
@@ -149,15 +166,15 @@ impl Store {
         self.open_subscriber(ws, &key, &row)
     }
 
-    pub async fn subscriber_by_external_id(
+    /// The subscriber the customer knows as `external_id`, found by its keyed digest (nothing
+    /// is decrypted).
+    pub async fn subscriber_id_by_external_id(
         &self,
         ws: WorkspaceId,
         external_id: &Sensitive<String>,
-    ) -> Result<Option<Subscriber>, StoreError> {
+    ) -> Result<Option<SubscriberId>, StoreError> {
         let external_key = self.index_key(ws).await?.blind_index(EXTERNAL_ID_INDEX, external_id.expose().as_bytes());
-        let Some(row) = self.data.subscriber_by_external_key(ws, &external_key).await? else { return Ok(None) };
-        let key = self.subscriber_key(ws, &row).await?;
-        Ok(Some(self.open_subscriber(ws, &key, &row)?))
+        Ok(self.data.subscriber_by_external_key(ws, &external_key).await?.map(|row| row.id))
     }
 
     /// Replaces a subscriber's opt-outs.

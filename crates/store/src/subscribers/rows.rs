@@ -5,7 +5,7 @@ use chimatic_audit::{AuditEvent, Stream};
 use chimatic_domain::{SubscriberChannelId, SubscriberId, Timestamp, WorkspaceId};
 
 use super::sql;
-use crate::db::{Audited, Columns, Db, args, execute_one, fetch_all, fetch_optional};
+use crate::db::{Arg, Audited, Columns, Db, args, execute_one, fetch_all, fetch_optional};
 use crate::{PostgresBackend, SqliteBackend, StoreError};
 
 #[derive(Clone)]
@@ -102,6 +102,20 @@ pub trait SubscriberRows: Db {
 
     async fn subscriber(&self, ws: WorkspaceId, id: SubscriberId) -> Result<Option<SubscriberRow>, StoreError> {
         fetch_optional(self, &sql::BY_ID, args![ws, id], subscriber).await
+    }
+
+    /// These subscribers, in no particular order; ids that are not the workspace's are left out.
+    async fn subscribers(&self, ws: WorkspaceId, ids: &[SubscriberId]) -> Result<Vec<SubscriberRow>, StoreError> {
+        fetch_all(self, &sql::BY_IDS, args![ws, Arg::list(ids)], subscriber).await
+    }
+
+    /// The channels of these subscribers, by subscriber, oldest first.
+    async fn channels_of_subscribers(
+        &self,
+        ws: WorkspaceId,
+        ids: &[SubscriberId],
+    ) -> Result<Vec<SubscriberChannelRow>, StoreError> {
+        fetch_all(self, &sql::CHANNELS_OF, args![ws, Arg::list(ids)], channel).await
     }
 
     async fn subscriber_by_external_key(

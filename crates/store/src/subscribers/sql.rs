@@ -8,6 +8,11 @@ statements! {
              FROM subscribers WHERE workspace_id = ?1 AND id = ?2";
     BY_EXTERNAL_KEY = "SELECT id, external_key, external_id, subscriber_key, attributes, created_at, updated_at, \
                        preferences FROM subscribers WHERE workspace_id = ?1 AND external_key = ?2";
+    // A list binds as a JSON array on SQLite (json_each) and an array on PostgreSQL (ANY).
+    BY_IDS = sqlite "SELECT id, external_key, external_id, subscriber_key, attributes, created_at, updated_at, \
+                     preferences FROM subscribers WHERE workspace_id = ?1 AND id IN (SELECT value FROM json_each(?2))",
+             postgres "SELECT id, external_key, external_id, subscriber_key, attributes, created_at, updated_at, \
+                     preferences FROM subscribers WHERE workspace_id = ?1 AND id = ANY(?2)";
     LIST = "SELECT id, external_key, external_id, subscriber_key, attributes, created_at, updated_at, preferences \
             FROM subscribers WHERE workspace_id = ?1 AND id > ?2 ORDER BY id LIMIT ?3";
     SET_ATTRIBUTES = "UPDATE subscribers SET attributes = ?3, updated_at = ?4 WHERE workspace_id = ?1 AND id = ?2";
@@ -18,6 +23,12 @@ statements! {
                       signing_secrets) VALUES (?2, ?1, ?3, ?4, ?5, ?6, ?7)";
     CHANNELS = "SELECT id, subscriber_id, kind, address, created_at, signing_secrets, disabled_at \
                 FROM subscriber_channels WHERE workspace_id = ?1 AND subscriber_id = ?2 ORDER BY id";
+    CHANNELS_OF = sqlite "SELECT id, subscriber_id, kind, address, created_at, signing_secrets, disabled_at \
+                          FROM subscriber_channels WHERE workspace_id = ?1 \
+                          AND subscriber_id IN (SELECT value FROM json_each(?2)) ORDER BY subscriber_id, id",
+                  postgres "SELECT id, subscriber_id, kind, address, created_at, signing_secrets, disabled_at \
+                          FROM subscriber_channels WHERE workspace_id = ?1 AND subscriber_id = ANY(?2) \
+                          ORDER BY subscriber_id, id";
     // A rotation replaces the secrets it read (?5), so of two at once one fails rather than
     // one of the new secrets being lost.
     SET_SIGNING = "UPDATE subscriber_channels SET signing_secrets = ?4 \

@@ -19,10 +19,6 @@ fn topic(r: &dyn Columns) -> Result<TopicRow, StoreError> {
     Ok(TopicRow { id: r.parsed(0, "topic id")?, key: r.text(1)?, created_at: r.at(2)? })
 }
 
-fn ids(subscribers: &[SubscriberId]) -> Arg {
-    Arg::TextList(subscribers.iter().map(ToString::to_string).collect())
-}
-
 #[async_trait::async_trait]
 pub trait TopicRows: Db {
     /// `false` if the workspace has a topic with that key already.
@@ -50,7 +46,7 @@ pub trait TopicRows: Db {
         subscribers: &[SubscriberId],
         now: Timestamp,
     ) -> Result<u64, StoreError> {
-        self.execute(&sql::ADD_MEMBERS, args![ws, topic, ids(subscribers), now], None).await
+        self.execute(&sql::ADD_MEMBERS, args![ws, topic, Arg::list(subscribers), now], None).await
     }
 
     async fn remove_topic_subscribers(
@@ -59,7 +55,7 @@ pub trait TopicRows: Db {
         topic: TopicId,
         subscribers: &[SubscriberId],
     ) -> Result<u64, StoreError> {
-        self.execute(&sql::REMOVE_MEMBERS, args![ws, topic, ids(subscribers)], None).await
+        self.execute(&sql::REMOVE_MEMBERS, args![ws, topic, Arg::list(subscribers)], None).await
     }
 
     /// A page of members in id order after `after` ('' for the first).

@@ -6,7 +6,7 @@ pub(crate) mod sql;
 
 use chimatic_domain::{Timestamp, WorkspaceId};
 
-use crate::db::{Db, args, execute_one, fetch_optional};
+use crate::db::{Arg, Db, args, execute_one, fetch_all, fetch_optional};
 use crate::{PostgresBackend, SqliteBackend, StoreError};
 
 #[async_trait::async_trait]
@@ -25,6 +25,17 @@ pub trait SecretRows: Db {
 
     async fn secret(&self, ws: WorkspaceId, owner_id: &str, kind: &str) -> Result<Option<Vec<u8>>, StoreError> {
         fetch_optional(self, &sql::GET, args![ws, owner_id, kind], |r| r.blob(0)).await
+    }
+
+    /// The secrets of one kind of these owners, as `(owner_id, secret)`; missing ones are left out.
+    async fn secrets(
+        &self,
+        ws: WorkspaceId,
+        owner_ids: Vec<String>,
+        kind: &str,
+    ) -> Result<Vec<(String, Vec<u8>)>, StoreError> {
+        let owners = Arg::TextList(owner_ids);
+        fetch_all(self, &sql::GET_MANY, args![ws, kind, owners], |r| Ok((r.text(0)?, r.blob(1)?))).await
     }
 
     async fn delete_secret(&self, ws: WorkspaceId, owner_id: &str, kind: &str) -> Result<bool, StoreError> {
