@@ -99,7 +99,7 @@ pub fn to_postgres(sql: &str) -> String {
 /// }
 /// ```
 macro_rules! statements {
-    ($($(#[unscoped = $why:literal])? $name:ident = $($dialect:ident)? $text:literal $(, postgres $pg:literal)?;)*) => {
+    ($($(#[unscoped = $why:literal])? $name:ident = $($dialect:ident)? $text:literal $(, postgres $pg:expr)?;)*) => {
         $(
             pub(crate) static $name: $crate::db::sql::Sql = $crate::db::sql::Sql::new(
                 concat!(module_path!(), "::", stringify!($name)),
@@ -113,9 +113,9 @@ macro_rules! statements {
         pub(crate) static ALL: &[&$crate::db::sql::Sql] = &[$(&$name),*];
     };
     (@pg $text:literal) => { $text };
-    (@pg $text:literal, $pg:literal) => { $pg };
+    (@pg $text:literal, $pg:expr) => { $pg };
     (@dialects) => { $crate::db::sql::Dialects::Both };
-    (@dialects sqlite, $pg:literal) => { $crate::db::sql::Dialects::Both };
+    (@dialects sqlite, $pg:expr) => { $crate::db::sql::Dialects::Both };
     (@dialects sqlite) => { $crate::db::sql::Dialects::SqliteOnly };
     (@dialects postgres) => { $crate::db::sql::Dialects::PostgresOnly };
     (@why) => { None };

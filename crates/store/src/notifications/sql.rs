@@ -6,6 +6,20 @@
 
 use crate::db::sql::statements;
 
+/// What both PostgreSQL claims return for the jobs they claimed (`c`): the job's three columns,
+/// then sql::DELIVERY's (payload, route, and the channel if it is still active).
+macro_rules! claimed_with_delivery {
+    () => {
+        "SELECT c.notification_id, c.workspace_id, c.round_attempts, n.payload, n.channel_id, \
+         n.kind, n.event_id, n.subscriber_id, n.subscriber_channel_id, n.integration_id, \
+         n.fallback_integration_id, n.failover_after, \
+         ch.id, ch.kind, ch.destination, ch.created_at, ch.deactivated_at, ch.purge_at \
+         FROM c LEFT JOIN notifications n ON n.id = c.notification_id \
+         AND n.workspace_id = c.workspace_id LEFT JOIN channels ch ON ch.id = n.channel_id \
+         AND ch.workspace_id = n.workspace_id AND ch.deactivated_at IS NULL"
+    };
+}
+
 statements! {
     // A direct webhook's channel must still be active when the row is written (not only when
     // the request was checked): a deactivation that committed first wins.
@@ -124,34 +138,20 @@ statements! {
     CLAIM_IN_WORKSPACE = sqlite "UPDATE delivery_queue SET due_at = ?1, lease_token = ?2 WHERE notification_id IN ( \
                                  SELECT notification_id FROM delivery_queue WHERE workspace_id = ?3 AND due_at <= ?4 \
                                  ORDER BY due_at LIMIT ?5) RETURNING notification_id, workspace_id, round_attempts",
-                         postgres "WITH c AS (UPDATE delivery_queue SET due_at = ?1, lease_token = ?2 \
+                         postgres concat!("WITH c AS (UPDATE delivery_queue SET due_at = ?1, lease_token = ?2 \
                                  WHERE notification_id IN (SELECT notification_id FROM delivery_queue \
                                  WHERE workspace_id = ?3 AND due_at <= ?4 ORDER BY due_at LIMIT ?5 FOR UPDATE SKIP LOCKED) \
-                                 RETURNING notification_id, workspace_id, round_attempts) \
-                                 SELECT c.notification_id, c.workspace_id, c.round_attempts, n.payload, n.channel_id, \
-                                 n.kind, n.event_id, n.subscriber_id, n.subscriber_channel_id, n.integration_id, \
-                                 n.fallback_integration_id, n.failover_after, \
-                                 ch.id, ch.kind, ch.destination, ch.created_at, ch.deactivated_at, ch.purge_at \
-                                 FROM c LEFT JOIN notifications n ON n.id = c.notification_id \
-                                 AND n.workspace_id = c.workspace_id LEFT JOIN channels ch ON ch.id = n.channel_id \
-                                 AND ch.workspace_id = n.workspace_id AND ch.deactivated_at IS NULL";
+                                 RETURNING notification_id, workspace_id, round_attempts) ", claimed_with_delivery!());
     // The same claim across workspaces. On PostgreSQL both claims return what the delivery
     // reads (sql::DELIVERY's columns), so a job costs no read of its own.
     #[unscoped = "the fair claim's second pass fills leftover capacity from every workspace"]
     CLAIM_ANY = sqlite "UPDATE delivery_queue SET due_at = ?1, lease_token = ?2 WHERE notification_id IN ( \
                         SELECT notification_id FROM delivery_queue WHERE due_at <= ?3 ORDER BY due_at LIMIT ?4) \
                         RETURNING notification_id, workspace_id, round_attempts",
-                postgres "WITH c AS (UPDATE delivery_queue SET due_at = ?1, lease_token = ?2 \
+                postgres concat!("WITH c AS (UPDATE delivery_queue SET due_at = ?1, lease_token = ?2 \
                         WHERE notification_id IN (SELECT notification_id FROM delivery_queue WHERE due_at <= ?3 \
                         ORDER BY due_at LIMIT ?4 FOR UPDATE SKIP LOCKED) \
-                        RETURNING notification_id, workspace_id, round_attempts) \
-                        SELECT c.notification_id, c.workspace_id, c.round_attempts, n.payload, n.channel_id, \
-                        n.kind, n.event_id, n.subscriber_id, n.subscriber_channel_id, n.integration_id, \
-                        n.fallback_integration_id, n.failover_after, \
-                        ch.id, ch.kind, ch.destination, ch.created_at, ch.deactivated_at, ch.purge_at \
-                        FROM c LEFT JOIN notifications n ON n.id = c.notification_id \
-                        AND n.workspace_id = c.workspace_id LEFT JOIN channels ch ON ch.id = n.channel_id \
-                        AND ch.workspace_id = n.workspace_id AND ch.deactivated_at IS NULL";
+                        RETURNING notification_id, workspace_id, round_attempts) ", claimed_with_delivery!());
     #[unscoped = "the lease token names one claimed job"]
     RELEASE_CLAIM = "UPDATE delivery_queue SET due_at = ?1, lease_token = NULL \
                      WHERE notification_id = ?2 AND lease_token = ?3";
