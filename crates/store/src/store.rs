@@ -19,10 +19,11 @@ use crate::{
 /// An idempotency key returns the original notification for this long.
 pub const IDEMPOTENCY_WINDOW: Duration = Duration::from_secs(24 * 3600);
 
-/// How long a decrypted signing secret stays cached on a node, and how many are.
+/// How long a decrypted signing secret, and a channel seen active, stay cached on a node; and
+/// how many channels each cache holds.
 const SIGNING_SECRET_TTL: Duration = Duration::from_secs(5 * 60);
-const MAX_CACHED_SECRETS: usize = 16_384;
 const ACTIVE_CHANNEL_TTL: Duration = Duration::from_secs(60);
+const MAX_CACHED_CHANNELS: usize = 16_384;
 
 /// One region's store: its notification data and its credential vault.
 pub struct Store {
@@ -34,8 +35,8 @@ pub struct Store {
     pub(crate) attempts: GroupCommit<(ClaimedJob, CompletedAttempt), bool>,
     pub(crate) audit: AuditLog,
     /// Channels' webhook signing secrets, decrypted: the vault is read once per channel and TTL
-    /// instead of once per delivery. Only a secret is cached, never whether a channel may be
-    /// used: that is checked with every delivery's own read.
+    /// instead of once per delivery. Whether the channel may still be delivered to is not
+    /// cached: every delivery's own read (or its claim) checks it.
     pub(crate) signing_secrets: TtlCache<(WorkspaceId, ChannelId), SigningSecret>,
     /// Channels this node saw active, so accepting a notification needs no read of its channel;
     /// the insert checks the channel again in the same statement.
@@ -73,8 +74,8 @@ impl Store {
             accepted,
             attempts,
             audit,
-            signing_secrets: TtlCache::new(SIGNING_SECRET_TTL, MAX_CACHED_SECRETS),
-            active_channels: TtlCache::new(ACTIVE_CHANNEL_TTL, MAX_CACHED_SECRETS),
+            signing_secrets: TtlCache::new(SIGNING_SECRET_TTL, MAX_CACHED_CHANNELS),
+            active_channels: TtlCache::new(ACTIVE_CHANNEL_TTL, MAX_CACHED_CHANNELS),
             head_signer: Default::default(),
         })
     }

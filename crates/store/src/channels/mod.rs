@@ -215,9 +215,9 @@ impl Store {
         Ok(purged)
     }
 
-    /// Notifications go only to an active channel of the workspace. Refuses a channel that cannot take notifications, answering from the node's cache of
-    /// channels seen active. The cache only saves the read: the insert itself checks the channel
-    /// again ([`Store::recheck_channel`] answers for a refused insert).
+    /// Notifications go only to an active channel of the workspace: answered from the node's
+    /// cache of channels seen active when it can be. The cache only saves the read: the insert
+    /// itself checks the channel again ([`Store::recheck_channel`] answers for a refused insert).
     pub(crate) async fn require_active_channel(&self, ws: WorkspaceId, id: ChannelId) -> Result<(), StoreError> {
         if self.active_channels.get(&(ws, id), self.keyring.now()).is_some() {
             return Ok(());
